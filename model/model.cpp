@@ -1,0 +1,274 @@
+// The reference model: each function follows one paragraph of docs/semantics.md, in its words.
+#include "model/model.hpp"
+
+#include <algorithm>
+
+#include "trace/token.hpp"
+
+namespace kv {
+
+Model::Model(const Config& config) : config_(config) {}
+
+uint64_t Model::pages_for_tokens(uint64_t token_count) const {
+  return (token_count + config_.page_size - 1) / config_.page_size;
+}
+
+// "Unpinned sequences sorted by (last_use, id) ascending."
+std::vector<SeqId> Model::eviction_order() const {
+  std::vector<std::pair<Tick, SeqId>> keyed;
+  for (const auto& [id, sequence] : sequences_) {
+    if (!sequence.pinned) keyed.emplace_back(sequence.last_use, id);
+  }
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<SeqId> order;
+  for (const auto& [last_use, id] : keyed) order.push_back(id);
+  return order;
+}
+
+// "Making room": nothing if need <= free; else the shortest prefix of the eviction order, skipping
+// protected sequences, whose eviction brings free to at least need. nullopt: capacity_exceeded.
+std::optional<std::vector<SeqId>> Model::choose_victims(
+    uint64_t need, const std::vector<SeqId>& protected_ids) const {
+  std::vector<SeqId> victims;
+  if (need <= free_pages()) return victims;
+  if (config_.eviction == Eviction::none) return std::nullopt;
+  std::map<ModelPageId, uint32_t> refcounts;
+  for (const auto& [id, page] : pages_) refcounts[id] = page.refcount;
+  uint64_t freed = 0;
+  for (SeqId candidate : eviction_order()) {
+    if (std::find(protected_ids.begin(), protected_ids.end(), candidate) != protected_ids.end()) {
+      continue;
+    }
+    victims.push_back(candidate);
+    // A victim's page is freed only when no remaining sequence references it.
+    for (ModelPageId page : sequences_.at(candidate).block_table) {
+      refcounts[page]--;
+      if (refcounts[page] == 0) freed++;
+    }
+    if (free_pages() + freed >= need) return victims;
+  }
+  return std::nullopt;
+}
+
+ModelPageId Model::new_page() {
+  const ModelPageId id = next_page_id_++;
+  pages_[id] = Page{1, std::vector<uint64_t>(config_.page_size, 0)};
+  return id;
+}
+
+void Model::release(ModelPageId page) {
+  pages_.at(page).refcount--;
+  if (pages_.at(page).refcount == 0) pages_.erase(page);
+}
+
+void Model::remove_sequence(SeqId seq) {
+  for (ModelPageId page : sequences_.at(seq).block_table) release(page);
+  sequences_.erase(seq);
+}
+
+Result Model::alloc(SeqId seq, Tick tick) {
+  const auto victims = choose_victims(1, {seq});
+  if (!victims) return result_of(Status::capacity_exceeded);
+  for (SeqId victim : *victims) remove_sequence(victim);
+  Sequence& sequence = sequences_[seq];  // creates S if absent
+  sequence.block_table.push_back(new_page());
+  sequence.last_use = tick;
+  return result_of(Status::ok, *victims);
+}
+
+// "append S N": need = max(0, ceil((n+N)/page_size) - pages(S)) + cow, then copy-on-write of
+// entry n/page_size if it is still shared, then the tokens fill slots in order.
+Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
+                     const std::vector<SeqId>& protected_ids) {
+  if (token_count == 0 || token_count > append_token_count_max) {
+    return result_of(Status::invalid_argument);
+  }
+  const auto found = sequences_.find(seq);
+  const uint64_t n = found == sequences_.end() ? 0 : found->second.token_count;
+  const std::vector<ModelPageId> table =
+      found == sequences_.end() ? std::vector<ModelPageId>{} : found->second.block_table;
+  const uint64_t pages_wanted = pages_for_tokens(n + token_count);
+  const uint64_t new_pages = pages_wanted > table.size() ? pages_wanted - table.size() : 0;
+  const uint64_t write_entry = n / config_.page_size;
+  const bool cow = write_entry < table.size() && pages_.at(table[write_entry]).refcount > 1;
+  const auto victims = choose_victims(new_pages + (cow ? 1 : 0), protected_ids);
+  if (!victims) return result_of(Status::capacity_exceeded);
+  for (SeqId victim : *victims) remove_sequence(victim);
+
+  Sequence& sequence = sequences_[seq];  // creates S if absent
+  if (write_entry < sequence.block_table.size() &&
+      pages_.at(sequence.block_table[write_entry]).refcount > 1) {
+    const ModelPageId shared = sequence.block_table[write_entry];
+    const ModelPageId copy = new_page();
+    pages_.at(copy).slots = pages_.at(shared).slots;
+    release(shared);
+    sequence.block_table[write_entry] = copy;
+  }
+  for (uint32_t offset = 0; offset < token_count; offset++) {
+    const uint64_t token = n + offset;
+    if (token / config_.page_size >= sequence.block_table.size()) {
+      sequence.block_table.push_back(new_page());
+    }
+    const ModelPageId page = sequence.block_table[token / config_.page_size];
+    pages_.at(page).slots[token % config_.page_size] = token_value(tick, entry, offset);
+  }
+  sequence.token_count = n + token_count;
+  sequence.last_use = tick;
+  return result_of(Status::ok, *victims);
+}
+
+// "fork SRC DST": DST shares SRC's first ceil(n/page_size) entries; never allocates.
+Result Model::fork(SeqId src, SeqId dst, Tick tick) {
+  if (!sequences_.count(src)) return result_of(Status::unknown_sequence);
+  if (sequences_.count(dst) || dst == src) return result_of(Status::sequence_exists);
+  Sequence& source = sequences_.at(src);
+  Sequence copy;
+  copy.token_count = source.token_count;
+  for (uint64_t i = 0; i < pages_for_tokens(source.token_count); i++) {
+    copy.block_table.push_back(source.block_table[i]);
+    pages_.at(source.block_table[i]).refcount++;
+  }
+  copy.last_use = tick;
+  source.last_use = tick;
+  sequences_[dst] = copy;
+  return result_of(Status::ok);
+}
+
+// "truncate S N": sets n = N and releases every entry beyond ceil(N/page_size), reserved too.
+Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
+  if (!sequences_.count(seq)) return result_of(Status::unknown_sequence);
+  Sequence& sequence = sequences_.at(seq);
+  if (token_count > sequence.token_count) return result_of(Status::invalid_argument);
+  sequence.token_count = token_count;
+  while (sequence.block_table.size() > pages_for_tokens(token_count)) {
+    release(sequence.block_table.back());
+    sequence.block_table.pop_back();
+  }
+  sequence.last_use = tick;
+  return result_of(Status::ok);
+}
+
+// "evict": the first sequence in eviction order, nobody protected.
+Result Model::evict() {
+  const std::vector<SeqId> order = eviction_order();
+  if (order.empty()) return result_of(Status::nothing_to_evict);
+  remove_sequence(order.front());
+  return result_of(Status::ok, {order.front()});
+}
+
+// The ops that only look up S: free, pin, unpin, touch, read, info.
+Result Model::simple(const Op& op, Tick tick) {
+  const auto found = sequences_.find(op.seq);
+  if (found == sequences_.end()) return result_of(Status::unknown_sequence);
+  Sequence& sequence = found->second;
+  Result result = result_of(Status::ok);
+  switch (op.kind) {
+    case OpKind::free: remove_sequence(op.seq); break;
+    case OpKind::pin: sequence.pinned = true; break;
+    case OpKind::unpin: sequence.pinned = false; break;
+    case OpKind::touch:
+    case OpKind::read: sequence.last_use = tick; break;
+    case OpKind::info:
+      result.info = InfoView{sequence.token_count, sequence.block_table.size(), sequence.pinned};
+      break;
+    default: break;
+  }
+  return result;
+}
+
+OpResult Model::apply(const Op& op, Tick tick) {
+  switch (op.kind) {
+    case OpKind::alloc: return single(alloc(op.seq, tick));
+    case OpKind::append: return single(append(op.seq, op.count, tick, 0, {op.seq}));
+    case OpKind::fork: return single(fork(op.seq, op.count, tick));
+    case OpKind::truncate: return single(truncate(op.seq, op.count, tick));
+    case OpKind::evict: return single(evict());
+    case OpKind::stats: return single(Result{Status::ok, {}, std::nullopt, stats()});
+    case OpKind::check: return single(result_of(Status::ok));
+    case OpKind::step: {
+      // Each entry is an append on its own, with every member of the step protected.
+      const std::vector<SeqId> members = op_sequences(op);
+      OpResult result;
+      for (uint32_t i = 0; i < op.entries.size(); i++) {
+        const StepEntry& entry = op.entries[i];
+        result.entries.push_back(append(entry.seq, entry.token_count, tick, i, members));
+      }
+      return result;
+    }
+    default: return single(simple(op, tick));
+  }
+}
+
+StatsView Model::stats() const {
+  uint64_t token_count = 0;
+  for (const auto& [id, sequence] : sequences_) token_count += sequence.token_count;
+  return StatsView{used_pages(), free_pages(), sequences_.size(), token_count};
+}
+
+std::optional<InfoView> Model::info(SeqId seq) const {
+  const auto found = sequences_.find(seq);
+  if (found == sequences_.end()) return std::nullopt;
+  return InfoView{found->second.token_count, found->second.block_table.size(),
+                  found->second.pinned};
+}
+
+std::vector<SeqId> Model::sequence_ids() const {
+  std::vector<SeqId> ids;
+  for (const auto& [id, sequence] : sequences_) ids.push_back(id);
+  return ids;
+}
+
+std::vector<ModelPageId> Model::block_table(SeqId seq) const {
+  const auto found = sequences_.find(seq);
+  return found == sequences_.end() ? std::vector<ModelPageId>{} : found->second.block_table;
+}
+
+std::optional<Tick> Model::last_use(SeqId seq) const {
+  const auto found = sequences_.find(seq);
+  if (found == sequences_.end()) return std::nullopt;
+  return found->second.last_use;
+}
+
+std::vector<uint64_t> Model::read_values(SeqId seq) const {
+  std::vector<uint64_t> values;
+  const auto found = sequences_.find(seq);
+  if (found == sequences_.end()) return values;
+  const Sequence& sequence = found->second;
+  for (uint64_t token = 0; token < sequence.token_count; token++) {
+    const ModelPageId page = sequence.block_table[token / config_.page_size];
+    values.push_back(pages_.at(page).slots[token % config_.page_size]);
+  }
+  return values;
+}
+
+std::vector<std::string> Model::audit() const {
+  std::vector<std::string> problems;
+  std::map<ModelPageId, uint32_t> references;
+  for (const auto& [id, sequence] : sequences_) {
+    std::vector<ModelPageId> sorted = sequence.block_table;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+      problems.push_back("model: sequence " + std::to_string(id) + " holds a page twice");
+    }
+    if (sequence.block_table.size() < pages_for_tokens(sequence.token_count)) {
+      problems.push_back("model: sequence " + std::to_string(id) + " has fewer pages than tokens need");
+    }
+    for (ModelPageId page : sequence.block_table) references[page]++;
+  }
+  for (const auto& [page, count] : references) {
+    const auto found = pages_.find(page);
+    const uint32_t stored = found == pages_.end() ? 0 : found->second.refcount;
+    if (stored != count) {
+      problems.push_back("model: page " + std::to_string(page) + " refcount expected " +
+                         std::to_string(count) + " actual " + std::to_string(stored));
+    }
+  }
+  if (references.size() != pages_.size() || used_pages() > config_.max_pages) {
+    problems.push_back("model: used pages expected " + std::to_string(references.size()) +
+                       " actual " + std::to_string(pages_.size()) + " (max_pages " +
+                       std::to_string(config_.max_pages) + ")");
+  }
+  return problems;
+}
+
+}  // namespace kv

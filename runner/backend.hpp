@@ -1,0 +1,41 @@
+// The interface every cache under test implements so the differential runner can drive and observe it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trace/config.hpp"
+#include "trace/op.hpp"
+
+namespace kv {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+
+  // Applies one op at `tick`; token data for appends comes from trace/token.hpp.
+  virtual OpResult apply(const Op& op, Tick tick) = 0;
+  // The words the last successful `read` op returned (n * words_per_token).
+  virtual const std::vector<uint32_t>& last_read_words() const = 0;
+
+  // Observations that do not count as a use of any sequence.
+  virtual StatsView stats() const = 0;
+  virtual std::optional<InfoView> info(SeqId seq) const = 0;
+  virtual std::vector<SeqId> sequence_ids() const = 0;
+  virtual std::vector<uint64_t> block_table(SeqId seq) const = 0;  // physical page ids
+  virtual std::vector<uint32_t> gather_words(SeqId seq) = 0;       // n * words_per_token words
+
+  // Every broken internal invariant, each naming expected and actual values; empty when healthy.
+  virtual std::vector<std::string> audit() const = 0;
+};
+
+// The backends this build has, by name ("host", ...); empty until an optimized cache is linked.
+std::vector<std::string> backend_names();
+std::unique_ptr<Backend> make_backend(std::string_view name, const Config& config);
+
+}  // namespace kv

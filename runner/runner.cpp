@@ -1,0 +1,307 @@
+// The differential runner: feeds one trace to the model and every backend and compares everything.
+#include "runner/runner.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "model/model.hpp"
+#include "trace/token.hpp"
+
+namespace kv {
+namespace {
+
+std::string strip_digits(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      if (out.empty() || out.back() != '#') out += '#';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string join_ids(const std::vector<uint64_t>& ids) {
+  std::string out = "[";
+  for (size_t i = 0; i < ids.size(); i++) out += (i ? "," : "") + std::to_string(ids[i]);
+  return out + "]";
+}
+
+std::string describe_info(const std::optional<InfoView>& info) {
+  if (!info) return "absent";
+  return format_result(Result{Status::ok, {}, info, std::nullopt}).substr(3);
+}
+
+// The first word where the backend's gathered data differs from the model's token values.
+std::optional<std::string> compare_words(const Config& config, SeqId seq,
+                                         const std::vector<uint64_t>& values,
+                                         const std::vector<uint32_t>& words) {
+  const uint64_t words_per_token = config.words_per_token();
+  if (words.size() != values.size() * words_per_token) {
+    return "read of sequence " + std::to_string(seq) + " returned " + std::to_string(words.size()) +
+           " words, expected " + std::to_string(values.size() * words_per_token);
+  }
+  std::vector<uint32_t> expected(words_per_token);
+  const uint64_t vector_words = words_per_token / (2ull * config.layers);
+  for (uint64_t token = 0; token < values.size(); token++) {
+    fill_token_words(values[token], config, expected);
+    for (uint64_t w = 0; w < words_per_token; w++) {
+      const uint32_t actual = words[token * words_per_token + w];
+      if (actual == expected[w]) continue;
+      const uint64_t layer = w / (2 * vector_words);
+      const bool is_v = (w / vector_words) % 2 == 1;
+      const bool swapped = (actual ^ expected[w]) == 0x80000000u;
+      return "sequence " + std::to_string(seq) + " token " + std::to_string(token) + " layer " +
+             std::to_string(layer) + (is_v ? " V" : " K") + " word " +
+             std::to_string(w % vector_words) + ": expected " + std::to_string(expected[w]) +
+             " (token value " + std::to_string(values[token]) + ", written at tick " +
+             std::to_string(values[token] >> 29) + ") actual " + std::to_string(actual) +
+             (swapped ? " (K and V swapped)" : "");
+    }
+  }
+  return std::nullopt;
+}
+
+// Page sharing must match up to a renaming of page ids: a bijection model page <-> backend page.
+std::optional<std::string> compare_sharing(const Model& model, const Backend& backend) {
+  std::map<uint64_t, uint64_t> to_backend;
+  std::map<uint64_t, uint64_t> to_model;
+  for (SeqId seq : model.sequence_ids()) {
+    const std::vector<ModelPageId> model_table = model.block_table(seq);
+    const std::vector<uint64_t> backend_table = backend.block_table(seq);
+    if (model_table.size() != backend_table.size()) {
+      return "sequence " + std::to_string(seq) + " block table has " +
+             std::to_string(backend_table.size()) + " entries, model has " +
+             std::to_string(model_table.size());
+    }
+    for (size_t i = 0; i < model_table.size(); i++) {
+      const auto [forward, new_forward] = to_backend.emplace(model_table[i], backend_table[i]);
+      const auto [reverse, new_reverse] = to_model.emplace(backend_table[i], model_table[i]);
+      if (forward->second != backend_table[i] || reverse->second != model_table[i]) {
+        return "sequence " + std::to_string(seq) + " entry " + std::to_string(i) + ": page " +
+               std::to_string(backend_table[i]) +
+               " is shared differently than in the model (model page " +
+               std::to_string(model_table[i]) + ")";
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// One run of one trace; stops at the first divergence.
+class DifferentialRun {
+ public:
+  DifferentialRun(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,
+                  AuditMode audit_mode)
+      : trace_(trace), backends_(backends), audit_mode_(audit_mode), model_(trace.config) {}
+
+  RunReport run() {
+    RunReport report;
+    for (size_t index = 0; index < trace_.lines.size() && !divergence_; index++) {
+      step(index);
+      report.op_count++;
+    }
+    if (!divergence_) full_check(trace_.lines.empty() ? 0 : trace_.lines.size() - 1);
+    report.divergence = std::move(divergence_);
+    return report;
+  }
+
+ private:
+  void step(size_t index) {
+    const TraceLine& line = trace_.lines[index];
+    const Tick tick = index;
+    model_result_ = model_.apply(line.op, tick);
+    const OpResult& model_result = model_result_;
+    for (auto& backend : backends_) {
+      const OpResult backend_result = backend->apply(line.op, tick);
+      if (backend_result != model_result) {
+        return fail("result", index, *backend, format_op_result(backend_result),
+                    "results differ");
+      }
+    }
+    if (line.expected && *line.expected != model_result) {
+      return fail("expectation", index, nullptr, "",
+                  "the model's result does not match the file's expectation");
+    }
+    for (auto& backend : backends_) {
+      if (!compare_observations(index, *backend, model_result)) return;
+    }
+    if (audit_mode_ == AuditMode::every || line.op.kind == OpKind::check) full_check(index);
+  }
+
+  bool compare_observations(size_t index, Backend& backend, const OpResult& model_result) {
+    const Op& op = trace_.lines[index].op;
+    const StatsView model_stats = model_.stats();
+    const StatsView backend_stats = backend.stats();
+    if (model_stats != backend_stats) {
+      fail("stats", index, backend, "", "stats differ: model " + describe_stats(model_stats) +
+                                            ", " + std::string(backend.name()) + " " +
+                                            describe_stats(backend_stats));
+      return false;
+    }
+    for (SeqId seq : involved(op, model_result)) {
+      const auto model_info = model_.info(seq);
+      const auto backend_info = backend.info(seq);
+      if (model_info != backend_info) {
+        fail("info", index, backend, "", "sequence " + std::to_string(seq) + ": model " +
+                                             describe_info(model_info) + ", " +
+                                             std::string(backend.name()) + " " +
+                                             describe_info(backend_info));
+        return false;
+      }
+    }
+    if (op.kind == OpKind::read && model_result.entries[0].status == Status::ok) {
+      const auto problem = compare_words(trace_.config, op.seq, model_.read_values(op.seq),
+                                         backend.last_read_words());
+      if (problem) {
+        fail("read", index, backend, "", *problem);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Audits both sides, compares page sharing, the sequence sets and every sequence's data.
+  void full_check(size_t index) {
+    const std::vector<std::string> model_problems = model_.audit();
+    if (!model_problems.empty()) {
+      return fail("audit", index, nullptr, "", join_lines(model_problems));
+    }
+    for (auto& backend : backends_) {
+      const std::vector<std::string> problems = backend->audit();
+      if (!problems.empty()) return fail("audit", index, *backend, "", join_lines(problems));
+      std::vector<SeqId> backend_ids = backend->sequence_ids();
+      std::sort(backend_ids.begin(), backend_ids.end());
+      if (backend_ids != model_.sequence_ids()) {
+        return fail("sharing", index, *backend, "", "the set of live sequences differs");
+      }
+      if (auto problem = compare_sharing(model_, *backend)) {
+        return fail("sharing", index, *backend, "", *problem);
+      }
+      for (SeqId seq : backend_ids) {
+        const auto problem = compare_words(trace_.config, seq, model_.read_values(seq),
+                                           backend->gather_words(seq));
+        if (problem) return fail("read", index, *backend, "", *problem);
+      }
+    }
+  }
+
+  static std::string describe_stats(const StatsView& stats) {
+    return format_result(Result{Status::ok, {}, std::nullopt, stats}).substr(3);
+  }
+
+  static std::string join_lines(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const std::string& line : lines) out += (out.empty() ? "" : "\n") + line;
+    return out;
+  }
+
+  static std::vector<SeqId> involved(const Op& op, const OpResult& result) {
+    std::vector<SeqId> ids = op_sequences(op);
+    for (const Result& entry : result.entries) {
+      ids.insert(ids.end(), entry.evicted.begin(), entry.evicted.end());
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+  }
+
+  void fail(std::string kind, size_t index, Backend* backend, std::string backend_result,
+            std::string detail) {
+    Divergence d;
+    d.kind = std::move(kind);
+    d.tick = index;
+    if (index < trace_.lines.size()) {
+      const TraceLine& line = trace_.lines[index];
+      d.line_number = line.line_number;
+      d.op_text = format_op(line.op);
+      if (line.expected) d.expected = format_op_result(*line.expected);
+      d.prefix.lines.assign(trace_.lines.begin(), trace_.lines.begin() + index + 1);
+    }
+    d.prefix.config = trace_.config;
+    d.prefix.header_comments = trace_.header_comments;
+    d.model = format_op_result(model_result_);
+    d.backend_name = backend ? std::string(backend->name()) : "model";
+    d.backend = std::move(backend_result);
+    d.detail = std::move(detail);
+    d.state = describe_state(index, backend);
+    divergence_ = std::move(d);
+  }
+
+  std::string describe_state(size_t index, Backend* backend) const {
+    std::vector<SeqId> ids;
+    if (index < trace_.lines.size()) ids = op_sequences(trace_.lines[index].op);
+    std::string out = "  model: " + describe_stats(model_.stats()) + "\n";
+    if (backend) out += "  " + std::string(backend->name()) + ": " + describe_stats(backend->stats()) + "\n";
+    for (SeqId seq : ids) {
+      const auto last_use = model_.last_use(seq);
+      out += "  model seq " + std::to_string(seq) + ": " + describe_info(model_.info(seq)) +
+             (last_use ? " last_use=" + std::to_string(*last_use) : "") +
+             " pages=" + join_ids(model_.block_table(seq)) + "\n";
+      if (backend) {
+        out += "  " + std::string(backend->name()) + " seq " + std::to_string(seq) + ": " +
+               describe_info(backend->info(seq)) + " pages=" + join_ids(backend->block_table(seq)) + "\n";
+      }
+    }
+    return out;
+  }
+
+  void fail(std::string kind, size_t index, Backend& backend, std::string backend_result,
+            std::string detail) {
+    fail(std::move(kind), index, &backend, std::move(backend_result), std::move(detail));
+  }
+
+  const Trace& trace_;
+  std::vector<std::unique_ptr<Backend>>& backends_;
+  AuditMode audit_mode_;
+  Model model_;
+  OpResult model_result_;  // the model's result for the op being checked
+  std::optional<Divergence> divergence_;
+};
+
+}  // namespace
+
+std::string Divergence::signature() const {
+  const std::string op_kind = op_text.substr(0, op_text.find(' '));
+  const std::string first_detail = detail.substr(0, detail.find('\n'));
+  std::string signature = kind + "|" + op_kind + "|" + strip_digits(model) + "|" +
+                          strip_digits(backend);
+  if (kind == "audit" || kind == "stats") signature += "|" + strip_digits(first_detail);
+  return signature;
+}
+
+RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,
+                    AuditMode audit_mode) {
+  DifferentialRun run(trace, backends, audit_mode);
+  return run.run();
+}
+
+RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,
+                    AuditMode audit_mode) {
+  std::vector<std::unique_ptr<Backend>> backends;
+  for (const std::string& name : backend_names_to_run) {
+    if (name == "all") {
+      for (const std::string& each : backend_names()) backends.push_back(make_backend(each, trace.config));
+    } else {
+      backends.push_back(make_backend(name, trace.config));
+    }
+  }
+  return run_trace(trace, backends, audit_mode);
+}
+
+std::string format_divergence(const Divergence& d) {
+  std::string out = "divergence (" + d.kind + ") at tick " + std::to_string(d.tick);
+  if (d.line_number) out += ", line " + std::to_string(d.line_number);
+  out += ": " + d.op_text + "\n";
+  if (!d.expected.empty()) out += "  expected: " + d.expected + "\n";
+  out += "  model:    " + d.model + "\n";
+  if (d.backend_name != "model" && !d.backend.empty()) {
+    out += "  " + d.backend_name + ":" + std::string(d.backend_name.size() < 9 ? 9 - d.backend_name.size() : 1, ' ') + d.backend + "\n";
+  }
+  out += "  " + d.detail + "\n";
+  out += "state after the op:\n" + d.state;
+  return out;
+}
+
+}  // namespace kv

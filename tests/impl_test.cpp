@@ -1,0 +1,475 @@
+// GoogleTest tests of the optimized cache (impl/) on its own: each op's rules, COW, eviction, audit.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <unordered_map>
+
+#include "impl/kvcache.hpp"
+
+namespace kvcache {
+
+// Test-only access to Cache internals, so audit() can be shown a corrupted state.
+struct CacheTestAccess {
+  static void set_refcount(Cache& cache, PageId page, uint32_t refcount) {
+    cache.page_refs_[page] = refcount;
+  }
+  static void push_free(Cache& cache, PageId page) { cache.free_stack_.push_back(page); }
+  static void set_last_use(Cache& cache, SeqId id, Tick tick) {
+    cache.slots_[cache.index_.find(id)].last_use = tick;
+  }
+  static void add_tokens(Cache& cache, SeqId id, uint64_t token_count) {
+    cache.slots_[cache.index_.find(id)].token_count += token_count;
+  }
+};
+
+namespace {
+
+using Words = std::vector<uint32_t>;
+
+// Unique token values: derived from a tag and the offset, K and V differ in the top bit.
+Words make_words(uint32_t tag, uint32_t token_count, const Shape& shape) {
+  Words words;
+  const uint32_t vector_words = shape.kv_heads * shape.head_dim;
+  for (uint32_t t = 0; t < token_count; ++t)
+    for (uint32_t layer = 0; layer < shape.layers; ++layer)
+      for (uint32_t kv = 0; kv < 2; ++kv)
+        for (uint32_t w = 0; w < vector_words; ++w)
+          words.push_back((kv << 31) | (tag << 20) | (t << 10) | (layer << 5) | w);
+  return words;
+}
+
+Words concat(Words a, const Words& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// One cache over a host store, with helpers that take the tick from an op counter.
+class CacheTest : public ::testing::Test {
+ protected:
+  void make(uint32_t page_size, uint32_t max_pages, Eviction eviction = Eviction::none,
+            Shape shape = {}) {
+    config_ = Config{page_size, max_pages, eviction, shape};
+    store_ = std::make_unique<HostPageStore>(config_);
+    cache_ = std::make_unique<Cache>(config_, *store_);
+  }
+  Tick next() { return tick_++; }
+  Outcome append(SeqId id, uint32_t token_count, std::span<const SeqId> protect = {}) {
+    const Tick tick = next();
+    last_words_ = make_words(static_cast<uint32_t>(tick), token_count, config_.shape);
+    return cache_->append(id, token_count, last_words_, tick, protect);
+  }
+  Words read(SeqId id) {
+    Words out;
+    EXPECT_TRUE(cache_->read(id, out, next()).ok());
+    return out;
+  }
+  std::vector<SeqId> evicted(const Outcome& outcome) {
+    return {outcome.evicted.begin(), outcome.evicted.end()};
+  }
+  void expect_healthy() {
+    for (const std::string& problem : cache_->audit()) ADD_FAILURE() << problem;
+  }
+
+  Config config_{};
+  std::unique_ptr<HostPageStore> store_;
+  std::unique_ptr<Cache> cache_;
+  Tick tick_ = 0;
+  Words last_words_;
+};
+
+using V = std::vector<SeqId>;
+
+TEST_F(CacheTest, AllocCreatesSequenceWithOneReservedPage) {
+  make(4, 3);
+  EXPECT_TRUE(cache_->alloc(1, next()).ok());
+  EXPECT_TRUE(cache_->alloc(1, next()).ok());
+  const SeqInfo info = *cache_->info(1);
+  EXPECT_EQ(info.token_count, 0u);
+  EXPECT_EQ(info.page_count, 2u);
+  EXPECT_EQ(info.last_use, 1u);
+  EXPECT_EQ(cache_->stats().used_pages, 2u);
+  expect_healthy();
+}
+
+TEST_F(CacheTest, CapacityAtMaxPagesWithoutEviction) {
+  make(4, 3);
+  for (SeqId id = 1; id <= 3; ++id) EXPECT_TRUE(cache_->alloc(id, next()).ok());
+  const Stats stats = cache_->stats();
+  EXPECT_EQ(stats.used_pages, 3u);
+  EXPECT_EQ(stats.free_pages, 0u);
+  EXPECT_EQ(stats.sequence_count, 3u);
+  EXPECT_EQ(cache_->alloc(4, next()).error, Error::capacity_exceeded);
+  EXPECT_FALSE(cache_->info(4).has_value());  // a failed op creates nothing
+  expect_healthy();
+}
+
+TEST_F(CacheTest, AppendCountIsCheckedBeforeExistence) {
+  make(4, 8);
+  EXPECT_EQ(append(7, 0).error, Error::invalid_argument);
+  const Tick tick = next();
+  const Words words = make_words(1, 1, config_.shape);
+  EXPECT_EQ(cache_->append(7, kMaxAppendTokens + 1, words, tick).error, Error::invalid_argument);
+  EXPECT_EQ(cache_->append(7, 2, words, tick).error, Error::invalid_argument);  // short buffer
+  EXPECT_FALSE(cache_->info(7).has_value());
+}
+
+TEST_F(CacheTest, AppendFillsReservedPagesThenGrows) {
+  make(4, 8);
+  ASSERT_TRUE(cache_->alloc(1, next()).ok());
+  ASSERT_TRUE(append(1, 4).ok());
+  const Words first = last_words_;
+  EXPECT_EQ(cache_->info(1)->page_count, 1u);
+  ASSERT_TRUE(append(1, 5).ok());
+  EXPECT_EQ(cache_->info(1)->page_count, 3u);
+  EXPECT_EQ(cache_->info(1)->token_count, 9u);
+  EXPECT_EQ(read(1), concat(first, last_words_));
+  EXPECT_EQ(cache_->stats().token_count, 9u);
+  expect_healthy();
+}
+
+TEST_F(CacheTest, AppendNeedCountsOnlyMissingPages) {
+  make(4, 2);
+  ASSERT_TRUE(append(1, 3).ok());
+  EXPECT_TRUE(append(1, 5).ok());  // 8 tokens in 2 pages: needs one more
+  EXPECT_EQ(append(1, 1).error, Error::capacity_exceeded);
+  EXPECT_EQ(cache_->info(1)->token_count, 8u);
+  expect_healthy();
+}
+
+TEST_F(CacheTest, ForkChecksSourceThenDestination) {
+  make(4, 8);
+  ASSERT_TRUE(cache_->alloc(1, next()).ok());
+  ASSERT_TRUE(cache_->alloc(2, next()).ok());
+  EXPECT_EQ(cache_->fork(9, 1, next()).error, Error::unknown_sequence);
+  EXPECT_EQ(cache_->fork(1, 2, next()).error, Error::sequence_exists);
+  EXPECT_EQ(cache_->fork(1, 1, next()).error, Error::sequence_exists);
+  EXPECT_EQ(cache_->fork(9, 9, next()).error, Error::unknown_sequence);
+}
+
+TEST_F(CacheTest, ForkSharesOnlyPagesHoldingTokens) {
+  make(4, 8);
+  ASSERT_TRUE(append(1, 5).ok());
+  ASSERT_TRUE(cache_->alloc(1, next()).ok());  // reserved third page
+  const Tick fork_tick = next();
+  ASSERT_TRUE(cache_->fork(1, 2, fork_tick).ok());
+  const auto src = cache_->block_table(1);
+  const auto dst = cache_->block_table(2);
+  ASSERT_EQ(dst.size(), 2u);
+  EXPECT_TRUE(std::equal(dst.begin(), dst.end(), src.begin()));
+  EXPECT_EQ(cache_->info(2)->token_count, 5u);
+  EXPECT_EQ(cache_->info(1)->last_use, fork_tick);
+  EXPECT_EQ(cache_->info(2)->last_use, fork_tick);
+  EXPECT_EQ(cache_->stats().used_pages, 3u);     // fork never allocates
+  EXPECT_EQ(cache_->stats().token_count, 10u);   // shared tokens count per sequence
+  expect_healthy();
+}
+
+TEST_F(CacheTest, CopyOnWriteCarriesExistingTokens) {
+  make(4, 8, Eviction::none, Shape{2, 3, 2});
+  ASSERT_TRUE(append(1, 6).ok());
+  const Words prefix = last_words_;
+  ASSERT_TRUE(cache_->fork(1, 2, next()).ok());
+  ASSERT_TRUE(append(2, 1).ok());  // entry 1 is shared: copied before the write
+  const Words child_tail = last_words_;
+  EXPECT_NE(cache_->block_table(1)[1], cache_->block_table(2)[1]);
+  EXPECT_EQ(cache_->block_table(1)[0], cache_->block_table(2)[0]);
+  EXPECT_EQ(cache_->stats().used_pages, 3u);
+  ASSERT_TRUE(append(1, 2).ok());  // now private to 1: written in place
+  const Words parent_tail = last_words_;
+  EXPECT_EQ(cache_->stats().used_pages, 3u);
+  EXPECT_EQ(read(1), concat(prefix, parent_tail));
+  EXPECT_EQ(read(2), concat(prefix, child_tail));
+  expect_healthy();
+}
+
+TEST_F(CacheTest, CopyOnWriteNeedsAPage) {
+  make(4, 2);
+  ASSERT_TRUE(append(1, 6).ok());
+  ASSERT_TRUE(cache_->fork(1, 2, next()).ok());
+  EXPECT_EQ(append(2, 1).error, Error::capacity_exceeded);
+  ASSERT_TRUE(append(1, 6).ok() == false);  // 12 tokens need 1 more page + COW
+  EXPECT_EQ(cache_->truncate(1, 4, next()).error, Error::none);  // entry 1 dropped by 1
+  EXPECT_TRUE(append(2, 1).ok());  // entry 1 now private to 2: no copy, no page
+  expect_healthy();
+}
+
+TEST_F(CacheTest, FullPageBoundaryNeedsNoCopy) {
+  make(4, 8);
+  ASSERT_TRUE(append(1, 8).ok());
+  ASSERT_TRUE(cache_->fork(1, 2, next()).ok());
+  ASSERT_TRUE(append(2, 1).ok());
+  EXPECT_EQ(cache_->stats().used_pages, 3u);  // one new page, no copy
+  expect_healthy();
+}
+
+TEST_F(CacheTest, TruncateChecksExistenceThenCount) {
+  make(4, 8);
+  EXPECT_EQ(cache_->truncate(1, 99, next()).error, Error::unknown_sequence);
+  ASSERT_TRUE(append(1, 3).ok());
+  EXPECT_EQ(cache_->truncate(1, 4, next()).error, Error::invalid_argument);
+  EXPECT_EQ(cache_->info(1)->token_count, 3u);
+}
+
+TEST_F(CacheTest, TruncateReleasesReservedPagesToo) {
+  make(4, 8);
+  ASSERT_TRUE(append(1, 6).ok());
+  const Words words = last_words_;
+  ASSERT_TRUE(cache_->alloc(1, next()).ok());
+  ASSERT_TRUE(cache_->truncate(1, 3, next()).ok());
+  EXPECT_EQ(cache_->info(1)->page_count, 1u);
+  EXPECT_EQ(read(1), Words(words.begin(), words.begin() + 3 * 2 * 2));
+  ASSERT_TRUE(cache_->truncate(1, 0, next()).ok());
+  EXPECT_EQ(cache_->info(1)->page_count, 0u);
+  EXPECT_TRUE(read(1).empty());
+  EXPECT_EQ(cache_->stats().used_pages, 0u);
+  expect_healthy();
+}
+
+TEST_F(CacheTest, FreeReleasesPinnedSequence) {
+  make(4, 8);
+  ASSERT_TRUE(append(1, 5).ok());
+  ASSERT_TRUE(cache_->pin(1).ok());
+  EXPECT_TRUE(cache_->free(1).ok());
+  EXPECT_EQ(cache_->free(1).error, Error::unknown_sequence);
+  EXPECT_EQ(cache_->stats().used_pages, 0u);
+  EXPECT_EQ(cache_->stats().token_count, 0u);
+  expect_healthy();
+}
+
+TEST_F(CacheTest, UnknownSequenceErrors) {
+  make(4, 8);
+  Words out;
+  EXPECT_EQ(cache_->pin(1).error, Error::unknown_sequence);
+  EXPECT_EQ(cache_->unpin(1).error, Error::unknown_sequence);
+  EXPECT_EQ(cache_->touch(1, next()).error, Error::unknown_sequence);
+  EXPECT_EQ(cache_->read(1, out, next()).error, Error::unknown_sequence);
+  EXPECT_EQ(cache_->evict().error, Error::nothing_to_evict);
+  EXPECT_TRUE(cache_->block_table(1).empty());
+}
+
+TEST_F(CacheTest, PinDoesNotUseButTouchDoes) {
+  make(4, 8);
+  ASSERT_TRUE(cache_->alloc(1, next()).ok());
+  next();
+  ASSERT_TRUE(cache_->pin(1).ok());
+  EXPECT_EQ(cache_->info(1)->last_use, 0u);
+  EXPECT_TRUE(cache_->info(1)->pinned);
+  ASSERT_TRUE(cache_->touch(1, 5).ok());
+  EXPECT_EQ(cache_->info(1)->last_use, 5u);
+  expect_healthy();
+}
+
+TEST_F(CacheTest, EvictFollowsLastUseThenSmallerId) {
+  make(4, 8);  // explicit evict works under eviction=none too
+  ASSERT_TRUE(cache_->alloc(5, next()).ok());
+  ASSERT_TRUE(cache_->fork(5, 3, next()).ok());  // 3 and 5 share a tick
+  ASSERT_TRUE(cache_->alloc(4, next()).ok());
+  ASSERT_TRUE(cache_->alloc(1, next()).ok());
+  ASSERT_TRUE(cache_->touch(4, next()).ok());
+  V order;
+  for (Outcome outcome = cache_->evict(); outcome.ok(); outcome = cache_->evict()) {
+    order.push_back(outcome.evicted[0]);
+    expect_healthy();
+  }
+  EXPECT_EQ(order, (V{3, 5, 1, 4}));
+}
+
+TEST_F(CacheTest, SameTickUsesInDescendingIdOrderStayOrdered) {
+  make(4, 16);
+  for (SeqId id = 1; id <= 6; ++id) ASSERT_TRUE(cache_->alloc(id, next()).ok());
+  const Tick step = next();
+  for (SeqId id = 6; id >= 2; --id) ASSERT_TRUE(cache_->touch(id, step).ok());
+  expect_healthy();
+  V order;
+  for (Outcome outcome = cache_->evict(); outcome.ok(); outcome = cache_->evict())
+    order.push_back(outcome.evicted[0]);
+  EXPECT_EQ(order, (V{1, 2, 3, 4, 5, 6}));
+}
+
+TEST_F(CacheTest, PinnedNeverEvictedAndUnpinRestoresOrder) {
+  make(4, 3, Eviction::lru);
+  for (SeqId id = 1; id <= 3; ++id) ASSERT_TRUE(cache_->alloc(id, next()).ok());
+  ASSERT_TRUE(cache_->pin(1).ok());
+  ASSERT_TRUE(cache_->pin(2).ok());
+  ASSERT_TRUE(cache_->pin(3).ok());
+  EXPECT_EQ(cache_->alloc(4, next()).error, Error::capacity_exceeded);
+  EXPECT_EQ(cache_->evict().error, Error::nothing_to_evict);
+  ASSERT_TRUE(cache_->unpin(3).ok());
+  ASSERT_TRUE(cache_->unpin(1).ok());
+  expect_healthy();
+  const Outcome outcome = cache_->alloc(4, next());
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(evicted(outcome), (V{1}));  // 1 has the older last_use although unpinned later
+  EXPECT_TRUE(cache_->info(2).has_value());
+  expect_healthy();
+}
+
+TEST_F(CacheTest, EvictionTakesShortestPrefixSkippingProtected) {
+  make(1, 6, Eviction::lru);
+  for (SeqId id = 1; id <= 4; ++id) ASSERT_TRUE(append(id, id == 4 ? 3 : 1).ok());
+  const SeqId protect[] = {2, 99};
+  const Outcome outcome = append(5, 3, protect);  // need 3, free 0
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(evicted(outcome), (V{1, 3, 4}));  // 2 is protected; 1 and 3 free only 2
+  EXPECT_EQ(cache_->stats().free_pages, 1u);
+  expect_healthy();
+}
+
+TEST_F(CacheTest, VictimSharingAllPagesFreesNothingButIsInPrefix) {
+  make(4, 3, Eviction::lru);
+  ASSERT_TRUE(append(1, 6).ok());               // tick 0: pages a, b
+  ASSERT_TRUE(cache_->fork(1, 2, next()).ok());  // tick 1: 1 and 2 share a, b
+  ASSERT_TRUE(cache_->alloc(3, next()).ok());    // tick 2: page c
+  const Words before = read(2);                  // tick 3: 2 becomes newest
+  const Outcome outcome = append(2, 1);          // need 1 (COW); 1 frees nothing, 3 frees c
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(evicted(outcome), (V{1, 3}));
+  // Eviction left 2's page unshared, so it was written in place: no copy was made.
+  EXPECT_EQ(cache_->stats().used_pages, 2u);
+  EXPECT_EQ(read(2), concat(before, last_words_));
+  expect_healthy();
+}
+
+TEST_F(CacheTest, FailedEvictionChangesNothing) {
+  make(4, 4, Eviction::lru);
+  ASSERT_TRUE(append(1, 8).ok());
+  ASSERT_TRUE(cache_->fork(1, 2, next()).ok());
+  ASSERT_TRUE(cache_->alloc(3, next()).ok());
+  ASSERT_TRUE(cache_->alloc(4, next()).ok());
+  ASSERT_TRUE(cache_->pin(4).ok());
+  const Stats before = cache_->stats();
+  std::map<SeqId, std::pair<SeqInfo, std::vector<PageId>>> snapshot;
+  for (SeqId id : cache_->sequence_ids()) {
+    const auto table = cache_->block_table(id);
+    snapshot[id] = {*cache_->info(id), {table.begin(), table.end()}};
+  }
+  // Needs 3 pages: evicting 1 and 3 frees only 1 (2 still holds a, b); 4 is pinned.
+  const Outcome outcome = append(2, 9);
+  EXPECT_EQ(outcome.error, Error::capacity_exceeded);
+  EXPECT_TRUE(outcome.evicted.empty());
+  EXPECT_EQ(cache_->stats().used_pages, before.used_pages);
+  EXPECT_EQ(cache_->stats().token_count, before.token_count);
+  for (const auto& [id, state] : snapshot) {
+    const SeqInfo info = *cache_->info(id);
+    EXPECT_EQ(info.last_use, state.first.last_use) << "sequence " << id;
+    EXPECT_EQ(info.token_count, state.first.token_count) << "sequence " << id;
+    const auto table = cache_->block_table(id);
+    EXPECT_EQ(std::vector<PageId>(table.begin(), table.end()), state.second) << "sequence " << id;
+  }
+  expect_healthy();
+  EXPECT_EQ(evicted(cache_->evict()), (V{1}));  // the LRU order was not disturbed
+}
+
+TEST_F(CacheTest, AuditNamesACorruptedRefcount) {
+  make(4, 4);
+  ASSERT_TRUE(append(1, 3).ok());
+  const PageId page = cache_->block_table(1)[0];
+  CacheTestAccess::set_refcount(*cache_, page, 5);
+  const std::vector<std::string> problems = cache_->audit();
+  ASSERT_FALSE(problems.empty());
+  const std::string expected = "page " + std::to_string(page) + ": refcount expected 1";
+  EXPECT_TRUE(std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
+    return problem.find(expected) != std::string::npos && problem.find("actual 5") != std::string::npos;
+  })) << problems[0];
+}
+
+TEST_F(CacheTest, AuditNamesFreeListLruAndTokenCorruption) {
+  make(4, 4);
+  ASSERT_TRUE(append(1, 3).ok());
+  ASSERT_TRUE(append(2, 3).ok());
+  CacheTestAccess::push_free(*cache_, cache_->block_table(1)[0]);
+  CacheTestAccess::set_last_use(*cache_, 1, 100);
+  CacheTestAccess::add_tokens(*cache_, 2, 10);
+  const std::vector<std::string> problems = cache_->audit();
+  auto mentions = [&](const std::string& text) {
+    return std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
+      return problem.find(text) != std::string::npos;
+    });
+  };
+  EXPECT_TRUE(mentions("on the free list expected only at refcount 0"));
+  EXPECT_TRUE(mentions("used + free expected 4"));
+  EXPECT_TRUE(mentions("LRU list: sequence 2: expected after sequence 1"));
+  EXPECT_TRUE(mentions("sequence 2: pages expected >= ceil(n/page_size) = 4"));
+  EXPECT_TRUE(mentions("token count expected"));
+}
+
+// Random ops against a shadow of each sequence's token words: every read must match, and audit()
+// must stay empty. Eviction results are taken from the cache and applied to the shadow.
+TEST_F(CacheTest, RandomOpsKeepDataAndInvariants) {
+  for (const Eviction policy : {Eviction::lru, Eviction::none}) {
+    make(3, 24, policy, Shape{1, 2, 2});
+    std::mt19937 rng(policy == Eviction::lru ? 7 : 11);
+    std::unordered_map<SeqId, Words> shadow;
+    auto pick = [&](uint32_t bound) { return static_cast<uint32_t>(rng() % bound); };
+    const uint32_t words_per_token = config_.shape.words_per_token();
+    for (int op = 0; op < 20000; ++op) {
+      const SeqId id = pick(12);
+      const Outcome outcome = [&]() -> Outcome {
+        switch (pick(10)) {
+          case 0: return cache_->alloc(id, next());
+          case 1: case 2: {
+            const SeqId protect[] = {pick(12)};
+            const Outcome result = append(id, 1 + pick(7), protect);
+            if (result.ok()) shadow[id] = concat(shadow[id], last_words_);
+            return result;
+          }
+          case 3: {
+            const SeqId dst = pick(12);
+            const Outcome result = cache_->fork(id, dst, next());
+            if (result.ok()) shadow[dst] = shadow[id];
+            return result;
+          }
+          case 4: return cache_->free(id);
+          case 5: {
+            const uint64_t keep = pick(10);
+            const Outcome result = cache_->truncate(id, keep, next());
+            if (result.ok()) shadow[id].resize(keep * words_per_token);
+            return result;
+          }
+          case 6: return pick(2) ? cache_->pin(id) : cache_->unpin(id);
+          case 7: return cache_->evict();
+          default: {
+            Words out;
+            const Outcome result = cache_->read(id, out, next());
+            if (result.ok()) {
+              EXPECT_EQ(out, shadow[id]) << "op " << op << " sequence " << id;
+            }
+            return result;
+          }
+        }
+      }();
+      for (const SeqId victim : outcome.evicted) shadow.erase(victim);
+      for (auto it = shadow.begin(); it != shadow.end();)
+        it = cache_->info(it->first) ? std::next(it) : shadow.erase(it);
+      if (op % 97 == 0) expect_healthy();
+      ASSERT_FALSE(HasFailure()) << "op " << op;
+    }
+    expect_healthy();
+  }
+}
+
+TEST(SeqIndexTest, MatchesAStandardMapUnderChurn) {
+  detail::SeqIndex index(8);
+  std::unordered_map<uint32_t, uint32_t> expected;
+  std::mt19937 rng(3);
+  for (uint32_t i = 0; i < 200000; ++i) {
+    const uint32_t id = static_cast<uint32_t>(rng() % 5000) * 4096u;  // colliding-ish ids
+    if (rng() % 2 && !expected.count(id)) {
+      index.insert(id, i);
+      expected[id] = i;
+    } else {
+      index.erase(id);
+      expected.erase(id);
+    }
+    ASSERT_EQ(index.size(), expected.size());
+  }
+  for (uint32_t id = 0; id < 5000u * 4096u; id += 4096u) {
+    const auto it = expected.find(id);
+    EXPECT_EQ(index.find(id), it == expected.end() ? detail::SeqIndex::kEmptySlot : it->second);
+  }
+}
+
+}  // namespace
+}  // namespace kvcache

@@ -1,0 +1,45 @@
+// Shared pieces of the kvtrace command line: loading traces, flag parsing, exit statuses.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "trace/trace.hpp"
+
+namespace kv::cli {
+
+inline constexpr int exit_pass = 0;
+inline constexpr int exit_divergence = 1;
+inline constexpr int exit_usage = 2;
+
+// Reads and parses FILE; errors come back as "FILE:LINE: message".
+std::variant<Trace, std::string> load_trace(const std::string& path, uint64_t memory_budget_bytes);
+
+// Writes text to path (or stdout for "-"); returns an error message on failure.
+std::optional<std::string> write_text(const std::string& path, const std::string& text);
+
+// Parses a decimal flag value; nullopt (after printing why) when it is not one.
+std::optional<uint64_t> parse_number_flag(const std::string& flag, const std::string& value);
+
+// Command-line arguments with `--flag value` pairs split out from positional arguments.
+struct Args {
+  std::vector<std::pair<std::string, std::string>> flags;
+  std::vector<std::string> positional;
+  std::optional<std::string> error;
+
+  std::optional<std::string> get(const std::string& flag) const;
+};
+Args parse_args(int argc, char** argv, int first, const std::vector<std::string>& flags_with_value,
+                const std::vector<std::string>& switches);
+
+// --memory-budget-mib, default 256.
+std::optional<uint64_t> memory_budget_bytes(const Args& args);
+
+int cmd_replay(int argc, char** argv);
+int cmd_fmt(int argc, char** argv);
+int cmd_gen(int argc, char** argv);
+
+}  // namespace kv::cli

@@ -1,0 +1,54 @@
+// `kvtrace fmt` (normalise a trace) and `kvtrace gen` (write a random trace).
+#include <iostream>
+
+#include "model/model.hpp"
+#include "tools/kvtrace/cli.hpp"
+#include "trace/gen.hpp"
+
+namespace kv::cli {
+
+int cmd_fmt(int argc, char** argv) {
+  const Args args = parse_args(argc, argv, 2, {"-o", "--memory-budget-mib"}, {});
+  const auto budget = memory_budget_bytes(args);
+  if (args.error || args.positional.size() != 1 || !budget) {
+    std::cerr << "kvtrace fmt: " << args.error.value_or("give exactly one FILE") << "\n"
+              << "usage: kvtrace fmt FILE [-o OUT]   (OUT may be FILE itself; default stdout)\n";
+    return exit_usage;
+  }
+  auto loaded = load_trace(args.positional[0], *budget);
+  if (auto* error = std::get_if<std::string>(&loaded)) {
+    std::cerr << *error << "\n";
+    return exit_usage;
+  }
+  if (auto error = write_text(args.get("-o").value_or("-"), format_trace(std::get<Trace>(loaded)))) {
+    std::cerr << "kvtrace fmt: " << *error << "\n";
+    return exit_usage;
+  }
+  return exit_pass;
+}
+
+int cmd_gen(int argc, char** argv) {
+  const Args args = parse_args(argc, argv, 2, {"--seed", "--ops", "-o"}, {"--expect"});
+  const auto seed = parse_number_flag("--seed", args.get("--seed").value_or("1"));
+  const auto op_count = parse_number_flag("--ops", args.get("--ops").value_or("200"));
+  if (args.error || !args.positional.empty() || !seed || !op_count || *op_count > trace_op_count_max) {
+    std::cerr << "kvtrace gen: " << args.error.value_or("bad arguments") << "\n"
+              << "usage: kvtrace gen [--seed N] [--ops N (<= 1000000)] [--expect] [-o OUT]\n";
+    return exit_usage;
+  }
+  Trace trace = generate_trace(*seed, static_cast<uint32_t>(*op_count));
+  if (args.get("--expect")) {
+    // Fill in the model's results, so the file is a regression test on its own.
+    Model model(trace.config);
+    for (size_t tick = 0; tick < trace.lines.size(); tick++) {
+      trace.lines[tick].expected = model.apply(trace.lines[tick].op, tick);
+    }
+  }
+  if (auto error = write_text(args.get("-o").value_or("-"), format_trace(trace))) {
+    std::cerr << "kvtrace gen: " << *error << "\n";
+    return exit_usage;
+  }
+  return exit_pass;
+}
+
+}  // namespace kv::cli

@@ -1,0 +1,36 @@
+// The kvtrace command: replay, fmt, gen (and later shrink) over kvtrace files.
+#include <iostream>
+#include <string>
+
+#include "tools/kvtrace/cli.hpp"
+#include "trace/op.hpp"
+
+namespace {
+
+void print_usage(std::ostream& out) {
+  out << "usage: kvtrace COMMAND ...\n"
+         "  replay [--backend NAME|all] [--audit every|check] FILE...   exit 0 pass, 1 divergence, 2 bad input\n"
+         "  fmt FILE [-o OUT]                                            print the canonical form\n"
+         "  gen [--seed N] [--ops N] [--expect] [-o OUT]                 write a random trace\n"
+         "  help                                                         this text and the op list\n"
+         "ops (docs/semantics.md):\n";
+  for (uint32_t i = 0; i < kv::op_kind_count; i++) {
+    out << "  " << kv::op_help(static_cast<kv::OpKind>(i)) << "\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string command = argc > 1 ? argv[1] : "";
+  if (command == "replay") return kv::cli::cmd_replay(argc, argv);
+  if (command == "fmt") return kv::cli::cmd_fmt(argc, argv);
+  if (command == "gen") return kv::cli::cmd_gen(argc, argv);
+  if (command == "help" || command == "--help" || command == "-h") {
+    print_usage(std::cout);
+    return 0;
+  }
+  std::cerr << "kvtrace: unknown command '" << command << "'\n";
+  print_usage(std::cerr);
+  return kv::cli::exit_usage;
+}

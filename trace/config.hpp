@@ -1,0 +1,34 @@
+// The cache config of a kvtrace file: pool size, eviction policy, data-plane shape, and their limits.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace kv {
+
+enum class Eviction : uint8_t { none, lru };
+
+inline constexpr uint64_t memory_budget_default_bytes = 256ull << 20;
+
+struct Config {
+  uint32_t page_size = 0;  // tokens per page
+  uint32_t max_pages = 0;
+  Eviction eviction = Eviction::none;
+  uint32_t kv_heads = 1;
+  uint32_t head_dim = 2;
+  uint32_t layers = 1;
+  bool operator==(const Config&) const = default;
+
+  // 32-bit words per token: K and V, every layer, every head.
+  uint64_t words_per_token() const { return uint64_t{kv_heads} * head_dim * layers * 2; }
+  uint64_t pool_bytes() const { return uint64_t{max_pages} * page_size * words_per_token() * 4; }
+};
+
+// Checks ranges and the pool size; returns a message a person can act on, or nothing when valid.
+std::optional<std::string> validate_config(const Config& config, uint64_t memory_budget_bytes);
+
+// `config page_size=4 max_pages=3 eviction=lru ...`, shape keys only when not the default.
+std::string format_config(const Config& config);
+
+}  // namespace kv

@@ -1,0 +1,98 @@
+// Random kvtrace generation, biased toward the places bugs hide: full pools, forks, page boundaries.
+#include "trace/gen.hpp"
+
+namespace kv {
+namespace {
+
+OpKind pick_kind(Rng& rng) {
+  uint32_t total_weight = 0;
+  for (uint32_t i = 0; i < op_kind_count; i++) total_weight += op_weight(static_cast<OpKind>(i));
+  uint64_t roll = rng.below(total_weight);
+  for (uint32_t i = 0; i < op_kind_count; i++) {
+    const uint32_t weight = op_weight(static_cast<OpKind>(i));
+    if (roll < weight) return static_cast<OpKind>(i);
+    roll -= weight;
+  }
+  return OpKind::stats;
+}
+
+// Mostly ids 1..5 so ops collide; sometimes 0 or a huge id.
+SeqId pick_seq(Rng& rng) {
+  if (rng.chance(2)) return rng.chance(50) ? 0 : UINT32_MAX;
+  return static_cast<SeqId>(rng.between(1, 5));
+}
+
+// Token counts around page boundaries, rarely out of range.
+uint32_t pick_token_count(Rng& rng, const Config& config) {
+  const uint32_t page_size = config.page_size;
+  switch (rng.below(8)) {
+    case 0: return 1;
+    case 1: return page_size > 1 ? page_size - 1 : 1;
+    case 2: return page_size;
+    case 3: return page_size + 1;
+    case 4: return 2 * page_size;
+    case 5: return rng.chance(50) ? 0 : append_token_count_max + 1;
+    default: return static_cast<uint32_t>(rng.between(1, 3ull * page_size));
+  }
+}
+
+}  // namespace
+
+Config generate_config(Rng& rng) {
+  Config config;
+  const uint32_t page_sizes[] = {1, 2, 3, 4, 4, 8, 16};
+  config.page_size = page_sizes[rng.below(std::size(page_sizes))];
+  config.max_pages = static_cast<uint32_t>(rng.chance(80) ? rng.between(1, 16) : rng.between(17, 128));
+  config.eviction = rng.chance(50) ? Eviction::lru : Eviction::none;
+  if (rng.chance(20)) {
+    config.kv_heads = static_cast<uint32_t>(rng.between(1, 3));
+    config.head_dim = static_cast<uint32_t>(rng.between(1, 4));
+    config.layers = static_cast<uint32_t>(rng.between(1, 2));
+  }
+  return config;
+}
+
+Op generate_op(Rng& rng, const Config& config) {
+  Op op;
+  op.kind = pick_kind(rng);
+  switch (op_shape(op.kind)) {
+    case OpShape::None:
+      break;
+    case OpShape::Seq:
+      op.seq = pick_seq(rng);
+      break;
+    case OpShape::SeqCount:
+      op.seq = pick_seq(rng);
+      op.count = op.kind == OpKind::truncate && rng.chance(60)
+                     ? static_cast<uint32_t>(rng.below(3) * config.page_size)
+                     : pick_token_count(rng, config);
+      break;
+    case OpShape::SeqSeq:
+      op.seq = pick_seq(rng);
+      op.count = rng.chance(70) ? static_cast<SeqId>(rng.between(1, 8)) : pick_seq(rng);
+      break;
+    case OpShape::Step: {
+      const uint64_t entry_count = rng.between(1, 4);
+      for (uint64_t i = 0; i < entry_count; i++) {
+        const uint32_t token_count = rng.chance(80) ? 1 : pick_token_count(rng, config);
+        op.entries.push_back(StepEntry{pick_seq(rng), token_count});
+      }
+      break;
+    }
+  }
+  return op;
+}
+
+Trace generate_trace(uint64_t seed, uint32_t op_count) {
+  Rng rng(seed);
+  Trace trace;
+  trace.config = generate_config(rng);
+  trace.header_comments.push_back(" generated: kvtrace gen --seed " + std::to_string(seed) +
+                                  " --ops " + std::to_string(op_count));
+  for (uint32_t i = 0; i < op_count; i++) {
+    trace.lines.push_back(TraceLine{generate_op(rng, trace.config), std::nullopt, 0, {}, {}});
+  }
+  return trace;
+}
+
+}  // namespace kv

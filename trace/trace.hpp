@@ -1,0 +1,51 @@
+// A parsed kvtrace file (config, ops, expectations, comments) and its parser and printer.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "trace/config.hpp"
+#include "trace/op.hpp"
+
+namespace kv {
+
+inline constexpr uint32_t trace_op_count_max = 1000000;
+inline constexpr uint32_t trace_line_bytes_max = 65536;
+
+struct TraceLine {
+  Op op;
+  std::optional<OpResult> expected;
+  uint32_t line_number = 0;           // 1-based line in the source file; 0 when generated
+  std::vector<std::string> comments;  // full-line comments just above this op, without '#'
+  std::string inline_comment;         // a comment at the end of the op line, without '#'
+  bool operator==(const TraceLine&) const = default;
+};
+
+struct Trace {
+  Config config;
+  std::vector<std::string> header_comments;  // comments before `config`
+  std::vector<TraceLine> lines;
+  std::vector<std::string> trailing_comments;  // comments after the last op
+  bool operator==(const Trace&) const = default;
+};
+
+struct ParseError {
+  uint32_t line_number = 0;
+  std::string message;
+};
+
+using ParseResult = std::variant<Trace, ParseError>;
+
+ParseResult parse_trace(std::string_view text, uint64_t memory_budget_bytes);
+
+// Parses one op line (without expectation), for tools and tests.
+std::variant<Op, std::string> parse_op(std::string_view text);
+
+// Canonical text: `kvtrace 1`, the config, one op per line with ` => EXPECTED` where known.
+std::string format_trace(const Trace& trace);
+
+}  // namespace kv
