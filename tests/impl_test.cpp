@@ -1,4 +1,5 @@
-// GoogleTest tests of the optimized cache (impl/) on its own: each op's rules, COW, eviction, audit.
+// GoogleTest tests of the optimized cache (impl/) on its own: each op's rules, COW, eviction,
+// audit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -81,6 +82,144 @@ class CacheTest : public ::testing::Test {
 
 using V = std::vector<SeqId>;
 
+// A deliberately naive second reading of the contract (sorts for every eviction, copies refcounts
+// to simulate), used to cross-check results, victims and observable state of random op streams.
+class NaiveCache {
+ public:
+  struct Seq {
+    std::vector<uint32_t> pages;
+    uint64_t n = 0;
+    bool pinned = false;
+    Tick last = 0;
+  };
+  NaiveCache(uint32_t page_size, uint32_t max_pages, Eviction eviction)
+      : page_size_(page_size), eviction_(eviction), refs_(max_pages, 0) {}
+
+  std::pair<Error, V> alloc(SeqId id, Tick now) {
+    V victims;
+    if (Error error = make_room(1, {id}, victims); error != Error::none) return {error, {}};
+    Seq& seq = touch_or_create(id, now);
+    seq.pages.push_back(take());
+    return {Error::none, victims};
+  }
+  std::pair<Error, V> append(SeqId id, uint32_t count, Tick now, std::vector<SeqId> protect) {
+    V victims;
+    const auto it = seqs_.find(id);
+    const uint64_t n = it == seqs_.end() ? 0 : it->second.n;
+    const uint64_t pages = it == seqs_.end() ? 0 : it->second.pages.size();
+    const uint64_t want = (n + count + page_size_ - 1) / page_size_;
+    const uint64_t entry = n / page_size_;
+    const bool shared = entry < pages && refs_[it->second.pages[entry]] > 1;
+    protect.push_back(id);
+    const uint64_t need = (want > pages ? want - pages : 0) + (shared ? 1 : 0);
+    if (Error error = make_room(need, protect, victims); error != Error::none) return {error, {}};
+    Seq& seq = touch_or_create(id, now);
+    if (entry < seq.pages.size() && refs_[seq.pages[entry]] > 1) {
+      --refs_[seq.pages[entry]];
+      seq.pages[entry] = take();
+    }
+    while (seq.pages.size() < want) seq.pages.push_back(take());
+    seq.n += count;
+    return {Error::none, victims};
+  }
+  Error fork(SeqId src, SeqId dst, Tick now) {
+    if (!seqs_.count(src)) return Error::unknown_sequence;
+    if (src == dst || seqs_.count(dst)) return Error::sequence_exists;
+    Seq copy = seqs_[src];
+    copy.pages.resize((copy.n + page_size_ - 1) / page_size_);
+    for (uint32_t page : copy.pages) ++refs_[page];
+    copy.pinned = false;
+    copy.last = now;
+    seqs_[src].last = now;
+    seqs_[dst] = copy;
+    return Error::none;
+  }
+  Error free(SeqId id) {
+    if (!seqs_.count(id)) return Error::unknown_sequence;
+    erase(id);
+    return Error::none;
+  }
+  Error truncate(SeqId id, uint64_t count, Tick now) {
+    if (!seqs_.count(id)) return Error::unknown_sequence;
+    Seq& seq = seqs_[id];
+    if (count > seq.n) return Error::invalid_argument;
+    while (seq.pages.size() > (count + page_size_ - 1) / page_size_) {
+      --refs_[seq.pages.back()];
+      seq.pages.pop_back();
+    }
+    seq.n = count;
+    seq.last = now;
+    return Error::none;
+  }
+  Error set_pin(SeqId id, bool pinned) {
+    if (!seqs_.count(id)) return Error::unknown_sequence;
+    seqs_[id].pinned = pinned;
+    return Error::none;
+  }
+  Error use(SeqId id, Tick now) {
+    if (!seqs_.count(id)) return Error::unknown_sequence;
+    seqs_[id].last = now;
+    return Error::none;
+  }
+  std::pair<Error, V> evict() {
+    const V order = eviction_order();
+    if (order.empty()) return {Error::nothing_to_evict, {}};
+    erase(order[0]);
+    return {Error::none, {order[0]}};
+  }
+  const std::map<SeqId, Seq>& seqs() const { return seqs_; }
+  uint32_t used() const {
+    return static_cast<uint32_t>(
+        std::count_if(refs_.begin(), refs_.end(), [](uint32_t r) { return r > 0; }));
+  }
+
+ private:
+  V eviction_order() const {
+    std::vector<std::pair<Tick, SeqId>> keys;
+    for (const auto& [id, seq] : seqs_)
+      if (!seq.pinned) keys.push_back({seq.last, id});
+    std::sort(keys.begin(), keys.end());
+    V order;
+    for (const auto& key : keys) order.push_back(key.second);
+    return order;
+  }
+  Error make_room(uint64_t need, const std::vector<SeqId>& protect, V& victims) {
+    const uint64_t free_count = refs_.size() - used();
+    if (need <= free_count) return Error::none;
+    if (eviction_ == Eviction::none) return Error::capacity_exceeded;
+    std::vector<uint32_t> refs = refs_;
+    uint64_t freed = 0;
+    for (const SeqId id : eviction_order()) {
+      if (std::find(protect.begin(), protect.end(), id) != protect.end()) continue;
+      victims.push_back(id);
+      for (uint32_t page : seqs_.at(id).pages) freed += --refs[page] == 0 ? 1 : 0;
+      if (free_count + freed >= need) break;
+    }
+    if (free_count + freed < need) return Error::capacity_exceeded;
+    for (const SeqId id : victims) erase(id);
+    return Error::none;
+  }
+  Seq& touch_or_create(SeqId id, Tick now) {
+    Seq& seq = seqs_[id];
+    seq.last = now;
+    return seq;
+  }
+  uint32_t take() {
+    const auto it = std::find(refs_.begin(), refs_.end(), 0u);
+    *it = 1;
+    return static_cast<uint32_t>(it - refs_.begin());
+  }
+  void erase(SeqId id) {
+    for (uint32_t page : seqs_[id].pages) --refs_[page];
+    seqs_.erase(id);
+  }
+
+  uint64_t page_size_;
+  Eviction eviction_;
+  std::vector<uint32_t> refs_;
+  std::map<SeqId, Seq> seqs_;
+};
+
 TEST_F(CacheTest, AllocCreatesSequenceWithOneReservedPage) {
   make(4, 3);
   EXPECT_TRUE(cache_->alloc(1, next()).ok());
@@ -161,8 +300,8 @@ TEST_F(CacheTest, ForkSharesOnlyPagesHoldingTokens) {
   EXPECT_EQ(cache_->info(2)->token_count, 5u);
   EXPECT_EQ(cache_->info(1)->last_use, fork_tick);
   EXPECT_EQ(cache_->info(2)->last_use, fork_tick);
-  EXPECT_EQ(cache_->stats().used_pages, 3u);     // fork never allocates
-  EXPECT_EQ(cache_->stats().token_count, 10u);   // shared tokens count per sequence
+  EXPECT_EQ(cache_->stats().used_pages, 3u);    // fork never allocates
+  EXPECT_EQ(cache_->stats().token_count, 10u);  // shared tokens count per sequence
   expect_healthy();
 }
 
@@ -189,7 +328,7 @@ TEST_F(CacheTest, CopyOnWriteNeedsAPage) {
   ASSERT_TRUE(append(1, 6).ok());
   ASSERT_TRUE(cache_->fork(1, 2, next()).ok());
   EXPECT_EQ(append(2, 1).error, Error::capacity_exceeded);
-  ASSERT_TRUE(append(1, 6).ok() == false);  // 12 tokens need 1 more page + COW
+  ASSERT_TRUE(append(1, 6).ok() == false);                       // 12 tokens need 1 more page + COW
   EXPECT_EQ(cache_->truncate(1, 4, next()).error, Error::none);  // entry 1 dropped by 1
   EXPECT_TRUE(append(2, 1).ok());  // entry 1 now private to 2: no copy, no page
   expect_healthy();
@@ -313,13 +452,13 @@ TEST_F(CacheTest, EvictionTakesShortestPrefixSkippingProtected) {
   const Outcome outcome = append(5, 3, protect);  // need 3, free 0
   ASSERT_TRUE(outcome.ok());
   EXPECT_EQ(evicted(outcome), (V{1, 3, 4}));  // 2 is protected; 1 and 3 free only 2
-  EXPECT_EQ(cache_->stats().free_pages, 1u);
+  EXPECT_EQ(cache_->stats().free_pages, 2u);  // freed 5, took 3
   expect_healthy();
 }
 
 TEST_F(CacheTest, VictimSharingAllPagesFreesNothingButIsInPrefix) {
   make(4, 3, Eviction::lru);
-  ASSERT_TRUE(append(1, 6).ok());               // tick 0: pages a, b
+  ASSERT_TRUE(append(1, 6).ok());                // tick 0: pages a, b
   ASSERT_TRUE(cache_->fork(1, 2, next()).ok());  // tick 1: 1 and 2 share a, b
   ASSERT_TRUE(cache_->alloc(3, next()).ok());    // tick 2: page c
   const Words before = read(2);                  // tick 3: 2 becomes newest
@@ -371,7 +510,8 @@ TEST_F(CacheTest, AuditNamesACorruptedRefcount) {
   ASSERT_FALSE(problems.empty());
   const std::string expected = "page " + std::to_string(page) + ": refcount expected 1";
   EXPECT_TRUE(std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
-    return problem.find(expected) != std::string::npos && problem.find("actual 5") != std::string::npos;
+    return problem.find(expected) != std::string::npos &&
+           problem.find("actual 5") != std::string::npos;
   })) << problems[0];
 }
 
@@ -402,14 +542,17 @@ TEST_F(CacheTest, RandomOpsKeepDataAndInvariants) {
     make(3, 24, policy, Shape{1, 2, 2});
     std::mt19937 rng(policy == Eviction::lru ? 7 : 11);
     std::unordered_map<SeqId, Words> shadow;
+    uint64_t eviction_count = 0, failure_count = 0;
     auto pick = [&](uint32_t bound) { return static_cast<uint32_t>(rng() % bound); };
     const uint32_t words_per_token = config_.shape.words_per_token();
     for (int op = 0; op < 20000; ++op) {
       const SeqId id = pick(12);
       const Outcome outcome = [&]() -> Outcome {
         switch (pick(10)) {
-          case 0: return cache_->alloc(id, next());
-          case 1: case 2: {
+          case 0:
+            return cache_->alloc(id, next());
+          case 1:
+          case 2: {
             const SeqId protect[] = {pick(12)};
             const Outcome result = append(id, 1 + pick(7), protect);
             if (result.ok()) shadow[id] = concat(shadow[id], last_words_);
@@ -421,15 +564,18 @@ TEST_F(CacheTest, RandomOpsKeepDataAndInvariants) {
             if (result.ok()) shadow[dst] = shadow[id];
             return result;
           }
-          case 4: return cache_->free(id);
+          case 4:
+            return cache_->free(id);
           case 5: {
             const uint64_t keep = pick(10);
             const Outcome result = cache_->truncate(id, keep, next());
             if (result.ok()) shadow[id].resize(keep * words_per_token);
             return result;
           }
-          case 6: return pick(2) ? cache_->pin(id) : cache_->unpin(id);
-          case 7: return cache_->evict();
+          case 6:
+            return pick(2) ? cache_->pin(id) : cache_->unpin(id);
+          case 7:
+            return cache_->evict();
           default: {
             Words out;
             const Outcome result = cache_->read(id, out, next());
@@ -441,10 +587,95 @@ TEST_F(CacheTest, RandomOpsKeepDataAndInvariants) {
         }
       }();
       for (const SeqId victim : outcome.evicted) shadow.erase(victim);
+      eviction_count += outcome.evicted.size();
+      failure_count += outcome.ok() ? 0 : 1;
       for (auto it = shadow.begin(); it != shadow.end();)
         it = cache_->info(it->first) ? std::next(it) : shadow.erase(it);
       if (op % 97 == 0) expect_healthy();
       ASSERT_FALSE(HasFailure()) << "op " << op;
+    }
+    expect_healthy();
+    EXPECT_GT(eviction_count, 1000u);  // the mix must reach full caches, not just the easy paths
+    EXPECT_GT(failure_count, 1000u);
+  }
+}
+
+// Random ops on the cache and on NaiveCache: errors, victims, and every sequence's info agree.
+TEST_F(CacheTest, RandomOpsAgreeWithNaiveReading) {
+  for (const Eviction policy : {Eviction::lru, Eviction::none}) {
+    make(2, 16, policy);
+    NaiveCache naive(2, 16, policy);
+    std::mt19937 rng(policy == Eviction::lru ? 5 : 6);
+    auto pick = [&](uint32_t bound) { return static_cast<uint32_t>(rng() % bound); };
+    Tick tick = 0;
+    for (int op = 0; op < 40000; ++op) {
+      const SeqId id = pick(10);
+      const SeqId other = pick(10);
+      std::pair<Error, V> want;
+      Outcome got;
+      // Ops often share a tick, as a step's entries do, to exercise the (last_use, id) tie-break.
+      tick += pick(3) == 0 ? 1 : 0;
+      tick_ = tick;  // the cache-side helpers take their tick from next()
+      switch (pick(11)) {
+        case 0:
+          want = naive.alloc(id, tick);
+          got = cache_->alloc(id, next());
+          break;
+        case 1:
+        case 2:
+        case 3: {
+          const uint32_t count = 1 + pick(5);
+          const SeqId protect[] = {other};
+          want = naive.append(id, count, tick, {other});
+          got = append(id, count, protect);
+          break;
+        }
+        case 4:
+          want.first = naive.fork(id, other, tick);
+          got = cache_->fork(id, other, next());
+          break;
+        case 5:
+          want.first = naive.free(id);
+          got = cache_->free(id);
+          next();
+          break;
+        case 6: {
+          const uint64_t keep = pick(8);
+          want.first = naive.truncate(id, keep, tick);
+          got = cache_->truncate(id, keep, next());
+          break;
+        }
+        case 7:
+          want.first = naive.set_pin(id, true);
+          got = cache_->pin(id);
+          next();
+          break;
+        case 8:
+          want.first = naive.set_pin(id, false);
+          got = cache_->unpin(id);
+          next();
+          break;
+        case 9:
+          want = naive.evict();
+          got = cache_->evict();
+          next();
+          break;
+        default:
+          want.first = naive.use(id, tick);
+          got = cache_->touch(id, next());
+          break;
+      }
+      ASSERT_EQ(got.error, want.first) << "op " << op;
+      ASSERT_EQ(evicted(got), want.second) << "op " << op;
+      ASSERT_EQ(cache_->stats().sequence_count, naive.seqs().size()) << "op " << op;
+      ASSERT_EQ(cache_->stats().used_pages, naive.used()) << "op " << op;
+      for (const auto& [seq_id, seq] : naive.seqs()) {
+        const SeqInfo info = *cache_->info(seq_id);
+        ASSERT_EQ(info.token_count, seq.n) << "op " << op << " sequence " << seq_id;
+        ASSERT_EQ(info.page_count, seq.pages.size()) << "op " << op << " sequence " << seq_id;
+        ASSERT_EQ(info.pinned, seq.pinned) << "op " << op << " sequence " << seq_id;
+        ASSERT_EQ(info.last_use, seq.last) << "op " << op << " sequence " << seq_id;
+      }
     }
     expect_healthy();
   }
