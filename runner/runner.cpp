@@ -10,10 +10,11 @@
 namespace kv {
 namespace {
 
+// Numbers (and lists of them) become '#', so renumbering ids keeps a signature.
 std::string strip_digits(const std::string& text) {
   std::string out;
   for (char c : text) {
-    if (c >= '0' && c <= '9') {
+    if ((c >= '0' && c <= '9') || (c == ',' && !out.empty() && out.back() == '#')) {
       if (out.empty() || out.back() != '#') out += '#';
     } else {
       out += c;

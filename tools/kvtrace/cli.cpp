@@ -1,6 +1,8 @@
 // Shared pieces of the kvtrace command line: loading traces, flag parsing.
 #include "tools/kvtrace/cli.hpp"
 
+#include "runner/backend.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <iostream>
@@ -69,6 +71,11 @@ Args parse_args(int argc, char** argv, int first, const std::vector<std::string>
     }
   }
   return args;
+}
+
+bool is_backend_name(const std::string& name) {
+  const std::vector<std::string> known = backend_names();
+  return name == "all" || std::find(known.begin(), known.end(), name) != known.end();
 }
 
 std::optional<uint64_t> memory_budget_bytes(const Args& args) {

@@ -35,11 +35,15 @@ struct Args {
 Args parse_args(int argc, char** argv, int first, const std::vector<std::string>& flags_with_value,
                 const std::vector<std::string>& switches);
 
+// True for "all" and for every backend this build has.
+bool is_backend_name(const std::string& name);
+
 // --memory-budget-mib, default 256.
 std::optional<uint64_t> memory_budget_bytes(const Args& args);
 
 int cmd_replay(int argc, char** argv);
 int cmd_fmt(int argc, char** argv);
 int cmd_gen(int argc, char** argv);
+int cmd_campaign(int argc, char** argv);
 
 }  // namespace kv::cli

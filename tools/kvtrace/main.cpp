@@ -12,6 +12,7 @@ void print_usage(std::ostream& out) {
          "  replay [--backend NAME|all] [--audit every|check] FILE...   exit 0 pass, 1 divergence, 2 bad input\n"
          "  fmt FILE [-o OUT]                                            print the canonical form\n"
          "  gen [--seed N] [--ops N] [--expect] [-o OUT]                 write a random trace\n"
+         "  campaign [--seed N] [--traces N] [--ops N] [--backend NAME|all]  generated traces, one seed\n"
          "  help                                                         this text and the op list\n"
          "ops (docs/semantics.md):\n";
   for (uint32_t i = 0; i < kv::op_kind_count; i++) {
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   if (command == "replay") return kv::cli::cmd_replay(argc, argv);
   if (command == "fmt") return kv::cli::cmd_fmt(argc, argv);
   if (command == "gen") return kv::cli::cmd_gen(argc, argv);
+  if (command == "campaign") return kv::cli::cmd_campaign(argc, argv);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return 0;

@@ -57,10 +57,8 @@ int cmd_replay(int argc, char** argv) {
   const Args args = parse_args(argc, argv, 2, {"--backend", "--audit", "--memory-budget-mib", "--artifacts"}, {});
   const std::string backend = args.get("--backend").value_or("all");
   const std::string audit = args.get("--audit").value_or("check");
-  std::vector<std::string> known = backend_names();
-  known.push_back("all");
   std::string problem = args.error.value_or("");
-  if (std::find(known.begin(), known.end(), backend) == known.end()) {
+  if (!is_backend_name(backend)) {
     problem = "unknown backend '" + backend + "'";
   }
   if (audit != "every" && audit != "check") problem = "--audit must be every or check";

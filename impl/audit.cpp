@@ -1,0 +1,147 @@
+// Cache::audit: walks every internal structure and reports each broken invariant, expected vs
+// actual.
+#include <string>
+
+#include "impl/kvcache.hpp"
+
+namespace kvcache {
+
+namespace {
+std::string str(uint64_t value) {
+  return std::to_string(value);
+}
+}  // namespace
+
+std::vector<std::string> Cache::audit() const {
+  std::vector<std::string> problems;
+  audit_pages(problems);
+  audit_sequences(problems);
+  audit_lru(problems);
+  return problems;
+}
+
+// Refcounts against block-table references, the free stack against refcounts, the page totals.
+void Cache::audit_pages(std::vector<std::string>& problems) const {
+  const uint32_t max_pages = config_.max_pages;
+  std::vector<uint32_t> references(max_pages, 0);
+  std::vector<uint32_t> seen_in_slot(max_pages, kNone);  // catches a page twice in one table
+  for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Sequence& seq = slots_[slot];
+    if (!seq.live) continue;
+    for (uint64_t entry = 0; entry < seq.block_table.size(); ++entry) {
+      const PageId page = seq.block_table[entry];
+      const std::string where = "sequence " + str(seq.id) + " entry " + str(entry);
+      if (page >= max_pages) {
+        problems.push_back(where + ": page id expected < " + str(max_pages) + ", actual " +
+                           str(page));
+        continue;
+      }
+      if (seen_in_slot[page] == slot)
+        problems.push_back(where + ": page " + str(page) +
+                           " expected once per block table, found again");
+      seen_in_slot[page] = slot;
+      ++references[page];
+    }
+  }
+  std::vector<uint8_t> on_free_stack(max_pages, 0);
+  for (const PageId page : free_stack_) {
+    if (page >= max_pages) {
+      problems.push_back("free list: page id expected < " + str(max_pages) + ", actual " +
+                         str(page));
+      continue;
+    }
+    if (on_free_stack[page]++ != 0)
+      problems.push_back("free list: page " + str(page) + " expected once, found again");
+  }
+  uint64_t used = 0;
+  for (PageId page = 0; page < max_pages; ++page) {
+    const std::string name = "page " + str(page);
+    if (page_refs_[page] != references[page])
+      problems.push_back(name + ": refcount expected " + str(references[page]) +
+                         " (block-table references), actual " + str(page_refs_[page]));
+    if (page_refs_[page] > 0) ++used;
+    if (page_refs_[page] > 0 && on_free_stack[page])
+      problems.push_back(name + ": on the free list expected only at refcount 0, actual refcount " +
+                         str(page_refs_[page]));
+    if (page_refs_[page] == 0 && !on_free_stack[page])
+      problems.push_back(name + ": refcount 0, expected on the free list, actual missing");
+    if (pending_drop_[page] != 0)
+      problems.push_back(name + ": eviction scratch expected 0 between ops, actual " +
+                         str(pending_drop_[page]));
+  }
+  if (used > max_pages)
+    problems.push_back("used pages expected <= " + str(max_pages) + ", actual " + str(used));
+  if (used + free_stack_.size() != max_pages)
+    problems.push_back("used + free expected " + str(max_pages) + ", actual " + str(used) + " + " +
+                       str(free_stack_.size()));
+}
+
+// The id index, per-sequence token/page bounds, the running totals and the slot free list.
+void Cache::audit_sequences(std::vector<std::string>& problems) const {
+  uint64_t live_count = 0;
+  uint64_t token_sum = 0;
+  for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Sequence& seq = slots_[slot];
+    if (!seq.live) continue;
+    ++live_count;
+    token_sum += seq.token_count;
+    const std::string name = "sequence " + str(seq.id);
+    if (index_.find(seq.id) != slot)
+      problems.push_back(name + ": index expected slot " + str(slot) + ", actual " +
+                         str(index_.find(seq.id)));
+    const uint64_t min_pages = page_count_for(seq.token_count);
+    if (seq.block_table.size() < min_pages)
+      problems.push_back(name + ": pages expected >= ceil(n/page_size) = " + str(min_pages) +
+                         ", actual " + str(seq.block_table.size()));
+  }
+  if (live_count != sequence_count_)
+    problems.push_back("sequence count expected " + str(live_count) + " (live slots), actual " +
+                       str(sequence_count_));
+  if (index_.size() != live_count)
+    problems.push_back("index size expected " + str(live_count) + ", actual " + str(index_.size()));
+  if (token_sum != token_count_)
+    problems.push_back("token count expected " + str(token_sum) + " (sum of n), actual " +
+                       str(token_count_));
+  std::vector<uint8_t> listed(slots_.size(), 0);
+  for (const uint32_t slot : free_slots_) {
+    if (slot >= slots_.size() || slots_[slot].live || listed[slot]++ != 0)
+      problems.push_back("slot free list: slot " + str(slot) +
+                         " expected dead, in range and listed once");
+  }
+  if (free_slots_.size() + live_count != slots_.size())
+    problems.push_back("slots expected " + str(slots_.size()) + " = live + free, actual " +
+                       str(live_count) + " + " + str(free_slots_.size()));
+}
+
+// The LRU list: exactly the live unpinned sequences, strictly ascending by (last_use, id).
+void Cache::audit_lru(std::vector<std::string>& problems) const {
+  uint64_t unpinned = 0;
+  for (const Sequence& seq : slots_) unpinned += seq.live && !seq.pinned ? 1 : 0;
+  uint64_t listed = 0;
+  uint32_t prev = kNone;
+  for (uint32_t slot = lru_head_; slot != kNone; slot = slots_[slot].lru_next) {
+    if (slot >= slots_.size() || listed > slots_.size()) {
+      problems.push_back("LRU list: expected a terminated chain of valid slots, actual runs off");
+      return;
+    }
+    const Sequence& seq = slots_[slot];
+    const std::string name = "LRU list: sequence " + str(seq.id);
+    if (!seq.live) problems.push_back(name + ": expected live, actual dead slot " + str(slot));
+    if (seq.pinned) problems.push_back(name + ": expected unpinned, actual pinned");
+    if (seq.lru_prev != prev)
+      problems.push_back(name + ": prev link expected " + str(prev) + ", actual " +
+                         str(seq.lru_prev));
+    if (prev != kNone && !lru_less(prev, slot))
+      problems.push_back(name + ": expected after sequence " + str(slots_[prev].id) +
+                         " in (last_use, id) order, actual before or equal");
+    prev = slot;
+    ++listed;
+  }
+  if (lru_tail_ != prev)
+    problems.push_back("LRU list: tail expected slot " + str(prev) + ", actual " + str(lru_tail_));
+  if (listed != unpinned)
+    problems.push_back("LRU list: length expected " + str(unpinned) +
+                       " (live unpinned sequences), actual " + str(listed));
+}
+
+}  // namespace kvcache

@@ -1,0 +1,25 @@
+// KV_CHECK: an always-on assertion for broken invariants; prints who is likely at fault and aborts.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace kvcache::detail {
+
+// Out of line of the hot path: the check itself stays one predictable branch.
+[[noreturn]] [[gnu::cold]] inline void check_failed(const char* condition, const char* message,
+                                                    const char* file, int line) {
+  std::fprintf(stderr, "%s:%d: KV_CHECK(%s) failed: %s\n", file, line, condition, message);
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace kvcache::detail
+
+// Enabled in every build type: a broken invariant in a cache corrupts token data silently, so
+// we would rather stop. `message` should name the likely culprit (caller or cache code).
+#define KV_CHECK(condition, message)                                              \
+  do {                                                                            \
+    if (!(condition)) [[unlikely]]                                                \
+      ::kvcache::detail::check_failed(#condition, (message), __FILE__, __LINE__); \
+  } while (false)

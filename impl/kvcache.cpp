@@ -1,0 +1,142 @@
+// Cache: the ops of the kvtrace v1 contract over flat page/sequence arrays and an intrusive LRU
+// list.
+#include "impl/kvcache.hpp"
+
+#include "impl/check.hpp"
+
+namespace kvcache {
+
+Cache::Cache(const Config& config, PageStore& store)
+    : config_(config), store_(store), words_per_token_(config.shape.words_per_token()) {
+  KV_CHECK(config_problem(config).empty(), "Cache: caller passed an unvalidated Config");
+  page_refs_.assign(config.max_pages, 0);
+  pending_drop_.assign(config.max_pages, 0);
+  // Filled in descending order so pages are handed out 0, 1, 2, ... (easier to read in dumps).
+  free_stack_.reserve(config.max_pages);
+  for (uint32_t page = config.max_pages; page > 0; --page) free_stack_.push_back(page - 1);
+  slots_.reserve(64);
+  free_slots_.reserve(64);
+  evicted_.reserve(64);
+  victim_slots_.reserve(64);
+  slot_mapping_.reserve(256);
+}
+
+uint32_t Cache::page_count_for(uint64_t token_count) const {
+  // Fits: token counts are bounded by max_pages * page_size plus one append (< 2^41).
+  return static_cast<uint32_t>((token_count + config_.page_size - 1) / config_.page_size);
+}
+
+bool Cache::lru_less(uint32_t a, uint32_t b) const {
+  const Sequence& x = slots_[a];
+  const Sequence& y = slots_[b];
+  return x.last_use != y.last_use ? x.last_use < y.last_use : x.id < y.id;
+}
+
+// ---- pages ----------------------------------------------------------------------------------
+
+PageId Cache::take_page() {
+  KV_CHECK(!free_stack_.empty(), "take_page: no free page although make_room granted it");
+  const PageId page = free_stack_.back();
+  free_stack_.pop_back();
+  KV_CHECK(page_refs_[page] == 0, "take_page: free stack held a referenced page (release bug)");
+  page_refs_[page] = 1;
+  return page;
+}
+
+void Cache::release_page(PageId page) {
+  KV_CHECK(page_refs_[page] > 0, "release_page: refcount already 0 (double release)");
+  // The stack's capacity is max_pages, so this push never allocates.
+  if (--page_refs_[page] == 0) free_stack_.push_back(page);
+}
+
+void Cache::release_tail(Sequence& seq, uint32_t keep_page_count) {
+  while (seq.block_table.size() > keep_page_count) {
+    release_page(seq.block_table.back());
+    seq.block_table.pop_back();
+  }
+}
+
+// ---- sequences ------------------------------------------------------------------------------
+
+uint32_t Cache::create_sequence(SeqId id, Tick now) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    KV_CHECK(slots_.size() < kNone, "create_sequence: slot index space exhausted");
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Sequence& seq = slots_[slot];
+  KV_CHECK(!seq.live, "create_sequence: free slot list held a live slot");
+  seq.id = id;
+  seq.live = true;
+  seq.pinned = false;
+  seq.token_count = 0;
+  seq.last_use = now;
+  seq.block_table.clear();  // keeps capacity from the previous tenant
+  index_.insert(id, slot);
+  lru_insert(slot);
+  ++sequence_count_;
+  return slot;
+}
+
+void Cache::destroy_sequence(uint32_t slot) {
+  Sequence& seq = slots_[slot];
+  release_tail(seq, 0);
+  token_count_ -= seq.token_count;
+  if (!seq.pinned) lru_unlink(slot);
+  index_.erase(seq.id);
+  seq.live = false;
+  free_slots_.push_back(slot);
+  --sequence_count_;
+}
+
+// "Uses S": with non-decreasing ticks the sequence belongs at (or just before) the tail.
+void Cache::use(uint32_t slot, Tick now) {
+  Sequence& seq = slots_[slot];
+  seq.last_use = now;
+  if (seq.pinned) return;  // pinned sequences are outside the list; unpin places them
+  if (slot == lru_tail_ && (seq.lru_prev == kNone || lru_less(seq.lru_prev, slot))) return;
+  lru_unlink(slot);
+  lru_insert(slot);
+}
+
+// ---- LRU list -------------------------------------------------------------------------------
+
+void Cache::lru_unlink(uint32_t slot) {
+  Sequence& seq = slots_[slot];
+  (seq.lru_prev == kNone ? lru_head_ : slots_[seq.lru_prev].lru_next) = seq.lru_next;
+  (seq.lru_next == kNone ? lru_tail_ : slots_[seq.lru_next].lru_prev) = seq.lru_prev;
+  seq.lru_prev = seq.lru_next = kNone;
+}
+
+// Links `slot` right after `prev` (kNone: at the head).
+void Cache::lru_link_after(uint32_t prev, uint32_t slot) {
+  Sequence& seq = slots_[slot];
+  const uint32_t next = prev == kNone ? lru_head_ : slots_[prev].lru_next;
+  seq.lru_prev = prev;
+  seq.lru_next = next;
+  (prev == kNone ? lru_head_ : slots_[prev].lru_next) = slot;
+  (next == kNone ? lru_tail_ : slots_[next].lru_prev) = slot;
+}
+
+// Inserts `slot` at its (last_use, id) position. Searches from both ends in lockstep, so the
+// cost is O(min(entries after it, entries before it)): O(1) for a use with the newest tick
+// unless same-tick sequences with larger ids must be stepped over (a step applied in
+// descending id order pays O(k) per entry for k same-tick entries); an unpin pays the distance
+// to the nearer end.
+void Cache::lru_insert(uint32_t slot) {
+  uint32_t from_tail = lru_tail_;
+  uint32_t from_head = lru_head_;
+  while (true) {
+    if (from_tail == kNone || lru_less(from_tail, slot)) return lru_link_after(from_tail, slot);
+    if (from_head == kNone) return lru_link_after(lru_tail_, slot);
+    if (lru_less(slot, from_head)) return lru_link_after(slots_[from_head].lru_prev, slot);
+    from_tail = slots_[from_tail].lru_prev;
+    from_head = slots_[from_head].lru_next;
+  }
+}
+
+}  // namespace kvcache

@@ -1,0 +1,224 @@
+// Public API of the optimized paged KV cache: config, results, the PageStore data plane, and Cache.
+#pragma once
+
+#include <boost/container/small_vector.hpp>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "impl/seq_index.hpp"
+
+namespace kvcache {
+
+using SeqId = uint32_t;
+using PageId = uint32_t;
+using Tick = uint64_t;
+
+// The contract's closed error set (kvtrace v1); `none` means success.
+enum class Error : uint8_t {
+  none,
+  capacity_exceeded,
+  unknown_sequence,
+  sequence_exists,
+  invalid_argument,
+  nothing_to_evict
+};
+enum class Eviction : uint8_t { none, lru };
+
+// The contract's result word for an error ("ok" for none).
+std::string_view error_name(Error error);
+
+// Limits from the contract; an append carries at most kMaxAppendTokens tokens.
+inline constexpr uint32_t kMaxPageSize = 65536;
+inline constexpr uint32_t kMaxPages = 16777216;
+inline constexpr uint32_t kMaxKvHeads = 256;
+inline constexpr uint32_t kMaxHeadDim = 1024;
+inline constexpr uint32_t kMaxLayers = 256;
+inline constexpr uint32_t kMaxAppendTokens = 1048576;
+
+// Data-plane shape: each token stores K and V vectors of kv_heads*head_dim 32-bit words per layer.
+struct Shape {
+  uint32_t kv_heads = 1, head_dim = 2, layers = 1;
+  uint32_t words_per_token() const { return kv_heads * head_dim * layers * 2; }
+};
+
+struct Config {
+  uint32_t page_size;
+  uint32_t max_pages;
+  Eviction eviction = Eviction::none;
+  Shape shape;
+};
+
+// Empty when `config` is inside the contract's ranges, else a message naming the bad field.
+// The memory budget is the caller's policy and is not checked here.
+std::string config_problem(const Config& config);
+
+struct Outcome {
+  Error error = Error::none;
+  std::span<const SeqId> evicted;  // victims in eviction order; valid until the next mutating call
+  bool ok() const { return error == Error::none; }
+};
+
+struct SeqInfo {
+  uint64_t token_count;
+  uint32_t page_count;  // block-table entries, reserved pages included
+  bool pinned;
+  Tick last_use;
+};
+
+struct Stats {
+  uint32_t used_pages, free_pages;
+  uint32_t sequence_count;
+  uint64_t token_count;  // sum of n over sequences; shared tokens count once per sequence
+};
+
+// The data plane. The cache calls it once per op with everything that op moves, so a device
+// store can batch each call into one kernel launch.
+class PageStore {
+ public:
+  virtual ~PageStore() = default;
+  // token_words holds slots.size() tokens, each words_per_token words laid out
+  // [layer][K=0,V=1][head][dim]. slot = page * page_size + offset (vLLM's slot mapping).
+  virtual void write_tokens(std::span<const uint64_t> slots,
+                            std::span<const uint32_t> token_words) = 0;
+  // Copy-on-write: copies slots [0, slot_count) of `src` into `dst`.
+  virtual void copy_page(PageId src, PageId dst, uint32_t slot_count) = 0;
+  // Writes token_count tokens, in the same per-token layout, read through `block_table`.
+  virtual void gather(std::span<const PageId> block_table, uint64_t token_count,
+                      std::span<uint32_t> out_words) = 0;
+};
+
+// Host memory store: one contiguous pool of max_pages * page_size * words_per_token words,
+// allocated (and zeroed) up front. Layout, outermost first: page, layer, K/V, slot, head, dim.
+// So one (page, layer, K|V) block is page_size * kv_heads * head_dim contiguous words, and a
+// token's K (or V) vector for one layer is kv_heads * head_dim contiguous words.
+// Invariant: pool_.size() == max_pages * page_size * words_per_token.
+class HostPageStore final : public PageStore {
+ public:
+  explicit HostPageStore(const Config& config);
+  void write_tokens(std::span<const uint64_t> slots,
+                    std::span<const uint32_t> token_words) override;
+  void copy_page(PageId src, PageId dst, uint32_t slot_count) override;
+  void gather(std::span<const PageId> block_table, uint64_t token_count,
+              std::span<uint32_t> out_words) override;
+
+ private:
+  // Word offset of (page, layer, K|V, slot 0, head 0, dim 0).
+  uint64_t block_offset(uint64_t page, uint32_t layer, uint32_t kv) const {
+    return ((page * layers_ + layer) * 2 + kv) * uint64_t{page_size_} * vector_words_;
+  }
+
+  uint32_t page_size_;
+  uint32_t max_pages_;
+  uint32_t layers_;
+  uint32_t vector_words_;  // kv_heads * head_dim: one K or V vector of one layer
+  std::vector<uint32_t> pool_;
+};
+
+struct CacheTestAccess;  // test-only hook (tests/impl_test.cpp) to corrupt internals for audit()
+
+// The paged KV cache: page allocation, copy-on-write and LRU eviction per the kvtrace v1 contract.
+// Not thread-safe: guard each Cache (and its PageStore) with one external lock.
+//
+// Invariants (audit() checks every one):
+//  - page_refs_[p] == number of block-table entries referencing p; p is on the free stack iff
+//    page_refs_[p] == 0, exactly once; so used + free == max_pages.
+//  - no block table holds a page twice; pages(S) >= ceil(n(S) / page_size).
+//  - the LRU list holds exactly the live unpinned sequences, strictly ascending by (last_use, id),
+//    with consistent prev/next links; pinned sequences are not in it.
+//  - index_ maps each live sequence's id to its slot and nothing else; token_count_ == sum of n.
+//  - pending_drop_ is all zero between calls (eviction planning undoes its marks).
+class Cache {
+ public:
+  Cache(const Config& config, PageStore& store);
+
+  Outcome alloc(SeqId id, Tick now);
+  // token_words: token_count * words_per_token words. protected_ids: extra sequences eviction
+  // must not touch (a decode step's members); the requester is always protected.
+  Outcome append(SeqId id, uint32_t token_count, std::span<const uint32_t> token_words, Tick now,
+                 std::span<const SeqId> protected_ids = {});
+  Outcome fork(SeqId src, SeqId dst, Tick now);
+  Outcome free(SeqId id);
+  Outcome truncate(SeqId id, uint64_t token_count, Tick now);
+  Outcome pin(SeqId id);
+  Outcome unpin(SeqId id);
+  Outcome touch(SeqId id, Tick now);
+  Outcome read(SeqId id, std::vector<uint32_t>& out_words, Tick now);  // n tokens' words; uses S
+  Outcome evict();  // first in eviction order, nobody protected
+
+  std::optional<SeqInfo> info(SeqId id) const;
+  Stats stats() const;
+  std::span<const PageId> block_table(SeqId id) const;  // empty if absent
+  std::vector<SeqId> sequence_ids() const;              // any order
+  // Every broken invariant as a message with expected vs actual; empty when healthy.
+  std::vector<std::string> audit() const;
+
+ private:
+  friend struct CacheTestAccess;
+  static constexpr uint32_t kNone = detail::SeqIndex::kEmptySlot;  // "no slot" in links, lookups
+
+  // One sequence, stored in slots_ and reused after free. block_table keeps its heap capacity
+  // across reuse, so steady-state churn does not allocate.
+  struct Sequence {
+    SeqId id = 0;
+    bool live = false;
+    bool pinned = false;
+    uint64_t token_count = 0;
+    Tick last_use = 0;
+    uint64_t protect_epoch = 0;  // == protect_epoch_ while protected in the current eviction plan
+    uint32_t lru_prev = kNone, lru_next = kNone;
+    boost::container::small_vector<PageId, 8> block_table;
+  };
+
+  Outcome fail(Error error) const { return Outcome{error, {}}; }
+  Outcome success() const { return Outcome{Error::none, evicted_}; }
+  uint32_t page_count_for(uint64_t token_count) const;
+  bool lru_less(uint32_t a, uint32_t b) const;
+
+  uint32_t create_sequence(SeqId id, Tick now);
+  void destroy_sequence(uint32_t slot);
+  void use(uint32_t slot, Tick now);
+  PageId take_page();
+  void release_page(PageId page);
+  void release_tail(Sequence& seq, uint32_t keep_page_count);
+  void write_tokens(Sequence& seq, uint32_t token_count, std::span<const uint32_t> token_words);
+
+  void lru_unlink(uint32_t slot);
+  void lru_insert(uint32_t slot);
+  void lru_link_after(uint32_t prev, uint32_t slot);
+
+  Error make_room(uint64_t need, uint32_t requester, std::span<const SeqId> protected_ids);
+  bool plan_victims(uint64_t need, uint32_t requester, std::span<const SeqId> protected_ids);
+  uint32_t mark_victim(const Sequence& victim);
+  void unmark_victims();
+
+  void audit_pages(std::vector<std::string>& problems) const;
+  void audit_sequences(std::vector<std::string>& problems) const;
+  void audit_lru(std::vector<std::string>& problems) const;
+
+  Config config_;
+  PageStore& store_;
+  uint32_t words_per_token_;
+
+  std::vector<uint32_t> page_refs_;     // refcount per page
+  std::vector<PageId> free_stack_;      // pages with refcount 0; capacity max_pages
+  std::vector<uint32_t> pending_drop_;  // eviction planning scratch: simulated ref drops per page
+
+  std::vector<Sequence> slots_;
+  std::vector<uint32_t> free_slots_;  // dead slots to reuse
+  detail::SeqIndex index_;
+  uint32_t lru_head_ = kNone, lru_tail_ = kNone;  // oldest (next victim) .. newest
+  uint32_t sequence_count_ = 0;
+  uint64_t token_count_ = 0;
+  uint64_t protect_epoch_ = 0;
+
+  // Per-call scratch, reused so the hot path does not allocate once warmed up.
+  std::vector<SeqId> evicted_;
+  std::vector<uint32_t> victim_slots_;
+  std::vector<uint64_t> slot_mapping_;
+};
+
+}  // namespace kvcache

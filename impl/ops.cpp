@@ -1,0 +1,188 @@
+// Cache ops: alloc, append (with copy-on-write), fork, free, truncate, pin, touch, read, evict,
+// queries.
+#include "impl/check.hpp"
+#include "impl/kvcache.hpp"
+
+namespace kvcache {
+
+namespace {
+constexpr uint32_t kAbsent = detail::SeqIndex::kEmptySlot;
+}
+
+Outcome Cache::alloc(SeqId id, Tick now) {
+  evicted_.clear();
+  uint32_t slot = index_.find(id);
+  if (const Error error = make_room(1, slot, {}); error != Error::none) return fail(error);
+  if (slot == kAbsent) slot = create_sequence(id, now);
+  slots_[slot].block_table.push_back(take_page());
+  use(slot, now);
+  return success();
+}
+
+Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> token_words,
+                      Tick now, std::span<const SeqId> protected_ids) {
+  evicted_.clear();
+  if (token_count == 0 || token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
+  if (token_words.size() != uint64_t{token_count} * words_per_token_)
+    return fail(Error::invalid_argument);  // caller's buffer does not match token_count
+  uint32_t slot = index_.find(id);
+  const uint64_t old_tokens = slot == kAbsent ? 0 : slots_[slot].token_count;
+  const uint64_t old_pages = slot == kAbsent ? 0 : slots_[slot].block_table.size();
+  const uint64_t new_pages = page_count_for(old_tokens + token_count);
+  const uint64_t grow_pages = new_pages > old_pages ? new_pages - old_pages : 0;
+  // Only entry n / page_size can be both shared and written (fork shares token pages only).
+  const uint64_t write_entry = old_tokens / config_.page_size;
+  const bool shared =
+      write_entry < old_pages && page_refs_[slots_[slot].block_table[write_entry]] > 1;
+  const uint64_t need = grow_pages + (shared ? 1 : 0);
+  if (const Error error = make_room(need, slot, protected_ids); error != Error::none)
+    return fail(error);
+
+  if (slot == kAbsent) slot = create_sequence(id, now);
+  Sequence& seq = slots_[slot];
+  // Eviction may have removed the other sharers; copy only if the page is still shared.
+  if (write_entry < old_pages && page_refs_[seq.block_table[write_entry]] > 1) {
+    const PageId old_page = seq.block_table[write_entry];
+    const PageId new_page = take_page();
+    store_.copy_page(old_page, new_page, static_cast<uint32_t>(old_tokens % config_.page_size));
+    seq.block_table[write_entry] = new_page;
+    release_page(old_page);
+  }
+  for (uint64_t i = 0; i < grow_pages; ++i) seq.block_table.push_back(take_page());
+  write_tokens(seq, token_count, token_words);
+  use(slot, now);
+  return success();
+}
+
+// Maps tokens n .. n+count-1 to slots (page * page_size + offset) and hands them to the store.
+void Cache::write_tokens(Sequence& seq, uint32_t token_count,
+                         std::span<const uint32_t> token_words) {
+  slot_mapping_.resize(token_count);  // reuses capacity after warm-up
+  const uint64_t page_size = config_.page_size;
+  for (uint32_t i = 0; i < token_count; ++i) {
+    const uint64_t token = seq.token_count + i;
+    slot_mapping_[i] = uint64_t{seq.block_table[token / page_size]} * page_size + token % page_size;
+  }
+  store_.write_tokens(slot_mapping_, token_words);
+  seq.token_count += token_count;
+  token_count_ += token_count;
+}
+
+Outcome Cache::fork(SeqId src, SeqId dst, Tick now) {
+  evicted_.clear();
+  const uint32_t src_slot = index_.find(src);
+  if (src_slot == kAbsent) return fail(Error::unknown_sequence);
+  if (dst == src || index_.find(dst) != kAbsent) return fail(Error::sequence_exists);
+  const uint32_t dst_slot = create_sequence(dst, now);  // may move slots_: index afterwards
+  const Sequence& from = slots_[src_slot];
+  Sequence& to = slots_[dst_slot];
+  // Only pages holding tokens are shared; reserved pages stay private to SRC.
+  const uint32_t shared_pages = page_count_for(from.token_count);
+  to.block_table.assign(from.block_table.begin(), from.block_table.begin() + shared_pages);
+  for (const PageId page : to.block_table) ++page_refs_[page];
+  to.token_count = from.token_count;
+  token_count_ += from.token_count;
+  use(src_slot, now);
+  return success();
+}
+
+Outcome Cache::free(SeqId id) {
+  evicted_.clear();
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return fail(Error::unknown_sequence);
+  destroy_sequence(slot);
+  return success();
+}
+
+Outcome Cache::truncate(SeqId id, uint64_t token_count, Tick now) {
+  evicted_.clear();
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return fail(Error::unknown_sequence);
+  Sequence& seq = slots_[slot];
+  if (token_count > seq.token_count) return fail(Error::invalid_argument);
+  release_tail(seq, page_count_for(token_count));  // reserved pages go too
+  token_count_ -= seq.token_count - token_count;
+  seq.token_count = token_count;
+  use(slot, now);
+  return success();
+}
+
+Outcome Cache::pin(SeqId id) {
+  evicted_.clear();
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return fail(Error::unknown_sequence);
+  if (!slots_[slot].pinned) {
+    lru_unlink(slot);
+    slots_[slot].pinned = true;
+  }
+  return success();
+}
+
+Outcome Cache::unpin(SeqId id) {
+  evicted_.clear();
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return fail(Error::unknown_sequence);
+  if (slots_[slot].pinned) {
+    slots_[slot].pinned = false;
+    lru_insert(slot);
+  }
+  return success();
+}
+
+Outcome Cache::touch(SeqId id, Tick now) {
+  evicted_.clear();
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return fail(Error::unknown_sequence);
+  use(slot, now);
+  return success();
+}
+
+Outcome Cache::read(SeqId id, std::vector<uint32_t>& out_words, Tick now) {
+  evicted_.clear();
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return fail(Error::unknown_sequence);
+  const Sequence& seq = slots_[slot];
+  out_words.resize(seq.token_count * words_per_token_);
+  store_.gather(std::span<const PageId>(seq.block_table.data(), seq.block_table.size()),
+                seq.token_count, out_words);
+  use(slot, now);
+  return success();
+}
+
+Outcome Cache::evict() {
+  evicted_.clear();
+  if (lru_head_ == kNone) return fail(Error::nothing_to_evict);
+  evicted_.push_back(slots_[lru_head_].id);
+  destroy_sequence(lru_head_);
+  return success();
+}
+
+std::optional<SeqInfo> Cache::info(SeqId id) const {
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return std::nullopt;
+  const Sequence& seq = slots_[slot];
+  return SeqInfo{seq.token_count, static_cast<uint32_t>(seq.block_table.size()), seq.pinned,
+                 seq.last_use};
+}
+
+Stats Cache::stats() const {
+  const auto free_pages = static_cast<uint32_t>(free_stack_.size());
+  return Stats{config_.max_pages - free_pages, free_pages, sequence_count_, token_count_};
+}
+
+std::span<const PageId> Cache::block_table(SeqId id) const {
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return {};
+  const Sequence& seq = slots_[slot];
+  return {seq.block_table.data(), seq.block_table.size()};
+}
+
+std::vector<SeqId> Cache::sequence_ids() const {
+  std::vector<SeqId> ids;
+  ids.reserve(sequence_count_);
+  for (const Sequence& seq : slots_)
+    if (seq.live) ids.push_back(seq.id);
+  return ids;
+}
+
+}  // namespace kvcache

@@ -1,0 +1,106 @@
+// HostPageStore: the host-memory data plane (contiguous page pool) and the Error/Config helpers.
+#include <algorithm>
+#include <cstring>
+
+#include "impl/check.hpp"
+#include "impl/kvcache.hpp"
+
+namespace kvcache {
+
+std::string_view error_name(Error error) {
+  switch (error) {
+    case Error::none:
+      return "ok";
+    case Error::capacity_exceeded:
+      return "capacity_exceeded";
+    case Error::unknown_sequence:
+      return "unknown_sequence";
+    case Error::sequence_exists:
+      return "sequence_exists";
+    case Error::invalid_argument:
+      return "invalid_argument";
+    case Error::nothing_to_evict:
+      return "nothing_to_evict";
+  }
+  return "unknown_error";
+}
+
+std::string config_problem(const Config& config) {
+  auto out_of_range = [](uint32_t value, uint32_t max) { return value < 1 || value > max; };
+  if (out_of_range(config.page_size, kMaxPageSize)) return "page_size must be 1..65536";
+  if (out_of_range(config.max_pages, kMaxPages)) return "max_pages must be 1..16777216";
+  if (out_of_range(config.shape.kv_heads, kMaxKvHeads)) return "kv_heads must be 1..256";
+  if (out_of_range(config.shape.head_dim, kMaxHeadDim)) return "head_dim must be 1..1024";
+  if (out_of_range(config.shape.layers, kMaxLayers)) return "layers must be 1..256";
+  if (config.eviction != Eviction::none && config.eviction != Eviction::lru)
+    return "eviction must be none or lru";
+  return {};
+}
+
+HostPageStore::HostPageStore(const Config& config)
+    : page_size_(config.page_size),
+      max_pages_(config.max_pages),
+      layers_(config.shape.layers),
+      vector_words_(config.shape.kv_heads * config.shape.head_dim) {
+  KV_CHECK(config_problem(config).empty(), "HostPageStore: caller passed an unvalidated Config");
+  pool_.assign(uint64_t{max_pages_} * page_size_ * config.shape.words_per_token(), 0u);
+}
+
+void HostPageStore::write_tokens(std::span<const uint64_t> slots,
+                                 std::span<const uint32_t> token_words) {
+  const uint64_t token_words_each = uint64_t{layers_} * 2 * vector_words_;
+  KV_CHECK(token_words.size() == slots.size() * token_words_each,
+           "HostPageStore::write_tokens: caller's word count != slots * words_per_token");
+  const uint32_t* source = token_words.data();
+  for (const uint64_t slot : slots) {
+    const uint64_t page = slot / page_size_;
+    const uint64_t offset = slot % page_size_;
+    KV_CHECK(page < max_pages_, "HostPageStore::write_tokens: slot beyond the pool (cache bug)");
+    // Token input is [layer][kv][head][dim]; each (layer, kv) vector lands in its page block.
+    for (uint32_t layer = 0; layer < layers_; ++layer) {
+      for (uint32_t kv = 0; kv < 2; ++kv) {
+        uint32_t* target = pool_.data() + block_offset(page, layer, kv) + offset * vector_words_;
+        std::memcpy(target, source, vector_words_ * sizeof(uint32_t));
+        source += vector_words_;
+      }
+    }
+  }
+}
+
+void HostPageStore::copy_page(PageId src, PageId dst, uint32_t slot_count) {
+  KV_CHECK(src < max_pages_ && dst < max_pages_ && src != dst,
+           "HostPageStore::copy_page: bad page ids (cache bug)");
+  KV_CHECK(slot_count <= page_size_, "HostPageStore::copy_page: slot_count > page_size");
+  const uint64_t words = uint64_t{slot_count} * vector_words_;
+  for (uint32_t layer = 0; layer < layers_; ++layer) {
+    for (uint32_t kv = 0; kv < 2; ++kv) {
+      std::memcpy(pool_.data() + block_offset(dst, layer, kv),
+                  pool_.data() + block_offset(src, layer, kv), words * sizeof(uint32_t));
+    }
+  }
+}
+
+void HostPageStore::gather(std::span<const PageId> block_table, uint64_t token_count,
+                           std::span<uint32_t> out_words) {
+  const uint64_t token_words_each = uint64_t{layers_} * 2 * vector_words_;
+  KV_CHECK(out_words.size() == token_count * token_words_each,
+           "HostPageStore::gather: caller's output size != token_count * words_per_token");
+  KV_CHECK(token_count <= uint64_t{block_table.size()} * page_size_,
+           "HostPageStore::gather: block table too short for token_count (cache bug)");
+  uint32_t* target = out_words.data();
+  for (uint64_t token = 0; token < token_count; ++token) {
+    const PageId page = block_table[token / page_size_];
+    const uint64_t offset = token % page_size_;
+    KV_CHECK(page < max_pages_, "HostPageStore::gather: page id beyond the pool (cache bug)");
+    for (uint32_t layer = 0; layer < layers_; ++layer) {
+      for (uint32_t kv = 0; kv < 2; ++kv) {
+        const uint32_t* source =
+            pool_.data() + block_offset(page, layer, kv) + offset * vector_words_;
+        std::memcpy(target, source, vector_words_ * sizeof(uint32_t));
+        target += vector_words_;
+      }
+    }
+  }
+}
+
+}  // namespace kvcache

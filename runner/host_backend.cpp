@@ -1,0 +1,99 @@
+// Backend `host`: translates ops into kvcache::Cache calls and the cache's answers into results.
+#include "runner/host_backend.hpp"
+
+#include "trace/token.hpp"
+
+namespace kv {
+
+kvcache::Config to_cache_config(const Config& config) {
+  kvcache::Config cache_config{config.page_size, config.max_pages,
+                               config.eviction == Eviction::lru ? kvcache::Eviction::lru
+                                                                : kvcache::Eviction::none,
+                               kvcache::Shape{config.kv_heads, config.head_dim, config.layers}};
+  return cache_config;
+}
+
+Result to_result(const kvcache::Outcome& outcome) {
+  // kvcache::Error lists the same closed set as Status, in the same order after `none`/`ok`.
+  const auto status = static_cast<Status>(static_cast<uint8_t>(outcome.error));
+  return result_of(status, std::vector<SeqId>(outcome.evicted.begin(), outcome.evicted.end()));
+}
+
+HostBackend::HostBackend(const Config& config)
+    : config_(config), store_(to_cache_config(config)), cache_(to_cache_config(config), store_) {}
+
+Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
+                           std::span<const SeqId> protected_ids) {
+  const uint64_t words_per_token = config_.words_per_token();
+  token_words_.clear();
+  if (token_count >= 1 && token_count <= append_token_count_max) {
+    token_words_.resize(token_count * words_per_token);
+    for (uint32_t offset = 0; offset < token_count; offset++) {
+      fill_token_words(token_value(tick, entry, offset), config_,
+                       std::span(token_words_).subspan(offset * words_per_token, words_per_token));
+    }
+  }
+  return to_result(cache_.append(seq, token_count, token_words_, tick, protected_ids));
+}
+
+Result HostBackend::simple(const Op& op, Tick tick) {
+  switch (op.kind) {
+    case OpKind::alloc: return to_result(cache_.alloc(op.seq, tick));
+    case OpKind::fork: return to_result(cache_.fork(op.seq, op.count, tick));
+    case OpKind::free: return to_result(cache_.free(op.seq));
+    case OpKind::truncate: return to_result(cache_.truncate(op.seq, op.count, tick));
+    case OpKind::pin: return to_result(cache_.pin(op.seq));
+    case OpKind::unpin: return to_result(cache_.unpin(op.seq));
+    case OpKind::touch: return to_result(cache_.touch(op.seq, tick));
+    case OpKind::read: return to_result(cache_.read(op.seq, last_read_, tick));
+    case OpKind::evict: return to_result(cache_.evict());
+    case OpKind::info: {
+      Result result = result_of(Status::unknown_sequence);
+      if (const auto found = info(op.seq)) result = Result{Status::ok, {}, found, std::nullopt};
+      return result;
+    }
+    case OpKind::stats: return Result{Status::ok, {}, std::nullopt, stats()};
+    default: return result_of(Status::ok);  // check: the runner audits
+  }
+}
+
+OpResult HostBackend::apply(const Op& op, Tick tick) {
+  if (op.kind == OpKind::append) {
+    const SeqId requester[] = {op.seq};
+    return single(append(op.seq, op.count, tick, 0, requester));
+  }
+  if (op.kind != OpKind::step) return single(simple(op, tick));
+  const std::vector<SeqId> members = op_sequences(op);
+  OpResult result;
+  for (uint32_t i = 0; i < op.entries.size(); i++) {
+    result.entries.push_back(append(op.entries[i].seq, op.entries[i].token_count, tick, i, members));
+  }
+  return result;
+}
+
+StatsView HostBackend::stats() const {
+  const kvcache::Stats stats = cache_.stats();
+  return StatsView{stats.used_pages, stats.free_pages, stats.sequence_count, stats.token_count};
+}
+
+std::optional<InfoView> HostBackend::info(SeqId seq) const {
+  const auto found = cache_.info(seq);
+  if (!found) return std::nullopt;
+  return InfoView{found->token_count, found->page_count, found->pinned};
+}
+
+std::vector<uint64_t> HostBackend::block_table(SeqId seq) const {
+  const auto table = cache_.block_table(seq);
+  return std::vector<uint64_t>(table.begin(), table.end());
+}
+
+std::vector<uint32_t> HostBackend::gather_words(SeqId seq) {
+  const auto found = cache_.info(seq);
+  std::vector<uint32_t> words;
+  if (!found) return words;
+  words.resize(found->token_count * config_.words_per_token());
+  store_.gather(cache_.block_table(seq), found->token_count, words);
+  return words;
+}
+
+}  // namespace kv

@@ -1,0 +1,44 @@
+// Backend `host`: the optimized cache (impl/) with its HostPageStore, driven through the runner.
+#pragma once
+
+#include <memory>
+
+#include "impl/kvcache.hpp"
+#include "runner/backend.hpp"
+
+namespace kv {
+
+// Owns one kvcache::Cache and the host page store behind it; token data comes from trace/token.hpp.
+class HostBackend final : public Backend {
+ public:
+  explicit HostBackend(const Config& config);
+
+  std::string_view name() const override { return "host"; }
+  OpResult apply(const Op& op, Tick tick) override;
+  const std::vector<uint32_t>& last_read_words() const override { return last_read_; }
+  StatsView stats() const override;
+  std::optional<InfoView> info(SeqId seq) const override;
+  std::vector<SeqId> sequence_ids() const override { return cache_.sequence_ids(); }
+  std::vector<uint64_t> block_table(SeqId seq) const override;
+  std::vector<uint32_t> gather_words(SeqId seq) override;
+  std::vector<std::string> audit() const override { return cache_.audit(); }
+
+ private:
+  Result append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
+                std::span<const SeqId> protected_ids);
+  Result simple(const Op& op, Tick tick);
+
+  Config config_;
+  kvcache::HostPageStore store_;
+  kvcache::Cache cache_;
+  std::vector<uint32_t> token_words_;  // scratch for appends, reused
+  std::vector<uint32_t> last_read_;
+};
+
+// The cache's config for a trace config (same fields, the cache's own types).
+kvcache::Config to_cache_config(const Config& config);
+
+// The result of one cache call in the op language.
+Result to_result(const kvcache::Outcome& outcome);
+
+}  // namespace kv
