@@ -37,5 +37,8 @@ class Backend {
 // The backends this build has, by name ("host", ...); empty until an optimized cache is linked.
 std::vector<std::string> backend_names();
 std::unique_ptr<Backend> make_backend(std::string_view name, const Config& config);
+// Fresh backends by name; "all" expands to every backend of this build. Names must be known.
+std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,
+                                                   const Config& config);
 
 }  // namespace kv

@@ -280,14 +280,7 @@ RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& b
 
 RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,
                     AuditMode audit_mode) {
-  std::vector<std::unique_ptr<Backend>> backends;
-  for (const std::string& name : backend_names_to_run) {
-    if (name == "all") {
-      for (const std::string& each : backend_names()) backends.push_back(make_backend(each, trace.config));
-    } else {
-      backends.push_back(make_backend(name, trace.config));
-    }
-  }
+  std::vector<std::unique_ptr<Backend>> backends = make_backends(backend_names_to_run, trace.config);
   return run_trace(trace, backends, audit_mode);
 }
 

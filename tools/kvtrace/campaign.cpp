@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "runner/runner.hpp"
+#include "shrink/shrink.hpp"
 #include "tools/kvtrace/cli.hpp"
 #include "trace/gen.hpp"
 
@@ -60,6 +61,15 @@ int report_failure(const CampaignOptions& options, uint64_t trace_seed, const Di
     std::cout << "(" << *problem << ")\n";
   } else {
     std::cout << "reproduce: " << self << " replay " << path << "\n";
+  }
+  if (const auto shrunk = shrink_trace(prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit})) {
+    const std::string min_path = options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".min.trace";
+    Trace minimal = shrunk->trace;
+    minimal.header_comments.push_back(" shrunk from seed " + std::to_string(trace_seed) + ": " + shrunk->signature);
+    if (!write_text(min_path, format_trace(minimal))) {
+      std::cout << "shrunk: " << shrunk->op_count_before << " ops -> " << shrunk->op_count_after
+                << " ops\nreproduce (minimal): " << self << " replay " << min_path << "\n";
+    }
   }
   std::cout << "regenerate: " << self << " gen --seed " << trace_seed << " --ops " << options.op_count << "\n";
   return exit_divergence;

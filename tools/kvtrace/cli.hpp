@@ -45,5 +45,6 @@ int cmd_replay(int argc, char** argv);
 int cmd_fmt(int argc, char** argv);
 int cmd_gen(int argc, char** argv);
 int cmd_campaign(int argc, char** argv);
+int cmd_shrink(int argc, char** argv);
 
 }  // namespace kv::cli

@@ -1,4 +1,4 @@
-// The kvtrace command: replay, fmt, gen (and later shrink) over kvtrace files.
+// The kvtrace command: replay, fmt, gen, shrink and campaign over kvtrace files.
 #include <iostream>
 #include <string>
 
@@ -13,6 +13,7 @@ void print_usage(std::ostream& out) {
          "  fmt FILE [-o OUT]                                            print the canonical form\n"
          "  gen [--seed N] [--ops N] [--expect] [-o OUT]                 write a random trace\n"
          "  campaign [--seed N] [--traces N] [--ops N] [--backend NAME|all]  generated traces, one seed\n"
+         "  shrink FILE [-o OUT] [--backend NAME|all]                    minimal trace, same failure\n"
          "  help                                                         this text and the op list\n"
          "ops (docs/semantics.md):\n";
   for (uint32_t i = 0; i < kv::op_kind_count; i++) {
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   if (command == "fmt") return kv::cli::cmd_fmt(argc, argv);
   if (command == "gen") return kv::cli::cmd_gen(argc, argv);
   if (command == "campaign") return kv::cli::cmd_campaign(argc, argv);
+  if (command == "shrink") return kv::cli::cmd_shrink(argc, argv);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return 0;

@@ -1,0 +1,187 @@
+// The kvtrace shrinker: remove chunks of ops, then single ops, then simplify arguments and the config.
+#include "shrink/shrink.hpp"
+
+#include <map>
+
+#include "model/model.hpp"
+
+namespace kv {
+namespace {
+
+// Replays candidates and remembers the failure every accepted candidate must keep.
+class Shrinker {
+ public:
+  Shrinker(const ShrinkOptions& options, std::string signature, uint32_t expectation_line)
+      : options_(options), signature_(std::move(signature)), expectation_line_(expectation_line) {}
+
+  // True when the candidate still fails the same way; keeps the candidate's failing prefix.
+  bool fails_same(Trace& candidate) {
+    if (run_count_ >= shrink_run_count_max) return false;
+    run_count_++;
+    auto backends = options_.make_backends(candidate.config);
+    const RunReport report = run_trace(candidate, backends, options_.audit);
+    if (report.ok() || report.divergence->signature() != signature_) return false;
+    candidate.lines.resize(report.divergence->prefix.lines.size());
+    return true;
+  }
+
+  void remove_chunks(Trace& trace) {
+    for (size_t chunk = std::max<size_t>(trace.lines.size() / 2, 1); chunk >= 1; chunk /= 2) {
+      for (size_t start = 0; start < trace.lines.size();) {
+        Trace candidate = trace;
+        const size_t end = std::min(start + chunk, candidate.lines.size());
+        candidate.lines.erase(candidate.lines.begin() + start, candidate.lines.begin() + end);
+        if (keeps_expectation(candidate) && fails_same(candidate)) {
+          trace = std::move(candidate);
+        } else {
+          start += chunk;
+        }
+      }
+      if (chunk == 1) break;
+    }
+  }
+
+  // Tries each variant an edit offers; keeps the first that still fails the same way.
+  template <typename Edit>
+  bool try_edits(Trace& trace, Edit edit) {
+    bool progress = false;
+    for (size_t index = 0; index < trace.lines.size(); index++) {
+      for (uint32_t variant = 0; variant < 8; variant++) {
+        Trace candidate = trace;
+        if (!edit(candidate, index, variant)) continue;
+        if (candidate == trace || !fails_same(candidate)) continue;
+        trace = std::move(candidate);
+        progress = true;
+        break;
+      }
+    }
+    return progress;
+  }
+
+  bool try_config(Trace& trace) {
+    bool progress = false;
+    for (uint32_t variant = 0; variant < 10; variant++) {
+      Trace candidate = trace;
+      Config& config = candidate.config;
+      switch (variant) {
+        case 0: config.eviction = Eviction::none; break;
+        case 1: config.kv_heads = 1; config.head_dim = 2; config.layers = 1; break;
+        case 2: config.max_pages = 1; break;
+        case 3: config.max_pages = std::max<uint32_t>(config.max_pages / 2, 1); break;
+        case 4: config.max_pages = std::max<uint32_t>(config.max_pages - 1, 1); break;
+        case 5: config.page_size = 1; break;
+        case 6: config.page_size = std::max<uint32_t>(config.page_size / 2, 1); break;
+        case 7: config.page_size = std::max<uint32_t>(config.page_size - 1, 1); break;
+        default: config.layers = 1; break;
+      }
+      if (candidate.config != trace.config && fails_same(candidate)) {
+        trace = std::move(candidate);
+        progress = true;
+      }
+    }
+    return progress;
+  }
+
+  bool keeps_expectation(const Trace& candidate) const {
+    if (expectation_line_ == 0) return true;
+    for (const TraceLine& line : candidate.lines) {
+      if (line.line_number == expectation_line_) return true;
+    }
+    return false;
+  }
+
+  uint32_t run_count() const { return run_count_; }
+
+ private:
+  const ShrinkOptions& options_;
+  std::string signature_;
+  uint32_t expectation_line_;  // the expectation that fails, kept while shrinking (0: none)
+  uint32_t run_count_ = 0;
+};
+
+// Smaller counts: 1, halves, minus one; for a step, fewer entries first.
+bool smaller_count(Trace& trace, size_t index, uint32_t variant) {
+  Op& op = trace.lines[index].op;
+  if (op.kind == OpKind::step) {
+    if (variant < op.entries.size()) {
+      if (op.entries.size() == 1) return false;
+      op.entries.erase(op.entries.begin() + variant);
+      return true;
+    }
+    for (StepEntry& entry : op.entries) entry.token_count = std::min<uint32_t>(entry.token_count, 1);
+    return variant == op.entries.size();
+  }
+  if (op_shape(op.kind) != OpShape::SeqCount || op.count <= 1) return false;
+  const uint32_t candidates[] = {1, op.count / 2, op.count - 1};
+  if (variant >= std::size(candidates)) return false;
+  op.count = candidates[variant];
+  return true;
+}
+
+// Renames sequence ids densely (1, 2, 3, ... in order of first appearance).
+Trace renumber(const Trace& trace) {
+  Trace out = trace;
+  std::map<SeqId, SeqId> names;
+  auto rename = [&names](SeqId id) {
+    const auto [found, inserted] = names.emplace(id, static_cast<SeqId>(names.size() + 1));
+    return found->second;
+  };
+  for (TraceLine& line : out.lines) {
+    Op& op = line.op;
+    if (op_shape(op.kind) != OpShape::None && op.kind != OpKind::step) op.seq = rename(op.seq);
+    if (op_shape(op.kind) == OpShape::SeqSeq) op.count = rename(op.count);
+    for (StepEntry& entry : op.entries) entry.seq = rename(entry.seq);
+    line.expected.reset();  // evicted= lists name the old ids; expectations are refilled at the end
+  }
+  return out;
+}
+
+// The model's results become the expectations, except on the failing expectation line.
+void fill_expectations(Trace& trace, uint32_t expectation_line) {
+  Model model(trace.config);
+  for (size_t tick = 0; tick < trace.lines.size(); tick++) {
+    TraceLine& line = trace.lines[tick];
+    const OpResult result = model.apply(line.op, tick);
+    if (line.line_number != expectation_line || expectation_line == 0) line.expected = result;
+  }
+}
+
+}  // namespace
+
+BackendFactory backends_by_name(std::vector<std::string> names) {
+  return [names = std::move(names)](const Config& config) { return make_backends(names, config); };
+}
+
+std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions& options) {
+  auto backends = options.make_backends(input.config);
+  const RunReport first = run_trace(input, backends, options.audit);
+  if (first.ok()) return std::nullopt;
+  const Divergence& divergence = *first.divergence;
+  // An unmet expectation keeps that one expectation; every other failure is model vs backend.
+  const uint32_t expectation_line = divergence.kind == "expectation" ? divergence.line_number : 0;
+  Trace trace = divergence.prefix;
+  for (TraceLine& line : trace.lines) {
+    if (line.line_number != expectation_line || expectation_line == 0) line.expected.reset();
+  }
+  Shrinker shrinker(options, divergence.signature(), expectation_line);
+  for (uint32_t round = 0; round < 16; round++) {
+    const size_t before = trace.lines.size();
+    const Config config_before = trace.config;
+    shrinker.remove_chunks(trace);
+    bool progress = shrinker.try_config(trace);
+    progress |= shrinker.try_edits(trace, smaller_count);
+    Trace renamed = renumber(trace);
+    if (expectation_line == 0 && renamed != trace && shrinker.fails_same(renamed)) trace = renamed;
+    if (!progress && trace.lines.size() == before && trace.config == config_before) break;
+  }
+  fill_expectations(trace, expectation_line);
+  ShrinkResult result;
+  result.signature = divergence.signature();
+  result.op_count_before = input.lines.size();
+  result.op_count_after = trace.lines.size();
+  result.run_count = shrinker.run_count();
+  result.trace = std::move(trace);
+  return result;
+}
+
+}  // namespace kv
