@@ -118,6 +118,19 @@ bool smaller_count(Trace& trace, size_t index, uint32_t variant) {
   return true;
 }
 
+// A fork onto an id nobody else uses, so ops that only made room for DST can go.
+bool fresh_destination(Trace& trace, size_t index, uint32_t variant) {
+  Op& op = trace.lines[index].op;
+  if (op.kind != OpKind::fork || variant > 0) return false;
+  SeqId largest = 0;
+  for (const TraceLine& line : trace.lines) {
+    for (SeqId id : op_sequences(line.op)) largest = std::max(largest, id);
+  }
+  if (largest == UINT32_MAX) return false;
+  op.count = largest + 1;
+  return true;
+}
+
 // Renames sequence ids densely (1, 2, 3, ... in order of first appearance).
 Trace renumber(const Trace& trace) {
   Trace out = trace;
@@ -170,6 +183,7 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
     shrinker.remove_chunks(trace);
     bool progress = shrinker.try_config(trace);
     progress |= shrinker.try_edits(trace, smaller_count);
+    progress |= shrinker.try_edits(trace, fresh_destination);
     Trace renamed = renumber(trace);
     if (expectation_line == 0 && renamed != trace && shrinker.fails_same(renamed)) trace = renamed;
     if (!progress && trace.lines.size() == before && trace.config == config_before) break;

@@ -1,62 +1,11 @@
 // The differential runner: planted divergences of every kind are reported at the right tick.
 #include <gtest/gtest.h>
 
-#include "model/model.hpp"
 #include "runner/runner.hpp"
-#include "trace/token.hpp"
+#include "tests/planted_backend.hpp"
 
 namespace kv {
 namespace {
-
-// A backend made of a second model, with one fault planted at a chosen tick.
-class PlantedBackend final : public Backend {
- public:
-  enum class Fault { none, wrong_result, corrupt_read, wrong_stats, audit_error };
-
-  PlantedBackend(const Config& config, Fault fault, Tick fault_tick)
-      : config_(config), model_(config), fault_(fault), fault_tick_(fault_tick) {}
-
-  std::string_view name() const override { return "planted"; }
-
-  OpResult apply(const Op& op, Tick tick) override {
-    tick_ = tick;
-    OpResult result = model_.apply(op, tick);
-    if (fault_ == Fault::wrong_result && tick == fault_tick_) result.entries[0].status = Status::ok;
-    if (op.kind == OpKind::read) last_read_ = gather_words(op.seq);
-    if (fault_ == Fault::corrupt_read && tick == fault_tick_ && !last_read_.empty()) last_read_[0] ^= 1;
-    return result;
-  }
-  const std::vector<uint32_t>& last_read_words() const override { return last_read_; }
-  StatsView stats() const override {
-    StatsView stats = model_.stats();
-    if (fault_ == Fault::wrong_stats && tick_ >= fault_tick_) stats.token_count++;
-    return stats;
-  }
-  std::optional<InfoView> info(SeqId seq) const override { return model_.info(seq); }
-  std::vector<SeqId> sequence_ids() const override { return model_.sequence_ids(); }
-  std::vector<uint64_t> block_table(SeqId seq) const override { return model_.block_table(seq); }
-  std::vector<uint32_t> gather_words(SeqId seq) override {
-    std::vector<uint32_t> words;
-    std::vector<uint32_t> token(config_.words_per_token());
-    for (uint64_t value : model_.read_values(seq)) {
-      fill_token_words(value, config_, token);
-      words.insert(words.end(), token.begin(), token.end());
-    }
-    return words;
-  }
-  std::vector<std::string> audit() const override {
-    if (fault_ == Fault::audit_error && tick_ >= fault_tick_) return {"refcount of page 0: expected 1 actual 2"};
-    return {};
-  }
-
- private:
-  Config config_;
-  Model model_;
-  Fault fault_;
-  Tick fault_tick_;
-  Tick tick_ = 0;
-  std::vector<uint32_t> last_read_;
-};
 
 Trace sample_trace() {
   const std::string text =
