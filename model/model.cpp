@@ -63,6 +63,7 @@ void Model::release(ModelPageId page) {
 
 void Model::remove_sequence(SeqId seq) {
   for (ModelPageId page : sequences_.at(seq).block_table) release(page);
+  token_count_ -= sequences_.at(seq).token_count;
   sequences_.erase(seq);
 }
 
@@ -113,6 +114,7 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
     pages_.at(page).slots[token % config_.page_size] = token_value(tick, entry, offset);
   }
   sequence.token_count = n + token_count;
+  token_count_ += token_count;
   sequence.last_use = tick;
   return result_of(Status::ok, *victims);
 }
@@ -131,6 +133,7 @@ Result Model::fork(SeqId src, SeqId dst, Tick tick) {
   copy.last_use = tick;
   source.last_use = tick;
   sequences_[dst] = copy;
+  token_count_ += copy.token_count;
   return result_of(Status::ok);
 }
 
@@ -139,6 +142,7 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
   if (!sequences_.count(seq)) return result_of(Status::unknown_sequence);
   Sequence& sequence = sequences_.at(seq);
   if (token_count > sequence.token_count) return result_of(Status::invalid_argument);
+  token_count_ -= sequence.token_count - token_count;
   sequence.token_count = token_count;
   while (sequence.block_table.size() > pages_for_tokens(token_count)) {
     release(sequence.block_table.back());
@@ -200,9 +204,7 @@ OpResult Model::apply(const Op& op, Tick tick) {
 }
 
 StatsView Model::stats() const {
-  uint64_t token_count = 0;
-  for (const auto& [id, sequence] : sequences_) token_count += sequence.token_count;
-  return StatsView{used_pages(), free_pages(), sequences_.size(), token_count};
+  return StatsView{used_pages(), free_pages(), sequences_.size(), token_count_};
 }
 
 std::optional<InfoView> Model::info(SeqId seq) const {
@@ -244,7 +246,9 @@ std::vector<uint64_t> Model::read_values(SeqId seq) const {
 std::vector<std::string> Model::audit() const {
   std::vector<std::string> problems;
   std::map<ModelPageId, uint32_t> references;
+  uint64_t token_count = 0;
   for (const auto& [id, sequence] : sequences_) {
+    token_count += sequence.token_count;
     std::vector<ModelPageId> sorted = sequence.block_table;
     std::sort(sorted.begin(), sorted.end());
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
@@ -262,6 +266,10 @@ std::vector<std::string> Model::audit() const {
       problems.push_back("model: page " + std::to_string(page) + " refcount expected " +
                          std::to_string(count) + " actual " + std::to_string(stored));
     }
+  }
+  if (token_count != token_count_) {
+    problems.push_back("model: token count expected " + std::to_string(token_count) + " actual " +
+                       std::to_string(token_count_));
   }
   if (references.size() != pages_.size() || used_pages() > config_.max_pages) {
     problems.push_back("model: used pages expected " + std::to_string(references.size()) +

@@ -18,7 +18,8 @@ using ModelPageId = uint64_t;
 //  - a page is in pages_ iff at least one block-table entry references it, and its refcount is
 //    the number of such entries;
 //  - used = pages_.size() <= max_pages;
-//  - no block table holds the same page twice; pages(S) >= ceil(n / page_size).
+//  - no block table holds the same page twice; pages(S) >= ceil(n / page_size);
+//  - token_count_ is the sum of n over all sequences (kept so stats() is O(1)).
 // Page ids are never reused, so a stale reference can never alias a new page.
 class Model {
  public:
@@ -72,6 +73,7 @@ class Model {
   std::map<SeqId, Sequence> sequences_;
   std::map<ModelPageId, Page> pages_;
   ModelPageId next_page_id_ = 0;
+  uint64_t token_count_ = 0;  // sum of n over sequences_: the runner reads stats after every op
 };
 
 }  // namespace kv

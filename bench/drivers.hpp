@@ -1,0 +1,109 @@
+// Benchmark plumbing: the model and impl/ behind one small driver interface, and token data.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "impl/kvcache.hpp"
+#include "model/model.hpp"
+#include "runner/host_backend.hpp"
+#include "trace/config.hpp"
+#include "trace/op.hpp"
+#include "trace/token.hpp"
+
+namespace kvbench {
+
+using kv::SeqId;
+using kv::Tick;
+
+// The most tokens one benchmark append writes.
+inline constexpr uint32_t kMaxAppend = 256;
+
+// What one op did: whether it succeeded and how many sequences it evicted.
+struct Done {
+  bool ok;
+  size_t evicted;
+};
+
+// The reference model, driven op by op through Model::apply exactly as the runner drives it.
+class ModelDriver {
+ public:
+  explicit ModelDriver(const kv::Config& config) : model_(config) {}
+
+  Done alloc(SeqId seq, Tick tick) { return apply(kv::OpKind::alloc, seq, 0, tick); }
+  Done append(SeqId seq, uint32_t token_count, Tick tick) {
+    return apply(kv::OpKind::append, seq, token_count, tick);
+  }
+  Done fork(SeqId src, SeqId dst, Tick tick) { return apply(kv::OpKind::fork, src, dst, tick); }
+  Done free(SeqId seq, Tick tick) { return apply(kv::OpKind::free, seq, 0, tick); }
+  Done truncate(SeqId seq, uint32_t token_count, Tick tick) {
+    return apply(kv::OpKind::truncate, seq, token_count, tick);
+  }
+
+ private:
+  Done apply(kv::OpKind kind, SeqId seq, uint32_t count, Tick tick) {
+    op_.kind = kind;
+    op_.seq = seq;
+    op_.count = count;
+    const kv::OpResult result = model_.apply(op_, tick);
+    benchmark::DoNotOptimize(result.entries.data());
+    const kv::Result& first = result.entries.front();
+    return Done{first.status == kv::Status::ok, first.evicted.size()};
+  }
+
+  kv::Model model_;
+  kv::Op op_;
+};
+
+// impl/: kvcache::Cache over a HostPageStore, called directly as an engine would call it.
+// Appends write real token words (the default shape), taken from a buffer filled once.
+class ImplDriver {
+ public:
+  explicit ImplDriver(const kv::Config& config)
+      : store_(kv::to_cache_config(config)),
+        cache_(kv::to_cache_config(config), store_),
+        words_per_token_(config.words_per_token()),
+        token_words_(kMaxAppend * words_per_token_) {
+    for (uint32_t offset = 0; offset < kMaxAppend; offset++) {
+      kv::fill_token_words(
+          kv::token_value(0, 0, offset), config,
+          std::span(token_words_).subspan(offset * words_per_token_, words_per_token_));
+    }
+  }
+
+  Done alloc(SeqId seq, Tick tick) { return done(cache_.alloc(seq, tick)); }
+  Done append(SeqId seq, uint32_t token_count, Tick tick) {
+    const std::span<const uint32_t> words =
+        std::span<const uint32_t>(token_words_).first(token_count * words_per_token_);
+    return done(cache_.append(seq, token_count, words, tick));
+  }
+  Done fork(SeqId src, SeqId dst, Tick tick) { return done(cache_.fork(src, dst, tick)); }
+  Done free(SeqId seq, Tick /*tick*/) { return done(cache_.free(seq)); }
+  Done truncate(SeqId seq, uint32_t token_count, Tick tick) {
+    return done(cache_.truncate(seq, token_count, tick));
+  }
+
+ private:
+  static Done done(const kvcache::Outcome& outcome) {
+    benchmark::DoNotOptimize(outcome.evicted.data());
+    return Done{outcome.ok(), outcome.evicted.size()};
+  }
+
+  kvcache::HostPageStore store_;
+  kvcache::Cache cache_;
+  uint64_t words_per_token_;
+  std::vector<uint32_t> token_words_;
+};
+
+inline kv::Config make_config(uint32_t page_size, uint32_t max_pages, kv::Eviction eviction) {
+  kv::Config config;
+  config.page_size = page_size;
+  config.max_pages = max_pages;
+  config.eviction = eviction;
+  return config;
+}
+
+}  // namespace kvbench
