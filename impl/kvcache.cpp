@@ -7,7 +7,10 @@
 namespace kvcache {
 
 Cache::Cache(const Config& config, PageStore& store)
-    : config_(config), store_(store), words_per_token_(config.shape.words_per_token()) {
+    : config_(config),
+      divider_(config.page_size),
+      store_(store),
+      words_per_token_(config.shape.words_per_token()) {
   KV_CHECK(config_problem(config).empty(), "Cache: caller passed an unvalidated Config");
   page_refs_.assign(config.max_pages, 0);
   pending_drop_.assign(config.max_pages, 0);
@@ -19,11 +22,6 @@ Cache::Cache(const Config& config, PageStore& store)
   evicted_.reserve(64);
   victim_slots_.reserve(64);
   slot_mapping_.reserve(256);
-}
-
-uint32_t Cache::page_count_for(uint64_t token_count) const {
-  // Fits: token counts are bounded by max_pages * page_size plus one append (< 2^41).
-  return static_cast<uint32_t>((token_count + config_.page_size - 1) / config_.page_size);
 }
 
 bool Cache::lru_less(uint32_t a, uint32_t b) const {

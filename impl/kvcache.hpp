@@ -75,6 +75,27 @@ struct Stats {
   uint64_t token_count;  // sum of n over sequences; shared tokens count once per sequence
 };
 
+// Splits token and slot indexes into (page, offset): a shift and a mask when page_size is a
+// power of two (the usual case, and on the path of every append), a division otherwise.
+class PageDivider {
+ public:
+  explicit PageDivider(uint32_t page_size)
+      : size_(page_size),
+        shift_(static_cast<uint32_t>(__builtin_ctz(page_size))),
+        pow2_((page_size & (page_size - 1)) == 0) {}
+  uint64_t page(uint64_t index) const { return pow2_ ? index >> shift_ : index / size_; }
+  uint64_t offset(uint64_t index) const { return pow2_ ? index & (size_ - 1) : index % size_; }
+  // ceil(count / page_size); fits 32 bits: counts are < max_pages * page_size + one append.
+  uint32_t pages_for(uint64_t count) const {
+    return static_cast<uint32_t>(page(count + size_ - 1));
+  }
+
+ private:
+  uint64_t size_;
+  uint32_t shift_;
+  bool pow2_;
+};
+
 // The data plane. The cache calls it once per op with everything that op moves, so a device
 // store can batch each call into one kernel launch.
 class PageStore {
@@ -112,6 +133,7 @@ class HostPageStore final : public PageStore {
   }
 
   uint32_t page_size_;
+  PageDivider divider_;
   uint32_t max_pages_;
   uint32_t layers_;
   uint32_t vector_words_;  // kv_heads * head_dim: one K or V vector of one layer
@@ -175,7 +197,7 @@ class Cache {
 
   Outcome fail(Error error) const { return Outcome{error, {}}; }
   Outcome success() const { return Outcome{Error::none, evicted_}; }
-  uint32_t page_count_for(uint64_t token_count) const;
+  uint32_t page_count_for(uint64_t token_count) const { return divider_.pages_for(token_count); }
   bool lru_less(uint32_t a, uint32_t b) const;
 
   uint32_t create_sequence(SeqId id, Tick now);
@@ -200,6 +222,7 @@ class Cache {
   void audit_lru(std::vector<std::string>& problems) const;
 
   Config config_;
+  PageDivider divider_;
   PageStore& store_;
   uint32_t words_per_token_;
 

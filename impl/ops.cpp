@@ -31,7 +31,7 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   const uint64_t new_pages = page_count_for(old_tokens + token_count);
   const uint64_t grow_pages = new_pages > old_pages ? new_pages - old_pages : 0;
   // Only entry n / page_size can be both shared and written (fork shares token pages only).
-  const uint64_t write_entry = old_tokens / config_.page_size;
+  const uint64_t write_entry = divider_.page(old_tokens);
   const bool shared =
       write_entry < old_pages && page_refs_[slots_[slot].block_table[write_entry]] > 1;
   const uint64_t need = grow_pages + (shared ? 1 : 0);
@@ -44,7 +44,7 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   if (write_entry < old_pages && page_refs_[seq.block_table[write_entry]] > 1) {
     const PageId old_page = seq.block_table[write_entry];
     const PageId new_page = take_page();
-    store_.copy_page(old_page, new_page, static_cast<uint32_t>(old_tokens % config_.page_size));
+    store_.copy_page(old_page, new_page, static_cast<uint32_t>(divider_.offset(old_tokens)));
     seq.block_table[write_entry] = new_page;
     release_page(old_page);
   }
@@ -59,9 +59,15 @@ void Cache::write_tokens(Sequence& seq, uint32_t token_count,
                          std::span<const uint32_t> token_words) {
   slot_mapping_.resize(token_count);  // reuses capacity after warm-up
   const uint64_t page_size = config_.page_size;
+  // Walk page by page: one division for the first token, then increments.
+  uint64_t entry = divider_.page(seq.token_count);
+  uint64_t offset = divider_.offset(seq.token_count);
   for (uint32_t i = 0; i < token_count; ++i) {
-    const uint64_t token = seq.token_count + i;
-    slot_mapping_[i] = uint64_t{seq.block_table[token / page_size]} * page_size + token % page_size;
+    slot_mapping_[i] = uint64_t{seq.block_table[entry]} * page_size + offset;
+    if (++offset == page_size) {
+      offset = 0;
+      ++entry;
+    }
   }
   store_.write_tokens(slot_mapping_, token_words);
   seq.token_count += token_count;

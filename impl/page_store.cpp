@@ -6,6 +6,18 @@
 #include "impl/kvcache.hpp"
 
 namespace kvcache {
+namespace {
+
+// One K or V vector: usually a few words, where a plain loop beats a call to memcpy.
+inline void copy_words(uint32_t* target, const uint32_t* source, uint32_t word_count) {
+  if (word_count > 16) {
+    std::memcpy(target, source, word_count * sizeof(uint32_t));
+    return;
+  }
+  for (uint32_t i = 0; i < word_count; ++i) target[i] = source[i];
+}
+
+}  // namespace
 
 std::string_view error_name(Error error) {
   switch (error) {
@@ -39,6 +51,7 @@ std::string config_problem(const Config& config) {
 
 HostPageStore::HostPageStore(const Config& config)
     : page_size_(config.page_size),
+      divider_(config.page_size),
       max_pages_(config.max_pages),
       layers_(config.shape.layers),
       vector_words_(config.shape.kv_heads * config.shape.head_dim) {
@@ -53,14 +66,14 @@ void HostPageStore::write_tokens(std::span<const uint64_t> slots,
            "HostPageStore::write_tokens: caller's word count != slots * words_per_token");
   const uint32_t* source = token_words.data();
   for (const uint64_t slot : slots) {
-    const uint64_t page = slot / page_size_;
-    const uint64_t offset = slot % page_size_;
+    const uint64_t page = divider_.page(slot);
+    const uint64_t offset = divider_.offset(slot);
     KV_CHECK(page < max_pages_, "HostPageStore::write_tokens: slot beyond the pool (cache bug)");
     // Token input is [layer][kv][head][dim]; each (layer, kv) vector lands in its page block.
     for (uint32_t layer = 0; layer < layers_; ++layer) {
       for (uint32_t kv = 0; kv < 2; ++kv) {
         uint32_t* target = pool_.data() + block_offset(page, layer, kv) + offset * vector_words_;
-        std::memcpy(target, source, vector_words_ * sizeof(uint32_t));
+        copy_words(target, source, vector_words_);
         source += vector_words_;
       }
     }
@@ -89,14 +102,14 @@ void HostPageStore::gather(std::span<const PageId> block_table, uint64_t token_c
            "HostPageStore::gather: block table too short for token_count (cache bug)");
   uint32_t* target = out_words.data();
   for (uint64_t token = 0; token < token_count; ++token) {
-    const PageId page = block_table[token / page_size_];
-    const uint64_t offset = token % page_size_;
+    const PageId page = block_table[divider_.page(token)];
+    const uint64_t offset = divider_.offset(token);
     KV_CHECK(page < max_pages_, "HostPageStore::gather: page id beyond the pool (cache bug)");
     for (uint32_t layer = 0; layer < layers_; ++layer) {
       for (uint32_t kv = 0; kv < 2; ++kv) {
         const uint32_t* source =
             pool_.data() + block_offset(page, layer, kv) + offset * vector_words_;
-        std::memcpy(target, source, vector_words_ * sizeof(uint32_t));
+        copy_words(target, source, vector_words_);
         target += vector_words_;
       }
     }
