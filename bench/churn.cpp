@@ -19,10 +19,18 @@ kv::Config churn_config() {
   return make_config(kPageSize, kPages, kv::Eviction::none);
 }
 
-// (a) Churn: 4096 live sequences of 1..4 pages each (set up before the timed loop). One
-// iteration = free a random live sequence, then append 1..64 tokens to a new one (creating it).
-// One item = one op, so 2 items per iteration.
-template <class Driver>
+// Creates `seq`: `alloc` (one page) for the alloc/free pairs, else `append` of 1..64 tokens.
+template <bool kAlloc, class Driver>
+bool create(Driver& driver, SeqId seq, kv::Rng& rng, Tick tick) {
+  if constexpr (kAlloc) return driver.alloc(seq, tick).ok;
+  return driver.append(seq, static_cast<uint32_t>(rng.between(1, kMaxTokens)), tick).ok;
+}
+
+// (a) Churn: 4096 live sequences (set up before the timed loop). One iteration = free a random
+// live sequence, then create a new one. One item = one op, so 2 items per iteration.
+//   BM_churn:      sequences of 1..4 pages, created by appending 1..64 tokens.
+//   BM_alloc_free: single-page sequences made by `alloc`; the pair compared against the floor.
+template <class Driver, bool kAlloc>
 void BM_churn(benchmark::State& state) {
   Driver driver(churn_config());
   kv::Rng rng(1);
@@ -32,38 +40,13 @@ void BM_churn(benchmark::State& state) {
   bool ok = true;
   for (SeqId& seq : live) {
     seq = next_id++;
-    ok &= driver.append(seq, static_cast<uint32_t>(rng.between(1, kMaxTokens)), tick++).ok;
+    ok &= create<kAlloc>(driver, seq, rng, tick++);
   }
   for (auto _ : state) {
     const uint64_t victim = rng.below(kLive);
     ok &= driver.free(live[victim], tick++).ok;
     live[victim] = next_id++;
-    ok &= driver.append(live[victim], static_cast<uint32_t>(rng.between(1, kMaxTokens)), tick++).ok;
-  }
-  if (!ok) state.SkipWithError("an op failed");
-  state.SetItemsProcessed(state.iterations() * 2);
-}
-
-// (a) Alloc/free pairs: the same churn with single-page sequences made by `alloc`. One iteration
-// = free a random live sequence + alloc a new one; one item = one op, so 2 items per iteration.
-// This is the pair compared against the floor below.
-template <class Driver>
-void BM_alloc_free(benchmark::State& state) {
-  Driver driver(churn_config());
-  kv::Rng rng(1);
-  std::vector<SeqId> live(kLive);
-  SeqId next_id = 0;
-  Tick tick = 0;
-  bool ok = true;
-  for (SeqId& seq : live) {
-    seq = next_id++;
-    ok &= driver.alloc(seq, tick++).ok;
-  }
-  for (auto _ : state) {
-    const uint64_t victim = rng.below(kLive);
-    ok &= driver.free(live[victim], tick++).ok;
-    live[victim] = next_id++;
-    ok &= driver.alloc(live[victim], tick++).ok;
+    ok &= create<kAlloc>(driver, live[victim], rng, tick++);
   }
   if (!ok) state.SkipWithError("an op failed");
   state.SetItemsProcessed(state.iterations() * 2);
@@ -137,10 +120,10 @@ void BM_freelist_floor_churn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 2);
 }
 
-BENCHMARK_TEMPLATE(BM_churn, ModelDriver)->Name("BM_churn/model");
-BENCHMARK_TEMPLATE(BM_churn, ImplDriver)->Name("BM_churn/impl");
-BENCHMARK_TEMPLATE(BM_alloc_free, ModelDriver)->Name("BM_alloc_free/model");
-BENCHMARK_TEMPLATE(BM_alloc_free, ImplDriver)->Name("BM_alloc_free/impl");
+BENCHMARK_TEMPLATE(BM_churn, ModelDriver, false)->Name("BM_churn/model");
+BENCHMARK_TEMPLATE(BM_churn, ImplDriver, false)->Name("BM_churn/impl");
+BENCHMARK_TEMPLATE(BM_churn, ModelDriver, true)->Name("BM_alloc_free/model");
+BENCHMARK_TEMPLATE(BM_churn, ImplDriver, true)->Name("BM_alloc_free/impl");
 BENCHMARK_TEMPLATE(BM_page_pair, ModelDriver)->Name("BM_page_pair/model");
 BENCHMARK_TEMPLATE(BM_page_pair, ImplDriver)->Name("BM_page_pair/impl");
 BENCHMARK(BM_freelist_floor);
