@@ -4,6 +4,7 @@
 #include "runner/backend.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -11,6 +12,8 @@
 namespace kv::cli {
 
 std::variant<Trace, std::string> load_trace(const std::string& path, uint64_t memory_budget_bytes) {
+  std::error_code error_code;
+  if (std::filesystem::is_directory(path, error_code)) return path + ":0: is a directory, not a trace file";
   std::ifstream in(path, std::ios::binary);
   if (!in) return path + ":0: cannot open the file";
   std::ostringstream buffer;
