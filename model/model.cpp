@@ -167,28 +167,44 @@ Result Model::simple(const Op& op, Tick tick) {
   Sequence& sequence = found->second;
   Result result = result_of(Status::ok);
   switch (op.kind) {
-    case OpKind::free: remove_sequence(op.seq); break;
-    case OpKind::pin: sequence.pinned = true; break;
-    case OpKind::unpin: sequence.pinned = false; break;
+    case OpKind::free:
+      remove_sequence(op.seq);
+      break;
+    case OpKind::pin:
+      sequence.pinned = true;
+      break;
+    case OpKind::unpin:
+      sequence.pinned = false;
+      break;
     case OpKind::touch:
-    case OpKind::read: sequence.last_use = tick; break;
+    case OpKind::read:
+      sequence.last_use = tick;
+      break;
     case OpKind::info:
       result.info = InfoView{sequence.token_count, sequence.block_table.size(), sequence.pinned};
       break;
-    default: break;
+    default:
+      break;
   }
   return result;
 }
 
 OpResult Model::apply(const Op& op, Tick tick) {
   switch (op.kind) {
-    case OpKind::alloc: return single(alloc(op.seq, tick));
-    case OpKind::append: return single(append(op.seq, op.count, tick, 0, {op.seq}));
-    case OpKind::fork: return single(fork(op.seq, op.count, tick));
-    case OpKind::truncate: return single(truncate(op.seq, op.count, tick));
-    case OpKind::evict: return single(evict());
-    case OpKind::stats: return single(Result{Status::ok, {}, std::nullopt, stats()});
-    case OpKind::check: return single(result_of(Status::ok));
+    case OpKind::alloc:
+      return single(alloc(op.seq, tick));
+    case OpKind::append:
+      return single(append(op.seq, op.count, tick, 0, {op.seq}));
+    case OpKind::fork:
+      return single(fork(op.seq, op.count, tick));
+    case OpKind::truncate:
+      return single(truncate(op.seq, op.count, tick));
+    case OpKind::evict:
+      return single(evict());
+    case OpKind::stats:
+      return single(Result{Status::ok, {}, std::nullopt, stats()});
+    case OpKind::check:
+      return single(result_of(Status::ok));
     case OpKind::step: {
       // Each entry is an append on its own, with every member of the step protected.
       const std::vector<SeqId> members = op_sequences(op);
@@ -199,7 +215,8 @@ OpResult Model::apply(const Op& op, Tick tick) {
       }
       return result;
     }
-    default: return single(simple(op, tick));
+    default:
+      return single(simple(op, tick));
   }
 }
 
@@ -255,7 +272,8 @@ std::vector<std::string> Model::audit() const {
       problems.push_back("model: sequence " + std::to_string(id) + " holds a page twice");
     }
     if (sequence.block_table.size() < pages_for_tokens(sequence.token_count)) {
-      problems.push_back("model: sequence " + std::to_string(id) + " has fewer pages than tokens need");
+      problems.push_back("model: sequence " + std::to_string(id) +
+                         " has fewer pages than tokens need");
     }
     for (ModelPageId page : sequence.block_table) references[page]++;
   }

@@ -14,17 +14,17 @@ TEST(Shrinker, KeepsSignatureAndNeverGrows) {
   check_property("Shrinker/KeepsSignatureAndNeverGrows", [] {
     const auto seed = *rc::gen::arbitrary<uint64_t>();
     const auto op_count = *rc::gen::inRange<uint32_t>(1, 120);
-    const auto fault = *rc::gen::element(PlantedBackend::Fault::wrong_result,
-                                         PlantedBackend::Fault::corrupt_read,
-                                         PlantedBackend::Fault::fork_reports_exists);
+    const auto fault =
+        *rc::gen::element(PlantedBackend::Fault::wrong_result, PlantedBackend::Fault::corrupt_read,
+                          PlantedBackend::Fault::fork_reports_exists);
     const auto fault_tick = *rc::gen::inRange<Tick>(0, op_count);
-    ShrinkOptions options{[fault, fault_tick](const Config& config) {
-                            std::vector<std::unique_ptr<Backend>> backends;
-                            backends.push_back(
-                                std::make_unique<PlantedBackend>(config, fault, fault_tick));
-                            return backends;
-                          },
-                          AuditMode::every};
+    ShrinkOptions options{
+        [fault, fault_tick](const Config& config) {
+          std::vector<std::unique_ptr<Backend>> backends;
+          backends.push_back(std::make_unique<PlantedBackend>(config, fault, fault_tick));
+          return backends;
+        },
+        AuditMode::every};
     const Trace input = generate_trace(seed, op_count);
     const auto result = shrink_trace(input, options);
     if (!result) return;  // the planted fault did not show in this trace

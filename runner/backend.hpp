@@ -1,4 +1,5 @@
-// The interface every cache under test implements so the differential runner can drive and observe it.
+// The interface every cache under test implements so the differential runner can drive and observe
+// it.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,6 @@ std::vector<std::string> backend_names();
 std::unique_ptr<Backend> make_backend(std::string_view name, const Config& config);
 // Fresh backends by name; "all" expands to every backend of this build. Names must be known.
 std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,
-                                                   const Config& config);
+                                                    const Config& config);
 
 }  // namespace kv

@@ -4,7 +4,9 @@
 
 namespace kv {
 
-std::vector<std::string> backend_names() { return {"host"}; }
+std::vector<std::string> backend_names() {
+  return {"host"};
+}
 
 std::unique_ptr<Backend> make_backend(std::string_view name, const Config& config) {
   if (name == "host") return std::make_unique<HostBackend>(config);
@@ -12,7 +14,7 @@ std::unique_ptr<Backend> make_backend(std::string_view name, const Config& confi
 }
 
 std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,
-                                                   const Config& config) {
+                                                    const Config& config) {
   std::vector<std::unique_ptr<Backend>> backends;
   for (const std::string& name : names) {
     const std::vector<std::string> expanded = name == "all" ? backend_names() : std::vector{name};

@@ -6,10 +6,10 @@
 namespace kv {
 
 kvcache::Config to_cache_config(const Config& config) {
-  kvcache::Config cache_config{config.page_size, config.max_pages,
-                               config.eviction == Eviction::lru ? kvcache::Eviction::lru
-                                                                : kvcache::Eviction::none,
-                               kvcache::Shape{config.kv_heads, config.head_dim, config.layers}};
+  kvcache::Config cache_config{
+      config.page_size, config.max_pages,
+      config.eviction == Eviction::lru ? kvcache::Eviction::lru : kvcache::Eviction::none,
+      kvcache::Shape{config.kv_heads, config.head_dim, config.layers}};
   return cache_config;
 }
 
@@ -38,22 +38,33 @@ Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t 
 
 Result HostBackend::simple(const Op& op, Tick tick) {
   switch (op.kind) {
-    case OpKind::alloc: return to_result(cache_.alloc(op.seq, tick));
-    case OpKind::fork: return to_result(cache_.fork(op.seq, op.count, tick));
-    case OpKind::free: return to_result(cache_.free(op.seq));
-    case OpKind::truncate: return to_result(cache_.truncate(op.seq, op.count, tick));
-    case OpKind::pin: return to_result(cache_.pin(op.seq));
-    case OpKind::unpin: return to_result(cache_.unpin(op.seq));
-    case OpKind::touch: return to_result(cache_.touch(op.seq, tick));
-    case OpKind::read: return to_result(cache_.read(op.seq, last_read_, tick));
-    case OpKind::evict: return to_result(cache_.evict());
+    case OpKind::alloc:
+      return to_result(cache_.alloc(op.seq, tick));
+    case OpKind::fork:
+      return to_result(cache_.fork(op.seq, op.count, tick));
+    case OpKind::free:
+      return to_result(cache_.free(op.seq));
+    case OpKind::truncate:
+      return to_result(cache_.truncate(op.seq, op.count, tick));
+    case OpKind::pin:
+      return to_result(cache_.pin(op.seq));
+    case OpKind::unpin:
+      return to_result(cache_.unpin(op.seq));
+    case OpKind::touch:
+      return to_result(cache_.touch(op.seq, tick));
+    case OpKind::read:
+      return to_result(cache_.read(op.seq, last_read_, tick));
+    case OpKind::evict:
+      return to_result(cache_.evict());
     case OpKind::info: {
       Result result = result_of(Status::unknown_sequence);
       if (const auto found = info(op.seq)) result = Result{Status::ok, {}, found, std::nullopt};
       return result;
     }
-    case OpKind::stats: return Result{Status::ok, {}, std::nullopt, stats()};
-    default: return result_of(Status::ok);  // check: the runner audits
+    case OpKind::stats:
+      return Result{Status::ok, {}, std::nullopt, stats()};
+    default:
+      return result_of(Status::ok);  // check: the runner audits
   }
 }
 
@@ -66,7 +77,8 @@ OpResult HostBackend::apply(const Op& op, Tick tick) {
   const std::vector<SeqId> members = op_sequences(op);
   OpResult result;
   for (uint32_t i = 0; i < op.entries.size(); i++) {
-    result.entries.push_back(append(op.entries[i].seq, op.entries[i].token_count, tick, i, members));
+    result.entries.push_back(
+        append(op.entries[i].seq, op.entries[i].token_count, tick, i, members));
   }
   return result;
 }

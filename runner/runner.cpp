@@ -117,8 +117,7 @@ class DifferentialRun {
     for (auto& backend : backends_) {
       const OpResult backend_result = backend->apply(line.op, tick);
       if (backend_result != model_result) {
-        return fail("result", index, *backend, format_op_result(backend_result),
-                    "results differ");
+        return fail("result", index, *backend, format_op_result(backend_result), "results differ");
       }
     }
     if (line.expected && *line.expected != model_result) {
@@ -136,19 +135,18 @@ class DifferentialRun {
     const StatsView model_stats = model_.stats();
     const StatsView backend_stats = backend.stats();
     if (model_stats != backend_stats) {
-      fail("stats", index, backend, "", "stats differ: model " + describe_stats(model_stats) +
-                                            ", " + std::string(backend.name()) + " " +
-                                            describe_stats(backend_stats));
+      fail("stats", index, backend, "",
+           "stats differ: model " + describe_stats(model_stats) + ", " +
+               std::string(backend.name()) + " " + describe_stats(backend_stats));
       return false;
     }
     for (SeqId seq : involved(op, model_result)) {
       const auto model_info = model_.info(seq);
       const auto backend_info = backend.info(seq);
       if (model_info != backend_info) {
-        fail("info", index, backend, "", "sequence " + std::to_string(seq) + ": model " +
-                                             describe_info(model_info) + ", " +
-                                             std::string(backend.name()) + " " +
-                                             describe_info(backend_info));
+        fail("info", index, backend, "",
+             "sequence " + std::to_string(seq) + ": model " + describe_info(model_info) + ", " +
+                 std::string(backend.name()) + " " + describe_info(backend_info));
         return false;
       }
     }
@@ -181,8 +179,8 @@ class DifferentialRun {
         return fail("sharing", index, *backend, "", *problem);
       }
       for (SeqId seq : backend_ids) {
-        const auto problem = compare_words(trace_.config, seq, model_.read_values(seq),
-                                           backend->gather_words(seq));
+        const auto problem =
+            compare_words(trace_.config, seq, model_.read_values(seq), backend->gather_words(seq));
         if (problem) return fail("read", index, *backend, "", *problem);
       }
     }
@@ -234,7 +232,8 @@ class DifferentialRun {
     std::vector<SeqId> ids;
     if (index < trace_.lines.size()) ids = op_sequences(trace_.lines[index].op);
     std::string out = "  model: " + describe_stats(model_.stats()) + "\n";
-    if (backend) out += "  " + std::string(backend->name()) + ": " + describe_stats(backend->stats()) + "\n";
+    if (backend)
+      out += "  " + std::string(backend->name()) + ": " + describe_stats(backend->stats()) + "\n";
     for (SeqId seq : ids) {
       const auto last_use = model_.last_use(seq);
       out += "  model seq " + std::to_string(seq) + ": " + describe_info(model_.info(seq)) +
@@ -242,7 +241,8 @@ class DifferentialRun {
              " pages=" + join_ids(model_.block_table(seq)) + "\n";
       if (backend) {
         out += "  " + std::string(backend->name()) + " seq " + std::to_string(seq) + ": " +
-               describe_info(backend->info(seq)) + " pages=" + join_ids(backend->block_table(seq)) + "\n";
+               describe_info(backend->info(seq)) + " pages=" + join_ids(backend->block_table(seq)) +
+               "\n";
       }
     }
     return out;
@@ -266,8 +266,8 @@ class DifferentialRun {
 std::string Divergence::signature() const {
   const std::string op_kind = op_text.substr(0, op_text.find(' '));
   const std::string first_detail = detail.substr(0, detail.find('\n'));
-  std::string signature = kind + "|" + op_kind + "|" + strip_digits(model) + "|" +
-                          strip_digits(backend);
+  std::string signature =
+      kind + "|" + op_kind + "|" + strip_digits(model) + "|" + strip_digits(backend);
   if (kind == "audit" || kind == "stats") signature += "|" + strip_digits(first_detail);
   return signature;
 }
@@ -280,7 +280,8 @@ RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& b
 
 RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,
                     AuditMode audit_mode) {
-  std::vector<std::unique_ptr<Backend>> backends = make_backends(backend_names_to_run, trace.config);
+  std::vector<std::unique_ptr<Backend>> backends =
+      make_backends(backend_names_to_run, trace.config);
   return run_trace(trace, backends, audit_mode);
 }
 
@@ -291,7 +292,9 @@ std::string format_divergence(const Divergence& d) {
   if (!d.expected.empty()) out += "  expected: " + d.expected + "\n";
   out += "  model:    " + d.model + "\n";
   if (d.backend_name != "model" && !d.backend.empty()) {
-    out += "  " + d.backend_name + ":" + std::string(d.backend_name.size() < 9 ? 9 - d.backend_name.size() : 1, ' ') + d.backend + "\n";
+    out += "  " + d.backend_name + ":" +
+           std::string(d.backend_name.size() < 9 ? 9 - d.backend_name.size() : 1, ' ') + d.backend +
+           "\n";
   }
   out += "  " + d.detail + "\n";
   out += "state after the op:\n" + d.state;

@@ -1,4 +1,5 @@
-// The differential runner: one op stream into the model and every backend, stopping at the first divergence.
+// The differential runner: one op stream into the model and every backend, stopping at the first
+// divergence.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,5 @@
-// The kvtrace shrinker: remove chunks of ops, then single ops, then simplify arguments and the config.
+// The kvtrace shrinker: remove chunks of ops, then single ops, then simplify arguments and the
+// config.
 #include "shrink/shrink.hpp"
 
 #include <map>
@@ -64,15 +65,35 @@ class Shrinker {
       Trace candidate = trace;
       Config& config = candidate.config;
       switch (variant) {
-        case 0: config.eviction = Eviction::none; break;
-        case 1: config.kv_heads = 1; config.head_dim = 2; config.layers = 1; break;
-        case 2: config.max_pages = 1; break;
-        case 3: config.max_pages = std::max<uint32_t>(config.max_pages / 2, 1); break;
-        case 4: config.max_pages = std::max<uint32_t>(config.max_pages - 1, 1); break;
-        case 5: config.page_size = 1; break;
-        case 6: config.page_size = std::max<uint32_t>(config.page_size / 2, 1); break;
-        case 7: config.page_size = std::max<uint32_t>(config.page_size - 1, 1); break;
-        default: config.layers = 1; break;
+        case 0:
+          config.eviction = Eviction::none;
+          break;
+        case 1:
+          config.kv_heads = 1;
+          config.head_dim = 2;
+          config.layers = 1;
+          break;
+        case 2:
+          config.max_pages = 1;
+          break;
+        case 3:
+          config.max_pages = std::max<uint32_t>(config.max_pages / 2, 1);
+          break;
+        case 4:
+          config.max_pages = std::max<uint32_t>(config.max_pages - 1, 1);
+          break;
+        case 5:
+          config.page_size = 1;
+          break;
+        case 6:
+          config.page_size = std::max<uint32_t>(config.page_size / 2, 1);
+          break;
+        case 7:
+          config.page_size = std::max<uint32_t>(config.page_size - 1, 1);
+          break;
+        default:
+          config.layers = 1;
+          break;
       }
       if (candidate.config != trace.config && fails_same(candidate)) {
         trace = std::move(candidate);
@@ -108,7 +129,8 @@ bool smaller_count(Trace& trace, size_t index, uint32_t variant) {
       op.entries.erase(op.entries.begin() + variant);
       return true;
     }
-    for (StepEntry& entry : op.entries) entry.token_count = std::min<uint32_t>(entry.token_count, 1);
+    for (StepEntry& entry : op.entries)
+      entry.token_count = std::min<uint32_t>(entry.token_count, 1);
     return variant == op.entries.size();
   }
   if (op_shape(op.kind) != OpShape::SeqCount || op.count <= 1) return false;

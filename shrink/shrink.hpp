@@ -25,7 +25,7 @@ struct ShrinkOptions {
 };
 
 struct ShrinkResult {
-  Trace trace;            // the smallest failing trace found, with the model's results as expectations
+  Trace trace;  // the smallest failing trace found, with the model's results as expectations
   std::string signature;  // the failure it keeps (Divergence::signature)
   uint64_t op_count_before = 0;
   uint64_t op_count_after = 0;

@@ -1,4 +1,5 @@
-// One test per rule of the contract (docs/semantics.md): each rule is a tiny trace the model must pass.
+// One test per rule of the contract (docs/semantics.md): each rule is a tiny trace the model must
+// pass.
 #include <gtest/gtest.h>
 
 #include "model/model.hpp"
@@ -17,92 +18,123 @@ const Rule rules[] = {
     {"alloc_creates_sequence_with_one_page",
      "config page_size=4 max_pages=3\nalloc 1 => ok\ninfo 1 => ok tokens=0 pages=1 pinned=0\n"},
     {"alloc_appends_a_reserved_page",
-     "config page_size=4 max_pages=3\nalloc 1 => ok\nalloc 1 => ok\ninfo 1 => ok tokens=0 pages=2 pinned=0\n"},
+     "config page_size=4 max_pages=3\nalloc 1 => ok\nalloc 1 => ok\ninfo 1 => ok tokens=0 pages=2 "
+     "pinned=0\n"},
     {"alloc_fails_at_max_pages_without_eviction",
      "config page_size=4 max_pages=2\nalloc 1 => ok\nalloc 2 => ok\nalloc 3 => capacity_exceeded\n"
      "stats => ok used=2 free=0 sequences=2 tokens=0\n"},
     {"failed_alloc_creates_nothing",
-     "config page_size=4 max_pages=1\nalloc 1 => ok\nalloc 2 => capacity_exceeded\ninfo 2 => unknown_sequence\n"},
+     "config page_size=4 max_pages=1\nalloc 1 => ok\nalloc 2 => capacity_exceeded\ninfo 2 => "
+     "unknown_sequence\n"},
     {"append_zero_is_invalid_before_existence",
-     "config page_size=4 max_pages=2\nappend 9 0 => invalid_argument\ninfo 9 => unknown_sequence\n"},
+     "config page_size=4 max_pages=2\nappend 9 0 => invalid_argument\ninfo 9 => "
+     "unknown_sequence\n"},
     {"append_over_limit_is_invalid",
-     "config page_size=4 max_pages=2\nappend 1 1048577 => invalid_argument\nappend 1 1048576 => capacity_exceeded\n"},
+     "config page_size=4 max_pages=2\nappend 1 1048577 => invalid_argument\nappend 1 1048576 => "
+     "capacity_exceeded\n"},
     {"append_creates_sequence_and_allocates_ceil_pages",
      "config page_size=4 max_pages=3\nappend 1 5 => ok\ninfo 1 => ok tokens=5 pages=2 pinned=0\n"},
     {"append_fills_the_last_page_before_allocating",
-     "config page_size=4 max_pages=2\nappend 1 3 => ok\nappend 1 1 => ok\nstats => ok used=1 free=1 sequences=1 tokens=4\n"
+     "config page_size=4 max_pages=2\nappend 1 3 => ok\nappend 1 1 => ok\nstats => ok used=1 "
+     "free=1 sequences=1 tokens=4\n"
      "append 1 1 => ok\nstats => ok used=2 free=0 sequences=1 tokens=5\n"},
     {"append_uses_reserved_pages_first",
-     "config page_size=2 max_pages=2\nalloc 1 => ok\nalloc 1 => ok\nappend 1 4 => ok\ninfo 1 => ok tokens=4 pages=2 pinned=0\n"},
+     "config page_size=2 max_pages=2\nalloc 1 => ok\nalloc 1 => ok\nappend 1 4 => ok\ninfo 1 => ok "
+     "tokens=4 pages=2 pinned=0\n"},
     {"append_needing_more_than_free_fails_whole",
-     "config page_size=2 max_pages=2\nappend 1 1 => ok\nappend 1 4 => capacity_exceeded\ninfo 1 => ok tokens=1 pages=1 pinned=0\n"},
-    {"fork_requires_source",
-     "config page_size=4 max_pages=2\nfork 1 2 => unknown_sequence\n"},
+     "config page_size=2 max_pages=2\nappend 1 1 => ok\nappend 1 4 => capacity_exceeded\ninfo 1 => "
+     "ok tokens=1 pages=1 pinned=0\n"},
+    {"fork_requires_source", "config page_size=4 max_pages=2\nfork 1 2 => unknown_sequence\n"},
     {"fork_source_checked_before_destination",
      "config page_size=4 max_pages=2\nalloc 2 => ok\nfork 1 2 => unknown_sequence\n"},
     {"fork_onto_existing_or_itself_fails",
-     "config page_size=4 max_pages=2\nalloc 1 => ok\nalloc 2 => ok\nfork 1 2 => sequence_exists\nfork 1 1 => sequence_exists\n"},
+     "config page_size=4 max_pages=2\nalloc 1 => ok\nalloc 2 => ok\nfork 1 2 => "
+     "sequence_exists\nfork 1 1 => sequence_exists\n"},
     {"fork_shares_token_pages_without_allocating",
-     "config page_size=2 max_pages=2\nappend 1 3 => ok\nfork 1 2 => ok\nstats => ok used=2 free=0 sequences=2 tokens=6\n"
+     "config page_size=2 max_pages=2\nappend 1 3 => ok\nfork 1 2 => ok\nstats => ok used=2 free=0 "
+     "sequences=2 tokens=6\n"
      "info 2 => ok tokens=3 pages=2 pinned=0\n"},
     {"fork_does_not_share_reserved_pages",
-     "config page_size=4 max_pages=3\nalloc 1 => ok\nalloc 1 => ok\nappend 1 1 => ok\nfork 1 2 => ok\n"
+     "config page_size=4 max_pages=3\nalloc 1 => ok\nalloc 1 => ok\nappend 1 1 => ok\nfork 1 2 => "
+     "ok\n"
      "info 2 => ok tokens=1 pages=1 pinned=0\nstats => ok used=2 free=1 sequences=2 tokens=2\n"},
     {"fork_result_is_unpinned",
-     "config page_size=4 max_pages=3\nappend 1 1 => ok\npin 1 => ok\nfork 1 2 => ok\ninfo 2 => ok tokens=1 pages=1 pinned=0\n"},
+     "config page_size=4 max_pages=3\nappend 1 1 => ok\npin 1 => ok\nfork 1 2 => ok\ninfo 2 => ok "
+     "tokens=1 pages=1 pinned=0\n"},
     {"append_to_shared_partial_page_copies",
      "config page_size=4 max_pages=3\nappend 1 2 => ok\nfork 1 2 => ok\nappend 2 1 => ok\n"
      "stats => ok used=2 free=1 sequences=2 tokens=5\nread 1 => ok\nread 2 => ok\n"},
     {"copy_on_write_counts_in_need",
-     "config page_size=4 max_pages=1\nappend 1 2 => ok\nfork 1 2 => ok\nappend 2 1 => capacity_exceeded\n"},
+     "config page_size=4 max_pages=1\nappend 1 2 => ok\nfork 1 2 => ok\nappend 2 1 => "
+     "capacity_exceeded\n"},
     {"append_at_page_boundary_of_shared_page_does_not_copy",
-     "config page_size=2 max_pages=2\nappend 1 2 => ok\nfork 1 2 => ok\nappend 2 1 => ok\nstats => ok used=2 free=0 sequences=2 tokens=5\n"},
+     "config page_size=2 max_pages=2\nappend 1 2 => ok\nfork 1 2 => ok\nappend 2 1 => ok\nstats => "
+     "ok used=2 free=0 sequences=2 tokens=5\n"},
     {"free_releases_pages",
-     "config page_size=4 max_pages=1\nappend 1 4 => ok\nfree 1 => ok\nstats => ok used=0 free=1 sequences=0 tokens=0\nfree 1 => unknown_sequence\n"},
+     "config page_size=4 max_pages=1\nappend 1 4 => ok\nfree 1 => ok\nstats => ok used=0 free=1 "
+     "sequences=0 tokens=0\nfree 1 => unknown_sequence\n"},
     {"free_keeps_shared_pages",
-     "config page_size=4 max_pages=1\nappend 1 4 => ok\nfork 1 2 => ok\nfree 1 => ok\nstats => ok used=1 free=0 sequences=1 tokens=4\nread 2 => ok\n"},
+     "config page_size=4 max_pages=1\nappend 1 4 => ok\nfork 1 2 => ok\nfree 1 => ok\nstats => ok "
+     "used=1 free=0 sequences=1 tokens=4\nread 2 => ok\n"},
     {"free_removes_pinned",
-     "config page_size=4 max_pages=1\nalloc 1 => ok\npin 1 => ok\nfree 1 => ok\ninfo 1 => unknown_sequence\n"},
+     "config page_size=4 max_pages=1\nalloc 1 => ok\npin 1 => ok\nfree 1 => ok\ninfo 1 => "
+     "unknown_sequence\n"},
     {"truncate_checks_existence_then_length",
-     "config page_size=4 max_pages=2\ntruncate 1 0 => unknown_sequence\nappend 1 2 => ok\ntruncate 1 3 => invalid_argument\n"},
+     "config page_size=4 max_pages=2\ntruncate 1 0 => unknown_sequence\nappend 1 2 => ok\ntruncate "
+     "1 3 => invalid_argument\n"},
     {"truncate_releases_pages_beyond_tokens_and_reserved",
-     "config page_size=2 max_pages=4\nappend 1 5 => ok\nalloc 1 => ok\ntruncate 1 2 => ok\ninfo 1 => ok tokens=2 pages=1 pinned=0\n"},
+     "config page_size=2 max_pages=4\nappend 1 5 => ok\nalloc 1 => ok\ntruncate 1 2 => ok\ninfo 1 "
+     "=> ok tokens=2 pages=1 pinned=0\n"},
     {"truncate_to_zero_keeps_sequence",
-     "config page_size=2 max_pages=4\nappend 1 3 => ok\ntruncate 1 0 => ok\ninfo 1 => ok tokens=0 pages=0 pinned=0\nread 1 => ok\n"},
+     "config page_size=2 max_pages=4\nappend 1 3 => ok\ntruncate 1 0 => ok\ninfo 1 => ok tokens=0 "
+     "pages=0 pinned=0\nread 1 => ok\n"},
     {"pin_and_unpin_need_sequence",
-     "config page_size=2 max_pages=4\npin 1 => unknown_sequence\nunpin 1 => unknown_sequence\nalloc 1 => ok\npin 1 => ok\n"
-     "info 1 => ok tokens=0 pages=1 pinned=1\nunpin 1 => ok\ninfo 1 => ok tokens=0 pages=1 pinned=0\n"},
+     "config page_size=2 max_pages=4\npin 1 => unknown_sequence\nunpin 1 => "
+     "unknown_sequence\nalloc 1 => ok\npin 1 => ok\n"
+     "info 1 => ok tokens=0 pages=1 pinned=1\nunpin 1 => ok\ninfo 1 => ok tokens=0 pages=1 "
+     "pinned=0\n"},
     {"touch_and_read_need_sequence",
-     "config page_size=2 max_pages=4\ntouch 1 => unknown_sequence\nread 1 => unknown_sequence\ninfo 1 => unknown_sequence\n"},
-    {"evict_without_sequences",
-     "config page_size=2 max_pages=4\nevict => nothing_to_evict\n"},
+     "config page_size=2 max_pages=4\ntouch 1 => unknown_sequence\nread 1 => "
+     "unknown_sequence\ninfo 1 => unknown_sequence\n"},
+    {"evict_without_sequences", "config page_size=2 max_pages=4\nevict => nothing_to_evict\n"},
     {"evict_takes_least_recently_used_under_either_policy",
-     "config page_size=2 max_pages=4 eviction=none\nalloc 1 => ok\nalloc 2 => ok\ntouch 1 => ok\nevict => ok evicted=2\n"},
+     "config page_size=2 max_pages=4 eviction=none\nalloc 1 => ok\nalloc 2 => ok\ntouch 1 => "
+     "ok\nevict => ok evicted=2\n"},
     {"evict_breaks_ties_by_smaller_id",
-     "config page_size=2 max_pages=4\nappend 5 1 => ok\nfork 5 3 => ok\nevict => ok evicted=3\nevict => ok evicted=5\n"},
+     "config page_size=2 max_pages=4\nappend 5 1 => ok\nfork 5 3 => ok\nevict => ok "
+     "evicted=3\nevict => ok evicted=5\n"},
     {"evict_skips_pinned",
-     "config page_size=2 max_pages=4\nalloc 1 => ok\nalloc 2 => ok\npin 1 => ok\nevict => ok evicted=2\nevict => nothing_to_evict\n"},
+     "config page_size=2 max_pages=4\nalloc 1 => ok\nalloc 2 => ok\npin 1 => ok\nevict => ok "
+     "evicted=2\nevict => nothing_to_evict\n"},
     {"pin_does_not_use",
-     "config page_size=2 max_pages=4\nalloc 1 => ok\nalloc 2 => ok\npin 1 => ok\nunpin 1 => ok\nevict => ok evicted=1\n"},
+     "config page_size=2 max_pages=4\nalloc 1 => ok\nalloc 2 => ok\npin 1 => ok\nunpin 1 => "
+     "ok\nevict => ok evicted=1\n"},
     {"info_and_stats_do_not_use",
-     "config page_size=2 max_pages=4\nalloc 1 => ok\nalloc 2 => ok\ninfo 1 => ok tokens=0 pages=1 pinned=0\nstats => ok used=2 free=2 sequences=2 tokens=0\n"
+     "config page_size=2 max_pages=4\nalloc 1 => ok\nalloc 2 => ok\ninfo 1 => ok tokens=0 pages=1 "
+     "pinned=0\nstats => ok used=2 free=2 sequences=2 tokens=0\n"
      "check => ok\nevict => ok evicted=1\n"},
     {"lru_evicts_shortest_prefix",
-     "config page_size=2 max_pages=3 eviction=lru\nalloc 1 => ok\nalloc 2 => ok\nalloc 3 => ok\nappend 4 3 => ok evicted=1,2\n"
+     "config page_size=2 max_pages=3 eviction=lru\nalloc 1 => ok\nalloc 2 => ok\nalloc 3 => "
+     "ok\nappend 4 3 => ok evicted=1,2\n"
      "stats => ok used=3 free=0 sequences=2 tokens=3\n"},
     {"lru_protects_requester",
-     "config page_size=2 max_pages=2 eviction=lru\nalloc 1 => ok\nalloc 2 => ok\nappend 1 4 => ok evicted=2\n"},
+     "config page_size=2 max_pages=2 eviction=lru\nalloc 1 => ok\nalloc 2 => ok\nappend 1 4 => ok "
+     "evicted=2\n"},
     {"lru_fails_without_evicting_when_no_prefix_suffices",
-     "config page_size=2 max_pages=2 eviction=lru\nalloc 1 => ok\nalloc 2 => ok\npin 2 => ok\nappend 1 6 => capacity_exceeded\n"
+     "config page_size=2 max_pages=2 eviction=lru\nalloc 1 => ok\nalloc 2 => ok\npin 2 => "
+     "ok\nappend 1 6 => capacity_exceeded\n"
      "stats => ok used=2 free=0 sequences=2 tokens=0\n"},
     {"lru_victim_sharing_all_pages_frees_nothing_but_is_evicted",
-     "config page_size=2 max_pages=2 eviction=lru\nappend 1 2 => ok\nfork 1 2 => ok\nalloc 3 => ok\ntouch 3 => ok\n"
+     "config page_size=2 max_pages=2 eviction=lru\nappend 1 2 => ok\nfork 1 2 => ok\nalloc 3 => "
+     "ok\ntouch 3 => ok\n"
      "append 4 2 => ok evicted=1,2\n"},
     {"lru_failed_op_does_not_update_last_use",
-     "config page_size=2 max_pages=1\nalloc 1 => ok\nalloc 2 => capacity_exceeded\nalloc 3 => capacity_exceeded\n"
+     "config page_size=2 max_pages=1\nalloc 1 => ok\nalloc 2 => capacity_exceeded\nalloc 3 => "
+     "capacity_exceeded\n"
      "append 1 3 => capacity_exceeded\nevict => ok evicted=1\n"},
     {"lru_need_counts_copy_on_write",
-     "config page_size=4 max_pages=2 eviction=lru\nappend 1 1 => ok\nfork 1 2 => ok\nalloc 3 => ok\n"
+     "config page_size=4 max_pages=2 eviction=lru\nappend 1 1 => ok\nfork 1 2 => ok\nalloc 3 => "
+     "ok\n"
      "# need = 0 new + 1 copy, computed before evicting; evicting 1 frees nothing, so 3 goes too\n"
      "append 2 1 => ok evicted=1,3\nstats => ok used=1 free=1 sequences=1 tokens=2\n"},
     {"step_entries_are_independent_and_joined",
@@ -112,13 +144,16 @@ const Rule rules[] = {
      "config page_size=2 max_pages=2 eviction=lru\nalloc 1 => ok\nalloc 2 => ok\npin 2 => ok\n"
      "step 3:1 4:1 => ok evicted=1 ; capacity_exceeded\ninfo 3 => ok tokens=1 pages=1 pinned=0\n"},
     {"step_may_name_a_sequence_twice",
-     "config page_size=2 max_pages=4\nstep 1:1 1:1 => ok ; ok\ninfo 1 => ok tokens=2 pages=1 pinned=0\nread 1 => ok\n"},
+     "config page_size=2 max_pages=4\nstep 1:1 1:1 => ok ; ok\ninfo 1 => ok tokens=2 pages=1 "
+     "pinned=0\nread 1 => ok\n"},
     {"step_invalid_entry_is_its_own_result",
      "config page_size=2 max_pages=4\nstep 1:0 2:1 => invalid_argument ; ok\n"},
     {"stats_counts_forked_tokens_per_sequence",
-     "config page_size=4 max_pages=4\nappend 1 3 => ok\nfork 1 2 => ok\nfork 2 3 => ok\nstats => ok used=1 free=3 sequences=3 tokens=9\n"},
+     "config page_size=4 max_pages=4\nappend 1 3 => ok\nfork 1 2 => ok\nfork 2 3 => ok\nstats => "
+     "ok used=1 free=3 sequences=3 tokens=9\n"},
     {"ticks_count_failed_ops",
-     "config page_size=2 max_pages=4\nalloc 1 => ok\nalloc 2 => ok\ntouch 9 => unknown_sequence\ntouch 1 => ok\nevict => ok evicted=2\n"},
+     "config page_size=2 max_pages=4\nalloc 1 => ok\nalloc 2 => ok\ntouch 9 => "
+     "unknown_sequence\ntouch 1 => ok\nevict => ok evicted=2\n"},
 };
 
 class ModelRule : public ::testing::TestWithParam<Rule> {};

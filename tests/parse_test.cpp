@@ -1,4 +1,5 @@
-// The kvtrace parser and printer: exact round trips, and every kind of malformed input names its line.
+// The kvtrace parser and printer: exact round trips, and every kind of malformed input names its
+// line.
 #include <gtest/gtest.h>
 
 #include "trace/gen.hpp"
@@ -22,17 +23,21 @@ void clear_line_numbers(Trace& trace) {
 
 TEST(Parse, RoundTripIsExact) {
   const std::string text =
-      "kvtrace 1\n# header\nconfig page_size=4 max_pages=3 eviction=lru kv_heads=2 head_dim=8 layers=3\n"
+      "kvtrace 1\n# header\nconfig page_size=4 max_pages=3 eviction=lru kv_heads=2 head_dim=8 "
+      "layers=3\n"
       "alloc 1 => ok\n# before append\nappend 4294967295 1048576 => ok evicted=1,2 # trailing\n"
-      "fork 1 2 => sequence_exists\nstep 1:1 2:3 => ok ; capacity_exceeded\ninfo 1 => ok tokens=3 pages=1 pinned=1\n"
+      "fork 1 2 => sequence_exists\nstep 1:1 2:3 => ok ; capacity_exceeded\ninfo 1 => ok tokens=3 "
+      "pages=1 pinned=1\n"
       "stats => ok used=3 free=0 sequences=2 tokens=7\nevict\ncheck => ok\n# the end\n";
   const Trace trace = parse_ok(text);
   EXPECT_EQ(format_trace(trace), text);
 }
 
 TEST(Parse, WhitespaceAndCrLfAreNormalised) {
-  const Trace trace = parse_ok("kvtrace 1\r\nconfig   max_pages=3\tpage_size=4\r\n  alloc   1   =>   ok  \r\n");
-  EXPECT_EQ(format_trace(trace), "kvtrace 1\nconfig page_size=4 max_pages=3 eviction=none\nalloc 1 => ok\n");
+  const Trace trace =
+      parse_ok("kvtrace 1\r\nconfig   max_pages=3\tpage_size=4\r\n  alloc   1   =>   ok  \r\n");
+  EXPECT_EQ(format_trace(trace),
+            "kvtrace 1\nconfig page_size=4 max_pages=3 eviction=none\nalloc 1 => ok\n");
 }
 
 TEST(Parse, GeneratedTracesRoundTrip) {
@@ -57,30 +62,52 @@ const Malformed malformed[] = {
     {"wrong_version", "kvtrace 2\n", 1, "unsupported kvtrace version '2'"},
     {"op_before_config", "kvtrace 1\nalloc 1\n", 2, "before the config line"},
     {"missing_config", "kvtrace 1\n# nothing\n", 2, "missing the config line"},
-    {"second_config", "kvtrace 1\nconfig page_size=1 max_pages=1\nconfig page_size=1 max_pages=1\n", 3, "second config"},
-    {"unknown_config_key", "kvtrace 1\nconfig page_size=1 max_pages=1 colour=red\n", 2, "unknown config key 'colour'"},
+    {"second_config", "kvtrace 1\nconfig page_size=1 max_pages=1\nconfig page_size=1 max_pages=1\n",
+     3, "second config"},
+    {"unknown_config_key", "kvtrace 1\nconfig page_size=1 max_pages=1 colour=red\n", 2,
+     "unknown config key 'colour'"},
     {"missing_config_key", "kvtrace 1\nconfig page_size=1\n", 2, "missing required key max_pages"},
-    {"repeated_config_key", "kvtrace 1\nconfig page_size=1 page_size=2 max_pages=1\n", 2, "given twice"},
-    {"zero_page_size", "kvtrace 1\nconfig page_size=0 max_pages=1\n", 2, "page_size=0 is out of range"},
-    {"page_size_too_big", "kvtrace 1\nconfig page_size=65537 max_pages=1\n", 2, "out of range 1..65536"},
-    {"max_pages_too_big", "kvtrace 1\nconfig page_size=1 max_pages=16777217\n", 2, "max_pages=16777217"},
-    {"bad_eviction", "kvtrace 1\nconfig page_size=1 max_pages=1 eviction=fifo\n", 2, "must be none or lru"},
-    {"pool_over_budget", "kvtrace 1\nconfig page_size=65536 max_pages=257\n", 2, "over the memory budget"},
-    {"unknown_op", "kvtrace 1\nconfig page_size=1 max_pages=1\nallocate 1\n", 3, "unknown op 'allocate'"},
-    {"missing_argument", "kvtrace 1\nconfig page_size=1 max_pages=1\nappend 1\n", 3, "missing an argument"},
-    {"extra_argument", "kvtrace 1\nconfig page_size=1 max_pages=1\nfree 1 2\n", 3, "extra argument '2'"},
-    {"not_a_number", "kvtrace 1\nconfig page_size=1 max_pages=1\nfree x1\n", 3, "'x1' is not a decimal number"},
-    {"negative_number", "kvtrace 1\nconfig page_size=1 max_pages=1\nfree -1\n", 3, "not a decimal number"},
-    {"id_over_32_bits", "kvtrace 1\nconfig page_size=1 max_pages=1\nfree 4294967296\n", 3, "does not fit in 32 bits"},
-    {"count_over_32_bits", "kvtrace 1\nconfig page_size=1 max_pages=1\nappend 1 99999999999\n", 3, "does not fit in 32 bits"},
+    {"repeated_config_key", "kvtrace 1\nconfig page_size=1 page_size=2 max_pages=1\n", 2,
+     "given twice"},
+    {"zero_page_size", "kvtrace 1\nconfig page_size=0 max_pages=1\n", 2,
+     "page_size=0 is out of range"},
+    {"page_size_too_big", "kvtrace 1\nconfig page_size=65537 max_pages=1\n", 2,
+     "out of range 1..65536"},
+    {"max_pages_too_big", "kvtrace 1\nconfig page_size=1 max_pages=16777217\n", 2,
+     "max_pages=16777217"},
+    {"bad_eviction", "kvtrace 1\nconfig page_size=1 max_pages=1 eviction=fifo\n", 2,
+     "must be none or lru"},
+    {"pool_over_budget", "kvtrace 1\nconfig page_size=65536 max_pages=257\n", 2,
+     "over the memory budget"},
+    {"unknown_op", "kvtrace 1\nconfig page_size=1 max_pages=1\nallocate 1\n", 3,
+     "unknown op 'allocate'"},
+    {"missing_argument", "kvtrace 1\nconfig page_size=1 max_pages=1\nappend 1\n", 3,
+     "missing an argument"},
+    {"extra_argument", "kvtrace 1\nconfig page_size=1 max_pages=1\nfree 1 2\n", 3,
+     "extra argument '2'"},
+    {"not_a_number", "kvtrace 1\nconfig page_size=1 max_pages=1\nfree x1\n", 3,
+     "'x1' is not a decimal number"},
+    {"negative_number", "kvtrace 1\nconfig page_size=1 max_pages=1\nfree -1\n", 3,
+     "not a decimal number"},
+    {"id_over_32_bits", "kvtrace 1\nconfig page_size=1 max_pages=1\nfree 4294967296\n", 3,
+     "does not fit in 32 bits"},
+    {"count_over_32_bits", "kvtrace 1\nconfig page_size=1 max_pages=1\nappend 1 99999999999\n", 3,
+     "does not fit in 32 bits"},
     {"empty_step", "kvtrace 1\nconfig page_size=1 max_pages=1\nstep\n", 3, "at least one S:N"},
     {"bad_step_entry", "kvtrace 1\nconfig page_size=1 max_pages=1\nstep 1-2\n", 3, "is not S:N"},
-    {"unknown_result_word", "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 => fine\n", 3, "unknown result word 'fine'"},
-    {"empty_expectation", "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 =>\n", 3, "empty expected result"},
-    {"error_with_fields", "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 => capacity_exceeded evicted=1\n", 3, "takes no fields"},
-    {"unknown_result_field", "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 => ok colour=1\n", 3, "result field 'colour'"},
-    {"incomplete_stats", "kvtrace 1\nconfig page_size=1 max_pages=1\nstats => ok used=1 free=0\n", 3, "stats result needs"},
-    {"binary_garbage", "kvtrace 1\nconfig page_size=1 max_pages=1\n\x01\x02\xff\xfe\n", 3, "not UTF-8"},
+    {"unknown_result_word", "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 => fine\n", 3,
+     "unknown result word 'fine'"},
+    {"empty_expectation", "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 =>\n", 3,
+     "empty expected result"},
+    {"error_with_fields",
+     "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 => capacity_exceeded evicted=1\n", 3,
+     "takes no fields"},
+    {"unknown_result_field", "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 => ok colour=1\n",
+     3, "result field 'colour'"},
+    {"incomplete_stats", "kvtrace 1\nconfig page_size=1 max_pages=1\nstats => ok used=1 free=0\n",
+     3, "stats result needs"},
+    {"binary_garbage", "kvtrace 1\nconfig page_size=1 max_pages=1\n\x01\x02\xff\xfe\n", 3,
+     "not UTF-8"},
 };
 
 class ParseMalformed : public ::testing::TestWithParam<Malformed> {};
@@ -110,7 +137,8 @@ TEST(Parse, BudgetFlagRaisesTheLimit) {
 }
 
 TEST(Parse, ValueBreakingAnOpRuleIsNotAParseError) {
-  const Trace trace = parse_ok("kvtrace 1\nconfig page_size=1 max_pages=1\nappend 1 0\nappend 1 1048577\ntruncate 1 5\n");
+  const Trace trace = parse_ok(
+      "kvtrace 1\nconfig page_size=1 max_pages=1\nappend 1 0\nappend 1 1048577\ntruncate 1 5\n");
   ASSERT_EQ(trace.lines.size(), 3u);
   EXPECT_EQ(trace.lines[1].op.count, 1048577u);
 }

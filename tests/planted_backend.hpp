@@ -10,7 +10,14 @@ namespace kv {
 // A backend made of a second model, with one fault planted at a chosen tick.
 class PlantedBackend final : public Backend {
  public:
-  enum class Fault { none, wrong_result, corrupt_read, wrong_stats, audit_error, fork_reports_exists };
+  enum class Fault {
+    none,
+    wrong_result,
+    corrupt_read,
+    wrong_stats,
+    audit_error,
+    fork_reports_exists
+  };
 
   PlantedBackend(const Config& config, Fault fault, Tick fault_tick)
       : config_(config), model_(config), fault_(fault), fault_tick_(fault_tick) {}
@@ -26,7 +33,8 @@ class PlantedBackend final : public Backend {
       result.entries[0].status = Status::sequence_exists;
     }
     if (op.kind == OpKind::read) last_read_ = gather_words(op.seq);
-    if (fault_ == Fault::corrupt_read && tick == fault_tick_ && !last_read_.empty()) last_read_[0] ^= 1;
+    if (fault_ == Fault::corrupt_read && tick == fault_tick_ && !last_read_.empty())
+      last_read_[0] ^= 1;
     return result;
   }
   const std::vector<uint32_t>& last_read_words() const override { return last_read_; }
@@ -48,7 +56,8 @@ class PlantedBackend final : public Backend {
     return words;
   }
   std::vector<std::string> audit() const override {
-    if (fault_ == Fault::audit_error && tick_ >= fault_tick_) return {"refcount of page 0: expected 1 actual 2"};
+    if (fault_ == Fault::audit_error && tick_ >= fault_tick_)
+      return {"refcount of page 0: expected 1 actual 2"};
     return {};
   }
 

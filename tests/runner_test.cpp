@@ -1,7 +1,8 @@
 // The differential runner: planted divergences of every kind are reported at the right tick.
+#include "runner/runner.hpp"
+
 #include <gtest/gtest.h>
 
-#include "runner/runner.hpp"
 #include "tests/planted_backend.hpp"
 
 namespace kv {
@@ -10,11 +11,11 @@ namespace {
 Trace sample_trace() {
   const std::string text =
       "kvtrace 1\nconfig page_size=2 max_pages=2\n"
-      "append 1 3\n"         // tick 0, line 3
-      "alloc 2\n"            // tick 1: capacity_exceeded
-      "read 1\n"             // tick 2
-      "check\n"              // tick 3
-      "stats\n";             // tick 4
+      "append 1 3\n"  // tick 0, line 3
+      "alloc 2\n"     // tick 1: capacity_exceeded
+      "read 1\n"      // tick 2
+      "check\n"       // tick 3
+      "stats\n";      // tick 4
   return std::get<Trace>(parse_trace(text, memory_budget_default_bytes));
 }
 

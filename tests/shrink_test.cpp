@@ -1,7 +1,8 @@
 // The shrinker: its output fails the same way, is never longer than its input, and is small.
+#include "shrink/shrink.hpp"
+
 #include <gtest/gtest.h>
 
-#include "shrink/shrink.hpp"
 #include "tests/planted_backend.hpp"
 #include "trace/gen.hpp"
 

@@ -1,4 +1,5 @@
-// The cache config of a kvtrace file: pool size, eviction policy, data-plane shape, and their limits.
+// The cache config of a kvtrace file: pool size, eviction policy, data-plane shape, and their
+// limits.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,5 @@
-// Random kvtrace generation, biased toward the places bugs hide: full pools, forks, page boundaries.
+// Random kvtrace generation, biased toward the places bugs hide: full pools, forks, page
+// boundaries.
 #include "trace/gen.hpp"
 
 namespace kv {
@@ -26,13 +27,20 @@ SeqId pick_seq(Rng& rng) {
 uint32_t pick_token_count(Rng& rng, const Config& config) {
   const uint32_t page_size = config.page_size;
   switch (rng.below(8)) {
-    case 0: return 1;
-    case 1: return page_size > 1 ? page_size - 1 : 1;
-    case 2: return page_size;
-    case 3: return page_size + 1;
-    case 4: return 2 * page_size;
-    case 5: return rng.chance(50) ? 0 : append_token_count_max + 1;
-    default: return static_cast<uint32_t>(rng.between(1, 3ull * page_size));
+    case 0:
+      return 1;
+    case 1:
+      return page_size > 1 ? page_size - 1 : 1;
+    case 2:
+      return page_size;
+    case 3:
+      return page_size + 1;
+    case 4:
+      return 2 * page_size;
+    case 5:
+      return rng.chance(50) ? 0 : append_token_count_max + 1;
+    default:
+      return static_cast<uint32_t>(rng.between(1, 3ull * page_size));
   }
 }
 
@@ -42,7 +50,8 @@ Config generate_config(Rng& rng) {
   Config config;
   const uint32_t page_sizes[] = {1, 2, 3, 4, 4, 8, 16};
   config.page_size = page_sizes[rng.below(std::size(page_sizes))];
-  config.max_pages = static_cast<uint32_t>(rng.chance(80) ? rng.between(1, 16) : rng.between(17, 128));
+  config.max_pages =
+      static_cast<uint32_t>(rng.chance(80) ? rng.between(1, 16) : rng.between(17, 128));
   config.eviction = rng.chance(50) ? Eviction::lru : Eviction::none;
   if (rng.chance(20)) {
     config.kv_heads = static_cast<uint32_t>(rng.between(1, 3));

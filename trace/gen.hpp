@@ -1,4 +1,5 @@
-// Random kvtrace generation, biased toward the places bugs hide: full pools, forks, page boundaries.
+// Random kvtrace generation, biased toward the places bugs hide: full pools, forks, page
+// boundaries.
 #pragma once
 
 #include <cstdint>

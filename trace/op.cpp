@@ -18,9 +18,12 @@ constexpr std::array<OpRow, op_kind_count> op_rows = {{
 #include "trace/ops.def"
 }};
 
-constexpr std::array<std::string_view, 6> status_names = {
-    "ok", "capacity_exceeded", "unknown_sequence", "sequence_exists", "invalid_argument",
-    "nothing_to_evict"};
+constexpr std::array<std::string_view, 6> status_names = {"ok",
+                                                          "capacity_exceeded",
+                                                          "unknown_sequence",
+                                                          "sequence_exists",
+                                                          "invalid_argument",
+                                                          "nothing_to_evict"};
 
 void append_ids(std::string& out, const std::vector<SeqId>& ids) {
   for (size_t i = 0; i < ids.size(); i++) {
@@ -31,10 +34,18 @@ void append_ids(std::string& out, const std::vector<SeqId>& ids) {
 
 }  // namespace
 
-OpShape op_shape(OpKind kind) { return op_rows[static_cast<size_t>(kind)].shape; }
-std::string_view op_name(OpKind kind) { return op_rows[static_cast<size_t>(kind)].name; }
-std::string_view op_help(OpKind kind) { return op_rows[static_cast<size_t>(kind)].help; }
-uint32_t op_weight(OpKind kind) { return op_rows[static_cast<size_t>(kind)].weight; }
+OpShape op_shape(OpKind kind) {
+  return op_rows[static_cast<size_t>(kind)].shape;
+}
+std::string_view op_name(OpKind kind) {
+  return op_rows[static_cast<size_t>(kind)].name;
+}
+std::string_view op_help(OpKind kind) {
+  return op_rows[static_cast<size_t>(kind)].help;
+}
+uint32_t op_weight(OpKind kind) {
+  return op_rows[static_cast<size_t>(kind)].weight;
+}
 
 std::optional<OpKind> op_from_name(std::string_view name) {
   for (size_t i = 0; i < op_rows.size(); i++) {
@@ -43,7 +54,9 @@ std::optional<OpKind> op_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view status_name(Status status) { return status_names[static_cast<size_t>(status)]; }
+std::string_view status_name(Status status) {
+  return status_names[static_cast<size_t>(status)];
+}
 
 std::optional<Status> status_from_name(std::string_view name) {
   for (size_t i = 0; i < status_names.size(); i++) {

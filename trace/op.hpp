@@ -80,9 +80,9 @@ struct StatsView {
 // The result of one op, or of one step entry.
 struct Result {
   Status status = Status::ok;
-  std::vector<SeqId> evicted;     // victims in eviction order (ok only)
-  std::optional<InfoView> info;   // `info` only
-  std::optional<StatsView> stats; // `stats` only
+  std::vector<SeqId> evicted;      // victims in eviction order (ok only)
+  std::optional<InfoView> info;    // `info` only
+  std::optional<StatsView> stats;  // `stats` only
   bool operator==(const Result&) const = default;
 };
 

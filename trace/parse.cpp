@@ -33,10 +33,11 @@ size_t utf8_length(std::string_view text, size_t pos) {
   const auto byte = static_cast<uint8_t>(text[pos]);
   size_t length = 0;
   if (byte >= 0x20 || byte == '\t') length = 1;
-  if (byte >= 0x80) length = (byte >= 0xC2 && byte <= 0xDF)   ? 2
-                             : (byte >= 0xE0 && byte <= 0xEF) ? 3
-                             : (byte >= 0xF0 && byte <= 0xF4) ? 4
-                                                              : 0;
+  if (byte >= 0x80)
+    length = (byte >= 0xC2 && byte <= 0xDF)   ? 2
+             : (byte >= 0xE0 && byte <= 0xEF) ? 3
+             : (byte >= 0xF0 && byte <= 0xF4) ? 4
+                                              : 0;
   if (byte == 0x7F) length = 0;
   if (length == 0 || pos + length > text.size()) return 0;
   for (size_t i = 1; i < length; i++) {
@@ -68,7 +69,8 @@ std::variant<uint32_t, std::string> parse_u32(std::string_view word, std::string
 }
 
 std::variant<uint64_t, std::string> parse_u64(std::string_view word, std::string_view what) {
-  const bool digits = !word.empty() && word.find_first_not_of("0123456789") == std::string_view::npos;
+  const bool digits =
+      !word.empty() && word.find_first_not_of("0123456789") == std::string_view::npos;
   uint64_t value = 0;
   const auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value);
   if (!digits || error != std::errc() || end != word.data() + word.size()) {
@@ -108,7 +110,8 @@ std::optional<std::string> parse_args(const Words& words, Op& op) {
   if (shape == OpShape::Step) return parse_step(words, op);
   const size_t want = shape == OpShape::None ? 0 : shape == OpShape::Seq ? 1 : 2;
   const std::string name(op_name(op.kind));
-  if (words.size() - 1 < want) return name + " is missing an argument: " + std::string(op_help(op.kind));
+  if (words.size() - 1 < want)
+    return name + " is missing an argument: " + std::string(op_help(op.kind));
   if (words.size() - 1 > want) {
     return name + " has an extra argument '" + std::string(words[want + 1]) + "'";
   }
@@ -158,14 +161,15 @@ std::optional<std::string> parse_fields(const Words& words, Result& result) {
   for (size_t i = 1; i < words.size(); i++) {
     const size_t equals = words[i].find('=');
     const std::string_view key = words[i].substr(0, equals);
-    if (equals == std::string_view::npos) return "result field '" + std::string(key) + "' has no value";
+    if (equals == std::string_view::npos)
+      return "result field '" + std::string(key) + "' has no value";
     const std::string_view value = words[i].substr(equals + 1);
     if (key == "evicted" && result.evicted.empty()) {
       if (auto message = parse_evicted(value, result)) return message;
       continue;
     }
-    static const std::vector<std::string_view> known = {"tokens", "pages", "pinned", "used",
-                                                        "free",   "sequences"};
+    static const std::vector<std::string_view> known = {"tokens", "pages", "pinned",
+                                                        "used",   "free",  "sequences"};
     if (std::find(known.begin(), known.end(), key) == known.end() || fields.count(key)) {
       return "unknown or repeated result field '" + std::string(key) + "'";
     }
@@ -218,7 +222,8 @@ std::variant<OpResult, std::string> parse_op_result(std::string_view text) {
 
 std::optional<std::string> parse_config_word(std::string_view word, Config& config) {
   const size_t equals = word.find('=');
-  if (equals == std::string_view::npos) return "config item '" + std::string(word) + "' is not key=value";
+  if (equals == std::string_view::npos)
+    return "config item '" + std::string(word) + "' is not key=value";
   const std::string_view key = word.substr(0, equals);
   const std::string_view value = word.substr(equals + 1);
   if (key == "eviction") {
@@ -298,7 +303,8 @@ struct LineParser {
       if (words.size() != 2 || words[0] != "kvtrace") {
         return std::string("expected the header line 'kvtrace 1'");
       }
-      if (words[1] != "1") return "unsupported kvtrace version '" + std::string(words[1]) + "' (this tool reads 1)";
+      if (words[1] != "1")
+        return "unsupported kvtrace version '" + std::string(words[1]) + "' (this tool reads 1)";
       saw_header = true;
       return std::nullopt;
     }
@@ -328,13 +334,16 @@ ParseResult parse_trace(std::string_view text, uint64_t memory_budget_bytes) {
     pos = newline + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.size() > trace_line_bytes_max) {
-      return ParseError{line_number, "line is longer than " + std::to_string(trace_line_bytes_max) + " bytes"};
+      return ParseError{line_number,
+                        "line is longer than " + std::to_string(trace_line_bytes_max) + " bytes"};
     }
-    if (!is_text(line)) return ParseError{line_number, "not UTF-8 text (binary data or a control character)"};
+    if (!is_text(line))
+      return ParseError{line_number, "not UTF-8 text (binary data or a control character)"};
     const size_t hash = line.find('#');
     const std::string_view body = trim(line.substr(0, hash));
     if (body.empty()) {
-      if (hash != std::string_view::npos) parser.pending_comments.emplace_back(line.substr(hash + 1));
+      if (hash != std::string_view::npos)
+        parser.pending_comments.emplace_back(line.substr(hash + 1));
       continue;
     }
     const std::string_view comment = hash == std::string_view::npos ? "" : line.substr(hash + 1);
@@ -342,7 +351,8 @@ ParseResult parse_trace(std::string_view text, uint64_t memory_budget_bytes) {
       return ParseError{line_number, *message};
     }
   }
-  if (!parser.saw_header) return ParseError{line_number, "empty file: expected the header line 'kvtrace 1'"};
+  if (!parser.saw_header)
+    return ParseError{line_number, "empty file: expected the header line 'kvtrace 1'"};
   if (!parser.saw_config) return ParseError{line_number, "missing the config line"};
   parser.trace.trailing_comments = std::move(parser.pending_comments);
   return std::move(parser.trace);

@@ -1,5 +1,6 @@
 // The token-value scheme: each written token gets a value unique within the trace, and each of its
-// 32-bit K/V words is derived from that value, so aliasing, lost copies and K/V swaps show on `read`.
+// 32-bit K/V words is derived from that value, so aliasing, lost copies and K/V swaps show on
+// `read`.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,8 @@ inline uint64_t token_value(Tick tick, uint32_t entry, uint32_t offset) {
   return (tick << 29) | (uint64_t{entry} << 21) | offset;
 }
 
-// Word `index` of the K (kv=0) or V (kv=1) vector of one layer. K and V words differ in the top bit.
+// Word `index` of the K (kv=0) or V (kv=1) vector of one layer. K and V words differ in the top
+// bit.
 inline uint32_t token_word(uint64_t value, uint32_t layer, uint32_t kv, uint32_t index) {
   uint64_t x = value * 0x9E3779B97F4A7C15ull + (uint64_t{layer} << 40) + index;
   x ^= x >> 31;

@@ -25,10 +25,14 @@ struct CampaignOptions {
 };
 
 std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
-  const Args args = parse_args(argc, argv, 2, {"--seed", "--traces", "--ops", "--backend", "--audit", "--artifacts"}, {});
+  const Args args = parse_args(
+      argc, argv, 2, {"--seed", "--traces", "--ops", "--backend", "--audit", "--artifacts"}, {});
   CampaignOptions options;
-  options.seed = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) % 1000000007;
-  const auto seed = parse_number_flag("--seed", args.get("--seed").value_or(std::to_string(options.seed)));
+  options.seed =
+      static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) %
+      1000000007;
+  const auto seed =
+      parse_number_flag("--seed", args.get("--seed").value_or(std::to_string(options.seed)));
   const auto traces = parse_number_flag("--traces", args.get("--traces").value_or("1000"));
   const auto ops = parse_number_flag("--ops", args.get("--ops").value_or("200"));
   options.backend = args.get("--backend").value_or("all");
@@ -37,7 +41,8 @@ std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
   const bool backend_ok = is_backend_name(options.backend);
   if (args.error || !args.positional.empty() || !seed || !traces || !ops || *ops == 0 ||
       *ops > trace_op_count_max || !backend_ok || (audit != "every" && audit != "check")) {
-    std::cerr << "kvtrace campaign: " << args.error.value_or("bad arguments") << "\n" << campaign_usage;
+    std::cerr << "kvtrace campaign: " << args.error.value_or("bad arguments") << "\n"
+              << campaign_usage;
     return std::nullopt;
   }
   options.seed = *seed;
@@ -47,12 +52,13 @@ std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
   return options;
 }
 
-int report_failure(const CampaignOptions& options, uint64_t trace_seed, const Divergence& divergence,
-                   const std::string& self) {
+int report_failure(const CampaignOptions& options, uint64_t trace_seed,
+                   const Divergence& divergence, const std::string& self) {
   std::cout << "FAIL  trace seed " << trace_seed << ": " << format_divergence(divergence);
   std::error_code error;
   std::filesystem::create_directories(options.artifacts, error);
-  const std::string path = options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".trace";
+  const std::string path =
+      options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".trace";
   Trace prefix = divergence.prefix;
   prefix.header_comments.push_back(" divergence (" + divergence.kind + ") at tick " +
                                    std::to_string(divergence.tick) + "; campaign seed " +
@@ -62,16 +68,20 @@ int report_failure(const CampaignOptions& options, uint64_t trace_seed, const Di
   } else {
     std::cout << "reproduce: " << self << " replay " << path << "\n";
   }
-  if (const auto shrunk = shrink_trace(prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit})) {
-    const std::string min_path = options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".min.trace";
+  if (const auto shrunk =
+          shrink_trace(prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit})) {
+    const std::string min_path =
+        options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".min.trace";
     Trace minimal = shrunk->trace;
-    minimal.header_comments.push_back(" shrunk from seed " + std::to_string(trace_seed) + ": " + shrunk->signature);
+    minimal.header_comments.push_back(" shrunk from seed " + std::to_string(trace_seed) + ": " +
+                                      shrunk->signature);
     if (!write_text(min_path, format_trace(minimal))) {
       std::cout << "shrunk: " << shrunk->op_count_before << " ops -> " << shrunk->op_count_after
                 << " ops\nreproduce (minimal): " << self << " replay " << min_path << "\n";
     }
   }
-  std::cout << "regenerate: " << self << " gen --seed " << trace_seed << " --ops " << options.op_count << "\n";
+  std::cout << "regenerate: " << self << " gen --seed " << trace_seed << " --ops "
+            << options.op_count << "\n";
   return exit_divergence;
 }
 
@@ -81,8 +91,8 @@ int cmd_campaign(int argc, char** argv) {
   const auto options = parse_campaign(argc, argv);
   if (!options) return exit_usage;
   std::cout << "campaign seed=" << options->seed << " traces=" << options->trace_count
-            << " ops=" << options->op_count << " backend=" << options->backend << " audit="
-            << (options->audit == AuditMode::every ? "every" : "check") << "\n";
+            << " ops=" << options->op_count << " backend=" << options->backend
+            << " audit=" << (options->audit == AuditMode::every ? "every" : "check") << "\n";
   const auto start = std::chrono::steady_clock::now();
   uint64_t op_total = 0;
   for (uint64_t i = 0; i < options->trace_count; i++) {
@@ -92,12 +102,15 @@ int cmd_campaign(int argc, char** argv) {
     op_total += report.op_count;
     if (!report.ok()) return report_failure(*options, trace_seed, *report.divergence, argv[0]);
     if ((i + 1) % 1000 == 0 || i + 1 == options->trace_count) {
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::cout << "  " << i + 1 << "/" << options->trace_count << " traces, " << op_total << " ops, "
-                << static_cast<uint64_t>(seconds) << " s\n" << std::flush;
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::cout << "  " << i + 1 << "/" << options->trace_count << " traces, " << op_total
+                << " ops, " << static_cast<uint64_t>(seconds) << " s\n"
+                << std::flush;
     }
   }
-  std::cout << "ok    " << options->trace_count << " generated traces agree (" << op_total << " ops)\n";
+  std::cout << "ok    " << options->trace_count << " generated traces agree (" << op_total
+            << " ops)\n";
   return exit_pass;
 }
 

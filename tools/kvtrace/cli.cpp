@@ -1,19 +1,20 @@
 // Shared pieces of the kvtrace command line: loading traces, flag parsing.
 #include "tools/kvtrace/cli.hpp"
 
-#include "runner/backend.hpp"
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "runner/backend.hpp"
+
 namespace kv::cli {
 
 std::variant<Trace, std::string> load_trace(const std::string& path, uint64_t memory_budget_bytes) {
   std::error_code error_code;
-  if (std::filesystem::is_directory(path, error_code)) return path + ":0: is a directory, not a trace file";
+  if (std::filesystem::is_directory(path, error_code))
+    return path + ":0: is a directory, not a trace file";
   std::ifstream in(path, std::ios::binary);
   if (!in) return path + ":0: cannot open the file";
   std::ostringstream buffer;
@@ -39,7 +40,8 @@ std::optional<std::string> write_text(const std::string& path, const std::string
 }
 
 std::optional<uint64_t> parse_number_flag(const std::string& flag, const std::string& value) {
-  if (value.empty() || value.size() > 19 || value.find_first_not_of("0123456789") != std::string::npos) {
+  if (value.empty() || value.size() > 19 ||
+      value.find_first_not_of("0123456789") != std::string::npos) {
     std::cerr << "kvtrace: " << flag << " needs a decimal number, got '" << value << "'\n";
     return std::nullopt;
   }

@@ -20,7 +20,8 @@ int cmd_fmt(int argc, char** argv) {
     std::cerr << *error << "\n";
     return exit_usage;
   }
-  if (auto error = write_text(args.get("-o").value_or("-"), format_trace(std::get<Trace>(loaded)))) {
+  if (auto error =
+          write_text(args.get("-o").value_or("-"), format_trace(std::get<Trace>(loaded)))) {
     std::cerr << "kvtrace fmt: " << *error << "\n";
     return exit_usage;
   }
@@ -31,7 +32,8 @@ int cmd_gen(int argc, char** argv) {
   const Args args = parse_args(argc, argv, 2, {"--seed", "--ops", "-o"}, {"--expect"});
   const auto seed = parse_number_flag("--seed", args.get("--seed").value_or("1"));
   const auto op_count = parse_number_flag("--ops", args.get("--ops").value_or("200"));
-  if (args.error || !args.positional.empty() || !seed || !op_count || *op_count > trace_op_count_max) {
+  if (args.error || !args.positional.empty() || !seed || !op_count ||
+      *op_count > trace_op_count_max) {
     std::cerr << "kvtrace gen: " << args.error.value_or("bad arguments") << "\n"
               << "usage: kvtrace gen [--seed N] [--ops N (<= 1000000)] [--expect] [-o OUT]\n";
     return exit_usage;

@@ -9,12 +9,16 @@ namespace {
 
 void print_usage(std::ostream& out) {
   out << "usage: kvtrace COMMAND ...\n"
-         "  replay [--backend NAME|all] [--audit every|check] FILE...   exit 0 pass, 1 divergence, 2 bad input\n"
+         "  replay [--backend NAME|all] [--audit every|check] FILE...   exit 0 pass, 1 divergence, "
+         "2 bad input\n"
          "  fmt FILE [-o OUT]                                            print the canonical form\n"
          "  gen [--seed N] [--ops N] [--expect] [-o OUT]                 write a random trace\n"
-         "  campaign [--seed N] [--traces N] [--ops N] [--backend NAME|all]  generated traces, one seed\n"
-         "  shrink FILE [-o OUT] [--backend NAME|all]                    minimal trace, same failure\n"
-         "  help                                                         this text and the op list\n"
+         "  campaign [--seed N] [--traces N] [--ops N] [--backend NAME|all]  generated traces, one "
+         "seed\n"
+         "  shrink FILE [-o OUT] [--backend NAME|all]                    minimal trace, same "
+         "failure\n"
+         "  help                                                         this text and the op "
+         "list\n"
          "ops (docs/semantics.md):\n";
   for (uint32_t i = 0; i < kv::op_kind_count; i++) {
     out << "  " << kv::op_help(static_cast<kv::OpKind>(i)) << "\n";

@@ -54,7 +54,8 @@ int replay_file(const std::string& path, const std::vector<std::string>& backend
 }  // namespace
 
 int cmd_replay(int argc, char** argv) {
-  const Args args = parse_args(argc, argv, 2, {"--backend", "--audit", "--memory-budget-mib", "--artifacts"}, {});
+  const Args args =
+      parse_args(argc, argv, 2, {"--backend", "--audit", "--memory-budget-mib", "--artifacts"}, {});
   const std::string backend = args.get("--backend").value_or("all");
   const std::string audit = args.get("--audit").value_or("check");
   std::string problem = args.error.value_or("");
@@ -68,12 +69,13 @@ int cmd_replay(int argc, char** argv) {
     std::cerr << "kvtrace replay: " << problem << "\n" << replay_usage;
     return exit_usage;
   }
-  if (backend_names().empty()) std::cout << "(no optimized backend in this build: model and expectations only)\n";
+  if (backend_names().empty())
+    std::cout << "(no optimized backend in this build: model and expectations only)\n";
   int status = exit_pass;
   for (const std::string& path : args.positional) {
-    const int file_status = replay_file(path, {backend},
-                                        audit == "every" ? AuditMode::every : AuditMode::check,
-                                        *budget, args.get("--artifacts").value_or("failures"), argv[0]);
+    const int file_status =
+        replay_file(path, {backend}, audit == "every" ? AuditMode::every : AuditMode::check,
+                    *budget, args.get("--artifacts").value_or("failures"), argv[0]);
     status = std::max(status, file_status);
   }
   return status;

@@ -1,14 +1,16 @@
 // `kvtrace shrink`: turns a failing trace into a minimal one that fails the same way.
+#include "shrink/shrink.hpp"
+
 #include <filesystem>
 #include <iostream>
 
-#include "shrink/shrink.hpp"
 #include "tools/kvtrace/cli.hpp"
 
 namespace kv::cli {
 
 int cmd_shrink(int argc, char** argv) {
-  const Args args = parse_args(argc, argv, 2, {"-o", "--backend", "--audit", "--memory-budget-mib"}, {});
+  const Args args =
+      parse_args(argc, argv, 2, {"-o", "--backend", "--audit", "--memory-budget-mib"}, {});
   const std::string backend = args.get("--backend").value_or("all");
   const std::string audit = args.get("--audit").value_or("every");
   const auto budget = memory_budget_bytes(args);
@@ -30,13 +32,15 @@ int cmd_shrink(int argc, char** argv) {
   options.audit = audit == "every" ? AuditMode::every : AuditMode::check;
   const auto result = shrink_trace(std::get<Trace>(loaded), options);
   if (!result) {
-    std::cerr << "kvtrace shrink: " << path << " passes on backend " << backend << "; nothing to shrink\n";
+    std::cerr << "kvtrace shrink: " << path << " passes on backend " << backend
+              << "; nothing to shrink\n";
     return exit_usage;
   }
   const std::string out = args.get("-o").value_or(
       std::filesystem::path(path).replace_extension("").string() + ".min.trace");
   Trace shrunk = result->trace;
-  shrunk.header_comments.push_back(" shrunk from " + path + " (" + std::to_string(result->op_count_before) +
+  shrunk.header_comments.push_back(" shrunk from " + path + " (" +
+                                   std::to_string(result->op_count_before) +
                                    " ops) by kvtrace shrink; failure: " + result->signature);
   if (auto error = write_text(out, format_trace(shrunk))) {
     std::cerr << "kvtrace shrink: " << *error << "\n";
