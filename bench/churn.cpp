@@ -1,10 +1,12 @@
-// Workload (a), alloc/free churn (64k pages, 4k live sequences), and (e), the raw free-list floor.
+// Workload (a), alloc/free churn (64k pages, 4k live sequences), the page allocator on its own,
+// and (e), the raw free-list floor.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <vector>
 
 #include "bench/drivers.hpp"
+#include "impl/page_pool.hpp"
 #include "trace/rng.hpp"
 
 namespace kvbench {
@@ -82,6 +84,11 @@ std::vector<uint32_t> full_free_stack() {
   return stack;
 }
 
+// The two floors, each the denominator of one ratio (time per item):
+//   BM_page_pool / BM_freelist_floor:          the allocator alone, take+release vs pop+push.
+//   BM_alloc_free/impl / BM_freelist_floor_churn: whole alloc+free ops (lookup, LRU, block table)
+//                                              vs the bare stack under the same random driver.
+
 // (e) The physical floor: a plain std::vector<uint32_t> free stack. One iteration = push a page
 // (free) + pop a page (alloc); one item = one push or pop, so 2 items per iteration.
 void BM_freelist_floor(benchmark::State& state) {
@@ -93,6 +100,22 @@ void BM_freelist_floor(benchmark::State& state) {
     benchmark::ClobberMemory();  // keep the push and the pop as two real stack operations
     page = stack.back();
     stack.pop_back();
+    benchmark::DoNotOptimize(page);
+  }
+  state.SetItemsProcessed(state.iterations() * 2);
+}
+
+// impl/'s page allocator in BM_freelist_floor's shape: kvcache::PagePool with kPages pages, one
+// page held; one iteration = release it (refcount 1 -> 0, pushed) + take a page (popped, 0 -> 1),
+// the same page, as in the floor. 2 items per iteration. The difference to the floor is the
+// refcount array and the KV_CHECKs.
+void BM_page_pool(benchmark::State& state) {
+  kvcache::PagePool pool(kPages);
+  kvcache::PageId page = pool.take();
+  for (auto _ : state) {
+    pool.release(page);
+    benchmark::ClobberMemory();  // as in the floor: a real release and a real take
+    page = pool.take();
     benchmark::DoNotOptimize(page);
   }
   state.SetItemsProcessed(state.iterations() * 2);
@@ -126,6 +149,7 @@ BENCHMARK_TEMPLATE(BM_churn, ModelDriver, true)->Name("BM_alloc_free/model");
 BENCHMARK_TEMPLATE(BM_churn, ImplDriver, true)->Name("BM_alloc_free/impl");
 BENCHMARK_TEMPLATE(BM_page_pair, ModelDriver)->Name("BM_page_pair/model");
 BENCHMARK_TEMPLATE(BM_page_pair, ImplDriver)->Name("BM_page_pair/impl");
+BENCHMARK(BM_page_pool);
 BENCHMARK(BM_freelist_floor);
 BENCHMARK(BM_freelist_floor_churn);
 

@@ -44,7 +44,8 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
     }
   }
   std::vector<uint8_t> on_free_stack(max_pages, 0);
-  for (const PageId page : free_stack_) {
+  const std::span<const PageId> free_stack = pages_.free_stack();
+  for (const PageId page : free_stack) {
     if (page >= max_pages) {
       problems.push_back("free list: page id expected < " + str(max_pages) + ", actual " +
                          str(page));
@@ -56,14 +57,15 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
   uint64_t used = 0;
   for (PageId page = 0; page < max_pages; ++page) {
     const std::string name = "page " + str(page);
-    if (page_refs_[page] != references[page])
+    const uint32_t refcount = pages_.refcount(page);
+    if (refcount != references[page])
       problems.push_back(name + ": refcount expected " + str(references[page]) +
-                         " (block-table references), actual " + str(page_refs_[page]));
-    if (page_refs_[page] > 0) ++used;
-    if (page_refs_[page] > 0 && on_free_stack[page])
+                         " (block-table references), actual " + str(refcount));
+    if (refcount > 0) ++used;
+    if (refcount > 0 && on_free_stack[page])
       problems.push_back(name + ": on the free list expected only at refcount 0, actual refcount " +
-                         str(page_refs_[page]));
-    if (page_refs_[page] == 0 && !on_free_stack[page])
+                         str(refcount));
+    if (refcount == 0 && !on_free_stack[page])
       problems.push_back(name + ": refcount 0, expected on the free list, actual missing");
     if (pending_drop_[page] != 0)
       problems.push_back(name + ": eviction scratch expected 0 between ops, actual " +
@@ -71,9 +73,9 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
   }
   if (used > max_pages)
     problems.push_back("used pages expected <= " + str(max_pages) + ", actual " + str(used));
-  if (used + free_stack_.size() != max_pages)
+  if (used + free_stack.size() != max_pages)
     problems.push_back("used + free expected " + str(max_pages) + ", actual " + str(used) + " + " +
-                       str(free_stack_.size()));
+                       str(free_stack.size()));
 }
 
 // The id index, per-sequence token/page bounds, the running totals and the slot free list.

@@ -7,14 +7,14 @@ namespace kvcache {
 // Frees `need` pages or fails having changed nothing. `requester` is the asking sequence's
 // slot (kNone when the op is about to create it); it and `protected_ids` are never victims.
 Error Cache::make_room(uint64_t need, uint32_t requester, std::span<const SeqId> protected_ids) {
-  if (need <= free_stack_.size()) return Error::none;
+  if (need <= pages_.free_count()) return Error::none;
   if (config_.eviction == Eviction::none) return Error::capacity_exceeded;
   if (!plan_victims(need, requester, protected_ids)) return Error::capacity_exceeded;
   for (const uint32_t slot : victim_slots_) {
     evicted_.push_back(slots_[slot].id);
     destroy_sequence(slot);
   }
-  KV_CHECK(free_stack_.size() >= need, "make_room: plan promised more pages than eviction freed");
+  KV_CHECK(pages_.free_count() >= need, "make_room: plan promised more pages than eviction freed");
   return Error::none;
 }
 
@@ -30,7 +30,7 @@ bool Cache::plan_victims(uint64_t need, uint32_t requester, std::span<const SeqI
     if (slot != detail::SeqIndex::kEmptySlot) slots_[slot].protect_epoch = protect_epoch_;
   }
   victim_slots_.clear();
-  const uint64_t free_count = free_stack_.size();
+  const uint64_t free_count = pages_.free_count();
   uint64_t freed = 0;
   if (need <= config_.max_pages) {  // otherwise no prefix can ever suffice
     for (uint32_t slot = lru_head_; slot != kNone; slot = slots_[slot].lru_next) {
@@ -51,7 +51,7 @@ bool Cache::plan_victims(uint64_t need, uint32_t requester, std::span<const SeqI
 uint32_t Cache::mark_victim(const Sequence& victim) {
   uint32_t freed = 0;
   for (const PageId page : victim.block_table) {
-    if (++pending_drop_[page] == page_refs_[page]) ++freed;
+    if (++pending_drop_[page] == pages_.refcount(page)) ++freed;
   }
   return freed;
 }

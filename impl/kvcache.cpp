@@ -6,17 +6,21 @@
 
 namespace kvcache {
 
+namespace {
+// Checked before any member is built from it (the page pool allocates max_pages entries).
+const Config& validated(const Config& config) {
+  KV_CHECK(config_problem(config).empty(), "Cache: caller passed an unvalidated Config");
+  return config;
+}
+}  // namespace
+
 Cache::Cache(const Config& config, PageStore& store)
-    : config_(config),
+    : config_(validated(config)),
       divider_(config.page_size),
       store_(store),
-      words_per_token_(config.shape.words_per_token()) {
-  KV_CHECK(config_problem(config).empty(), "Cache: caller passed an unvalidated Config");
-  page_refs_.assign(config.max_pages, 0);
+      words_per_token_(config.shape.words_per_token()),
+      pages_(config.max_pages) {
   pending_drop_.assign(config.max_pages, 0);
-  // Filled in descending order so pages are handed out 0, 1, 2, ... (easier to read in dumps).
-  free_stack_.reserve(config.max_pages);
-  for (uint32_t page = config.max_pages; page > 0; --page) free_stack_.push_back(page - 1);
   slots_.reserve(64);
   free_slots_.reserve(64);
   evicted_.reserve(64);
@@ -32,24 +36,9 @@ bool Cache::lru_less(uint32_t a, uint32_t b) const {
 
 // ---- pages ----------------------------------------------------------------------------------
 
-PageId Cache::take_page() {
-  KV_CHECK(!free_stack_.empty(), "take_page: no free page although make_room granted it");
-  const PageId page = free_stack_.back();
-  free_stack_.pop_back();
-  KV_CHECK(page_refs_[page] == 0, "take_page: free stack held a referenced page (release bug)");
-  page_refs_[page] = 1;
-  return page;
-}
-
-void Cache::release_page(PageId page) {
-  KV_CHECK(page_refs_[page] > 0, "release_page: refcount already 0 (double release)");
-  // The stack's capacity is max_pages, so this push never allocates.
-  if (--page_refs_[page] == 0) free_stack_.push_back(page);
-}
-
 void Cache::release_tail(Sequence& seq, uint32_t keep_page_count) {
   while (seq.block_table.size() > keep_page_count) {
-    release_page(seq.block_table.back());
+    pages_.release(seq.block_table.back());
     seq.block_table.pop_back();
   }
 }

@@ -9,12 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "impl/page_pool.hpp"
 #include "impl/seq_index.hpp"
 
 namespace kvcache {
 
-using SeqId = uint32_t;
-using PageId = uint32_t;
+using SeqId = uint32_t;  // PageId comes from impl/page_pool.hpp
 using Tick = uint64_t;
 
 // The contract's closed error set (kvtrace v1); `none` means success.
@@ -146,8 +146,9 @@ struct CacheTestAccess;  // test-only hook (tests/impl_test.cpp) to corrupt inte
 // Not thread-safe: guard each Cache (and its PageStore) with one external lock.
 //
 // Invariants (audit() checks every one):
-//  - page_refs_[p] == number of block-table entries referencing p; p is on the free stack iff
-//    page_refs_[p] == 0, exactly once; so used + free == max_pages.
+//  - pages_.refcount(p) == number of block-table entries referencing p; pages_ keeps its own
+//    invariants (p is on its free stack iff its refcount is 0, exactly once; used + free ==
+//    max_pages).
 //  - no block table holds a page twice; pages(S) >= ceil(n(S) / page_size).
 //  - the LRU list holds exactly the live unpinned sequences, strictly ascending by (last_use, id),
 //    with consistent prev/next links; pinned sequences are not in it.
@@ -203,8 +204,6 @@ class Cache {
   uint32_t create_sequence(SeqId id, Tick now);
   void destroy_sequence(uint32_t slot);
   void use(uint32_t slot, Tick now);
-  PageId take_page();
-  void release_page(PageId page);
   void release_tail(Sequence& seq, uint32_t keep_page_count);
   void write_tokens(Sequence& seq, uint32_t token_count, std::span<const uint32_t> token_words);
 
@@ -226,8 +225,7 @@ class Cache {
   PageStore& store_;
   uint32_t words_per_token_;
 
-  std::vector<uint32_t> page_refs_;     // refcount per page
-  std::vector<PageId> free_stack_;      // pages with refcount 0; capacity max_pages
+  PagePool pages_;                      // refcounts and the free stack
   std::vector<uint32_t> pending_drop_;  // eviction planning scratch: simulated ref drops per page
 
   std::vector<Sequence> slots_;

@@ -14,7 +14,7 @@ Outcome Cache::alloc(SeqId id, Tick now) {
   uint32_t slot = index_.find(id);
   if (const Error error = make_room(1, slot, {}); error != Error::none) return fail(error);
   if (slot == kAbsent) slot = create_sequence(id, now);
-  slots_[slot].block_table.push_back(take_page());
+  slots_[slot].block_table.push_back(pages_.take());
   use(slot, now);
   return success();
 }
@@ -33,7 +33,7 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   // Only entry n / page_size can be both shared and written (fork shares token pages only).
   const uint64_t write_entry = divider_.page(old_tokens);
   const bool shared =
-      write_entry < old_pages && page_refs_[slots_[slot].block_table[write_entry]] > 1;
+      write_entry < old_pages && pages_.refcount(slots_[slot].block_table[write_entry]) > 1;
   const uint64_t need = grow_pages + (shared ? 1 : 0);
   if (const Error error = make_room(need, slot, protected_ids); error != Error::none)
     return fail(error);
@@ -41,14 +41,14 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   if (slot == kAbsent) slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
   // Eviction may have removed the other sharers; copy only if the page is still shared.
-  if (write_entry < old_pages && page_refs_[seq.block_table[write_entry]] > 1) {
+  if (write_entry < old_pages && pages_.refcount(seq.block_table[write_entry]) > 1) {
     const PageId old_page = seq.block_table[write_entry];
-    const PageId new_page = take_page();
+    const PageId new_page = pages_.take();
     store_.copy_page(old_page, new_page, static_cast<uint32_t>(divider_.offset(old_tokens)));
     seq.block_table[write_entry] = new_page;
-    release_page(old_page);
+    pages_.release(old_page);
   }
-  for (uint64_t i = 0; i < grow_pages; ++i) seq.block_table.push_back(take_page());
+  for (uint64_t i = 0; i < grow_pages; ++i) seq.block_table.push_back(pages_.take());
   write_tokens(seq, token_count, token_words);
   use(slot, now);
   return success();
@@ -85,7 +85,7 @@ Outcome Cache::fork(SeqId src, SeqId dst, Tick now) {
   // Only pages holding tokens are shared; reserved pages stay private to SRC.
   const uint32_t shared_pages = page_count_for(from.token_count);
   to.block_table.assign(from.block_table.begin(), from.block_table.begin() + shared_pages);
-  for (const PageId page : to.block_table) ++page_refs_[page];
+  for (const PageId page : to.block_table) pages_.share(page);
   to.token_count = from.token_count;
   token_count_ += from.token_count;
   use(src_slot, now);
@@ -172,8 +172,7 @@ std::optional<SeqInfo> Cache::info(SeqId id) const {
 }
 
 Stats Cache::stats() const {
-  const auto free_pages = static_cast<uint32_t>(free_stack_.size());
-  return Stats{config_.max_pages - free_pages, free_pages, sequence_count_, token_count_};
+  return Stats{pages_.used_count(), pages_.free_count(), sequence_count_, token_count_};
 }
 
 std::span<const PageId> Cache::block_table(SeqId id) const {

@@ -11,12 +11,22 @@
 
 namespace kvcache {
 
+// Test-only access to PagePool internals: a refcount or free stack the pool itself never makes.
+struct PagePoolTestAccess {
+  static void set_refcount(PagePool& pool, PageId page, uint32_t refcount) {
+    pool.refs_[page] = refcount;
+  }
+  static void push_free(PagePool& pool, PageId page) { pool.free_.push_back(page); }
+};
+
 // Test-only access to Cache internals, so audit() can be shown a corrupted state.
 struct CacheTestAccess {
   static void set_refcount(Cache& cache, PageId page, uint32_t refcount) {
-    cache.page_refs_[page] = refcount;
+    PagePoolTestAccess::set_refcount(cache.pages_, page, refcount);
   }
-  static void push_free(Cache& cache, PageId page) { cache.free_stack_.push_back(page); }
+  static void push_free(Cache& cache, PageId page) {
+    PagePoolTestAccess::push_free(cache.pages_, page);
+  }
   static void set_last_use(Cache& cache, SeqId id, Tick tick) {
     cache.slots_[cache.index_.find(id)].last_use = tick;
   }
@@ -679,6 +689,91 @@ TEST_F(CacheTest, RandomOpsAgreeWithNaiveReading) {
     }
     expect_healthy();
   }
+}
+
+TEST(PagePoolTest, HandsOutPagesInOrderThenLifo) {
+  PagePool pool(4);
+  EXPECT_EQ(pool.page_count(), 4u);
+  EXPECT_EQ(pool.free_count(), 4u);
+  EXPECT_EQ(pool.used_count(), 0u);
+  EXPECT_EQ(pool.take(), 0u);
+  EXPECT_EQ(pool.take(), 1u);
+  EXPECT_EQ(pool.take(), 2u);
+  pool.release(1);
+  pool.release(0);
+  EXPECT_EQ(pool.take(), 0u);  // the last page released comes back first
+  EXPECT_EQ(pool.take(), 1u);
+  EXPECT_EQ(pool.take(), 3u);
+  EXPECT_EQ(pool.free_count(), 0u);
+  EXPECT_EQ(pool.used_count(), 4u);
+  EXPECT_TRUE(pool.free_stack().empty());
+}
+
+TEST(PagePoolTest, SharedPageIsFreedByItsLastRelease) {
+  PagePool pool(2);
+  const PageId page = pool.take();
+  pool.share(page);
+  pool.share(page);
+  EXPECT_EQ(pool.refcount(page), 3u);
+  pool.release(page);
+  pool.release(page);
+  EXPECT_EQ(pool.refcount(page), 1u);
+  EXPECT_EQ(pool.free_count(), 1u);
+  pool.release(page);
+  EXPECT_EQ(pool.refcount(page), 0u);
+  ASSERT_EQ(pool.free_count(), 2u);
+  EXPECT_EQ(pool.free_stack().back(), page);
+}
+
+// The invariants under random take/share/release, against a plain refcount map; the stack keeps
+// its first buffer (nothing allocates after construction).
+TEST(PagePoolTest, RandomOpsKeepInvariantsWithoutAllocating) {
+  constexpr uint32_t kPages = 64;
+  PagePool pool(kPages);
+  const PageId* buffer = pool.free_stack().data();
+  std::vector<uint32_t> refs(kPages, 0);
+  std::vector<PageId> held;  // one entry per reference
+  std::mt19937 rng(5);
+  for (int op = 0; op < 20000; ++op) {
+    const uint32_t pick = static_cast<uint32_t>(rng() % 3);
+    if (pick == 0 && pool.free_count() > 0) {
+      const PageId page = pool.take();
+      ASSERT_EQ(refs[page], 0u);
+      refs[page] = 1;
+      held.push_back(page);
+    } else if (pick == 1 && !held.empty()) {
+      const PageId page = held[rng() % held.size()];
+      pool.share(page);
+      ++refs[page];
+      held.push_back(page);
+    } else if (!held.empty()) {
+      const size_t at = rng() % held.size();
+      const PageId page = held[at];
+      held[at] = held.back();
+      held.pop_back();
+      pool.release(page);
+      --refs[page];
+    }
+    std::vector<uint8_t> on_stack(kPages, 0);
+    for (const PageId page : pool.free_stack()) ASSERT_EQ(on_stack[page]++, 0) << "duplicate";
+    uint32_t used = 0;
+    for (PageId page = 0; page < kPages; ++page) {
+      ASSERT_EQ(pool.refcount(page), refs[page]);
+      ASSERT_EQ(on_stack[page] != 0, refs[page] == 0) << "page " << page;
+      used += refs[page] > 0 ? 1 : 0;
+    }
+    ASSERT_EQ(pool.used_count(), used);
+    ASSERT_EQ(pool.used_count() + pool.free_count(), kPages);
+  }
+  EXPECT_EQ(pool.free_stack().data(), buffer);
+}
+
+TEST(PagePoolDeathTest, DoubleReleaseAndEmptyTakeStopTheProcess) {
+  PagePool pool(1);
+  const PageId page = pool.take();
+  EXPECT_DEATH(pool.take(), "no free page");
+  pool.release(page);
+  EXPECT_DEATH(pool.release(page), "double release");
 }
 
 TEST(SeqIndexTest, MatchesAStandardMapUnderChurn) {
