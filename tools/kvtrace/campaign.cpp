@@ -12,12 +12,14 @@ namespace kv::cli {
 namespace {
 
 constexpr const char* campaign_usage =
-    "usage: kvtrace campaign [--seed N] [--traces N] [--ops N] [--backend NAME|all]\n"
+    "usage: kvtrace campaign [--seed N] [--traces N] [--seconds N] [--ops N] [--backend NAME|all]\n"
     "                        [--audit every|check] [--artifacts DIR]\n";
 
 struct CampaignOptions {
   uint64_t seed = 0;
   uint64_t trace_count = 1000;
+  uint64_t time_limit_s =
+      0;  // 0: no limit; else stop starting traces after this long (nightly runs)
   uint64_t op_count = 200;
   std::string backend = "all";
   AuditMode audit = AuditMode::every;
@@ -26,7 +28,8 @@ struct CampaignOptions {
 
 std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
   const Args args = parse_args(
-      argc, argv, 2, {"--seed", "--traces", "--ops", "--backend", "--audit", "--artifacts"}, {});
+      argc, argv, 2,
+      {"--seed", "--traces", "--seconds", "--ops", "--backend", "--audit", "--artifacts"}, {});
   CampaignOptions options;
   options.seed =
       static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) %
@@ -34,12 +37,13 @@ std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
   const auto seed =
       parse_number_flag("--seed", args.get("--seed").value_or(std::to_string(options.seed)));
   const auto traces = parse_number_flag("--traces", args.get("--traces").value_or("1000"));
+  const auto seconds = parse_number_flag("--seconds", args.get("--seconds").value_or("0"));
   const auto ops = parse_number_flag("--ops", args.get("--ops").value_or("200"));
   options.backend = args.get("--backend").value_or("all");
   const std::string audit = args.get("--audit").value_or("every");
   options.artifacts = args.get("--artifacts").value_or("failures");
   const bool backend_ok = is_backend_name(options.backend);
-  if (args.error || !args.positional.empty() || !seed || !traces || !ops || *ops == 0 ||
+  if (args.error || !args.positional.empty() || !seed || !traces || !seconds || !ops || *ops == 0 ||
       *ops > trace_op_count_max || !backend_ok || (audit != "every" && audit != "check")) {
     std::cerr << "kvtrace campaign: " << args.error.value_or("bad arguments") << "\n"
               << campaign_usage;
@@ -47,6 +51,7 @@ std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
   }
   options.seed = *seed;
   options.trace_count = *traces;
+  options.time_limit_s = *seconds;
   options.op_count = *ops;
   options.audit = audit == "every" ? AuditMode::every : AuditMode::check;
   return options;
@@ -91,26 +96,34 @@ int cmd_campaign(int argc, char** argv) {
   const auto options = parse_campaign(argc, argv);
   if (!options) return exit_usage;
   std::cout << "campaign seed=" << options->seed << " traces=" << options->trace_count
-            << " ops=" << options->op_count << " backend=" << options->backend
+            << " seconds=" << options->time_limit_s << " ops=" << options->op_count
+            << " backend=" << options->backend
             << " audit=" << (options->audit == AuditMode::every ? "every" : "check") << "\n";
   const auto start = std::chrono::steady_clock::now();
   uint64_t op_total = 0;
+  uint64_t done = 0;
+  auto elapsed_s = [&start] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   for (uint64_t i = 0; i < options->trace_count; i++) {
+    if (options->time_limit_s > 0 && elapsed_s() >= static_cast<double>(options->time_limit_s)) {
+      std::cout << "  time limit of " << options->time_limit_s << " s reached\n";
+      break;
+    }
     const uint64_t trace_seed = options->seed + i;
     const Trace trace = generate_trace(trace_seed, static_cast<uint32_t>(options->op_count));
     const RunReport report = run_trace(trace, {options->backend}, options->audit);
     op_total += report.op_count;
+    done = i + 1;
     if (!report.ok()) return report_failure(*options, trace_seed, *report.divergence, argv[0]);
-    if ((i + 1) % 1000 == 0 || i + 1 == options->trace_count) {
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::cout << "  " << i + 1 << "/" << options->trace_count << " traces, " << op_total
-                << " ops, " << static_cast<uint64_t>(seconds) << " s\n"
+    if (done % 1000 == 0 || done == options->trace_count) {
+      std::cout << "  " << done << "/" << options->trace_count << " traces, " << op_total
+                << " ops, " << static_cast<uint64_t>(elapsed_s()) << " s\n"
                 << std::flush;
     }
   }
-  std::cout << "ok    " << options->trace_count << " generated traces agree (" << op_total
-            << " ops)\n";
+  std::cout << "ok    " << done << " generated traces agree (" << op_total << " ops, seeds "
+            << options->seed << ".." << options->seed + done - (done > 0 ? 1 : 0) << ")\n";
   return exit_pass;
 }
 
