@@ -9,16 +9,18 @@ namespace {
 
 void print_usage(std::ostream& out) {
   out << "usage: kvtrace COMMAND ...\n"
-         "  replay [--backend NAME|all] [--audit every|check] FILE...   exit 0 pass, 1 divergence, "
-         "2 bad input\n"
-         "  fmt FILE [-o OUT]                                            print the canonical form\n"
-         "  gen [--seed N] [--ops N] [--expect] [-o OUT]                 write a random trace\n"
-         "  campaign [--seed N] [--traces N] [--ops N] [--backend NAME|all]  generated traces, one "
-         "seed\n"
-         "  shrink FILE [-o OUT] [--backend NAME|all]                    minimal trace, same "
-         "failure\n"
-         "  help                                                         this text and the op "
-         "list\n"
+         "  replay [--backend NAME|all] [--audit every|check] FILE...\n"
+         "      model vs every backend; exit 0 pass, 1 divergence, 2 bad input\n"
+         "  fmt FILE [-o OUT]\n"
+         "      print the canonical form\n"
+         "  gen [--seed N] [--ops N] [--expect] [-o OUT]\n"
+         "      write a random trace (--expect: with the model's results)\n"
+         "  campaign [--seed N] [--traces N] [--seconds N] [--ops N] [--backend NAME|all]\n"
+         "      seeded generated traces; a failure is shrunk and written under failures/\n"
+         "  shrink FILE [-o OUT] [--backend NAME|all]\n"
+         "      the smallest trace that fails the same way\n"
+         "  help\n"
+         "      this text and the op list\n"
          "ops (docs/semantics.md):\n";
   for (uint32_t i = 0; i < kv::op_kind_count; i++) {
     out << "  " << kv::op_help(static_cast<kv::OpKind>(i)) << "\n";
