@@ -58,11 +58,22 @@ class ModelDriver {
   kv::Op op_;
 };
 
-// impl/: kvcache::Cache over a HostPageStore, called directly as an engine would call it.
-// Appends write real token words (the default shape), taken from a buffer filled once.
-class ImplDriver {
+// A data plane that moves nothing: with it, a benchmark times impl's bookkeeping alone.
+class NullPageStore final : public kvcache::PageStore {
  public:
-  explicit ImplDriver(const kv::Config& config)
+  explicit NullPageStore(const kvcache::Config&) {}
+  void write_tokens(std::span<const uint64_t>, std::span<const uint32_t>) override {}
+  void copy_page(kvcache::PageId, kvcache::PageId, uint32_t) override {}
+  void gather(std::span<const kvcache::PageId>, uint64_t, std::span<uint32_t>) override {}
+};
+
+// impl/: kvcache::Cache over a page store (HostPageStore unless stated), called directly as an
+// engine would call it. Appends pass real token words (the default shape) from a buffer filled
+// once.
+template <class Store = kvcache::HostPageStore>
+class ImplDriverOn {
+ public:
+  explicit ImplDriverOn(const kv::Config& config)
       : store_(kv::to_cache_config(config)),
         cache_(kv::to_cache_config(config), store_),
         words_per_token_(config.words_per_token()),
@@ -92,11 +103,13 @@ class ImplDriver {
     return Done{outcome.ok(), outcome.evicted.size()};
   }
 
-  kvcache::HostPageStore store_;
+  Store store_;
   kvcache::Cache cache_;
   uint64_t words_per_token_;
   std::vector<uint32_t> token_words_;
 };
+
+using ImplDriver = ImplDriverOn<>;
 
 inline kv::Config make_config(uint32_t page_size, uint32_t max_pages, kv::Eviction eviction) {
   kv::Config config;
