@@ -117,7 +117,8 @@ class DifferentialRun {
     for (auto& backend : backends_) {
       const OpResult backend_result = backend->apply(line.op, tick);
       if (backend_result != model_result) {
-        return fail("result", index, *backend, format_op_result(backend_result), "results differ");
+        return fail("result", index, backend.get(), format_op_result(backend_result),
+                    "results differ");
       }
     }
     if (line.expected && *line.expected != model_result) {
@@ -135,7 +136,7 @@ class DifferentialRun {
     const StatsView model_stats = model_.stats();
     const StatsView backend_stats = backend.stats();
     if (model_stats != backend_stats) {
-      fail("stats", index, backend, "",
+      fail("stats", index, &backend, "",
            "stats differ: model " + describe_stats(model_stats) + ", " +
                std::string(backend.name()) + " " + describe_stats(backend_stats));
       return false;
@@ -144,7 +145,7 @@ class DifferentialRun {
       const auto model_info = model_.info(seq);
       const auto backend_info = backend.info(seq);
       if (model_info != backend_info) {
-        fail("info", index, backend, "",
+        fail("info", index, &backend, "",
              "sequence " + std::to_string(seq) + ": model " + describe_info(model_info) + ", " +
                  std::string(backend.name()) + " " + describe_info(backend_info));
         return false;
@@ -154,7 +155,7 @@ class DifferentialRun {
       const auto problem = compare_words(trace_.config, op.seq, model_.read_values(op.seq),
                                          backend.last_read_words());
       if (problem) {
-        fail("read", index, backend, "", *problem);
+        fail("read", index, &backend, "", *problem);
         return false;
       }
     }
@@ -169,19 +170,19 @@ class DifferentialRun {
     }
     for (auto& backend : backends_) {
       const std::vector<std::string> problems = backend->audit();
-      if (!problems.empty()) return fail("audit", index, *backend, "", join_lines(problems));
+      if (!problems.empty()) return fail("audit", index, backend.get(), "", join_lines(problems));
       std::vector<SeqId> backend_ids = backend->sequence_ids();
       std::sort(backend_ids.begin(), backend_ids.end());
       if (backend_ids != model_.sequence_ids()) {
-        return fail("sharing", index, *backend, "", "the set of live sequences differs");
+        return fail("sharing", index, backend.get(), "", "the set of live sequences differs");
       }
       if (auto problem = compare_sharing(model_, *backend)) {
-        return fail("sharing", index, *backend, "", *problem);
+        return fail("sharing", index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
         const auto problem =
             compare_words(trace_.config, seq, model_.read_values(seq), backend->gather_words(seq));
-        if (problem) return fail("read", index, *backend, "", *problem);
+        if (problem) return fail("read", index, backend.get(), "", *problem);
       }
     }
   }
@@ -246,11 +247,6 @@ class DifferentialRun {
       }
     }
     return out;
-  }
-
-  void fail(std::string kind, size_t index, Backend& backend, std::string backend_result,
-            std::string detail) {
-    fail(std::move(kind), index, &backend, std::move(backend_result), std::move(detail));
   }
 
   const Trace& trace_;
