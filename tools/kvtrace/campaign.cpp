@@ -60,15 +60,13 @@ std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
 int report_failure(const CampaignOptions& options, uint64_t trace_seed,
                    const Divergence& divergence, const std::string& self) {
   std::cout << "FAIL  trace seed " << trace_seed << ": " << format_divergence(divergence);
-  std::error_code error;
-  std::filesystem::create_directories(options.artifacts, error);
   const std::string path =
       options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".trace";
-  Trace prefix = divergence.prefix;
-  prefix.header_comments.push_back(" divergence (" + divergence.kind + ") at tick " +
-                                   std::to_string(divergence.tick) + "; campaign seed " +
-                                   std::to_string(options.seed));
-  if (auto problem = write_text(path, format_trace(prefix))) {
+  const Trace& prefix = divergence.prefix;
+  if (auto problem = write_trace_file(path, prefix,
+                                      "divergence (" + divergence.kind + ") at tick " +
+                                          std::to_string(divergence.tick) + "; campaign seed " +
+                                          std::to_string(options.seed))) {
     std::cout << "(" << *problem << ")\n";
   } else {
     std::cout << "reproduce: " << self << " replay " << path << "\n";
@@ -77,10 +75,11 @@ int report_failure(const CampaignOptions& options, uint64_t trace_seed,
           shrink_trace(prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit})) {
     const std::string min_path =
         options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".min.trace";
-    Trace minimal = shrunk->trace;
-    minimal.header_comments.push_back(" shrunk from seed " + std::to_string(trace_seed) + ": " +
-                                      shrunk->signature);
-    if (!write_text(min_path, format_trace(minimal))) {
+    if (auto problem = write_trace_file(
+            min_path, shrunk->trace,
+            "shrunk from seed " + std::to_string(trace_seed) + ": " + shrunk->signature)) {
+      std::cout << "(" << *problem << ")\n";
+    } else {
       std::cout << "shrunk: " << shrunk->op_count_before << " ops -> " << shrunk->op_count_after
                 << " ops\nreproduce (minimal): " << self << " replay " << min_path << "\n";
     }

@@ -39,6 +39,15 @@ std::optional<std::string> write_text(const std::string& path, const std::string
   return std::nullopt;
 }
 
+std::optional<std::string> write_trace_file(const std::string& path, Trace trace,
+                                            const std::string& comment) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code error;
+  if (!parent.empty()) std::filesystem::create_directories(parent, error);
+  trace.header_comments.push_back(" " + comment);
+  return write_text(path, format_trace(trace));
+}
+
 std::optional<uint64_t> parse_number_flag(const std::string& flag, const std::string& value) {
   if (value.empty() || value.size() > 19 ||
       value.find_first_not_of("0123456789") != std::string::npos) {

@@ -21,6 +21,11 @@ std::variant<Trace, std::string> load_trace(const std::string& path, uint64_t me
 // Writes text to path (or stdout for "-"); returns an error message on failure.
 std::optional<std::string> write_text(const std::string& path, const std::string& text);
 
+// Writes `trace` to path with `comment` added to its header, creating missing folders;
+// returns an error message on failure.
+std::optional<std::string> write_trace_file(const std::string& path, Trace trace,
+                                            const std::string& comment);
+
 // Parses a decimal flag value; nullopt (after printing why) when it is not one.
 std::optional<uint64_t> parse_number_flag(const std::string& flag, const std::string& value);
 

@@ -16,14 +16,13 @@ constexpr const char* replay_usage =
 // Writes the failing prefix next to the other artifacts and returns its path.
 std::optional<std::string> write_artifact(const std::string& dir, const std::string& source,
                                           const Divergence& divergence) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
   const std::string stem = std::filesystem::path(source).stem().string();
   const std::string path = dir + "/" + stem + "-tick" + std::to_string(divergence.tick) + ".trace";
-  Trace prefix = divergence.prefix;
-  prefix.header_comments.push_back(" divergence (" + divergence.kind + ") at tick " +
-                                   std::to_string(divergence.tick) + " replaying " + source);
-  if (write_text(path, format_trace(prefix))) return std::nullopt;
+  if (write_trace_file(path, divergence.prefix,
+                       "divergence (" + divergence.kind + ") at tick " +
+                           std::to_string(divergence.tick) + " replaying " + source)) {
+    return std::nullopt;
+  }
   return path;
 }
 

@@ -38,11 +38,10 @@ int cmd_shrink(int argc, char** argv) {
   }
   const std::string out = args.get("-o").value_or(
       std::filesystem::path(path).replace_extension("").string() + ".min.trace");
-  Trace shrunk = result->trace;
-  shrunk.header_comments.push_back(" shrunk from " + path + " (" +
-                                   std::to_string(result->op_count_before) +
-                                   " ops) by kvtrace shrink; failure: " + result->signature);
-  if (auto error = write_text(out, format_trace(shrunk))) {
+  if (auto error =
+          write_trace_file(out, result->trace,
+                           "shrunk from " + path + " (" + std::to_string(result->op_count_before) +
+                               " ops) by kvtrace shrink; failure: " + result->signature)) {
     std::cerr << "kvtrace shrink: " << *error << "\n";
     return exit_usage;
   }
