@@ -297,4 +297,13 @@ std::vector<std::string> Model::audit() const {
   return problems;
 }
 
+void set_model_expectations(Trace& trace, uint32_t keep_line) {
+  Model model(trace.config);
+  for (size_t tick = 0; tick < trace.lines.size(); tick++) {
+    TraceLine& line = trace.lines[tick];
+    const OpResult result = model.apply(line.op, tick);
+    if (keep_line == 0 || line.line_number != keep_line) line.expected = result;
+  }
+}
+
 }  // namespace kv

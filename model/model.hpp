@@ -9,6 +9,7 @@
 
 #include "trace/config.hpp"
 #include "trace/op.hpp"
+#include "trace/trace.hpp"
 
 namespace kv {
 
@@ -75,5 +76,9 @@ class Model {
   ModelPageId next_page_id_ = 0;
   uint64_t token_count_ = 0;  // sum of n over sequences_: the runner reads stats after every op
 };
+
+// Replays `trace` through a fresh model and writes its results as the expectations, so the file
+// is a regression test on its own. The line numbered `keep_line` (0: none) keeps its own.
+void set_model_expectations(Trace& trace, uint32_t keep_line = 0);
 
 }  // namespace kv

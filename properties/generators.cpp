@@ -234,10 +234,8 @@ rc::Gen<OpSequence> gen_op_sequence() {
 Trace with_model_expectations(const Config& config, const std::vector<Op>& ops) {
   Trace trace;
   trace.config = config;
-  Model model(config);
-  for (size_t i = 0; i < ops.size(); i++) {
-    trace.lines.push_back(TraceLine{ops[i], model.apply(ops[i], i), 0, {}, {}});
-  }
+  for (const Op& op : ops) trace.lines.push_back(TraceLine{op, std::nullopt, 0, {}, {}});
+  set_model_expectations(trace);
   return trace;
 }
 

@@ -171,16 +171,6 @@ Trace renumber(const Trace& trace) {
   return out;
 }
 
-// The model's results become the expectations, except on the failing expectation line.
-void fill_expectations(Trace& trace, uint32_t expectation_line) {
-  Model model(trace.config);
-  for (size_t tick = 0; tick < trace.lines.size(); tick++) {
-    TraceLine& line = trace.lines[tick];
-    const OpResult result = model.apply(line.op, tick);
-    if (line.line_number != expectation_line || expectation_line == 0) line.expected = result;
-  }
-}
-
 }  // namespace
 
 BackendFactory backends_by_name(std::vector<std::string> names) {
@@ -210,7 +200,7 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
     if (expectation_line == 0 && renamed != trace && shrinker.fails_same(renamed)) trace = renamed;
     if (!progress && trace.lines.size() == before && trace.config == config_before) break;
   }
-  fill_expectations(trace, expectation_line);
+  set_model_expectations(trace, expectation_line);
   ShrinkResult result;
   result.signature = divergence.signature();
   result.op_count_before = input.lines.size();

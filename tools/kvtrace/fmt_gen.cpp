@@ -39,13 +39,7 @@ int cmd_gen(int argc, char** argv) {
     return exit_usage;
   }
   Trace trace = generate_trace(*seed, static_cast<uint32_t>(*op_count));
-  if (args.get("--expect")) {
-    // Fill in the model's results, so the file is a regression test on its own.
-    Model model(trace.config);
-    for (size_t tick = 0; tick < trace.lines.size(); tick++) {
-      trace.lines[tick].expected = model.apply(trace.lines[tick].op, tick);
-    }
-  }
+  if (args.get("--expect")) set_model_expectations(trace);
   if (auto error = write_text(args.get("-o").value_or("-"), format_trace(trace))) {
     std::cerr << "kvtrace gen: " << *error << "\n";
     return exit_usage;
