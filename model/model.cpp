@@ -86,8 +86,9 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
   }
   const auto found = sequences_.find(seq);
   const uint64_t n = found == sequences_.end() ? 0 : found->second.token_count;
-  const std::vector<ModelPageId> table =
-      found == sequences_.end() ? std::vector<ModelPageId>{} : found->second.block_table;
+  static const std::vector<ModelPageId> no_pages;
+  const std::vector<ModelPageId>& table =
+      found == sequences_.end() ? no_pages : found->second.block_table;
   const uint64_t pages_wanted = pages_for_tokens(n + token_count);
   const uint64_t new_pages = pages_wanted > table.size() ? pages_wanted - table.size() : 0;
   const uint64_t write_entry = n / config_.page_size;
