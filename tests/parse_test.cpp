@@ -79,6 +79,15 @@ const Malformed malformed[] = {
      "must be none or lru"},
     {"pool_over_budget", "kvtrace 1\nconfig page_size=65536 max_pages=257\n", 2,
      "over the memory budget"},
+    // Every field at its maximum: 2^69 bytes, which wrapped to a small number and was accepted.
+    {"pool_overflows_64_bits",
+     "kvtrace 1\nconfig page_size=65536 max_pages=16777216 eviction=lru kv_heads=256 head_dim=1024 "
+     "layers=256\n",
+     2, "page pool size over 18446744073709551615 bytes"},
+    // Exactly 2^64 bytes: wrapped to 0.
+    {"pool_wraps_to_zero",
+     "kvtrace 1\nconfig page_size=65536 max_pages=16777216 kv_heads=256 head_dim=1024 layers=8\n",
+     2, "overflows 64 bits"},
     {"unknown_op", "kvtrace 1\nconfig page_size=1 max_pages=1\nallocate 1\n", 3,
      "unknown op 'allocate'"},
     {"missing_argument", "kvtrace 1\nconfig page_size=1 max_pages=1\nappend 1\n", 3,
@@ -134,6 +143,16 @@ TEST(Parse, BudgetFlagRaisesTheLimit) {
   const std::string text = "kvtrace 1\nconfig page_size=65536 max_pages=257\n";
   EXPECT_TRUE(std::holds_alternative<ParseError>(parse_trace(text, 256ull << 20)));
   EXPECT_TRUE(std::holds_alternative<Trace>(parse_trace(text, 512ull << 20)));
+}
+
+TEST(Parse, PoolOverflowIsRefusedUnderTheLargestBudget) {
+  const std::string text =
+      "kvtrace 1\nconfig page_size=65536 max_pages=16777216 kv_heads=256 head_dim=1024 "
+      "layers=256\nappend 1 1\n";
+  ParseResult parsed = parse_trace(text, uint64_t{1048576} << 20);
+  ASSERT_TRUE(std::holds_alternative<ParseError>(parsed));
+  EXPECT_EQ(std::get<ParseError>(parsed).line_number, 2u);
+  EXPECT_NE(std::get<ParseError>(parsed).message.find("page pool size"), std::string::npos);
 }
 
 TEST(Parse, ValueBreakingAnOpRuleIsNotAParseError) {

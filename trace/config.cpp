@@ -21,7 +21,23 @@ constexpr std::array<Range, 5> ranges = {{
     {"layers", &Config::layers, 1, 256},
 }};
 
+// a * b, or nothing when it does not fit 64 bits.
+std::optional<uint64_t> checked_mul(std::optional<uint64_t> a, uint64_t b) {
+  uint64_t product = 0;
+  if (!a || __builtin_mul_overflow(*a, b, &product)) return std::nullopt;
+  return product;
+}
+
 }  // namespace
+
+std::optional<uint64_t> Config::pool_bytes() const {
+  std::optional<uint64_t> bytes = max_pages;
+  for (const uint64_t factor : {uint64_t{page_size}, uint64_t{kv_heads}, uint64_t{head_dim},
+                                uint64_t{layers}, uint64_t{2}, uint64_t{4}}) {
+    bytes = checked_mul(bytes, factor);
+  }
+  return bytes;
+}
 
 std::optional<std::string> validate_config(const Config& config, uint64_t memory_budget_bytes) {
   for (const Range& range : ranges) {
@@ -31,9 +47,12 @@ std::optional<std::string> validate_config(const Config& config, uint64_t memory
              std::to_string(range.min) + ".." + std::to_string(range.max);
     }
   }
-  if (config.pool_bytes() > memory_budget_bytes) {
-    return "page pool needs " + std::to_string(config.pool_bytes()) +
-           " bytes (max_pages*page_size*kv_heads*head_dim*layers*2*4), over the memory budget of " +
+  const std::optional<uint64_t> pool_bytes = config.pool_bytes();
+  if (!pool_bytes || *pool_bytes > memory_budget_bytes) {
+    const std::string needed = pool_bytes ? std::to_string(*pool_bytes) + " bytes"
+                                          : "over 18446744073709551615 bytes (overflows 64 bits)";
+    return "page pool size " + needed +
+           " (max_pages*page_size*kv_heads*head_dim*layers*2*4) is over the memory budget of " +
            std::to_string(memory_budget_bytes) +
            " bytes; shrink the config or raise --memory-budget-mib";
   }

@@ -23,7 +23,9 @@ struct Config {
 
   // 32-bit words per token: K and V, every layer, every head.
   uint64_t words_per_token() const { return uint64_t{kv_heads} * head_dim * layers * 2; }
-  uint64_t pool_bytes() const { return uint64_t{max_pages} * page_size * words_per_token() * 4; }
+  // max_pages*page_size*kv_heads*head_dim*layers*2*4, or nothing when it overflows 64 bits (every
+  // field at its maximum gives 2^69). Fields come from untrusted files: never multiply unchecked.
+  std::optional<uint64_t> pool_bytes() const;
 };
 
 // Checks ranges and the pool size; returns a message a person can act on, or nothing when valid.
