@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "impl/layout.hpp"
 #include "impl/page_pool.hpp"
 #include "impl/seq_index.hpp"
 
@@ -75,27 +76,6 @@ struct Stats {
   uint64_t token_count;  // sum of n over sequences; shared tokens count once per sequence
 };
 
-// Splits token and slot indexes into (page, offset): a shift and a mask when page_size is a
-// power of two (the usual case, and on the path of every append), a division otherwise.
-class PageDivider {
- public:
-  explicit PageDivider(uint32_t page_size)
-      : size_(page_size),
-        shift_(static_cast<uint32_t>(__builtin_ctz(page_size))),
-        pow2_((page_size & (page_size - 1)) == 0) {}
-  uint64_t page(uint64_t index) const { return pow2_ ? index >> shift_ : index / size_; }
-  uint64_t offset(uint64_t index) const { return pow2_ ? index & (size_ - 1) : index % size_; }
-  // ceil(count / page_size); fits 32 bits: counts are < max_pages * page_size + one append.
-  uint32_t pages_for(uint64_t count) const {
-    return static_cast<uint32_t>(page(count + size_ - 1));
-  }
-
- private:
-  uint64_t size_;
-  uint32_t shift_;
-  bool pow2_;
-};
-
 // The data plane. The cache calls it once per op with everything that op moves, so a device
 // store can batch each call into one kernel launch.
 class PageStore {
@@ -113,7 +93,8 @@ class PageStore {
 };
 
 // Host memory store: one contiguous pool of max_pages * page_size * words_per_token words,
-// allocated (and zeroed) up front. Layout, outermost first: page, layer, K/V, slot, head, dim.
+// allocated (and zeroed) up front. Layout (impl/layout.hpp's PoolLayout, shared with gpu/),
+// outermost first: page, layer, K/V, slot, head, dim.
 // So one (page, layer, K|V) block is page_size * kv_heads * head_dim contiguous words, and a
 // token's K (or V) vector for one layer is kv_heads * head_dim contiguous words.
 // Invariant: pool_.size() == max_pages * page_size * words_per_token.
@@ -129,7 +110,7 @@ class HostPageStore final : public PageStore {
  private:
   // Word offset of (page, layer, K|V, slot 0, head 0, dim 0).
   uint64_t block_offset(uint64_t page, uint32_t layer, uint32_t kv) const {
-    return ((page * layers_ + layer) * 2 + kv) * uint64_t{page_size_} * vector_words_;
+    return PoolLayout{page_size_, layers_, vector_words_}.block_offset(page, layer, kv);
   }
 
   uint32_t page_size_;

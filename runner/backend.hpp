@@ -33,10 +33,16 @@ class Backend {
 
   // Every broken internal invariant, each naming expected and actual values; empty when healthy.
   virtual std::vector<std::string> audit() const = 0;
+  // A failure of the machinery under the cache (a device call), as a message; the runner reports
+  // it as a divergence of kind `device`. Host-only backends never have one.
+  virtual std::optional<std::string> fault() const { return std::nullopt; }
 };
 
-// The backends this build has, by name ("host", ...); empty until an optimized cache is linked.
+// The backends this build can run here, by name: "host", "hip-emu", and "hip" with a GPU.
 std::vector<std::string> backend_names();
+// Why `name` cannot be used here (unknown, or "hip" without a device); nullopt for a usable name
+// or "all".
+std::optional<std::string> backend_name_problem(const std::string& name);
 std::unique_ptr<Backend> make_backend(std::string_view name, const Config& config);
 // Fresh backends by name; "all" expands to every backend of this build. Names must be known.
 std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,

@@ -1,16 +1,58 @@
-// The registry of backends this build links: names and factories.
+// The registry of backends this build links: names, factories and why a name cannot run here.
 #include "runner/backend.hpp"
+#include "runner/hip_backend.hpp"
 #include "runner/host_backend.hpp"
 
 namespace kv {
+namespace {
+
+// Why backend `hip` cannot run in this process ("" when it can); asked once.
+const std::string& hip_problem() {
+#if defined(KV_HAVE_GPU_DEVICE)
+  static const std::string problem = [] {
+    const std::string reason = kvgpu::device_problem();
+    return reason.empty() ? reason : "no GPU device: " + reason;
+  }();
+#else
+  static const std::string problem =
+      "this build has no GPU toolchain (configure with preset hip or cuda)";
+#endif
+  return problem;
+}
+
+}  // namespace
 
 std::vector<std::string> backend_names() {
-  return {"host"};
+  std::vector<std::string> names = {"host", "hip-emu"};
+  if (hip_problem().empty()) names.push_back("hip");
+  return names;
 }
 
 std::unique_ptr<Backend> make_backend(std::string_view name, const Config& config) {
   if (name == "host") return std::make_unique<HostBackend>(config);
+  if (name == "hip-emu") {
+    return std::make_unique<HipBackend>(
+        config, kvgpu::make_emu_page_store(to_cache_config(config), emu_seed()), "hip-emu");
+  }
+#if defined(KV_HAVE_GPU_DEVICE)
+  if (name == "hip" && hip_problem().empty()) {
+    return std::make_unique<HipBackend>(
+        config, kvgpu::make_device_page_store(to_cache_config(config)), "hip");
+  }
+#endif
   return nullptr;
+}
+
+std::optional<std::string> backend_name_problem(const std::string& name) {
+  if (name == "all") return std::nullopt;
+  const std::vector<std::string> known = backend_names();
+  for (const std::string& each : known) {
+    if (each == name) return std::nullopt;
+  }
+  if (name == "hip") return "backend 'hip' cannot run here: " + hip_problem();
+  std::string list;
+  for (const std::string& each : known) list += (list.empty() ? "" : ", ") + each;
+  return "unknown backend '" + name + "' (this build has: " + list + ", all)";
 }
 
 std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,

@@ -20,7 +20,15 @@ Result to_result(const kvcache::Outcome& outcome) {
 }
 
 HostBackend::HostBackend(const Config& config)
-    : config_(config), store_(to_cache_config(config)), cache_(to_cache_config(config), store_) {}
+    : HostBackend(config, std::make_unique<kvcache::HostPageStore>(to_cache_config(config)),
+                  "host") {}
+
+HostBackend::HostBackend(const Config& config, std::unique_ptr<kvcache::PageStore> store,
+                         std::string name)
+    : config_(config),
+      name_(std::move(name)),
+      store_(std::move(store)),
+      cache_(to_cache_config(config), *store_) {}
 
 Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                            std::span<const SeqId> protected_ids) {
@@ -104,7 +112,7 @@ std::vector<uint32_t> HostBackend::gather_words(SeqId seq) {
   std::vector<uint32_t> words;
   if (!found) return words;
   words.resize(found->token_count * config_.words_per_token());
-  store_.gather(cache_.block_table(seq), found->token_count, words);
+  store_->gather(cache_.block_table(seq), found->token_count, words);
   return words;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "impl/kvcache.hpp"
 #include "runner/backend.hpp"
@@ -9,11 +10,13 @@
 namespace kv {
 
 // Owns one kvcache::Cache and the host page store behind it; token data comes from trace/token.hpp.
-class HostBackend final : public Backend {
+// Device backends (runner/hip_backend.hpp) reuse it over their own page store.
+class HostBackend : public Backend {
  public:
   explicit HostBackend(const Config& config);
+  HostBackend(const Config& config, std::unique_ptr<kvcache::PageStore> store, std::string name);
 
-  std::string_view name() const override { return "host"; }
+  std::string_view name() const override { return name_; }
   OpResult apply(const Op& op, Tick tick) override;
   const std::vector<uint32_t>& last_read_words() const override { return last_read_; }
   StatsView stats() const override;
@@ -29,7 +32,8 @@ class HostBackend final : public Backend {
   Result simple(const Op& op, Tick tick);
 
   Config config_;
-  kvcache::HostPageStore store_;
+  std::string name_;
+  std::unique_ptr<kvcache::PageStore> store_;
   kvcache::Cache cache_;
   std::vector<uint32_t> token_words_;  // scratch for appends, reused
   std::vector<uint32_t> last_read_;

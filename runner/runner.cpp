@@ -116,6 +116,9 @@ class DifferentialRun {
     const OpResult& model_result = model_result_;
     for (auto& backend : backends_) {
       const OpResult backend_result = backend->apply(line.op, tick);
+      if (auto fault = backend->fault()) {
+        return fail("device", index, backend.get(), format_op_result(backend_result), *fault);
+      }
       if (backend_result != model_result) {
         return fail("result", index, backend.get(), format_op_result(backend_result),
                     "results differ");
@@ -180,8 +183,9 @@ class DifferentialRun {
         return fail("sharing", index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
-        const auto problem =
-            compare_words(trace_.config, seq, model_.read_values(seq), backend->gather_words(seq));
+        const std::vector<uint32_t> words = backend->gather_words(seq);
+        if (auto fault = backend->fault()) return fail("device", index, backend.get(), "", *fault);
+        const auto problem = compare_words(trace_.config, seq, model_.read_values(seq), words);
         if (problem) return fail("read", index, backend.get(), "", *problem);
       }
     }

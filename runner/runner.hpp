@@ -18,7 +18,8 @@ enum class AuditMode : uint8_t {
   check,  // only at `check` ops and at the end of the trace
 };
 
-// What went wrong first. `kind` is one of: expectation, result, stats, info, read, audit, sharing.
+// What went wrong first. `kind` is one of: expectation, result, stats, info, read, audit, sharing,
+// device (a backend's device call failed).
 struct Divergence {
   std::string kind;
   Tick tick = 0;

@@ -45,7 +45,10 @@ std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
   const bool backend_ok = is_backend_name(options.backend);
   if (args.error || !args.positional.empty() || !seed || !traces || !seconds || !ops || *ops == 0 ||
       *ops > trace_op_count_max || !backend_ok || (audit != "every" && audit != "check")) {
-    std::cerr << "kvtrace campaign: " << args.error.value_or("bad arguments") << "\n"
+    std::cerr << "kvtrace campaign: "
+              << args.error.value_or(
+                     backend_name_problem(options.backend).value_or("bad arguments"))
+              << "\n"
               << campaign_usage;
     return std::nullopt;
   }

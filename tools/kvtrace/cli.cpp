@@ -88,8 +88,7 @@ Args parse_args(int argc, char** argv, int first, const std::vector<std::string>
 }
 
 bool is_backend_name(const std::string& name) {
-  const std::vector<std::string> known = backend_names();
-  return name == "all" || std::find(known.begin(), known.end(), name) != known.end();
+  return !backend_name_problem(name);
 }
 
 std::optional<uint64_t> memory_budget_bytes(const Args& args) {

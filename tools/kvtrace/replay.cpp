@@ -58,9 +58,7 @@ int cmd_replay(int argc, char** argv) {
   const std::string backend = args.get("--backend").value_or("all");
   const std::string audit = args.get("--audit").value_or("check");
   std::string problem = args.error.value_or("");
-  if (!is_backend_name(backend)) {
-    problem = "unknown backend '" + backend + "'";
-  }
+  if (const auto why = backend_name_problem(backend)) problem = *why;
   if (audit != "every" && audit != "check") problem = "--audit must be every or check";
   if (args.positional.empty()) problem = "no trace files given";
   const auto budget = memory_budget_bytes(args);
