@@ -51,5 +51,7 @@ int cmd_fmt(int argc, char** argv);
 int cmd_gen(int argc, char** argv);
 int cmd_campaign(int argc, char** argv);
 int cmd_shrink(int argc, char** argv);
+int cmd_encode(int argc, char** argv);
+int cmd_decode(int argc, char** argv);
 
 }  // namespace kv::cli

@@ -19,6 +19,8 @@ void print_usage(std::ostream& out) {
          "      seeded generated traces; a failure is shrunk and written under failures/\n"
          "  shrink FILE [-o OUT] [--backend NAME|all]\n"
          "      the smallest trace that fails the same way\n"
+         "  encode FILE [-o OUT] / decode FILE [-o OUT]\n"
+         "      kvtrace text to fuzzer bytes and back (fuzz/README.md)\n"
          "  help\n"
          "      this text and the op list\n"
          "ops (docs/semantics.md):\n";
@@ -36,6 +38,8 @@ int main(int argc, char** argv) {
   if (command == "gen") return kv::cli::cmd_gen(argc, argv);
   if (command == "campaign") return kv::cli::cmd_campaign(argc, argv);
   if (command == "shrink") return kv::cli::cmd_shrink(argc, argv);
+  if (command == "encode") return kv::cli::cmd_encode(argc, argv);
+  if (command == "decode") return kv::cli::cmd_decode(argc, argv);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return 0;

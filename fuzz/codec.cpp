@@ -1,0 +1,166 @@
+// The fuzzer byte format's config header, argument codecs and op stream (see codec.hpp).
+#include "fuzz/codec.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace kv::fuzz {
+namespace {
+
+constexpr uint8_t escape_byte = 0xF0;  // config bytes from here on: a raw u16 follows
+constexpr uint32_t small_value_count = 64;
+constexpr std::array<uint32_t, 4> head_dims = {2, 1, 3, 4};  // code 0 is the default shape
+constexpr std::array<SeqId, 7> large_ids = {8, 255, 256, 65536, 2147483648u, 4294967294u,
+                                            4294967295u};
+// Rule limits that cost nothing to try (a valid count near 1048576 makes the host backend fill
+// millions of words before the cache refuses it; such counts come only from a raw u32).
+constexpr std::array<uint32_t, 15> boundary_counts = {
+    1048577, 1048578, 4294967295u, 2147483648u, 255, 256, 257, 1000, 1023, 1024, 1025, 4095,
+    4096,    4097,    65535};
+
+// 1..64 from one byte, or 1..65536 from an escaped raw u16.
+uint32_t decode_small(ByteReader& in) {
+  const uint8_t code = in.byte();
+  if (code < escape_byte) return 1 + code % small_value_count;
+  return 1 + in.raw(2);
+}
+
+void encode_small(ByteWriter& out, uint32_t value) {
+  if (value <= small_value_count) {
+    out.push_back(static_cast<uint8_t>(value - 1));
+  } else {
+    out.push_back(escape_byte);
+    put_raw(out, value - 1, 2);
+  }
+}
+
+Config decode_config(ByteReader& in) {
+  Config config;
+  config.page_size = decode_small(in);
+  const uint8_t flags = in.byte();
+  config.eviction = (flags & 1) ? Eviction::lru : Eviction::none;
+  config.kv_heads = 1 + ((flags >> 1) & 3);
+  config.head_dim = head_dims[(flags >> 3) & 3];
+  config.layers = 1 + ((flags >> 5) & 3);
+  config.max_pages = decode_small(in);
+  bound_pool(config);
+  return config;
+}
+
+std::variant<std::monostate, std::string> encode_config(ByteWriter& out, const Config& config) {
+  const auto head_dim = std::find(head_dims.begin(), head_dims.end(), config.head_dim);
+  if (config.kv_heads > 4 || config.layers > 4 || head_dim == head_dims.end()) {
+    return std::string("the byte format holds kv_heads, head_dim and layers 1..4 only");
+  }
+  const std::optional<uint64_t> pool_bytes = config.pool_bytes();
+  if (config.max_pages > 65536 || !pool_bytes || *pool_bytes > fuzz_pool_bytes_max) {
+    return "the byte format holds max_pages up to 65536 and pools up to " +
+           std::to_string(fuzz_pool_bytes_max) + " bytes";
+  }
+  encode_small(out, config.page_size);
+  const auto head_dim_code = static_cast<uint32_t>(head_dim - head_dims.begin());
+  const uint32_t flags = (config.eviction == Eviction::lru ? 1u : 0u) |
+                         (config.kv_heads - 1) << 1 | head_dim_code << 3 | (config.layers - 1)
+                                                                                << 5;
+  out.push_back(static_cast<uint8_t>(flags));
+  encode_small(out, config.max_pages);
+  return std::monostate{};
+}
+
+}  // namespace
+
+void bound_pool(Config& config) {
+  const uint64_t token_bytes = config.words_per_token() * 4;
+  const uint64_t page_size_max = fuzz_pool_bytes_max / token_bytes;
+  config.page_size = static_cast<uint32_t>(std::min<uint64_t>(config.page_size, page_size_max));
+  const uint64_t max_pages_max = fuzz_pool_bytes_max / (token_bytes * config.page_size);
+  config.max_pages = static_cast<uint32_t>(std::min<uint64_t>(config.max_pages, max_pages_max));
+  config.max_pages = std::min<uint32_t>(config.max_pages, 65536);
+}
+
+uint32_t ByteReader::raw(uint32_t byte_count) {
+  uint32_t value = 0;
+  for (uint32_t i = 0; i < byte_count; i++) value |= uint32_t{byte()} << (8 * i);
+  return value;
+}
+
+void put_raw(ByteWriter& out, uint32_t value, uint32_t byte_count) {
+  for (uint32_t i = 0; i < byte_count; i++) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
+}
+
+// Ids: 0..7 (so ops collide), a few large ids, or a raw u32.
+SeqId decode_seq(ByteReader& in) {
+  const uint8_t code = in.byte();
+  if (code < 0xF8) return code % 8;
+  if (code < 0xFF) return large_ids[code - 0xF8];
+  return in.raw(4);
+}
+
+void encode_seq(ByteWriter& out, SeqId seq) {
+  const auto large = std::find(large_ids.begin(), large_ids.end(), seq);
+  if (seq < 8) {
+    out.push_back(static_cast<uint8_t>(seq));
+  } else if (large != large_ids.end()) {
+    out.push_back(static_cast<uint8_t>(0xF8 + (large - large_ids.begin())));
+  } else {
+    out.push_back(0xFF);
+    put_raw(out, seq, 4);
+  }
+}
+
+// Counts: 0..223; k*page_size-1 .. k*page_size+2 for k = 1..4, at most the pool's capacity + 1;
+// limits of the op rules; a raw u32.
+uint32_t decode_count(ByteReader& in, const Config& config) {
+  const uint8_t code = in.byte();
+  if (code < 0xE0) return code;
+  if (code < 0xF0) {
+    const uint64_t pages = 1 + (code & 3);
+    const uint64_t value = pages * config.page_size + ((code >> 2) & 3) - 1;
+    const uint64_t capacity = uint64_t{config.max_pages} * config.page_size;
+    return static_cast<uint32_t>(std::min<uint64_t>(value, capacity + 1));
+  }
+  if (code < 0xFF) return boundary_counts[code - 0xF0];
+  return in.raw(4);
+}
+
+void encode_count(ByteWriter& out, uint32_t count) {
+  const auto boundary = std::find(boundary_counts.begin(), boundary_counts.end(), count);
+  if (count < 0xE0) {
+    out.push_back(static_cast<uint8_t>(count));
+  } else if (boundary != boundary_counts.end()) {
+    out.push_back(static_cast<uint8_t>(0xF0 + (boundary - boundary_counts.begin())));
+  } else {
+    out.push_back(0xFF);
+    put_raw(out, count, 4);
+  }
+}
+
+Trace decode_bytes(std::span<const uint8_t> bytes) {
+  ByteReader in(bytes);
+  Trace trace;
+  trace.config = decode_config(in);
+  while (!in.done() && trace.lines.size() < fuzz_op_count_max) {
+    Op op;
+    op.kind = static_cast<OpKind>(in.byte() % op_kind_count);
+    decode_args(in, trace.config, op);
+    trace.lines.push_back(TraceLine{std::move(op), std::nullopt, 0, {}, {}});
+  }
+  return trace;
+}
+
+std::variant<std::vector<uint8_t>, std::string> encode_trace(const Trace& trace) {
+  ByteWriter out;
+  auto config_status = encode_config(out, trace.config);
+  if (auto* error = std::get_if<std::string>(&config_status)) return *error;
+  if (trace.lines.size() > fuzz_op_count_max) {
+    return "the byte format holds up to " + std::to_string(fuzz_op_count_max) + " ops";
+  }
+  for (const TraceLine& line : trace.lines) {
+    out.push_back(static_cast<uint8_t>(line.op.kind));
+    auto args_status = encode_args(out, line.op);
+    if (auto* error = std::get_if<std::string>(&args_status)) return *error;
+  }
+  return out;
+}
+
+}  // namespace kv::fuzz

@@ -1,0 +1,53 @@
+// libFuzzer target: bytes decode to a trace that runs on the model and every backend, audited
+// after every op; a divergence prints the runner's report, writes the trace beside the crash
+// artifact and aborts.
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "fuzz/codec.hpp"
+#include "fuzz/sha1.hpp"
+#include "runner/runner.hpp"
+
+namespace {
+
+std::string artifact_prefix;  // libFuzzer's -artifact_prefix=, where crash-<sha1> goes
+
+// The failing prefix as a kvtrace file named like libFuzzer's artifact plus ".trace".
+std::string write_divergence(const kv::Divergence& divergence, std::span<const uint8_t> bytes) {
+  const std::string artifact = artifact_prefix + "crash-" + kv::fuzz::sha1_hex(bytes);
+  kv::Trace trace = divergence.prefix;
+  trace.header_comments = {" fuzz_differential divergence, libFuzzer input " + artifact,
+                           " signature: " + divergence.signature()};
+  std::istringstream report(kv::format_divergence(divergence));
+  for (std::string line; std::getline(report, line);) trace.header_comments.push_back(" " + line);
+  const std::string path = artifact + ".trace";
+  std::ofstream out(path);
+  out << kv::format_trace(trace);
+  return out ? path : "(could not write " + path + ": " + std::strerror(errno) + ")";
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  const std::string flag = "-artifact_prefix=";
+  for (int i = 1; i < *argc; i++) {
+    if (std::strncmp((*argv)[i], flag.c_str(), flag.size()) == 0) {
+      artifact_prefix = (*argv)[i] + flag.size();
+    }
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::span<const uint8_t> bytes(data, size);
+  const kv::Trace trace = kv::fuzz::decode_bytes(bytes);
+  const kv::RunReport report = kv::run_trace(trace, {"all"}, kv::AuditMode::every);
+  if (report.ok()) return 0;
+  std::cerr << "fuzz_differential: divergence\n" << kv::format_divergence(*report.divergence);
+  std::cerr << "trace written to " << write_divergence(*report.divergence, bytes) << "\n";
+  std::abort();
+}

@@ -1,0 +1,72 @@
+// Op arguments in the fuzzer byte format, one case per argument shape of trace/ops.def.
+// A new op with an existing shape needs nothing here; a new shape is one case in each switch
+// (the compiler's -Wswitch points at both).
+#include "fuzz/codec.hpp"
+
+namespace kv::fuzz {
+
+void decode_args(ByteReader& in, const Config& config, Op& op) {
+  switch (op_shape(op.kind)) {
+    case OpShape::None:
+      return;
+    case OpShape::Seq:
+      op.seq = decode_seq(in);
+      return;
+    case OpShape::SeqCount:
+      op.seq = decode_seq(in);
+      op.count = decode_count(in, config);
+      return;
+    case OpShape::SeqSeq:
+      op.seq = decode_seq(in);
+      op.count = decode_seq(in);
+      return;
+    case OpShape::Step: {
+      // 1..8 entries from one byte, or 1..256 after an escape byte.
+      const uint8_t code = in.byte();
+      const uint32_t entry_count = code < 0xF0 ? 1 + code % 8 : 1 + in.byte();
+      for (uint32_t i = 0; i < entry_count; i++) {
+        const SeqId seq = decode_seq(in);
+        op.entries.push_back(StepEntry{seq, decode_count(in, config)});
+      }
+      return;
+    }
+  }
+}
+
+std::variant<std::monostate, std::string> encode_args(ByteWriter& out, const Op& op) {
+  switch (op_shape(op.kind)) {
+    case OpShape::None:
+      return std::monostate{};
+    case OpShape::Seq:
+      encode_seq(out, op.seq);
+      return std::monostate{};
+    case OpShape::SeqCount:
+      encode_seq(out, op.seq);
+      encode_count(out, op.count);
+      return std::monostate{};
+    case OpShape::SeqSeq:
+      encode_seq(out, op.seq);
+      encode_seq(out, op.count);
+      return std::monostate{};
+    case OpShape::Step: {
+      if (op.entries.empty() || op.entries.size() > step_entry_count_max) {
+        return "a step takes 1.." + std::to_string(step_entry_count_max) + " entries";
+      }
+      const auto entry_count = static_cast<uint32_t>(op.entries.size());
+      if (entry_count <= 8) {
+        out.push_back(static_cast<uint8_t>(entry_count - 1));
+      } else {
+        out.push_back(0xF0);
+        out.push_back(static_cast<uint8_t>(entry_count - 1));
+      }
+      for (const StepEntry& entry : op.entries) {
+        encode_seq(out, entry.seq);
+        encode_count(out, entry.token_count);
+      }
+      return std::monostate{};
+    }
+  }
+  return std::string("unknown op shape");
+}
+
+}  // namespace kv::fuzz

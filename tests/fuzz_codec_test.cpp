@@ -1,0 +1,94 @@
+// The fuzzer byte format: total decoding, round trips, bounds, and the ops.def-driven op choice.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "fuzz/codec.hpp"
+#include "fuzz/sha1.hpp"
+#include "trace/gen.hpp"
+
+namespace kv {
+namespace {
+
+std::vector<TraceLine> ops_only(const Trace& trace) {
+  std::vector<TraceLine> lines;
+  for (const TraceLine& line : trace.lines) lines.push_back(TraceLine{line.op, {}, 0, {}, {}});
+  return lines;
+}
+
+TEST(FuzzCodec, GeneratedTracesRoundTrip) {
+  for (uint64_t seed = 1; seed <= 50; seed++) {
+    const Trace trace = generate_trace(seed, 200);
+    auto encoded = fuzz::encode_trace(trace);
+    ASSERT_TRUE(std::holds_alternative<std::vector<uint8_t>>(encoded))
+        << std::get<std::string>(encoded);
+    const Trace decoded = fuzz::decode_bytes(std::get<std::vector<uint8_t>>(encoded));
+    EXPECT_EQ(decoded.config, trace.config) << "seed " << seed;
+    EXPECT_EQ(decoded.lines, ops_only(trace)) << "seed " << seed;
+  }
+}
+
+// Any bytes give a trace the parser accepts, within the fuzz bounds, that encodes back exactly.
+TEST(FuzzCodec, RandomBytesDecodeToValidTraces) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 2000; round++) {
+    std::vector<uint8_t> bytes(rng() % 200);
+    for (uint8_t& byte : bytes) byte = static_cast<uint8_t>(rng());
+    const Trace trace = fuzz::decode_bytes(bytes);
+    ASSERT_LE(trace.config.pool_bytes().value_or(UINT64_MAX), fuzz::fuzz_pool_bytes_max);
+    const ParseResult parsed = parse_trace(format_trace(trace), memory_budget_default_bytes);
+    ASSERT_TRUE(std::holds_alternative<Trace>(parsed)) << format_trace(trace);
+    auto encoded = fuzz::encode_trace(trace);
+    ASSERT_TRUE(std::holds_alternative<std::vector<uint8_t>>(encoded));
+    EXPECT_EQ(fuzz::decode_bytes(std::get<std::vector<uint8_t>>(encoded)), trace);
+  }
+}
+
+TEST(FuzzCodec, EmptyInputIsTheSmallestConfig) {
+  const Trace trace = fuzz::decode_bytes({});
+  EXPECT_EQ(trace.config.page_size, 1u);
+  EXPECT_EQ(trace.config.max_pages, 1u);
+  EXPECT_TRUE(trace.lines.empty());
+}
+
+TEST(FuzzCodec, EveryOpKindIsReachable) {
+  std::vector<bool> seen(op_kind_count);
+  for (uint32_t byte = 0; byte < 256; byte++) {
+    const std::vector<uint8_t> bytes = {0, 0, 0, static_cast<uint8_t>(byte)};
+    const Trace trace = fuzz::decode_bytes(bytes);
+    ASSERT_EQ(trace.lines.size(), 1u);
+    seen[static_cast<size_t>(trace.lines[0].op.kind)] = true;
+  }
+  for (uint32_t i = 0; i < op_kind_count; i++) {
+    EXPECT_TRUE(seen[i]) << op_name(static_cast<OpKind>(i));
+  }
+}
+
+TEST(FuzzCodec, PageBoundaryCountsFollowTheConfig) {
+  // page_size=5 (code 4), max_pages=64 (code 63), then append 0 with count code 0xE1: 2 pages - 1.
+  const std::vector<uint8_t> bytes = {4, 0, 63, static_cast<uint8_t>(OpKind::append), 0, 0xE1};
+  const Trace trace = fuzz::decode_bytes(bytes);
+  ASSERT_EQ(trace.lines.size(), 1u);
+  EXPECT_EQ(trace.lines[0].op.count, 9u);
+}
+
+TEST(FuzzCodec, LargePoolsAreBoundedOrRefused) {
+  Trace trace;
+  trace.config = Config{65536, 16, Eviction::none, 1, 2, 1};
+  auto encoded = fuzz::encode_trace(trace);
+  ASSERT_TRUE(std::holds_alternative<std::string>(encoded));
+  EXPECT_NE(std::get<std::string>(encoded).find("pools up to"), std::string::npos);
+  // Escaped page_size 65536 and max_pages 65536 decode to a pool within the bound.
+  const Trace big = fuzz::decode_bytes(std::vector<uint8_t>{0xF0, 0xFF, 0xFF, 0, 0xF0, 0xFF, 0xFF});
+  EXPECT_LE(*big.config.pool_bytes(), fuzz::fuzz_pool_bytes_max);
+}
+
+TEST(FuzzCodec, Sha1MatchesKnownDigests) {
+  EXPECT_EQ(fuzz::sha1_hex({}), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  const std::string abc = "abc";
+  EXPECT_EQ(fuzz::sha1_hex({reinterpret_cast<const uint8_t*>(abc.data()), abc.size()}),
+            "a9993e364706816aba3e25717850c26c9cd0d89d");
+}
+
+}  // namespace
+}  // namespace kv
