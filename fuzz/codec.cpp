@@ -7,16 +7,16 @@
 namespace kv::fuzz {
 namespace {
 
-constexpr uint8_t escape_byte = 0xF0;  // config bytes from here on: a raw u16 follows
+constexpr uint8_t escape_byte = 0xFF;  // this config byte: a raw u16 follows (pools stay rare)
 constexpr uint32_t small_value_count = 64;
 constexpr std::array<uint32_t, 4> head_dims = {2, 1, 3, 4};  // code 0 is the default shape
-constexpr std::array<SeqId, 7> large_ids = {8, 255, 256, 65536, 2147483648u, 4294967294u,
-                                            4294967295u};
+constexpr std::array<SeqId, 7> large_ids = {8,           255,         256,        65536,
+                                            2147483648u, 4294967294u, 4294967295u};
 // Rule limits that cost nothing to try (a valid count near 1048576 makes the host backend fill
 // millions of words before the cache refuses it; such counts come only from a raw u32).
 constexpr std::array<uint32_t, 15> boundary_counts = {
-    1048577, 1048578, 4294967295u, 2147483648u, 255, 256, 257, 1000, 1023, 1024, 1025, 4095,
-    4096,    4097,    65535};
+    1048577, 1048578, 4294967295u, 2147483648u, 255,  256,  257,  1000,
+    1023,    1024,    1025,        4095,        4096, 4097, 65535};
 
 // 1..64 from one byte, or 1..65536 from an escaped raw u16.
 uint32_t decode_small(ByteReader& in) {
@@ -59,9 +59,8 @@ std::variant<std::monostate, std::string> encode_config(ByteWriter& out, const C
   }
   encode_small(out, config.page_size);
   const auto head_dim_code = static_cast<uint32_t>(head_dim - head_dims.begin());
-  const uint32_t flags = (config.eviction == Eviction::lru ? 1u : 0u) |
-                         (config.kv_heads - 1) << 1 | head_dim_code << 3 | (config.layers - 1)
-                                                                                << 5;
+  const uint32_t flags = (config.eviction == Eviction::lru ? 1u : 0u) | (config.kv_heads - 1) << 1 |
+                         head_dim_code << 3 | (config.layers - 1) << 5;
   out.push_back(static_cast<uint8_t>(flags));
   encode_small(out, config.max_pages);
   return std::monostate{};

@@ -16,7 +16,7 @@ inline constexpr uint64_t fuzz_pool_bytes_max = 1ull << 20;
 inline constexpr uint32_t fuzz_op_count_max = 4096;
 
 // Layout (docs in fuzz/README.md):
-//   config: page_size byte, flags byte, max_pages byte (0xF0.. = escapes to a raw u16 after them)
+//   config: page_size byte, flags byte, max_pages byte (0xFF escapes to a raw u16 after it)
 //   ops:    kind byte (index into trace/ops.def, modulo the op count), then the arguments the
 //           op's shape takes (fuzz/shape_codec.cpp).
 // Missing bytes read as zero, so every prefix of an input is an input.

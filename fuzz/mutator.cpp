@@ -28,7 +28,8 @@ bool plain_mode() {
 // shape the codec knows is covered without naming it here.
 Op random_op(Rng& rng, const kv::Config& config) {
   uint32_t total = 0;
-  for (uint32_t i = 0; i < kv::op_kind_count; i++) total += kv::op_weight(static_cast<kv::OpKind>(i));
+  for (uint32_t i = 0; i < kv::op_kind_count; i++)
+    total += kv::op_weight(static_cast<kv::OpKind>(i));
   uint32_t pick = below(rng, total);
   Op op;
   for (uint32_t i = 0; i < kv::op_kind_count; i++) {
@@ -68,8 +69,7 @@ void push_boundary(Rng& rng, Trace& trace) {
   const bool ids = rng() % 3 == 0;
   if (!op.entries.empty()) {
     kv::StepEntry& entry = op.entries[below(rng, op.entries.size())];
-    (ids ? entry.seq : entry.token_count) =
-        ids ? large_id(rng) : boundary_count(rng, trace.config);
+    (ids ? entry.seq : entry.token_count) = ids ? large_id(rng) : boundary_count(rng, trace.config);
   } else if (ids) {
     op.seq = large_id(rng);
   } else {
@@ -81,16 +81,16 @@ void change_config(Rng& rng, kv::Config& config) {
   switch (below(rng, 4)) {
     case 0: {
       const uint32_t odd_sizes[] = {1, 2, 3, 5, 6, 7, 9, 12, 15, 17, 31, 33, 63};
-      config.page_size = rng() % 2 ? odd_sizes[below(rng, std::size(odd_sizes))]
-                                   : 1u << below(rng, 7);
+      config.page_size =
+          rng() % 2 ? odd_sizes[below(rng, std::size(odd_sizes))] : 1u << below(rng, 7);
       break;
     }
     case 1:
       config.max_pages = 1 + below(rng, rng() % 4 ? 8 : 64);
       break;
     case 2:
-      config.eviction = config.eviction == kv::Eviction::lru ? kv::Eviction::none
-                                                            : kv::Eviction::lru;
+      config.eviction =
+          config.eviction == kv::Eviction::lru ? kv::Eviction::none : kv::Eviction::lru;
       break;
     default:
       config.kv_heads = 1 + below(rng, 4);
@@ -165,9 +165,9 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
 }
 
 // Splice: a prefix of one input, a run of ops from the other, then the rest of the first.
-extern "C" size_t LLVMFuzzerCustomCrossOver(const uint8_t* data1, size_t size1, const uint8_t* data2,
-                                            size_t size2, uint8_t* out, size_t max_out_size,
-                                            unsigned int seed) {
+extern "C" size_t LLVMFuzzerCustomCrossOver(const uint8_t* data1, size_t size1,
+                                            const uint8_t* data2, size_t size2, uint8_t* out,
+                                            size_t max_out_size, unsigned int seed) {
   Rng rng(seed);
   if (plain_mode()) {  // bytes: a prefix of the first input, then a suffix of the second
     const size_t head = std::min<size_t>(below(rng, size1 + 1), max_out_size);

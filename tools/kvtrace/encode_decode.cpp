@@ -13,8 +13,7 @@ namespace {
 std::optional<Args> file_and_output(int argc, char** argv, const char* usage) {
   Args args = parse_args(argc, argv, 2, {"-o"}, {});
   if (args.error || args.positional.size() != 1) {
-    std::cerr << "kvtrace: " << args.error.value_or("give exactly one FILE") << "\n"
-              << usage;
+    std::cerr << "kvtrace: " << args.error.value_or("give exactly one FILE") << "\n" << usage;
     return std::nullopt;
   }
   return args;
@@ -38,7 +37,8 @@ int cmd_encode(int argc, char** argv) {
     return exit_usage;
   }
   const auto& bytes = std::get<std::vector<uint8_t>>(encoded);
-  if (auto error = write_text(args->get("-o").value_or("-"), std::string(bytes.begin(), bytes.end()))) {
+  if (auto error =
+          write_text(args->get("-o").value_or("-"), std::string(bytes.begin(), bytes.end()))) {
     std::cerr << "kvtrace encode: " << *error << "\n";
     return exit_usage;
   }
@@ -46,7 +46,8 @@ int cmd_encode(int argc, char** argv) {
 }
 
 int cmd_decode(int argc, char** argv) {
-  const char* usage = "usage: kvtrace decode FILE [-o OUT]   (any bytes; kvtrace text, default stdout)\n";
+  const char* usage =
+      "usage: kvtrace decode FILE [-o OUT]   (any bytes; kvtrace text, default stdout)\n";
   const auto args = file_and_output(argc, argv, usage);
   if (!args) return exit_usage;
   const std::string& path = args->positional[0];
