@@ -37,11 +37,16 @@ double number(const Row& row, size_t i) {
 std::string escape_xml(const std::string& text) {
   std::string out;
   for (char c : text) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
   }
   return out;
 }
@@ -119,16 +124,19 @@ nlohmann::json build_json(const std::map<std::string, std::string>& run,
 std::string markdown(const nlohmann::json& report) {
   std::ostringstream md;
   md << "# Fuzz campaign report\n\n";
-  for (const auto& [key, value] : report["run"].items()) md << "- " << key << ": " << value.get<std::string>() << "\n";
+  for (const auto& [key, value] : report["run"].items())
+    md << "- " << key << ": " << value.get<std::string>() << "\n";
   const auto& summary = report["summary"];
-  md << "- coverage (edges): " << summary["coverage"] << ", corpus files: " << summary["corpus_files"]
+  md << "- coverage (edges): " << summary["coverage"]
+     << ", corpus files: " << summary["corpus_files"]
      << ", last execs/s: " << summary["execs_per_s"] << "\n\n## Findings\n\n";
   if (report["findings"].empty()) md << "None.\n";
   for (const auto& finding : report["findings"]) {
     md << "- **" << finding["status"].get<std::string>() << "** `"
-       << finding["signature"].get<std::string>() << "`: `" << finding["minimal_trace"].get<std::string>()
-       << "` (replay: `build/dev/bin/kvtrace replay " << finding["minimal_trace"].get<std::string>()
-       << "`; artifact " << finding["artifact"].get<std::string>() << ")\n";
+       << finding["signature"].get<std::string>() << "`: `"
+       << finding["minimal_trace"].get<std::string>() << "` (replay: `build/dev/bin/kvtrace replay "
+       << finding["minimal_trace"].get<std::string>() << "`; artifact "
+       << finding["artifact"].get<std::string>() << ")\n";
   }
   return md.str();
 }
@@ -141,8 +149,10 @@ std::string html(const nlohmann::json& report, const std::vector<Row>& stats) {
   for (const auto& [key, value] : report["run"].items()) {
     page << "<li>" << escape_xml(key) << ": " << escape_xml(value.get<std::string>()) << "</li>\n";
   }
-  page << "</ul>\n<h2>Coverage, corpus size and execs/s over time</h2>\n" << svg_chart(stats)
-       << "<h2>Findings</h2>\n<table>\n<tr><th>status</th><th>signature</th><th>minimal trace</th></tr>\n";
+  page << "</ul>\n<h2>Coverage, corpus size and execs/s over time</h2>\n"
+       << svg_chart(stats)
+       << "<h2>Findings</h2>\n<table>\n<tr><th>status</th><th>signature</th><th>minimal "
+          "trace</th></tr>\n";
   for (const auto& finding : report["findings"]) {
     page << "<tr><td>" << escape_xml(finding["status"].get<std::string>()) << "</td><td>"
          << escape_xml(finding["signature"].get<std::string>()) << "</td><td>"
