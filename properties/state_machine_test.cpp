@@ -3,6 +3,7 @@
 #include <rapidcheck.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 
 #include "properties/check.hpp"
@@ -13,11 +14,27 @@
 namespace kv::props {
 namespace {
 
+// The case cut down to what the backend implements: ops outside its profile are dropped, the
+// config is moved into its ranges and policies (KV_BACKEND=exec:... runs an external cache).
+OpSequence within(OpSequence sequence, const Capabilities& caps) {
+  if (caps == Capabilities::all()) return sequence;
+  std::erase_if(sequence.ops, [&caps](const GenOp& op) { return !caps.allows(op.kind); });
+  Config& config = sequence.config;
+  if (!caps.allows(config.eviction))
+    config.eviction = caps.eviction_none ? Eviction::none : Eviction::lru;
+  config.page_size = std::clamp(config.page_size, caps.page_size.min, caps.page_size.max);
+  config.max_pages = std::clamp(config.max_pages, caps.max_pages.min, caps.max_pages.max);
+  config.kv_heads = std::clamp(config.kv_heads, caps.kv_heads.min, caps.kv_heads.max);
+  config.head_dim = std::clamp(config.head_dim, caps.head_dim.min, caps.head_dim.max);
+  config.layers = std::clamp(config.layers, caps.layers.min, caps.layers.max);
+  return sequence;
+}
+
 // One case: the model and `backends` run the generated ops, auditing after every op. On a
 // divergence the ops up to the failing one go to the failure file, with the model's results.
 void model_and_backends_agree(const std::string& property_id,
-                              const std::vector<std::string>& backends) {
-  const OpSequence sequence = *gen_op_sequence();
+                              const std::vector<std::string>& backends, const Capabilities& caps) {
+  const OpSequence sequence = within(*gen_op_sequence(), caps);
   RunReport report;
   try {
     report = run_trace(to_trace(sequence), backends, AuditMode::every);
@@ -44,7 +61,11 @@ class StateMachine : public testing::Test {
       : property_id_(std::move(property_id)), backends_(std::move(backends)) {}
 
   void TestBody() override {
-    check_property(property_id_, [this] { model_and_backends_agree(property_id_, backends_); });
+    auto caps = backend_capabilities(backends_);
+    if (auto* error = std::get_if<std::string>(&caps)) FAIL() << *error;
+    check_property(property_id_, [this, &caps] {
+      model_and_backends_agree(property_id_, backends_, std::get<Capabilities>(caps));
+    });
   }
 
  private:
@@ -58,8 +79,12 @@ void register_state_machine_properties() {
   std::vector<std::string> names = backend_names();
   // Without an optimized backend the property still checks the model's own audit.
   if (names.empty()) names.push_back("");
+  // KV_BACKEND=exec:CMD (or any --backend value) adds StateMachine.external for that backend.
+  const char* external = std::getenv("KV_BACKEND");
+  if (external && *external) names.push_back(external);
   for (const std::string& name : names) {
-    const std::string test_name = name.empty() ? "model_only" : name;
+    const std::string test_name =
+        name.empty() ? "model_only" : (external && name == external ? "external" : name);
     const std::vector<std::string> backends =
         name.empty() ? std::vector<std::string>{} : std::vector<std::string>{name};
     testing::RegisterTest("StateMachine", test_name.c_str(), nullptr, nullptr, __FILE__, __LINE__,

@@ -5,10 +5,13 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
+#include "trace/capabilities.hpp"
 #include "trace/config.hpp"
 #include "trace/op.hpp"
 
@@ -36,13 +39,30 @@ class Backend {
   // A failure of the machinery under the cache (a device call), as a message; the runner reports
   // it as a divergence of kind `device`. Host-only backends never have one.
   virtual std::optional<std::string> fault() const { return std::nullopt; }
+
+  // For backends outside this process (exec:, so:); the defaults fit in-tree backends.
+  // Why the backend can no longer be trusted (it died, hung, or broke the protocol); the runner
+  // then stops with a divergence of kind "backend".
+  virtual std::optional<std::string> broken() const { return std::nullopt; }
+  // Whether it keeps token data; when not, the runner compares no token words.
+  virtual bool stores_data() const { return true; }
+  // The digest of gather_words(seq) (trace/digest.hpp) when the backend computes it itself, so
+  // the words travel only when the digests differ.
+  virtual std::optional<uint64_t> words_digest(SeqId /*seq*/) { return std::nullopt; }
+  // The runner will apply `lines` in order, with tick = index; `observe_every_op` says whether it
+  // audits after every op. A backend may send ops ahead (pipelining).
+  virtual void plan(std::span<const TraceLine> /*lines*/, bool /*observe_every_op*/) {}
 };
 
 // The backends this build can run here, by name: "host", "hip-emu", and "hip" with a GPU.
 std::vector<std::string> backend_names();
-// Why `name` cannot be used here (unknown, or "hip" without a device); nullopt for a usable name
-// or "all".
+// The one check of a --backend value: why `name` cannot be used here (unknown, "hip" without a
+// device, an empty exec:); nullopt for a usable name, "all", `exec:CMD` or `so:PATH`.
 std::optional<std::string> backend_name_problem(const std::string& name);
+// What a backend implements: all for in-tree backends; an external one's declared profile (this
+// starts it and reads its handshake). "all" and lists intersect. A message when it cannot start.
+std::variant<Capabilities, std::string> backend_capabilities(const std::vector<std::string>& names);
+// A fresh backend; for exec:/so: one that may report broken() (never nullptr for a checked name).
 std::unique_ptr<Backend> make_backend(std::string_view name, const Config& config);
 // Fresh backends by name; "all" expands to every backend of this build. Names must be known.
 std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,

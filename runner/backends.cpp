@@ -1,5 +1,7 @@
-// The registry of backends this build links: names, factories and why a name cannot run here.
+// The registry of backends: the names this build links, `exec:CMD` for caches outside it,
+// factories, and why a name cannot run here. Every tool resolves --backend values here.
 #include "runner/backend.hpp"
+#include "runner/exec_backend.hpp"
 #include "runner/hip_backend.hpp"
 #include "runner/host_backend.hpp"
 
@@ -20,12 +22,34 @@ const std::string& hip_problem() {
   return problem;
 }
 
+constexpr std::string_view exec_prefix = "exec:";
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
 }  // namespace
 
 std::vector<std::string> backend_names() {
   std::vector<std::string> names = {"host", "hip-emu"};
   if (hip_problem().empty()) names.push_back("hip");
   return names;
+}
+
+std::variant<Capabilities, std::string> backend_capabilities(
+    const std::vector<std::string>& names) {
+  Capabilities caps = Capabilities::all();
+  for (const std::string& name : names) {
+    if (!starts_with(name, exec_prefix)) continue;
+    auto session = acquire_exec_session(name.substr(exec_prefix.size()));
+    if (auto* error = std::get_if<std::string>(&session)) {
+      return "backend " + name + " did not start: " + *error;
+    }
+    auto& started = std::get<std::unique_ptr<ExecSession>>(session);
+    caps = intersect(caps, started->caps);
+    release_exec_session(std::move(started));
+  }
+  return caps;
 }
 
 std::unique_ptr<Backend> make_backend(std::string_view name, const Config& config) {
@@ -40,6 +64,14 @@ std::unique_ptr<Backend> make_backend(std::string_view name, const Config& confi
         config, kvgpu::make_device_page_store(to_cache_config(config)), "hip");
   }
 #endif
+  if (starts_with(name, exec_prefix)) {
+    auto session = acquire_exec_session(std::string(name.substr(exec_prefix.size())));
+    if (auto* error = std::get_if<std::string>(&session)) {
+      return std::make_unique<ExecBackend>(std::string(name), nullptr, *error, config);
+    }
+    return std::make_unique<ExecBackend>(
+        std::string(name), std::move(std::get<std::unique_ptr<ExecSession>>(session)), "", config);
+  }
   return nullptr;
 }
 
@@ -50,9 +82,14 @@ std::optional<std::string> backend_name_problem(const std::string& name) {
     if (each == name) return std::nullopt;
   }
   if (name == "hip") return "backend 'hip' cannot run here: " + hip_problem();
+  if (starts_with(name, exec_prefix)) {
+    if (name.size() > exec_prefix.size()) return std::nullopt;
+    return std::string("backend 'exec:' needs a command: exec:CMD (docs/backend-protocol.md)");
+  }
   std::string list;
   for (const std::string& each : known) list += (list.empty() ? "" : ", ") + each;
-  return "unknown backend '" + name + "' (this build has: " + list + ", all)";
+  return "unknown backend '" + name + "' (this build has: " + list +
+         ", all; and exec:CMD for a cache in another process)";
 }
 
 std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,

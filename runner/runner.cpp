@@ -5,6 +5,7 @@
 #include <map>
 
 #include "model/model.hpp"
+#include "trace/digest.hpp"
 #include "trace/token.hpp"
 
 namespace kv {
@@ -64,6 +65,26 @@ std::optional<std::string> compare_words(const Config& config, SeqId seq,
   return std::nullopt;
 }
 
+// The backend's words for `seq` against the model's values; when the backend offers a digest, the
+// words travel only if it differs. `from_read`: the words the last `read` returned.
+std::optional<std::string> compare_data(const Config& config, SeqId seq,
+                                        const std::vector<uint64_t>& values, Backend& backend,
+                                        bool from_read) {
+  if (!backend.stores_data()) return std::nullopt;
+  const auto digest = backend.words_digest(seq);
+  if (digest) {
+    std::vector<uint32_t> expected(values.size() * config.words_per_token());
+    for (size_t token = 0; token < values.size(); token++) {
+      fill_token_words(
+          values[token], config,
+          std::span(expected).subspan(token * config.words_per_token(), config.words_per_token()));
+    }
+    if (*digest == words_digest(expected)) return std::nullopt;
+  }
+  if (from_read && !digest) return compare_words(config, seq, values, backend.last_read_words());
+  return compare_words(config, seq, values, backend.gather_words(seq));
+}
+
 // Page sharing must match up to a renaming of page ids: a bijection model page <-> backend page.
 std::optional<std::string> compare_sharing(const Model& model, const Backend& backend) {
   std::map<uint64_t, uint64_t> to_backend;
@@ -99,6 +120,7 @@ class DifferentialRun {
 
   RunReport run() {
     RunReport report;
+    for (auto& backend : backends_) backend->plan(trace_.lines, audit_mode_ == AuditMode::every);
     for (size_t index = 0; index < trace_.lines.size() && !divergence_; index++) {
       step(index);
       report.op_count++;
@@ -119,6 +141,7 @@ class DifferentialRun {
       if (auto fault = backend->fault()) {
         return fail("device", index, backend.get(), format_op_result(backend_result), *fault);
       }
+      if (is_broken(index, *backend)) return;
       if (backend_result != model_result) {
         return fail("result", index, backend.get(), format_op_result(backend_result),
                     "results differ");
@@ -129,7 +152,8 @@ class DifferentialRun {
                   "the model's result does not match the file's expectation");
     }
     for (auto& backend : backends_) {
-      if (!compare_observations(index, *backend, model_result)) return;
+      const bool agree = compare_observations(index, *backend, model_result);
+      if (is_broken(index, *backend) || !agree) return;
     }
     if (audit_mode_ == AuditMode::every || line.op.kind == OpKind::check) full_check(index);
   }
@@ -155,8 +179,8 @@ class DifferentialRun {
       }
     }
     if (op.kind == OpKind::read && model_result.entries[0].status == Status::ok) {
-      const auto problem = compare_words(trace_.config, op.seq, model_.read_values(op.seq),
-                                         backend.last_read_words());
+      const auto problem =
+          compare_data(trace_.config, op.seq, model_.read_values(op.seq), backend, true);
       if (problem) {
         fail("read", index, &backend, "", *problem);
         return false;
@@ -173,22 +197,33 @@ class DifferentialRun {
     }
     for (auto& backend : backends_) {
       const std::vector<std::string> problems = backend->audit();
+      if (is_broken(index, *backend)) return;
       if (!problems.empty()) return fail("audit", index, backend.get(), "", join_lines(problems));
       std::vector<SeqId> backend_ids = backend->sequence_ids();
+      if (is_broken(index, *backend)) return;
       std::sort(backend_ids.begin(), backend_ids.end());
       if (backend_ids != model_.sequence_ids()) {
         return fail("sharing", index, backend.get(), "", "the set of live sequences differs");
       }
       if (auto problem = compare_sharing(model_, *backend)) {
+        if (is_broken(index, *backend)) return;
         return fail("sharing", index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
-        const std::vector<uint32_t> words = backend->gather_words(seq);
+        const auto problem =
+            compare_data(trace_.config, seq, model_.read_values(seq), *backend, false);
         if (auto fault = backend->fault()) return fail("device", index, backend.get(), "", *fault);
-        const auto problem = compare_words(trace_.config, seq, model_.read_values(seq), words);
+        if (is_broken(index, *backend)) return;
         if (problem) return fail("read", index, backend.get(), "", *problem);
       }
     }
+  }
+
+  // A backend outside the process that died, hung or broke the protocol is a finding of its own.
+  bool is_broken(size_t index, Backend& backend) {
+    const auto why = backend.broken();
+    if (why) fail("backend", index, &backend, "(no valid reply)", *why);
+    return why.has_value();
   }
 
   static std::string describe_stats(const StatsView& stats) {
@@ -268,7 +303,8 @@ std::string Divergence::signature() const {
   const std::string first_detail = detail.substr(0, detail.find('\n'));
   std::string signature =
       kind + "|" + op_kind + "|" + strip_digits(model) + "|" + strip_digits(backend);
-  if (kind == "audit" || kind == "stats") signature += "|" + strip_digits(first_detail);
+  if (kind == "audit" || kind == "stats" || kind == "backend")
+    signature += "|" + strip_digits(first_detail);
   return signature;
 }
 

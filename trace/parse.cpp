@@ -207,6 +207,8 @@ std::variant<Result, std::string> parse_result(std::string_view text) {
   return result;
 }
 
+}  // namespace
+
 std::variant<OpResult, std::string> parse_op_result(std::string_view text) {
   OpResult op_result;
   size_t pos = 0;
@@ -219,6 +221,8 @@ std::variant<OpResult, std::string> parse_op_result(std::string_view text) {
   }
   return op_result;
 }
+
+namespace {
 
 std::optional<std::string> parse_config_word(std::string_view word, Config& config) {
   const size_t equals = word.find('=');

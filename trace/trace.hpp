@@ -45,6 +45,9 @@ ParseResult parse_trace(std::string_view text, uint64_t memory_budget_bytes);
 // Parses one op line (without expectation), for tools and tests.
 std::variant<Op, std::string> parse_op(std::string_view text);
 
+// Parses one result line (`ok evicted=1,2`, a step's entries joined by ` ; `), for tools.
+std::variant<OpResult, std::string> parse_op_result(std::string_view text);
+
 // Canonical text: `kvtrace 1`, the config, one op per line with ` => EXPECTED` where known.
 std::string format_trace(const Trace& trace);
 

@@ -88,7 +88,8 @@ int report_failure(const CampaignOptions& options, uint64_t trace_seed,
     }
   }
   std::cout << "regenerate: " << self << " gen --seed " << trace_seed << " --ops "
-            << options.op_count << "\n";
+            << options.op_count
+            << (options.backend == "all" ? "" : " --backend '" + options.backend + "'") << "\n";
   return exit_divergence;
 }
 
@@ -101,6 +102,8 @@ int cmd_campaign(int argc, char** argv) {
             << " seconds=" << options->time_limit_s << " ops=" << options->op_count
             << " backend=" << options->backend
             << " audit=" << (options->audit == AuditMode::every ? "every" : "check") << "\n";
+  const auto caps = capabilities_or_report("campaign", options->backend);
+  if (!caps) return exit_usage;
   const auto start = std::chrono::steady_clock::now();
   uint64_t op_total = 0;
   uint64_t done = 0;
@@ -113,7 +116,8 @@ int cmd_campaign(int argc, char** argv) {
       break;
     }
     const uint64_t trace_seed = options->seed + i;
-    const Trace trace = generate_trace(trace_seed, static_cast<uint32_t>(options->op_count));
+    const Trace trace =
+        generate_trace_within(trace_seed, static_cast<uint32_t>(options->op_count), *caps);
     const RunReport report = run_trace(trace, {options->backend}, options->audit);
     op_total += report.op_count;
     done = i + 1;

@@ -91,6 +91,16 @@ bool is_backend_name(const std::string& name) {
   return !backend_name_problem(name);
 }
 
+std::optional<Capabilities> capabilities_or_report(const std::string& command,
+                                                   const std::string& backend) {
+  auto caps = backend_capabilities({backend});
+  if (auto* error = std::get_if<std::string>(&caps)) {
+    std::cerr << "kvtrace " << command << ": " << *error << "\n";
+    return std::nullopt;
+  }
+  return std::get<Capabilities>(caps);
+}
+
 std::optional<uint64_t> memory_budget_bytes(const Args& args) {
   const auto value = args.get("--memory-budget-mib");
   if (!value) return memory_budget_default_bytes;

@@ -7,6 +7,7 @@
 #include <variant>
 #include <vector>
 
+#include "trace/capabilities.hpp"
 #include "trace/trace.hpp"
 
 namespace kv::cli {
@@ -40,8 +41,13 @@ struct Args {
 Args parse_args(int argc, char** argv, int first, const std::vector<std::string>& flags_with_value,
                 const std::vector<std::string>& switches);
 
-// True for "all" and for every backend this build has.
+// True for "all", every backend this build has, exec:CMD and so:PATH (runner's
+// backend_name_problem).
 bool is_backend_name(const std::string& name);
+// The backend's capabilities (starting an external one); prints why and returns nothing if it
+// cannot start.
+std::optional<Capabilities> capabilities_or_report(const std::string& command,
+                                                   const std::string& backend);
 
 // --memory-budget-mib, default 256.
 std::optional<uint64_t> memory_budget_bytes(const Args& args);

@@ -29,16 +29,21 @@ int cmd_fmt(int argc, char** argv) {
 }
 
 int cmd_gen(int argc, char** argv) {
-  const Args args = parse_args(argc, argv, 2, {"--seed", "--ops", "-o"}, {"--expect"});
+  const Args args = parse_args(argc, argv, 2, {"--seed", "--ops", "-o", "--backend"}, {"--expect"});
+  const std::string backend = args.get("--backend").value_or("all");
   const auto seed = parse_number_flag("--seed", args.get("--seed").value_or("1"));
   const auto op_count = parse_number_flag("--ops", args.get("--ops").value_or("200"));
   if (args.error || !args.positional.empty() || !seed || !op_count ||
-      *op_count > trace_op_count_max) {
-    std::cerr << "kvtrace gen: " << args.error.value_or("bad arguments") << "\n"
-              << "usage: kvtrace gen [--seed N] [--ops N (<= 1000000)] [--expect] [-o OUT]\n";
+      *op_count > trace_op_count_max || !is_backend_name(backend)) {
+    std::cerr
+        << "kvtrace gen: " << args.error.value_or("bad arguments") << "\n"
+        << "usage: kvtrace gen [--seed N] [--ops N (<= 1000000)] [--expect] [--backend NAME] [-o "
+           "OUT]\n";
     return exit_usage;
   }
-  Trace trace = generate_trace(*seed, static_cast<uint32_t>(*op_count));
+  const auto caps = capabilities_or_report("gen", backend);  // generate within its profile
+  if (!caps) return exit_usage;
+  Trace trace = generate_trace_within(*seed, static_cast<uint32_t>(*op_count), *caps);
   if (args.get("--expect")) set_model_expectations(trace);
   if (auto error = write_text(args.get("-o").value_or("-"), format_trace(trace))) {
     std::cerr << "kvtrace gen: " << *error << "\n";

@@ -27,13 +27,18 @@ std::optional<std::string> write_artifact(const std::string& dir, const std::str
 }
 
 int replay_file(const std::string& path, const std::vector<std::string>& backends, AuditMode audit,
-                uint64_t budget, const std::string& artifacts, const std::string& self) {
+                uint64_t budget, const std::string& artifacts, const std::string& self,
+                const Capabilities& caps) {
   auto loaded = load_trace(path, budget);
   if (auto* error = std::get_if<std::string>(&loaded)) {
     std::cout << "ERROR " << *error << "\n";
     return exit_usage;
   }
   const Trace& trace = std::get<Trace>(loaded);
+  if (auto outside = trace_outside(trace, caps, backends[0])) {
+    std::cout << "ERROR " << path << ":" << *outside << "\n";
+    return exit_usage;
+  }
   const RunReport report = run_trace(trace, backends, audit);
   if (report.ok()) {
     std::cout << "ok    " << path << " (" << report.op_count << " ops)\n";
@@ -68,11 +73,13 @@ int cmd_replay(int argc, char** argv) {
   }
   if (backend_names().empty())
     std::cout << "(no optimized backend in this build: model and expectations only)\n";
+  const auto caps = capabilities_or_report("replay", backend);
+  if (!caps) return exit_usage;
   int status = exit_pass;
   for (const std::string& path : args.positional) {
     const int file_status =
         replay_file(path, {backend}, audit == "every" ? AuditMode::every : AuditMode::check,
-                    *budget, args.get("--artifacts").value_or("failures"), argv[0]);
+                    *budget, args.get("--artifacts").value_or("failures"), argv[0], *caps);
     status = std::max(status, file_status);
   }
   return status;

@@ -1,0 +1,388 @@
+// Backend `exec:CMD`: the protocol client. Ops are sent ahead with the observations the runner
+// will ask for (pipelining); anything it did not predict is answered after a replay of the prefix.
+#include "runner/exec_backend.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <mutex>
+
+namespace kv {
+namespace {
+
+constexpr uint32_t handshake_line_count_max = 64;
+constexpr uint32_t audit_problem_count_max = 1000;
+constexpr size_t idle_session_count_max = 8;
+
+std::mutex pool_mutex;
+std::map<std::string, std::vector<std::unique_ptr<ExecSession>>>& idle_sessions() {
+  static auto* pool = new std::map<std::string, std::vector<std::unique_ptr<ExecSession>>>();
+  return *pool;
+}
+
+std::string excerpt(const std::string& text) {
+  return text.size() <= 80 ? text
+                           : text.substr(0, 80) + "... (" + std::to_string(text.size()) + " bytes)";
+}
+
+template <typename Int>
+std::optional<Int> parse_int(std::string_view word, int base = 10) {
+  Int value{};
+  const auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value, base);
+  if (error != std::errc() || end != word.data() + word.size() || word.empty()) return std::nullopt;
+  return value;
+}
+
+// The numbers after `ok`: "ok 1 2 3" -> {1,2,3}; nullopt when the reply is not that.
+template <typename Int>
+std::optional<std::vector<Int>> parse_ok_list(const std::string& reply) {
+  if (reply != "ok" && reply.rfind("ok ", 0) != 0) return std::nullopt;
+  std::vector<Int> values;
+  size_t pos = 2;
+  while (pos < reply.size()) {
+    while (pos < reply.size() && reply[pos] == ' ') pos++;
+    const size_t end = std::min(reply.find(' ', pos), reply.size());
+    if (end == pos) break;
+    const auto value = parse_int<Int>(std::string_view(reply).substr(pos, end - pos));
+    if (!value) return std::nullopt;
+    values.push_back(*value);
+    pos = end;
+  }
+  return values;
+}
+
+std::optional<std::string> read_handshake(ExecSession& session) {
+  std::string line;
+  const uint32_t timeout = exec_timeout_ms();
+  if (auto error = session.child->read_line(line, timeout)) return "handshake: " + *error;
+  if (line.rfind("kvbackend ", 0) != 0) {
+    return "its first line must be `kvbackend 1 NAME`, got `" + excerpt(line) + "`";
+  }
+  const std::string rest = line.substr(10);
+  const auto version = parse_int<uint32_t>(rest.substr(0, rest.find(' ')));
+  if (!version || *version != protocol_version) {
+    return "it speaks protocol `" + excerpt(rest) + "`; this harness speaks version " +
+           std::to_string(protocol_version) + " (docs/backend-protocol.md)";
+  }
+  session.backend_name = rest.find(' ') == std::string::npos ? "" : rest.substr(rest.find(' ') + 1);
+  session.caps = Capabilities::all();
+  session.caps.stores_data = session.caps.audits = false;
+  session.caps.eviction_lru = false;
+  bool saw_ops = false;
+  for (uint32_t i = 0; i < handshake_line_count_max; i++) {
+    if (auto error = session.child->read_line(line, timeout)) return "handshake: " + *error;
+    if (line == "ready") {
+      if (!saw_ops) return std::string("its profile has no `ops` line");
+      return std::nullopt;
+    }
+    saw_ops = saw_ops || line.rfind("ops ", 0) == 0;
+    if (auto error = apply_profile_line(line, session.caps)) return "handshake: " + *error;
+  }
+  return "its handshake has no `ready` line within " + std::to_string(handshake_line_count_max) +
+         " lines";
+}
+
+}  // namespace
+
+uint32_t exec_timeout_ms() {
+  const char* text = std::getenv("KV_BACKEND_TIMEOUT_MS");
+  const auto value = text ? parse_int<uint32_t>(text) : std::nullopt;
+  return value && *value >= 1 && *value <= 3600000 ? *value : exec_timeout_default_ms;
+}
+
+std::variant<std::unique_ptr<ExecSession>, std::string> acquire_exec_session(
+    const std::string& command) {
+  {
+    std::lock_guard lock(pool_mutex);
+    auto& idle = idle_sessions()[command];
+    if (!idle.empty()) {
+      auto session = std::move(idle.back());
+      idle.pop_back();
+      return session;
+    }
+  }
+  auto started = ChildProcess::start(command);
+  if (auto* error = std::get_if<std::string>(&started)) return *error;
+  auto session = std::make_unique<ExecSession>();
+  session->command = command;
+  session->child = std::move(std::get<std::unique_ptr<ChildProcess>>(started));
+  if (auto error = read_handshake(*session)) {
+    const std::string how = session->child->kill_and_reap();
+    return *error + " (the process " + how + ")";
+  }
+  return session;
+}
+
+void release_exec_session(std::unique_ptr<ExecSession> session) {
+  std::lock_guard lock(pool_mutex);
+  auto& idle = idle_sessions()[session->command];
+  if (idle.size() < idle_session_count_max) idle.push_back(std::move(session));
+}
+
+ExecBackend::ExecBackend(std::string name, std::unique_ptr<ExecSession> session,
+                         std::string start_error, const Config& config)
+    : name_(std::move(name)), session_(std::move(session)), config_(config) {
+  if (!session_) {
+    broken_ = "backend " + name_ + " did not start: " + start_error;
+    return;
+  }
+  send(format_config(config_), -1);  // its `ok` is read with the first reply
+}
+
+ExecBackend::~ExecBackend() {
+  if (!session_) return;
+  std::string reply;
+  while (!broken_ && !in_flight_.empty()) receive(reply);
+  if (!broken_) release_exec_session(std::move(session_));
+}
+
+void ExecBackend::set_broken(const std::string& why) const {
+  if (broken_) return;
+  const std::string how = session_ ? session_->child->kill_and_reap() : "";
+  broken_ = "backend " + name_ + " " + why + (how.empty() ? "" : "; the process " + how);
+  in_flight_.clear();
+}
+
+void ExecBackend::send(std::string request, int64_t op_index) const {
+  if (broken_) return;
+  session_->child->queue(request + "\n");
+  in_flight_.push_back(InFlight{std::move(request), op_index});
+}
+
+// The reply to the oldest request in flight; false (and broken) on any protocol failure.
+bool ExecBackend::receive(std::string& reply) const {
+  if (broken_ || in_flight_.empty()) return false;
+  const InFlight request = in_flight_.front();
+  in_flight_.pop_front();
+  if (auto error = session_->child->read_line(reply, exec_timeout_ms())) {
+    set_broken("gave no reply to `" + request.request + "`: " + *error);
+    return false;
+  }
+  if (reply.rfind("error", 0) == 0) {
+    set_broken("answered `" + request.request + "` with `" + excerpt(reply) + "`");
+    return false;
+  }
+  const bool needs_ok = request.op_index < 0 || request.request.rfind("tick ", 0) == 0;
+  if (needs_ok && reply != "ok") {
+    set_broken("answered `" + request.request + "` with `" + excerpt(reply) + "`, expected `ok`");
+    return false;
+  }
+  return true;
+}
+
+bool ExecBackend::is_breakpoint(const Op& op) const {
+  if (op.kind == OpKind::check || op.kind == OpKind::evict) return true;
+  const bool may_evict =
+      op.kind == OpKind::alloc || op.kind == OpKind::append || op.kind == OpKind::step;
+  return config_.eviction == Eviction::lru && may_evict;
+}
+
+void ExecBackend::plan(std::span<const TraceLine> lines, bool observe_every_op) {
+  planned_ = !observe_every_op && applied_ == -1;
+  plan_ = lines;
+  next_to_send_ = 0;
+}
+
+// Sends planned op `index` with the observations the runner makes after it.
+void ExecBackend::send_planned(size_t index) {
+  const Op& op = plan_[index].op;
+  const auto at = static_cast<int64_t>(index);
+  send(format_op(op), at);
+  send("? stats", at);
+  std::vector<SeqId> ids = op_sequences(op);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  for (SeqId seq : ids) send("? info " + std::to_string(seq), at);
+  if (op.kind == OpKind::read && stores_data()) send("? digest " + std::to_string(op.seq), at);
+}
+
+// Reads the replies to observations of the current state that are already in flight.
+void ExecBackend::collect_answers() const {
+  std::string reply;
+  while (!in_flight_.empty() && in_flight_.front().op_index <= applied_ &&
+         in_flight_.front().request.rfind("? ", 0) == 0) {
+    const std::string request = in_flight_.front().request;
+    if (!receive(reply)) return;
+    answers_[request] = reply;
+  }
+}
+
+// Later ops were sent ahead but the runner asks something unpredicted about the current state:
+// drain, restart from `config` and apply the ops up to the current one again.
+void ExecBackend::resync() const {
+  std::string reply;
+  while (!broken_ && !in_flight_.empty()) receive(reply);
+  send(format_config(config_), -1);
+  for (int64_t i = 0; i <= applied_; i++) send(format_op(plan_[static_cast<size_t>(i)].op), i);
+  while (!broken_ && !in_flight_.empty()) receive(reply);
+  answers_.clear();
+}
+
+std::optional<std::string> ExecBackend::query(const std::string& request) const {
+  if (broken_) return std::nullopt;
+  collect_answers();
+  if (auto found = answers_.find(request); found != answers_.end()) {
+    std::string reply = std::move(found->second);
+    answers_.erase(found);
+    return reply;
+  }
+  if (!in_flight_.empty()) resync();
+  send(request, applied_);
+  std::string reply;
+  if (!receive(reply)) return std::nullopt;
+  return reply;
+}
+
+OpResult ExecBackend::parse_result_reply(const Op& op, const std::string& reply) {
+  auto parsed = parse_op_result(reply);
+  const size_t entry_count = op.kind == OpKind::step ? op.entries.size() : 1;
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    set_broken("answered `" + format_op(op) + "` with `" + excerpt(reply) +
+               "`, which is not a kvtrace result: " + *error);
+    return OpResult{};
+  }
+  OpResult result = std::get<OpResult>(std::move(parsed));
+  if (result.entries.size() != entry_count) {
+    set_broken("answered `" + format_op(op) + "` with " + std::to_string(result.entries.size()) +
+               " results for " + std::to_string(entry_count) + " entries");
+    return OpResult{};
+  }
+  return result;
+}
+
+OpResult ExecBackend::apply(const Op& op, Tick tick) {
+  if (broken_) return OpResult{};
+  const auto index = static_cast<size_t>(applied_ + 1);
+  const bool as_planned =
+      planned_ && index < plan_.size() && tick == index && plan_[index].op == op;
+  if (planned_ && !as_planned) {
+    if (!in_flight_.empty()) resync();
+    planned_ = false;
+  }
+  answers_.clear();
+  std::string reply;
+  // Replies to observations of the previous state nobody asked for.
+  while (!broken_ && !in_flight_.empty() && in_flight_.front().op_index < applied_ + 1 &&
+         in_flight_.front().op_index >= 0) {
+    receive(reply);
+  }
+  if (as_planned) {
+    while (next_to_send_ < plan_.size() && next_to_send_ <= index + exec_window_op_count) {
+      if (next_to_send_ > index && is_breakpoint(plan_[next_to_send_ - 1].op)) break;
+      send_planned(next_to_send_++);
+    }
+  } else {
+    if (tick != next_tick_) send("tick " + std::to_string(tick), applied_);
+    send(format_op(op), applied_ + 1);
+  }
+  // The config's `ok` (first op), a `tick`'s `ok`, then the op's reply.
+  while (!broken_ && !in_flight_.empty() && in_flight_.front().request.rfind("? ", 0) != 0 &&
+         in_flight_.front().op_index <= applied_) {
+    receive(reply);
+  }
+  applied_++;
+  next_tick_ = tick + 1;
+  if (!receive(reply)) return OpResult{};
+  OpResult result = parse_result_reply(op, reply);
+  last_read_.clear();
+  return result;
+}
+
+StatsView ExecBackend::stats() const {
+  const auto reply = query("? stats");
+  if (!reply) return StatsView{};
+  auto parsed = parse_op_result(*reply);
+  auto* result = std::get_if<OpResult>(&parsed);
+  if (!result || result->entries.size() != 1 || !result->entries[0].stats) {
+    set_broken("answered `? stats` with `" + excerpt(*reply) + "`");
+    return StatsView{};
+  }
+  return *result->entries[0].stats;
+}
+
+std::optional<InfoView> ExecBackend::info(SeqId seq) const {
+  const std::string request = "? info " + std::to_string(seq);
+  const auto reply = query(request);
+  if (!reply || *reply == "unknown_sequence") return std::nullopt;
+  auto parsed = parse_op_result(*reply);
+  auto* result = std::get_if<OpResult>(&parsed);
+  if (!result || result->entries.size() != 1 || !result->entries[0].info) {
+    set_broken("answered `" + request + "` with `" + excerpt(*reply) + "`");
+    return std::nullopt;
+  }
+  return *result->entries[0].info;
+}
+
+std::vector<SeqId> ExecBackend::sequence_ids() const {
+  const auto reply = query("? ids");
+  if (!reply) return {};
+  auto ids = parse_ok_list<SeqId>(*reply);
+  if (!ids) set_broken("answered `? ids` with `" + excerpt(*reply) + "`");
+  return ids.value_or(std::vector<SeqId>{});
+}
+
+std::vector<uint64_t> ExecBackend::block_table(SeqId seq) const {
+  const std::string request = "? pages " + std::to_string(seq);
+  const auto reply = query(request);
+  if (!reply || *reply == "unknown_sequence") return {};
+  auto pages = parse_ok_list<uint64_t>(*reply);
+  if (!pages) set_broken("answered `" + request + "` with `" + excerpt(*reply) + "`");
+  return pages.value_or(std::vector<uint64_t>{});
+}
+
+std::optional<uint64_t> ExecBackend::words_digest(SeqId seq) {
+  if (!stores_data()) return std::nullopt;
+  const std::string request = "? digest " + std::to_string(seq);
+  const auto reply = query(request);
+  if (!reply || *reply == "unknown_sequence") return std::nullopt;
+  const auto digest =
+      reply->rfind("ok ", 0) == 0 ? parse_int<uint64_t>(reply->substr(3), 16) : std::nullopt;
+  if (!digest) set_broken("answered `" + request + "` with `" + excerpt(*reply) + "`");
+  return digest;
+}
+
+std::vector<uint32_t> ExecBackend::gather_words(SeqId seq) {
+  std::vector<uint32_t> words;
+  const auto found = info(seq);
+  if (!found || !stores_data()) return words;
+  const uint64_t total = found->token_count * config_.words_per_token();
+  while (!broken_ && words.size() < total) {
+    const uint64_t count = std::min<uint64_t>(exec_words_per_request, total - words.size());
+    const std::string request = "? words " + std::to_string(seq) + " " +
+                                std::to_string(words.size()) + " " + std::to_string(count);
+    const auto reply = query(request);
+    if (!reply) break;
+    const auto chunk = parse_ok_list<uint32_t>(*reply);
+    if (!chunk || chunk->size() != count) {
+      set_broken("answered `" + request + "` with `" + excerpt(*reply) + "`");
+      break;
+    }
+    words.insert(words.end(), chunk->begin(), chunk->end());
+  }
+  last_read_ = words;
+  return words;
+}
+
+std::vector<std::string> ExecBackend::audit() const {
+  if (broken_ || !session_->caps.audits) return {};
+  collect_answers();
+  if (!in_flight_.empty()) resync();
+  send("? audit", applied_);
+  std::vector<std::string> problems;
+  std::string line;
+  for (uint32_t i = 0; i <= audit_problem_count_max && !broken_; i++) {
+    if (!receive(line)) break;
+    if (line == "ok") return problems;
+    if (line.rfind("problem ", 0) != 0) {
+      set_broken("answered `? audit` with `" + excerpt(line) + "`");
+      break;
+    }
+    problems.push_back(line.substr(8));
+    in_flight_.push_front(InFlight{"? audit", applied_});  // the same request, another line
+  }
+  if (!broken_)
+    set_broken("sent more than " + std::to_string(audit_problem_count_max) + " audit problems");
+  return problems;
+}
+
+}  // namespace kv

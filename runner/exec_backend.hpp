@@ -1,0 +1,88 @@
+// Backend `exec:CMD`: a cache in another process, spoken to over its stdin/stdout with the line
+// protocol of docs/backend-protocol.md (handshake, kvtrace ops and results, observations).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "runner/backend.hpp"
+#include "runner/child_process.hpp"
+
+namespace kv {
+
+inline constexpr uint32_t protocol_version = 1;
+inline constexpr uint32_t exec_timeout_default_ms = 10000;
+inline constexpr uint32_t exec_window_op_count = 256;  // ops sent ahead of the one being checked
+inline constexpr uint32_t exec_words_per_request = 4096;
+
+// $KV_BACKEND_TIMEOUT_MS (1..3600000) or exec_timeout_default_ms: how long any one reply may take.
+uint32_t exec_timeout_ms();
+
+// A started backend process that has completed the handshake.
+struct ExecSession {
+  std::string command;
+  std::unique_ptr<ChildProcess> child;
+  std::string backend_name;  // what it calls itself in its `kvbackend 1 NAME` line
+  Capabilities caps;
+};
+
+// Starts COMMAND (or reuses an idle process for it) and reads its handshake.
+std::variant<std::unique_ptr<ExecSession>, std::string> acquire_exec_session(
+    const std::string& command);
+// Keeps a healthy session for the next backend of the same command.
+void release_exec_session(std::unique_ptr<ExecSession> session);
+
+class ExecBackend final : public Backend {
+ public:
+  // `session` is null when it could not start; then the backend is broken from the start.
+  ExecBackend(std::string name, std::unique_ptr<ExecSession> session, std::string start_error,
+              const Config& config);
+  ~ExecBackend() override;
+
+  std::string_view name() const override { return name_; }
+  OpResult apply(const Op& op, Tick tick) override;
+  const std::vector<uint32_t>& last_read_words() const override { return last_read_; }
+  StatsView stats() const override;
+  std::optional<InfoView> info(SeqId seq) const override;
+  std::vector<SeqId> sequence_ids() const override;
+  std::vector<uint64_t> block_table(SeqId seq) const override;
+  std::vector<uint32_t> gather_words(SeqId seq) override;
+  std::vector<std::string> audit() const override;
+  std::optional<std::string> broken() const override { return broken_; }
+  bool stores_data() const override { return !session_ || session_->caps.stores_data; }
+  std::optional<uint64_t> words_digest(SeqId seq) override;
+  void plan(std::span<const TraceLine> lines, bool observe_every_op) override;
+
+ private:
+  struct InFlight {
+    std::string request;
+    int64_t op_index;  // the op whose state it observes; -1 for `config`
+  };
+  void send(std::string request, int64_t op_index) const;
+  bool receive(std::string& reply) const;
+  void set_broken(const std::string& why) const;
+  std::optional<std::string> query(const std::string& request) const;
+  void collect_answers() const;
+  void resync() const;
+  void send_planned(size_t index);
+  bool is_breakpoint(const Op& op) const;
+  OpResult parse_result_reply(const Op& op, const std::string& reply);
+
+  std::string name_;
+  std::unique_ptr<ExecSession> session_;
+  Config config_;
+  mutable std::optional<std::string> broken_;
+  mutable std::deque<InFlight> in_flight_;
+  mutable std::map<std::string, std::string> answers_;  // replies for the current op's state
+  std::span<const TraceLine> plan_;
+  bool planned_ = false;
+  size_t next_to_send_ = 0;  // next planned op to send
+  int64_t applied_ = -1;     // index of the last applied op
+  Tick next_tick_ = 0;       // the tick the backend gives its next op
+  std::vector<uint32_t> last_read_;
+};
+
+}  // namespace kv

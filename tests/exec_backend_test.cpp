@@ -1,0 +1,165 @@
+// The exec: backend: agreement through the pipe, pipelining, and one test per way a backend can
+// misbehave (each must end as a "backend" divergence, quickly, with the child reaped).
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "runner/runner.hpp"
+#include "trace/gen.hpp"
+
+namespace kv {
+namespace {
+
+const std::string backend = std::string("exec:") + KV_PROTOCOL_BACKEND;
+
+Trace small_trace() {
+  auto parsed = parse_trace(
+      "kvtrace 1\nconfig page_size=4 max_pages=8 eviction=none\n"
+      "alloc 1\nappend 1 3\nappend 2 5\nread 1\nstats\nfree 2\n",
+      memory_budget_default_bytes);
+  return std::get<Trace>(parsed);
+}
+
+// Children of this process that have exited but were not reaped.
+int zombie_children() {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string pid, comm, state, parent;
+    if (!(stat >> pid >> comm >> state >> parent)) continue;
+    if (state == "Z" && parent == std::to_string(getpid())) count++;
+  }
+  return count;
+}
+
+long max_rss_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+struct Misbehaving {
+  RunReport report;
+  double seconds = 0;
+};
+
+Misbehaving run_misbehaving(const std::string& mode, AuditMode audit = AuditMode::check) {
+  const std::string name = backend + " --misbehave " + mode + " --at-op 3";
+  const auto start = std::chrono::steady_clock::now();
+  Misbehaving out;
+  out.report = run_trace(small_trace(), {name}, audit);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+void expect_backend_failure(const Misbehaving& run, const std::string& words) {
+  ASSERT_FALSE(run.report.ok());
+  const Divergence& d = *run.report.divergence;
+  EXPECT_EQ(d.kind, "backend") << d.detail;
+  EXPECT_NE(d.detail.find(words), std::string::npos) << d.detail;
+  EXPECT_EQ(d.tick, 3u);
+  EXPECT_EQ(d.prefix.lines.size(), 4u);  // the replayable prefix ends at the failing op
+  EXPECT_LT(run.seconds, 5.0);
+  EXPECT_EQ(zombie_children(), 0);
+}
+
+TEST(ExecBackend, AgreesWithTheModelThroughThePipe) {
+  for (uint64_t seed = 1; seed <= 40; seed++) {
+    const Trace trace = generate_trace(seed, 200);
+    for (AuditMode audit : {AuditMode::check, AuditMode::every}) {
+      const RunReport report = run_trace(trace, {backend}, audit);
+      ASSERT_TRUE(report.ok()) << "seed " << seed << ": " << format_divergence(*report.divergence);
+      EXPECT_EQ(report.op_count, 200u);
+    }
+  }
+}
+
+TEST(ExecBackend, ReportsADivergenceWithTheStateAfterTheOp) {
+  // A valid but wrong result: a normal divergence; the report's state comes after a resync.
+  const Misbehaving run = run_misbehaving("wrong-result");
+  ASSERT_FALSE(run.report.ok());
+  EXPECT_EQ(run.report.divergence->kind, "result");
+  EXPECT_EQ(run.report.divergence->backend, "capacity_exceeded");
+  EXPECT_NE(run.report.divergence->state.find("tokens=3"), std::string::npos)
+      << run.report.divergence->state;
+}
+
+TEST(ExecBackend, GarbageLine) {
+  expect_backend_failure(run_misbehaving("garbage"), "not a kvtrace result");
+}
+
+TEST(ExecBackend, WrongResultWord) {
+  expect_backend_failure(run_misbehaving("wrong-word"), "unknown result word 'okay'");
+}
+
+TEST(ExecBackend, EarlyExit) {
+  expect_backend_failure(run_misbehaving("exit"), "exited with status 3");
+}
+
+TEST(ExecBackend, HangEndsAtTheTimeout) {
+  setenv("KV_BACKEND_TIMEOUT_MS", "300", 1);
+  const Misbehaving run = run_misbehaving("hang");
+  unsetenv("KV_BACKEND_TIMEOUT_MS");
+  expect_backend_failure(run, "for 300 ms");
+  EXPECT_NE(run.report.divergence->detail.find("killed by signal 9"), std::string::npos);
+}
+
+TEST(ExecBackend, HundredMegabyteLineKeepsMemoryBounded) {
+  const long before_kib = max_rss_kib();
+  const Misbehaving run = run_misbehaving("long-line");
+  expect_backend_failure(run, "longer than");
+  EXPECT_LT(max_rss_kib() - before_kib, 64 * 1024);
+}
+
+TEST(ExecBackend, ClosedPipe) {
+  expect_backend_failure(run_misbehaving("close"), "closed its output");
+}
+
+TEST(ExecBackend, FailureWhileAuditingEveryOp) {
+  expect_backend_failure(run_misbehaving("exit", AuditMode::every), "exited with status 3");
+}
+
+TEST(ExecBackend, CommandThatDoesNotStart) {
+  const RunReport report =
+      run_trace(small_trace(), {"exec:/nonexistent/backend"}, AuditMode::check);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.divergence->kind, "backend");
+  EXPECT_NE(report.divergence->detail.find("exited with status 127"), std::string::npos)
+      << report.divergence->detail;
+}
+
+TEST(ExecBackend, HandshakeMustComeFirst) {
+  const auto caps = backend_capabilities({"exec:echo hello"});
+  ASSERT_TRUE(std::holds_alternative<std::string>(caps));
+  EXPECT_NE(std::get<std::string>(caps).find("kvbackend 1 NAME"), std::string::npos);
+}
+
+TEST(ExecBackend, ProfileRestrictsOpsAndNamesTheOp) {
+  const std::string name = backend + " --ops 'alloc append free' --eviction none";
+  const auto caps = backend_capabilities({name});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(caps)) << std::get<std::string>(caps);
+  const Capabilities& got = std::get<Capabilities>(caps);
+  EXPECT_EQ(got.op_list(), "alloc append free");
+  EXPECT_FALSE(got.eviction_lru);
+  const auto outside = trace_outside(small_trace(), got, name);
+  ASSERT_TRUE(outside.has_value());
+  EXPECT_NE(outside->find("op `read`"), std::string::npos) << *outside;
+  const Trace generated = generate_trace_within(5, 300, got);
+  EXPECT_FALSE(trace_outside(generated, got, name).has_value());
+  EXPECT_EQ(generated.lines.size(), 300u);
+  EXPECT_TRUE(run_trace(generated, {name}, AuditMode::every).ok());
+}
+
+TEST(ExecBackend, NameCheck) {
+  EXPECT_FALSE(backend_name_problem("exec:./x").has_value());
+  EXPECT_TRUE(backend_name_problem("exec:").has_value());
+  EXPECT_TRUE(backend_name_problem("nope").has_value());
+}
+
+}  // namespace
+}  // namespace kv

@@ -1,0 +1,158 @@
+// kv_protocol_backend: serves the in-tree `host` backend over backend protocol v1 on stdin/stdout
+// (a C++ adapter), and with --misbehave MODE --at-op N plays a broken backend for the tests.
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "runner/host_backend.hpp"
+#include "trace/digest.hpp"
+
+namespace {
+
+struct Options {
+  std::string misbehave;  // garbage, wrong-word, wrong-result, exit, hang, long-line, close
+  uint64_t at_op = 0;     // the op (index after `config`) that misbehaves
+  std::string ops;        // the `ops` profile line, default every op
+  std::string eviction = "none lru";
+};
+
+uint64_t number(std::string_view text) {
+  uint64_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
+}
+
+std::string join(const auto& values) {
+  std::string out = "ok";
+  for (const auto& value : values) out += " " + std::to_string(value);
+  return out;
+}
+
+// Misbehaves as asked; returns true when it printed something instead of the reply.
+bool misbehave(const Options& options) {
+  const std::string& mode = options.misbehave;
+  if (mode == "garbage") std::cout << "hello from a confused backend" << std::endl;
+  if (mode == "wrong-word") std::cout << "okay" << std::endl;
+  if (mode == "wrong-result") std::cout << "capacity_exceeded" << std::endl;
+  if (mode == "exit") std::exit(3);
+  if (mode == "long-line") {
+    const std::string chunk(1 << 20, 'x');
+    for (int i = 0; i < 100 && std::cout; i++) std::cout << chunk;
+    std::cout << std::endl;
+  }
+  if (mode == "close") {
+    close(1);
+    close(0);
+  }
+  if (mode == "hang" || mode == "close") {
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return true;
+}
+
+std::string observe(kv::Backend& backend, const std::string& line) {
+  const std::string_view rest = std::string_view(line).substr(2);
+  const std::string_view what = rest.substr(0, rest.find(' '));
+  const std::string_view arg = rest.find(' ') == std::string_view::npos
+                                   ? std::string_view()
+                                   : rest.substr(rest.find(' ') + 1);
+  const auto seq = static_cast<kv::SeqId>(number(arg.substr(0, arg.find(' '))));
+  if (what == "stats") {
+    return kv::format_result(kv::Result{kv::Status::ok, {}, std::nullopt, backend.stats()});
+  }
+  if (what == "ids") return join(backend.sequence_ids());
+  const auto info = backend.info(seq);
+  if (!info) return "unknown_sequence";
+  if (what == "info") return kv::format_result(kv::Result{kv::Status::ok, {}, info, std::nullopt});
+  if (what == "pages") return join(backend.block_table(seq));
+  const std::vector<uint32_t> words = backend.gather_words(seq);
+  if (what == "digest") {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx",
+                  static_cast<unsigned long long>(kv::words_digest(words)));
+    return std::string("ok ") + hex;
+  }
+  if (what == "words") {
+    const std::string_view counts = arg.substr(arg.find(' ') + 1);
+    const uint64_t first =
+        std::min<uint64_t>(number(counts.substr(0, counts.find(' '))), words.size());
+    const uint64_t count = number(counts.substr(counts.find(' ') + 1));
+    std::vector<uint32_t> chunk(words.begin() + first,
+                                words.begin() + std::min<uint64_t>(words.size(), first + count));
+    return join(chunk);
+  }
+  return "error unknown observation '" + line + "'";
+}
+
+int serve(const Options& options) {
+  std::cout << "kvbackend 1 protocol-host\nops "
+            << (options.ops.empty() ? kv::Capabilities::all().op_list() : options.ops)
+            << "\neviction " << options.eviction << "\ndata yes\naudit yes\nready" << std::endl;
+  std::unique_ptr<kv::Backend> backend;
+  kv::Config config;
+  kv::Tick tick = 0;
+  uint64_t op_index = 0;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::string reply;
+    if (line.rfind("config", 0) == 0) {
+      auto parsed = kv::parse_trace("kvtrace 1\n" + line + "\n", kv::memory_budget_default_bytes);
+      if (auto* error = std::get_if<kv::ParseError>(&parsed)) {
+        reply = "error " + error->message;
+      } else {
+        config = std::get<kv::Trace>(parsed).config;
+        backend = std::make_unique<kv::HostBackend>(config);
+        tick = op_index = 0;
+        reply = "ok";
+      }
+    } else if (!backend) {
+      reply = "error no config yet";
+    } else if (line.rfind("tick ", 0) == 0) {
+      tick = number(std::string_view(line).substr(5));
+      reply = "ok";
+    } else if (line == "? audit") {
+      for (const std::string& problem : backend->audit())
+        std::cout << "problem " << problem << "\n";
+      reply = "ok";
+    } else if (line.rfind("? ", 0) == 0) {
+      reply = observe(*backend, line);
+    } else {
+      auto op = kv::parse_op(line);
+      if (auto* error = std::get_if<std::string>(&op)) {
+        reply = "error " + *error;
+      } else {
+        if (!options.misbehave.empty() && op_index == options.at_op && misbehave(options)) {
+          tick++;
+          op_index++;
+          continue;
+        }
+        reply = kv::format_op_result(backend->apply(std::get<kv::Op>(op), tick++));
+        op_index++;
+      }
+    }
+    std::cout << reply << "\n";
+    if (std::cin.rdbuf()->in_avail() <= 0) std::cout.flush();
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--misbehave") options.misbehave = argv[i + 1];
+    if (flag == "--at-op") options.at_op = number(argv[i + 1]);
+    if (flag == "--ops") options.ops = argv[i + 1];
+    if (flag == "--eviction") options.eviction = argv[i + 1];
+  }
+  std::ios::sync_with_stdio(false);
+  return serve(options);
+}

@@ -1,0 +1,208 @@
+// Backend capabilities: parsing and printing the profile lines, checks, and generation within them.
+#include "trace/capabilities.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "trace/gen.hpp"
+
+namespace kv {
+namespace {
+
+std::vector<std::string_view> words_of(std::string_view text) {
+  std::vector<std::string_view> words;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    while (pos < text.size() && text[pos] == ' ') pos++;
+    const size_t end = std::min(text.find(' ', pos), text.size());
+    if (end > pos) words.push_back(text.substr(pos, end - pos));
+    pos = end;
+  }
+  return words;
+}
+
+std::optional<uint32_t> to_u32(std::string_view word) {
+  uint32_t value = 0;
+  const auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value);
+  if (error != std::errc() || end != word.data() + word.size()) return std::nullopt;
+  return value;
+}
+
+struct RangeField {
+  const char* key;
+  ConfigRange Capabilities::*range;
+  uint32_t Config::*field;
+};
+
+constexpr RangeField range_fields[] = {
+    {"page_size", &Capabilities::page_size, &Config::page_size},
+    {"max_pages", &Capabilities::max_pages, &Config::max_pages},
+    {"kv_heads", &Capabilities::kv_heads, &Config::kv_heads},
+    {"head_dim", &Capabilities::head_dim, &Config::head_dim},
+    {"layers", &Capabilities::layers, &Config::layers},
+};
+
+std::optional<std::string> apply_flag(std::string_view key, const std::vector<std::string_view>& w,
+                                      bool& flag) {
+  if (w.size() != 2 || (w[1] != "yes" && w[1] != "no")) {
+    return "profile line '" + std::string(key) + "' needs yes or no";
+  }
+  flag = w[1] == "yes";
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_ops(const std::vector<std::string_view>& words,
+                                     Capabilities& caps) {
+  caps.ops.fill(false);
+  for (size_t i = 1; i < words.size(); i++) {
+    const auto kind = op_from_name(words[i]);
+    if (!kind) return "profile names an unknown op '" + std::string(words[i]) + "'";
+    caps.ops[static_cast<size_t>(*kind)] = true;
+  }
+  if (words.size() < 2) return std::string("profile line 'ops' names no op");
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_eviction(const std::vector<std::string_view>& words,
+                                          Capabilities& caps) {
+  caps.eviction_none = caps.eviction_lru = false;
+  for (size_t i = 1; i < words.size(); i++) {
+    if (words[i] == "none") {
+      caps.eviction_none = true;
+    } else if (words[i] == "lru") {
+      caps.eviction_lru = true;
+    } else {
+      return "profile names an unknown eviction policy '" + std::string(words[i]) + "'";
+    }
+  }
+  if (words.size() < 2) return std::string("profile line 'eviction' names no policy");
+  return std::nullopt;
+}
+
+}  // namespace
+
+Capabilities Capabilities::all() {
+  Capabilities caps;
+  caps.ops.fill(true);
+  caps.audits = true;
+  return caps;
+}
+
+std::string Capabilities::op_list() const {
+  std::string out;
+  for (uint32_t i = 0; i < op_kind_count; i++) {
+    if (!ops[i]) continue;
+    if (!out.empty()) out += ' ';
+    out += op_name(static_cast<OpKind>(i));
+  }
+  return out;
+}
+
+Capabilities intersect(const Capabilities& a, const Capabilities& b) {
+  Capabilities out;
+  for (uint32_t i = 0; i < op_kind_count; i++) out.ops[i] = a.ops[i] && b.ops[i];
+  out.eviction_none = a.eviction_none && b.eviction_none;
+  out.eviction_lru = a.eviction_lru && b.eviction_lru;
+  for (const RangeField& field : range_fields) {
+    out.*field.range = {std::max((a.*field.range).min, (b.*field.range).min),
+                        std::min((a.*field.range).max, (b.*field.range).max)};
+  }
+  out.stores_data = a.stores_data && b.stores_data;
+  out.audits = a.audits && b.audits;
+  return out;
+}
+
+std::optional<std::string> apply_profile_line(std::string_view line, Capabilities& caps) {
+  const std::vector<std::string_view> words = words_of(line);
+  if (words.empty()) return std::string("empty profile line");
+  const std::string_view key = words[0];
+  if (key == "ops") return apply_ops(words, caps);
+  if (key == "eviction") return apply_eviction(words, caps);
+  if (key == "data") return apply_flag(key, words, caps.stores_data);
+  if (key == "audit") return apply_flag(key, words, caps.audits);
+  for (const RangeField& field : range_fields) {
+    if (key != field.key) continue;
+    const auto low = words.size() == 3 ? to_u32(words[1]) : std::nullopt;
+    const auto high = words.size() == 3 ? to_u32(words[2]) : std::nullopt;
+    if (!low || !high || *low == 0 || *low > *high) {
+      return "profile line '" + std::string(key) + "' needs MIN MAX with 1 <= MIN <= MAX";
+    }
+    caps.*field.range = {*low, *high};
+    return std::nullopt;
+  }
+  return "unknown profile line '" + std::string(line.substr(0, 80)) +
+         "' (known: ops eviction page_size max_pages kv_heads head_dim layers data audit)";
+}
+
+std::string format_profile(const Capabilities& caps) {
+  std::string out = "ops " + caps.op_list() + "\neviction";
+  if (caps.eviction_none) out += " none";
+  if (caps.eviction_lru) out += " lru";
+  out += "\n";
+  for (const RangeField& field : range_fields) {
+    out += std::string(field.key) + " " + std::to_string((caps.*field.range).min) + " " +
+           std::to_string((caps.*field.range).max) + "\n";
+  }
+  out += std::string("data ") + (caps.stores_data ? "yes" : "no") + "\naudit " +
+         (caps.audits ? "yes" : "no") + "\n";
+  return out;
+}
+
+std::optional<std::string> config_outside(const Config& config, const Capabilities& caps) {
+  if (!caps.allows(config.eviction)) {
+    return std::string("eviction=") + (config.eviction == Eviction::lru ? "lru" : "none") +
+           " is not in its profile";
+  }
+  for (const RangeField& field : range_fields) {
+    const uint32_t value = config.*field.field;
+    const ConfigRange range = caps.*field.range;
+    if (value < range.min || value > range.max) {
+      return std::string(field.key) + "=" + std::to_string(value) + " is outside its profile's " +
+             std::to_string(range.min) + ".." + std::to_string(range.max);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> trace_outside(const Trace& trace, const Capabilities& caps,
+                                         std::string_view backend_name) {
+  if (auto why = config_outside(trace.config, caps)) {
+    return "config: " + *why + " (backend " + std::string(backend_name) + ")";
+  }
+  for (const TraceLine& line : trace.lines) {
+    if (caps.allows(line.op.kind)) continue;
+    return std::to_string(line.line_number) + ": op `" + std::string(op_name(line.op.kind)) +
+           "` is outside the profile of backend " + std::string(backend_name) +
+           " (it implements: " + caps.op_list() + ")";
+  }
+  return std::nullopt;
+}
+
+Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps) {
+  if (caps == Capabilities::all()) return generate_trace(seed, op_count);
+  Rng rng(seed);
+  Trace trace;
+  trace.config = generate_config(rng);
+  if (!caps.allows(trace.config.eviction)) {
+    trace.config.eviction = caps.eviction_none ? Eviction::none : Eviction::lru;
+  }
+  for (const RangeField& field : range_fields) {
+    const ConfigRange range = caps.*field.range;
+    trace.config.*field.field = std::clamp(trace.config.*field.field, range.min, range.max);
+  }
+  trace.header_comments.push_back(" generated: kvtrace gen --seed " + std::to_string(seed) +
+                                  " --ops " + std::to_string(op_count) +
+                                  " within ops: " + caps.op_list());
+  constexpr uint32_t redraw_count_max = 10000;
+  for (uint32_t i = 0; i < op_count; i++) {
+    Op op = generate_op(rng, trace.config);
+    for (uint32_t redraw = 0; !caps.allows(op.kind) && redraw < redraw_count_max; redraw++) {
+      op = generate_op(rng, trace.config);
+    }
+    if (!caps.allows(op.kind)) break;  // a profile with no op: an empty trace
+    trace.lines.push_back(TraceLine{std::move(op), std::nullopt, 0, {}, {}});
+  }
+  return trace;
+}
+
+}  // namespace kv

@@ -1,0 +1,65 @@
+// Backend capabilities (a backend's "profile" in docs/backend-protocol.md): the ops, eviction
+// policies and config ranges a cache implements, and whether it stores token data.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trace/rng.hpp"
+#include "trace/trace.hpp"
+
+namespace kv {
+
+struct ConfigRange {
+  uint32_t min = 1;
+  uint32_t max = UINT32_MAX;
+  bool operator==(const ConfigRange&) const = default;
+};
+
+struct Capabilities {
+  std::array<bool, op_kind_count> ops{};  // indexed by OpKind
+  bool eviction_none = true;
+  bool eviction_lru = true;
+  ConfigRange page_size{1, 65536};
+  ConfigRange max_pages{1, 16777216};
+  ConfigRange kv_heads{1, 256};
+  ConfigRange head_dim{1, 1024};
+  ConfigRange layers{1, 256};
+  bool stores_data = true;  // the backend keeps token words and answers digest/words
+  bool audits = false;      // the backend answers a self-audit
+
+  // Everything: what the in-tree backends implement.
+  static Capabilities all();
+  bool allows(OpKind kind) const { return ops[static_cast<size_t>(kind)]; }
+  bool allows(Eviction eviction) const {
+    return eviction == Eviction::lru ? eviction_lru : eviction_none;
+  }
+  // The op names, space separated, in ops.def order.
+  std::string op_list() const;
+  bool operator==(const Capabilities&) const = default;
+};
+
+// The ops and policies both sides have, the ranges both accept; data/audit when both do.
+Capabilities intersect(const Capabilities& a, const Capabilities& b);
+
+// Applies one profile line (`ops alloc append`, `eviction none`, `page_size 1 64`, `data yes`,
+// `audit no`) to `caps`; returns a message when the line is not one of them.
+std::optional<std::string> apply_profile_line(std::string_view line, Capabilities& caps);
+// The profile as the lines apply_profile_line reads (without the `kvbackend` and `ready` lines).
+std::string format_profile(const Capabilities& caps);
+
+// Why `config` is outside `caps` (a key out of its range, a policy it lacks), or nothing.
+std::optional<std::string> config_outside(const Config& config, const Capabilities& caps);
+// The first op of `trace` outside `caps`, as "LINE: op `NAME` ..." (or the config), or nothing.
+std::optional<std::string> trace_outside(const Trace& trace, const Capabilities& caps,
+                                         std::string_view backend_name);
+
+// kvtrace gen within capabilities: the same generator, with configs moved into the ranges and ops
+// outside the profile redrawn. With Capabilities::all() it gives generate_trace's trace.
+Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps);
+
+}  // namespace kv
