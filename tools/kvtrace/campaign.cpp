@@ -72,7 +72,8 @@ int report_failure(const CampaignOptions& options, uint64_t trace_seed,
                                           std::to_string(options.seed))) {
     std::cout << "(" << *problem << ")\n";
   } else {
-    std::cout << "reproduce: " << self << " replay " << path << "\n";
+    std::cout << "reproduce: " << self << " replay" << backend_flag(options.backend) << " " << path
+              << "\n";
   }
   if (const auto shrunk =
           shrink_trace(prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit})) {
@@ -84,7 +85,8 @@ int report_failure(const CampaignOptions& options, uint64_t trace_seed,
       std::cout << "(" << *problem << ")\n";
     } else {
       std::cout << "shrunk: " << shrunk->op_count_before << " ops -> " << shrunk->op_count_after
-                << " ops\nreproduce (minimal): " << self << " replay " << min_path << "\n";
+                << " ops\nreproduce (minimal): " << self << " replay"
+                << backend_flag(options.backend) << " " << min_path << "\n";
     }
   }
   std::cout << "regenerate: " << self << " gen --seed " << trace_seed << " --ops "

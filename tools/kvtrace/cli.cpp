@@ -91,6 +91,13 @@ bool is_backend_name(const std::string& name) {
   return !backend_name_problem(name);
 }
 
+std::string backend_flag(const std::string& backend) {
+  if (backend == "all") return "";
+  std::string quoted = "'";
+  for (char c : backend) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return " --backend " + quoted + "'";
+}
+
 std::optional<Capabilities> capabilities_or_report(const std::string& command,
                                                    const std::string& backend) {
   auto caps = backend_capabilities({backend});

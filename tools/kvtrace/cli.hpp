@@ -44,6 +44,9 @@ Args parse_args(int argc, char** argv, int first, const std::vector<std::string>
 // True for "all", every backend this build has, exec:CMD and so:PATH (runner's
 // backend_name_problem).
 bool is_backend_name(const std::string& name);
+// " --backend 'NAME'" (shell-quoted) for reproduce commands; "" for "all".
+std::string backend_flag(const std::string& backend);
+
 // The backend's capabilities (starting an external one); prints why and returns nothing if it
 // cannot start.
 std::optional<Capabilities> capabilities_or_report(const std::string& command,

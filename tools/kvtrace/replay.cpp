@@ -48,7 +48,8 @@ int replay_file(const std::string& path, const std::vector<std::string>& backend
   std::cout << "FAIL  " << path << ":" << divergence.line_number << ": "
             << format_divergence(divergence);
   if (auto artifact = write_artifact(artifacts, path, divergence)) {
-    std::cout << "reproduce: " << self << " replay " << *artifact << "\n";
+    std::cout << "reproduce: " << self << " replay" << backend_flag(backends[0]) << " " << *artifact
+              << "\n";
   } else {
     std::cout << "(could not write the failing prefix under " << artifacts << ")\n";
   }

@@ -47,7 +47,8 @@ int cmd_shrink(int argc, char** argv) {
   }
   std::cout << "shrink: " << result->op_count_before << " ops -> " << result->op_count_after
             << " ops (" << result->run_count << " replays), failure " << result->signature << "\n"
-            << "wrote " << out << "\nreproduce: " << argv[0] << " replay " << out << "\n";
+            << "wrote " << out << "\nreproduce: " << argv[0] << " replay" << backend_flag(backend)
+            << " " << out << "\n";
   return exit_pass;
 }
 
