@@ -4,6 +4,7 @@
 #include "runner/exec_backend.hpp"
 #include "runner/hip_backend.hpp"
 #include "runner/host_backend.hpp"
+#include "runner/so_backend.hpp"
 
 namespace kv {
 namespace {
@@ -23,6 +24,7 @@ const std::string& hip_problem() {
 }
 
 constexpr std::string_view exec_prefix = "exec:";
+constexpr std::string_view so_prefix = "so:";
 
 bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -40,6 +42,14 @@ std::variant<Capabilities, std::string> backend_capabilities(
     const std::vector<std::string>& names) {
   Capabilities caps = Capabilities::all();
   for (const std::string& name : names) {
+    if (starts_with(name, so_prefix)) {
+      auto library = load_so_library(name.substr(so_prefix.size()));
+      if (auto* error = std::get_if<std::string>(&library)) {
+        return "backend " + name + " did not load: " + *error;
+      }
+      caps = intersect(caps, std::get<const SoLibrary*>(library)->caps);
+      continue;
+    }
     if (!starts_with(name, exec_prefix)) continue;
     auto session = acquire_exec_session(name.substr(exec_prefix.size()));
     if (auto* error = std::get_if<std::string>(&session)) {
@@ -64,6 +74,14 @@ std::unique_ptr<Backend> make_backend(std::string_view name, const Config& confi
         config, kvgpu::make_device_page_store(to_cache_config(config)), "hip");
   }
 #endif
+  if (starts_with(name, so_prefix)) {
+    auto library = load_so_library(std::string(name.substr(so_prefix.size())));
+    if (auto* error = std::get_if<std::string>(&library)) {
+      return std::make_unique<SoBackend>(std::string(name), nullptr, *error, config);
+    }
+    return std::make_unique<SoBackend>(std::string(name), std::get<const SoLibrary*>(library), "",
+                                       config);
+  }
   if (starts_with(name, exec_prefix)) {
     auto session = acquire_exec_session(std::string(name.substr(exec_prefix.size())));
     if (auto* error = std::get_if<std::string>(&session)) {
@@ -86,10 +104,14 @@ std::optional<std::string> backend_name_problem(const std::string& name) {
     if (name.size() > exec_prefix.size()) return std::nullopt;
     return std::string("backend 'exec:' needs a command: exec:CMD (docs/backend-protocol.md)");
   }
+  if (starts_with(name, so_prefix)) {
+    if (name.size() > so_prefix.size()) return std::nullopt;
+    return std::string("backend 'so:' needs a library: so:PATH (include/kvharness/backend.h)");
+  }
   std::string list;
   for (const std::string& each : known) list += (list.empty() ? "" : ", ") + each;
   return "unknown backend '" + name + "' (this build has: " + list +
-         ", all; and exec:CMD for a cache in another process)";
+         ", all; exec:CMD for a cache in another process, so:PATH for a C ABI library)";
 }
 
 std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,

@@ -8,8 +8,8 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 const PROFILE: &str = "kvbackend 1 rust-kvcache
 ops alloc append free read info stats check
 eviction none
-page_size 1 4096
-max_pages 1 65536
+page_size 1 65536
+max_pages 1 16777216
 kv_heads 1 64
 head_dim 1 256
 layers 1 64
