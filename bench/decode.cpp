@@ -63,13 +63,14 @@ kv::Trace decode_trace() {
 // trace (built once, before the loop) with the model and backend `host`, AuditMode::check (no
 // per-op audit; results, stats and info are compared after every op, and the end-of-trace full
 // check runs once). One item = one op. Making the host backend is excluded from timing.
-void BM_runner_decode(benchmark::State& state) {
+// BM_runner/decode_hip_emu: the same with backend `hip-emu` (impl/ over the emulated device).
+void BM_runner_decode(benchmark::State& state, const char* backend_name) {
   const kv::Trace trace = decode_trace();
   std::vector<std::unique_ptr<kv::Backend>> backends;
   for (auto _ : state) {
     state.PauseTiming();
     backends.clear();
-    backends.push_back(kv::make_backend("host", trace.config));
+    backends.push_back(kv::make_backend(backend_name, trace.config));
     state.ResumeTiming();
     const kv::RunReport report = kv::run_trace(trace, backends, kv::AuditMode::check);
     benchmark::DoNotOptimize(report.op_count);
@@ -87,7 +88,12 @@ BENCHMARK_TEMPLATE(BM_decode, ImplDriver)->Name("BM_decode/impl")->Unit(benchmar
 BENCHMARK_TEMPLATE(BM_decode, ImplDriverOn<NullPageStore>)
     ->Name("BM_decode/impl_no_data")
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_runner_decode)->Name("BM_runner/decode")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_runner_decode, host, "host")
+    ->Name("BM_runner/decode")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_runner_decode, hip_emu, "hip-emu")
+    ->Name("BM_runner/decode_hip_emu")
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace kvbench

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <memory>
 
@@ -36,7 +37,7 @@ struct Allocation {
 
 struct Device {
   std::map<uintptr_t, Allocation> allocations;  // by first byte
-  Allocation* recent[2] = {nullptr, nullptr};   // most recently used, for kernels' accesses
+  Allocation* recent[4] = {};                   // most recently used first, for kernel accesses
   uint64_t live_bytes = 0;
   Faults faults;
   uint64_t launches = 0;
@@ -125,9 +126,7 @@ bool check_word(Device& d, const Allocation& a, uint64_t word, bool write) {
   return true;
 }
 
-void forget_recent(Device& d) {
-  d.recent[0] = d.recent[1] = nullptr;
-}
+void forget_recent(Device& d) { std::fill(std::begin(d.recent), std::end(d.recent), nullptr); }
 
 }  // namespace
 
@@ -303,20 +302,24 @@ bool launch_failed() {
 bool access(const void* pointer, size_t bytes, bool write) {
   Device& d = device;
   const auto address = reinterpret_cast<uintptr_t>(pointer);
-  Allocation* a = d.recent[0];
-  if (a == nullptr || address < a->begin || address + bytes > a->begin + a->bytes) {
-    a = d.recent[1];
-    if (a == nullptr || address < a->begin || address + bytes > a->begin + a->bytes) {
-      a = find(address, bytes);
-      if (a == nullptr) {
-        raise(illegal_address, "kernel " + std::string(d.kernel) + ": " +
-                                   describe_thread(d, d.thread) + (write ? " writes " : " reads ") +
-                                   std::to_string(bytes) + " bytes outside every allocation");
-        d.failed = true;
-        return false;
-      }
+  Allocation* a = nullptr;
+  for (size_t i = 0; i < std::size(d.recent) && a == nullptr; i++) {
+    Allocation* each = d.recent[i];
+    if (each != nullptr && address >= each->begin && address + bytes <= each->begin + each->bytes) {
+      a = each;
+      std::rotate(d.recent, d.recent + i, d.recent + i + 1);  // to the front
     }
-    d.recent[1] = d.recent[0];
+  }
+  if (a == nullptr) {
+    a = find(address, bytes);
+    if (a == nullptr) {
+      raise(illegal_address, "kernel " + std::string(d.kernel) + ": " +
+                                 describe_thread(d, d.thread) + (write ? " writes " : " reads ") +
+                                 std::to_string(bytes) + " bytes outside every allocation");
+      d.failed = true;
+      return false;
+    }
+    std::rotate(d.recent, d.recent + std::size(d.recent) - 1, d.recent + std::size(d.recent));
     d.recent[0] = a;
   }
   const uint64_t first = (address - a->begin) / 4;

@@ -31,9 +31,10 @@ struct Geometry {
   dim3 grid, block;
 };
 
-// `work_items` per grid row, `rows` rows; a multiple of 32 threads per block, at most 256.
+// `work_items` per grid row, `rows` rows; 256 threads per block, fewer for a smaller launch (a
+// decode step's few words: idle threads cost nothing on a GPU but time on the emulated device).
 Geometry geometry(uint64_t work_items, uint32_t rows) {
-  const uint64_t threads = std::min<uint64_t>(kBlockThreads, (work_items + 31) / 32 * 32);
+  const uint64_t threads = std::max<uint64_t>(1, std::min<uint64_t>(kBlockThreads, work_items));
   const uint64_t blocks = std::min<uint64_t>(kMaxBlocks, (work_items + threads - 1) / threads);
   return Geometry{dim3(static_cast<uint32_t>(blocks), rows), dim3(static_cast<uint32_t>(threads))};
 }
