@@ -182,7 +182,7 @@ bool HipPageStore::call(hipError_t result, const std::string& what) {
   if (!error_) {
     error_ = what + " failed: " + hipGetErrorString(result);
     const std::string detail = kv_gpu_error_detail(result);
-    if (!detail.empty()) *error_ += " (" + detail + ")";
+    if (!detail.empty() && detail != hipGetErrorString(result)) *error_ += " (" + detail + ")";
   }
   return false;
 }
@@ -361,8 +361,9 @@ std::string device_problem() {
   int count = 0;
   const hipError_t result = hipGetDeviceCount(&count);
   if (result != hipSuccess) {
-    return std::string("hipGetDeviceCount failed: ") + hipGetErrorString(result) + " (" +
-           kv_gpu_error_detail(result) + ")";
+    const std::string detail = kv_gpu_error_detail(result);
+    return std::string("hipGetDeviceCount failed: ") + hipGetErrorString(result) +
+           (detail != hipGetErrorString(result) ? " (" + detail + ")" : "");
   }
   if (count == 0) return "hipGetDeviceCount found no device";
   return "";
