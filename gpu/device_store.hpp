@@ -23,6 +23,12 @@ class DevicePageStore : public kvcache::PageStore {
   virtual const std::optional<std::string>& error() const = 0;
   // Kernel launches so far (tests check the batching with it).
   virtual uint64_t launch_count() const = 0;
+  // Kernel time, measured with events around each launch while timing is on (benchmarks).
+  struct KernelTimes {
+    double write_ms = 0, copy_ms = 0, gather_ms = 0;
+  };
+  virtual void set_kernel_timing(bool on) = 0;
+  virtual const KernelTimes& kernel_times() const = 0;
 };
 
 // The store on the emulated device (always built). `seed` orders every launch's threads; the

@@ -113,6 +113,10 @@ class HipPageStore final : public DevicePageStore {
   explicit HipPageStore(const kvcache::Config& config);
   ~HipPageStore() override {
     if (pool_ != nullptr) (void)hipFree(pool_);
+    if (timing_) {
+      (void)hipEventDestroy(start_event_);
+      (void)hipEventDestroy(stop_event_);
+    }
   }
   void write_tokens(std::span<const uint64_t> slots,
                     std::span<const uint32_t> token_words) override;
@@ -122,6 +126,8 @@ class HipPageStore final : public DevicePageStore {
   void flush() override;
   const std::optional<std::string>& error() const override { return error_; }
   uint64_t launch_count() const override { return launches_; }
+  void set_kernel_timing(bool on) override;
+  const KernelTimes& kernel_times() const override { return times_; }
 
  private:
   bool call(hipError_t result, const std::string& what);
@@ -129,7 +135,8 @@ class HipPageStore final : public DevicePageStore {
   bool reserve(DeviceBuffer<T>& buffer, uint64_t count, const char* name);
   template <class T>
   bool upload(DeviceBuffer<T>& buffer, const std::vector<T>& host, const char* name);
-  bool launched(const char* kernel, uint64_t items);
+  void before_launch();
+  bool launched(const char* kernel, uint64_t items, double* kernel_ms);
   void launch_copies();
   void launch_writes();
   const PageId* device_table(std::span<const PageId> table);
@@ -143,6 +150,9 @@ class HipPageStore final : public DevicePageStore {
   uint32_t* pool_ = nullptr;  // max_pages * page_words words: impl/layout.hpp's PoolLayout
   std::optional<std::string> error_;
   uint64_t launches_ = 0;
+  bool timing_ = false;
+  hipEvent_t start_event_{}, stop_event_{};
+  KernelTimes times_;
 
   // Queued work, run by flush(): copies first, then writes (see copy_page for why that is safe).
   std::vector<uint64_t> pending_slots_;
@@ -216,10 +226,36 @@ bool HipPageStore::upload(DeviceBuffer<T>& buffer, const std::vector<T>& host, c
                   " bytes, host to device)");
 }
 
-bool HipPageStore::launched(const char* kernel, uint64_t items) {
+void HipPageStore::set_kernel_timing(bool on) {
+  if (on == timing_ || error_) return;
+  if (on) {
+    timing_ = call(hipEventCreate(&start_event_), "hipEventCreate") &&
+              call(hipEventCreate(&stop_event_), "hipEventCreate");
+  } else {
+    call(hipEventDestroy(start_event_), "hipEventDestroy");
+    call(hipEventDestroy(stop_event_), "hipEventDestroy");
+    timing_ = false;
+  }
+}
+
+void HipPageStore::before_launch() {
+  if (timing_) call(hipEventRecord(start_event_, 0), "hipEventRecord(start)");
+}
+
+// Checks the launch just made; with timing on, waits for it and adds its time to *kernel_ms.
+bool HipPageStore::launched(const char* kernel, uint64_t items, double* kernel_ms) {
   launches_++;
-  return call(hipGetLastError(),
-              std::string("launch of ") + kernel + " (" + std::to_string(items) + " items)");
+  const bool ok = call(hipGetLastError(), std::string("launch of ") + kernel + " (" +
+                                              std::to_string(items) + " items)");
+  if (!ok || !timing_) return ok;
+  float ms = 0;
+  if (!call(hipEventRecord(stop_event_, 0), "hipEventRecord(stop)") ||
+      !call(hipEventSynchronize(stop_event_), std::string("hipEventSynchronize after ") + kernel) ||
+      !call(hipEventElapsedTime(&ms, start_event_, stop_event_), "hipEventElapsedTime")) {
+    return false;
+  }
+  *kernel_ms += ms;
+  return true;
 }
 
 void HipPageStore::write_tokens(std::span<const uint64_t> slots,
@@ -263,8 +299,9 @@ void HipPageStore::copy_page(PageId src, PageId dst, uint32_t slot_count) {
 void HipPageStore::launch_copies() {
   if (!upload(pairs_device_, pending_pairs_, "copy pairs")) return;
   const Geometry g = geometry(layout_.page_words(), static_cast<uint32_t>(pending_pairs_.size()));
+  before_launch();
   hipLaunchKernelGGL(copy_pages_kernel, g.grid, g.block, 0, 0, pool_, pairs_device_.data, layout_);
-  launched("copy_pages_kernel", pending_pairs_.size());
+  launched("copy_pages_kernel", pending_pairs_.size(), &times_.copy_ms);
 }
 
 void HipPageStore::launch_writes() {
@@ -274,9 +311,10 @@ void HipPageStore::launch_writes() {
   }
   const uint64_t token_count = pending_slots_.size();
   const Geometry g = geometry(token_count * layout_.token_words(), 1);
+  before_launch();
   hipLaunchKernelGGL(write_tokens_kernel, g.grid, g.block, 0, 0, pool_, slots_device_.data,
                      words_device_.data, token_count, divider_, layout_);
-  launched("write_tokens_kernel", token_count);
+  launched("write_tokens_kernel", token_count, &times_.write_ms);
 }
 
 void HipPageStore::flush() {
@@ -337,9 +375,10 @@ void HipPageStore::gather(std::span<const PageId> block_table, uint64_t token_co
   const PageId* table = device_table(block_table);
   if (table == nullptr || !reserve(gather_device_, out_words.size(), "gather output")) return;
   const Geometry g = geometry(out_words.size(), 1);
+  before_launch();
   hipLaunchKernelGGL(gather_kernel, g.grid, g.block, 0, 0, gather_device_.data, pool_, table,
                      token_count, divider_, layout_);
-  if (!launched("gather_kernel", token_count)) return;
+  if (!launched("gather_kernel", token_count, &times_.gather_ms)) return;
   const uint64_t bytes = out_words.size() * sizeof(uint32_t);
   call(hipMemcpy(out_words.data(), gather_device_.data, bytes, hipMemcpyDeviceToHost),
        "hipMemcpy(gather output, " + std::to_string(bytes) + " bytes, device to host)");

@@ -8,6 +8,8 @@
 
 #if defined(KV_GPU_EMU)
 // ---- (c) the emulated device: plain C++, kernels run on the CPU ------------------------------
+#include <chrono>
+
 #include "gpu/emu_runtime.hpp"
 
 #define KV_HOST_DEVICE
@@ -50,6 +52,26 @@ inline hipError_t hipGetDeviceCount(int* count) {
 }
 inline const char* hipGetErrorString(hipError_t error) {
   return kvemu::error_string(error);
+}
+
+// Events time on the host clock (a launch is synchronous here).
+using hipEvent_t = std::chrono::steady_clock::time_point*;
+inline hipError_t hipEventCreate(hipEvent_t* event) {
+  *event = new std::chrono::steady_clock::time_point();
+  return hipSuccess;
+}
+inline hipError_t hipEventDestroy(hipEvent_t event) {
+  delete event;
+  return hipSuccess;
+}
+inline hipError_t hipEventRecord(hipEvent_t event, int) {
+  *event = std::chrono::steady_clock::now();
+  return hipSuccess;
+}
+inline hipError_t hipEventSynchronize(hipEvent_t) { return hipSuccess; }
+inline hipError_t hipEventElapsedTime(float* ms, hipEvent_t start, hipEvent_t stop) {
+  *ms = std::chrono::duration<float, std::milli>(*stop - *start).count();
+  return hipSuccess;
 }
 
 // Runs every thread of the grid on the calling CPU thread, in the seeded shuffled order.
@@ -112,6 +134,14 @@ inline hipError_t hipGetDeviceCount(int* count) {
 }
 inline const char* hipGetErrorString(hipError_t error) {
   return cudaGetErrorString(error);
+}
+using hipEvent_t = cudaEvent_t;
+inline hipError_t hipEventCreate(hipEvent_t* event) { return cudaEventCreate(event); }
+inline hipError_t hipEventDestroy(hipEvent_t event) { return cudaEventDestroy(event); }
+inline hipError_t hipEventRecord(hipEvent_t event, int) { return cudaEventRecord(event, 0); }
+inline hipError_t hipEventSynchronize(hipEvent_t event) { return cudaEventSynchronize(event); }
+inline hipError_t hipEventElapsedTime(float* ms, hipEvent_t start, hipEvent_t stop) {
+  return cudaEventElapsedTime(ms, start, stop);
 }
 
 #define hipLaunchKernelGGL(kernel, grid, block, shared_bytes, stream, ...) \
