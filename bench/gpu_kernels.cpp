@@ -35,7 +35,8 @@ void BM_kernel(benchmark::State& state, bool device, Kernel kernel) {
     state.SkipWithError(("no GPU device: " + kvgpu::device_problem()).c_str());
     return;
   }
-  auto store = device ? kvgpu::make_device_page_store(config) : kvgpu::make_emu_page_store(config, 1);
+  auto store =
+      device ? kvgpu::make_device_page_store(config) : kvgpu::make_emu_page_store(config, 1);
 #else
   (void)device;
   auto store = kvgpu::make_emu_page_store(config, 1);
@@ -75,9 +76,9 @@ void BM_kernel(benchmark::State& state, bool device, Kernel kernel) {
   if (const char* peak = std::getenv("KV_GPU_PEAK_GBPS")) {
     const double peak_bytes_per_s = std::strtod(peak, nullptr) * 1e9;
     if (peak_bytes_per_s > 0) {
-      state.counters["of_peak"] = benchmark::Counter(
-          bytes * static_cast<double>(state.iterations()) / peak_bytes_per_s,
-          benchmark::Counter::kIsRate);
+      state.counters["of_peak"] =
+          benchmark::Counter(bytes * static_cast<double>(state.iterations()) / peak_bytes_per_s,
+                             benchmark::Counter::kIsRate);
     }
   }
 }

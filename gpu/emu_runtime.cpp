@@ -126,7 +126,9 @@ bool check_word(Device& d, const Allocation& a, uint64_t word, bool write) {
   return true;
 }
 
-void forget_recent(Device& d) { std::fill(std::begin(d.recent), std::end(d.recent), nullptr); }
+void forget_recent(Device& d) {
+  std::fill(std::begin(d.recent), std::end(d.recent), nullptr);
+}
 
 }  // namespace
 

@@ -68,7 +68,9 @@ inline hipError_t hipEventRecord(hipEvent_t event, int) {
   *event = std::chrono::steady_clock::now();
   return hipSuccess;
 }
-inline hipError_t hipEventSynchronize(hipEvent_t) { return hipSuccess; }
+inline hipError_t hipEventSynchronize(hipEvent_t) {
+  return hipSuccess;
+}
 inline hipError_t hipEventElapsedTime(float* ms, hipEvent_t start, hipEvent_t stop) {
   *ms = std::chrono::duration<float, std::milli>(*stop - *start).count();
   return hipSuccess;
@@ -136,10 +138,18 @@ inline const char* hipGetErrorString(hipError_t error) {
   return cudaGetErrorString(error);
 }
 using hipEvent_t = cudaEvent_t;
-inline hipError_t hipEventCreate(hipEvent_t* event) { return cudaEventCreate(event); }
-inline hipError_t hipEventDestroy(hipEvent_t event) { return cudaEventDestroy(event); }
-inline hipError_t hipEventRecord(hipEvent_t event, int) { return cudaEventRecord(event, 0); }
-inline hipError_t hipEventSynchronize(hipEvent_t event) { return cudaEventSynchronize(event); }
+inline hipError_t hipEventCreate(hipEvent_t* event) {
+  return cudaEventCreate(event);
+}
+inline hipError_t hipEventDestroy(hipEvent_t event) {
+  return cudaEventDestroy(event);
+}
+inline hipError_t hipEventRecord(hipEvent_t event, int) {
+  return cudaEventRecord(event, 0);
+}
+inline hipError_t hipEventSynchronize(hipEvent_t event) {
+  return cudaEventSynchronize(event);
+}
 inline hipError_t hipEventElapsedTime(float* ms, hipEvent_t start, hipEvent_t stop) {
   return cudaEventElapsedTime(ms, start, stop);
 }
