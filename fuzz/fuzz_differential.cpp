@@ -15,6 +15,9 @@
 namespace {
 
 std::string artifact_prefix;  // libFuzzer's -artifact_prefix=, where crash-<sha1> goes
+// KV_BACKEND=exec:CMD or so:PATH fuzzes that backend, within its profile; else every backend.
+std::string backend = "all";
+kv::Capabilities capabilities = kv::Capabilities::all();
 
 // The failing prefix as a kvtrace file named like libFuzzer's artifact plus ".trace".
 std::string write_divergence(const kv::Divergence& divergence, std::span<const uint8_t> bytes) {
@@ -39,13 +42,22 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
       artifact_prefix = (*argv)[i] + flag.size();
     }
   }
+  if (const char* name = std::getenv("KV_BACKEND"); name && *name) {
+    backend = name;
+    auto caps = kv::backend_capabilities({backend});
+    if (auto* error = std::get_if<std::string>(&caps)) {
+      std::cerr << "fuzz_differential: " << *error << "\n";
+      std::exit(2);
+    }
+    capabilities = std::get<kv::Capabilities>(caps);
+  }
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> bytes(data, size);
-  const kv::Trace trace = kv::fuzz::decode_bytes(bytes);
-  const kv::RunReport report = kv::run_trace(trace, {"all"}, kv::AuditMode::every);
+  const kv::Trace trace = kv::restrict_to(kv::fuzz::decode_bytes(bytes), capabilities);
+  const kv::RunReport report = kv::run_trace(trace, {backend}, kv::AuditMode::every);
   if (report.ok()) return 0;
   std::cerr << "fuzz_differential: divergence\n" << kv::format_divergence(*report.divergence);
   std::cerr << "trace written to " << write_divergence(*report.divergence, bytes) << "\n";

@@ -269,6 +269,7 @@ class DifferentialRun {
   }
 
   std::string describe_state(size_t index, Backend* backend) const {
+    if (backend && backend->broken()) backend = nullptr;  // a broken backend has no state to show
     std::vector<SeqId> ids;
     if (index < trace_.lines.size()) ids = op_sequences(trace_.lines[index].op);
     std::string out = "  model: " + describe_stats(model_.stats()) + "\n";

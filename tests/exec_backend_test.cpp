@@ -69,7 +69,7 @@ void expect_backend_failure(const Misbehaving& run, const std::string& words) {
 }
 
 TEST(ExecBackend, AgreesWithTheModelThroughThePipe) {
-  for (uint64_t seed = 1; seed <= 40; seed++) {
+  for (uint64_t seed = 1; seed <= 20; seed++) {
     const Trace trace = generate_trace(seed, 200);
     for (AuditMode audit : {AuditMode::check, AuditMode::every}) {
       const RunReport report = run_trace(trace, {backend}, audit);

@@ -11,7 +11,7 @@ namespace {
 const std::string backend = std::string("so:") + KV_SO_EXAMPLE;
 
 TEST(SoBackend, AgreesWithTheModel) {
-  for (uint64_t seed = 1; seed <= 200; seed++) {
+  for (uint64_t seed = 1; seed <= 60; seed++) {
     const Trace trace = generate_trace(seed, 200);
     const RunReport report = run_trace(trace, {backend}, AuditMode::every);
     ASSERT_TRUE(report.ok()) << "seed " << seed << ": " << format_divergence(*report.divergence);

@@ -178,18 +178,33 @@ std::optional<std::string> trace_outside(const Trace& trace, const Capabilities&
   return std::nullopt;
 }
 
+namespace {
+
+void fit_config(Config& config, const Capabilities& caps) {
+  if (!caps.allows(config.eviction)) {
+    config.eviction = caps.eviction_none ? Eviction::none : Eviction::lru;
+  }
+  for (const RangeField& field : range_fields) {
+    const ConfigRange range = caps.*field.range;
+    config.*field.field = std::clamp(config.*field.field, range.min, range.max);
+  }
+}
+
+}  // namespace
+
+Trace restrict_to(Trace trace, const Capabilities& caps) {
+  if (caps == Capabilities::all()) return trace;
+  fit_config(trace.config, caps);
+  std::erase_if(trace.lines, [&caps](const TraceLine& line) { return !caps.allows(line.op.kind); });
+  return trace;
+}
+
 Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps) {
   if (caps == Capabilities::all()) return generate_trace(seed, op_count);
   Rng rng(seed);
   Trace trace;
   trace.config = generate_config(rng);
-  if (!caps.allows(trace.config.eviction)) {
-    trace.config.eviction = caps.eviction_none ? Eviction::none : Eviction::lru;
-  }
-  for (const RangeField& field : range_fields) {
-    const ConfigRange range = caps.*field.range;
-    trace.config.*field.field = std::clamp(trace.config.*field.field, range.min, range.max);
-  }
+  fit_config(trace.config, caps);
   trace.header_comments.push_back(" generated: kvtrace gen --seed " + std::to_string(seed) +
                                   " --ops " + std::to_string(op_count) +
                                   " within ops: " + caps.op_list());

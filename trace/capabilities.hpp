@@ -58,6 +58,10 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
 std::optional<std::string> trace_outside(const Trace& trace, const Capabilities& caps,
                                          std::string_view backend_name);
 
+// `trace` cut down to `caps`: ops outside it dropped, the config moved into its ranges and policies
+// (the fuzz decoder's output for an external backend).
+Trace restrict_to(Trace trace, const Capabilities& caps);
+
 // kvtrace gen within capabilities: the same generator, with configs moved into the ranges and ops
 // outside the profile redrawn. With Capabilities::all() it gives generate_trace's trace.
 Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps);
