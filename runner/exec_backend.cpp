@@ -15,9 +15,10 @@ constexpr uint32_t audit_problem_count_max = 1000;
 constexpr size_t idle_session_count_max = 8;
 
 std::mutex pool_mutex;
+// Idle backend processes by command. Destroyed at exit, which closes their input and reaps them.
 std::map<std::string, std::vector<std::unique_ptr<ExecSession>>>& idle_sessions() {
-  static auto* pool = new std::map<std::string, std::vector<std::unique_ptr<ExecSession>>>();
-  return *pool;
+  static std::map<std::string, std::vector<std::unique_ptr<ExecSession>>> pool;
+  return pool;
 }
 
 std::string excerpt(const std::string& text) {
