@@ -52,6 +52,7 @@ struct Device {
   uint32_t thread = 0;  // flat id of the running thread
   bool failed = false;
   std::vector<uint32_t> order;
+  std::vector<uint32_t> block_order;
 };
 
 thread_local Device device;
@@ -61,6 +62,13 @@ uint64_t next_random(Device& d) {  // splitmix64
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
+}
+
+void shuffle(Device& d, uint32_t* items, uint32_t count) {  // Fisher-Yates
+  for (uint32_t i = count; i > 1; i--) {
+    const auto j = static_cast<uint32_t>(next_random(d) % i);
+    std::swap(items[i - 1], items[j]);
+  }
 }
 
 Error raise(Error error, std::string detail) {
@@ -271,12 +279,19 @@ const std::vector<uint32_t>& begin_launch(const char* kernel, dim3 grid, dim3 bl
   d.grid = grid;
   d.block = block;
   d.block_threads = static_cast<uint32_t>(block_threads);
-  const auto count = static_cast<uint32_t>(blocks * block_threads);
-  d.order.resize(count);
-  for (uint32_t i = 0; i < count; i++) d.order[i] = i;
-  for (uint32_t i = count; i > 1; i--) {  // Fisher-Yates
-    const auto j = static_cast<uint32_t>(next_random(d) % i);
-    std::swap(d.order[i - 1], d.order[j]);
+  // Blocks in a shuffled order, each block's threads in a shuffled order (a block's threads stay
+  // together, so a launch keeps some memory locality; races are found from the shadow words
+  // whatever the order).
+  const auto block_count = static_cast<uint32_t>(blocks);
+  d.block_order.resize(block_count);
+  for (uint32_t b = 0; b < block_count; b++) d.block_order[b] = b;
+  shuffle(d, d.block_order.data(), block_count);
+  d.order.resize(block_count * block_threads);
+  uint32_t* next = d.order.data();
+  for (const uint32_t b : d.block_order) {
+    for (uint32_t t = 0; t < block_threads; t++) next[t] = b * d.block_threads + t;
+    shuffle(d, next, d.block_threads);
+    next += block_threads;
   }
   current.grid_dim = grid;
   current.block_dim = block;

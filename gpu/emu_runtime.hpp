@@ -1,5 +1,6 @@
 // The emulated device: a CPU runtime with HIP's calls (host memory, memcpy copies, kernels run
-// thread by thread in a seeded shuffled order) that checks every kernel memory access.
+// thread by thread in a seeded shuffled order: blocks shuffled, each block's threads shuffled)
+// that checks every kernel memory access.
 #pragma once
 
 #include <cstddef>
