@@ -42,6 +42,7 @@ Config decode_config(ByteReader& in) {
   config.kv_heads = 1 + ((flags >> 1) & 3);
   config.head_dim = head_dims[(flags >> 3) & 3];
   config.layers = 1 + ((flags >> 5) & 3);
+  config.prefix_caching = (flags & 0x80) != 0;
   config.max_pages = decode_small(in);
   bound_pool(config);
   return config;
@@ -60,7 +61,8 @@ std::variant<std::monostate, std::string> encode_config(ByteWriter& out, const C
   encode_small(out, config.page_size);
   const auto head_dim_code = static_cast<uint32_t>(head_dim - head_dims.begin());
   const uint32_t flags = (config.eviction == Eviction::lru ? 1u : 0u) | (config.kv_heads - 1) << 1 |
-                         head_dim_code << 3 | (config.layers - 1) << 5;
+                         head_dim_code << 3 | (config.layers - 1) << 5 |
+                         (config.prefix_caching ? 0x80u : 0u);
   out.push_back(static_cast<uint8_t>(flags));
   encode_small(out, config.max_pages);
   return std::monostate{};

@@ -20,6 +20,9 @@ void decode_args(ByteReader& in, const Config& config, Op& op) {
       op.seq = decode_seq(in);
       op.count = decode_seq(in);
       return;
+    case OpShape::Prefill:
+      op.seq = decode_seq(in);
+      [[fallthrough]];  // then its segments P:N, coded like step entries
     case OpShape::Step: {
       // 1..8 entries from one byte, or 1..256 after an escape byte.
       const uint8_t code = in.byte();
@@ -48,9 +51,13 @@ std::variant<std::monostate, std::string> encode_args(ByteWriter& out, const Op&
       encode_seq(out, op.seq);
       encode_seq(out, op.count);
       return std::monostate{};
+    case OpShape::Prefill:
+      encode_seq(out, op.seq);
+      [[fallthrough]];
     case OpShape::Step: {
       if (op.entries.empty() || op.entries.size() > step_entry_count_max) {
-        return "a step takes 1.." + std::to_string(step_entry_count_max) + " entries";
+        return "a step or prefill takes 1.." + std::to_string(step_entry_count_max) +
+               " entries here";
       }
       const auto entry_count = static_cast<uint32_t>(op.entries.size());
       if (entry_count <= 8) {

@@ -17,6 +17,7 @@ std::vector<std::string> Cache::audit() const {
   audit_pages(problems);
   audit_sequences(problems);
   audit_lru(problems);
+  audit_prefix(problems);
   return problems;
 }
 
@@ -65,17 +66,20 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
     if (refcount > 0 && on_free_stack[page])
       problems.push_back(name + ": on the free list expected only at refcount 0, actual refcount " +
                          str(refcount));
-    if (refcount == 0 && !on_free_stack[page])
+    if (refcount == 0 && !on_free_stack[page] && !pages_.registered(page))
       problems.push_back(name + ": refcount 0, expected on the free list, actual missing");
+    if (on_free_stack[page] && pages_.registered(page))
+      problems.push_back(name +
+                         ": registered, expected in the cached queue, actual on the free list");
     if (pending_drop_[page] != 0)
       problems.push_back(name + ": eviction scratch expected 0 between ops, actual " +
                          str(pending_drop_[page]));
   }
   if (used > max_pages)
     problems.push_back("used pages expected <= " + str(max_pages) + ", actual " + str(used));
-  if (used + free_stack.size() != max_pages)
+  if (used + free_stack.size() + pages_.queue_size() != max_pages)
     problems.push_back("used + free expected " + str(max_pages) + ", actual " + str(used) + " + " +
-                       str(free_stack.size()));
+                       str(free_stack.size()) + " + queued " + str(pages_.queue_size()));
 }
 
 // The id index, per-sequence token/page bounds, the running totals and the slot free list.

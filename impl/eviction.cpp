@@ -47,11 +47,12 @@ bool Cache::plan_victims(uint64_t need, uint32_t requester, std::span<const SeqI
 }
 
 // Simulates dropping `victim`'s references; returns how many pages reach refcount 0. A page
-// shared with a sequence outside the prefix never reaches 0, so it does not count as freed.
+// shared with a sequence outside the prefix never reaches 0, so it does not count as freed; nor
+// does a prefill's hit page, which the prefill takes right back.
 uint32_t Cache::mark_victim(const Sequence& victim) {
   uint32_t freed = 0;
   for (const PageId page : victim.block_table) {
-    if (++pending_drop_[page] == pages_.refcount(page)) ++freed;
+    if (++pending_drop_[page] == pages_.refcount(page) && !is_hit(page)) ++freed;
   }
   return freed;
 }

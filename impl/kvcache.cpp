@@ -19,8 +19,13 @@ Cache::Cache(const Config& config, PageStore& store)
       divider_(config.page_size),
       store_(store),
       words_per_token_(config.shape.words_per_token()),
-      pages_(config.max_pages) {
+      pages_(config.max_pages, config.prefix_caching),
+      prefix_(config.page_size, config.prefix_caching ? config.max_pages : 0) {
   pending_drop_.assign(config.max_pages, 0);
+  if (config.prefix_caching) {
+    slot_token_ids_.assign(uint64_t{config.max_pages} * config.page_size, kGeneratedToken);
+    hit_mark_.assign(config.max_pages, 0);
+  }
   slots_.reserve(64);
   free_slots_.reserve(64);
   evicted_.reserve(64);

@@ -11,6 +11,7 @@
 
 #include "impl/layout.hpp"
 #include "impl/page_pool.hpp"
+#include "impl/prefix_index.hpp"
 #include "impl/seq_index.hpp"
 
 namespace kvcache {
@@ -51,6 +52,7 @@ struct Config {
   uint32_t max_pages;
   Eviction eviction = Eviction::none;
   Shape shape;
+  bool prefix_caching = false;  // register full prompt blocks by key and reuse them (prefill)
 };
 
 // Empty when `config` is inside the contract's ranges, else a message naming the bad field.
@@ -60,6 +62,7 @@ std::string config_problem(const Config& config);
 struct Outcome {
   Error error = Error::none;
   std::span<const SeqId> evicted;  // victims in eviction order; valid until the next mutating call
+  uint64_t hit_tokens = 0;         // prefill: tokens served from registered blocks
   bool ok() const { return error == Error::none; }
 };
 
@@ -73,7 +76,8 @@ struct SeqInfo {
 struct Stats {
   uint32_t used_pages, free_pages;
   uint32_t sequence_count;
-  uint64_t token_count;  // sum of n over sequences; shared tokens count once per sequence
+  uint64_t token_count;      // sum of n over sequences; shared tokens count once per sequence
+  uint32_t cached_keys = 0;  // registered keys (prefix caching)
 };
 
 // The data plane. The cache calls it once per op with everything that op moves, so a device
@@ -152,6 +156,14 @@ class Cache {
   Outcome touch(SeqId id, Tick now);
   Outcome read(SeqId id, std::vector<uint32_t>& out_words, Tick now);  // n tokens' words; uses S
   Outcome evict();  // first in eviction order, nobody protected
+  // Creates `id` from a prompt (prefix caching, kvtrace 2): token_ids are the n prompt ids
+  // (n in 1..kMaxAppendTokens), token_words their n * words_per_token words. Leading full blocks
+  // whose keys are registered are reused (at most (n-1)/page_size of them) and not written;
+  // Outcome::hit_tokens says how many tokens that covered. Errors: invalid_argument,
+  // sequence_exists, capacity_exceeded. Without prefix caching nothing is reused or registered.
+  Outcome prefill(SeqId id, std::span<const uint32_t> token_ids,
+                  std::span<const uint32_t> token_words, Tick now,
+                  std::span<const SeqId> protected_ids = {});
 
   std::optional<SeqInfo> info(SeqId id) const;
   Stats stats() const;
@@ -159,6 +171,10 @@ class Cache {
   std::vector<SeqId> sequence_ids() const;              // any order
   // Every broken invariant as a message with expected vs actual; empty when healthy.
   std::vector<std::string> audit() const;
+  // Prefix caching: each registered page with its key (every token id from position 0 through
+  // the end of its block), and the cached-free queue, oldest first. O(keys x key length).
+  std::vector<std::pair<PageId, std::vector<uint32_t>>> registered_keys() const;
+  std::vector<PageId> cached_queue() const;
 
  private:
   friend struct CacheTestAccess;
@@ -200,13 +216,22 @@ class Cache {
   void audit_pages(std::vector<std::string>& problems) const;
   void audit_sequences(std::vector<std::string>& problems) const;
   void audit_lru(std::vector<std::string>& problems) const;
+  void audit_prefix(std::vector<std::string>& problems) const;
+  void audit_prefix_nodes(std::vector<std::string>& problems) const;
+
+  // Prefix caching (impl/prefill.cpp).
+  PageId take_page();                 // pages_.take(), unregistering a page taken from the queue
+  void unregister_page(PageId page);  // drops the page's key, if any
+  uint32_t find_hits(std::span<const uint32_t> token_ids);  // fills hit_pages_; returns the node
+  void register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids, uint32_t node);
+  bool is_hit(PageId page) const { return !hit_mark_.empty() && hit_mark_[page] != 0; }
 
   Config config_;
   PageDivider divider_;
   PageStore& store_;
   uint32_t words_per_token_;
 
-  PagePool pages_;                      // refcounts and the free stack
+  PagePool pages_;                      // refcounts, the free stack and the cached-free queue
   std::vector<uint32_t> pending_drop_;  // eviction planning scratch: simulated ref drops per page
 
   std::vector<Sequence> slots_;
@@ -216,6 +241,14 @@ class Cache {
   uint32_t sequence_count_ = 0;
   uint64_t token_count_ = 0;
   uint64_t protect_epoch_ = 0;
+
+  // Prefix caching (empty when off): the key index, each slot's token id (kGeneratedToken for
+  // generated tokens), and the hit marks eviction planning reads (hit pages are not "freed").
+  static constexpr uint32_t kGeneratedToken = UINT32_MAX;
+  detail::PrefixIndex prefix_;
+  std::vector<uint32_t> slot_token_ids_;
+  std::vector<uint8_t> hit_mark_;
+  std::vector<PageId> hit_pages_;
 
   // Per-call scratch, reused so the hot path does not allocate once warmed up.
   std::vector<SeqId> evicted_;

@@ -1,5 +1,7 @@
 // Cache ops: alloc, append (with copy-on-write), fork, free, truncate, pin, touch, read, evict,
 // queries.
+#include <algorithm>
+
 #include "impl/check.hpp"
 #include "impl/kvcache.hpp"
 
@@ -14,7 +16,7 @@ Outcome Cache::alloc(SeqId id, Tick now) {
   uint32_t slot = index_.find(id);
   if (const Error error = make_room(1, slot, {}); error != Error::none) return fail(error);
   if (slot == kAbsent) slot = create_sequence(id, now);
-  slots_[slot].block_table.push_back(pages_.take());
+  slots_[slot].block_table.push_back(take_page());
   use(slot, now);
   return success();
 }
@@ -43,13 +45,24 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   // Eviction may have removed the other sharers; copy only if the page is still shared.
   if (write_entry < old_pages && pages_.refcount(seq.block_table[write_entry]) > 1) {
     const PageId old_page = seq.block_table[write_entry];
-    const PageId new_page = pages_.take();
+    const PageId new_page = take_page();
     store_.copy_page(old_page, new_page, static_cast<uint32_t>(divider_.offset(old_tokens)));
+    if (!slot_token_ids_.empty()) {
+      const uint64_t from = uint64_t{old_page} * config_.page_size;
+      std::copy_n(slot_token_ids_.begin() + from, divider_.offset(old_tokens),
+                  slot_token_ids_.begin() + uint64_t{new_page} * config_.page_size);
+    }
     seq.block_table[write_entry] = new_page;
     pages_.release(old_page);
   }
-  for (uint64_t i = 0; i < grow_pages; ++i) seq.block_table.push_back(pages_.take());
+  // Writing into a registered page (possible after truncate) unregisters it first.
+  if (!slot_token_ids_.empty() && write_entry < seq.block_table.size())
+    unregister_page(seq.block_table[write_entry]);
+  for (uint64_t i = 0; i < grow_pages; ++i) seq.block_table.push_back(take_page());
   write_tokens(seq, token_count, token_words);
+  if (!slot_token_ids_.empty()) {
+    for (const uint64_t written : slot_mapping_) slot_token_ids_[written] = kGeneratedToken;
+  }
   use(slot, now);
   return success();
 }
@@ -172,7 +185,8 @@ std::optional<SeqInfo> Cache::info(SeqId id) const {
 }
 
 Stats Cache::stats() const {
-  return Stats{pages_.used_count(), pages_.free_count(), sequence_count_, token_count_};
+  return Stats{pages_.used_count(), pages_.free_count(), sequence_count_, token_count_,
+               prefix_.key_count()};
 }
 
 std::span<const PageId> Cache::block_table(SeqId id) const {

@@ -50,19 +50,73 @@ std::optional<std::vector<SeqId>> Model::choose_victims(
   return std::nullopt;
 }
 
+// "used": the pages with refcount above 0 (queued pages are free).
+uint64_t Model::used_pages() const {
+  uint64_t used = 0;
+  for (const auto& [id, page] : pages_) used += page.refcount > 0 ? 1 : 0;
+  return used;
+}
+
+// "An op that needs a new page takes an unregistered free page if there is one, otherwise the
+// head of the queue, which unregisters that page's key." Unregistered free pages are
+// interchangeable, so the model names a fresh id either way.
 ModelPageId Model::new_page() {
+  const uint64_t unregistered_free = free_pages() - cached_queue_.size();
+  if (unregistered_free == 0 && !cached_queue_.empty()) {
+    const ModelPageId head = cached_queue_.front();
+    unregister(head);  // also drops it from the queue
+    pages_.erase(head);
+  }
   const ModelPageId id = next_page_id_++;
-  pages_[id] = Page{1, std::vector<uint64_t>(config_.page_size, 0)};
+  pages_[id] = Page{1, std::vector<uint64_t>(config_.page_size, 0), std::nullopt};
   return id;
 }
 
+// A page reaching refcount 0 goes to the queue's tail if registered; otherwise it is gone.
 void Model::release(ModelPageId page) {
   pages_.at(page).refcount--;
-  if (pages_.at(page).refcount == 0) pages_.erase(page);
+  if (pages_.at(page).refcount > 0) return;
+  if (pages_.at(page).key) {
+    cached_queue_.push_back(page);
+  } else {
+    pages_.erase(page);
+  }
 }
 
+// Drops the page's key (and its place in the queue, if it has one).
+void Model::unregister(ModelPageId page) {
+  Page& entry = pages_.at(page);
+  if (!entry.key) return;
+  registered_.erase(*entry.key);
+  entry.key.reset();
+  cached_queue_.erase(std::remove(cached_queue_.begin(), cached_queue_.end(), page),
+                      cached_queue_.end());
+}
+
+// "A block is registered when it becomes full during an op, if prefix_caching=on, every token of
+// its prefix is a prompt token and the key is not registered already (the page then stays
+// unregistered)." Blocks [first_block, end_block) of `sequence` just became full.
+void Model::register_full_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block) {
+  if (!config_.prefix_caching) return;
+  for (uint64_t block = first_block; block < end_block; block++) {
+    const uint64_t end = (block + 1) * config_.page_size;
+    bool all_prompt = true;
+    for (uint64_t k = end; k > 0 && all_prompt; k--) {
+      all_prompt = is_prompt_token(sequence.token_ids[k - 1]);
+    }
+    if (!all_prompt) continue;
+    Key key(sequence.token_ids.begin(), sequence.token_ids.begin() + static_cast<int64_t>(end));
+    if (registered_.count(key)) continue;
+    const ModelPageId page = sequence.block_table[block];
+    registered_[key] = page;
+    pages_.at(page).key = std::move(key);
+  }
+}
+
+// "Release in reverse block order: a sequence's last block is reused first."
 void Model::remove_sequence(SeqId seq) {
-  for (ModelPageId page : sequences_.at(seq).block_table) release(page);
+  const std::vector<ModelPageId>& table = sequences_.at(seq).block_table;
+  for (auto page = table.rbegin(); page != table.rend(); ++page) release(*page);
   token_count_ -= sequences_.at(seq).token_count;
   sequences_.erase(seq);
 }
@@ -112,8 +166,12 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
       sequence.block_table.push_back(new_page());
     }
     const ModelPageId page = sequence.block_table[token / config_.page_size];
-    pages_.at(page).slots[token % config_.page_size] = token_value(tick, entry, offset);
+    unregister(page);  // "writing into a registered page unregisters it first"
+    const uint64_t value = token_value(tick, entry, offset);
+    pages_.at(page).slots[token % config_.page_size] = value;
+    sequence.token_ids.push_back(generated_token_id(value));
   }
+  register_full_blocks(sequence, n / config_.page_size, (n + token_count) / config_.page_size);
   sequence.token_count = n + token_count;
   token_count_ += token_count;
   sequence.last_use = tick;
@@ -127,6 +185,7 @@ Result Model::fork(SeqId src, SeqId dst, Tick tick) {
   Sequence& source = sequences_.at(src);
   Sequence copy;
   copy.token_count = source.token_count;
+  copy.token_ids = source.token_ids;
   for (uint64_t i = 0; i < pages_for_tokens(source.token_count); i++) {
     copy.block_table.push_back(source.block_table[i]);
     pages_.at(source.block_table[i]).refcount++;
@@ -145,12 +204,90 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
   if (token_count > sequence.token_count) return result_of(Status::invalid_argument);
   token_count_ -= sequence.token_count - token_count;
   sequence.token_count = token_count;
+  sequence.token_ids.resize(token_count);
   while (sequence.block_table.size() > pages_for_tokens(token_count)) {
     release(sequence.block_table.back());
     sequence.block_table.pop_back();
   }
   sequence.last_use = tick;
   return result_of(Status::ok);
+}
+
+// "The hit is the number of leading blocks whose keys are registered, stopping at the first miss,
+// and at most floor((n-1)/page_size)": the pages of those blocks, in block order.
+std::vector<ModelPageId> Model::prefix_hits(const std::vector<TokenId>& ids) const {
+  std::vector<ModelPageId> hits;
+  if (!config_.prefix_caching) return hits;
+  const uint64_t limit = (ids.size() - 1) / config_.page_size;
+  for (uint64_t block = 0; block < limit; block++) {
+    const Key key(ids.begin(), ids.begin() + static_cast<int64_t>((block + 1) * config_.page_size));
+    const auto found = registered_.find(key);
+    if (found == registered_.end()) break;
+    hits.push_back(found->second);
+  }
+  return hits;
+}
+
+// "The op fits if, after it, the pages with refcount above 0 (the remaining sequences' pages, the
+// hit pages and the new pages) number at most max_pages"; with lru, the shortest prefix of the
+// eviction order that makes it fit. nullopt: capacity_exceeded.
+std::optional<std::vector<SeqId>> Model::choose_prefill_victims(
+    const std::vector<ModelPageId>& hits, uint64_t new_count) const {
+  const auto fits = [&](const std::vector<SeqId>& victims) {
+    std::vector<ModelPageId> live = hits;
+    for (const auto& [id, sequence] : sequences_) {
+      if (std::find(victims.begin(), victims.end(), id) != victims.end()) continue;
+      live.insert(live.end(), sequence.block_table.begin(), sequence.block_table.end());
+    }
+    std::sort(live.begin(), live.end());
+    live.erase(std::unique(live.begin(), live.end()), live.end());
+    return live.size() + new_count <= config_.max_pages;
+  };
+  std::vector<SeqId> victims;
+  if (fits(victims)) return victims;
+  if (config_.eviction == Eviction::none) return std::nullopt;
+  for (SeqId candidate : eviction_order()) {  // S does not exist yet, so nobody is skipped
+    victims.push_back(candidate);
+    if (fits(victims)) return victims;
+  }
+  return std::nullopt;
+}
+
+// "prefill S P1:N1 ...": argument checks, then existence; hits, fit, then in order: evict, take
+// the hits, take the new pages, write the non-hit tokens, register the blocks that became full.
+Result Model::prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick tick) {
+  const std::optional<std::vector<TokenId>> ids = prompt_token_ids(segments);
+  if (!ids) return result_of(Status::invalid_argument);
+  if (sequences_.count(seq)) return result_of(Status::sequence_exists);
+  const uint64_t n = ids->size();
+  const std::vector<ModelPageId> hits = prefix_hits(*ids);
+  const uint64_t new_count = pages_for_tokens(n) - hits.size();
+  const auto victims = choose_prefill_victims(hits, new_count);
+  if (!victims) return result_of(Status::capacity_exceeded);
+  for (SeqId victim : *victims) remove_sequence(victim);  // their registered pages stay hittable
+
+  Sequence& sequence = sequences_[seq];
+  for (ModelPageId hit : hits) {  // "a hit with refcount 0 leaves the queue"
+    if (pages_.at(hit).refcount == 0) {
+      cached_queue_.erase(std::find(cached_queue_.begin(), cached_queue_.end(), hit));
+    }
+    pages_.at(hit).refcount++;
+    sequence.block_table.push_back(hit);
+  }
+  for (uint64_t i = 0; i < new_count; i++) sequence.block_table.push_back(new_page());
+  const std::vector<uint64_t> values = prompt_token_values(*ids);
+  for (uint64_t token = hits.size() * config_.page_size; token < n; token++) {
+    const ModelPageId page = sequence.block_table[token / config_.page_size];
+    pages_.at(page).slots[token % config_.page_size] = values[token];
+  }
+  sequence.token_ids = *ids;
+  sequence.token_count = n;
+  token_count_ += n;
+  register_full_blocks(sequence, hits.size(), n / config_.page_size);
+  sequence.last_use = tick;
+  Result result = result_of(Status::ok, *victims);
+  result.hit_tokens = hits.size() * config_.page_size;
+  return result;
 }
 
 // "evict": the first sequence in eviction order, nobody protected.
@@ -202,6 +339,8 @@ OpResult Model::apply(const Op& op, Tick tick) {
       return single(truncate(op.seq, op.count, tick));
     case OpKind::evict:
       return single(evict());
+    case OpKind::prefill:
+      return single(prefill(op.seq, op.entries, tick));
     case OpKind::stats:
       return single(Result{Status::ok, {}, std::nullopt, stats()});
     case OpKind::check:
@@ -222,7 +361,9 @@ OpResult Model::apply(const Op& op, Tick tick) {
 }
 
 StatsView Model::stats() const {
-  return StatsView{used_pages(), free_pages(), sequences_.size(), token_count_};
+  StatsView stats{used_pages(), free_pages(), sequences_.size(), token_count_};
+  if (config_.prefix_caching) stats.cached_keys = registered_.size();
+  return stats;
 }
 
 std::optional<InfoView> Model::info(SeqId seq) const {
@@ -247,6 +388,13 @@ std::optional<Tick> Model::last_use(SeqId seq) const {
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return std::nullopt;
   return found->second.last_use;
+}
+
+PrefixCacheView Model::prefix_cache() const {
+  PrefixCacheView view;
+  for (const auto& [key, page] : registered_) view.registered.push_back({key, page});
+  view.queue = cached_queue_;
+  return view;
 }
 
 std::vector<uint64_t> Model::read_values(SeqId seq) const {
@@ -290,12 +438,55 @@ std::vector<std::string> Model::audit() const {
     problems.push_back("model: token count expected " + std::to_string(token_count) + " actual " +
                        std::to_string(token_count_));
   }
-  if (references.size() != pages_.size() || used_pages() > config_.max_pages) {
+  if (references.size() != used_pages() || used_pages() > config_.max_pages) {
     problems.push_back("model: used pages expected " + std::to_string(references.size()) +
-                       " actual " + std::to_string(pages_.size()) + " (max_pages " +
+                       " actual " + std::to_string(used_pages()) + " (max_pages " +
                        std::to_string(config_.max_pages) + ")");
   }
+  audit_prefix_cache(problems);
   return problems;
+}
+
+// Keys <-> pages one to one, the queue = the registered pages with refcount 0 (once each), every
+// registered page holding its key's prompt values, nothing registered without prefix caching.
+void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
+  std::vector<ModelPageId> idle;  // registered pages with refcount 0, in page order
+  for (const auto& [id, page] : pages_) {
+    const std::string name = "model: page " + std::to_string(id);
+    if (page.refcount == 0 && !page.key) problems.push_back(name + ": free but kept unregistered");
+    if (!page.key) continue;
+    if (page.refcount == 0) idle.push_back(id);
+    const auto found = registered_.find(*page.key);
+    if (found == registered_.end() || found->second != id) {
+      problems.push_back(name + ": its key is not registered to it");
+    }
+    const Key& key = *page.key;
+    if (!config_.prefix_caching || key.empty() || key.size() % config_.page_size != 0) {
+      problems.push_back(name + ": key of " + std::to_string(key.size()) + " ids is not a block");
+      continue;
+    }
+    const std::vector<uint64_t> values = prompt_token_values(key);
+    for (uint64_t slot = 0; slot < config_.page_size; slot++) {
+      if (page.slots[slot] != values[key.size() - config_.page_size + slot]) {
+        problems.push_back(name + " slot " + std::to_string(slot) + ": not its key's value");
+        break;
+      }
+    }
+  }
+  for (const auto& [key, id] : registered_) {
+    const auto found = pages_.find(id);
+    if (found == pages_.end() || found->second.key != key) {
+      problems.push_back("model: a registered key maps to page " + std::to_string(id) +
+                         ", which does not hold it");
+    }
+  }
+  std::vector<ModelPageId> queued = cached_queue_;
+  std::sort(queued.begin(), queued.end());
+  if (queued != idle) {
+    problems.push_back("model: queue holds " + std::to_string(cached_queue_.size()) +
+                       " pages, expected the " + std::to_string(idle.size()) +
+                       " registered pages with refcount 0, once each");
+  }
 }
 
 void set_model_expectations(Trace& trace, uint32_t keep_line) {

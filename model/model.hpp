@@ -1,4 +1,5 @@
-// The reference model of the kvtrace v1 cache contract (docs/semantics.md): boring on purpose.
+// The reference model of the kvtrace cache contract, v1 and v2 (docs/semantics.md): boring on
+// purpose.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,8 @@
 
 #include "trace/config.hpp"
 #include "trace/op.hpp"
+#include "trace/prefix_view.hpp"
+#include "trace/token.hpp"
 #include "trace/trace.hpp"
 
 namespace kv {
@@ -16,9 +19,11 @@ namespace kv {
 using ModelPageId = uint64_t;
 
 // Invariants (checked by audit(), which recomputes them from the block tables):
-//  - a page is in pages_ iff at least one block-table entry references it, and its refcount is
-//    the number of such entries;
-//  - used = pages_.size() <= max_pages;
+//  - a page is in pages_ iff at least one block-table entry references it (its refcount is the
+//    number of such entries) or it is registered with refcount 0 (then it is in cached_queue_);
+//  - used = the pages with refcount > 0, <= max_pages; free = max_pages - used;
+//  - registered_ and the pages' keys match one to one; cached_queue_ holds exactly the registered
+//    pages with refcount 0, once each; a registered page holds its key's prompt values;
 //  - no block table holds the same page twice; pages(S) >= ceil(n / page_size);
 //  - token_count_ is the sum of n over all sequences (kept so stats() is O(1)).
 // Page ids are never reused, so a stale reference can never alias a new page.
@@ -36,30 +41,41 @@ class Model {
   // S's n token values, gathered through its block table (empty if S is absent).
   std::vector<uint64_t> read_values(SeqId seq) const;
   std::optional<Tick> last_use(SeqId seq) const;
+  // The registered keys and the cached-free queue (kvtrace 2); empty without prefix caching.
+  PrefixCacheView prefix_cache() const;
   // Every broken invariant, with expected and actual values; empty when healthy.
   std::vector<std::string> audit() const;
   const Config& config() const { return config_; }
 
  private:
+  using Key = std::vector<TokenId>;  // the whole id prefix through the end of a block
   struct Page {
     uint32_t refcount = 0;
     std::vector<uint64_t> slots;  // token value per slot (page_size of them)
+    std::optional<Key> key;       // set while the page is registered
   };
   struct Sequence {
     std::vector<ModelPageId> block_table;
-    uint64_t token_count = 0;  // n
+    std::vector<TokenId> token_ids;  // n of them: prompt ids, or generated ids
+    uint64_t token_count = 0;        // n
     bool pinned = false;
     Tick last_use = 0;
   };
 
-  uint64_t used_pages() const { return pages_.size(); }
+  uint64_t used_pages() const;
   uint64_t free_pages() const { return config_.max_pages - used_pages(); }
   uint64_t pages_for_tokens(uint64_t token_count) const;
   std::vector<SeqId> eviction_order() const;
   std::optional<std::vector<SeqId>> choose_victims(uint64_t need,
                                                    const std::vector<SeqId>& protected_ids) const;
+  std::optional<std::vector<SeqId>> choose_prefill_victims(const std::vector<ModelPageId>& hits,
+                                                           uint64_t new_count) const;
   ModelPageId new_page();
   void release(ModelPageId page);
+  void unregister(ModelPageId page);
+  void register_full_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block);
+  std::vector<ModelPageId> prefix_hits(const std::vector<TokenId>& ids) const;
+  void audit_prefix_cache(std::vector<std::string>& problems) const;
   void remove_sequence(SeqId seq);
 
   Result append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
@@ -67,6 +83,7 @@ class Model {
   Result alloc(SeqId seq, Tick tick);
   Result fork(SeqId src, SeqId dst, Tick tick);
   Result truncate(SeqId seq, uint32_t token_count, Tick tick);
+  Result prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick tick);
   Result evict();
   Result simple(const Op& op, Tick tick);
 
@@ -74,6 +91,8 @@ class Model {
   std::map<SeqId, Sequence> sequences_;
   std::map<ModelPageId, Page> pages_;
   ModelPageId next_page_id_ = 0;
+  std::map<Key, ModelPageId> registered_;  // every registered key and its page
+  std::vector<ModelPageId> cached_queue_;  // registered pages with refcount 0, oldest first
   uint64_t token_count_ = 0;  // sum of n over sequences_: the runner reads stats after every op
 };
 

@@ -82,6 +82,33 @@ rc::Gen<std::vector<StepEntryCount>> gen_step_entries() {
   return weighted_gen<std::vector<StepEntryCount>>({{3, distinct_ids}, {1, repeated_id}});
 }
 
+// Prompt segments (kvtrace 2): 1..3 of them, streams 1..3 shared between prompts so prefixes
+// repeat, lengths around page boundaries; rarely N = 0 or a stream over 2047.
+rc::Gen<std::vector<StepEntryCount>> gen_prompt_segments() {
+  const auto segment = rc::gen::map(
+      rc::gen::tuple(
+          weighted_choice<SeqId>({{6, 1}, {3, 2}, {2, 3}, {1, 4}, {1, 5}}),
+          weighted_gen<TokenCount>(
+              {{6, rc::gen::map(rc::gen::tuple(rc::gen::inRange<uint32_t>(1, 4),
+                                               weighted_choice<int32_t>({{3, 0}, {1, 1}, {1, -1}})),
+                                [](const std::tuple<uint32_t, int32_t>& parts) {
+                                  return TokenCount{std::get<0>(parts), std::get<1>(parts)};
+                                })},
+               {2, rc::gen::map(rc::gen::inRange<int32_t>(1, 4),
+                                [](int32_t n) {
+                                  return TokenCount{0, n};
+                                })}})),
+      [](const std::tuple<SeqId, TokenCount>& parts) {
+        return StepEntryCount{std::get<0>(parts), std::get<1>(parts)};
+      });
+  const auto invalid = rc::gen::element(StepEntryCount{1, TokenCount{0, 0}},
+                                        StepEntryCount{prompt_stream_max + 1, TokenCount{0, 1}});
+  return rc::gen::mapcat(rc::gen::inRange<size_t>(1, 4), [segment, invalid](size_t count) {
+    return rc::gen::container<std::vector<StepEntryCount>>(
+        count, weighted_gen<StepEntryCount>({{30, segment}, {1, invalid}}));
+  });
+}
+
 rc::Gen<GenOp> gen_op_of_shape(OpKind kind, OpShape shape) {
   switch (shape) {
     case OpShape::None:
@@ -107,6 +134,12 @@ rc::Gen<GenOp> gen_op_of_shape(OpKind kind, OpShape shape) {
       return rc::gen::map(gen_step_entries(), [kind](std::vector<StepEntryCount> entries) {
         return GenOp{kind, 0, 0, {}, std::move(entries)};
       });
+    case OpShape::Prefill:
+      return rc::gen::map(
+          rc::gen::tuple(gen_seq(), gen_prompt_segments()),
+          [kind](std::tuple<SeqId, std::vector<StepEntryCount>> args) {
+            return GenOp{kind, std::get<0>(args), 0, {}, std::move(std::get<1>(args))};
+          });
   }
   return rc::gen::just(GenOp{kind, 0, 0, {}, {}});
 }
@@ -134,6 +167,9 @@ Op resolve(const GenOp& op, uint32_t page_size) {
       resolved.seq = op.seq;
       resolved.count = op.dst;
       break;
+    case OpShape::Prefill:
+      resolved.seq = op.seq;
+      [[fallthrough]];
     case OpShape::Step:
       for (const StepEntryCount& entry : op.entries) {
         resolved.entries.push_back(StepEntry{entry.seq, entry.tokens.resolve(page_size)});
@@ -175,11 +211,14 @@ rc::Gen<Config> gen_config() {
                      weighted_gen<uint32_t>({{16, rc::gen::inRange<uint32_t>(1, 17)},
                                              {3, rc::gen::inRange<uint32_t>(17, 129)},
                                              {1, rc::gen::inRange<uint32_t>(129, 4097)}}),
-                     weighted_choice<Eviction>({{1, Eviction::none}, {1, Eviction::lru}}), shape),
-      [](const std::tuple<uint32_t, uint32_t, Eviction, Shape>& parts) {
+                     weighted_choice<Eviction>({{1, Eviction::none}, {1, Eviction::lru}}), shape,
+                     weighted_choice<bool>({{1, false}, {1, true}})),
+      [](const std::tuple<uint32_t, uint32_t, Eviction, Shape, bool>& parts) {
         Config config;
-        std::tie(config.page_size, config.max_pages, config.eviction, std::ignore) = parts;
+        std::tie(config.page_size, config.max_pages, config.eviction, std::ignore, std::ignore) =
+            parts;
         std::tie(config.kv_heads, config.head_dim, config.layers) = std::get<3>(parts);
+        config.prefix_caching = std::get<4>(parts);
         return config;
       });
 }

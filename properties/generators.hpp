@@ -25,7 +25,8 @@ struct StepEntryCount {
 };
 
 // An op as generated; `resolve` turns it into an Op for a page size. Fields by shape: Seq uses
-// seq, SeqCount seq and tokens, SeqSeq seq and dst (fork SRC DST), Step entries.
+// seq, SeqCount seq and tokens, SeqSeq seq and dst (fork SRC DST), Step entries, Prefill seq and
+// entries (StepEntryCount::seq is then the prompt stream).
 struct GenOp {
   OpKind kind = OpKind::stats;
   SeqId seq = 0;

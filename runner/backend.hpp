@@ -14,6 +14,7 @@
 #include "trace/capabilities.hpp"
 #include "trace/config.hpp"
 #include "trace/op.hpp"
+#include "trace/prefix_view.hpp"
 
 namespace kv {
 
@@ -52,6 +53,9 @@ class Backend {
   // The runner will apply `lines` in order, with tick = index; `observe_every_op` says whether it
   // audits after every op. A backend may send ops ahead (pipelining).
   virtual void plan(std::span<const TraceLine> /*lines*/, bool /*observe_every_op*/) {}
+  // Prefix caching (kvtrace 2): the registered keys and the cached-free queue, in the backend's
+  // page ids. nullopt: this backend does not report them (the runner then skips the comparison).
+  virtual std::optional<PrefixCacheView> prefix_cache() const { return std::nullopt; }
 };
 
 // The backends this build can run here, by name: "host", "hip-emu", and "hip" with a GPU.

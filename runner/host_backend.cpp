@@ -9,7 +9,7 @@ kvcache::Config to_cache_config(const Config& config) {
   kvcache::Config cache_config{
       config.page_size, config.max_pages,
       config.eviction == Eviction::lru ? kvcache::Eviction::lru : kvcache::Eviction::none,
-      kvcache::Shape{config.kv_heads, config.head_dim, config.layers}};
+      kvcache::Shape{config.kv_heads, config.head_dim, config.layers}, config.prefix_caching};
   return cache_config;
 }
 
@@ -42,6 +42,36 @@ Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t 
     }
   }
   return to_result(cache_.append(seq, token_count, token_words_, tick, protected_ids));
+}
+
+// prefill: the segments' ids and their prompt values (trace/token.hpp); bad segments are the op's
+// invalid_argument, decided here since the cache sees only ids.
+Result HostBackend::prefill(const Op& op, Tick tick) {
+  const auto ids = prompt_token_ids(op.entries);
+  if (!ids) return result_of(Status::invalid_argument);
+  const uint64_t words_per_token = config_.words_per_token();
+  const std::vector<uint64_t> values = prompt_token_values(*ids);
+  token_ids_.assign(ids->begin(), ids->end());
+  token_words_.resize(values.size() * words_per_token);
+  for (size_t i = 0; i < values.size(); i++) {
+    fill_token_words(values[i], config_,
+                     std::span(token_words_).subspan(i * words_per_token, words_per_token));
+  }
+  const SeqId requester[] = {op.seq};
+  const kvcache::Outcome outcome =
+      cache_.prefill(op.seq, token_ids_, token_words_, tick, requester);
+  Result result = to_result(outcome);
+  if (outcome.ok()) result.hit_tokens = outcome.hit_tokens;
+  return result;
+}
+
+std::optional<PrefixCacheView> HostBackend::prefix_cache() const {
+  PrefixCacheView view;
+  for (const auto& [page, key] : cache_.registered_keys()) {
+    view.registered.push_back({std::vector<uint64_t>(key.begin(), key.end()), page});
+  }
+  for (const kvcache::PageId page : cache_.cached_queue()) view.queue.push_back(page);
+  return view;
 }
 
 Result HostBackend::simple(const Op& op, Tick tick) {
@@ -81,6 +111,7 @@ OpResult HostBackend::apply(const Op& op, Tick tick) {
     const SeqId requester[] = {op.seq};
     return single(append(op.seq, op.count, tick, 0, requester));
   }
+  if (op.kind == OpKind::prefill) return single(prefill(op, tick));
   if (op.kind != OpKind::step) return single(simple(op, tick));
   const std::vector<SeqId> members = op_sequences(op);
   OpResult result;
@@ -93,7 +124,9 @@ OpResult HostBackend::apply(const Op& op, Tick tick) {
 
 StatsView HostBackend::stats() const {
   const kvcache::Stats stats = cache_.stats();
-  return StatsView{stats.used_pages, stats.free_pages, stats.sequence_count, stats.token_count};
+  StatsView view{stats.used_pages, stats.free_pages, stats.sequence_count, stats.token_count};
+  if (config_.prefix_caching) view.cached_keys = stats.cached_keys;
+  return view;
 }
 
 std::optional<InfoView> HostBackend::info(SeqId seq) const {

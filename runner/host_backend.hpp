@@ -25,17 +25,20 @@ class HostBackend : public Backend {
   std::vector<uint64_t> block_table(SeqId seq) const override;
   std::vector<uint32_t> gather_words(SeqId seq) override;
   std::vector<std::string> audit() const override { return cache_.audit(); }
+  std::optional<PrefixCacheView> prefix_cache() const override;
 
  private:
   Result append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                 std::span<const SeqId> protected_ids);
   Result simple(const Op& op, Tick tick);
+  Result prefill(const Op& op, Tick tick);
 
   Config config_;
   std::string name_;
   std::unique_ptr<kvcache::PageStore> store_;
   kvcache::Cache cache_;
-  std::vector<uint32_t> token_words_;  // scratch for appends, reused
+  std::vector<uint32_t> token_words_;  // scratch for appends and prefills, reused
+  std::vector<uint32_t> token_ids_;    // scratch for prefills
   std::vector<uint32_t> last_read_;
 };
 

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "model/model.hpp"
+#include "runner/prefix_check.hpp"
 #include "trace/digest.hpp"
 #include "trace/token.hpp"
 
@@ -57,9 +58,11 @@ std::optional<std::string> compare_words(const Config& config, SeqId seq,
       return "sequence " + std::to_string(seq) + " token " + std::to_string(token) + " layer " +
              std::to_string(layer) + (is_v ? " V" : " K") + " word " +
              std::to_string(w % vector_words) + ": expected " + std::to_string(expected[w]) +
-             " (token value " + std::to_string(values[token]) + ", written at tick " +
-             std::to_string(values[token] >> 29) + ") actual " + std::to_string(actual) +
-             (swapped ? " (K and V swapped)" : "");
+             " (token value " + std::to_string(values[token]) +
+             (is_prompt_value(values[token])
+                  ? std::string(", a prompt token")
+                  : ", written at tick " + std::to_string(values[token] >> 29)) +
+             ") actual " + std::to_string(actual) + (swapped ? " (K and V swapped)" : "");
     }
   }
   return std::nullopt;
@@ -186,6 +189,12 @@ class DifferentialRun {
         return false;
       }
     }
+    if (op.kind == OpKind::prefill && model_result.entries[0].status == Status::ok) {
+      if (auto problem = check_prefill_data(op, trace_.config, backend)) {
+        fail("read", index, &backend, "", *problem);
+        return false;
+      }
+    }
     return true;
   }
 
@@ -208,6 +217,9 @@ class DifferentialRun {
       if (auto problem = compare_sharing(model_, *backend)) {
         if (is_broken(index, *backend)) return;
         return fail("sharing", index, backend.get(), "", *problem);
+      }
+      if (auto problem = compare_prefix_cache(model_, *backend)) {
+        return fail("prefix", index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
         const auto problem =

@@ -19,7 +19,8 @@ enum class AuditMode : uint8_t {
 };
 
 // What went wrong first. `kind` is one of: expectation, result, stats, info, read, audit, sharing,
-// device (a backend's device call failed).
+// device (a backend's device call failed), prefix (registered keys or the cached queue differ,
+// kvtrace 2).
 struct Divergence {
   std::string kind;
   Tick tick = 0;

@@ -10,7 +10,7 @@ namespace {
 
 struct Rule {
   const char* name;
-  const char* trace;  // without the `kvtrace 1` header
+  const char* trace;  // without the header: `kvtrace 2` if it uses prefix caching, else `kvtrace 1`
 };
 
 // Changing any rule of the contract makes at least one of these expectations wrong.
@@ -154,12 +154,92 @@ const Rule rules[] = {
     {"ticks_count_failed_ops",
      "config page_size=2 max_pages=4\nalloc 1 => ok\nalloc 2 => ok\ntouch 9 => "
      "unknown_sequence\ntouch 1 => ok\nevict => ok evicted=2\n"},
+    // kvtrace 2, prefix caching (docs/semantics.md section 13); the same traces are corpus seeds.
+    {"prefix_example1_hits_grow_last_token_computed",
+     "config page_size=4 max_pages=8 prefix_caching=on\nprefill 1 5:8 => ok hit=0\n"
+     "stats => ok used=2 free=6 sequences=1 tokens=8 cached=2\n"
+     "prefill 2 5:8 => ok hit=4\n"
+     "stats => ok used=3 free=5 sequences=2 tokens=16 cached=2\n"
+     "prefill 3 5:9 => ok hit=8\n"
+     "stats => ok used=4 free=4 sequences=3 tokens=25 cached=2\nread 1 => ok\n"
+     "read 2 => ok\nread 3 => ok\ncheck => ok\n"},
+    {"prefix_example2_queued_hits_count_as_taken",
+     "config page_size=2 max_pages=3 prefix_caching=on\nprefill 1 1:4 => ok hit=0\n"
+     "free 1 => ok\nstats => ok used=0 free=3 sequences=0 tokens=0 cached=2\n"
+     "prefill 2 7:2 => ok hit=0\n"
+     "stats => ok used=1 free=2 sequences=1 tokens=2 cached=3\n"
+     "prefill 3 1:6 => capacity_exceeded\n"
+     "stats => ok used=1 free=2 sequences=1 tokens=2 cached=3\n"
+     "info 3 => unknown_sequence\nprefill 3 1:4 => ok hit=2\n"
+     "stats => ok used=3 free=0 sequences=2 tokens=6 cached=3\ncheck => ok\n"},
+    {"prefix_example3_evicting_hit_owner_helps_nothing",
+     "config page_size=2 max_pages=4 eviction=lru prefix_caching=on\n"
+     "prefill 1 1:4 => ok hit=0\nprefill 2 2:4 => ok hit=0\n"
+     "prefill 3 1:5 => ok hit=4 evicted=1,2\n"
+     "stats => ok used=3 free=1 sequences=1 tokens=5 cached=3\nread 3 => ok\n"
+     "prefill 4 2:4 => ok hit=2 evicted=3\n"
+     "stats => ok used=2 free=2 sequences=1 tokens=4 cached=4\ncheck => ok\n"},
+    {"prefix_hit_stops_at_first_miss_and_write_unregisters",
+     "config page_size=2 max_pages=4 prefix_caching=on\nprefill 1 1:6 => ok hit=0\n"
+     "truncate 1 1 => ok\nstats => ok used=1 free=3 sequences=1 tokens=1 cached=3\n"
+     "append 1 1 => ok\nstats => ok used=1 free=3 sequences=1 tokens=2 cached=2\n"
+     "prefill 2 1:5 => ok hit=0\n"
+     "stats => ok used=4 free=0 sequences=2 tokens=7 cached=2\nread 1 => ok\n"
+     "read 2 => ok\ncheck => ok\n"},
+    {"prefix_release_in_reverse_block_order_unregistered_first",
+     "config page_size=1 max_pages=4 prefix_caching=on\nprefill 1 1:3 => ok hit=0\n"
+     "free 1 => ok\nalloc 2 => ok\n"
+     "stats => ok used=1 free=3 sequences=1 tokens=0 cached=3\nalloc 3 => ok\n"
+     "stats => ok used=2 free=2 sequences=2 tokens=0 cached=2\n"
+     "prefill 4 1:2 => ok hit=1\n"
+     "stats => ok used=4 free=0 sequences=3 tokens=2 cached=2\nread 4 => ok\n"
+     "check => ok\n"},
+    {"prefix_append_and_step_never_register",
+     "config page_size=2 max_pages=8 prefix_caching=on\nprefill 1 1:3 => ok hit=0\n"
+     "stats => ok used=2 free=6 sequences=1 tokens=3 cached=1\nappend 1 1 => ok\n"
+     "step 1:2 => ok\nstats => ok used=3 free=5 sequences=1 tokens=6 cached=1\n"
+     "prefill 2 1:4 => ok hit=2\n"
+     "stats => ok used=4 free=4 sequences=2 tokens=10 cached=2\nread 1 => ok\n"
+     "read 2 => ok\ncheck => ok\n"},
+    {"prefix_cow_copy_unregistered_original_keeps_key",
+     "config page_size=2 max_pages=4 prefix_caching=on\nprefill 1 1:4 => ok hit=0\n"
+     "fork 1 2 => ok\ntruncate 2 3 => ok\nappend 2 1 => ok\n"
+     "stats => ok used=3 free=1 sequences=2 tokens=8 cached=2\n"
+     "prefill 3 1:5 => ok hit=4\n"
+     "stats => ok used=4 free=0 sequences=3 tokens=13 cached=2\nread 2 => ok\n"
+     "read 3 => ok\ncheck => ok\n"},
+    {"prefix_off_never_hits_and_stats_is_v1",
+     "config page_size=2 max_pages=4\nprefill 1 1:4 => ok hit=0\n"
+     "prefill 2 1:4 => ok hit=0\nstats => ok used=4 free=0 sequences=2 tokens=8\n"
+     "prefill 3 1:1 => capacity_exceeded\nfree 1 => ok\nprefill 3 1:1 => ok hit=0\n"
+     "read 2 => ok\nread 3 => ok\ncheck => ok\n"},
+    {"prefix_prefill_check_order",
+     "config page_size=4 max_pages=2 prefix_caching=on\n"
+     "prefill 1 1:0 => invalid_argument\nprefill 1 2048:1 => invalid_argument\n"
+     "prefill 1 1:1048576 2:1 => invalid_argument\nprefill 1 2047:4 => ok hit=0\n"
+     "prefill 1 1:1 => sequence_exists\nprefill 1 1:0 => invalid_argument\n"
+     "prefill 2 1:1048576 => capacity_exceeded\nprefill 2 2047:5 => ok hit=4\n"
+     "stats => ok used=2 free=0 sequences=2 tokens=9 cached=1\n"
+     "prefill 3 2047:5 => capacity_exceeded\ncheck => ok\n"},
+    {"prefix_lru_victims_stay_hittable",
+     "config page_size=2 max_pages=4 eviction=lru prefix_caching=on\n"
+     "prefill 1 1:4 => ok hit=0\nprefill 2 2:4 => ok hit=0\n"
+     "prefill 3 1:3 => ok hit=2 evicted=1\n"
+     "stats => ok used=4 free=0 sequences=2 tokens=7 cached=3\n"
+     "append 4 4 => ok evicted=2\n"
+     "stats => ok used=4 free=0 sequences=2 tokens=7 cached=1\n"
+     "prefill 5 1:3 => ok hit=2 evicted=3\n"
+     "stats => ok used=4 free=0 sequences=2 tokens=7 cached=1\nread 4 => ok\n"
+     "read 5 => ok\ncheck => ok\n"},
 };
 
 class ModelRule : public ::testing::TestWithParam<Rule> {};
 
 TEST_P(ModelRule, HoldsInTheModel) {
-  const std::string text = std::string("kvtrace 1\n") + GetParam().trace;
+  const std::string body = GetParam().trace;
+  const bool version_2 =
+      body.find("prefill") != std::string::npos || body.find("prefix_caching") != std::string::npos;
+  const std::string text = std::string(version_2 ? "kvtrace 2\n" : "kvtrace 1\n") + body;
   ParseResult parsed = parse_trace(text, memory_budget_default_bytes);
   ASSERT_TRUE(std::holds_alternative<Trace>(parsed)) << std::get<ParseError>(parsed).message;
   const Trace& trace = std::get<Trace>(parsed);
@@ -170,7 +250,8 @@ TEST_P(ModelRule, HoldsInTheModel) {
     ASSERT_TRUE(line.expected.has_value()) << "line " << line.line_number;
     EXPECT_EQ(format_op_result(result), format_op_result(*line.expected))
         << "line " << line.line_number << ": " << format_op(line.op);
-    EXPECT_TRUE(model.audit().empty());
+    const std::vector<std::string> problems = model.audit();
+    EXPECT_TRUE(problems.empty()) << "line " << line.line_number << ": " << problems.front();
   }
 }
 

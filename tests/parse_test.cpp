@@ -33,6 +33,29 @@ TEST(Parse, RoundTripIsExact) {
   EXPECT_EQ(format_trace(trace), text);
 }
 
+TEST(Parse, Version2RoundTripIsExact) {
+  const std::string text =
+      "kvtrace 2\nconfig page_size=4 max_pages=3 eviction=lru prefix_caching=on\n"
+      "prefill 1 5:8 0:1 2047:3 => ok hit=0\nprefill 2 5:8 => ok hit=4 evicted=1\n"
+      "prefill 3 1:0 => invalid_argument\nstats => ok used=3 free=0 sequences=2 tokens=7 "
+      "cached=2\n";
+  const Trace trace = parse_ok(text);
+  EXPECT_TRUE(trace.config.prefix_caching);
+  ASSERT_EQ(trace.lines.size(), 4u);
+  EXPECT_EQ(trace.lines[0].op.entries.size(), 3u);
+  EXPECT_EQ(trace.lines[1].expected->entries[0].hit_tokens, 4u);
+  EXPECT_EQ(trace.lines[3].expected->entries[0].stats->cached_keys, 2u);
+  EXPECT_EQ(format_trace(trace), text);
+}
+
+TEST(Parse, Version2WithoutItsFeaturesPrintsAsVersion1) {
+  const Trace trace =
+      parse_ok("kvtrace 2\nconfig page_size=4 max_pages=3 prefix_caching=off\nalloc 1\n");
+  EXPECT_FALSE(trace.config.prefix_caching);
+  EXPECT_EQ(format_trace(trace),
+            "kvtrace 1\nconfig page_size=4 max_pages=3 eviction=none\nalloc 1\n");
+}
+
 TEST(Parse, WhitespaceAndCrLfAreNormalised) {
   const Trace trace =
       parse_ok("kvtrace 1\r\nconfig   max_pages=3\tpage_size=4\r\n  alloc   1   =>   ok  \r\n");
@@ -59,7 +82,23 @@ struct Malformed {
 const Malformed malformed[] = {
     {"empty_file", "", 0, "empty file"},
     {"wrong_header", "kvtrace\n", 1, "header line"},
-    {"wrong_version", "kvtrace 2\n", 1, "unsupported kvtrace version '2'"},
+    {"wrong_version", "kvtrace 3\n", 1, "unsupported kvtrace version '3'"},
+    {"prefill_needs_version_2", "kvtrace 1\nconfig page_size=1 max_pages=1\nprefill 1 1:1\n", 3,
+     "need the header 'kvtrace 2'"},
+    {"prefix_caching_needs_version_2",
+     "kvtrace 1\nconfig page_size=1 max_pages=1 prefix_caching=on\n", 2,
+     "prefix_caching needs the header"},
+    {"cached_needs_version_2",
+     "kvtrace 1\nconfig page_size=1 max_pages=1\nstats => ok used=0 free=1 sequences=0 tokens=0 "
+     "cached=0\n",
+     3, "need the header"},
+    {"prefill_without_segments", "kvtrace 2\nconfig page_size=1 max_pages=1\nprefill 1\n", 3,
+     "at least one P:N segment"},
+    {"bad_prefix_caching", "kvtrace 2\nconfig page_size=1 max_pages=1 prefix_caching=yes\n", 2,
+     "must be on or off"},
+    {"hit_with_stats_fields",
+     "kvtrace 2\nconfig page_size=1 max_pages=1\nprefill 1 1:1 => ok hit=0 used=1\n", 3,
+     "only hit= and evicted="},
     {"op_before_config", "kvtrace 1\nalloc 1\n", 2, "before the config line"},
     {"missing_config", "kvtrace 1\n# nothing\n", 2, "missing the config line"},
     {"second_config", "kvtrace 1\nconfig page_size=1 max_pages=1\nconfig page_size=1 max_pages=1\n",
@@ -103,7 +142,7 @@ const Malformed malformed[] = {
     {"count_over_32_bits", "kvtrace 1\nconfig page_size=1 max_pages=1\nappend 1 99999999999\n", 3,
      "does not fit in 32 bits"},
     {"empty_step", "kvtrace 1\nconfig page_size=1 max_pages=1\nstep\n", 3, "at least one S:N"},
-    {"bad_step_entry", "kvtrace 1\nconfig page_size=1 max_pages=1\nstep 1-2\n", 3, "is not S:N"},
+    {"bad_step_entry", "kvtrace 1\nconfig page_size=1 max_pages=1\nstep 1-2\n", 3, "is not A:B"},
     {"unknown_result_word", "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 => fine\n", 3,
      "unknown result word 'fine'"},
     {"empty_expectation", "kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 =>\n", 3,

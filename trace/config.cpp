@@ -67,6 +67,7 @@ std::string format_config(const Config& config) {
   if (config.kv_heads != defaults.kv_heads) out += " kv_heads=" + std::to_string(config.kv_heads);
   if (config.head_dim != defaults.head_dim) out += " head_dim=" + std::to_string(config.head_dim);
   if (config.layers != defaults.layers) out += " layers=" + std::to_string(config.layers);
+  if (config.prefix_caching) out += " prefix_caching=on";
   return out;
 }
 

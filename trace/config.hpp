@@ -19,6 +19,7 @@ struct Config {
   uint32_t kv_heads = 1;
   uint32_t head_dim = 2;
   uint32_t layers = 1;
+  bool prefix_caching = false;  // kvtrace 2: register full prompt blocks and reuse them
   bool operator==(const Config&) const = default;
 
   // 32-bit words per token: K and V, every layer, every head.

@@ -10,8 +10,25 @@ void append_comments(std::string& out, const std::vector<std::string>& comments)
 
 }  // namespace
 
+bool line_needs_version_2(const TraceLine& line) {
+  if (op_shape(line.op.kind) == OpShape::Prefill) return true;
+  if (!line.expected) return false;
+  for (const Result& result : line.expected->entries) {
+    if (result.hit_tokens || (result.stats && result.stats->cached_keys)) return true;
+  }
+  return false;
+}
+
+uint32_t trace_version(const Trace& trace) {
+  if (trace.config.prefix_caching) return 2;
+  for (const TraceLine& line : trace.lines) {
+    if (line_needs_version_2(line)) return 2;
+  }
+  return 1;
+}
+
 std::string format_trace(const Trace& trace) {
-  std::string out = "kvtrace 1\n";
+  std::string out = "kvtrace " + std::to_string(trace_version(trace)) + "\n";
   append_comments(out, trace.header_comments);
   out += format_config(trace.config) + "\n";
   for (const TraceLine& line : trace.lines) {

@@ -44,6 +44,26 @@ uint32_t pick_token_count(Rng& rng, const Config& config) {
   }
 }
 
+// Prompt segments for a prefill (kvtrace 2): a few shared "system prompt" streams so prompts
+// share prefixes, lengths around page boundaries, sometimes a private tail, rarely invalid.
+std::vector<StepEntry> generate_prompt_segments(Rng& rng, const Config& config) {
+  const uint32_t page_size = config.page_size;
+  std::vector<StepEntry> segments;
+  const uint32_t lengths[] = {
+      page_size, page_size + 1, 2 * page_size - 1, 2 * page_size, 2 * page_size + 1, 3 * page_size,
+      1,         page_size - 1};
+  const uint32_t first = lengths[rng.below(std::size(lengths))];
+  segments.push_back(StepEntry{static_cast<uint32_t>(rng.between(1, 3)), first > 0 ? first : 1});
+  if (rng.chance(40)) {  // a private tail after the shared prefix
+    segments.push_back(StepEntry{static_cast<uint32_t>(rng.between(4, 9)),
+                                 static_cast<uint32_t>(rng.between(1, 2ull * page_size))});
+  }
+  if (rng.chance(3)) {
+    segments.back() = rng.chance(50) ? StepEntry{1, 0} : StepEntry{prompt_stream_max + 1, 1};
+  }
+  return segments;
+}
+
 }  // namespace
 
 Config generate_config(Rng& rng) {
@@ -58,6 +78,7 @@ Config generate_config(Rng& rng) {
     config.head_dim = static_cast<uint32_t>(rng.between(1, 4));
     config.layers = static_cast<uint32_t>(rng.between(1, 2));
   }
+  config.prefix_caching = rng.chance(50);
   return config;
 }
 
@@ -79,6 +100,10 @@ Op generate_op(Rng& rng, const Config& config) {
     case OpShape::SeqSeq:
       op.seq = pick_seq(rng);
       op.count = rng.chance(70) ? static_cast<SeqId>(rng.between(1, 8)) : pick_seq(rng);
+      break;
+    case OpShape::Prefill:
+      op.seq = pick_seq(rng);
+      op.entries = generate_prompt_segments(rng, config);
       break;
     case OpShape::Step: {
       const uint64_t entry_count = rng.between(1, 4);

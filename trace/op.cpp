@@ -47,6 +47,13 @@ uint32_t op_weight(OpKind kind) {
   return op_rows[static_cast<size_t>(kind)].weight;
 }
 
+bool shape_has_seq(OpShape shape) {
+  return shape != OpShape::None && shape != OpShape::Step;
+}
+bool shape_has_entries(OpShape shape) {
+  return shape == OpShape::Step || shape == OpShape::Prefill;
+}
+
 std::optional<OpKind> op_from_name(std::string_view name) {
   for (size_t i = 0; i < op_rows.size(); i++) {
     if (op_rows[i].name == name) return static_cast<OpKind>(i);
@@ -74,6 +81,8 @@ std::vector<SeqId> op_sequences(const Op& op) {
       return {op.seq};
     case OpShape::SeqSeq:
       return {op.seq, op.count};
+    case OpShape::Prefill:
+      return {op.seq};
     case OpShape::Step: {
       std::vector<SeqId> ids;
       for (const StepEntry& entry : op.entries) ids.push_back(entry.seq);
@@ -101,6 +110,9 @@ std::string format_op(const Op& op) {
     case OpShape::SeqSeq:
       out += ' ' + std::to_string(op.seq) + ' ' + std::to_string(op.count);
       break;
+    case OpShape::Prefill:
+      out += ' ' + std::to_string(op.seq);
+      [[fallthrough]];
     case OpShape::Step:
       for (const StepEntry& entry : op.entries) {
         out += ' ' + std::to_string(entry.seq) + ':' + std::to_string(entry.token_count);
@@ -112,6 +124,7 @@ std::string format_op(const Op& op) {
 
 std::string format_result(const Result& result) {
   std::string out(status_name(result.status));
+  if (result.hit_tokens) out += " hit=" + std::to_string(*result.hit_tokens);
   if (!result.evicted.empty()) {
     out += " evicted=";
     append_ids(out, result.evicted);
@@ -126,6 +139,7 @@ std::string format_result(const Result& result) {
            " free=" + std::to_string(result.stats->free_pages) +
            " sequences=" + std::to_string(result.stats->sequence_count) +
            " tokens=" + std::to_string(result.stats->token_count);
+    if (result.stats->cached_keys) out += " cached=" + std::to_string(*result.stats->cached_keys);
   }
   return out;
 }

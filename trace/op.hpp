@@ -14,6 +14,11 @@ using Tick = uint64_t;
 
 inline constexpr uint32_t append_token_count_max = 1048576;
 inline constexpr uint32_t step_entry_count_max = 256;
+// prefill: prompt streams 0..2047, at most 1,048,576 tokens in all (kvtrace 2).
+inline constexpr uint32_t prompt_stream_max = 2047;
+inline constexpr uint32_t prefill_token_count_max = 1048576;
+// A prefill line may name at most this many segments (a parse error beyond).
+inline constexpr uint32_t prefill_segment_count_max = 16384;
 
 enum class OpKind : uint8_t {
 #define KV_OP(name, shape, weight, help) name,
@@ -25,7 +30,11 @@ inline constexpr uint32_t op_kind_count = 0
     ;
 
 // What arguments an op takes; the parser, printer and generators branch on this only.
-enum class OpShape : uint8_t { None, Seq, SeqCount, SeqSeq, Step };
+enum class OpShape : uint8_t { None, Seq, SeqCount, SeqSeq, Step, Prefill };
+
+// Whether the op's shape starts with a sequence id / carries a list of `A:B` entries.
+bool shape_has_seq(OpShape shape);
+bool shape_has_entries(OpShape shape);
 
 OpShape op_shape(OpKind kind);
 std::string_view op_name(OpKind kind);
@@ -39,7 +48,8 @@ struct StepEntry {
   bool operator==(const StepEntry&) const = default;
 };
 
-// One op. `seq`/`count` carry S and N (or SRC and DST for fork); `entries` is used by step only.
+// One op. `seq`/`count` carry S and N (or SRC and DST for fork). `entries` holds a step's S:N
+// entries, or a prefill's prompt segments P:N (StepEntry::seq is then the stream P).
 struct Op {
   OpKind kind = OpKind::stats;
   SeqId seq = 0;
@@ -74,6 +84,8 @@ struct StatsView {
   uint64_t free_pages = 0;
   uint64_t sequence_count = 0;
   uint64_t token_count = 0;
+  std::optional<uint64_t> cached_keys =
+      std::nullopt;  // `cached=C`: only with prefix_caching=on (kvtrace 2)
   bool operator==(const StatsView&) const = default;
 };
 
@@ -83,6 +95,8 @@ struct Result {
   std::vector<SeqId> evicted;      // victims in eviction order (ok only)
   std::optional<InfoView> info;    // `info` only
   std::optional<StatsView> stats;  // `stats` only
+  std::optional<uint64_t> hit_tokens =
+      std::nullopt;  // `hit=T`: a successful `prefill` only (kvtrace 2)
   bool operator==(const Result&) const = default;
 };
 

@@ -82,7 +82,7 @@ std::variant<uint64_t, std::string> parse_u64(std::string_view word, std::string
 std::variant<StepEntry, std::string> parse_step_entry(std::string_view word) {
   const size_t colon = word.find(':');
   if (colon == std::string_view::npos) {
-    return "step entry '" + std::string(word) + "' is not S:N";
+    return "entry '" + std::string(word) + "' is not A:B (step S:N, prefill P:N)";
   }
   auto seq = parse_u32(word.substr(0, colon), "sequence id");
   if (auto* message = std::get_if<std::string>(&seq)) return *message;
@@ -91,13 +91,19 @@ std::variant<StepEntry, std::string> parse_step_entry(std::string_view word) {
   return StepEntry{std::get<uint32_t>(seq), std::get<uint32_t>(count)};
 }
 
-std::optional<std::string> parse_step(const Words& words, Op& op) {
-  if (words.size() < 2) return "step needs at least one S:N entry";
-  if (words.size() - 1 > step_entry_count_max) {
-    return "step has " + std::to_string(words.size() - 1) + " entries; at most " +
-           std::to_string(step_entry_count_max) + " are allowed";
+// The `A:B` entries of a step (S:N, from words[1]) or a prefill (P:N, from words[2]).
+std::optional<std::string> parse_entries(const Words& words, size_t first, Op& op) {
+  const bool prefill = op_shape(op.kind) == OpShape::Prefill;
+  const std::string name(op_name(op.kind));
+  const size_t max = prefill ? prefill_segment_count_max : step_entry_count_max;
+  if (words.size() <= first) {
+    return name + (prefill ? " needs at least one P:N segment" : " needs at least one S:N entry");
   }
-  for (size_t i = 1; i < words.size(); i++) {
+  if (words.size() - first > max) {
+    return name + " has " + std::to_string(words.size() - first) + " entries; at most " +
+           std::to_string(max) + " are allowed";
+  }
+  for (size_t i = first; i < words.size(); i++) {
     auto entry = parse_step_entry(words[i]);
     if (auto* message = std::get_if<std::string>(&entry)) return *message;
     op.entries.push_back(std::get<StepEntry>(entry));
@@ -107,7 +113,14 @@ std::optional<std::string> parse_step(const Words& words, Op& op) {
 
 std::optional<std::string> parse_args(const Words& words, Op& op) {
   const OpShape shape = op_shape(op.kind);
-  if (shape == OpShape::Step) return parse_step(words, op);
+  if (shape == OpShape::Step) return parse_entries(words, 1, op);
+  if (shape == OpShape::Prefill) {
+    if (words.size() < 2) return "prefill is missing an argument: " + std::string(op_help(op.kind));
+    auto seq = parse_u32(words[1], "sequence id");
+    if (auto* message = std::get_if<std::string>(&seq)) return *message;
+    op.seq = std::get<uint32_t>(seq);
+    return parse_entries(words, 2, op);
+  }
   const size_t want = shape == OpShape::None ? 0 : shape == OpShape::Seq ? 1 : 2;
   const std::string name(op_name(op.kind));
   if (words.size() - 1 < want)
@@ -168,8 +181,8 @@ std::optional<std::string> parse_fields(const Words& words, Result& result) {
       if (auto message = parse_evicted(value, result)) return message;
       continue;
     }
-    static const std::vector<std::string_view> known = {"tokens", "pages", "pinned",
-                                                        "used",   "free",  "sequences"};
+    static const std::vector<std::string_view> known = {"tokens", "pages",     "pinned", "used",
+                                                        "free",   "sequences", "cached", "hit"};
     if (std::find(known.begin(), known.end(), key) == known.end() || fields.count(key)) {
       return "unknown or repeated result field '" + std::string(key) + "'";
     }
@@ -177,12 +190,23 @@ std::optional<std::string> parse_fields(const Words& words, Result& result) {
     if (auto* message = std::get_if<std::string>(&number)) return *message;
     fields[key] = std::get<uint64_t>(number);
   }
+  if (fields.count("hit")) {
+    result.hit_tokens = fields["hit"];
+    fields.erase("hit");
+    if (!fields.empty()) return std::string("a prefill result has only hit= and evicted=");
+  }
   if (fields.empty()) return std::nullopt;
-  if (fields.count("used") || fields.count("free") || fields.count("sequences")) {
-    if (fields.size() != 4 || !fields.count("tokens")) {
-      return std::string("a stats result needs exactly used=, free=, sequences= and tokens=");
+  if (fields.count("used") || fields.count("free") || fields.count("sequences") ||
+      fields.count("cached")) {
+    const size_t cached = fields.count("cached");
+    if (fields.size() != 4 + cached || !fields.count("tokens") || !fields.count("used") ||
+        !fields.count("free") || !fields.count("sequences")) {
+      return std::string(
+          "a stats result needs exactly used=, free=, sequences= and tokens= (then cached= with "
+          "prefix_caching=on)");
     }
     result.stats = StatsView{fields["used"], fields["free"], fields["sequences"], fields["tokens"]};
+    if (cached) result.stats->cached_keys = fields["cached"];
     return std::nullopt;
   }
   if (fields.size() != 3 || fields["pinned"] > 1) {
@@ -237,6 +261,13 @@ std::optional<std::string> parse_config_word(std::string_view word, Config& conf
     config.eviction = value == "lru" ? Eviction::lru : Eviction::none;
     return std::nullopt;
   }
+  if (key == "prefix_caching") {
+    if (value != "on" && value != "off") {
+      return "prefix_caching='" + std::string(value) + "' must be on or off";
+    }
+    config.prefix_caching = value == "on";
+    return std::nullopt;
+  }
   uint32_t* field = key == "page_size"   ? &config.page_size
                     : key == "max_pages" ? &config.max_pages
                     : key == "kv_heads"  ? &config.kv_heads
@@ -245,7 +276,7 @@ std::optional<std::string> parse_config_word(std::string_view word, Config& conf
                                          : nullptr;
   if (field == nullptr) {
     return "unknown config key '" + std::string(key) +
-           "' (known: page_size max_pages eviction kv_heads head_dim layers)";
+           "' (known: page_size max_pages eviction kv_heads head_dim layers prefix_caching)";
   }
   auto number = parse_u32(value, key);
   if (auto* message = std::get_if<std::string>(&number)) return *message;
@@ -275,6 +306,7 @@ std::optional<std::string> parse_config(const Words& words, Config& config, uint
 struct LineParser {
   Trace trace;
   bool saw_header = false;
+  uint32_t version = 1;
   bool saw_config = false;
   std::vector<std::string> pending_comments;
   uint64_t budget = 0;
@@ -296,6 +328,9 @@ struct LineParser {
       if (auto* message = std::get_if<std::string>(&expected)) return *message;
       line.expected = std::get<OpResult>(expected);
     }
+    if (version < 2 && line_needs_version_2(line)) {
+      return "prefill and the result fields hit= and cached= need the header 'kvtrace 2'";
+    }
     trace.lines.push_back(std::move(line));
     return std::nullopt;
   }
@@ -305,10 +340,13 @@ struct LineParser {
     const Words words = split_words(body);
     if (!saw_header) {
       if (words.size() != 2 || words[0] != "kvtrace") {
-        return std::string("expected the header line 'kvtrace 1'");
+        return std::string("expected the header line 'kvtrace 1' or 'kvtrace 2'");
       }
-      if (words[1] != "1")
-        return "unsupported kvtrace version '" + std::string(words[1]) + "' (this tool reads 1)";
+      if (words[1] != "1" && words[1] != "2") {
+        return "unsupported kvtrace version '" + std::string(words[1]) +
+               "' (this tool reads 1 and 2)";
+      }
+      version = words[1] == "1" ? 1 : 2;
       saw_header = true;
       return std::nullopt;
     }
@@ -317,7 +355,11 @@ struct LineParser {
       saw_config = true;
       trace.header_comments = std::move(pending_comments);
       pending_comments.clear();
-      return parse_config(words, trace.config, budget);
+      if (auto message = parse_config(words, trace.config, budget)) return message;
+      if (version < 2 && trace.config.prefix_caching) {
+        return std::string("prefix_caching needs the header 'kvtrace 2'");
+      }
+      return std::nullopt;
     }
     if (words[0] == "kvtrace") return std::string("a second 'kvtrace' header line");
     return op_line(body, line_number, inline_comment);
@@ -356,7 +398,8 @@ ParseResult parse_trace(std::string_view text, uint64_t memory_budget_bytes) {
     }
   }
   if (!parser.saw_header)
-    return ParseError{line_number, "empty file: expected the header line 'kvtrace 1'"};
+    return ParseError{line_number,
+                      "empty file: expected the header line 'kvtrace 1' or 'kvtrace 2'"};
   if (!parser.saw_config) return ParseError{line_number, "missing the config line"};
   parser.trace.trailing_comments = std::move(parser.pending_comments);
   return std::move(parser.trace);

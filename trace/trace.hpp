@@ -48,7 +48,13 @@ std::variant<Op, std::string> parse_op(std::string_view text);
 // Parses one result line (`ok evicted=1,2`, a step's entries joined by ` ; `), for tools.
 std::variant<OpResult, std::string> parse_op_result(std::string_view text);
 
-// Canonical text: `kvtrace 1`, the config, one op per line with ` => EXPECTED` where known.
+// kvtrace 2 features on one line: a prefill op, or `hit=`/`cached=` in its expectation.
+bool line_needs_version_2(const TraceLine& line);
+// The lowest version that holds the trace: 2 with prefix_caching=on or any kvtrace 2 line, else 1.
+uint32_t trace_version(const Trace& trace);
+
+// Canonical text: `kvtrace V` (trace_version), the config, one op per line with ` => EXPECTED`
+// where known.
 std::string format_trace(const Trace& trace);
 
 }  // namespace kv

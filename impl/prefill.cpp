@@ -1,0 +1,137 @@
+// Cache::prefill and the prefix-caching helpers: hits, registration, taking pages from the queue.
+#include <algorithm>
+
+#include "impl/check.hpp"
+#include "impl/kvcache.hpp"
+
+namespace kvcache {
+
+namespace {
+constexpr uint32_t kAbsent = detail::SeqIndex::kEmptySlot;
+}
+
+PageId Cache::take_page() {
+  const PageId page = pages_.take();
+  unregister_page(page);  // the queue's head keeps its key until it is taken: drop it now
+  return page;
+}
+
+void Cache::unregister_page(PageId page) {
+  if (!pages_.registered(page)) return;
+  prefix_.unregister(page);
+  pages_.set_registered(page, false);
+}
+
+// The hit: leading blocks whose keys are registered, stopping at the first miss, at most
+// (n-1)/page_size of them (the last token is always computed). Fills hit_pages_ in block order and
+// returns the node of the last hit block (the root when there is none).
+uint32_t Cache::find_hits(std::span<const uint32_t> token_ids) {
+  hit_pages_.clear();
+  detail::NodeId node = detail::PrefixIndex::kRoot;
+  if (slot_token_ids_.empty()) return node;
+  const uint64_t page_size = config_.page_size;
+  const uint64_t limit = (token_ids.size() - 1) / page_size;
+  for (uint64_t block = 0; block < limit; ++block) {
+    const detail::NodeId next = prefix_.find(node, token_ids.subspan(block * page_size, page_size));
+    if (next == detail::PrefixIndex::kNoNode) break;
+    const PageId page = prefix_.page_of(next);
+    if (page == detail::PrefixIndex::kNoPage) break;  // the key's node lives on for its children
+    hit_pages_.push_back(page);
+    node = next;
+  }
+  return node;
+}
+
+// Registers the blocks of `seq` after the hits that are full, under their keys, unless a key is
+// registered already (the page then stays unregistered). `node` is the last hit's node.
+void Cache::register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids,
+                            uint32_t node) {
+  if (slot_token_ids_.empty()) return;
+  const uint64_t page_size = config_.page_size;
+  const uint64_t full_blocks = token_ids.size() / page_size;
+  for (uint64_t block = hit_pages_.size(); block < full_blocks; ++block) {
+    node = prefix_.find_or_add(node, token_ids.subspan(block * page_size, page_size));
+    if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage) continue;  // a duplicate key
+    const PageId page = seq.block_table[block];
+    prefix_.assign(node, page);
+    pages_.set_registered(page, true);
+  }
+}
+
+Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
+                       std::span<const uint32_t> token_words, Tick now,
+                       std::span<const SeqId> protected_ids) {
+  evicted_.clear();
+  const uint64_t n = token_ids.size();
+  if (n == 0 || n > kMaxAppendTokens) return fail(Error::invalid_argument);
+  if (token_words.size() != n * words_per_token_)
+    return fail(Error::invalid_argument);  // caller's buffer does not match the ids
+  if (index_.find(id) != kAbsent) return fail(Error::sequence_exists);
+
+  const uint32_t last_hit_node = find_hits(token_ids);
+  const uint64_t hit_count = hit_pages_.size();
+  const uint64_t new_pages = page_count_for(n) - hit_count;
+  // Hits with refcount 0 sit in the queue: they count as taken, like the new pages.
+  uint64_t idle_hits = 0;
+  for (const PageId page : hit_pages_) {
+    idle_hits += pages_.refcount(page) == 0 ? 1 : 0;
+    hit_mark_[page] = 1;
+  }
+  const Error error = make_room(new_pages + idle_hits, kNone, protected_ids);
+  for (const PageId page : hit_pages_) hit_mark_[page] = 0;
+  if (error != Error::none) return fail(error);
+
+  const uint32_t slot = create_sequence(id, now);
+  Sequence& seq = slots_[slot];
+  for (const PageId page : hit_pages_) {
+    if (pages_.refcount(page) == 0) {
+      pages_.take_cached(page);
+    } else {
+      pages_.share(page);
+    }
+    seq.block_table.push_back(page);
+  }
+  for (uint64_t i = 0; i < new_pages; ++i) seq.block_table.push_back(take_page());
+
+  const uint64_t hit_tokens = hit_count * config_.page_size;
+  seq.token_count = hit_tokens;  // write_tokens continues from here
+  token_count_ += hit_tokens;
+  write_tokens(seq, static_cast<uint32_t>(n - hit_tokens),
+               token_words.subspan(hit_tokens * words_per_token_));
+  if (!slot_token_ids_.empty()) {
+    for (uint64_t i = 0; i < slot_mapping_.size(); ++i)
+      slot_token_ids_[slot_mapping_[i]] = token_ids[hit_tokens + i];
+  }
+  register_blocks(seq, token_ids, last_hit_node);
+  use(slot, now);
+  return Outcome{Error::none, evicted_, hit_tokens};
+}
+
+std::vector<std::pair<PageId, std::vector<uint32_t>>> Cache::registered_keys() const {
+  std::vector<std::pair<PageId, std::vector<uint32_t>>> keys;
+  if (slot_token_ids_.empty()) return keys;
+  for (PageId page = 0; page < config_.max_pages; ++page) {
+    detail::NodeId node = prefix_.node_of(page);
+    if (node == detail::PrefixIndex::kNoNode) continue;
+    std::vector<uint32_t> key;
+    for (; node != detail::PrefixIndex::kRoot; node = prefix_.parent(node)) {
+      const auto ids = prefix_.ids(node);
+      key.insert(key.begin(), ids.begin(), ids.end());
+    }
+    keys.emplace_back(page, std::move(key));
+  }
+  return keys;
+}
+
+std::vector<PageId> Cache::cached_queue() const {
+  std::vector<PageId> queue;
+  if (slot_token_ids_.empty()) return queue;
+  for (PageId page = pages_.queue_head();
+       page != PagePool::kNoPage && queue.size() <= config_.max_pages;
+       page = pages_.queue_next(page)) {
+    queue.push_back(page);
+  }
+  return queue;
+}
+
+}  // namespace kvcache

@@ -1,0 +1,202 @@
+// PrefixIndex: the registered block keys of prefix caching, as a tree of key nodes found through a
+// hash map on a chained 64-bit hash.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "impl/check.hpp"
+#include "impl/page_pool.hpp"
+
+namespace kvcache::detail {
+
+using NodeId = uint32_t;
+
+// A key is a whole token-id prefix through the end of a block. It is stored as a node: (parent
+// node = the key one block shorter, the block's page_size ids). Node kRoot is the empty prefix.
+// A node's hash chains its parent's hash with its ids; the map goes from hash to nodes (chained
+// buckets), and a lookup compares the parent node and every id, so a hash collision can never
+// give a wrong hit.
+//
+// A node is *registered* while it has a page. A node lives while it is registered or has child
+// nodes (a key may stay registered after the key one block shorter lost its page; then the
+// parent node stays, unregistered, so the child is still found by key). A node that loses both is
+// removed, and so on up the tree: each node is removed once, so that is O(1) amortized.
+//
+// Invariants (Cache::audit() checks them): node_of(page) and page_of(node) are inverse on the
+// registered nodes; child_count is the number of live nodes naming the node as parent; every live
+// non-root node is registered or has children; each live node is in the bucket of its hash, once;
+// no two live nodes have the same (parent, ids).
+class PrefixIndex {
+ public:
+  static constexpr NodeId kRoot = 0;
+  static constexpr NodeId kNoNode = UINT32_MAX;
+  static constexpr PageId kNoPage = UINT32_MAX;
+
+  PrefixIndex(uint32_t page_size, uint32_t page_count)
+      : page_size_(page_size), node_of_page_(page_count, kNoNode) {
+    nodes_.push_back(Node{root_hash(), kNoNode, 0, kNoPage, kNoNode, true});
+    ids_.resize(page_size);  // the root's ids are never read
+    buckets_.assign(64, kNoNode);
+  }
+
+  // The live node for (parent, ids), or kNoNode. O(page_size) expected.
+  NodeId find(NodeId parent, std::span<const uint32_t> ids) const {
+    const uint64_t hash = chain_hash(nodes_[parent].hash, ids);
+    for (NodeId node = buckets_[bucket(hash)]; node != kNoNode; node = nodes_[node].next) {
+      if (matches(node, hash, parent, ids)) return node;
+    }
+    return kNoNode;
+  }
+
+  // The node for (parent, ids), created unregistered if absent.
+  NodeId find_or_add(NodeId parent, std::span<const uint32_t> ids) {
+    const NodeId found = find(parent, ids);
+    if (found != kNoNode) return found;
+    if (live_count_ + 1 > buckets_.size()) rehash(buckets_.size() * 2);
+    const NodeId node = new_node();
+    const uint64_t hash = chain_hash(nodes_[parent].hash, ids);
+    const uint64_t b = bucket(hash);
+    nodes_[node] = Node{hash, parent, 0, kNoPage, buckets_[b], true};
+    buckets_[b] = node;
+    std::copy(ids.begin(), ids.end(), ids_.begin() + uint64_t{node} * page_size_);
+    ++nodes_[parent].child_count;
+    return node;
+  }
+
+  PageId page_of(NodeId node) const { return nodes_[node].page; }
+  NodeId node_of(PageId page) const { return node_of_page_[page]; }
+  uint32_t key_count() const { return key_count_; }
+
+  // Registers `page` under `node`'s key; both must be free of keys.
+  void assign(NodeId node, PageId page) {
+    KV_CHECK(nodes_[node].page == kNoPage && node_of_page_[page] == kNoNode,
+             "PrefixIndex::assign: key or page already registered (caller skipped the check)");
+    nodes_[node].page = page;
+    node_of_page_[page] = node;
+    ++key_count_;
+  }
+
+  // Drops `page`'s key, if it has one, and removes the nodes no longer needed.
+  void unregister(PageId page) {
+    const NodeId node = node_of_page_[page];
+    if (node == kNoNode) return;
+    node_of_page_[page] = kNoNode;
+    nodes_[node].page = kNoPage;
+    --key_count_;
+    prune(node);
+  }
+
+  // ---- read access for audit() and observers ----
+  uint32_t page_size() const { return page_size_; }
+  uint32_t node_capacity() const { return static_cast<uint32_t>(nodes_.size()); }
+  bool live(NodeId node) const { return nodes_[node].live; }
+  NodeId parent(NodeId node) const { return nodes_[node].parent; }
+  uint32_t child_count(NodeId node) const { return nodes_[node].child_count; }
+  uint64_t hash(NodeId node) const { return nodes_[node].hash; }
+  std::span<const uint32_t> ids(NodeId node) const {
+    return {ids_.data() + uint64_t{node} * page_size_, page_size_};
+  }
+  uint64_t expected_hash(NodeId node) const {
+    return node == kRoot ? root_hash() : chain_hash(nodes_[nodes_[node].parent].hash, ids(node));
+  }
+  // Whether `node` is in the bucket chain of its hash (exactly once is checked by the caller).
+  uint32_t times_in_bucket(NodeId node) const {
+    uint32_t times = 0;
+    uint32_t steps = 0;
+    for (NodeId n = buckets_[bucket(nodes_[node].hash)]; n != kNoNode && steps <= nodes_.size();
+         n = nodes_[n].next, ++steps) {
+      times += n == node ? 1 : 0;
+    }
+    return times;
+  }
+
+ private:
+  struct Node {
+    uint64_t hash;
+    NodeId parent;
+    uint32_t child_count;
+    PageId page;  // kNoPage: unregistered
+    NodeId next;  // next node in the same bucket, or next free node
+    bool live;
+  };
+
+  static uint64_t root_hash() { return 0xCBF29CE484222325ull; }
+
+  static uint64_t chain_hash(uint64_t parent_hash, std::span<const uint32_t> ids) {
+    uint64_t h = parent_hash;
+    for (const uint32_t id : ids) {
+      h = (h ^ id) * 0x100000001B3ull;
+      h ^= h >> 29;
+    }
+    h *= 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 32);
+  }
+
+  uint64_t bucket(uint64_t hash) const { return hash & (buckets_.size() - 1); }
+
+  bool matches(NodeId node, uint64_t hash, NodeId parent, std::span<const uint32_t> ids) const {
+    const Node& n = nodes_[node];
+    if (n.hash != hash || n.parent != parent) return false;
+    const uint32_t* stored = ids_.data() + uint64_t{node} * page_size_;
+    for (uint32_t i = 0; i < page_size_; ++i) {
+      if (stored[i] != ids[i]) return false;
+    }
+    return true;
+  }
+
+  NodeId new_node() {
+    ++live_count_;
+    if (free_node_ != kNoNode) {
+      const NodeId node = free_node_;
+      free_node_ = nodes_[node].next;
+      return node;
+    }
+    KV_CHECK(nodes_.size() < kNoNode, "PrefixIndex: node id space exhausted");
+    nodes_.push_back(Node{});
+    ids_.resize(ids_.size() + page_size_);
+    return static_cast<NodeId>(nodes_.size() - 1);
+  }
+
+  // Removes `node` and then its ancestors while they are unregistered and childless.
+  void prune(NodeId node) {
+    while (node != kRoot && nodes_[node].page == kNoPage && nodes_[node].child_count == 0) {
+      const NodeId parent = nodes_[node].parent;
+      unlink_from_bucket(node);
+      nodes_[node].live = false;
+      nodes_[node].next = free_node_;
+      free_node_ = node;
+      --live_count_;
+      --nodes_[parent].child_count;
+      node = parent;
+    }
+  }
+
+  void unlink_from_bucket(NodeId node) {
+    NodeId* link = &buckets_[bucket(nodes_[node].hash)];
+    while (*link != node) link = &nodes_[*link].next;
+    *link = nodes_[node].next;
+  }
+
+  void rehash(uint64_t bucket_count) {
+    buckets_.assign(bucket_count, kNoNode);
+    for (NodeId node = 1; node < nodes_.size(); ++node) {
+      if (!nodes_[node].live) continue;
+      const uint64_t b = bucket(nodes_[node].hash);
+      nodes_[node].next = buckets_[b];
+      buckets_[b] = node;
+    }
+  }
+
+  uint32_t page_size_;
+  std::vector<Node> nodes_;           // node 0 is the root
+  std::vector<uint32_t> ids_;         // page_size ids per node
+  std::vector<NodeId> buckets_;       // power of two; chains through Node::next
+  std::vector<NodeId> node_of_page_;  // per page: its key's node, or kNoNode
+  NodeId free_node_ = kNoNode;
+  uint32_t live_count_ = 0;  // live nodes besides the root
+  uint32_t key_count_ = 0;   // registered nodes
+};
+
+}  // namespace kvcache::detail

@@ -1,0 +1,132 @@
+// The runner's prefix-caching checks: keys and queue up to renaming, and the data of prefill hits.
+#include "runner/prefix_check.hpp"
+
+#include <map>
+
+#include "trace/token.hpp"
+
+namespace kv {
+namespace {
+
+using Key = std::vector<uint64_t>;
+
+// "key of 8 ids, 5:0 .. 5:7" style: enough to find the prompt in the trace.
+std::string describe_key(const Key& key) {
+  const auto id_text = [](uint64_t id) {
+    if (!is_prompt_token(id)) return std::string("generated");
+    return std::to_string(id >> 20) + ":" + std::to_string(id & 0xFFFFF);
+  };
+  if (key.empty()) return "empty key";
+  return "key of " + std::to_string(key.size()) + " ids, " + id_text(key.front()) + " .. " +
+         id_text(key.back());
+}
+
+std::map<Key, uint64_t> by_key(const PrefixCacheView& view) {
+  std::map<Key, uint64_t> keys;
+  for (const CachedPageView& entry : view.registered) keys[entry.key] = entry.page;
+  return keys;
+}
+
+std::map<uint64_t, Key> by_page(const PrefixCacheView& view) {
+  std::map<uint64_t, Key> pages;
+  for (const CachedPageView& entry : view.registered) pages[entry.page] = entry.key;
+  return pages;
+}
+
+// The same keys registered on both sides, and no key twice on one side.
+std::optional<std::string> compare_keys(const PrefixCacheView& model_view,
+                                        const PrefixCacheView& backend_view) {
+  const auto model_keys = by_key(model_view);
+  const auto backend_keys = by_key(backend_view);
+  if (backend_keys.size() != backend_view.registered.size()) {
+    return "the backend registers a key twice";
+  }
+  for (const auto& [key, page] : model_keys) {
+    if (!backend_keys.count(key))
+      return "registered in the model, not in the backend: " + describe_key(key);
+  }
+  for (const auto& [key, page] : backend_keys) {
+    if (!model_keys.count(key))
+      return "registered in the backend, not in the model: " + describe_key(key);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> compare_prefix_cache(const Model& model, const Backend& backend) {
+  const std::optional<PrefixCacheView> backend_view = backend.prefix_cache();
+  if (!backend_view) return std::nullopt;
+  const PrefixCacheView model_view = model.prefix_cache();
+  if (auto problem = compare_keys(model_view, *backend_view)) return problem;
+  // The renaming the block tables fix (compare_sharing has checked it is one to one).
+  std::map<uint64_t, uint64_t> to_backend, to_model;
+  for (SeqId seq : model.sequence_ids()) {
+    const std::vector<ModelPageId> model_table = model.block_table(seq);
+    const std::vector<uint64_t> backend_table = backend.block_table(seq);
+    for (size_t i = 0; i < model_table.size() && i < backend_table.size(); i++) {
+      to_backend.emplace(model_table[i], backend_table[i]);
+      to_model.emplace(backend_table[i], model_table[i]);
+    }
+  }
+  const auto backend_keys = by_key(*backend_view);
+  for (const CachedPageView& entry : model_view.registered) {
+    const uint64_t backend_page = backend_keys.at(entry.key);
+    const auto [forward, new_forward] = to_backend.emplace(entry.page, backend_page);
+    const auto [reverse, new_reverse] = to_model.emplace(backend_page, entry.page);
+    if (forward->second != backend_page || reverse->second != entry.page) {
+      return describe_key(entry.key) + " is registered on backend page " +
+             std::to_string(backend_page) + ", which plays another part than the model's page " +
+             std::to_string(entry.page);
+    }
+  }
+  const auto model_pages = by_page(model_view);
+  const auto backend_pages = by_page(*backend_view);
+  const size_t length = std::max(model_view.queue.size(), backend_view->queue.size());
+  for (size_t i = 0; i < length; i++) {
+    const bool in_model = i < model_view.queue.size();
+    const bool in_backend = i < backend_view->queue.size();
+    const auto model_key = in_model && model_pages.count(model_view.queue[i])
+                               ? describe_key(model_pages.at(model_view.queue[i]))
+                               : std::string(in_model ? "an unregistered page" : "nothing");
+    const auto backend_key = in_backend && backend_pages.count(backend_view->queue[i])
+                                 ? describe_key(backend_pages.at(backend_view->queue[i]))
+                                 : std::string(in_backend ? "an unregistered page" : "nothing");
+    if (model_key != backend_key ||
+        (in_model && in_backend &&
+         model_pages.at(model_view.queue[i]) != backend_pages.at(backend_view->queue[i]))) {
+      return "cached queue position " + std::to_string(i) + " (0 = next reused): model holds " +
+             model_key + ", backend holds " + backend_key;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_prefill_data(const Op& op, const Config& config,
+                                              Backend& backend) {
+  const auto ids = prompt_token_ids(op.entries);
+  if (!ids) return "prefill succeeded with invalid segments";
+  const std::vector<uint64_t> values = prompt_token_values(*ids);
+  const std::vector<uint32_t> words = backend.gather_words(op.seq);
+  const uint64_t words_per_token = config.words_per_token();
+  if (words.size() != values.size() * words_per_token) {
+    return "prefill of sequence " + std::to_string(op.seq) + ": read returned " +
+           std::to_string(words.size()) + " words, expected " +
+           std::to_string(values.size() * words_per_token);
+  }
+  std::vector<uint32_t> expected(words_per_token);
+  for (size_t token = 0; token < values.size(); token++) {
+    fill_token_words(values[token], config, expected);
+    for (uint64_t w = 0; w < words_per_token; w++) {
+      if (words[token * words_per_token + w] == expected[w]) continue;
+      return "prefill of sequence " + std::to_string(op.seq) + ": token " + std::to_string(token) +
+             " (prompt id " + std::to_string((*ids)[token] >> 20) + ":" +
+             std::to_string((*ids)[token] & 0xFFFFF) + ") word " + std::to_string(w) +
+             " expected " + std::to_string(expected[w]) + " (the prompt's value), actual " +
+             std::to_string(words[token * words_per_token + w]);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace kv

@@ -1,0 +1,22 @@
+// The runner's prefix-caching checks (kvtrace 2): registered keys and the queue up to renaming, and
+// the data a prefill's hits serve.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "model/model.hpp"
+#include "runner/backend.hpp"
+
+namespace kv {
+
+// The backend's registered keys and cached-free queue against the model's, up to a renaming of
+// page ids: the same keys, each on the page that plays the same part in the block tables, and the
+// same keys in the same queue order. Skipped (nullopt) when the backend does not report them.
+std::optional<std::string> compare_prefix_cache(const Model& model, const Backend& backend);
+
+// After a successful `prefill S ...`: S's data read through the backend's block table (hit pages
+// included) is exactly the prompt's values, computed from the op alone (trace/token.hpp).
+std::optional<std::string> check_prefill_data(const Op& op, const Config& config, Backend& backend);
+
+}  // namespace kv
