@@ -64,6 +64,71 @@ std::vector<StepEntry> generate_prompt_segments(Rng& rng, const Config& config) 
   return segments;
 }
 
+// ---- prefix-caching regimes (kvtrace 2) --------------------------------------------------------
+
+Op make_op(OpKind kind, SeqId seq, uint32_t count = 0, std::vector<StepEntry> entries = {}) {
+  return Op{kind, seq, count, std::move(entries)};
+}
+
+// A prompt of a small family: shared stream 1..2 for a page-boundary length, then maybe a tail.
+std::vector<StepEntry> family_prompt(Rng& rng, uint32_t page_size) {
+  const uint32_t base = static_cast<uint32_t>(rng.between(1, 3)) * page_size;
+  const uint32_t offsets[] = {0, 1, page_size - 1};
+  std::vector<StepEntry> segments{
+      {static_cast<uint32_t>(rng.between(1, 2)), base + offsets[rng.below(3)]}};
+  if (segments[0].token_count == 0) segments[0].token_count = 1;
+  if (rng.chance(50)) segments.push_back({static_cast<uint32_t>(rng.between(3, 4)), 1});
+  return segments;
+}
+
+// One burst of ops where prefix caching bugs hide: a family of prompts sharing a prefix; a wave
+// of frees followed by prefills of the same prompts; truncate-then-append on cached blocks.
+std::vector<Op> prefix_burst(Rng& rng, const Config& config) {
+  const uint32_t page_size = config.page_size;
+  std::vector<Op> ops;
+  std::vector<std::vector<StepEntry>> prompts;
+  for (SeqId seq = 1; seq <= 3; seq++) prompts.push_back(family_prompt(rng, page_size));
+  switch (rng.below(3)) {
+    case 0:  // a family
+      for (SeqId seq = 1; seq <= 3; seq++)
+        ops.push_back(make_op(OpKind::prefill, seq, 0, prompts[seq - 1]));
+      ops.push_back(make_op(OpKind::read, static_cast<SeqId>(rng.between(1, 3))));
+      break;
+    case 1:  // a wave: free, then the same prompts again
+      for (SeqId seq = 1; seq <= 3; seq++)
+        ops.push_back(make_op(OpKind::prefill, seq, 0, prompts[seq - 1]));
+      for (SeqId seq = 1; seq <= 3; seq++) ops.push_back(make_op(OpKind::free, seq));
+      for (SeqId seq = 3; seq >= 1; seq--)
+        ops.push_back(make_op(OpKind::prefill, seq, 0, prompts[seq - 1]));
+      ops.push_back(make_op(OpKind::stats, 0));
+      break;
+    default: {  // truncate inside a cached block, append into it, then hit it again
+      const uint32_t cut = static_cast<uint32_t>(rng.between(1, 2ull * page_size));
+      ops.push_back(make_op(OpKind::prefill, 1, 0, prompts[0]));
+      ops.push_back(make_op(OpKind::truncate, 1, cut));
+      ops.push_back(make_op(OpKind::append, 1, static_cast<uint32_t>(rng.between(1, page_size))));
+      ops.push_back(make_op(OpKind::prefill, 2, 0, prompts[0]));
+      ops.push_back(make_op(OpKind::read, 1));
+      break;
+    }
+  }
+  return ops;
+}
+
+// With prefix_caching=on, overwrites a few windows of the generated ops with bursts (the op
+// count stays the same), so shared prefixes, waves and truncated cached blocks are common.
+void weave_prefix_bursts(Rng& rng, Trace& trace) {
+  if (!trace.config.prefix_caching || trace.lines.empty()) return;
+  const uint64_t bursts = 1 + trace.lines.size() / 40;
+  for (uint64_t b = 0; b < bursts; b++) {
+    const std::vector<Op> ops = prefix_burst(rng, trace.config);
+    const uint64_t start = rng.below(trace.lines.size());
+    for (uint64_t i = 0; i < ops.size() && start + i < trace.lines.size(); i++) {
+      trace.lines[start + i].op = ops[i];
+    }
+  }
+}
+
 }  // namespace
 
 Config generate_config(Rng& rng) {
@@ -126,6 +191,8 @@ Trace generate_trace(uint64_t seed, uint32_t op_count) {
   for (uint32_t i = 0; i < op_count; i++) {
     trace.lines.push_back(TraceLine{generate_op(rng, trace.config), std::nullopt, 0, {}, {}});
   }
+  Rng burst_rng(seed ^ 0x5EEDu);  // its own stream: the ops above stay as they were
+  weave_prefix_bursts(burst_rng, trace);
   return trace;
 }
 
