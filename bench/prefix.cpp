@@ -100,7 +100,8 @@ void BM_prefix_hit_blocks(benchmark::State& state) {
     hit_tokens += outcome.hit_tokens;
     cache.free(next++);
   }
-  if (hit_tokens != state.iterations() * 64 * kPageSize) state.SkipWithError("expected 64 hits");
+  if (hit_tokens != static_cast<uint64_t>(state.iterations()) * 64 * kPageSize)
+    state.SkipWithError("expected 64 hits");
   state.SetItemsProcessed(state.iterations() * 64);
 }
 BENCHMARK(BM_prefix_hit_blocks)->Name("BM_prefix/hit_block");
@@ -145,7 +146,8 @@ void BM_prefix_request64(benchmark::State& state) {
     hit_tokens += cache.prefill(next, prompt.ids, prompt.words, tick++).hit_tokens;
     cache.free(next++);
   }
-  if (hit_tokens != state.iterations() * 48) state.SkipWithError("expected 3 hit blocks");
+  if (hit_tokens != static_cast<uint64_t>(state.iterations()) * 48)
+    state.SkipWithError("expected 3 hit blocks");
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_prefix_request64)->Name("BM_prefix/request64");

@@ -173,6 +173,8 @@ bool ExecBackend::receive(std::string& reply) const {
 
 bool ExecBackend::is_breakpoint(const Op& op) const {
   if (op.kind == OpKind::check || op.kind == OpKind::evict) return true;
+  // The runner reads a prefilled sequence's words right after the op (runner/prefix_check.hpp).
+  if (op.kind == OpKind::prefill) return true;
   const bool may_evict =
       op.kind == OpKind::alloc || op.kind == OpKind::append || op.kind == OpKind::step;
   return config_.eviction == Eviction::lru && may_evict;

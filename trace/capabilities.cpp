@@ -153,6 +153,9 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
     return std::string("eviction=") + (config.eviction == Eviction::lru ? "lru" : "none") +
            " is not in its profile";
   }
+  if (config.prefix_caching && !caps.allows(OpKind::prefill)) {
+    return std::string("prefix_caching=on needs op prefill, which is not in its profile");
+  }
   for (const RangeField& field : range_fields) {
     const uint32_t value = config.*field.field;
     const ConfigRange range = caps.*field.range;
@@ -184,6 +187,7 @@ void fit_config(Config& config, const Capabilities& caps) {
   if (!caps.allows(config.eviction)) {
     config.eviction = caps.eviction_none ? Eviction::none : Eviction::lru;
   }
+  if (!caps.allows(OpKind::prefill)) config.prefix_caching = false;
   for (const RangeField& field : range_fields) {
     const ConfigRange range = caps.*field.range;
     config.*field.field = std::clamp(config.*field.field, range.min, range.max);
