@@ -5,12 +5,18 @@
 namespace kv {
 namespace {
 
-OpKind pick_kind(Rng& rng) {
+// By the op table's weights. Without prefix caching `prefill` is left out, so a version-1 config
+// draws exactly the ops it drew before prefill existed.
+OpKind pick_kind(Rng& rng, const Config& config) {
+  const auto weight_of = [&config](uint32_t i) {
+    const auto kind = static_cast<OpKind>(i);
+    return kind == OpKind::prefill && !config.prefix_caching ? 0u : op_weight(kind);
+  };
   uint32_t total_weight = 0;
-  for (uint32_t i = 0; i < op_kind_count; i++) total_weight += op_weight(static_cast<OpKind>(i));
+  for (uint32_t i = 0; i < op_kind_count; i++) total_weight += weight_of(i);
   uint64_t roll = rng.below(total_weight);
   for (uint32_t i = 0; i < op_kind_count; i++) {
-    const uint32_t weight = op_weight(static_cast<OpKind>(i));
+    const uint32_t weight = weight_of(i);
     if (roll < weight) return static_cast<OpKind>(i);
     roll -= weight;
   }
@@ -143,13 +149,15 @@ Config generate_config(Rng& rng) {
     config.head_dim = static_cast<uint32_t>(rng.between(1, 4));
     config.layers = static_cast<uint32_t>(rng.between(1, 2));
   }
-  config.prefix_caching = rng.chance(50);
+  // From a copy of the stream, so the draws above and every later one stay as in version 1.
+  Rng prefix_rng = rng;
+  config.prefix_caching = prefix_rng.chance(50);
   return config;
 }
 
 Op generate_op(Rng& rng, const Config& config) {
   Op op;
-  op.kind = pick_kind(rng);
+  op.kind = pick_kind(rng, config);
   switch (op_shape(op.kind)) {
     case OpShape::None:
       break;
