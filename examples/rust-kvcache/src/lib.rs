@@ -160,7 +160,11 @@ impl PagedCache {
         sequence.tokens += count as u64;
         let pages = sequence.pages.clone();
         for offset in 0..count {
-            self.write_token(&pages, first + offset as u64, token_value(tick, entry, offset));
+            self.write_token(
+                &pages,
+                first + offset as u64,
+                token_value(tick, entry, offset),
+            );
         }
         Ok(())
     }
@@ -217,7 +221,9 @@ impl PagedCache {
 
     /// (tokens, pages) of `seq`.
     pub fn info(&self, seq: u32) -> Option<(u64, u64)> {
-        self.sequences.get(&seq).map(|s| (s.tokens, s.pages.len() as u64))
+        self.sequences
+            .get(&seq)
+            .map(|s| (s.tokens, s.pages.len() as u64))
     }
 
     pub fn stats(&self) -> Stats {
@@ -248,7 +254,12 @@ impl PagedCache {
         for (id, s) in &self.sequences {
             let page_size = self.config.page_size as u64;
             if (s.pages.len() as u64) * page_size < s.tokens {
-                problems.push(format!("sequence {} holds {} tokens in {} pages", id, s.tokens, s.pages.len()));
+                problems.push(format!(
+                    "sequence {} holds {} tokens in {} pages",
+                    id,
+                    s.tokens,
+                    s.pages.len()
+                ));
             }
             for page in &s.pages {
                 owners[*page as usize] += 1;
@@ -256,7 +267,10 @@ impl PagedCache {
         }
         for (page, count) in owners.iter().enumerate() {
             if *count != 1 {
-                problems.push(format!("page {} is free or referenced {} times, expected once", page, count));
+                problems.push(format!(
+                    "page {} is free or referenced {} times, expected once",
+                    page, count
+                ));
             }
         }
         problems

@@ -36,7 +36,8 @@ fn status(result: Result<(), Error>) -> String {
 
 fn number(word: Option<&str>) -> Result<u64, String> {
     let word = word.ok_or_else(|| "missing argument".to_string())?;
-    word.parse::<u64>().map_err(|_| format!("'{}' is not a number", word))
+    word.parse::<u64>()
+        .map_err(|_| format!("'{}' is not a number", word))
 }
 
 fn seq_id(word: Option<&str>) -> Result<u32, String> {
@@ -69,14 +70,25 @@ fn digest(words: &[u32]) -> u64 {
 }
 
 fn parse_config(line: &str) -> Result<Config, String> {
-    let mut config = Config { page_size: 0, max_pages: 0, kv_heads: 1, head_dim: 2, layers: 1 };
+    let mut config = Config {
+        page_size: 0,
+        max_pages: 0,
+        kv_heads: 1,
+        head_dim: 2,
+        layers: 1,
+    };
     for item in line.split(' ').skip(1) {
         let mut parts = item.splitn(2, '=');
         let key = parts.next().unwrap_or("");
-        let value = parts.next().ok_or_else(|| format!("config item '{}' is not key=value", item))?;
+        let value = parts
+            .next()
+            .ok_or_else(|| format!("config item '{}' is not key=value", item))?;
         if key == "eviction" {
             if value != "none" {
-                return Err(format!("eviction={} is not supported (profile: none)", value));
+                return Err(format!(
+                    "eviction={} is not supported (profile: none)",
+                    value
+                ));
             }
             continue;
         }
@@ -108,7 +120,10 @@ impl Adapter {
             self.tick = 0;
             return Ok("ok".to_string());
         }
-        let cache = self.cache.as_mut().ok_or_else(|| "no config yet".to_string())?;
+        let cache = self
+            .cache
+            .as_mut()
+            .ok_or_else(|| "no config yet".to_string())?;
         let mut words = line.split(' ');
         let first = words.next().unwrap_or("");
         if first == "tick" {
@@ -146,7 +161,10 @@ fn info_reply(cache: &PagedCache, seq: u32) -> String {
 
 fn stats_reply(cache: &PagedCache) -> String {
     let s = cache.stats();
-    format!("ok used={} free={} sequences={} tokens={}", s.used_pages, s.free_pages, s.sequences, s.tokens)
+    format!(
+        "ok used={} free={} sequences={} tokens={}",
+        s.used_pages, s.free_pages, s.sequences, s.tokens
+    )
 }
 
 fn observe<'a>(
@@ -173,7 +191,10 @@ fn observe<'a>(
     match what {
         "info" => Ok(info_reply(cache, seq)),
         "pages" => Ok(ok_list(cache.block_table(seq).unwrap_or(&[]))),
-        "digest" => Ok(format!("ok {:016x}", digest(&cache.gather(seq).unwrap_or_default()))),
+        "digest" => Ok(format!(
+            "ok {:016x}",
+            digest(&cache.gather(seq).unwrap_or_default())
+        )),
         "words" => {
             let all = cache.gather(seq).unwrap_or_default();
             let first = number(words.next())?.min(all.len() as u64) as usize;
@@ -191,8 +212,15 @@ fn main() {
     let stdout = io::stdout();
     let mut input = BufReader::new(stdin.lock());
     let mut out = BufWriter::new(stdout.lock());
-    let mut adapter = Adapter { cache: None, evict_when_full, tick: 0 };
-    if writeln!(out, "{}", PROFILE).and_then(|_| out.flush()).is_err() {
+    let mut adapter = Adapter {
+        cache: None,
+        evict_when_full,
+        tick: 0,
+    };
+    if writeln!(out, "{}", PROFILE)
+        .and_then(|_| out.flush())
+        .is_err()
+    {
         return;
     }
     let mut line = String::new();
@@ -202,7 +230,7 @@ fn main() {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let request = line.trim_end_matches(|c| c == '\n' || c == '\r');
+        let request = line.trim_end_matches(|c: char| c == '\n' || c == '\r');
         let reply = match adapter.handle(request, &mut out) {
             Ok(reply) => reply,
             Err(message) => format!("error {}", message),
