@@ -44,10 +44,10 @@ kv::Config prefix_config(uint32_t max_pages) {
 // The serving workload: 4 system prompts of 256 tokens (16 blocks), each request one of them
 // plus a private question of 1..64 tokens drawn from 512 (so questions repeat, as in chat
 // retries). 64 requests stay live; each iteration frees the oldest and prefills a new one. The
-// 512-page pool holds the live set, the system prompts and some cached questions, so the queue
-// is always being recycled. One item = one prefill (its free included).
+// 128-page pool (eviction=lru) holds the system prompts but not the live set, so prefills evict
+// and the cached queue is always being recycled. One item = one prefill (its free included).
 void BM_prefix_workload(benchmark::State& state) {
-  const kv::Config config = prefix_config(512);
+  const kv::Config config = prefix_config(128);
   std::vector<Prompt> prompts;
   kv::Rng rng(7);
   for (uint32_t i = 0; i < 512; i++) {
