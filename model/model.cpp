@@ -398,11 +398,18 @@ PrefixCacheView Model::prefix_cache() const {
 }
 
 std::vector<uint64_t> Model::read_values(SeqId seq) const {
+  return read_values(seq, 0, UINT64_MAX);
+}
+
+std::vector<uint64_t> Model::read_values(SeqId seq, uint64_t first_token,
+                                         uint64_t token_count) const {
   std::vector<uint64_t> values;
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return values;
   const Sequence& sequence = found->second;
-  for (uint64_t token = 0; token < sequence.token_count; token++) {
+  const uint64_t available = sequence.token_count - std::min(first_token, sequence.token_count);
+  const uint64_t end = first_token + std::min(token_count, available);
+  for (uint64_t token = first_token; token < end; token++) {
     const ModelPageId page = sequence.block_table[token / config_.page_size];
     values.push_back(pages_.at(page).slots[token % config_.page_size]);
   }

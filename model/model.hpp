@@ -40,6 +40,8 @@ class Model {
   std::vector<ModelPageId> block_table(SeqId seq) const;
   // S's n token values, gathered through its block table (empty if S is absent).
   std::vector<uint64_t> read_values(SeqId seq) const;
+  // Values of tokens [first_token, first_token + token_count) of S, clipped to its n.
+  std::vector<uint64_t> read_values(SeqId seq, uint64_t first_token, uint64_t token_count) const;
   std::optional<Tick> last_use(SeqId seq) const;
   // The registered keys and the cached-free queue (kvtrace 2); empty without prefix caching.
   PrefixCacheView prefix_cache() const;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -34,6 +35,10 @@ class Backend {
   virtual std::vector<SeqId> sequence_ids() const = 0;
   virtual std::vector<uint64_t> block_table(SeqId seq) const = 0;  // physical page ids
   virtual std::vector<uint32_t> gather_words(SeqId seq) = 0;       // n * words_per_token words
+  // Tokens [first_token, first_token + token_count) of S (the runner's per-op check reads only
+  // what an op wrote). Override when the backend can read a range without gathering all of S.
+  virtual std::vector<uint32_t> gather_token_words(SeqId seq, uint64_t first_token,
+                                                   uint64_t token_count);
 
   // Every broken internal invariant, each naming expected and actual values; empty when healthy.
   virtual std::vector<std::string> audit() const = 0;
@@ -71,5 +76,8 @@ std::unique_ptr<Backend> make_backend(std::string_view name, const Config& confi
 // Fresh backends by name; "all" expands to every backend of this build. Names must be known.
 std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,
                                                     const Config& config);
+
+// Makes fresh backends for a config (the shrinker and isolated runs make them per replay).
+using BackendFactory = std::function<std::vector<std::unique_ptr<Backend>>(const Config&)>;
 
 }  // namespace kv

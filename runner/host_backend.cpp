@@ -1,6 +1,8 @@
 // Backend `host`: translates ops into kvcache::Cache calls and the cache's answers into results.
 #include "runner/host_backend.hpp"
 
+#include <algorithm>
+
 #include "trace/token.hpp"
 
 namespace kv {
@@ -146,6 +148,24 @@ std::vector<uint32_t> HostBackend::gather_words(SeqId seq) {
   if (!found) return words;
   words.resize(found->token_count * config_.words_per_token());
   store_->gather(cache_.block_table(seq), found->token_count, words);
+  return words;
+}
+
+// Gathers from the page holding first_token on, then drops the tokens before it.
+std::vector<uint32_t> HostBackend::gather_token_words(SeqId seq, uint64_t first_token,
+                                                      uint64_t token_count) {
+  const auto found = cache_.info(seq);
+  std::vector<uint32_t> words;
+  if (!found || first_token >= found->token_count) return words;
+  const uint64_t end = first_token + std::min(token_count, found->token_count - first_token);
+  const uint64_t first_page = first_token / config_.page_size;
+  const uint64_t page_first_token = first_page * config_.page_size;
+  const uint64_t words_per_token = config_.words_per_token();
+  words.resize((end - page_first_token) * words_per_token);
+  store_.gather(cache_.block_table(seq).subspan(first_page), end - page_first_token, words);
+  words.erase(words.begin(),
+              words.begin() +
+                  static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token));
   return words;
 }
 

@@ -24,6 +24,8 @@ class HostBackend : public Backend {
   std::vector<SeqId> sequence_ids() const override { return cache_.sequence_ids(); }
   std::vector<uint64_t> block_table(SeqId seq) const override;
   std::vector<uint32_t> gather_words(SeqId seq) override;
+  std::vector<uint32_t> gather_token_words(SeqId seq, uint64_t first_token,
+                                           uint64_t token_count) override;
   std::vector<std::string> audit() const override { return cache_.audit(); }
   std::optional<PrefixCacheView> prefix_cache() const override;
 

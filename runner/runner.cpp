@@ -6,11 +6,16 @@
 
 #include "model/model.hpp"
 #include "runner/prefix_check.hpp"
+#include "runner/sharing.hpp"
 #include "trace/digest.hpp"
 #include "trace/token.hpp"
 
 namespace kv {
 namespace {
+
+// AuditMode::every: the whole-state check's budget per op, in units of one sequence, one page or
+// 16 token words; the check runs every 1 + state / this many ops.
+constexpr uint64_t full_check_work_per_op = 64;
 
 // Numbers (and lists of them) become '#', so renumbering ids keeps a signature.
 std::string strip_digits(const std::string& text) {
@@ -25,6 +30,20 @@ std::string strip_digits(const std::string& text) {
   return out;
 }
 
+// The last non-blank line of a multi-line text, skipping its first line ("" if none).
+std::string last_line_after_first(const std::string& text) {
+  std::string last;
+  size_t start = text.find('\n');
+  while (start != std::string::npos) {
+    const size_t end = text.find('\n', start + 1);
+    const std::string line =
+        text.substr(start + 1, end == std::string::npos ? end : end - start - 1);
+    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
+    start = end;
+  }
+  return last;
+}
+
 std::string join_ids(const std::vector<uint64_t>& ids) {
   std::string out = "[";
   for (size_t i = 0; i < ids.size(); i++) out += (i ? "," : "") + std::to_string(ids[i]);
@@ -37,9 +56,11 @@ std::string describe_info(const std::optional<InfoView>& info) {
 }
 
 // The first word where the backend's gathered data differs from the model's token values.
+// `values` and `words` start at token `first_token` of the sequence.
 std::optional<std::string> compare_words(const Config& config, SeqId seq,
                                          const std::vector<uint64_t>& values,
-                                         const std::vector<uint32_t>& words) {
+                                         const std::vector<uint32_t>& words,
+                                         uint64_t first_token = 0) {
   const uint64_t words_per_token = config.words_per_token();
   if (words.size() != values.size() * words_per_token) {
     return "read of sequence " + std::to_string(seq) + " returned " + std::to_string(words.size()) +
@@ -55,7 +76,8 @@ std::optional<std::string> compare_words(const Config& config, SeqId seq,
       const uint64_t layer = w / (2 * vector_words);
       const bool is_v = (w / vector_words) % 2 == 1;
       const bool swapped = (actual ^ expected[w]) == 0x80000000u;
-      return "sequence " + std::to_string(seq) + " token " + std::to_string(token) + " layer " +
+      return "sequence " + std::to_string(seq) + " token " + std::to_string(first_token + token) +
+             " layer " +
              std::to_string(layer) + (is_v ? " V" : " K") + " word " +
              std::to_string(w % vector_words) + ": expected " + std::to_string(expected[w]) +
              " (token value " + std::to_string(values[token]) +
@@ -88,43 +110,23 @@ std::optional<std::string> compare_data(const Config& config, SeqId seq,
   return compare_words(config, seq, values, backend.gather_words(seq));
 }
 
-// Page sharing must match up to a renaming of page ids: a bijection model page <-> backend page.
-std::optional<std::string> compare_sharing(const Model& model, const Backend& backend) {
-  std::map<uint64_t, uint64_t> to_backend;
-  std::map<uint64_t, uint64_t> to_model;
-  for (SeqId seq : model.sequence_ids()) {
-    const std::vector<ModelPageId> model_table = model.block_table(seq);
-    const std::vector<uint64_t> backend_table = backend.block_table(seq);
-    if (model_table.size() != backend_table.size()) {
-      return "sequence " + std::to_string(seq) + " block table has " +
-             std::to_string(backend_table.size()) + " entries, model has " +
-             std::to_string(model_table.size());
-    }
-    for (size_t i = 0; i < model_table.size(); i++) {
-      const auto [forward, new_forward] = to_backend.emplace(model_table[i], backend_table[i]);
-      const auto [reverse, new_reverse] = to_model.emplace(backend_table[i], model_table[i]);
-      if (forward->second != backend_table[i] || reverse->second != model_table[i]) {
-        return "sequence " + std::to_string(seq) + " entry " + std::to_string(i) + ": page " +
-               std::to_string(backend_table[i]) +
-               " is shared differently than in the model (model page " +
-               std::to_string(model_table[i]) + ")";
-      }
-    }
-  }
-  return std::nullopt;
-}
-
 // One run of one trace; stops at the first divergence.
 class DifferentialRun {
  public:
   DifferentialRun(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,
-                  AuditMode audit_mode)
-      : trace_(trace), backends_(backends), audit_mode_(audit_mode), model_(trace.config) {}
+                  AuditMode audit_mode, RunProgress* progress)
+      : trace_(trace),
+        backends_(backends),
+        audit_mode_(audit_mode),
+        model_(trace.config),
+        mirrors_(backends.size()),
+        progress_(progress) {}
 
   RunReport run() {
     RunReport report;
     for (auto& backend : backends_) backend->plan(trace_.lines, audit_mode_ == AuditMode::every);
     for (size_t index = 0; index < trace_.lines.size() && !divergence_; index++) {
+      if (progress_) progress_->store(index, std::memory_order_relaxed);
       step(index);
       report.op_count++;
     }
@@ -154,15 +156,55 @@ class DifferentialRun {
       return fail("expectation", index, nullptr, "",
                   "the model's result does not match the file's expectation");
     }
+    const std::vector<SeqId> touched = involved(line.op, model_result);
     for (auto& backend : backends_) {
-      const bool agree = compare_observations(index, *backend, model_result);
+      const bool agree = compare_observations(index, *backend, touched);
       if (is_broken(index, *backend) || !agree) return;
     }
-    if (audit_mode_ == AuditMode::every || line.op.kind == OpKind::check) full_check(index);
+    ops_since_full_check_++;
+    if (line.op.kind == OpKind::check ||
+        (audit_mode_ == AuditMode::every && ops_since_full_check_ >= full_check_interval())) {
+      return full_check(index);
+    }
+    if (audit_mode_ == AuditMode::every) touched_check(index, touched);
   }
 
-  bool compare_observations(size_t index, Backend& backend, const OpResult& model_result) {
+  // Ops between whole-state checks in AuditMode::every: 1 while the state is small, then growing
+  // with it, so the whole-state check costs about full_check_work_per_op units per op.
+  uint64_t full_check_interval() const {
+    const StatsView stats = model_.stats();
+    const uint64_t work = stats.sequence_count + stats.used_pages +
+                          stats.token_count * trace_.config.words_per_token() / 16;
+    return 1 + work / full_check_work_per_op;
+  }
+
+  // What the op touched, on every backend: the block tables of the sequences it named or evicted
+  // (page sharing against the mirror) and the tokens it wrote or moved to other pages.
+  void touched_check(size_t index, const std::vector<SeqId>& touched) {
+    for (size_t b = 0; b < backends_.size(); b++) {
+      Backend& backend = *backends_[b];
+      std::vector<TokenRange> ranges;
+      const auto sharing = mirrors_[b].update(model_, backend, touched, ranges);
+      if (is_broken(index, backend)) return;
+      if (sharing) return fail("sharing", index, &backend, "", *sharing);
+      if (!backend.stores_data()) continue;
+      for (const TokenRange& range : ranges) {
+        const std::vector<uint32_t> words =
+            backend.gather_token_words(range.seq, range.first_token, range.token_count);
+        if (auto fault = backend.fault()) return fail("device", index, &backend, "", *fault);
+        if (is_broken(index, backend)) return;
+        const auto problem = compare_words(
+            trace_.config, range.seq,
+            model_.read_values(range.seq, range.first_token, range.token_count), words,
+            range.first_token);
+        if (problem) return fail("read", index, &backend, "", *problem);
+      }
+    }
+  }
+
+  bool compare_observations(size_t index, Backend& backend, const std::vector<SeqId>& touched) {
     const Op& op = trace_.lines[index].op;
+    const OpResult& model_result = model_result_;
     const StatsView model_stats = model_.stats();
     const StatsView backend_stats = backend.stats();
     if (model_stats != backend_stats) {
@@ -171,7 +213,7 @@ class DifferentialRun {
                std::string(backend.name()) + " " + describe_stats(backend_stats));
       return false;
     }
-    for (SeqId seq : involved(op, model_result)) {
+    for (SeqId seq : touched) {
       const auto model_info = model_.info(seq);
       const auto backend_info = backend.info(seq);
       if (model_info != backend_info) {
@@ -200,11 +242,13 @@ class DifferentialRun {
 
   // Audits both sides, compares page sharing, the sequence sets and every sequence's data.
   void full_check(size_t index) {
+    ops_since_full_check_ = 0;
     const std::vector<std::string> model_problems = model_.audit();
     if (!model_problems.empty()) {
       return fail("audit", index, nullptr, "", join_lines(model_problems));
     }
-    for (auto& backend : backends_) {
+    for (size_t b = 0; b < backends_.size(); b++) {
+      const std::unique_ptr<Backend>& backend = backends_[b];
       const std::vector<std::string> problems = backend->audit();
       if (is_broken(index, *backend)) return;
       if (!problems.empty()) return fail("audit", index, backend.get(), "", join_lines(problems));
@@ -214,7 +258,7 @@ class DifferentialRun {
       if (backend_ids != model_.sequence_ids()) {
         return fail("sharing", index, backend.get(), "", "the set of live sequences differs");
       }
-      if (auto problem = compare_sharing(model_, *backend)) {
+      if (auto problem = mirrors_[b].rebuild(model_, *backend)) {
         if (is_broken(index, *backend)) return;
         return fail("sharing", index, backend.get(), "", *problem);
       }
@@ -305,6 +349,9 @@ class DifferentialRun {
   std::vector<std::unique_ptr<Backend>>& backends_;
   AuditMode audit_mode_;
   Model model_;
+  std::vector<SharingMirror> mirrors_;  // one per backend, updated per op in AuditMode::every
+  uint64_t ops_since_full_check_ = 0;
+  RunProgress* progress_;  // null when nobody watches
   OpResult model_result_;  // the model's result for the op being checked
   std::optional<Divergence> divergence_;
 };
@@ -314,6 +361,11 @@ class DifferentialRun {
 std::string Divergence::signature() const {
   const std::string op_kind = op_text.substr(0, op_text.find(' '));
   const std::string first_detail = detail.substr(0, detail.find('\n'));
+  if (kind == "crash") {
+    // How it died and the last line it printed (a failed check's message), not the results.
+    return kind + "|" + op_kind + "|" + strip_digits(first_detail) + "|" +
+           strip_digits(last_line_after_first(detail));
+  }
   std::string signature =
       kind + "|" + op_kind + "|" + strip_digits(model) + "|" + strip_digits(backend);
   if (kind == "audit" || kind == "stats" || kind == "backend")
@@ -322,8 +374,8 @@ std::string Divergence::signature() const {
 }
 
 RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,
-                    AuditMode audit_mode) {
-  DifferentialRun run(trace, backends, audit_mode);
+                    AuditMode audit_mode, RunProgress* progress) {
+  DifferentialRun run(trace, backends, audit_mode, progress);
   return run.run();
 }
 

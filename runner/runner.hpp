@@ -2,6 +2,7 @@
 // divergence.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,7 +21,7 @@ enum class AuditMode : uint8_t {
 
 // What went wrong first. `kind` is one of: expectation, result, stats, info, read, audit, sharing,
 // device (a backend's device call failed), prefix (registered keys or the cached queue differ,
-// kvtrace 2).
+// kvtrace 2), crash (runner/isolate.hpp: the backend's process died; `detail` says how).
 struct Divergence {
   std::string kind;
   Tick tick = 0;
@@ -44,8 +45,12 @@ struct RunReport {
   bool ok() const { return !divergence.has_value(); }
 };
 
+// Where a run is: the index of the op being applied or checked, stored before each one, so a
+// parent process can tell how far a child got before it died (runner/isolate.hpp).
+using RunProgress = std::atomic<uint64_t>;
+
 RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,
-                    AuditMode audit_mode);
+                    AuditMode audit_mode, RunProgress* progress = nullptr);
 
 // Runs against freshly made backends (by name; "all" = every backend this build has).
 RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,

@@ -95,5 +95,79 @@ TEST(Runner, SignatureIgnoresNumbers) {
   EXPECT_NE(a.signature(), b.signature());
 }
 
+// A state big enough that AuditMode::every checks the whole state only every few dozen ops:
+// `live` one-token sequences (ids 1..live), then `extra` one-token appends to new ids.
+Trace big_state_trace(uint32_t live, uint32_t extra) {
+  Trace trace;
+  trace.config.page_size = 4;
+  trace.config.max_pages = live + extra + 8;
+  for (uint32_t i = 0; i < live + extra; i++) {
+    Op op;
+    op.kind = OpKind::append;
+    op.seq = i + 1;
+    op.count = 1;
+    trace.lines.push_back({op, {}, 0, {}, {}});
+  }
+  return trace;
+}
+
+RunReport run_planted(const Trace& trace, PlantedBackend::Fault fault, Tick tick, AuditMode mode,
+                      uint64_t* audit_count = nullptr) {
+  std::vector<std::unique_ptr<Backend>> backends;
+  auto planted = std::make_unique<PlantedBackend>(trace.config, fault, tick);
+  const PlantedBackend* watched = planted.get();
+  backends.push_back(std::move(planted));
+  RunReport report = run_trace(trace, backends, mode);
+  if (audit_count) *audit_count = watched->audit_count();
+  return report;
+}
+
+TEST(Runner, WholeStateCheckEveryOpWhileSmallThenSpacedOut) {
+  uint64_t audits = 0;
+  EXPECT_TRUE(
+      run_planted(big_state_trace(20, 0), PlantedBackend::Fault::none, 0, AuditMode::every, &audits)
+          .ok());
+  EXPECT_EQ(audits, 21u);  // small states: a whole-state check after every op and at the end
+  EXPECT_TRUE(run_planted(big_state_trace(2000, 0), PlantedBackend::Fault::none, 0,
+                          AuditMode::every, &audits)
+                  .ok());
+  // The interval grows with the state (2.25 units per sequence here, 64 units per op): about
+  // 64 / 2.25 * ln(1 + 2.25 * 2000 / 64) = 121 checks, not 2000.
+  EXPECT_LT(audits, 300u);
+  EXPECT_GT(audits, 64u);
+}
+
+TEST(Runner, TouchedDataIsCheckedAtTheOpThatWroteIt) {
+  const Trace trace = big_state_trace(1000, 40);
+  const RunReport every =
+      run_planted(trace, PlantedBackend::Fault::corrupt_gather, 1010, AuditMode::every);
+  ASSERT_FALSE(every.ok());
+  EXPECT_EQ(every.divergence->kind, "read");
+  EXPECT_EQ(every.divergence->tick, 1010u);
+  EXPECT_NE(every.divergence->detail.find("sequence 1011 token 0"), std::string::npos)
+      << every.divergence->detail;
+}
+
+TEST(Runner, TouchedSharingIsCheckedAtTheOp) {
+  const Trace trace = big_state_trace(1000, 40);
+  const RunReport every =
+      run_planted(trace, PlantedBackend::Fault::alias_first_page, 1010, AuditMode::every);
+  ASSERT_FALSE(every.ok());
+  EXPECT_EQ(every.divergence->kind, "sharing");
+  EXPECT_EQ(every.divergence->tick, 1010u);
+  EXPECT_NE(every.divergence->detail.find("shared differently"), std::string::npos)
+      << every.divergence->detail;
+}
+
+TEST(Runner, UntouchedDamageIsFoundByTheNextWholeStateCheck) {
+  const Trace trace = big_state_trace(1000, 200);
+  const RunReport every =
+      run_planted(trace, PlantedBackend::Fault::audit_error, 1010, AuditMode::every);
+  ASSERT_FALSE(every.ok());
+  EXPECT_EQ(every.divergence->kind, "audit");
+  EXPECT_GT(every.divergence->tick, 1010u);  // not checked at the op: it touched nothing broken
+  EXPECT_LE(every.divergence->tick, 1010u + 1 + 2300 / 64);  // within one interval (~2,300 units)
+}
+
 }  // namespace
 }  // namespace kv

@@ -1,0 +1,111 @@
+// SharingMirror: the page-id bijection between the model and one backend, rebuilt or updated.
+#include "runner/sharing.hpp"
+
+#include <algorithm>
+
+namespace kv {
+
+std::optional<std::string> SharingMirror::rebuild(const Model& model, const Backend& backend) {
+  sequences_.clear();
+  to_backend_.clear();
+  to_model_.clear();
+  for (SeqId seq : model.sequence_ids()) {
+    Tables tables{model.block_table(seq), backend.block_table(seq), 0};
+    if (const auto info = model.info(seq)) tables.token_count = info->token_count;
+    if (auto problem = add(seq, std::move(tables))) return problem;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> SharingMirror::update(const Model& model, const Backend& backend,
+                                                 std::span<const SeqId> touched,
+                                                 std::vector<TokenRange>& to_check) {
+  const uint32_t page_size = model.config().page_size;
+  std::vector<std::pair<SeqId, Tables>> now;
+  for (SeqId seq : touched) {
+    const auto info = model.info(seq);
+    if (!info) continue;
+    Tables tables{model.block_table(seq), backend.block_table(seq), info->token_count};
+    // Decided against the bijection as it was before this op, so shared pages are not re-read.
+    if (const auto range = changed_tokens(seq, tables, page_size)) to_check.push_back(*range);
+    now.emplace_back(seq, std::move(tables));
+  }
+  // Remove every touched sequence first: a page one of them dropped may be reused by another.
+  for (SeqId seq : touched) remove(seq);
+  for (auto& [seq, tables] : now) {
+    if (auto problem = add(seq, std::move(tables))) return problem;
+  }
+  return std::nullopt;
+}
+
+std::optional<TokenRange> SharingMirror::changed_tokens(SeqId seq, const Tables& now,
+                                                        uint32_t page_size) const {
+  const auto old = sequences_.find(seq);
+  const bool known = old != sequences_.end();
+  uint64_t first = UINT64_MAX;
+  uint64_t end = 0;
+  for (uint64_t entry = 0; entry < now.model.size(); entry++) {
+    const uint64_t page_first = entry * page_size;
+    if (page_first >= now.token_count) break;
+    const uint64_t page_end = std::min<uint64_t>(page_first + page_size, now.token_count);
+    bool moved = false;
+    if (known) {
+      const Tables& before = old->second;
+      moved = entry >= before.model.size() || before.model[entry] != now.model[entry] ||
+              before.backend[entry] != now.backend[entry];
+    } else {
+      moved = !to_backend_.contains(now.model[entry]);  // a page nobody held before
+    }
+    // Unmoved pages only change where the op wrote past the old length.
+    const uint64_t from = moved ? page_first
+                                : std::max(page_first, known ? old->second.token_count : page_end);
+    if (from < page_end) {
+      first = std::min(first, from);
+      end = std::max(end, page_end);
+    }
+  }
+  if (first >= end) return std::nullopt;
+  return TokenRange{seq, first, end - first};
+}
+
+std::optional<std::string> SharingMirror::add(SeqId seq, Tables tables) {
+  const Tables& stored = sequences_[seq] = std::move(tables);
+  if (stored.model.size() != stored.backend.size()) {
+    return "sequence " + std::to_string(seq) + " block table has " +
+           std::to_string(stored.backend.size()) + " entries, model has " +
+           std::to_string(stored.model.size());
+  }
+  for (size_t i = 0; i < stored.model.size(); i++) {
+    Link& forward = to_backend_[stored.model[i]];
+    Link& reverse = to_model_[stored.backend[i]];
+    if (forward.reference_count == 0) forward.other = stored.backend[i];
+    if (reverse.reference_count == 0) reverse.other = stored.model[i];
+    forward.reference_count++;
+    reverse.reference_count++;
+    if (forward.other != stored.backend[i] || reverse.other != stored.model[i]) {
+      return "sequence " + std::to_string(seq) + " entry " + std::to_string(i) + ": page " +
+             std::to_string(stored.backend[i]) +
+             " is shared differently than in the model (model page " +
+             std::to_string(stored.model[i]) + ")";
+    }
+  }
+  return std::nullopt;
+}
+
+void SharingMirror::remove(SeqId seq) {
+  const auto found = sequences_.find(seq);
+  if (found == sequences_.end()) return;
+  const Tables& tables = found->second;
+  // add() stops at the first mismatch, but a mismatch ends the run, so counts stay paired.
+  for (size_t i = 0; i < std::min(tables.model.size(), tables.backend.size()); i++) {
+    const auto forward = to_backend_.find(tables.model[i]);
+    if (forward != to_backend_.end() && --forward->second.reference_count == 0)
+      to_backend_.erase(forward);
+    const auto reverse = to_model_.find(tables.backend[i]);
+    if (reverse != to_model_.end() && --reverse->second.reference_count == 0)
+      to_model_.erase(reverse);
+  }
+  sequences_.erase(found);
+}
+
+}  // namespace kv

@@ -1,0 +1,61 @@
+// SharingMirror: the runner's copy of the page-id renaming between the model and one backend, kept
+// up to date op by op so a per-op check only looks at the sequences that op touched.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model/model.hpp"
+#include "runner/backend.hpp"
+
+namespace kv {
+
+// Tokens [first_token, first_token + token_count) of one sequence, to compare word for word.
+struct TokenRange {
+  SeqId seq = 0;
+  uint64_t first_token = 0;
+  uint64_t token_count = 0;
+};
+
+// Page sharing must match up to a renaming of page ids: a bijection model page <-> backend page,
+// induced by every live sequence's pair of block tables. The mirror holds each sequence's last
+// seen tables and the bijection with a reference count per page, so that re-reading the tables of
+// a few sequences updates it in time proportional to those tables.
+class SharingMirror {
+ public:
+  // Forgets everything and rebuilds from every live sequence (the whole-state comparison).
+  std::optional<std::string> rebuild(const Model& model, const Backend& backend);
+
+  // Re-reads the tables of `touched` (the sequences an op named or evicted; every other sequence
+  // is assumed unchanged until the next rebuild) and checks the bijection. Adds to `to_check` the
+  // tokens of each touched sequence that the op wrote or moved to another page: pages new to the
+  // sequence that no other sequence held before, and the tokens beyond its old length.
+  std::optional<std::string> update(const Model& model, const Backend& backend,
+                                    std::span<const SeqId> touched,
+                                    std::vector<TokenRange>& to_check);
+
+ private:
+  struct Tables {
+    std::vector<ModelPageId> model;
+    std::vector<uint64_t> backend;
+    uint64_t token_count = 0;
+  };
+  struct Link {
+    uint64_t other = 0;       // the page this one is paired with
+    uint64_t reference_count = 0;  // block-table entries holding the pair
+  };
+
+  std::optional<std::string> add(SeqId seq, Tables tables);
+  void remove(SeqId seq);
+  std::optional<TokenRange> changed_tokens(SeqId seq, const Tables& now, uint32_t page_size) const;
+
+  std::unordered_map<SeqId, Tables> sequences_;
+  std::unordered_map<uint64_t, Link> to_backend_;  // model page -> backend page
+  std::unordered_map<uint64_t, Link> to_model_;    // backend page -> model page
+};
+
+}  // namespace kv
