@@ -19,8 +19,7 @@ class Shrinker {
   bool fails_same(Trace& candidate) {
     if (run_count_ >= shrink_run_count_max) return false;
     run_count_++;
-    auto backends = options_.make_backends(candidate.config);
-    const RunReport report = run_trace(candidate, backends, options_.audit);
+    const RunReport report = shrink_replay(candidate, options_);
     if (report.ok() || report.divergence->signature() != signature_) return false;
     candidate.lines.resize(report.divergence->prefix.lines.size());
     return true;
@@ -177,9 +176,16 @@ BackendFactory backends_by_name(std::vector<std::string> names) {
   return [names = std::move(names)](const Config& config) { return make_backends(names, config); };
 }
 
+RunReport shrink_replay(const Trace& trace, const ShrinkOptions& options) {
+  if (options.isolate) {
+    return run_trace_isolated(trace, options.make_backends, options.audit, options.isolate_options);
+  }
+  auto backends = options.make_backends(trace.config);
+  return run_trace(trace, backends, options.audit);
+}
+
 std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions& options) {
-  auto backends = options.make_backends(input.config);
-  const RunReport first = run_trace(input, backends, options.audit);
+  const RunReport first = shrink_replay(input, options);
   if (first.ok()) return std::nullopt;
   const Divergence& divergence = *first.divergence;
   // An unmet expectation keeps that one expectation; every other failure is model vs backend.

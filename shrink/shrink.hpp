@@ -8,13 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "runner/isolate.hpp"
 #include "runner/runner.hpp"
 
 namespace kv {
 
 inline constexpr uint32_t shrink_run_count_max = 50000;
-
-using BackendFactory = std::function<std::vector<std::unique_ptr<Backend>>(const Config&)>;
 
 // Backends by name ("all" = every backend of this build), fresh for each replay.
 BackendFactory backends_by_name(std::vector<std::string> names);
@@ -22,6 +21,10 @@ BackendFactory backends_by_name(std::vector<std::string> names);
 struct ShrinkOptions {
   BackendFactory make_backends = backends_by_name({"all"});
   AuditMode audit = AuditMode::every;
+  // Each replay in a child process (runner/isolate.hpp), so a candidate that crashes the backend
+  // cannot end the shrink, and a crash can be shrunk keeping its signature.
+  bool isolate = false;
+  IsolateOptions isolate_options = {};
 };
 
 struct ShrinkResult {
@@ -31,6 +34,9 @@ struct ShrinkResult {
   uint64_t op_count_after = 0;
   uint32_t run_count = 0;  // traces replayed while shrinking
 };
+
+// One replay of `trace` as the shrinker does it (isolated when options.isolate).
+RunReport shrink_replay(const Trace& trace, const ShrinkOptions& options);
 
 // nullopt when `trace` does not fail. Deterministic: the same input gives the same output.
 std::optional<ShrinkResult> shrink_trace(const Trace& trace, const ShrinkOptions& options);

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "runner/runner.hpp"
+#include "runner/isolate.hpp"
 #include "shrink/shrink.hpp"
 #include "tools/kvtrace/cli.hpp"
 #include "trace/gen.hpp"
@@ -75,8 +75,8 @@ int report_failure(const CampaignOptions& options, uint64_t trace_seed,
     std::cout << "reproduce: " << self << " replay" << backend_flag(options.backend) << " " << path
               << "\n";
   }
-  if (const auto shrunk =
-          shrink_trace(prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit})) {
+  if (const auto shrunk = shrink_trace(
+          prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit, true})) {
     const std::string min_path =
         options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".min.trace";
     if (auto problem = write_trace_file(
@@ -120,7 +120,7 @@ int cmd_campaign(int argc, char** argv) {
     const uint64_t trace_seed = options->seed + i;
     const Trace trace =
         generate_trace_within(trace_seed, static_cast<uint32_t>(options->op_count), *caps);
-    const RunReport report = run_trace(trace, {options->backend}, options->audit);
+    const RunReport report = run_trace_isolated(trace, {options->backend}, options->audit);
     op_total += report.op_count;
     done = i + 1;
     if (!report.ok()) return report_failure(*options, trace_seed, *report.divergence, argv[0]);

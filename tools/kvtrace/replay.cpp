@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "runner/runner.hpp"
+#include "runner/isolate.hpp"
 #include "tools/kvtrace/cli.hpp"
 
 namespace kv::cli {
@@ -39,7 +39,7 @@ int replay_file(const std::string& path, const std::vector<std::string>& backend
     std::cout << "ERROR " << path << ":" << *outside << "\n";
     return exit_usage;
   }
-  const RunReport report = run_trace(trace, backends, audit);
+  const RunReport report = run_trace_isolated(trace, backends, audit);
   if (report.ok()) {
     std::cout << "ok    " << path << " (" << report.op_count << " ops)\n";
     return exit_pass;

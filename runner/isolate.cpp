@@ -1,0 +1,279 @@
+// Isolated runs: fork, run the trace in the child, read its report (or how it died) in the parent.
+#include "runner/isolate.hpp"
+
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <new>
+#include <optional>
+
+namespace kv {
+namespace {
+
+constexpr size_t stderr_kept_bytes_max = 8192;  // the tail of a child's stderr that we keep
+constexpr size_t backend_names_bytes_max = 256;
+constexpr uint64_t no_op_yet = UINT64_MAX;
+
+// Written by the child, read by the parent after the child is gone: no syscall per op.
+struct SharedProgress {
+  RunProgress op_index{no_op_yet};
+  char backend_names[backend_names_bytes_max] = {};
+};
+
+// The report crosses the pipe as u64 counts and length-prefixed strings.
+void put_u64(std::string& out, uint64_t value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+void put_string(std::string& out, const std::string& text) {
+  put_u64(out, text.size());
+  out += text;
+}
+
+class Reader {
+ public:
+  explicit Reader(const std::string& bytes) : bytes_(bytes) {}
+  std::optional<uint64_t> u64() {
+    uint64_t value = 0;
+    if (bytes_.size() - at_ < sizeof value) return std::nullopt;
+    std::memcpy(&value, bytes_.data() + at_, sizeof value);
+    at_ += sizeof value;
+    return value;
+  }
+  bool string(std::string& out) {
+    const auto size = u64();
+    if (!size || bytes_.size() - at_ < *size) return false;
+    out.assign(bytes_, at_, *size);
+    at_ += *size;
+    return true;
+  }
+  bool done() const { return at_ == bytes_.size(); }
+
+ private:
+  const std::string& bytes_;
+  size_t at_ = 0;
+};
+
+std::string encode_report(const RunReport& report) {
+  std::string out;
+  put_u64(out, report.op_count);
+  put_u64(out, report.divergence ? 1 : 0);
+  if (!report.divergence) return out;
+  const Divergence& d = *report.divergence;
+  put_u64(out, d.tick);
+  put_u64(out, d.line_number);
+  put_u64(out, d.prefix.lines.size());
+  for (const std::string* text : {&d.kind, &d.op_text, &d.expected, &d.model, &d.backend_name,
+                                  &d.backend, &d.detail, &d.state}) {
+    put_string(out, *text);
+  }
+  return out;
+}
+
+// The prefix is not sent: it is the first lines of the trace the parent already has.
+std::optional<RunReport> decode_report(const std::string& bytes, const Trace& trace) {
+  Reader in(bytes);
+  RunReport report;
+  const auto op_count = in.u64();
+  const auto has_divergence = in.u64();
+  if (!op_count || !has_divergence) return std::nullopt;
+  report.op_count = *op_count;
+  if (*has_divergence == 0) return in.done() ? std::optional(report) : std::nullopt;
+  Divergence d;
+  const auto tick = in.u64();
+  const auto line_number = in.u64();
+  const auto prefix_size = in.u64();
+  if (!tick || !line_number || !prefix_size || *prefix_size > trace.lines.size()) return {};
+  for (std::string* text : {&d.kind, &d.op_text, &d.expected, &d.model, &d.backend_name,
+                            &d.backend, &d.detail, &d.state}) {
+    if (!in.string(*text)) return std::nullopt;
+  }
+  if (!in.done()) return std::nullopt;
+  d.tick = *tick;
+  d.line_number = static_cast<uint32_t>(*line_number);
+  d.prefix.config = trace.config;
+  d.prefix.header_comments = trace.header_comments;
+  d.prefix.lines.assign(trace.lines.begin(),
+                        trace.lines.begin() + static_cast<std::ptrdiff_t>(*prefix_size));
+  report.divergence = std::move(d);
+  return report;
+}
+
+bool write_all(int fd, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t wrote = write(fd, bytes.data() + done, bytes.size() - done);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) return false;
+    done += static_cast<size_t>(wrote);
+  }
+  return true;
+}
+
+// The child: stderr into the pipe, a timer if asked, run, send the report, exit without
+// running the parent's atexit handlers or flushing its stdio buffers.
+[[noreturn]] void run_child(const Trace& trace, const BackendFactory& make_backends,
+                            AuditMode audit_mode, const IsolateOptions& options,
+                            SharedProgress* shared, int report_fd, int stderr_fd) {
+  dup2(stderr_fd, STDERR_FILENO);
+  if (report_fd != 3) {
+    dup2(report_fd, 3);
+  }
+  close_range(4, ~0u, 0);  // no other run's pipe ends stay open in this child
+  if (options.timeout_ms > 0) {
+    itimerval timer{};
+    timer.it_value.tv_sec = options.timeout_ms / 1000;
+    timer.it_value.tv_usec = static_cast<suseconds_t>(options.timeout_ms % 1000) * 1000;
+    setitimer(ITIMER_REAL, &timer, nullptr);
+  }
+  std::vector<std::unique_ptr<Backend>> backends = make_backends(trace.config);
+  std::string names;
+  for (const auto& backend : backends) names += (names.empty() ? "" : ",") + std::string(backend->name());
+  std::strncpy(shared->backend_names, names.c_str(), backend_names_bytes_max - 1);
+  const RunReport report = run_trace(trace, backends, audit_mode, &shared->op_index);
+  _exit(write_all(3, encode_report(report)) ? 0 : 3);
+}
+
+// Reads both pipes to their ends; keeps all of the report and the tail of stderr.
+void drain(int report_fd, int stderr_fd, std::string& report, std::string& stderr_text) {
+  pollfd fds[2] = {{report_fd, POLLIN, 0}, {stderr_fd, POLLIN, 0}};
+  int open_count = 2;
+  char buffer[65536];
+  while (open_count > 0) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    for (pollfd& fd : fds) {
+      if (fd.fd < 0 || fd.revents == 0) continue;
+      const ssize_t got = read(fd.fd, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        fd.fd = -1;
+        open_count--;
+        continue;
+      }
+      std::string& out = &fd == &fds[0] ? report : stderr_text;
+      out.append(buffer, static_cast<size_t>(got));
+      if (&out == &stderr_text && out.size() > 2 * stderr_kept_bytes_max)
+        out.erase(0, out.size() - stderr_kept_bytes_max);
+    }
+  }
+}
+
+std::string describe_exit(int status, const IsolateOptions& options) {
+  if (WIFSIGNALED(status)) {
+    const int signal_number = WTERMSIG(status);
+    const char* abbreviation = sigabbrev_np(signal_number);
+    const std::string name = abbreviation ? std::string("SIG") + abbreviation
+                                          : "number " + std::to_string(signal_number);
+    if (signal_number == SIGALRM && options.timeout_ms > 0)
+      return "timed out after " + std::to_string(options.timeout_ms) + " ms (signal " + name + ")";
+    return "killed by signal " + name + " (" + strsignal(signal_number) + ")";
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    return "exited with status " + std::to_string(WEXITSTATUS(status)) + " before reporting";
+  return "ended without a complete report";
+}
+
+Divergence crash_divergence(const Trace& trace, const SharedProgress& shared,
+                            const std::string& how, std::string stderr_text) {
+  Divergence d;
+  d.kind = "crash";
+  const uint64_t index = shared.op_index.load();
+  d.tick = index == no_op_yet ? 0 : index;
+  d.prefix.config = trace.config;
+  d.prefix.header_comments = trace.header_comments;
+  if (index != no_op_yet && index < trace.lines.size()) {
+    const TraceLine& line = trace.lines[index];
+    d.line_number = line.line_number;
+    d.op_text = format_op(line.op);
+    if (line.expected) d.expected = format_op_result(*line.expected);
+    d.prefix.lines.assign(trace.lines.begin(),
+                          trace.lines.begin() + static_cast<std::ptrdiff_t>(index + 1));
+  } else {
+    d.op_text = "config (making the backends)";
+  }
+  d.model = "(not compared: the run crashed)";
+  d.backend_name = shared.backend_names[0] ? shared.backend_names : "backend";
+  d.backend = "crash";
+  if (stderr_text.size() > stderr_kept_bytes_max)
+    stderr_text.erase(0, stderr_text.size() - stderr_kept_bytes_max);
+  d.detail = how + (stderr_text.empty() ? "" : "; its stderr ends with:\n" + stderr_text);
+  while (!d.detail.empty() && d.detail.back() == '\n') d.detail.pop_back();
+  d.state = "  (none: the process that held it is gone)\n";
+  return d;
+}
+
+}  // namespace
+
+RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_backends,
+                             AuditMode audit_mode, const IsolateOptions& options) {
+  void* mapping = mmap(nullptr, sizeof(SharedProgress), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  int report_pipe[2] = {-1, -1};
+  int stderr_pipe[2] = {-1, -1};
+  if (mapping != MAP_FAILED) new (mapping) SharedProgress;
+  std::cout.flush();
+  std::fflush(nullptr);
+  const bool ready =
+      mapping != MAP_FAILED && pipe(report_pipe) == 0 && pipe(stderr_pipe) == 0;
+  const pid_t child = ready ? fork() : -1;
+  if (child < 0) {
+    std::cerr << "kvharness: cannot isolate the run (" << std::strerror(errno)
+              << "); running it in this process\n";
+    for (int fd : {report_pipe[0], report_pipe[1], stderr_pipe[0], stderr_pipe[1]}) {
+      if (fd >= 0) close(fd);
+    }
+    if (mapping != MAP_FAILED) munmap(mapping, sizeof(SharedProgress));
+    auto backends = make_backends(trace.config);
+    return run_trace(trace, backends, audit_mode);
+  }
+  auto* shared = static_cast<SharedProgress*>(mapping);
+  if (child == 0) {
+    close(report_pipe[0]);
+    close(stderr_pipe[0]);
+    run_child(trace, make_backends, audit_mode, options, shared, report_pipe[1], stderr_pipe[1]);
+  }
+  close(report_pipe[1]);
+  close(stderr_pipe[1]);
+  std::string report_bytes;
+  std::string stderr_text;
+  drain(report_pipe[0], stderr_pipe[0], report_bytes, stderr_text);
+  close(report_pipe[0]);
+  close(stderr_pipe[0]);
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  RunReport report;
+  std::optional<RunReport> decoded;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) decoded = decode_report(report_bytes, trace);
+  if (decoded) {
+    report = std::move(*decoded);
+    std::cerr << stderr_text;
+  } else {
+    report.divergence =
+        crash_divergence(trace, *shared, describe_exit(status, options), std::move(stderr_text));
+    report.op_count = report.divergence->prefix.lines.size();
+  }
+  shared->~SharedProgress();
+  munmap(mapping, sizeof(SharedProgress));
+  return report;
+}
+
+RunReport run_trace_isolated(const Trace& trace,
+                             const std::vector<std::string>& backend_names_to_run,
+                             AuditMode audit_mode, const IsolateOptions& options) {
+  return run_trace_isolated(
+      trace, [&](const Config& config) { return make_backends(backend_names_to_run, config); },
+      audit_mode, options);
+}
+
+}  // namespace kv

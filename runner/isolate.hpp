@@ -1,0 +1,31 @@
+// Isolated runs: a trace runs in a child process, so a backend that aborts, segfaults, trips an
+// internal check or hangs becomes a `crash` divergence instead of taking the harness down.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runner/backend.hpp"
+#include "runner/runner.hpp"
+
+namespace kv {
+
+struct IsolateOptions {
+  uint32_t timeout_ms = 0;  // 0: no limit; else a run still going after this long is a crash
+};
+
+// The same report run_trace gives, computed in a forked child. When the child dies, the report
+// holds a divergence of kind `crash` at the op it was applying or checking: `detail` says how
+// it died ("killed by signal SIGABRT (Aborted)") followed by the tail of what it wrote to
+// stderr; the prefix runs up to and including that op. What a surviving child wrote to stderr is
+// passed on to this process's stderr.
+RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_backends,
+                             AuditMode audit_mode, const IsolateOptions& options = {});
+
+// Backends by name ("all" = every backend of this build), made in the child.
+RunReport run_trace_isolated(const Trace& trace,
+                             const std::vector<std::string>& backend_names_to_run,
+                             AuditMode audit_mode, const IsolateOptions& options = {});
+
+}  // namespace kv
