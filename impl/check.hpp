@@ -4,6 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 
+// Defined only in clang coverage builds (tools/coverage): abort() skips the hook that writes the
+// counters, so a failed check writes them first and its own branch shows as covered.
+extern "C" int __llvm_profile_write_file(void) __attribute__((weak));
+
 namespace kvcache::detail {
 
 // Out of line of the hot path: the check itself stays one predictable branch.
@@ -11,6 +15,7 @@ namespace kvcache::detail {
                                                     const char* file, int line) {
   std::fprintf(stderr, "%s:%d: KV_CHECK(%s) failed: %s\n", file, line, condition, message);
   std::fflush(stderr);
+  if (__llvm_profile_write_file) __llvm_profile_write_file();
   std::abort();
 }
 

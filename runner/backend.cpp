@@ -1,7 +1,7 @@
 // Backend's default methods, for backends that implement only the required observations.
-#include <algorithm>
-
 #include "runner/backend.hpp"
+
+#include <algorithm>
 
 namespace kv {
 

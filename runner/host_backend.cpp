@@ -162,7 +162,7 @@ std::vector<uint32_t> HostBackend::gather_token_words(SeqId seq, uint64_t first_
   const uint64_t page_first_token = first_page * config_.page_size;
   const uint64_t words_per_token = config_.words_per_token();
   words.resize((end - page_first_token) * words_per_token);
-  store_.gather(cache_.block_table(seq).subspan(first_page), end - page_first_token, words);
+  store_->gather(cache_.block_table(seq).subspan(first_page), end - page_first_token, words);
   words.erase(words.begin(),
               words.begin() +
                   static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token));

@@ -19,7 +19,8 @@ struct IsolateOptions {
 // holds a divergence of kind `crash` at the op it was applying or checking: `detail` says how
 // it died ("killed by signal SIGABRT (Aborted)") followed by the tail of what it wrote to
 // stderr; the prefix runs up to and including that op. What a surviving child wrote to stderr is
-// passed on to this process's stderr.
+// passed on to this process's stderr. With KVHARNESS_NO_ISOLATE=1 in the environment the run
+// happens in this process (for a debugger, or for coverage counters of a long campaign).
 RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_backends,
                              AuditMode audit_mode, const IsolateOptions& options = {});
 

@@ -57,8 +57,8 @@ std::optional<TokenRange> SharingMirror::changed_tokens(SeqId seq, const Tables&
       moved = !to_backend_.contains(now.model[entry]);  // a page nobody held before
     }
     // Unmoved pages only change where the op wrote past the old length.
-    const uint64_t from = moved ? page_first
-                                : std::max(page_first, known ? old->second.token_count : page_end);
+    const uint64_t from =
+        moved ? page_first : std::max(page_first, known ? old->second.token_count : page_end);
     if (from < page_end) {
       first = std::min(first, from);
       end = std::max(end, page_end);

@@ -45,7 +45,7 @@ class SharingMirror {
     uint64_t token_count = 0;
   };
   struct Link {
-    uint64_t other = 0;       // the page this one is paired with
+    uint64_t other = 0;            // the page this one is paired with
     uint64_t reference_count = 0;  // block-table entries holding the pair
   };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <random>
 #include <unordered_map>
@@ -17,6 +18,7 @@ struct PagePoolTestAccess {
     pool.refs_[page] = refcount;
   }
   static void push_free(PagePool& pool, PageId page) { pool.free_.push_back(page); }
+  static void pop_free(PagePool& pool) { pool.free_.pop_back(); }
 };
 
 // Test-only access to Cache internals, so audit() can be shown a corrupted state.
@@ -33,6 +35,30 @@ struct CacheTestAccess {
   static void add_tokens(Cache& cache, SeqId id, uint64_t token_count) {
     cache.slots_[cache.index_.find(id)].token_count += token_count;
   }
+  // One corruption per audit() message (AuditReportsEveryCorruption) and per failed KV_CHECK.
+  static uint32_t slot_of(const Cache& cache, SeqId id) { return cache.index_.find(id); }
+  static void set_entry(Cache& cache, SeqId id, size_t entry, PageId page) {
+    cache.slots_[slot_of(cache, id)].block_table[entry] = page;
+  }
+  static void pop_free(Cache& cache) { PagePoolTestAccess::pop_free(cache.pages_); }
+  static void set_pending_drop(Cache& cache, PageId page) { cache.pending_drop_[page] = 1; }
+  static void rename(Cache& cache, SeqId id, SeqId new_id) {
+    cache.slots_[slot_of(cache, id)].id = new_id;
+  }
+  static void add_sequence_count(Cache& cache) { ++cache.sequence_count_; }
+  static void index_extra(Cache& cache, SeqId id) { cache.index_.insert(id, 0); }
+  static void push_free_slot(Cache& cache, uint32_t slot) { cache.free_slots_.push_back(slot); }
+  static void set_lru_next(Cache& cache, SeqId id, uint32_t next) {
+    cache.slots_[slot_of(cache, id)].lru_next = next;
+  }
+  static void set_lru_prev(Cache& cache, SeqId id, uint32_t prev) {
+    cache.slots_[slot_of(cache, id)].lru_prev = prev;
+  }
+  static void set_pinned_flag(Cache& cache, SeqId id) {
+    cache.slots_[slot_of(cache, id)].pinned = true;
+  }
+  static void set_dead(Cache& cache, SeqId id) { cache.slots_[slot_of(cache, id)].live = false; }
+  static void set_lru_tail(Cache& cache, SeqId id) { cache.lru_tail_ = slot_of(cache, id); }
 };
 
 namespace {
@@ -798,4 +824,147 @@ TEST(SeqIndexTest, MatchesAStandardMapUnderChurn) {
 }
 
 }  // namespace
+// Every message audit() can give, each from its own corruption of a healthy cache: sequence 1
+// holds pages 0-1, sequence 2 page 2, sequence 3 page 3; pages 4-7 are free; LRU order 1, 2, 3.
+TEST_F(CacheTest, AuditReportsEveryCorruption) {
+  using A = CacheTestAccess;
+  const std::vector<std::pair<std::function<void(Cache&)>, std::string>> cases = {
+      {[](Cache& c) { A::set_entry(c, 1, 0, 100); }, "page id expected < 8, actual 100"},
+      {[](Cache& c) { A::set_entry(c, 1, 1, 0); }, "expected once per block table"},
+      {[](Cache& c) { CacheTestAccess::push_free(c, 100); }, "free list: page id expected < 8"},
+      {[](Cache& c) { CacheTestAccess::push_free(c, 7); }, "free list: page 7 expected once"},
+      {[](Cache& c) { A::pop_free(c); }, "refcount 0, expected on the free list, actual missing"},
+      {[](Cache& c) { A::set_pending_drop(c, 0); }, "eviction scratch expected 0 between ops"},
+      {[](Cache& c) { A::rename(c, 2, 99); }, "sequence 99: index expected slot"},
+      {[](Cache& c) { A::add_sequence_count(c); }, "sequence count expected 3 (live slots)"},
+      {[](Cache& c) { A::index_extra(c, 50); }, "index size expected 3, actual 4"},
+      {[](Cache& c) { A::push_free_slot(c, A::slot_of(c, 1)); }, "expected dead, in range"},
+      {[](Cache& c) { A::push_free_slot(c, 100); }, "slot 100 expected dead, in range"},
+      {[](Cache& c) {
+         const uint32_t slot = A::slot_of(c, 3);
+         ASSERT_TRUE(c.free(3).ok());
+         A::push_free_slot(c, slot);
+       },
+       "slots expected 3 = live + free, actual 2 + 2"},
+      {[](Cache& c) { A::set_lru_next(c, 3, 999); }, "terminated chain of valid slots"},
+      {[](Cache& c) { A::set_dead(c, 2); }, "LRU list: sequence 2: expected live, actual dead"},
+      {[](Cache& c) { A::set_pinned_flag(c, 2); }, "expected unpinned, actual pinned"},
+      {[](Cache& c) { A::set_pinned_flag(c, 2); }, "length expected 2 (live unpinned"},
+      {[](Cache& c) { A::set_lru_prev(c, 2, 7); }, "prev link expected"},
+      {[](Cache& c) { A::set_lru_tail(c, 1); }, "LRU list: tail expected slot"},
+  };
+  for (const auto& [corrupt, expected] : cases) {
+    make(4, 8);
+    ASSERT_TRUE(append(1, 8).ok());
+    ASSERT_TRUE(append(2, 3).ok());
+    ASSERT_TRUE(append(3, 1).ok());
+    expect_healthy();
+    corrupt(*cache_);
+    const std::vector<std::string> problems = cache_->audit();
+    EXPECT_TRUE(std::any_of(problems.begin(), problems.end(),
+                            [&](const std::string& p) { return p.find(expected) != p.npos; }))
+        << "expected a problem containing '" << expected << "', got "
+        << (problems.empty() ? "none" : problems[0]);
+  }
+}
+
+TEST(ErrorName, NamesEveryError) {
+  EXPECT_EQ(error_name(Error::none), "ok");
+  EXPECT_EQ(error_name(Error::capacity_exceeded), "capacity_exceeded");
+  EXPECT_EQ(error_name(Error::unknown_sequence), "unknown_sequence");
+  EXPECT_EQ(error_name(Error::sequence_exists), "sequence_exists");
+  EXPECT_EQ(error_name(Error::invalid_argument), "invalid_argument");
+  EXPECT_EQ(error_name(Error::nothing_to_evict), "nothing_to_evict");
+  EXPECT_EQ(error_name(static_cast<Error>(200)), "unknown_error");
+}
+
+TEST(ConfigProblem, NamesEachFieldOutOfRange) {
+  const Config good{16, 8, Eviction::lru, Shape{8, 128, 4}};
+  EXPECT_EQ(config_problem(good), "");
+  auto with = [&](auto edit) {
+    Config config = good;
+    edit(config);
+    return config_problem(config);
+  };
+  EXPECT_EQ(with([](Config& c) { c.page_size = 0; }), "page_size must be 1..65536");
+  EXPECT_EQ(with([](Config& c) { c.max_pages = kMaxPages + 1; }), "max_pages must be 1..16777216");
+  EXPECT_EQ(with([](Config& c) { c.shape.kv_heads = 257; }), "kv_heads must be 1..256");
+  EXPECT_EQ(with([](Config& c) { c.shape.head_dim = 0; }), "head_dim must be 1..1024");
+  EXPECT_EQ(with([](Config& c) { c.shape.layers = 300; }), "layers must be 1..256");
+  EXPECT_EQ(with([](Config& c) { c.eviction = static_cast<Eviction>(9); }),
+            "eviction must be none or lru");
+}
+
+// A realistic shape: 8 KV heads of 128 words (vectors copied with memcpy, not the short loop),
+// across a copy-on-write, read back intact.
+TEST_F(CacheTest, WideVectorsSurviveCopyOnWrite) {
+  make(16, 8, Eviction::none, Shape{8, 128, 2});
+  ASSERT_TRUE(append(1, 20).ok());
+  const Words first = last_words_;
+  ASSERT_TRUE(cache_->fork(1, 2, next()).ok());
+  ASSERT_TRUE(append(2, 1).ok());
+  EXPECT_EQ(read(1), first);
+  EXPECT_EQ(read(2), concat(first, last_words_));
+  expect_healthy();
+}
+
+// Ticks the caller sends backwards still keep (last_use, id) order: touching the tail with a tick
+// equal to its predecessor's, where the predecessor has the larger id, moves it in front.
+TEST_F(CacheTest, UseWithAnEarlierTickReordersTheTail) {
+  make(4, 8, Eviction::lru);
+  ASSERT_TRUE(cache_->alloc(2, 5).ok());
+  ASSERT_TRUE(cache_->alloc(1, 10).ok());  // order: 2 (5), 1 (10)
+  ASSERT_TRUE(cache_->touch(1, 5).ok());   // (5, 1) < (5, 2): 1 becomes the first victim
+  expect_healthy();
+  const Outcome outcome = cache_->evict();
+  EXPECT_EQ(evicted(outcome), V{1});
+}
+
+// The always-on checks abort with a message naming the culprit (death tests: each runs in a
+// child process).
+TEST(CheckDeath, PagePoolMisuse) {
+  PagePool empty(1);
+  empty.take();
+  EXPECT_DEATH(empty.take(), "no free page");
+  PagePool pool(2);
+  EXPECT_DEATH(pool.share(0), "page is free");
+  EXPECT_DEATH(pool.release(0), "double release");
+  const PageId page = pool.take();
+  PagePoolTestAccess::push_free(pool, page);
+  EXPECT_DEATH(pool.take(), "free stack held a referenced page");
+  EXPECT_DEATH(detail::SeqIndex().insert(1, detail::SeqIndex::kEmptySlot),
+               "slot value is reserved");
+}
+
+TEST(CheckDeath, HostPageStoreMisuse) {
+  const Config bad{0, 4, Eviction::none, Shape{}};
+  EXPECT_DEATH({ HostPageStore store(bad); }, "unvalidated Config");
+  const Config config{2, 4, Eviction::none, Shape{}};
+  HostPageStore store(config);
+  EXPECT_DEATH({ Cache cache(bad, store); }, "unvalidated Config");
+  const uint32_t words_per_token = config.shape.words_per_token();
+  const Words one_token(words_per_token, 0);
+  const std::vector<uint64_t> beyond = {8};
+  EXPECT_DEATH(store.write_tokens(beyond, Words{}), "word count");
+  EXPECT_DEATH(store.write_tokens(beyond, one_token), "slot beyond the pool");
+  EXPECT_DEATH(store.copy_page(4, 0, 1), "bad page ids");
+  EXPECT_DEATH(store.copy_page(0, 4, 1), "bad page ids");
+  EXPECT_DEATH(store.copy_page(1, 1, 1), "bad page ids");
+  EXPECT_DEATH(store.copy_page(0, 1, 3), "slot_count > page_size");
+  Words out(words_per_token);
+  const std::vector<PageId> table = {0};
+  const std::vector<PageId> beyond_table = {4};
+  EXPECT_DEATH(store.gather(table, 2, out), "output size");
+  Words three(3 * words_per_token);
+  EXPECT_DEATH(store.gather(table, 3, three), "block table too short");
+  EXPECT_DEATH(store.gather(beyond_table, 1, out), "page id beyond the pool");
+}
+
+TEST_F(CacheTest, CheckDeathOnALiveSlotInTheFreeSlotList) {
+  make(4, 8);
+  ASSERT_TRUE(append(1, 1).ok());
+  CacheTestAccess::push_free_slot(*cache_, CacheTestAccess::slot_of(*cache_, 1));
+  EXPECT_DEATH(cache_->alloc(9, next()), "free slot list held a live slot");
+}
+
 }  // namespace kvcache

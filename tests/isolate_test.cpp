@@ -14,10 +14,10 @@ namespace {
 Trace sample_trace() {
   const std::string text =
       "kvtrace 1\nconfig page_size=2 max_pages=4\n"
-      "append 1 3\n"   // tick 0, line 3
-      "fork 1 2\n"     // tick 1, line 4
-      "truncate 2 1\n" // tick 2, line 5
-      "read 1\n";      // tick 3, line 6
+      "append 1 3\n"    // tick 0, line 3
+      "fork 1 2\n"      // tick 1, line 4
+      "truncate 2 1\n"  // tick 2, line 5
+      "read 1\n";       // tick 3, line 6
   return std::get<Trace>(parse_trace(text, memory_budget_default_bytes));
 }
 
@@ -46,9 +46,8 @@ TEST(Isolate, SameReportAsInProcess) {
 }
 
 TEST(Isolate, AbortIsACrashAtItsOp) {
-  const RunReport report =
-      run_trace_isolated(sample_trace(), planted(PlantedBackend::Fault::abort_at, 2),
-                         AuditMode::every);
+  const RunReport report = run_trace_isolated(
+      sample_trace(), planted(PlantedBackend::Fault::abort_at, 2), AuditMode::every);
   ASSERT_FALSE(report.ok());
   const Divergence& d = *report.divergence;
   EXPECT_EQ(d.kind, "crash");
@@ -81,8 +80,7 @@ TEST(Isolate, SegfaultIsACrash) {
   EXPECT_EQ(report.divergence->kind, "crash");
   EXPECT_EQ(report.divergence->tick, 2u);
   // "killed by signal SIGSEGV", or the sanitizer's own "SEGV" report when it catches the signal.
-  EXPECT_NE(report.divergence->detail.find("SEGV"), std::string::npos)
-      << report.divergence->detail;
+  EXPECT_NE(report.divergence->detail.find("SEGV"), std::string::npos) << report.divergence->detail;
 }
 
 TEST(Isolate, HangIsACrashAfterTheTimeout) {
@@ -108,8 +106,8 @@ TEST(Isolate, CrashShrinksToTheKnownMinimum) {
     EXPECT_EQ(result->signature.substr(0, 11), "crash|fork|") << result->signature;
     // The smallest crashing trace: create a sequence, fork it.
     EXPECT_EQ(result->op_count_after, 2u) << format_trace(result->trace);
-    const RunReport replay = run_trace_isolated(result->trace, options.make_backends,
-                                                AuditMode::every);
+    const RunReport replay =
+        run_trace_isolated(result->trace, options.make_backends, AuditMode::every);
     ASSERT_FALSE(replay.ok());
     EXPECT_EQ(replay.divergence->signature(), result->signature);
   }
