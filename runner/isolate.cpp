@@ -278,9 +278,19 @@ RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_back
   return report;
 }
 
+bool isolation_helps(const std::vector<std::string>& backend_names_to_run) {
+  for (const std::string& name : backend_names_to_run) {
+    if (name.rfind("exec:", 0) == 0) return false;
+  }
+  return true;
+}
+
 RunReport run_trace_isolated(const Trace& trace,
                              const std::vector<std::string>& backend_names_to_run,
                              AuditMode audit_mode, const IsolateOptions& options) {
+  if (!isolation_helps(backend_names_to_run)) {
+    return run_trace(trace, backend_names_to_run, audit_mode);
+  }
   return run_trace_isolated(
       trace, [&](const Config& config) { return make_backends(backend_names_to_run, config); },
       audit_mode, options);

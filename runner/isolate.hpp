@@ -24,7 +24,13 @@ struct IsolateOptions {
 RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_backends,
                              AuditMode audit_mode, const IsolateOptions& options = {});
 
-// Backends by name ("all" = every backend of this build), made in the child.
+// Whether running in a child process protects this process from `backend_names_to_run`: not for
+// exec: backends, which run in processes of their own, in sessions this process pools (a child
+// must not take over a pooled session).
+bool isolation_helps(const std::vector<std::string>& backend_names_to_run);
+
+// Backends by name ("all" = every backend of this build), made in the child; in this process
+// when isolation does not help.
 RunReport run_trace_isolated(const Trace& trace,
                              const std::vector<std::string>& backend_names_to_run,
                              AuditMode audit_mode, const IsolateOptions& options = {});

@@ -77,8 +77,7 @@ std::optional<std::string> compare_words(const Config& config, SeqId seq,
       const bool is_v = (w / vector_words) % 2 == 1;
       const bool swapped = (actual ^ expected[w]) == 0x80000000u;
       return "sequence " + std::to_string(seq) + " token " + std::to_string(first_token + token) +
-             " layer " +
-             std::to_string(layer) + (is_v ? " V" : " K") + " word " +
+             " layer " + std::to_string(layer) + (is_v ? " V" : " K") + " word " +
              std::to_string(w % vector_words) + ": expected " + std::to_string(expected[w]) +
              " (token value " + std::to_string(values[token]) +
              (is_prompt_value(values[token])
@@ -193,10 +192,10 @@ class DifferentialRun {
             backend.gather_token_words(range.seq, range.first_token, range.token_count);
         if (auto fault = backend.fault()) return fail("device", index, &backend, "", *fault);
         if (is_broken(index, backend)) return;
-        const auto problem = compare_words(
-            trace_.config, range.seq,
-            model_.read_values(range.seq, range.first_token, range.token_count), words,
-            range.first_token);
+        const auto problem =
+            compare_words(trace_.config, range.seq,
+                          model_.read_values(range.seq, range.first_token, range.token_count),
+                          words, range.first_token);
         if (problem) return fail("read", index, &backend, "", *problem);
       }
     }

@@ -75,8 +75,9 @@ int report_failure(const CampaignOptions& options, uint64_t trace_seed,
     std::cout << "reproduce: " << self << " replay" << backend_flag(options.backend) << " " << path
               << "\n";
   }
-  if (const auto shrunk = shrink_trace(
-          prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit, true})) {
+  if (const auto shrunk =
+          shrink_trace(prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit,
+                                             isolation_helps({options.backend})})) {
     const std::string min_path =
         options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".min.trace";
     if (auto problem = write_trace_file(

@@ -30,7 +30,7 @@ int cmd_shrink(int argc, char** argv) {
   ShrinkOptions options;
   options.make_backends = backends_by_name({backend});
   options.audit = audit == "every" ? AuditMode::every : AuditMode::check;
-  options.isolate = true;
+  options.isolate = isolation_helps({backend});
   const auto result = shrink_trace(std::get<Trace>(loaded), options);
   if (!result) {
     std::cerr << "kvtrace shrink: " << path << " passes on backend " << backend
