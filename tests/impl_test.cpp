@@ -853,13 +853,14 @@ TEST_F(CacheTest, AuditReportsEveryCorruption) {
       {[](Cache& c) { A::set_lru_prev(c, 2, 7); }, "prev link expected"},
       {[](Cache& c) { A::set_lru_tail(c, 1); }, "LRU list: tail expected slot"},
   };
-  for (const auto& [corrupt, expected] : cases) {
+  for (const auto& each : cases) {
+    const std::string& expected = each.second;  // not a structured binding: clang-14 lambdas
     make(4, 8);
     ASSERT_TRUE(append(1, 8).ok());
     ASSERT_TRUE(append(2, 3).ok());
     ASSERT_TRUE(append(3, 1).ok());
     expect_healthy();
-    corrupt(*cache_);
+    each.first(*cache_);
     const std::vector<std::string> problems = cache_->audit();
     EXPECT_TRUE(std::any_of(problems.begin(), problems.end(),
                             [&](const std::string& p) { return p.find(expected) != p.npos; }))
