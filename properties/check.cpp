@@ -4,12 +4,19 @@
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <sstream>
+
+// Defined in librapidcheck but not declared in its public headers; RapidCheck's own checks
+// report through it.
+namespace rc::detail {
+TestListener& globalTestListener();
+}  // namespace rc::detail
 
 namespace kv::props {
 namespace {
@@ -123,12 +130,18 @@ void record_failure(const std::string& property_id, Trace trace,
   recorded_failures()[property_id] = RecordedFailure{path, std::move(trace)};
 }
 
-void check_property(const std::string& property_id, const std::function<void()>& property) {
+void check_property(const std::string& property_id, const std::function<void()>& property,
+                    int cases_per_mille) {
   recorded_failures().erase(property_id);
   rc::detail::TestMetadata metadata;
   metadata.id = property_id;
   metadata.description = property_id;
-  const rc::detail::TestResult result = rc::detail::checkTestable(property, metadata);
+  const rc::detail::Configuration& config = rc::detail::configuration();
+  rc::detail::TestParams test_params = config.testParams;
+  test_params.maxSuccess =
+      std::max(1, static_cast<int>(int64_t{test_params.maxSuccess} * cases_per_mille / 1000));
+  const rc::detail::TestResult result = rc::detail::checkTestable(
+      property, metadata, test_params, rc::detail::globalTestListener(), config.reproduce);
   std::ostringstream report;
   rc::detail::printResultMessage(result, report);
   if (result.is<rc::detail::SuccessResult>()) {

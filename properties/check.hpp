@@ -32,6 +32,9 @@ void record_failure(const std::string& property_id, Trace trace,
 // Checks `property` with RapidCheck under the id "Suite/Name". On failure, adds the RC_PARAMS
 // reproduce string to the failure file, prints its path and the `kvtrace replay` command, and
 // fails the current GoogleTest test with RapidCheck's report.
-void check_property(const std::string& property_id, const std::function<void()>& property);
+// `cases_per_mille` scales RapidCheck's max_success for this property (at least one case), so the
+// expensive properties run fewer cases than the cheap ones under the same RC_PARAMS.
+void check_property(const std::string& property_id, const std::function<void()>& property,
+                    int cases_per_mille = 1000);
 
 }  // namespace kv::props

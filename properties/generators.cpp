@@ -6,42 +6,11 @@
 #include <utility>
 
 #include "model/model.hpp"
+#include "properties/regimes.hpp"
+#include "properties/weighted.hpp"
 
 namespace kv::props {
 namespace {
-
-// An index drawn by weight.
-size_t weighted_index(const rc::Random& random, const std::vector<uint32_t>& weights) {
-  uint64_t total = 0;
-  for (const uint32_t weight : weights) total += weight;
-  uint64_t roll = rc::Random(random).next() % total;
-  size_t index = 0;
-  while (roll >= weights[index]) roll -= weights[index++];
-  return index;
-}
-
-// Picks by weight; shrinks toward earlier choices, so list the simplest one first.
-template <typename T>
-rc::Gen<T> weighted_choice(std::vector<std::pair<uint32_t, T>> choices) {
-  return rc::Gen<T>([choices = std::move(choices)](const rc::Random& random, int /*size*/) {
-    std::vector<uint32_t> weights;
-    for (const auto& choice : choices) weights.push_back(choice.first);
-    const size_t index = weighted_index(random, weights);
-    return rc::shrinkable::map(
-        rc::shrinkable::shrinkRecur(index,
-                                    [](size_t i) { return rc::shrink::towards<size_t>(i, 0); }),
-        [choices](size_t i) { return choices[i].second; });
-  });
-}
-
-// Picks a generator by weight; shrinks toward earlier generators, then within the chosen one.
-template <typename T>
-rc::Gen<T> weighted_gen(std::vector<std::pair<uint32_t, rc::Gen<T>>> gens) {
-  std::vector<std::pair<uint32_t, size_t>> indices;
-  for (size_t i = 0; i < gens.size(); i++) indices.emplace_back(gens[i].first, i);
-  return rc::gen::mapcat(weighted_choice(std::move(indices)),
-                         [gens = std::move(gens)](size_t i) { return gens[i].second; });
-}
 
 rc::Gen<TokenCount> gen_truncate_count() {
   // Page boundaries most of the time: 0, one page, two pages.
@@ -52,7 +21,7 @@ rc::Gen<TokenCount> gen_truncate_count() {
                                    {4, gen_token_count()}});
 }
 
-rc::Gen<std::vector<StepEntryCount>> gen_step_entries() {
+rc::Gen<std::vector<StepEntryCount>> gen_step_entries(const rc::Gen<SeqId>& gen_seq) {
   const auto entry_tokens = [] {
     return weighted_gen<TokenCount>({{4, rc::gen::just(TokenCount{0, 1})},
                                      {4, rc::gen::map(rc::gen::inRange<int32_t>(1, 5),
@@ -63,19 +32,19 @@ rc::Gen<std::vector<StepEntryCount>> gen_step_entries() {
   };
   // 1..4 entries; shrinking drops entries.
   const auto distinct_ids = rc::gen::resize(
-      4, rc::gen::nonEmpty(rc::gen::container<std::vector<StepEntryCount>>(
-             rc::gen::map(rc::gen::tuple(gen_seq(), entry_tokens()),
-                          [](const std::tuple<SeqId, TokenCount>& entry) {
-                            return StepEntryCount{std::get<0>(entry), std::get<1>(entry)};
-                          }))));
+      4,
+      rc::gen::nonEmpty(rc::gen::container<std::vector<StepEntryCount>>(rc::gen::map(
+          rc::gen::tuple(gen_seq, entry_tokens()), [](const std::tuple<SeqId, TokenCount>& entry) {
+            return StepEntryCount{std::get<0>(entry), std::get<1>(entry)};
+          }))));
   // The same sequence named several times: each entry sees what the earlier ones left.
-  const auto repeated_id = rc::gen::exec([entry_tokens] {
-    const SeqId seq = *gen_seq();
+  const auto repeated_id = rc::gen::exec([entry_tokens, gen_seq] {
+    const SeqId seq = *gen_seq;
     const uint32_t count = *rc::gen::inRange<uint32_t>(2, 5);
     std::vector<StepEntryCount> entries;
     for (uint32_t i = 0; i < count; i++) {
       const bool other = *weighted_choice<bool>({{3, false}, {1, true}});
-      entries.push_back({other ? *gen_seq() : seq, *entry_tokens()});
+      entries.push_back({other ? *gen_seq : seq, *entry_tokens()});
     }
     return entries;
   });
@@ -109,34 +78,33 @@ rc::Gen<std::vector<StepEntryCount>> gen_prompt_segments() {
   });
 }
 
-rc::Gen<GenOp> gen_op_of_shape(OpKind kind, OpShape shape) {
+rc::Gen<GenOp> gen_op_of_shape(OpKind kind, OpShape shape, const rc::Gen<SeqId>& gen_seq) {
   switch (shape) {
     case OpShape::None:
       return rc::gen::just(GenOp{kind, 0, 0, {}, {}});
     case OpShape::Seq:
-      return rc::gen::map(gen_seq(), [kind](SeqId seq) { return GenOp{kind, seq, 0, {}, {}}; });
+      return rc::gen::map(gen_seq, [kind](SeqId seq) { return GenOp{kind, seq, 0, {}, {}}; });
     case OpShape::SeqCount:
-      return rc::gen::map(rc::gen::tuple(gen_seq(), kind == OpKind::truncate ? gen_truncate_count()
-                                                                             : gen_token_count()),
+      return rc::gen::map(rc::gen::tuple(gen_seq, kind == OpKind::truncate ? gen_truncate_count()
+                                                                           : gen_token_count()),
                           [kind](const std::tuple<SeqId, TokenCount>& args) {
                             return GenOp{kind, std::get<0>(args), 0, std::get<1>(args), {}};
                           });
     case OpShape::SeqSeq:
       // Destinations a little beyond the usual pool, and SRC+1, so forks of forks build chains.
-      return rc::gen::exec([kind] {
-        const SeqId src = *gen_seq();
-        const SeqId dst = *weighted_gen<SeqId>({{4, rc::gen::just<SeqId>(src + 1)},
-                                                {3, rc::gen::inRange<SeqId>(1, 9)},
-                                                {3, gen_seq()}});
+      return rc::gen::exec([kind, gen_seq] {
+        const SeqId src = *gen_seq;
+        const SeqId dst = *weighted_gen<SeqId>(
+            {{4, rc::gen::just<SeqId>(src + 1)}, {3, rc::gen::inRange<SeqId>(1, 9)}, {3, gen_seq}});
         return GenOp{kind, src, dst, {}, {}};
       });
     case OpShape::Step:
-      return rc::gen::map(gen_step_entries(), [kind](std::vector<StepEntryCount> entries) {
+      return rc::gen::map(gen_step_entries(gen_seq), [kind](std::vector<StepEntryCount> entries) {
         return GenOp{kind, 0, 0, {}, std::move(entries)};
       });
     case OpShape::Prefill:
       return rc::gen::map(
-          rc::gen::tuple(gen_seq(), gen_prompt_segments()),
+          rc::gen::tuple(gen_seq, gen_prompt_segments()),
           [kind](std::tuple<SeqId, std::vector<StepEntryCount>> args) {
             return GenOp{kind, std::get<0>(args), 0, {}, std::move(std::get<1>(args))};
           });
@@ -245,9 +213,13 @@ rc::Gen<TokenCount> gen_token_count() {
 }
 
 rc::Gen<GenOp> gen_op() {
+  return gen_op_over(gen_seq());
+}
+
+rc::Gen<GenOp> gen_op_over(const rc::Gen<SeqId>& gen_seq) {
   std::vector<std::pair<uint32_t, rc::Gen<GenOp>>> by_kind;
 #define KV_OP(name, shape, weight, help) \
-  by_kind.emplace_back(weight, gen_op_of_shape(OpKind::name, OpShape::shape));
+  by_kind.emplace_back(weight, gen_op_of_shape(OpKind::name, OpShape::shape, gen_seq));
 #include "trace/ops.def"
   // Op kinds do not shrink into one another; an op shrinks by removal and by its arguments.
   return rc::Gen<GenOp>([by_kind = std::move(by_kind)](const rc::Random& random, int size) {
@@ -259,7 +231,7 @@ rc::Gen<GenOp> gen_op() {
   });
 }
 
-rc::Gen<OpSequence> gen_op_sequence() {
+rc::Gen<OpSequence> gen_classic_sequence() {
   // A tuple, not gen::exec: the config and the ops shrink independently and alternately, since
   // the ops hold counts relative to the page size rather than values drawn from the config.
   return rc::gen::map(
@@ -268,6 +240,16 @@ rc::Gen<OpSequence> gen_op_sequence() {
       [](std::tuple<Config, std::vector<GenOp>> parts) {
         return OpSequence{std::get<0>(parts), std::move(std::get<1>(parts))};
       });
+}
+
+rc::Gen<OpSequence> gen_op_sequence() {
+  return weighted_gen<OpSequence>({{60, gen_classic_sequence()},
+                                   {5, gen_regime_sequence(Profile::batch)},
+                                   {5, gen_regime_sequence(Profile::fanout)},
+                                   {10, gen_regime_sequence(Profile::ids)},
+                                   {10, gen_regime_sequence(Profile::shapes)},
+                                   {5, gen_regime_sequence(Profile::pages)},
+                                   {5, gen_regime_sequence(Profile::pressure)}});
 }
 
 Trace with_model_expectations(const Config& config, const std::vector<Op>& ops) {

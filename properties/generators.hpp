@@ -61,9 +61,15 @@ rc::Gen<TokenCount> gen_token_count();
 // One op; the kind is drawn from the op table (trace/ops.def) by its weight, so a new row is
 // generated without touching this file (a new OpShape needs a case in gen_op_of_shape).
 rc::Gen<GenOp> gen_op();
+// The same over other sequence ids (the regimes pass indices into their id pools).
+rc::Gen<GenOp> gen_op_over(const rc::Gen<SeqId>& gen_seq);
 
 // A config and a list of ops; RapidCheck shrinks the list (chunks, then single ops), each op's
 // arguments and the config, alternately.
+rc::Gen<OpSequence> gen_classic_sequence();
+
+// The default state-machine property's cases: classic ones mostly, and each scale regime
+// (properties/regimes.hpp) in proportion.
 rc::Gen<OpSequence> gen_op_sequence();
 
 // Every op with its tick and the model's result as its expectation.

@@ -25,7 +25,7 @@ TEST(Shrinker, KeepsSignatureAndNeverGrows) {
           return backends;
         },
         AuditMode::every};
-    const Trace input = generate_trace(seed, op_count);
+    const Trace input = generate_trace(seed, op_count, Profile::classic);
     const auto result = shrink_trace(input, options);
     if (!result) return;  // the planted fault did not show in this trace
     RC_ASSERT(result->op_count_after <= input.lines.size());

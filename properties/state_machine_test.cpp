@@ -9,6 +9,7 @@
 #include "properties/check.hpp"
 #include "properties/generators.hpp"
 #include "properties/properties.hpp"
+#include "properties/regimes.hpp"
 #include "runner/runner.hpp"
 
 namespace kv::props {
@@ -33,8 +34,9 @@ OpSequence within(OpSequence sequence, const Capabilities& caps) {
 // One case: the model and `backends` run the generated ops, auditing after every op. On a
 // divergence the ops up to the failing one go to the failure file, with the model's results.
 void model_and_backends_agree(const std::string& property_id,
-                              const std::vector<std::string>& backends, const Capabilities& caps) {
-  const OpSequence sequence = within(*gen_op_sequence(), caps);
+                              const std::vector<std::string>& backends, const Capabilities& caps,
+                              const rc::Gen<OpSequence>& cases) {
+  const OpSequence sequence = within(*cases, caps);
   RunReport report;
   try {
     report = run_trace(to_trace(sequence), backends, AuditMode::every);
@@ -57,20 +59,29 @@ void model_and_backends_agree(const std::string& property_id,
 
 class StateMachine : public testing::Test {
  public:
-  StateMachine(std::string property_id, std::vector<std::string> backends)
-      : property_id_(std::move(property_id)), backends_(std::move(backends)) {}
+  StateMachine(std::string property_id, std::vector<std::string> backends,
+               rc::Gen<OpSequence> cases, int cases_per_mille)
+      : property_id_(std::move(property_id)),
+        backends_(std::move(backends)),
+        cases_(std::move(cases)),
+        cases_per_mille_(cases_per_mille) {}
 
   void TestBody() override {
     auto caps = backend_capabilities(backends_);
     if (auto* error = std::get_if<std::string>(&caps)) FAIL() << *error;
-    check_property(property_id_, [this, &caps] {
-      model_and_backends_agree(property_id_, backends_, std::get<Capabilities>(caps));
-    });
+    check_property(
+        property_id_,
+        [this, &caps] {
+          model_and_backends_agree(property_id_, backends_, std::get<Capabilities>(caps), cases_);
+        },
+        cases_per_mille_);
   }
 
  private:
   std::string property_id_;
   std::vector<std::string> backends_;
+  rc::Gen<OpSequence> cases_;
+  int cases_per_mille_;
 };
 
 }  // namespace
@@ -89,7 +100,20 @@ void register_state_machine_properties() {
         name.empty() ? std::vector<std::string>{} : std::vector<std::string>{name};
     testing::RegisterTest("StateMachine", test_name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                           [test_name, backends]() -> testing::Test* {
-                            return new StateMachine("StateMachine/" + test_name, backends);
+                            return new StateMachine("StateMachine/" + test_name, backends,
+                                                    gen_op_sequence(), 1000);
+                          });
+  }
+  // One property per scale regime, over every backend at once, with fewer cases for the big ones.
+  const std::vector<std::string> all =
+      names.front().empty() ? std::vector<std::string>{} : std::vector<std::string>{"all"};
+  for (const RegimeProperty& regime : regime_properties()) {
+    const std::string test_name(profile_name(regime.profile));
+    testing::RegisterTest("Regime", test_name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                          [test_name, all, regime]() -> testing::Test* {
+                            return new StateMachine("Regime/" + test_name, all,
+                                                    gen_regime_sequence(regime.profile),
+                                                    regime.cases_per_mille);
                           });
   }
 }

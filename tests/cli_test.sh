@@ -52,6 +52,12 @@ done
 "$kvtrace" gen --seed 11 --ops 300 --expect -o "$scratch/g2.trace"
 cmp -s "$scratch/g1.trace" "$scratch/g2.trace" || { echo "FAIL: gen not deterministic"; failures=$((failures + 1)); }
 expect_status 0 "gen --expect replays" "$kvtrace" replay --artifacts "$scratch/a" "$scratch/g1.trace"
+for profile in batch fanout ids shapes pages pressure; do
+  "$kvtrace" gen --seed 3 --ops 60 --profile "$profile" --expect -o "$scratch/p.trace"
+  expect_status 0 "gen --profile $profile replays" "$kvtrace" replay --artifacts "$scratch/a" "$scratch/p.trace"
+done
+expect_status 2 "gen --profile unknown" "$kvtrace" gen --profile nosuch
+expect_status 0 "gen --stats" "$kvtrace" gen --stats --traces 3 --ops 20
 expect_status 2 "shrink of a passing trace" "$kvtrace" shrink "$scratch/g1.trace" -o "$scratch/min.trace"
 
 [ "$failures" = 0 ] && echo "cli_test: all checks passed"

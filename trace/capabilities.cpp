@@ -203,8 +203,10 @@ Trace restrict_to(Trace trace, const Capabilities& caps) {
   return trace;
 }
 
-Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps) {
-  if (caps == Capabilities::all()) return generate_trace(seed, op_count);
+Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps,
+                            Profile profile) {
+  // A restricted backend gets classic traces cut to its profile; the scale regimes need all ops.
+  if (caps == Capabilities::all()) return generate_trace(seed, op_count, profile);
   Rng rng(seed);
   Trace trace;
   trace.config = generate_config(rng);

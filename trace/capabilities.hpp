@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "trace/gen.hpp"
 #include "trace/rng.hpp"
 #include "trace/trace.hpp"
 
@@ -64,6 +65,7 @@ Trace restrict_to(Trace trace, const Capabilities& caps);
 
 // kvtrace gen within capabilities: the same generator, with configs moved into the ranges and ops
 // outside the profile redrawn. With Capabilities::all() it gives generate_trace's trace.
-Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps);
+Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps,
+                            Profile profile = Profile::mixed);
 
 }  // namespace kv

@@ -2,8 +2,29 @@
 // boundaries.
 #include "trace/gen.hpp"
 
+#include <array>
+
+#include "trace/regimes.hpp"
+
 namespace kv {
 namespace {
+
+constexpr std::array<std::string_view, 8> profile_names_table = {
+    "mixed", "classic", "batch", "fanout", "ids", "shapes", "pages", "pressure"};
+
+// How often `mixed` draws each profile, in Profile order (mixed itself never).
+constexpr std::array<uint32_t, 8> mixed_weights = {0, 40, 10, 10, 10, 10, 10, 10};
+
+Profile pick_mixed(Rng& rng) {
+  uint32_t total_weight = 0;
+  for (const uint32_t weight : mixed_weights) total_weight += weight;
+  uint64_t roll = rng.below(total_weight);
+  for (size_t i = 0; i < mixed_weights.size(); i++) {
+    if (roll < mixed_weights[i]) return static_cast<Profile>(i);
+    roll -= mixed_weights[i];
+  }
+  return Profile::classic;
+}
 
 // By the op table's weights. Without prefix caching `prefill` is left out, so a version-1 config
 // draws exactly the ops it drew before prefill existed.
@@ -155,34 +176,40 @@ Config generate_config(Rng& rng) {
   return config;
 }
 
-Op generate_op(Rng& rng, const Config& config) {
+namespace regimes {
+
+uint32_t classic_token_count(Rng& rng, const Config& config) {
+  return pick_token_count(rng, config);
+}
+
+Op classic_op_over(Rng& rng, const Config& config, const std::function<SeqId()>& pick) {
   Op op;
   op.kind = pick_kind(rng, config);
   switch (op_shape(op.kind)) {
     case OpShape::None:
       break;
     case OpShape::Seq:
-      op.seq = pick_seq(rng);
+      op.seq = pick();
       break;
     case OpShape::SeqCount:
-      op.seq = pick_seq(rng);
+      op.seq = pick();
       op.count = op.kind == OpKind::truncate && rng.chance(60)
                      ? static_cast<uint32_t>(rng.below(3) * config.page_size)
                      : pick_token_count(rng, config);
       break;
     case OpShape::SeqSeq:
-      op.seq = pick_seq(rng);
-      op.count = rng.chance(70) ? static_cast<SeqId>(rng.between(1, 8)) : pick_seq(rng);
+      op.seq = pick();
+      op.count = rng.chance(70) ? static_cast<SeqId>(rng.between(1, 8)) : pick();
       break;
     case OpShape::Prefill:
-      op.seq = pick_seq(rng);
+      op.seq = pick();
       op.entries = generate_prompt_segments(rng, config);
       break;
     case OpShape::Step: {
       const uint64_t entry_count = rng.between(1, 4);
       for (uint64_t i = 0; i < entry_count; i++) {
         const uint32_t token_count = rng.chance(80) ? 1 : pick_token_count(rng, config);
-        op.entries.push_back(StepEntry{pick_seq(rng), token_count});
+        op.entries.push_back(StepEntry{pick(), token_count});
       }
       break;
     }
@@ -190,12 +217,51 @@ Op generate_op(Rng& rng, const Config& config) {
   return op;
 }
 
-Trace generate_trace(uint64_t seed, uint32_t op_count) {
+}  // namespace regimes
+
+std::string_view profile_name(Profile profile) {
+  return profile_names_table[static_cast<size_t>(profile)];
+}
+
+std::optional<Profile> profile_from_name(std::string_view name) {
+  for (size_t i = 0; i < profile_names_table.size(); i++) {
+    if (profile_names_table[i] == name) return static_cast<Profile>(i);
+  }
+  return std::nullopt;
+}
+
+std::string profile_names() {
+  std::string names;
+  for (const std::string_view name : profile_names_table) {
+    names += (names.empty() ? "" : "|") + std::string(name);
+  }
+  return names;
+}
+
+Op generate_op(Rng& rng, const Config& config) {
+  return regimes::classic_op_over(rng, config, [&rng] { return pick_seq(rng); });
+}
+
+Trace generate_trace(uint64_t seed, uint32_t op_count, Profile profile) {
   Rng rng(seed);
   Trace trace;
+  std::string command = " generated: kvtrace gen --seed " + std::to_string(seed) + " --ops " +
+                        std::to_string(op_count);
+  if (profile != Profile::mixed) command += " --profile " + std::string(profile_name(profile));
+  trace.header_comments.push_back(command);
+  const Profile regime = profile == Profile::mixed ? pick_mixed(rng) : profile;
+  if (profile == Profile::mixed) {
+    trace.header_comments.push_back(" regime: " + std::string(profile_name(regime)));
+  }
+  if (regime != Profile::classic) {
+    regimes::RegimeGenerator generator(regime, rng);
+    trace.config = generator.config();
+    for (uint32_t i = 0; i < op_count; i++) {
+      trace.lines.push_back(TraceLine{generator.next(), std::nullopt, 0, {}, {}});
+    }
+    return trace;
+  }
   trace.config = generate_config(rng);
-  trace.header_comments.push_back(" generated: kvtrace gen --seed " + std::to_string(seed) +
-                                  " --ops " + std::to_string(op_count));
   for (uint32_t i = 0; i < op_count; i++) {
     trace.lines.push_back(TraceLine{generate_op(rng, trace.config), std::nullopt, 0, {}, {}});
   }

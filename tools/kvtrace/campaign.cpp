@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* campaign_usage =
     "usage: kvtrace campaign [--seed N] [--traces N] [--seconds N] [--ops N] [--backend NAME|all]\n"
-    "                        [--audit every|check] [--artifacts DIR]\n";
+    "                        [--audit every|check] [--artifacts DIR] [--profile NAME]\n";
 
 struct CampaignOptions {
   uint64_t seed = 0;
@@ -24,12 +24,14 @@ struct CampaignOptions {
   std::string backend = "all";
   AuditMode audit = AuditMode::every;
   std::string artifacts = "failures";
+  Profile profile = Profile::mixed;
 };
 
 std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
-  const Args args = parse_args(
-      argc, argv, 2,
-      {"--seed", "--traces", "--seconds", "--ops", "--backend", "--audit", "--artifacts"}, {});
+  const Args args = parse_args(argc, argv, 2,
+                               {"--seed", "--traces", "--seconds", "--ops", "--backend", "--audit",
+                                "--artifacts", "--profile"},
+                               {});
   CampaignOptions options;
   options.seed =
       static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) %
@@ -43,8 +45,10 @@ std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
   const std::string audit = args.get("--audit").value_or("every");
   options.artifacts = args.get("--artifacts").value_or("failures");
   const bool backend_ok = is_backend_name(options.backend);
+  const auto profile = profile_from_name(args.get("--profile").value_or("mixed"));
   if (args.error || !args.positional.empty() || !seed || !traces || !seconds || !ops || *ops == 0 ||
-      *ops > trace_op_count_max || !backend_ok || (audit != "every" && audit != "check")) {
+      !profile || *ops > trace_op_count_max || !backend_ok ||
+      (audit != "every" && audit != "check")) {
     std::cerr << "kvtrace campaign: "
               << args.error.value_or(
                      backend_name_problem(options.backend).value_or("bad arguments"))
@@ -56,6 +60,7 @@ std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
   options.trace_count = *traces;
   options.time_limit_s = *seconds;
   options.op_count = *ops;
+  options.profile = *profile;
   options.audit = audit == "every" ? AuditMode::every : AuditMode::check;
   return options;
 }
@@ -91,7 +96,7 @@ int report_failure(const CampaignOptions& options, uint64_t trace_seed,
     }
   }
   std::cout << "regenerate: " << self << " gen --seed " << trace_seed << " --ops "
-            << options.op_count
+            << options.op_count << " --profile " << profile_name(options.profile)
             << (options.backend == "all" ? "" : " --backend '" + options.backend + "'") << "\n";
   return exit_divergence;
 }
@@ -104,7 +109,8 @@ int cmd_campaign(int argc, char** argv) {
   std::cout << "campaign seed=" << options->seed << " traces=" << options->trace_count
             << " seconds=" << options->time_limit_s << " ops=" << options->op_count
             << " backend=" << options->backend
-            << " audit=" << (options->audit == AuditMode::every ? "every" : "check") << "\n";
+            << " audit=" << (options->audit == AuditMode::every ? "every" : "check")
+            << " profile=" << profile_name(options->profile) << "\n";
   const auto caps = capabilities_or_report("campaign", options->backend);
   if (!caps) return exit_usage;
   const auto start = std::chrono::steady_clock::now();
@@ -120,7 +126,8 @@ int cmd_campaign(int argc, char** argv) {
     }
     const uint64_t trace_seed = options->seed + i;
     const Trace trace =
-        generate_trace_within(trace_seed, static_cast<uint32_t>(options->op_count), *caps);
+        generate_trace_within(trace_seed, static_cast<uint32_t>(options->op_count), *caps,
+                              options->profile);
     const RunReport report = run_trace_isolated(trace, {options->backend}, options->audit);
     op_total += report.op_count;
     done = i + 1;

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "model/model.hpp"
+#include "runner/reach.hpp"
 #include "tools/kvtrace/cli.hpp"
 #include "trace/gen.hpp"
 
@@ -28,22 +29,45 @@ int cmd_fmt(int argc, char** argv) {
   return exit_pass;
 }
 
+namespace {
+
+// kvtrace gen --stats: what the traces of seeds seed..seed+traces-1 reach, run through the model.
+int print_reach(const Args& args, uint64_t seed, uint64_t op_count, Profile profile) {
+  const auto trace_count = parse_number_flag("--traces", args.get("--traces").value_or("2000"));
+  if (!trace_count) return exit_usage;
+  Reach reach;
+  for (uint64_t i = 0; i < *trace_count; i++) {
+    reach.add(generate_trace(seed + i, static_cast<uint32_t>(op_count), profile));
+  }
+  std::cout << "reach of kvtrace gen --profile " << profile_name(profile) << ", seeds " << seed
+            << ".." << seed + *trace_count - (*trace_count > 0 ? 1 : 0) << ", " << op_count
+            << " ops each\n"
+            << reach.format();
+  return exit_pass;
+}
+
+}  // namespace
+
 int cmd_gen(int argc, char** argv) {
-  const Args args = parse_args(argc, argv, 2, {"--seed", "--ops", "-o", "--backend"}, {"--expect"});
+  const Args args =
+      parse_args(argc, argv, 2, {"--seed", "--ops", "-o", "--backend", "--profile", "--traces"},
+                 {"--expect", "--stats"});
   const std::string backend = args.get("--backend").value_or("all");
   const auto seed = parse_number_flag("--seed", args.get("--seed").value_or("1"));
   const auto op_count = parse_number_flag("--ops", args.get("--ops").value_or("200"));
-  if (args.error || !args.positional.empty() || !seed || !op_count ||
+  const auto profile = profile_from_name(args.get("--profile").value_or("mixed"));
+  if (args.error || !args.positional.empty() || !seed || !op_count || !profile ||
       *op_count > trace_op_count_max || !is_backend_name(backend)) {
-    std::cerr
-        << "kvtrace gen: " << args.error.value_or("bad arguments") << "\n"
-        << "usage: kvtrace gen [--seed N] [--ops N (<= 1000000)] [--expect] [--backend NAME] [-o "
-           "OUT]\n";
+    std::cerr << "kvtrace gen: " << args.error.value_or("bad arguments") << "\n"
+              << "usage: kvtrace gen [--seed N] [--ops N (<= 1000000)] [--profile "
+              << profile_names() << "] [--expect] [--backend NAME] [-o OUT]\n"
+              << "       kvtrace gen --stats [--seed N] [--traces N] [--ops N] [--profile NAME]\n";
     return exit_usage;
   }
+  if (args.get("--stats")) return print_reach(args, *seed, *op_count, *profile);
   const auto caps = capabilities_or_report("gen", backend);  // generate within its profile
   if (!caps) return exit_usage;
-  Trace trace = generate_trace_within(*seed, static_cast<uint32_t>(*op_count), *caps);
+  Trace trace = generate_trace_within(*seed, static_cast<uint32_t>(*op_count), *caps, *profile);
   if (args.get("--expect")) set_model_expectations(trace);
   if (auto error = write_text(args.get("-o").value_or("-"), format_trace(trace))) {
     std::cerr << "kvtrace gen: " << *error << "\n";

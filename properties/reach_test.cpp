@@ -1,0 +1,81 @@
+// Reach of the property generators: each scale regime reaches the scale it is for (measured with
+// kv::Reach over sampled cases); `KV_REACH_PRINT=1` prints the table for the README.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "properties/generators.hpp"
+#include "properties/regimes.hpp"
+#include "runner/reach.hpp"
+
+namespace kv::props {
+namespace {
+
+// What `cases` sampled cases of `gen` reach, at sizes spread over 0..100 like a property run.
+Reach sample_reach(const rc::Gen<OpSequence>& gen, int cases) {
+  Reach reach;
+  for (int i = 0; i < cases; i++) {
+    const int size = cases > 1 ? i * 100 / (cases - 1) : 100;
+    const OpSequence sequence =
+        gen(rc::Random(static_cast<uint64_t>(i) * 7919 + 1), size).value();
+    reach.add(to_trace(sequence));
+  }
+  if (const char* print = std::getenv("KV_REACH_PRINT"); print && *print == '1') {
+    std::cout << reach.format() << "\n";
+  }
+  return reach;
+}
+
+bool has_odd_page_size(const Reach& reach) {
+  for (const uint32_t size : reach.page_sizes)
+    if ((size & (size - 1)) != 0) return true;
+  return false;
+}
+
+TEST(Reach, BatchHasHundredsOfLiveSequencesAndBigSteps) {
+  const Reach reach = sample_reach(gen_regime_sequence(Profile::batch), 30);
+  EXPECT_GE(reach.max_live_sequences, 200u);
+  EXPECT_GE(reach.max_step_members, 100u);
+}
+
+TEST(Reach, FanoutSharesPagesHundredsOfTimes) {
+  const Reach reach = sample_reach(gen_regime_sequence(Profile::fanout), 50);
+  EXPECT_GE(reach.max_holders_per_page, 100u);
+}
+
+TEST(Reach, IdsSpanThe32BitRange) {
+  const Reach reach = sample_reach(gen_regime_sequence(Profile::ids), 100);
+  EXPECT_EQ(reach.min_id, 0u);
+  EXPECT_EQ(reach.max_id, UINT32_MAX);
+  EXPECT_GE(reach.ids.size(), 1000u);
+}
+
+TEST(Reach, ShapesHaveRealVectors) {
+  const Reach reach = sample_reach(gen_regime_sequence(Profile::shapes), 100);
+  EXPECT_GE(reach.max_vector_words, 512u);
+}
+
+TEST(Reach, PagesSpanSizesAndPools) {
+  const Reach reach = sample_reach(gen_regime_sequence(Profile::pages), 100);
+  EXPECT_TRUE(has_odd_page_size(reach));
+  EXPECT_GE(*reach.page_sizes.rbegin(), 4096u);
+  EXPECT_EQ(reach.min_pool_pages, 1u);
+  EXPECT_GE(reach.max_pool_pages, 1000u);
+}
+
+TEST(Reach, PressureEvicts) {
+  const Reach reach = sample_reach(gen_regime_sequence(Profile::pressure), 30);
+  EXPECT_GE(reach.evictions, 1000u);
+}
+
+TEST(Reach, DefaultPropertyMixesTheRegimesIn) {
+  const Reach reach = sample_reach(gen_op_sequence(), 300);
+  EXPECT_GE(reach.max_live_sequences, 100u);
+  EXPECT_EQ(reach.max_id, UINT32_MAX);
+  EXPECT_TRUE(has_odd_page_size(reach));
+}
+
+}  // namespace
+}  // namespace kv::props
