@@ -1,5 +1,7 @@
 // Reach of the property generators: each scale regime reaches the scale it is for (measured with
 // kv::Reach over sampled cases); `KV_REACH_PRINT=1` prints the table for the README.
+#include "runner/reach.hpp"
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
@@ -8,7 +10,6 @@
 
 #include "properties/generators.hpp"
 #include "properties/regimes.hpp"
-#include "runner/reach.hpp"
 
 namespace kv::props {
 namespace {
@@ -18,8 +19,7 @@ Reach sample_reach(const rc::Gen<OpSequence>& gen, int cases) {
   Reach reach;
   for (int i = 0; i < cases; i++) {
     const int size = cases > 1 ? i * 100 / (cases - 1) : 100;
-    const OpSequence sequence =
-        gen(rc::Random(static_cast<uint64_t>(i) * 7919 + 1), size).value();
+    const OpSequence sequence = gen(rc::Random(static_cast<uint64_t>(i) * 7919 + 1), size).value();
     reach.add(to_trace(sequence));
   }
   if (const char* print = std::getenv("KV_REACH_PRINT"); print && *print == '1') {

@@ -52,32 +52,34 @@ rc::Gen<uint32_t> gen_small_page_size() {
 }
 
 rc::Gen<Eviction> gen_eviction(uint32_t lru_weight) {
-  return weighted_choice<Eviction>({{lru_weight, Eviction::lru}, {10 - lru_weight, Eviction::none}});
+  return weighted_choice<Eviction>(
+      {{lru_weight, Eviction::lru}, {10 - lru_weight, Eviction::none}});
 }
 
 rc::Gen<Config> gen_plain_config(rc::Gen<uint32_t> page_size, rc::Gen<uint32_t> max_pages,
                                  uint32_t lru_weight) {
-  return rc::gen::map(rc::gen::tuple(std::move(page_size), std::move(max_pages),
-                                     gen_eviction(lru_weight)),
-                      [](const std::tuple<uint32_t, uint32_t, Eviction>& parts) {
-                        Config config;
-                        std::tie(config.page_size, config.max_pages, config.eviction) = parts;
-                        return fitted(config);
-                      });
+  return rc::gen::map(
+      rc::gen::tuple(std::move(page_size), std::move(max_pages), gen_eviction(lru_weight)),
+      [](const std::tuple<uint32_t, uint32_t, Eviction>& parts) {
+        Config config;
+        std::tie(config.page_size, config.max_pages, config.eviction) = parts;
+        return fitted(config);
+      });
 }
 
 // kv_heads 1..8, head_dim 64 and 128 often and odd sizes, layers 1..4; shrinks toward small.
 rc::Gen<Config> gen_shapes_config() {
-  const auto shape = rc::gen::tuple(
-      weighted_choice<uint32_t>({{2, 1}, {2, 2}, {1, 3}, {2, 4}, {2, 8}}),
-      weighted_gen<uint32_t>({{1, rc::gen::inRange<uint32_t>(1, 129)},
-                              {1, rc::gen::just<uint32_t>(17)},
-                              {3, rc::gen::just<uint32_t>(64)},
-                              {3, rc::gen::just<uint32_t>(128)}}),
-      rc::gen::inRange<uint32_t>(1, 5));
+  const auto shape =
+      rc::gen::tuple(weighted_choice<uint32_t>({{2, 1}, {2, 2}, {1, 3}, {2, 4}, {2, 8}}),
+                     weighted_gen<uint32_t>({{1, rc::gen::inRange<uint32_t>(1, 129)},
+                                             {1, rc::gen::just<uint32_t>(17)},
+                                             {3, rc::gen::just<uint32_t>(64)},
+                                             {3, rc::gen::just<uint32_t>(128)}}),
+                     rc::gen::inRange<uint32_t>(1, 5));
   return rc::gen::map(
-      rc::gen::tuple(weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {2, 4}, {1, 8}, {2, 16}, {1, 17}}),
-                     rc::gen::inRange<uint32_t>(1, 257), gen_eviction(5), shape),
+      rc::gen::tuple(
+          weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {2, 4}, {1, 8}, {2, 16}, {1, 17}}),
+          rc::gen::inRange<uint32_t>(1, 257), gen_eviction(5), shape),
       [](const std::tuple<uint32_t, uint32_t, Eviction, std::tuple<uint32_t, uint32_t, uint32_t>>&
              parts) {
         Config config;
@@ -90,7 +92,7 @@ rc::Gen<Config> gen_shapes_config() {
 // Page sizes across 1..65536 (non-powers of two included), pools from 1 page to thousands.
 rc::Gen<Config> gen_pages_config() {
   const auto page_size = weighted_gen<uint32_t>(
-      {{3, rc::gen::element<uint32_t>(3, 7, 12, 17, 100, 255, 257, 1000, 4097, 65535)},
+      {{3, rc::gen::element<uint32_t>(3, 7, 12, 17, 100, 255, 257, 1000, 4097, 65535, 65536)},
        {1, rc::gen::map(rc::gen::inRange<uint32_t>(0, 17), [](uint32_t k) { return 1u << k; })},
        {2, rc::gen::inRange<uint32_t>(1, 65537)}});
   const auto max_pages = weighted_gen<uint32_t>({{1, rc::gen::just<uint32_t>(1)},
@@ -103,17 +105,19 @@ rc::Gen<Config> gen_pages_config() {
 // Ids base + (i << shift): a dense run (shift 0) or a stride of a large power of two, anywhere in
 // the 32-bit range (wrapping past 2^32-1), or near 0 or 2^32-1.
 rc::Gen<std::vector<SeqId>> gen_id_run(uint32_t max_count) {
-  const auto base = weighted_gen<uint32_t>({{2, rc::gen::just<uint32_t>(1)},
-                                            {2, rc::gen::arbitrary<uint32_t>()},
-                                            {1, rc::gen::map(rc::gen::inRange<uint32_t>(0, 64),
-                                                             [](uint32_t d) { return UINT32_MAX - d; })}});
+  const auto base =
+      weighted_gen<uint32_t>({{2, rc::gen::just<uint32_t>(1)},
+                              {2, rc::gen::arbitrary<uint32_t>()},
+                              {1, rc::gen::map(rc::gen::inRange<uint32_t>(0, 64),
+                                               [](uint32_t d) { return UINT32_MAX - d; })}});
   const auto shift = weighted_gen<uint32_t>(
       {{3, rc::gen::just<uint32_t>(0)}, {1, rc::gen::inRange<uint32_t>(12, 32)}});
   return rc::gen::map(rc::gen::tuple(base, shift, rc::gen::inRange<uint32_t>(1, max_count + 1)),
                       [](const std::tuple<uint32_t, uint32_t, uint32_t>& parts) {
                         const auto [first, shift_bits, count] = parts;
                         std::vector<SeqId> ids;
-                        for (uint32_t i = 0; i < count; i++) ids.push_back(first + (i << shift_bits));
+                        for (uint32_t i = 0; i < count; i++)
+                          ids.push_back(first + (i << shift_bits));
                         return ids;
                       });
 }
@@ -124,8 +128,9 @@ rc::Gen<SeqId> gen_wide_id() {
       {{2, rc::gen::inRange<SeqId>(1, 9)},
        {1, rc::gen::inRange<SeqId>(0, 4)},
        {1, rc::gen::map(rc::gen::inRange<SeqId>(0, 4), [](SeqId d) { return UINT32_MAX - d; })},
-       {1, rc::gen::map(rc::gen::tuple(rc::gen::inRange<SeqId>(1, 8), rc::gen::inRange<SeqId>(16, 32)),
-                        [](const std::tuple<SeqId, SeqId>& p) { return std::get<0>(p) << std::get<1>(p); })},
+       {1, rc::gen::map(
+               rc::gen::tuple(rc::gen::inRange<SeqId>(1, 8), rc::gen::inRange<SeqId>(16, 32)),
+               [](const std::tuple<SeqId, SeqId>& p) { return std::get<0>(p) << std::get<1>(p); })},
        {3, rc::gen::arbitrary<SeqId>()}});
 }
 
@@ -141,14 +146,13 @@ GenOp step_of(SeqId first, uint32_t member_count, TokenCount tokens) {
 
 // A decode step over consecutive pool indices: dozens to hundreds of members, one token each.
 rc::Gen<Burst> big_step(SeqId index_count) {
-  return rc::gen::map(
-      rc::gen::tuple(rc::gen::inRange<SeqId>(0, index_count),
-                     rc::gen::inRange<uint32_t>(1, step_entry_count_max + 1),
-                     weighted_choice<int32_t>({{9, 1}, {1, 2}})),
-      [](const std::tuple<SeqId, uint32_t, int32_t>& parts) {
-        const auto [first, count, tokens] = parts;
-        return Burst{step_of(first, count, TokenCount{0, tokens})};
-      });
+  return rc::gen::map(rc::gen::tuple(rc::gen::inRange<SeqId>(0, index_count),
+                                     rc::gen::inRange<uint32_t>(1, step_entry_count_max + 1),
+                                     weighted_choice<int32_t>({{9, 1}, {1, 2}})),
+                      [](const std::tuple<SeqId, uint32_t, int32_t>& parts) {
+                        const auto [first, count, tokens] = parts;
+                        return Burst{step_of(first, count, TokenCount{0, tokens})};
+                      });
 }
 
 // A prompt forked `width` times, some forks forked again, then a beam step over the forks
@@ -163,7 +167,8 @@ rc::Gen<Burst> fan_out() {
         Burst burst;
         burst.push_back(GenOp{OpKind::append, root, 0, prompt, {}});
         const SeqId first = 8;
-        for (uint32_t i = 0; i < width; i++) burst.push_back(GenOp{OpKind::fork, root, first + i, {}, {}});
+        for (uint32_t i = 0; i < width; i++)
+          burst.push_back(GenOp{OpKind::fork, root, first + i, {}, {}});
         for (uint32_t i = 0; i < std::min(grandchildren, width); i++) {
           burst.push_back(GenOp{OpKind::fork, first + i, first + width + i, {}, {}});
         }
@@ -175,30 +180,32 @@ rc::Gen<Burst> fan_out() {
 
 // free S, then S again at once: alloc, append, fork into it, or a step naming it.
 rc::Gen<Burst> free_and_reuse(const rc::Gen<SeqId>& index) {
-  return rc::gen::map(rc::gen::tuple(index, index, rc::gen::inRange<uint32_t>(0, 4), gen_token_count()),
-                      [](const std::tuple<SeqId, SeqId, uint32_t, TokenCount>& parts) {
-                        const auto [seq, other, how, tokens] = parts;
-                        Burst burst{GenOp{OpKind::free, seq, 0, {}, {}}};
-                        if (how == 0) burst.push_back(GenOp{OpKind::alloc, seq, 0, {}, {}});
-                        if (how == 1) burst.push_back(GenOp{OpKind::append, seq, 0, tokens, {}});
-                        if (how == 2) burst.push_back(GenOp{OpKind::fork, other, seq, {}, {}});
-                        if (how == 3) burst.push_back(step_of(seq, 1, TokenCount{0, 1}));
-                        return burst;
-                      });
+  return rc::gen::map(
+      rc::gen::tuple(index, index, rc::gen::inRange<uint32_t>(0, 4), gen_token_count()),
+      [](const std::tuple<SeqId, SeqId, uint32_t, TokenCount>& parts) {
+        const auto [seq, other, how, tokens] = parts;
+        Burst burst{GenOp{OpKind::free, seq, 0, {}, {}}};
+        if (how == 0) burst.push_back(GenOp{OpKind::alloc, seq, 0, {}, {}});
+        if (how == 1) burst.push_back(GenOp{OpKind::append, seq, 0, tokens, {}});
+        if (how == 2) burst.push_back(GenOp{OpKind::fork, other, seq, {}, {}});
+        if (how == 3) burst.push_back(step_of(seq, 1, TokenCount{0, 1}));
+        return burst;
+      });
 }
 
 rc::Gen<Burst> pressure_append(const rc::Gen<SeqId>& index) {
-  return rc::gen::map(rc::gen::tuple(index, gen_token_count()),
-                      [](const std::tuple<SeqId, TokenCount>& parts) {
-                        return Burst{GenOp{OpKind::append, std::get<0>(parts), 0, std::get<1>(parts), {}}};
-                      });
+  return rc::gen::map(
+      rc::gen::tuple(index, gen_token_count()), [](const std::tuple<SeqId, TokenCount>& parts) {
+        return Burst{GenOp{OpKind::append, std::get<0>(parts), 0, std::get<1>(parts), {}}};
+      });
 }
 
 rc::Gen<OpSequence> pooled_sequence(rc::Gen<Config> config, rc::Gen<std::vector<SeqId>> pool,
                                     rc::Gen<Burst> burst, double scale) {
   return rc::gen::map(
-      rc::gen::tuple(std::move(config), std::move(pool),
-                     rc::gen::scale(scale, rc::gen::container<std::vector<Burst>>(std::move(burst)))),
+      rc::gen::tuple(
+          std::move(config), std::move(pool),
+          rc::gen::scale(scale, rc::gen::container<std::vector<Burst>>(std::move(burst)))),
       [](std::tuple<Config, std::vector<SeqId>, std::vector<Burst>> parts) {
         return resolve_pool(PooledCase{std::get<0>(parts), std::move(std::get<1>(parts)),
                                        std::move(std::get<2>(parts))});
@@ -206,11 +213,12 @@ rc::Gen<OpSequence> pooled_sequence(rc::Gen<Config> config, rc::Gen<std::vector<
 }
 
 rc::Gen<OpSequence> classic_ops(rc::Gen<Config> config) {
-  return rc::gen::map(rc::gen::tuple(std::move(config),
-                                     rc::gen::scale(2.0, rc::gen::container<std::vector<GenOp>>(gen_op()))),
-                      [](std::tuple<Config, std::vector<GenOp>> parts) {
-                        return OpSequence{std::get<0>(parts), std::move(std::get<1>(parts))};
-                      });
+  return rc::gen::map(
+      rc::gen::tuple(std::move(config),
+                     rc::gen::scale(2.0, rc::gen::container<std::vector<GenOp>>(gen_op()))),
+      [](std::tuple<Config, std::vector<GenOp>> parts) {
+        return OpSequence{std::get<0>(parts), std::move(std::get<1>(parts))};
+      });
 }
 
 }  // namespace
@@ -226,15 +234,15 @@ rc::Gen<OpSequence> gen_regime_sequence(Profile profile) {
     case Profile::fanout:
       return pooled_sequence(
           gen_plain_config(gen_small_page_size(), rc::gen::inRange<uint32_t>(16, 2049), 5),
-          gen_id_run(600), weighted_gen<Burst>({{6, one_op(index(600))}, {1, fan_out()}, {2, big_step(600)}}),
-          0.5);
+          gen_id_run(600),
+          weighted_gen<Burst>({{6, one_op(index(600))}, {1, fan_out()}, {2, big_step(600)}}), 0.5);
     case Profile::ids:
       return pooled_sequence(
           gen_config(),
           weighted_gen<std::vector<SeqId>>(
-              {{1, gen_id_run(512)},
-               {1, rc::gen::container<std::vector<SeqId>>(gen_wide_id())}}),
-          weighted_gen<Burst>({{7, one_op(index(512))}, {2, free_and_reuse(index(512))}, {1, big_step(512)}}),
+              {{1, gen_id_run(512)}, {1, rc::gen::container<std::vector<SeqId>>(gen_wide_id())}}),
+          weighted_gen<Burst>(
+              {{7, one_op(index(512))}, {2, free_and_reuse(index(512))}, {1, big_step(512)}}),
           2.0);
     case Profile::shapes:
       return classic_ops(gen_shapes_config());
@@ -243,16 +251,18 @@ rc::Gen<OpSequence> gen_regime_sequence(Profile profile) {
     case Profile::pressure:
     default:
       return pooled_sequence(
-          gen_plain_config(weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 8}, {1, 16}}),
-                           rc::gen::inRange<uint32_t>(4, 129), 9),
+          gen_plain_config(
+              weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 8}, {1, 16}}),
+              rc::gen::inRange<uint32_t>(4, 129), 9),
           gen_id_run(64),
-          weighted_gen<Burst>({{3, one_op(index(64))}, {5, pressure_append(index(64))}, {2, big_step(64)}}),
+          weighted_gen<Burst>(
+              {{3, one_op(index(64))}, {5, pressure_append(index(64))}, {2, big_step(64)}}),
           6.0);
   }
 }
 
 std::vector<RegimeProperty> regime_properties() {
-  return {{Profile::batch, 30},  {Profile::fanout, 50}, {Profile::ids, 300},
+  return {{Profile::batch, 30},   {Profile::fanout, 50}, {Profile::ids, 300},
           {Profile::shapes, 100}, {Profile::pages, 50},  {Profile::pressure, 30}};
 }
 

@@ -13,7 +13,9 @@ namespace {
 
 constexpr size_t distinct_ids_cap = 1000000;
 
-bool power_of_two(uint32_t value) { return (value & (value - 1)) == 0; }
+bool power_of_two(uint32_t value) {
+  return (value & (value - 1)) == 0;
+}
 
 // The largest number of block-table entries that reference one page.
 uint64_t max_holders(const Model& model) {
@@ -33,7 +35,8 @@ void Reach::add(const Trace& trace) {
   page_sizes.insert(config.page_size);
   max_pool_pages = std::max<uint64_t>(max_pool_pages, config.max_pages);
   min_pool_pages = std::min<uint64_t>(min_pool_pages, config.max_pages);
-  max_vector_words = std::max<uint64_t>(max_vector_words, uint64_t{config.kv_heads} * config.head_dim);
+  max_vector_words =
+      std::max<uint64_t>(max_vector_words, uint64_t{config.kv_heads} * config.head_dim);
   max_token_words = std::max(max_token_words, config.words_per_token());
   Model model(config);
   Tick tick = 0;
@@ -49,7 +52,8 @@ void Reach::add(const Trace& trace) {
     for (const Result& entry : result.entries) evictions += entry.evicted.size();
     max_live_sequences = std::max(max_live_sequences, model.stats().sequence_count);
     // Holders only grow on fork; counting them after every fork keeps this linear enough.
-    if (line.op.kind == OpKind::fork) max_holders_per_page = std::max(max_holders_per_page, max_holders(model));
+    if (line.op.kind == OpKind::fork)
+      max_holders_per_page = std::max(max_holders_per_page, max_holders(model));
   }
   if (trace.lines.empty()) return;
   max_holders_per_page = std::max(max_holders_per_page, max_holders(model));
@@ -64,7 +68,8 @@ std::string Reach::format() const {
       << "max live sequences     | " << max_live_sequences << "\n"
       << "max holders per page   | " << max_holders_per_page << "\n"
       << "max step members       | " << max_step_members << "\n"
-      << "max words per vector   | " << max_vector_words << " (per token " << max_token_words << ")\n"
+      << "max words per vector   | " << max_vector_words << " (per token " << max_token_words
+      << ")\n"
       << "sequence ids           | " << (ids.empty() ? 0 : min_id) << ".." << max_id << ", "
       << ids.size() << " distinct\n"
       << "page sizes             | " << page_sizes.size() << " distinct in "

@@ -20,9 +20,9 @@ struct Reach {
   uint64_t max_token_words = 0;   // words per token: K and V, every layer
   uint64_t max_pool_pages = 0;
   uint64_t min_pool_pages = UINT64_MAX;
-  uint64_t evictions = 0;           // victims over all ops
+  uint64_t evictions = 0;  // victims over all ops
   SeqId min_id = UINT32_MAX, max_id = 0;
-  std::set<SeqId> ids;              // distinct ids named (capped, see reach.cpp)
+  std::set<SeqId> ids;  // distinct ids named (capped, see reach.cpp)
   std::set<uint32_t> page_sizes;
 
   // Runs `trace` through a fresh model and folds what it reached into this.

@@ -355,6 +355,29 @@ class DifferentialRun {
   std::optional<Divergence> divergence_;
 };
 
+// A step's results, one per entry, as the first entry where model and backend differ: the failure
+// stays the same while the shrinker drops the other members. Other ops' results are unchanged.
+std::string first_difference(const std::string& model, const std::string& backend,
+                             const std::string& results) {
+  const std::string separator = " ; ";
+  auto split = [&separator](const std::string& text) {
+    std::vector<std::string> parts;
+    for (size_t start = 0;;) {
+      const size_t end = text.find(separator, start);
+      parts.push_back(text.substr(start, end - start));
+      if (end == std::string::npos) return parts;
+      start = end + separator.size();
+    }
+  };
+  const std::vector<std::string> model_parts = split(model), backend_parts = split(backend);
+  if (model_parts.size() != backend_parts.size() || model_parts.size() < 2) return results;
+  const std::vector<std::string> own = split(results);
+  for (size_t i = 0; i < model_parts.size(); i++) {
+    if (model_parts[i] != backend_parts[i]) return own[i];
+  }
+  return results;
+}
+
 }  // namespace
 
 std::string Divergence::signature() const {
@@ -365,8 +388,9 @@ std::string Divergence::signature() const {
     return kind + "|" + op_kind + "|" + strip_digits(first_detail) + "|" +
            strip_digits(last_line_after_first(detail));
   }
-  std::string signature =
-      kind + "|" + op_kind + "|" + strip_digits(model) + "|" + strip_digits(backend);
+  std::string signature = kind + "|" + op_kind + "|" +
+                          strip_digits(first_difference(model, backend, model)) + "|" +
+                          strip_digits(first_difference(model, backend, backend));
   if (kind == "audit" || kind == "stats" || kind == "backend")
     signature += "|" + strip_digits(first_detail);
   return signature;

@@ -1,7 +1,8 @@
 // The kvtrace shrinker: remove chunks of ops, then single ops, then simplify arguments and the
-// config.
+// config (halve big steps, merge appends, lower all counts at once, renumber ids).
 #include "shrink/shrink.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include "model/model.hpp"
@@ -139,6 +140,71 @@ bool smaller_count(Trace& trace, size_t index, uint32_t variant) {
   return true;
 }
 
+// A big step loses half or a quarter of its entries at once (a 256-member step needs 8 rounds to
+// reach one member, not 255).
+bool fewer_step_entries(Trace& trace, size_t index, uint32_t variant) {
+  std::vector<StepEntry>& entries = trace.lines[index].op.entries;
+  const size_t count = entries.size();
+  if (trace.lines[index].op.kind != OpKind::step || count < 4) return false;
+  const size_t half = count / 2, quarter = count / 4;
+  switch (variant) {
+    case 0:  // keep the first half
+      entries.resize(half);
+      return true;
+    case 1:  // keep the second half
+      entries.erase(entries.begin(), entries.begin() + static_cast<ptrdiff_t>(half));
+      return true;
+    case 2:  // drop the first quarter
+      entries.erase(entries.begin(), entries.begin() + static_cast<ptrdiff_t>(quarter));
+      return true;
+    case 3:  // drop the last quarter
+      entries.resize(count - quarter);
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Two appends to the same sequence with nothing naming it in between become one append of the
+// sum (an append of n+m tokens lands where n then m would, all-or-nothing aside).
+bool merge_appends(Trace& trace, size_t index, uint32_t variant) {
+  const Op first = trace.lines[index].op;
+  if (first.kind != OpKind::append || variant > 0) return false;
+  for (size_t later = index + 1; later < trace.lines.size(); later++) {
+    const Op& op = trace.lines[later].op;
+    const std::vector<SeqId> named = op_sequences(op);
+    if (std::find(named.begin(), named.end(), first.seq) == named.end()) continue;
+    if (op.kind != OpKind::append) return false;
+    const uint64_t sum = uint64_t{first.count} + op.count;
+    if (sum > append_token_count_max) return false;
+    trace.lines[index].op.count = static_cast<uint32_t>(sum);
+    trace.lines.erase(trace.lines.begin() + static_cast<ptrdiff_t>(later));
+    return true;
+  }
+  return false;
+}
+
+// Every count lowered at once: appends and step entries to 1 token, truncates to 0 (one
+// candidate, so counts that only fail together still shrink).
+bool all_counts_minimal(Trace& trace) {
+  bool changed = false;
+  for (TraceLine& line : trace.lines) {
+    Op& op = line.op;
+    const uint32_t floor = op.kind == OpKind::truncate ? 0 : 1;
+    if (op_shape(op.kind) == OpShape::SeqCount && op.count > floor) {
+      op.count = floor;
+      changed = true;
+    }
+    for (StepEntry& entry : op.entries) {
+      if (entry.token_count > 1) {
+        entry.token_count = 1;
+        changed = true;
+      }
+    }
+  }
+  return changed;
+}
+
 // A fork onto an id nobody else uses, so ops that only made room for DST can go.
 bool fresh_destination(Trace& trace, size_t index, uint32_t variant) {
   Op& op = trace.lines[index].op;
@@ -200,6 +266,13 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
     const Config config_before = trace.config;
     shrinker.remove_chunks(trace);
     bool progress = shrinker.try_config(trace);
+    progress |= shrinker.try_edits(trace, fewer_step_entries);
+    progress |= shrinker.try_edits(trace, merge_appends);
+    Trace lowered = trace;
+    if (all_counts_minimal(lowered) && shrinker.fails_same(lowered)) {
+      trace = std::move(lowered);
+      progress = true;
+    }
     progress |= shrinker.try_edits(trace, smaller_count);
     progress |= shrinker.try_edits(trace, fresh_destination);
     Trace renamed = renumber(trace);

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
+
 #include "tests/planted_backend.hpp"
 #include "trace/gen.hpp"
 
@@ -15,6 +18,90 @@ BackendFactory planted(PlantedBackend::Fault fault) {
     backends.push_back(std::make_unique<PlantedBackend>(config, fault, 0));
     return backends;
   };
+}
+
+// The model with one planted misbehaviour: after an op for which `trigger(op, backend)` holds, the
+// first result reads capacity_exceeded. Each shrink pass's test plants a trigger only that pass
+// can reach the minimum of.
+class TriggerBackend final : public Backend {
+ public:
+  using Trigger = std::function<bool(const Op&, const Backend&)>;
+  TriggerBackend(const Config& config, Trigger trigger)
+      : inner_(config, PlantedBackend::Fault::none, 0), trigger_(std::move(trigger)) {}
+  std::string_view name() const override { return "trigger"; }
+  OpResult apply(const Op& op, Tick tick) override {
+    OpResult result = inner_.apply(op, tick);
+    if (trigger_(op, inner_)) result.entries[0].status = Status::capacity_exceeded;
+    return result;
+  }
+  const std::vector<uint32_t>& last_read_words() const override { return inner_.last_read_words(); }
+  StatsView stats() const override { return inner_.stats(); }
+  std::optional<InfoView> info(SeqId seq) const override { return inner_.info(seq); }
+  std::vector<SeqId> sequence_ids() const override { return inner_.sequence_ids(); }
+  std::vector<uint64_t> block_table(SeqId seq) const override { return inner_.block_table(seq); }
+  std::vector<uint32_t> gather_words(SeqId seq) override { return inner_.gather_words(seq); }
+  std::vector<std::string> audit() const override { return inner_.audit(); }
+
+ private:
+  PlantedBackend inner_;
+  Trigger trigger_;
+};
+
+ShrinkResult shrink_with_trigger(const std::string& text, TriggerBackend::Trigger trigger) {
+  ShrinkOptions options{[trigger](const Config& config) {
+                          std::vector<std::unique_ptr<Backend>> backends;
+                          backends.push_back(std::make_unique<TriggerBackend>(config, trigger));
+                          return backends;
+                        },
+                        AuditMode::every};
+  const auto result =
+      shrink_trace(std::get<Trace>(parse_trace(text, memory_budget_default_bytes)), options);
+  EXPECT_TRUE(result.has_value());
+  return result.value_or(ShrinkResult{});
+}
+
+uint64_t tokens_of(const Backend& backend, SeqId seq) {
+  const auto info = backend.info(seq);
+  return info ? info->token_count : 0;
+}
+
+// Known minimum: one append of 6. Removing or lowering any of the three appends loses the failure.
+TEST(ShrinkPass, MergeAppends) {
+  const ShrinkResult result = shrink_with_trigger(
+      "kvtrace 1\nconfig page_size=4 max_pages=8\nappend 1 1\nappend 1 2\nappend 1 3\n",
+      [](const Op& op, const Backend& backend) {
+        return op.kind == OpKind::append && tokens_of(backend, op.seq) >= 6;
+      });
+  EXPECT_EQ(result.op_count_after, 1u) << format_trace(result.trace);
+}
+
+// Known minimum: a one-member step naming 150. One entry at a time would leave ~180 of 200.
+TEST(ShrinkPass, FewerStepEntries) {
+  std::string step = "step";
+  for (uint32_t seq = 1; seq <= 200; seq++) step += " " + std::to_string(seq) + ":1";
+  const ShrinkResult result =
+      shrink_with_trigger("kvtrace 1\nconfig page_size=1 max_pages=256\n" + step + "\n",
+                          [](const Op& op, const Backend&) {
+                            if (op.kind != OpKind::step) return false;
+                            for (const StepEntry& entry : op.entries)
+                              if (entry.seq == 150) return true;
+                            return false;
+                          });
+  ASSERT_EQ(result.trace.lines.size(), 1u);
+  EXPECT_EQ(format_op(result.trace.lines[0].op), "step 150:1");
+}
+
+// Known minimum: both counts 1. Lowering either count alone loses the failure (they must match).
+TEST(ShrinkPass, LowersCountsTogether) {
+  const ShrinkResult result =
+      shrink_with_trigger("kvtrace 1\nconfig page_size=4 max_pages=8\nappend 1 7\nappend 2 7\n",
+                          [](const Op& op, const Backend& backend) {
+                            return op.kind == OpKind::append && op.seq == 2 &&
+                                   tokens_of(backend, 2) == tokens_of(backend, 1);
+                          });
+  ASSERT_EQ(result.trace.lines.size(), 2u) << format_trace(result.trace);
+  EXPECT_EQ(result.trace.lines[0].op.count, 1u);
+  EXPECT_EQ(result.trace.lines[1].op.count, 1u);
 }
 
 TEST(Shrink, PassingTraceHasNothingToShrink) {

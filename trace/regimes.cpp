@@ -12,8 +12,12 @@ T pick_from(Rng& rng, const T (&values)[N]) {
   return values[rng.below(N)];
 }
 
-Op seq_op(OpKind kind, SeqId seq) { return Op{kind, seq, 0, {}}; }
-Op count_op(OpKind kind, SeqId seq, uint32_t count) { return Op{kind, seq, count, {}}; }
+Op seq_op(OpKind kind, SeqId seq) {
+  return Op{kind, seq, 0, {}};
+}
+Op count_op(OpKind kind, SeqId seq, uint32_t count) {
+  return Op{kind, seq, count, {}};
+}
 
 // page_size for the scale regimes: small powers of two mostly, odd sizes too.
 uint32_t small_page_size(Rng& rng) {
@@ -23,7 +27,7 @@ uint32_t small_page_size(Rng& rng) {
 
 // page sizes across 1..65536: powers of two, their neighbours, primes, anything.
 uint32_t wide_page_size(Rng& rng) {
-  const uint32_t sizes[] = {1,    3,    7,    12,   17,    100,   127,   255,   257,
+  const uint32_t sizes[] = {1,    3,    7,    12,   17,    100,   127,   255,  257,
                             1000, 1023, 4095, 4097, 12345, 32768, 65535, 65536};
   switch (rng.below(4)) {
     case 0:
@@ -59,7 +63,8 @@ void realistic_shape(Rng& rng, Config& config) {
   const uint32_t heads[] = {1, 2, 4, 8, 1, 2, 4, 8, 3, 5, 6, 7};
   const uint32_t dims[] = {64, 64, 64, 128, 128, 128, 17, 80, 96, 1, 2, 33};
   config.kv_heads = pick_from(rng, heads);
-  config.head_dim = rng.chance(15) ? static_cast<uint32_t>(rng.between(1, 128)) : pick_from(rng, dims);
+  config.head_dim =
+      rng.chance(15) ? static_cast<uint32_t>(rng.between(1, 128)) : pick_from(rng, dims);
   config.layers = static_cast<uint32_t>(rng.between(1, 4));
 }
 
@@ -148,7 +153,8 @@ SeqId scheme_id(uint64_t scheme, uint32_t index, uint32_t base, uint32_t shift, 
 uint32_t fit_max_pages(const Config& config, uint64_t wanted_page_count) {
   const uint64_t page_words = uint64_t{config.page_size} * config.words_per_token();
   const uint64_t cap = std::max<uint64_t>(1, pool_words_cap / page_words);
-  return static_cast<uint32_t>(std::clamp<uint64_t>(wanted_page_count, 1, std::min<uint64_t>(cap, 16777216)));
+  return static_cast<uint32_t>(
+      std::clamp<uint64_t>(wanted_page_count, 1, std::min<uint64_t>(cap, 16777216)));
 }
 
 std::vector<SeqId> make_id_pool(Rng& rng, uint32_t id_count) {
@@ -222,7 +228,9 @@ Op RegimeGenerator::next() {
   return op;
 }
 
-SeqId RegimeGenerator::pick_live() { return live_.empty() ? pick_id() : live_.pick(rng_); }
+SeqId RegimeGenerator::pick_live() {
+  return live_.empty() ? pick_id() : live_.pick(rng_);
+}
 
 SeqId RegimeGenerator::pick_id() {
   if (!live_.empty() && rng_.chance(70)) return live_.pick(rng_);
@@ -238,8 +246,8 @@ Op RegimeGenerator::classic_op() {
 Op RegimeGenerator::big_step(uint32_t member_count, bool live_members) {
   Op op{OpKind::step, 0, 0, {}};
   const size_t source_size = live_members && !live_.empty() ? live_.size() : pool_.size();
-  const uint32_t count = static_cast<uint32_t>(
-      std::min<uint64_t>({member_count, source_size, step_entry_count_max}));
+  const uint32_t count =
+      static_cast<uint32_t>(std::min<uint64_t>({member_count, source_size, step_entry_count_max}));
   const size_t start = rng_.below(source_size);
   for (uint32_t i = 0; i < count; i++) {
     const size_t index = (start + i) % source_size;
@@ -276,7 +284,9 @@ Op RegimeGenerator::next_batch() {
 // One prompt forked hundreds of times, forks of forks, appends that copy-on-write, beam steps.
 Op RegimeGenerator::next_fanout() {
   const uint64_t roll = rng_.below(100);
-  if (roll < 25) return Op{OpKind::fork, rng_.chance(40) ? root_ : pick_live(), pool_[rng_.below(pool_.size())], {}};
+  if (roll < 25)
+    return Op{
+        OpKind::fork, rng_.chance(40) ? root_ : pick_live(), pool_[rng_.below(pool_.size())], {}};
   if (roll < 32) {
     fan_out(rng_.chance(50) ? root_ : pick_live(), static_cast<uint32_t>(rng_.between(8, 256)));
     Op first = std::move(pending_.front());
@@ -284,13 +294,16 @@ Op RegimeGenerator::next_fanout() {
     return first;
   }
   if (roll < 52) {
-    const uint32_t count = rng_.chance(70) ? static_cast<uint32_t>(rng_.between(1, config_.page_size + 1))
-                                           : classic_token_count(rng_, config_);
+    const uint32_t count = rng_.chance(70)
+                               ? static_cast<uint32_t>(rng_.between(1, config_.page_size + 1))
+                               : classic_token_count(rng_, config_);
     return count_op(OpKind::append, pick_live(), count);
   }
   if (roll < 64) return big_step(static_cast<uint32_t>(rng_.between(8, 256)), true);
   if (roll < 72) return seq_op(OpKind::free, pick_live());
-  if (roll < 77) return count_op(OpKind::truncate, pick_live(), static_cast<uint32_t>(rng_.below(3) * config_.page_size));
+  if (roll < 77)
+    return count_op(OpKind::truncate, pick_live(),
+                    static_cast<uint32_t>(rng_.below(3) * config_.page_size));
   if (roll < 82) return seq_op(OpKind::read, pick_live());
   return classic_op();
 }
@@ -325,8 +338,9 @@ Op RegimeGenerator::next_ids() {
 Op RegimeGenerator::next_pressure() {
   const uint64_t roll = rng_.below(100);
   if (roll < 35) {
-    const uint32_t count = rng_.chance(80) ? static_cast<uint32_t>(rng_.between(1, config_.page_size))
-                                           : classic_token_count(rng_, config_);
+    const uint32_t count = rng_.chance(80)
+                               ? static_cast<uint32_t>(rng_.between(1, config_.page_size))
+                               : classic_token_count(rng_, config_);
     return count_op(OpKind::append, pick_id(), count);
   }
   if (roll < 50) {
@@ -341,7 +355,9 @@ Op RegimeGenerator::next_pressure() {
   if (roll < 64) return seq_op(OpKind::alloc, pick_id());
   if (roll < 70) return seq_op(OpKind::read, pick_live());
   if (roll < 75) return seq_op(OpKind::touch, pick_live());
-  if (roll < 79) return count_op(OpKind::truncate, pick_live(), static_cast<uint32_t>(rng_.below(3) * config_.page_size));
+  if (roll < 79)
+    return count_op(OpKind::truncate, pick_live(),
+                    static_cast<uint32_t>(rng_.below(3) * config_.page_size));
   if (roll < 82) return seq_op(OpKind::free, pick_live());
   if (roll < 84) return seq_op(OpKind::pin, pick_live());
   if (roll < 90) return seq_op(OpKind::unpin, pick_id());
@@ -365,7 +381,8 @@ void RegimeGenerator::note(const Op& op) {
       break;
     case OpKind::step:
       for (const StepEntry& entry : op.entries) {
-        if (entry.token_count >= 1 && entry.token_count <= append_token_count_max) live_.add(entry.seq);
+        if (entry.token_count >= 1 && entry.token_count <= append_token_count_max)
+          live_.add(entry.seq);
       }
       break;
     default:

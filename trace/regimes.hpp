@@ -17,10 +17,10 @@ namespace kv::regimes {
 Op classic_op_over(Rng& rng, const Config& config, const std::function<SeqId()>& pick_seq);
 uint32_t classic_token_count(Rng& rng, const Config& config);
 
-// Generated pools stay far inside the 256 MiB budget (1 MiB of K/V words), because the runner
+// Generated pools stay far inside the 256 MiB budget (2 MiB of K/V words), because the runner
 // compares every token of every sequence after every op (--audit every): a campaign should spend
 // its time on ops, not on re-reading a full pool.
-inline constexpr uint64_t pool_words_cap = 1ull << 18;
+inline constexpr uint64_t pool_words_cap = 1ull << 19;
 
 // The largest max_pages <= wanted whose pool stays under pool_words_cap (at least 1).
 uint32_t fit_max_pages(const Config& config, uint64_t wanted_page_count);
