@@ -125,9 +125,8 @@ int cmd_campaign(int argc, char** argv) {
       break;
     }
     const uint64_t trace_seed = options->seed + i;
-    const Trace trace =
-        generate_trace_within(trace_seed, static_cast<uint32_t>(options->op_count), *caps,
-                              options->profile);
+    const Trace trace = generate_trace_within(trace_seed, static_cast<uint32_t>(options->op_count),
+                                              *caps, options->profile);
     const RunReport report = run_trace_isolated(trace, {options->backend}, options->audit);
     op_total += report.op_count;
     done = i + 1;
