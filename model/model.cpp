@@ -50,11 +50,11 @@ std::optional<std::vector<SeqId>> Model::choose_victims(
   return std::nullopt;
 }
 
-// "used": the pages with refcount above 0 (queued pages are free).
+// "used": the pages with refcount above 0 (queued pages are free). pages_ holds exactly those plus
+// the queued ones (the class invariant, which audit() recounts), so this is O(1): the runner reads
+// stats after every op, and a walk over every page made each op cost O(pool).
 uint64_t Model::used_pages() const {
-  uint64_t used = 0;
-  for (const auto& [id, page] : pages_) used += page.refcount > 0 ? 1 : 0;
-  return used;
+  return pages_.size() - cached_queue_.size();
 }
 
 // "An op that needs a new page takes an unregistered free page if there is one, otherwise the
@@ -444,6 +444,13 @@ std::vector<std::string> Model::audit() const {
   if (token_count != token_count_) {
     problems.push_back("model: token count expected " + std::to_string(token_count) + " actual " +
                        std::to_string(token_count_));
+  }
+  uint64_t referenced_in_pages = 0;  // recounted from pages_, not from the cached queue
+  for (const auto& [id, page] : pages_) referenced_in_pages += page.refcount > 0 ? 1 : 0;
+  if (referenced_in_pages != used_pages()) {
+    problems.push_back("model: pages with refcount above 0 expected " +
+                       std::to_string(referenced_in_pages) + " actual " +
+                       std::to_string(used_pages()) + " (pages minus cached queue)");
   }
   if (references.size() != used_pages() || used_pages() > config_.max_pages) {
     problems.push_back("model: used pages expected " + std::to_string(references.size()) +
