@@ -18,11 +18,9 @@ using kvcache::PageId;
 using kvcache::PoolLayout;
 
 constexpr uint32_t kBlockThreads = 256;
-constexpr uint64_t kMaxBlocksX = 64;                       // per vector; longer vectors loop
-constexpr uint64_t kMaxGridY = 65535;                      // tokens or pairs; more loop
-constexpr uint64_t kMaxLaunchThreads = uint64_t{1} << 22;  // enough to fill any GPU
-constexpr uint32_t kMaxPairsPerLaunch = 65535;             // queued copies before a flush
-constexpr size_t kTableCacheEntries = 64;  // device block tables kept, least recently used out
+constexpr uint32_t kMaxBlocks = 4096;           // more work than this loops (grid stride)
+constexpr uint32_t kMaxPairsPerLaunch = 65535;  // one grid row (grid.y) per copy pair
+constexpr size_t kTableCacheEntries = 64;       // device block tables kept, least recently used out
 constexpr uint64_t kMaxPendingWords = uint64_t{1} << 26;  // queued token words before a flush
 
 struct CopyPair {
@@ -33,82 +31,57 @@ struct Geometry {
   dim3 grid, block;
 };
 
-// grid.z is the (layer, K|V) vector, grid.y a run of consecutive tokens or copy pairs (one each
-// unless past 65535 or the thread cap), grid.x the words of one vector (looping past 64 blocks).
-// So a thread needs no division, and consecutive threads touch consecutive words. Blocks have up to
-// 256 threads, fewer for short vectors (idle threads cost time on the emulated device).
-Geometry geometry(uint64_t run_words, uint64_t rows, uint32_t vectors) {
-  const uint64_t threads = std::max<uint64_t>(1, std::min<uint64_t>(kBlockThreads, run_words));
-  const uint64_t blocks_x =
-      std::max<uint64_t>(1, std::min<uint64_t>(kMaxBlocksX, (run_words + threads - 1) / threads));
-  const uint64_t row_cap =
-      std::max<uint64_t>(1, kMaxLaunchThreads / (blocks_x * threads * vectors));
-  const uint64_t blocks_y = std::max<uint64_t>(1, std::min<uint64_t>({rows, kMaxGridY, row_cap}));
-  return Geometry{dim3(static_cast<uint32_t>(blocks_x), static_cast<uint32_t>(blocks_y), vectors),
-                  dim3(static_cast<uint32_t>(threads))};
+// `work_items` per grid row, `rows` rows; 256 threads per block, fewer for a smaller launch (a
+// decode step's few words: idle threads cost nothing on a GPU but time on the emulated device).
+Geometry geometry(uint64_t work_items, uint32_t rows) {
+  const uint64_t threads = std::max<uint64_t>(1, std::min<uint64_t>(kBlockThreads, work_items));
+  const uint64_t blocks = std::min<uint64_t>(kMaxBlocks, (work_items + threads - 1) / threads);
+  return Geometry{dim3(static_cast<uint32_t>(blocks), rows), dim3(static_cast<uint32_t>(threads))};
 }
 
 // ---- kernels ----------------------------------------------------------------------------------
 
-// Row y's run of consecutive tokens: each token's vector z (layer * 2 + K|V) to its slot's place.
+// Thread i writes word i % token_words of token i / token_words to its slot's place in the pool.
 __global__ void write_tokens_kernel(uint32_t* pool, const uint64_t* slots, const uint32_t* words,
                                     uint64_t token_count, PageDivider divider, PoolLayout layout) {
-  const uint32_t vector = blockIdx.z;
-  const uint64_t first_word = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  const uint64_t word_stride = uint64_t{gridDim.x} * blockDim.x;
-  const uint64_t per_row = (token_count + gridDim.y - 1) / gridDim.y;  // consecutive tokens
-  const uint64_t row_end = (blockIdx.y + 1) * per_row;
-  const uint64_t end = row_end < token_count ? row_end : token_count;
-  for (uint64_t token = blockIdx.y * per_row; token < end; token++) {
-    const uint64_t slot = kv_load(slots + token);
-    uint32_t* target = pool + layout.block_offset(divider.page(slot), vector / 2, vector % 2) +
-                       divider.offset(slot) * layout.vector_words;
-    const uint32_t* source =
-        words + token * layout.token_words() + uint64_t{vector} * layout.vector_words;
-    for (uint64_t w = first_word; w < layout.vector_words; w += word_stride) {
-      kv_store(target + w, kv_load(source + w));
-    }
+  const uint64_t token_words = layout.token_words();
+  const uint64_t total = token_count * token_words;
+  const uint64_t stride = uint64_t{gridDim.x} * blockDim.x;
+  for (uint64_t i = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const uint64_t slot = kv_load(slots + i / token_words);
+    const auto word = static_cast<uint32_t>(i % token_words);
+    const uint64_t target =
+        layout.token_word_offset(divider.page(slot), divider.offset(slot), word);
+    kv_store(pool + target, kv_load(words + i));
   }
 }
 
-// Row y's run of consecutive pairs: slots [0, slot_count) of block z (layer * 2 + K|V) of src
-// into dst.
-__global__ void copy_pages_kernel(uint32_t* pool, const CopyPair* pairs, uint64_t pair_count,
-                                  PoolLayout layout) {
-  const uint32_t vector = blockIdx.z;
-  const uint64_t first_word = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  const uint64_t word_stride = uint64_t{gridDim.x} * blockDim.x;
-  const uint64_t per_row = (pair_count + gridDim.y - 1) / gridDim.y;  // consecutive pairs
-  const uint64_t row_end = (blockIdx.y + 1) * per_row;
-  const uint64_t end = row_end < pair_count ? row_end : pair_count;
-  for (uint64_t p = blockIdx.y * per_row; p < end; p++) {
-    const CopyPair pair = kv_load(pairs + p);
-    const uint64_t run_words = uint64_t{pair.slot_count} * layout.vector_words;
-    const uint64_t source = layout.block_offset(pair.src, vector / 2, vector % 2);
-    const uint64_t target = layout.block_offset(pair.dst, vector / 2, vector % 2);
-    for (uint64_t w = first_word; w < run_words; w += word_stride) {
-      kv_store(pool + target + w, kv_load(pool + source + w));
-    }
+// Grid row y copies pair y: slots [0, slot_count) of every (layer, K|V) block of src into dst.
+__global__ void copy_pages_kernel(uint32_t* pool, const CopyPair* pairs, PoolLayout layout) {
+  const CopyPair pair = kv_load(pairs + blockIdx.y);
+  const uint64_t run_words = uint64_t{pair.slot_count} * layout.vector_words;  // per block
+  const uint64_t total = uint64_t{layout.layers} * 2 * run_words;
+  const uint64_t stride = uint64_t{gridDim.x} * blockDim.x;
+  for (uint64_t i = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const auto block = static_cast<uint32_t>(i / run_words);  // layer * 2 + kv
+    const uint64_t within = i % run_words;
+    const uint64_t source = layout.block_offset(pair.src, block / 2, block % 2) + within;
+    kv_store(pool + layout.block_offset(pair.dst, block / 2, block % 2) + within,
+             kv_load(pool + source));
   }
 }
 
-// Row y's run of consecutive tokens: each token's vector z read through the block table.
+// Thread i reads word i % token_words of token i / token_words through the block table.
 __global__ void gather_kernel(uint32_t* out, const uint32_t* pool, const PageId* table,
                               uint64_t token_count, PageDivider divider, PoolLayout layout) {
-  const uint32_t vector = blockIdx.z;
-  const uint64_t first_word = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  const uint64_t word_stride = uint64_t{gridDim.x} * blockDim.x;
-  const uint64_t per_row = (token_count + gridDim.y - 1) / gridDim.y;  // consecutive tokens
-  const uint64_t row_end = (blockIdx.y + 1) * per_row;
-  const uint64_t end = row_end < token_count ? row_end : token_count;
-  for (uint64_t token = blockIdx.y * per_row; token < end; token++) {
+  const uint64_t token_words = layout.token_words();
+  const uint64_t total = token_count * token_words;
+  const uint64_t stride = uint64_t{gridDim.x} * blockDim.x;
+  for (uint64_t i = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const uint64_t token = i / token_words;
     const PageId page = kv_load(table + divider.page(token));
-    const uint32_t* source = pool + layout.block_offset(page, vector / 2, vector % 2) +
-                             divider.offset(token) * layout.vector_words;
-    uint32_t* target = out + token * layout.token_words() + uint64_t{vector} * layout.vector_words;
-    for (uint64_t w = first_word; w < layout.vector_words; w += word_stride) {
-      kv_store(target + w, kv_load(source + w));
-    }
+    const auto word = static_cast<uint32_t>(i % token_words);
+    kv_store(out + i, kv_load(pool + layout.token_word_offset(page, divider.offset(token), word)));
   }
 }
 
@@ -325,14 +298,10 @@ void HipPageStore::copy_page(PageId src, PageId dst, uint32_t slot_count) {
 
 void HipPageStore::launch_copies() {
   if (!upload(pairs_device_, pending_pairs_, "copy pairs")) return;
-  const uint32_t vectors = layout_.layers * 2;  // every (layer, K|V) block of a page
-  const uint64_t pair_count = pending_pairs_.size();
-  const Geometry g =
-      geometry(uint64_t{layout_.page_size} * layout_.vector_words, pair_count, vectors);
+  const Geometry g = geometry(layout_.page_words(), static_cast<uint32_t>(pending_pairs_.size()));
   before_launch();
-  hipLaunchKernelGGL(copy_pages_kernel, g.grid, g.block, 0, 0, pool_, pairs_device_.data,
-                     pair_count, layout_);
-  launched("copy_pages_kernel", pair_count, &times_.copy_ms);
+  hipLaunchKernelGGL(copy_pages_kernel, g.grid, g.block, 0, 0, pool_, pairs_device_.data, layout_);
+  launched("copy_pages_kernel", pending_pairs_.size(), &times_.copy_ms);
 }
 
 void HipPageStore::launch_writes() {
@@ -341,7 +310,7 @@ void HipPageStore::launch_writes() {
     return;
   }
   const uint64_t token_count = pending_slots_.size();
-  const Geometry g = geometry(layout_.vector_words, token_count, layout_.layers * 2);
+  const Geometry g = geometry(token_count * layout_.token_words(), 1);
   before_launch();
   hipLaunchKernelGGL(write_tokens_kernel, g.grid, g.block, 0, 0, pool_, slots_device_.data,
                      words_device_.data, token_count, divider_, layout_);
@@ -405,7 +374,7 @@ void HipPageStore::gather(std::span<const PageId> block_table, uint64_t token_co
   }
   const PageId* table = device_table(block_table);
   if (table == nullptr || !reserve(gather_device_, out_words.size(), "gather output")) return;
-  const Geometry g = geometry(layout_.vector_words, token_count, layout_.layers * 2);
+  const Geometry g = geometry(out_words.size(), 1);
   before_launch();
   hipLaunchKernelGGL(gather_kernel, g.grid, g.block, 0, 0, gather_device_.data, pool_, table,
                      token_count, divider_, layout_);

@@ -53,6 +53,11 @@ struct PoolLayout {
   KV_HOST_DEVICE uint64_t block_offset(uint64_t page, uint32_t layer, uint32_t kv) const {
     return ((page * layers + layer) * 2 + kv) * uint64_t{page_size} * vector_words;
   }
+  // Word offset of word `word` (0 .. token_words) of the token at (page, offset in the page).
+  KV_HOST_DEVICE uint64_t token_word_offset(uint64_t page, uint64_t offset, uint32_t word) const {
+    const uint32_t block = word / vector_words;  // layer * 2 + kv
+    return block_offset(page, block / 2, block % 2) + offset * vector_words + word % vector_words;
+  }
   KV_HOST_DEVICE uint64_t token_words() const { return uint64_t{layers} * 2 * vector_words; }
   KV_HOST_DEVICE uint64_t page_words() const { return token_words() * page_size; }
 };
