@@ -68,6 +68,11 @@ std::vector<std::string> backend_names();
 // The one check of a --backend value: why `name` cannot be used here (unknown, "hip" without a
 // device, an empty exec:); nullopt for a usable name, "all", `exec:CMD` or `so:PATH`.
 std::optional<std::string> backend_name_problem(const std::string& name);
+inline bool is_backend_name(const std::string& name) {
+  return !backend_name_problem(name);
+}
+// "all, host, ...": the values a --backend option accepts, for help texts.
+std::string backend_names_help();
 // What a backend implements: all for in-tree backends; an external one's declared profile (this
 // starts it and reads its handshake). "all" and lists intersect. A message when it cannot start.
 std::variant<Capabilities, std::string> backend_capabilities(const std::vector<std::string>& names);

@@ -62,6 +62,12 @@ std::variant<Capabilities, std::string> backend_capabilities(
   return caps;
 }
 
+std::string backend_names_help() {
+  std::string out = "all";
+  for (const std::string& known : backend_names()) out += ", " + known;
+  return out + ", exec:CMD";
+}
+
 std::unique_ptr<Backend> make_backend(std::string_view name, const Config& config) {
   if (name == "host") return std::make_unique<HostBackend>(config);
   if (name == "hip-emu") {

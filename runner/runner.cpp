@@ -327,6 +327,8 @@ class DifferentialRun {
     if (backend && backend->broken()) backend = nullptr;  // a broken backend has no state to show
     std::vector<SeqId> ids;
     if (index < trace_.lines.size()) ids = op_sequences(trace_.lines[index].op);
+    std::sort(ids.begin(), ids.end());  // a step may name a sequence twice: list it once
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::string out = "  model: " + describe_stats(model_.stats()) + "\n";
     if (backend)
       out += "  " + std::string(backend->name()) + ": " + describe_stats(backend->stats()) + "\n";
@@ -334,11 +336,11 @@ class DifferentialRun {
       const auto last_use = model_.last_use(seq);
       out += "  model seq " + std::to_string(seq) + ": " + describe_info(model_.info(seq)) +
              (last_use ? " last_use=" + std::to_string(*last_use) : "") +
-             " pages=" + join_ids(model_.block_table(seq)) + "\n";
+             " block_table=" + join_ids(model_.block_table(seq)) + "\n";
       if (backend) {
         out += "  " + std::string(backend->name()) + " seq " + std::to_string(seq) + ": " +
-               describe_info(backend->info(seq)) + " pages=" + join_ids(backend->block_table(seq)) +
-               "\n";
+               describe_info(backend->info(seq)) +
+               " block_table=" + join_ids(backend->block_table(seq)) + "\n";
       }
     }
     return out;

@@ -257,8 +257,11 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
   // An unmet expectation keeps that one expectation; every other failure is model vs backend.
   const uint32_t expectation_line = divergence.kind == "expectation" ? divergence.line_number : 0;
   Trace trace = divergence.prefix;
+  trace.trailing_comments.clear();  // per-line comments no longer apply once ops are gone
   for (TraceLine& line : trace.lines) {
     if (line.line_number != expectation_line || expectation_line == 0) line.expected.reset();
+    line.comments.clear();
+    line.inline_comment.clear();
   }
   Shrinker shrinker(options, divergence.signature(), expectation_line);
   for (uint32_t round = 0; round < 16; round++) {

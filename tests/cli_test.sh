@@ -6,6 +6,7 @@ kvtrace=$1
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 failures=0
+failures_before=$(find failures 2>/dev/null | sort)
 
 # expect_status WANT DESCRIPTION COMMAND...: runs COMMAND and checks its exit status.
 expect_status() {
@@ -37,7 +38,7 @@ expect_status 2 "binary garbage" "$kvtrace" replay "$scratch/binary.trace"
 expect_output "binary.trace:3: not UTF-8" "binary garbage names its line"
 expect_status 2 "random bytes" "$kvtrace" replay "$scratch/random.trace"
 expect_output "random.trace:" "random bytes name the file"
-expect_status 2 "worst status wins" "$kvtrace" replay "$scratch/bad.trace" "$scratch/binary.trace"
+expect_status 2 "worst status wins" "$kvtrace" replay --artifacts "$scratch/a" "$scratch/bad.trace" "$scratch/binary.trace"
 expect_status 2 "missing file" "$kvtrace" replay "$scratch/none.trace"
 expect_status 2 "unknown option" "$kvtrace" replay --colour corpus/seeds/fork-errors.trace
 expect_status 2 "unknown backend" "$kvtrace" replay --backend tpu corpus/seeds/fork-errors.trace
@@ -57,8 +58,131 @@ for profile in batch fanout ids shapes pages pressure; do
   expect_status 0 "gen --profile $profile replays" "$kvtrace" replay --artifacts "$scratch/a" "$scratch/p.trace"
 done
 expect_status 2 "gen --profile unknown" "$kvtrace" gen --profile nosuch
+expect_output "--profile: must be one of mixed|classic" "gen --profile names the profiles"
 expect_status 0 "gen --stats" "$kvtrace" gen --stats --traces 3 --ops 20
-expect_status 2 "shrink of a passing trace" "$kvtrace" shrink "$scratch/g1.trace" -o "$scratch/min.trace"
+
+# expect_no_output TEXT DESCRIPTION: the last command's output does not contain TEXT.
+expect_no_output() {
+  if grep -qF -- "$1" "$scratch/out"; then echo "FAIL: $2: output has '$1'"; sed 's/^/  | /' "$scratch/out"; failures=$((failures + 1)); fi
+}
+
+# Option errors name the option and what it accepts (CLI11); every command has --help.
+expect_status 2 "--backend without a value" "$kvtrace" replay --backend
+expect_output "--backend needs a value" "--backend without a value names it"
+expect_status 2 "unknown option is named" "$kvtrace" replay --frobnicate corpus/seeds
+expect_output "--frobnicate" "unknown option is named"
+expect_status 2 "dash file name" "$kvtrace" replay -x.trace
+expect_output "-x.trace" "dash file name is named"
+expect_status 2 "memory budget 0" "$kvtrace" replay --memory-budget-mib 0 corpus/seeds
+expect_output "--memory-budget-mib: must be a whole number from 1 to 1048576, got '0'" "memory budget message"
+expect_status 2 "20-digit seed" "$kvtrace" campaign --seed 99999999999999999999
+expect_output "--seed: must be a whole number from 0 to 18446744073709551615" "20-digit seed range"
+expect_status 2 "repeated option" "$kvtrace" replay --backend host --backend all corpus/seeds
+expect_output "--backend is given more than once" "repeated option"
+expect_status 0 "--flag=value" "$kvtrace" replay --backend=host --artifacts="$scratch/a" corpus/seeds
+expect_status 2 "unknown backend lists the names" "$kvtrace" replay --backend tpu corpus/seeds
+expect_output "(this build has: host, hip-emu" "backend names listed"
+expect_status 2 "gen bad option" "$kvtrace" gen --ops x
+expect_output "--ops: must be a whole number" "gen names the option"
+expect_status 2 "shrink without a file" "$kvtrace" shrink
+expect_output "give the failing FILE" "shrink says what is missing"
+expect_status 0 "version" "$kvtrace" --version
+expect_output "kvtrace 1" "version text"
+for command in replay fmt gen campaign shrink encode decode; do
+  expect_status 0 "$command --help" "$kvtrace" "$command" --help
+  expect_output "--help" "$command --help lists options"
+done
+expect_status 0 "help" "$kvtrace" help
+for option in --backend --audit --memory-budget-mib --artifacts --json --junit --seed --traces --seconds --ops --expect --output --jobs --profile --stats; do
+  expect_output "$option" "kvtrace help lists $option"
+done
+expect_output "fork SRC DST" "kvtrace help lists the ops"
+
+# A UTF-8 byte order mark is accepted.
+printf '\357\273\277kvtrace 1\nconfig page_size=1 max_pages=1\nalloc 1 => ok\n' >"$scratch/bom.trace"
+expect_status 0 "byte order mark" "$kvtrace" replay --artifacts "$scratch/a" "$scratch/bom.trace"
+
+# replay takes folders (recursive, sorted; an empty one passes) and - for stdin.
+mkdir -p "$scratch/tree/b" "$scratch/tree/a" "$scratch/empty"
+cp corpus/seeds/fork-errors.trace "$scratch/tree/b/"
+cp corpus/seeds/step-batch.trace "$scratch/tree/a/"
+expect_status 0 "folder replay" "$kvtrace" replay --artifacts "$scratch/a" "$scratch/tree"
+expect_output "tree/a/step-batch.trace" "folder replay finds nested files"
+[ "$(grep -c '^ok' "$scratch/out")" = 2 ] && head -1 "$scratch/out" | grep -q "tree/a/" ||
+  { echo "FAIL: folder replay not sorted"; failures=$((failures + 1)); }
+expect_status 0 "empty folder" "$kvtrace" replay "$scratch/empty"
+expect_status 0 "corpus/README.md's commands" "$kvtrace" replay --artifacts "$scratch/a" corpus/regressions
+expect_status 0 "stdin" sh -c "'$kvtrace' replay - <corpus/seeds/step-batch.trace"
+expect_status 1 "stdin failure" sh -c "'$kvtrace' replay --artifacts '$scratch/stdin' - <'$scratch/bad.trace'"
+ls "$scratch"/stdin/stdin-tick*.trace >/dev/null 2>&1 || { echo "FAIL: stdin artifact"; failures=$((failures + 1)); }
+
+# Artifacts are unique and stable: same name + same tick but other ops -> two files; replaying an
+# artifact does not stack suffixes; replaying the same failure again reuses its file.
+mkdir -p "$scratch/x" "$scratch/y"
+sed 's/^alloc 4 => capacity_exceeded/alloc 4 => ok/' corpus/seeds/capacity-at-max-pages.trace >"$scratch/x/same.trace"
+sed -e 's/^alloc 4 => capacity_exceeded/alloc 4 => ok/' -e 's/^alloc 1 => ok/alloc 9 => ok/' corpus/seeds/capacity-at-max-pages.trace >"$scratch/y/same.trace"
+"$kvtrace" replay --artifacts "$scratch/art" "$scratch/x/same.trace" "$scratch/y/same.trace" >/dev/null
+[ "$(ls "$scratch/art" | wc -l)" = 2 ] || { echo "FAIL: artifacts overwrite each other: $(ls "$scratch/art")"; failures=$((failures + 1)); }
+"$kvtrace" replay --artifacts "$scratch/art" "$scratch/x/same.trace" >/dev/null
+[ "$(ls "$scratch/art" | wc -l)" = 2 ] || { echo "FAIL: the same failure got a second name"; failures=$((failures + 1)); }
+first=$(ls "$scratch/art" | head -1)
+"$kvtrace" replay --artifacts "$scratch/art" "$scratch/art/$first" >/dev/null
+ls "$scratch/art" | grep -q 'tick[0-9]*-.*tick' && { echo "FAIL: artifact names stack: $(ls "$scratch/art")"; failures=$((failures + 1)); }
+[ "$(ls "$scratch/art" | wc -l)" = 2 ] || { echo "FAIL: replaying an artifact made a new name: $(ls "$scratch/art")"; failures=$((failures + 1)); }
+
+# I/O errors say why; fmt -o and gen -o create missing folders.
+expect_status 2 "missing file says why" "$kvtrace" replay "$scratch/none.trace"
+expect_output "No such file or directory" "missing file reason"
+expect_status 0 "gen -o into a new folder" "$kvtrace" gen --ops 5 -o "$scratch/new/dir/g.trace"
+expect_status 0 "fmt -o into a new folder" "$kvtrace" fmt "$scratch/new/dir/g.trace" -o "$scratch/new2/f.trace"
+touch "$scratch/file"
+expect_status 2 "write under a file says why" "$kvtrace" gen --ops 5 -o "$scratch/file/g.trace"
+expect_output "Not a directory" "write error reason"
+
+# shrink: its own exit status for a passing trace, and per-line comments are dropped.
+expect_status 3 "shrink of a passing trace" "$kvtrace" shrink "$scratch/g1.trace" -o "$scratch/min.trace"
+{ echo "kvtrace 1"; echo "# purpose"; echo "config page_size=4 max_pages=3 eviction=none"
+  echo "# a comment about alloc 1"; echo "alloc 1 => ok # inline"; echo "alloc 2"; echo "# another"
+  echo "alloc 3"; echo "alloc 4 => ok"; echo "# trailing"; } >"$scratch/commented.trace"
+expect_status 0 "shrink a commented trace" "$kvtrace" shrink "$scratch/commented.trace" -o "$scratch/commented.min.trace"
+grep -q "a comment about\|inline\|another\|trailing" "$scratch/commented.min.trace" &&
+  { echo "FAIL: shrunk trace keeps per-line comments"; sed 's/^/  | /' "$scratch/commented.min.trace"; failures=$((failures + 1)); }
+
+# --json and --junit: one record per file.
+expect_status 2 "json/junit" "$kvtrace" replay --artifacts "$scratch/a" --json "$scratch/r.json" --junit "$scratch/r.xml" corpus/seeds/step-batch.trace "$scratch/bad.trace" "$scratch/none.trace"
+grep -q '"status": "pass"' "$scratch/r.json" && grep -q '"status": "fail"' "$scratch/r.json" && grep -q '"status": "error"' "$scratch/r.json" ||
+  { echo "FAIL: --json lacks a status"; failures=$((failures + 1)); }
+grep -q '"artifact"' "$scratch/r.json" || { echo "FAIL: --json lacks the artifact"; failures=$((failures + 1)); }
+grep -q 'tests="3" failures="1" errors="1"' "$scratch/r.xml" || { echo "FAIL: --junit counts"; sed 's/^/  | /' "$scratch/r.xml"; failures=$((failures + 1)); }
+
+# campaign --jobs: independent seeds in parallel processes, one merged summary and --json record
+# per trace.
+expect_status 0 "campaign --jobs 2" "$kvtrace" campaign --seed 3 --traces 40 --ops 50 --jobs 2 --json "$scratch/c.json" --artifacts "$scratch/c"
+expect_output "40 generated traces (2000 ops" "campaign merged summary"
+expect_output "seeds 3..42" "campaign seed range"
+[ "$(grep -c '"status":"pass"' "$scratch/c.json")" = 40 ] || { echo "FAIL: campaign --json has not 40 records"; failures=$((failures + 1)); }
+
+# campaign: seed and parameters first (flushed), SIGINT/SIGTERM finish the trace and print a summary
+# and the resume command.
+for signal in INT TERM; do
+  "$kvtrace" campaign --seed 5 --traces 100000000 --artifacts "$scratch/c" >"$scratch/campaign.log" 2>&1 &
+  pid=$!
+  sleep 1
+  grep -q "campaign seed=5 traces=100000000" "$scratch/campaign.log" || { echo "FAIL: campaign parameters not printed first"; failures=$((failures + 1)); }
+  kill -"$signal" "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && { echo "FAIL: campaign ignores SIG$signal"; kill -KILL "$pid"; failures=$((failures + 1)); }
+  wait "$pid"
+  status=$?
+  cp "$scratch/campaign.log" "$scratch/out"
+  [ "$status" = 130 ] || { echo "FAIL: campaign SIG$signal: exit $status, want 130"; failures=$((failures + 1)); }
+  expect_output "resume: " "campaign SIG$signal prints the resume command"
+  expect_output "generated traces" "campaign SIG$signal prints the summary"
+done
+
+# Tests write only under a temporary folder: nothing new in the repository's failures/.
+[ "$(find failures 2>/dev/null | sort)" = "$failures_before" ] ||
+  { echo "FAIL: a test wrote under ./failures (the repository root)"; failures=$((failures + 1)); }
 
 [ "$failures" = 0 ] && echo "cli_test: all checks passed"
 [ "$failures" = 0 ]

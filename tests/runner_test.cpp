@@ -81,6 +81,19 @@ TEST(Runner, UnmetExpectationIsReported) {
   EXPECT_EQ(report.divergence->model, "capacity_exceeded");
 }
 
+// The failure report names each field once and lists a sequence a step names twice only once.
+TEST(Runner, ReportListsEachSequenceOnceWithDistinctFieldNames) {
+  const std::string text =
+      "kvtrace 1\nconfig page_size=2 max_pages=4\nappend 1 1 => ok\nstep 1:1 1:1 => ok\n";
+  const Trace trace = std::get<Trace>(parse_trace(text, memory_budget_default_bytes));
+  const RunReport report = run_trace(trace, {"all"}, AuditMode::every);
+  ASSERT_FALSE(report.ok());
+  const std::string state = report.divergence->state;
+  EXPECT_EQ(state.find("model seq 1:"), state.rfind("model seq 1:")) << state;
+  EXPECT_EQ(state.find("pages=["), std::string::npos) << state;
+  EXPECT_NE(state.find("block_table=["), std::string::npos) << state;
+}
+
 TEST(Runner, SignatureIgnoresNumbers) {
   Divergence a;
   a.kind = "result";

@@ -369,6 +369,7 @@ struct LineParser {
 }  // namespace
 
 ParseResult parse_trace(std::string_view text, uint64_t memory_budget_bytes) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a UTF-8 byte order mark
   LineParser parser;
   parser.budget = memory_budget_bytes;
   uint32_t line_number = 0;

@@ -1,145 +1,318 @@
-// `kvtrace campaign`: many generated traces through the model and every backend, one seed for all.
-#include <chrono>
-#include <filesystem>
-#include <iostream>
+// `kvtrace campaign`: many generated traces through the model and every backend, one seed for all,
+// spread over worker processes whose records this process merges into progress and one summary.
+#include "tools/kvtrace/campaign.hpp"
 
-#include "runner/isolate.hpp"
-#include "shrink/shrink.hpp"
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
 #include "tools/kvtrace/cli.hpp"
-#include "trace/gen.hpp"
+#include "tools/kvtrace/report.hpp"
 
 namespace kv::cli {
 namespace {
 
-constexpr const char* campaign_usage =
-    "usage: kvtrace campaign [--seed N] [--traces N] [--seconds N] [--ops N] [--backend NAME|all]\n"
-    "                        [--audit every|check] [--artifacts DIR] [--profile NAME]\n";
+using Clock = std::chrono::steady_clock;
 
-struct CampaignOptions {
-  uint64_t seed = 0;
-  uint64_t trace_count = 1000;
-  uint64_t time_limit_s =
-      0;  // 0: no limit; else stop starting traces after this long (nightly runs)
-  uint64_t op_count = 200;
-  std::string backend = "all";
-  AuditMode audit = AuditMode::every;
-  std::string artifacts = "failures";
-  Profile profile = Profile::mixed;
+struct Worker {
+  pid_t pid = -1;
+  int fd = -1;            // read end of its record pipe; -1 once closed
+  std::string pending;    // a partial record line
+  uint64_t finished = 0;  // traces it reported
+  bool stopped_early = false;
 };
 
-std::optional<CampaignOptions> parse_campaign(int argc, char** argv) {
-  const Args args = parse_args(argc, argv, 2,
-                               {"--seed", "--traces", "--seconds", "--ops", "--backend", "--audit",
-                                "--artifacts", "--profile"},
-                               {});
-  CampaignOptions options;
-  options.seed =
-      static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) %
-      1000000007;
-  const auto seed =
-      parse_number_flag("--seed", args.get("--seed").value_or(std::to_string(options.seed)));
-  const auto traces = parse_number_flag("--traces", args.get("--traces").value_or("1000"));
-  const auto seconds = parse_number_flag("--seconds", args.get("--seconds").value_or("0"));
-  const auto ops = parse_number_flag("--ops", args.get("--ops").value_or("200"));
-  options.backend = args.get("--backend").value_or("all");
-  const std::string audit = args.get("--audit").value_or("every");
-  options.artifacts = args.get("--artifacts").value_or("failures");
-  const bool backend_ok = is_backend_name(options.backend);
-  const auto profile = profile_from_name(args.get("--profile").value_or("mixed"));
-  if (args.error || !args.positional.empty() || !seed || !traces || !seconds || !ops || *ops == 0 ||
-      !profile || *ops > trace_op_count_max || !backend_ok ||
-      (audit != "every" && audit != "check")) {
-    std::cerr << "kvtrace campaign: "
-              << args.error.value_or(
-                     backend_name_problem(options.backend).value_or("bad arguments"))
-              << "\n"
-              << campaign_usage;
-    return std::nullopt;
-  }
-  options.seed = *seed;
-  options.trace_count = *traces;
-  options.time_limit_s = *seconds;
-  options.op_count = *ops;
-  options.profile = *profile;
-  options.audit = audit == "every" ? AuditMode::every : AuditMode::check;
-  return options;
+// The command line that runs the same campaign from trace index `first` on.
+std::string resume_command(const CampaignOptions& options, uint64_t first) {
+  std::string out = program_path() + " campaign --seed " + std::to_string(options.seed + first) +
+                    " --traces " + std::to_string(options.trace_count - first) + " --ops " +
+                    std::to_string(options.op_count) + backend_flag(options.backend) + " --audit " +
+                    audit_name(options.audit) + " --profile " + std::string(profile_name(options.profile)) +
+                    " --artifacts " + options.artifacts + " --jobs " +
+                    std::to_string(options.job_count);
+  if (options.time_limit_s > 0) out += " --seconds " + std::to_string(options.time_limit_s);
+  return out;
 }
 
-int report_failure(const CampaignOptions& options, uint64_t trace_seed,
-                   const Divergence& divergence, const std::string& self) {
-  std::cout << "FAIL  trace seed " << trace_seed << ": " << format_divergence(divergence);
-  const std::string path =
-      options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".trace";
-  const Trace& prefix = divergence.prefix;
-  if (auto problem = write_trace_file(path, prefix,
-                                      "divergence (" + divergence.kind + ") at tick " +
-                                          std::to_string(divergence.tick) + "; campaign seed " +
-                                          std::to_string(options.seed))) {
-    std::cout << "(" << *problem << ")\n";
-  } else {
-    std::cout << "reproduce: " << self << " replay" << backend_flag(options.backend) << " " << path
-              << "\n";
+class Coordinator {
+ public:
+  explicit Coordinator(const CampaignOptions& options)
+      : options_(options), tty_(isatty(STDOUT_FILENO) == 1) {}
+
+  int run() {
+    if (!open_json()) return exit_usage;
+    start_ = Clock::now();
+    last_progress_ = start_;
+    if (!start_workers()) return exit_usage;
+    while (collect()) {
+      forward_stop();
+      maybe_progress();
+    }
+    reap_workers();
+    return summarize();
   }
-  if (const auto shrunk =
-          shrink_trace(prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit,
-                                             isolation_helps({options.backend})})) {
-    const std::string min_path =
-        options.artifacts + "/campaign-seed" + std::to_string(trace_seed) + ".min.trace";
-    if (auto problem = write_trace_file(
-            min_path, shrunk->trace,
-            "shrunk from seed " + std::to_string(trace_seed) + ": " + shrunk->signature)) {
-      std::cout << "(" << *problem << ")\n";
-    } else {
-      std::cout << "shrunk: " << shrunk->op_count_before << " ops -> " << shrunk->op_count_after
-                << " ops\nreproduce (minimal): " << self << " replay"
-                << backend_flag(options.backend) << " " << min_path << "\n";
+
+ private:
+  bool open_json() {
+    if (options_.json_path.empty()) return true;
+    json_ = std::fopen(options_.json_path.c_str(), "wb");
+    if (json_ == nullptr) {
+      std::cerr << "kvtrace campaign: cannot write " << options_.json_path << ": "
+                << std::strerror(errno) << "\n";
+      return false;
+    }
+    const nlohmann::json head = {{"seed", options_.seed},
+                                 {"traces", options_.trace_count},
+                                 {"ops", options_.op_count},
+                                 {"backend", options_.backend},
+                                 {"profile", std::string(profile_name(options_.profile))},
+                                 {"jobs", options_.job_count}};
+    const std::string text = head.dump();
+    std::fprintf(json_, "{\"parameters\": %s,\n \"traces\": [", text.c_str());
+    return true;
+  }
+
+  bool start_workers() {
+    workers_.resize(options_.job_count);
+    std::cout << std::flush;
+    for (uint64_t w = 0; w < workers_.size(); w++) {
+      int fds[2];
+      if (::pipe(fds) != 0) {
+        std::cerr << "kvtrace campaign: cannot make a pipe: " << std::strerror(errno) << "\n";
+        return false;
+      }
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        ::close(fds[0]);
+        for (uint64_t other = 0; other < w; other++) ::close(workers_[other].fd);
+        if (json_ != nullptr) ::close(fileno(json_));
+        const int status = run_campaign_worker(options_, w, workers_.size(), fds[1], start_);
+        std::cout << std::flush;
+        ::_exit(status);
+      }
+      ::close(fds[1]);
+      if (pid < 0) {
+        std::cerr << "kvtrace campaign: cannot start a worker: " << std::strerror(errno) << "\n";
+        ::close(fds[0]);
+        return false;
+      }
+      workers_[w].pid = pid;
+      workers_[w].fd = fds[0];
+    }
+    return true;
+  }
+
+  // Waits up to 200 ms for records; false once every worker has closed its pipe.
+  bool collect() {
+    std::vector<pollfd> polls;
+    std::vector<Worker*> owners;
+    for (Worker& worker : workers_) {
+      if (worker.fd < 0) continue;
+      polls.push_back({worker.fd, POLLIN, 0});
+      owners.push_back(&worker);
+    }
+    if (polls.empty()) return false;
+    if (::poll(polls.data(), polls.size(), 200) <= 0) return true;
+    for (size_t i = 0; i < polls.size(); i++) {
+      if (polls[i].revents == 0) continue;
+      char buffer[65536];
+      const ssize_t got = ::read(polls[i].fd, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        ::close(owners[i]->fd);
+        owners[i]->fd = -1;
+        continue;
+      }
+      owners[i]->pending.append(buffer, static_cast<size_t>(got));
+      take_records(*owners[i]);
+    }
+    return true;
+  }
+
+  void take_records(Worker& worker) {
+    for (size_t newline; (newline = worker.pending.find('\n')) != std::string::npos;) {
+      const std::string line = worker.pending.substr(0, newline);
+      worker.pending.erase(0, newline + 1);
+      const nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
+      if (record.is_discarded()) continue;
+      worker.finished++;
+      done_++;
+      op_total_ += record.value("ops", uint64_t{0});
+      if (record.value("status", "") != "pass") findings_++;
+      if (json_ != nullptr) std::fprintf(json_, "%s\n  %s", done_ == 1 ? "" : ",", line.c_str());
     }
   }
-  std::cout << "regenerate: " << self << " gen --seed " << trace_seed << " --ops "
-            << options.op_count << " --profile " << profile_name(options.profile)
-            << (options.backend == "all" ? "" : " --backend '" + options.backend + "'") << "\n";
-  return exit_divergence;
+
+  // A user's signal, or a finding, stops every worker after its current trace.
+  void forward_stop() {
+    const bool stop = campaign_stop_signal.load() != 0 || findings_ > 0;
+    if (!stop || stop_forwarded_) return;
+    stop_forwarded_ = true;
+    for (Worker& worker : workers_) {
+      if (worker.fd >= 0) ::kill(worker.pid, SIGTERM);
+    }
+  }
+
+  void maybe_progress() {
+    const auto now = Clock::now();
+    if (now - last_progress_ < std::chrono::seconds(tty_ ? 2 : 30)) return;
+    last_progress_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;
+    std::cout << "  " << done_ << "/" << options_.trace_count << " traces, " << op_total_
+              << " ops, " << static_cast<uint64_t>(elapsed) << " s, "
+              << static_cast<uint64_t>(static_cast<double>(op_total_) / elapsed) << " ops/s, "
+              << findings_ << " findings, ";
+    const double eta = rate > 0 ? static_cast<double>(options_.trace_count - done_) / rate : 0;
+    if (options_.time_limit_s > 0 && static_cast<double>(options_.time_limit_s) - elapsed < eta) {
+      std::cout << static_cast<uint64_t>(static_cast<double>(options_.time_limit_s) - elapsed)
+                << " s of --seconds left";
+    } else {
+      std::cout << "about " << static_cast<uint64_t>(eta) << " s left";
+    }
+    std::cout << std::endl;
+  }
+
+  void reap_workers() {
+    for (uint64_t w = 0; w < workers_.size(); w++) {
+      int status = 0;
+      while (::waitpid(workers_[w].pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGINT) {
+        report_crash(w, WTERMSIG(status));
+      }
+    }
+  }
+
+  // A worker that died ran trace index w + jobs * finished: write that trace so it can be replayed.
+  void report_crash(uint64_t w, int signal_number) {
+    findings_++;
+    const uint64_t index = w + workers_.size() * workers_[w].finished;
+    const uint64_t trace_seed = options_.seed + index;
+    std::cout << "FAIL  worker " << w << " died of signal " << signal_number << " ("
+              << strsignal(signal_number) << ") running trace seed " << trace_seed << "\n";
+    const Trace trace =
+        generate_trace_within(trace_seed, static_cast<uint32_t>(options_.op_count),
+                              options_.caps, options_.profile);
+    const Finding finding = write_finding(
+        options_.artifacts, "campaign-seed" + std::to_string(trace_seed), trace,
+        "a campaign worker died of signal " + std::to_string(signal_number) + " on this trace");
+    if (finding.error.empty()) {
+      std::cout << "reproduce: " << program_path() << " replay" << backend_flag(options_.backend)
+                << " " << finding.path << "\n";
+    }
+    std::cout << "regenerate: " << regenerate_command(options_, trace_seed) << std::endl;
+  }
+
+  // The first trace index not run: every index below it has a record.
+  uint64_t first_not_run() const {
+    uint64_t first = options_.trace_count;
+    for (uint64_t w = 0; w < workers_.size(); w++) {
+      first = std::min(first, w + workers_.size() * workers_[w].finished);
+    }
+    return first;
+  }
+
+  int summarize() {
+    const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    const uint64_t first = first_not_run();
+    const bool complete = first >= options_.trace_count;
+    std::cout << (findings_ == 0 ? "ok    " : "FAIL  ") << done_ << " generated traces ("
+              << op_total_ << " ops in " << static_cast<uint64_t>(seconds) << " s, "
+              << static_cast<uint64_t>(seconds > 0 ? static_cast<double>(op_total_) / seconds : 0)
+              << " ops/s, " << workers_.size() << " jobs; seeds " << options_.seed << ".."
+              << options_.seed + first - (first > 0 ? 1 : 0)
+              << (done_ > first ? " and " + std::to_string(done_ - first) + " above" : "") << "), "
+              << findings_ << " findings" << std::endl;
+    finish_json(seconds, first);
+    const int user_signal = campaign_stop_signal.load();
+    if (findings_ > 0) return exit_divergence;
+    if (complete) return exit_pass;
+    std::cout << (user_signal != 0
+                      ? "interrupted by signal " + std::to_string(user_signal)
+                      : "time limit of " + std::to_string(options_.time_limit_s) + " s reached")
+              << "; findings are on disk. resume: " << resume_command(options_, first) << std::endl;
+    return user_signal != 0 ? exit_interrupted : exit_pass;
+  }
+
+  void finish_json(double seconds, uint64_t first) {
+    if (json_ == nullptr) return;
+    const nlohmann::json summary = {{"traces", done_},
+                                    {"ops", op_total_},
+                                    {"seconds", seconds},
+                                    {"findings", findings_},
+                                    {"first_seed_not_run", options_.seed + first},
+                                    {"interrupted", campaign_stop_signal.load() != 0}};
+    std::fprintf(json_, "\n ],\n \"summary\": %s}\n", summary.dump().c_str());
+    if (std::fclose(json_) != 0) {
+      std::cerr << "kvtrace campaign: cannot write " << options_.json_path << ": "
+                << std::strerror(errno) << "\n";
+    }
+    json_ = nullptr;
+  }
+
+  const CampaignOptions& options_;
+  const bool tty_;
+  std::vector<Worker> workers_;
+  FILE* json_ = nullptr;
+  Clock::time_point start_;
+  Clock::time_point last_progress_;
+  uint64_t done_ = 0;
+  uint64_t op_total_ = 0;
+  uint64_t findings_ = 0;
+  bool stop_forwarded_ = false;
+};
+
+int run_campaign(CampaignOptions options) {
+  options.job_count = std::max<uint64_t>(1, std::min(options.job_count, options.trace_count));
+  std::cout << "campaign seed=" << options.seed << " traces=" << options.trace_count
+            << " seconds=" << options.time_limit_s << " ops=" << options.op_count
+            << " backend=" << options.backend << " audit=" << audit_name(options.audit)
+            << " profile=" << profile_name(options.profile) << " jobs=" << options.job_count << std::endl;
+  const auto caps = capabilities_or_report("campaign", options.backend);
+  if (!caps) return exit_usage;
+  options.caps = *caps;
+  install_campaign_signal_handlers();
+  Coordinator coordinator(options);
+  return coordinator.run();
 }
 
 }  // namespace
 
-int cmd_campaign(int argc, char** argv) {
-  const auto options = parse_campaign(argc, argv);
-  if (!options) return exit_usage;
-  std::cout << "campaign seed=" << options->seed << " traces=" << options->trace_count
-            << " seconds=" << options->time_limit_s << " ops=" << options->op_count
-            << " backend=" << options->backend
-            << " audit=" << (options->audit == AuditMode::every ? "every" : "check")
-            << " profile=" << profile_name(options->profile) << "\n";
-  const auto caps = capabilities_or_report("campaign", options->backend);
-  if (!caps) return exit_usage;
-  const auto start = std::chrono::steady_clock::now();
-  uint64_t op_total = 0;
-  uint64_t done = 0;
-  auto elapsed_s = [&start] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  for (uint64_t i = 0; i < options->trace_count; i++) {
-    if (options->time_limit_s > 0 && elapsed_s() >= static_cast<double>(options->time_limit_s)) {
-      std::cout << "  time limit of " << options->time_limit_s << " s reached\n";
-      break;
-    }
-    const uint64_t trace_seed = options->seed + i;
-    const Trace trace = generate_trace_within(trace_seed, static_cast<uint32_t>(options->op_count),
-                                              *caps, options->profile);
-    const RunReport report = run_trace_isolated(trace, {options->backend}, options->audit);
-    op_total += report.op_count;
-    done = i + 1;
-    if (!report.ok()) return report_failure(*options, trace_seed, *report.divergence, argv[0]);
-    if (done % 1000 == 0 || done == options->trace_count) {
-      std::cout << "  " << done << "/" << options->trace_count << " traces, " << op_total
-                << " ops, " << static_cast<uint64_t>(elapsed_s()) << " s\n"
-                << std::flush;
-    }
-  }
-  std::cout << "ok    " << done << " generated traces agree (" << op_total << " ops, seeds "
-            << options->seed << ".." << options->seed + done - (done > 0 ? 1 : 0) << ")\n";
-  return exit_pass;
+std::function<int()> declare_campaign(CLI::App& app) {
+  auto options = std::make_shared<CampaignOptions>();
+  options->seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) % 1000000007;
+  options->job_count = std::max(1u, std::thread::hardware_concurrency());
+  add_number_option(app, "--seed", options->seed, 0, UINT64_MAX,
+                    "first trace's seed; trace i uses seed+i (default: from the clock, printed)");
+  add_number_option(app, "--traces", options->trace_count, 1, UINT64_MAX, "traces to run");
+  add_number_option(app, "--seconds", options->time_limit_s, 0, UINT64_MAX,
+                    "start no trace after this many seconds; 0: no limit");
+  add_number_option(app, "--ops", options->op_count, 1, trace_op_count_max, "ops per trace");
+  add_number_option(app, "-j,--jobs", options->job_count, 1, 256,
+                    "worker processes, each a share of the seeds (default: the number of cores)");
+  add_backend_option(app, options->backend);
+  add_audit_option(app, options->audit);
+  add_profile_option(app, options->profile);
+  app.add_option("--artifacts", options->artifacts,
+                 "folder for failing traces and their shrunk form (default failures)")
+      ->type_name("DIR");
+  app.add_option("--json", options->json_path,
+                 "also write one JSON record per trace and a summary to FILE")
+      ->type_name("FILE");
+  app.footer(
+      "Progress every 2 s on a terminal, every 30 s otherwise. Stops at the first finding.\n"
+      "exit status: 0 every trace agrees, 1 a finding (written under --artifacts), 2 bad "
+      "arguments,\n130 stopped by SIGINT/SIGTERM (after the current traces; prints a summary "
+      "and the resume command)");
+  return [options] { return run_campaign(*options); };
 }
 
 }  // namespace kv::cli

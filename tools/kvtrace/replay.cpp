@@ -1,89 +1,150 @@
 // `kvtrace replay`: runs trace files through the model and every backend, reporting divergences.
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "runner/isolate.hpp"
 #include "tools/kvtrace/cli.hpp"
+#include "tools/kvtrace/report.hpp"
 
 namespace kv::cli {
 namespace {
 
-constexpr const char* replay_usage =
-    "usage: kvtrace replay [--backend NAME|all] [--audit every|check] [--memory-budget-mib N]\n"
-    "                      [--artifacts DIR] FILE...\n";
+struct ReplayOptions {
+  std::vector<std::string> inputs;
+  std::string backend = "all";
+  AuditMode audit = AuditMode::check;
+  uint64_t budget_bytes = memory_budget_default_bytes;
+  std::string artifacts = "failures";
+  std::string json_path;
+  std::string junit_path;
+};
 
-// Writes the failing prefix next to the other artifacts and returns its path.
-std::optional<std::string> write_artifact(const std::string& dir, const std::string& source,
-                                          const Divergence& divergence) {
-  const std::string stem = std::filesystem::path(source).stem().string();
-  const std::string path = dir + "/" + stem + "-tick" + std::to_string(divergence.tick) + ".trace";
-  if (write_trace_file(path, divergence.prefix,
-                       "divergence (" + divergence.kind + ") at tick " +
-                           std::to_string(divergence.tick) + " replaying " + source)) {
-    return std::nullopt;
+// Files as given; folders become every *.trace below them, sorted; "-" is standard input.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const std::string& input : inputs) {
+    std::error_code error;
+    if (input == "-" || !std::filesystem::is_directory(input, error)) {
+      files.push_back(input);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (auto it = std::filesystem::recursive_directory_iterator(input, error);
+         !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+      if (it->path().extension() == ".trace" && !it->is_directory(error))
+        found.push_back(it->path().string());
+    }
+    if (error) files.push_back(input);  // load_trace reports it
+    if (found.empty() && !error) std::cout << "(no .trace files under " << input << ")\n";
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
   }
-  return path;
+  return files;
 }
 
-int replay_file(const std::string& path, const std::vector<std::string>& backends, AuditMode audit,
-                uint64_t budget, const std::string& artifacts, const std::string& self,
-                const Capabilities& caps) {
-  auto loaded = load_trace(path, budget);
+TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
+                        const Capabilities& caps) {
+  const auto start = std::chrono::steady_clock::now();
+  TraceRecord record;
+  record.name = path;
+  auto loaded = load_trace(path, options.budget_bytes);
   if (auto* error = std::get_if<std::string>(&loaded)) {
+    record.status = "error";
+    record.message = *error;
     std::cout << "ERROR " << *error << "\n";
-    return exit_usage;
+    return record;
   }
   const Trace& trace = std::get<Trace>(loaded);
-  if (auto outside = trace_outside(trace, caps, backends[0])) {
-    std::cout << "ERROR " << path << ":" << *outside << "\n";
-    return exit_usage;
+  if (auto outside = trace_outside(trace, caps, options.backend)) {
+    record.status = "error";
+    record.message = path + ":" + *outside;
+    std::cout << "ERROR " << record.message << "\n";
+    return record;
   }
-  const RunReport report = run_trace_isolated(trace, backends, audit);
+  RunReport report = run_trace_isolated(trace, {options.backend}, options.audit);
+  record.op_count = report.op_count;
+  record.elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (report.ok()) {
+    record.status = "pass";
     std::cout << "ok    " << path << " (" << report.op_count << " ops)\n";
-    return exit_pass;
+    return record;
   }
+  record.status = "fail";
   const Divergence& divergence = *report.divergence;
   std::cout << "FAIL  " << path << ":" << divergence.line_number << ": "
             << format_divergence(divergence);
-  if (auto artifact = write_artifact(artifacts, path, divergence)) {
-    std::cout << "reproduce: " << self << " replay" << backend_flag(backends[0]) << " " << *artifact
-              << "\n";
+  const Finding finding = write_finding(
+      options.artifacts,
+      artifact_stem(path == "-" ? "stdin" : path) + "-tick" + std::to_string(divergence.tick),
+      divergence.prefix,
+      "divergence (" + divergence.kind + ") at tick " + std::to_string(divergence.tick) +
+          " replaying " + path);
+  if (finding.error.empty()) {
+    record.artifact = finding.path;
+    std::cout << "reproduce: " << program_path() << " replay" << backend_flag(options.backend)
+              << " " << finding.path << "\n";
   } else {
-    std::cout << "(could not write the failing prefix under " << artifacts << ")\n";
+    std::cout << "(could not write the failing prefix: " << finding.error << ")\n"
+              << format_trace(divergence.prefix);
   }
-  return exit_divergence;
+  record.divergence = std::move(report.divergence);
+  record.divergence->prefix = Trace{};  // the artifact holds it; keep memory flat over many files
+  return record;
+}
+
+int run_replay(const ReplayOptions& options) {
+  if (options.inputs.empty()) return usage_error("replay", "give at least one FILE or folder");
+  if (backend_names().empty())
+    std::cout << "(no optimized backend in this build: model and expectations only)\n";
+  const auto caps = capabilities_or_report("replay", options.backend);
+  if (!caps) return exit_usage;
+  std::vector<TraceRecord> records;
+  int status = exit_pass;
+  for (const std::string& path : expand_inputs(options.inputs)) {
+    records.push_back(replay_file(path, options, *caps));
+    const std::string& result = records.back().status;
+    status = std::max(status, result == "pass"   ? exit_pass
+                              : result == "fail" ? exit_divergence
+                                                 : exit_usage);
+  }
+  const std::string command = "kvtrace replay --backend " + options.backend;
+  if (!options.json_path.empty()) {
+    if (auto error = write_replay_json(options.json_path, command, records)) {
+      std::cerr << "kvtrace replay: " << *error << "\n";
+      status = std::max(status, exit_usage);
+    }
+  }
+  if (!options.junit_path.empty()) {
+    if (auto error = write_junit(options.junit_path, records)) {
+      std::cerr << "kvtrace replay: " << *error << "\n";
+      status = std::max(status, exit_usage);
+    }
+  }
+  return status;
 }
 
 }  // namespace
 
-int cmd_replay(int argc, char** argv) {
-  const Args args =
-      parse_args(argc, argv, 2, {"--backend", "--audit", "--memory-budget-mib", "--artifacts"}, {});
-  const std::string backend = args.get("--backend").value_or("all");
-  const std::string audit = args.get("--audit").value_or("check");
-  std::string problem = args.error.value_or("");
-  if (const auto why = backend_name_problem(backend)) problem = *why;
-  if (audit != "every" && audit != "check") problem = "--audit must be every or check";
-  if (args.positional.empty()) problem = "no trace files given";
-  const auto budget = memory_budget_bytes(args);
-  if (!problem.empty() || !budget) {
-    std::cerr << "kvtrace replay: " << problem << "\n" << replay_usage;
-    return exit_usage;
-  }
-  if (backend_names().empty())
-    std::cout << "(no optimized backend in this build: model and expectations only)\n";
-  const auto caps = capabilities_or_report("replay", backend);
-  if (!caps) return exit_usage;
-  int status = exit_pass;
-  for (const std::string& path : args.positional) {
-    const int file_status =
-        replay_file(path, {backend}, audit == "every" ? AuditMode::every : AuditMode::check,
-                    *budget, args.get("--artifacts").value_or("failures"), argv[0], *caps);
-    status = std::max(status, file_status);
-  }
-  return status;
+std::function<int()> declare_replay(CLI::App& app) {
+  auto options = std::make_shared<ReplayOptions>();
+  app.add_option("FILE", options->inputs,
+                 "trace files; a folder means every *.trace below it (sorted); '-' is stdin");
+  add_backend_option(app, options->backend);
+  add_audit_option(app, options->audit);
+  add_memory_budget_option(app, options->budget_bytes);
+  app.add_option("--artifacts", options->artifacts,
+                 "folder for failing prefixes, named FILE-tickN-HASH.trace (default failures)")
+      ->type_name("DIR");
+  app.add_option("--json", options->json_path, "also write the results as JSON to FILE")
+      ->type_name("FILE");
+  app.add_option("--junit", options->junit_path, "also write a JUnit XML report to FILE")
+      ->type_name("FILE");
+  app.footer("exit status: 0 every file passes, 1 a divergence or unmet expectation, 2 bad input");
+  return [options] { return run_replay(*options); };
 }
 
 }  // namespace kv::cli

@@ -1,0 +1,47 @@
+// `kvtrace campaign` internals shared by the coordinating process and its worker processes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "runner/runner.hpp"
+#include "trace/capabilities.hpp"
+#include "trace/gen.hpp"
+
+namespace kv::cli {
+
+struct CampaignOptions {
+  uint64_t seed = 0;
+  uint64_t trace_count = 1000;
+  uint64_t time_limit_s = 0;  // 0: no limit; else start no trace after this long
+  uint64_t op_count = 200;
+  uint64_t job_count = 1;  // worker processes
+  std::string backend = "all";
+  AuditMode audit = AuditMode::every;
+  std::string artifacts = "failures";
+  std::string json_path;
+  Profile profile = Profile::mixed;  // what the generated traces look like
+  Capabilities caps = Capabilities::all();  // the backend's profile: traces stay within it
+};
+
+// The `kvtrace gen` command that regenerates trace `trace_seed` of this campaign.
+std::string regenerate_command(const CampaignOptions& options, uint64_t trace_seed);
+
+// The signal (SIGINT or SIGTERM) that asked this process to stop after its current trace; 0: none.
+extern std::atomic<int> campaign_stop_signal;
+void install_campaign_signal_handlers();
+
+std::string audit_name(AuditMode audit);
+
+// Worker `worker` of `worker_count` runs trace indexes worker, worker + worker_count, ... and
+// writes one JSON record per finished trace (TraceRecord) as a line to `record_fd`. It stops at
+// its first finding (reported on stdout in one piece), on a stop signal, or at the time limit.
+int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_t worker_count,
+                        int record_fd, std::chrono::steady_clock::time_point start);
+
+// Writes all of `text` to `fd`, retrying short writes; false on error.
+bool write_all(int fd, const std::string& text);
+
+}  // namespace kv::cli

@@ -1,0 +1,123 @@
+// One `kvtrace campaign` worker process: runs its share of the seeds and reports each trace.
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <sstream>
+
+#include "runner/isolate.hpp"
+#include "shrink/shrink.hpp"
+#include "tools/kvtrace/campaign.hpp"
+#include "tools/kvtrace/cli.hpp"
+#include "tools/kvtrace/report.hpp"
+#include "trace/gen.hpp"
+
+namespace kv::cli {
+
+std::atomic<int> campaign_stop_signal{0};
+
+namespace {
+
+extern "C" void on_stop_signal(int signal_number) {
+  campaign_stop_signal.store(signal_number);
+}
+
+// The failure report for one trace seed; fills the record's artifact paths.
+std::string report_failure(const CampaignOptions& options, uint64_t trace_seed,
+                           const Divergence& divergence, TraceRecord& record) {
+  std::ostringstream out;
+  out << "FAIL  trace seed " << trace_seed << ": " << format_divergence(divergence);
+  const std::string stem = "campaign-seed" + std::to_string(trace_seed);
+  const Finding prefix = write_finding(options.artifacts, stem, divergence.prefix,
+                                       "divergence (" + divergence.kind + ") at tick " +
+                                           std::to_string(divergence.tick) + "; campaign seed " +
+                                           std::to_string(options.seed));
+  if (!prefix.error.empty()) {
+    out << "(" << prefix.error << ")\n";
+  } else {
+    record.artifact = prefix.path;
+    out << "reproduce: " << program_path() << " replay" << backend_flag(options.backend) << " "
+        << prefix.path << "\n";
+  }
+  if (const auto shrunk = shrink_trace(
+          divergence.prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit,
+                                           isolation_helps({options.backend})})) {
+    const Finding minimal = write_finding(
+        options.artifacts, stem, shrunk->trace,
+        "shrunk from seed " + std::to_string(trace_seed) + ": " + shrunk->signature, "min.trace");
+    out << "shrunk: " << shrunk->op_count_before << " ops -> " << shrunk->op_count_after
+        << " ops\n";
+    if (!minimal.error.empty()) {
+      out << "(" << minimal.error << "; the minimal trace follows)\n"
+          << format_trace(shrunk->trace);
+    } else {
+      record.minimal_artifact = minimal.path;
+      out << "reproduce (minimal): " << program_path() << " replay" << backend_flag(options.backend)
+          << " " << minimal.path << "\n";
+    }
+  }
+  out << "regenerate: " << regenerate_command(options, trace_seed) << "\n";
+  return out.str();
+}
+
+}  // namespace
+
+void install_campaign_signal_handlers() {
+  campaign_stop_signal.store(0);
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+std::string regenerate_command(const CampaignOptions& options, uint64_t trace_seed) {
+  return program_path() + " gen --seed " + std::to_string(trace_seed) + " --ops " +
+         std::to_string(options.op_count) + " --profile " +
+         std::string(profile_name(options.profile)) + backend_flag(options.backend);
+}
+
+std::string audit_name(AuditMode audit) {
+  return audit == AuditMode::every ? "every" : "check";
+}
+
+bool write_all(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t wrote = ::write(fd, text.data() + done, text.size() - done);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) return false;
+    done += static_cast<size_t>(wrote);
+  }
+  return true;
+}
+
+int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_t worker_count,
+                        int record_fd, std::chrono::steady_clock::time_point start) {
+  const auto limit = std::chrono::seconds(options.time_limit_s);
+  for (uint64_t i = worker; i < options.trace_count; i += worker_count) {
+    if (campaign_stop_signal.load() != 0) break;
+    if (options.time_limit_s > 0 && std::chrono::steady_clock::now() - start >= limit) break;
+    const auto trace_start = std::chrono::steady_clock::now();
+    const uint64_t trace_seed = options.seed + i;
+    const Trace trace =
+        generate_trace_within(trace_seed, static_cast<uint32_t>(options.op_count), options.caps,
+                              options.profile);
+    const RunReport report = run_trace_isolated(trace, {options.backend}, options.audit);
+    TraceRecord record;
+    record.name = "seed " + std::to_string(trace_seed);
+    record.seed = trace_seed;
+    record.op_count = report.op_count;
+    record.status = report.ok() ? "pass" : "fail";
+    if (!report.ok()) {
+      write_all(STDOUT_FILENO, report_failure(options, trace_seed, *report.divergence, record));
+      record.divergence = report.divergence;
+      record.divergence->prefix = Trace{};
+    }
+    record.elapsed_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - trace_start)
+            .count();
+    if (!write_all(record_fd, record_json(record) + "\n")) return exit_usage;
+    if (!report.ok()) return exit_divergence;
+  }
+  return exit_pass;
+}
+
+}  // namespace kv::cli
