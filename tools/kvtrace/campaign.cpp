@@ -270,13 +270,51 @@ class Coordinator {
   bool stop_forwarded_ = false;
 };
 
+// The backend's capabilities, asked in a child process for exec: backends: the process it starts
+// must not be inherited by the workers (each starts its own).
+std::optional<Capabilities> campaign_capabilities(const std::string& backend) {
+  if (backend.rfind("exec:", 0) != 0) return capabilities_or_report("campaign", backend);
+  int fds[2];
+  if (::pipe(fds) != 0) return capabilities_or_report("campaign", backend);
+  std::cout << std::flush;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    const auto caps = capabilities_or_report("campaign", backend);
+    if (caps) write_all(fds[1], format_profile(*caps));
+    ::close(fds[1]);
+    std::exit(caps ? exit_pass : exit_usage);
+  }
+  ::close(fds[1]);
+  std::string profile;
+  char buffer[4096];
+  for (ssize_t got; (got = ::read(fds[0], buffer, sizeof buffer)) != 0;) {
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) break;
+    profile.append(buffer, static_cast<size_t>(got));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (pid > 0 && ::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  Capabilities caps = Capabilities::all();
+  for (size_t start = 0; start < profile.size();) {
+    const size_t end = std::min(profile.find('\n', start), profile.size());
+    if (end > start) apply_profile_line(std::string_view(profile).substr(start, end - start), caps);
+    start = end + 1;
+  }
+  return caps;
+}
+
 int run_campaign(CampaignOptions options) {
   options.job_count = std::max<uint64_t>(1, std::min(options.job_count, options.trace_count));
   std::cout << "campaign seed=" << options.seed << " traces=" << options.trace_count
             << " seconds=" << options.time_limit_s << " ops=" << options.op_count
             << " backend=" << options.backend << " audit=" << audit_name(options.audit)
-            << " profile=" << profile_name(options.profile) << " jobs=" << options.job_count << std::endl;
-  const auto caps = capabilities_or_report("campaign", options.backend);
+            << " profile=" << profile_name(options.profile) << " jobs=" << options.job_count
+            << std::endl;
+  const auto caps = campaign_capabilities(options.backend);
   if (!caps) return exit_usage;
   options.caps = *caps;
   install_campaign_signal_handlers();
