@@ -34,9 +34,9 @@ std::string resume_command(const CampaignOptions& options, uint64_t first) {
   std::string out = program_path() + " campaign --seed " + std::to_string(options.seed + first) +
                     " --traces " + std::to_string(options.trace_count - first) + " --ops " +
                     std::to_string(options.op_count) + backend_flag(options.backend) + " --audit " +
-                    audit_name(options.audit) + " --profile " + std::string(profile_name(options.profile)) +
-                    " --artifacts " + options.artifacts + " --jobs " +
-                    std::to_string(options.job_count);
+                    audit_name(options.audit) + " --profile " +
+                    std::string(profile_name(options.profile)) + " --artifacts " +
+                    options.artifacts + " --jobs " + std::to_string(options.job_count);
   if (options.time_limit_s > 0) out += " --seconds " + std::to_string(options.time_limit_s);
   return out;
 }
@@ -198,9 +198,8 @@ class Coordinator {
     const uint64_t trace_seed = options_.seed + index;
     std::cout << "FAIL  worker " << w << " died of signal " << signal_number << " ("
               << strsignal(signal_number) << ") running trace seed " << trace_seed << "\n";
-    const Trace trace =
-        generate_trace_within(trace_seed, static_cast<uint32_t>(options_.op_count),
-                              options_.caps, options_.profile);
+    const Trace trace = generate_trace_within(trace_seed, static_cast<uint32_t>(options_.op_count),
+                                              options_.caps, options_.profile);
     const Finding finding = write_finding(
         options_.artifacts, "campaign-seed" + std::to_string(trace_seed), trace,
         "a campaign worker died of signal " + std::to_string(signal_number) + " on this trace");

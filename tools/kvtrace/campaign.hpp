@@ -22,7 +22,7 @@ struct CampaignOptions {
   AuditMode audit = AuditMode::every;
   std::string artifacts = "failures";
   std::string json_path;
-  Profile profile = Profile::mixed;  // what the generated traces look like
+  Profile profile = Profile::mixed;         // what the generated traces look like
   Capabilities caps = Capabilities::all();  // the backend's profile: traces stay within it
 };
 

@@ -102,9 +102,9 @@ CLI::Option* add_profile_option(CLI::App& app, Profile& profile) {
       ->type_name(profile_names())
       ->check(CLI::Validator(
           [](std::string& value) {
-            return profile_from_name(value) ? std::string()
-                                            : "must be one of " + profile_names() + ", got '" +
-                                                  value + "'";
+            return profile_from_name(value)
+                       ? std::string()
+                       : "must be one of " + profile_names() + ", got '" + value + "'";
           },
           ""));
 }

@@ -81,8 +81,7 @@ std::function<int()> declare_gen(CLI::App& app) {
       ->description("generate only what this backend implements (its profile; default all)");
   return [options] {
     if (options->stats) {
-      return print_reach(options->seed, options->trace_count, options->op_count,
-                         options->profile);
+      return print_reach(options->seed, options->trace_count, options->op_count, options->profile);
     }
     const auto caps = capabilities_or_report("gen", options->backend);
     if (!caps) return exit_usage;
