@@ -173,8 +173,6 @@ bool ExecBackend::receive(std::string& reply) const {
 
 bool ExecBackend::is_breakpoint(const Op& op) const {
   if (op.kind == OpKind::check || op.kind == OpKind::evict) return true;
-  // The runner reads a prefilled sequence's words right after the op (runner/prefix_check.hpp).
-  if (op.kind == OpKind::prefill) return true;
   const bool may_evict =
       op.kind == OpKind::alloc || op.kind == OpKind::append || op.kind == OpKind::step;
   return config_.eviction == Eviction::lru && may_evict;
@@ -219,6 +217,8 @@ void ExecBackend::resync() const {
   for (int64_t i = 0; i <= applied_; i++) send(format_op(plan_[static_cast<size_t>(i)].op), i);
   while (!broken_ && !in_flight_.empty()) receive(reply);
   answers_.clear();
+  // The ops sent ahead were drained unapplied: send them again from the next op on.
+  next_to_send_ = static_cast<size_t>(applied_ + 1);
 }
 
 std::optional<std::string> ExecBackend::query(const std::string& request) const {

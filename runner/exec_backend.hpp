@@ -79,9 +79,9 @@ class ExecBackend final : public Backend {
   mutable std::map<std::string, std::string> answers_;  // replies for the current op's state
   std::span<const TraceLine> plan_;
   bool planned_ = false;
-  size_t next_to_send_ = 0;  // next planned op to send
-  int64_t applied_ = -1;     // index of the last applied op
-  Tick next_tick_ = 0;       // the tick the backend gives its next op
+  mutable size_t next_to_send_ = 0;  // next planned op to send (resync() rewinds it)
+  int64_t applied_ = -1;             // index of the last applied op
+  Tick next_tick_ = 0;               // the tick the backend gives its next op
   std::vector<uint32_t> last_read_;
 };
 
