@@ -22,7 +22,8 @@ class PageDivider {
  public:
   explicit PageDivider(uint32_t page_size)
       : size_(page_size),
-        shift_(static_cast<uint32_t>(__builtin_ctz(page_size))),
+        // page_size 0 (an unvalidated Config) must reach the caller's KV_CHECK, not ctz(0).
+        shift_(page_size == 0 ? 0u : static_cast<uint32_t>(__builtin_ctz(page_size))),
         pow2_((page_size & (page_size - 1)) == 0) {}
   KV_HOST_DEVICE uint64_t page(uint64_t index) const {
     return pow2_ ? index >> shift_ : index / size_;
