@@ -157,18 +157,9 @@ inline hipError_t hipEventElapsedTime(float* ms, hipEvent_t start, hipEvent_t st
 #define hipLaunchKernelGGL(kernel, grid, block, shared_bytes, stream, ...) \
   kernel<<<(grid), (block), (shared_bytes), (stream)>>>(__VA_ARGS__)
 
-template <class T>
-__device__ inline T kv_load(const T* pointer) {
-  return *pointer;
-}
-template <class T>
-__device__ inline void kv_store(T* pointer, T value) {
-  *pointer = value;
-}
 inline std::string kv_gpu_error_detail(hipError_t error) {
   return cudaGetErrorName(error);
 }
-inline void kv_gpu_label(const void*, const char*) {}
 inline std::string kv_gpu_device_name() {
   cudaDeviceProp properties{};
   return cudaGetDeviceProperties(&properties, 0) == cudaSuccess ? properties.name : "";
@@ -179,6 +170,19 @@ inline constexpr const char* kv_gpu_platform = "cuda";
 // ---- (a) AMD (or any HIP platform) through hipcc ---------------------------------------------
 #include <hip/hip_runtime.h>
 
+inline std::string kv_gpu_error_detail(hipError_t error) {
+  return hipGetErrorName(error);
+}
+inline std::string kv_gpu_device_name() {
+  hipDeviceProp_t properties{};
+  return hipGetDeviceProperties(&properties, 0) == hipSuccess ? properties.name : "";
+}
+inline constexpr const char* kv_gpu_platform = "hip";
+#endif
+
+#if !defined(KV_GPU_EMU)
+// On a real device (HIP or CUDA) kernel memory accesses are plain dereferences and allocations
+// carry no label; only the emulated device checks and names them.
 template <class T>
 __device__ inline T kv_load(const T* pointer) {
   return *pointer;
@@ -187,15 +191,7 @@ template <class T>
 __device__ inline void kv_store(T* pointer, T value) {
   *pointer = value;
 }
-inline std::string kv_gpu_error_detail(hipError_t error) {
-  return hipGetErrorName(error);
-}
 inline void kv_gpu_label(const void*, const char*) {}
-inline std::string kv_gpu_device_name() {
-  hipDeviceProp_t properties{};
-  return hipGetDeviceProperties(&properties, 0) == hipSuccess ? properties.name : "";
-}
-inline constexpr const char* kv_gpu_platform = "hip";
 #endif
 
 #include "impl/layout.hpp"  // after KV_HOST_DEVICE is settled for this platform
