@@ -67,6 +67,7 @@ class Reader {
 std::string encode_report(const RunReport& report) {
   std::string out;
   put_u64(out, report.op_count);
+  put_string(out, report.input_error);
   put_u64(out, report.divergence ? 1 : 0);
   if (!report.divergence) return out;
   const Divergence& d = *report.divergence;
@@ -80,20 +81,23 @@ std::string encode_report(const RunReport& report) {
   return out;
 }
 
-// The prefix is not sent: it is the first lines of the trace the parent already has.
-std::optional<RunReport> decode_report(const std::string& bytes, const Trace& trace) {
+// The prefix is not sent: it is the first lines of the trace the parent already has (none for a
+// streamed run: its caller rebuilds them).
+std::optional<RunReport> decode_report(const std::string& bytes, const Trace* trace) {
   Reader in(bytes);
   RunReport report;
   const auto op_count = in.u64();
+  if (!op_count || !in.string(report.input_error)) return std::nullopt;
   const auto has_divergence = in.u64();
-  if (!op_count || !has_divergence) return std::nullopt;
+  if (!has_divergence) return std::nullopt;
   report.op_count = *op_count;
   if (*has_divergence == 0) return in.done() ? std::optional(report) : std::nullopt;
   Divergence d;
   const auto tick = in.u64();
   const auto line_number = in.u64();
   const auto prefix_size = in.u64();
-  if (!tick || !line_number || !prefix_size || *prefix_size > trace.lines.size()) return {};
+  if (!tick || !line_number || !prefix_size) return std::nullopt;
+  if (trace && *prefix_size > trace->lines.size()) return std::nullopt;
   for (std::string* text : {&d.kind, &d.op_text, &d.expected, &d.model, &d.backend_name, &d.backend,
                             &d.detail, &d.state}) {
     if (!in.string(*text)) return std::nullopt;
@@ -101,10 +105,12 @@ std::optional<RunReport> decode_report(const std::string& bytes, const Trace& tr
   if (!in.done()) return std::nullopt;
   d.tick = *tick;
   d.line_number = static_cast<uint32_t>(*line_number);
-  d.prefix.config = trace.config;
-  d.prefix.header_comments = trace.header_comments;
-  d.prefix.lines.assign(trace.lines.begin(),
-                        trace.lines.begin() + static_cast<std::ptrdiff_t>(*prefix_size));
+  if (trace) {
+    d.prefix.config = trace->config;
+    d.prefix.header_comments = trace->header_comments;
+    d.prefix.lines.assign(trace->lines.begin(),
+                          trace->lines.begin() + static_cast<std::ptrdiff_t>(*prefix_size));
+  }
   report.divergence = std::move(d);
   return report;
 }
@@ -122,8 +128,7 @@ bool write_all(int fd, const std::string& bytes) {
 
 // The child: stderr into the pipe, a timer if asked, run, send the report, exit without
 // running the parent's atexit handlers or flushing its stdio buffers.
-[[noreturn]] void run_child(const Trace& trace, const BackendFactory& make_backends,
-                            AuditMode audit_mode, const IsolateOptions& options,
+[[noreturn]] void run_child(const IsolatedBody& body, const IsolateOptions& options,
                             SharedProgress* shared, int report_fd, int stderr_fd) {
   dup2(stderr_fd, STDERR_FILENO);
   if (report_fd != 3) {
@@ -136,12 +141,13 @@ bool write_all(int fd, const std::string& bytes) {
     timer.it_value.tv_usec = static_cast<suseconds_t>(options.timeout_ms % 1000) * 1000;
     setitimer(ITIMER_REAL, &timer, nullptr);
   }
-  std::vector<std::unique_ptr<Backend>> backends = make_backends(trace.config);
-  std::string names;
-  for (const auto& backend : backends)
-    names += (names.empty() ? "" : ",") + std::string(backend->name());
-  std::strncpy(shared->backend_names, names.c_str(), backend_names_bytes_max - 1);
-  const RunReport report = run_trace(trace, backends, audit_mode, &shared->op_index);
+  const auto note_backends = [shared](const std::vector<std::unique_ptr<Backend>>& backends) {
+    std::string names;
+    for (const auto& backend : backends)
+      names += (names.empty() ? "" : ",") + std::string(backend->name());
+    std::strncpy(shared->backend_names, names.c_str(), backend_names_bytes_max - 1);
+  };
+  const RunReport report = body(shared->op_index, note_backends);
   const bool sent = write_all(3, encode_report(report));
   // _exit skips the hook that writes coverage counters (clang coverage builds, impl/check.hpp).
   if (__llvm_profile_write_file) __llvm_profile_write_file();
@@ -190,22 +196,25 @@ std::string describe_exit(int status, const IsolateOptions& options) {
   return "ended without a complete report";
 }
 
-Divergence crash_divergence(const Trace& trace, const SharedProgress& shared,
+// `trace` is null for a streamed run: the op's line and the prefix are left to the caller.
+Divergence crash_divergence(const Trace* trace, const SharedProgress& shared,
                             const std::string& how, std::string stderr_text) {
   Divergence d;
   d.kind = "crash";
   const uint64_t index = shared.op_index.load();
   d.tick = index == no_op_yet ? 0 : index;
-  d.prefix.config = trace.config;
-  d.prefix.header_comments = trace.header_comments;
-  if (index != no_op_yet && index < trace.lines.size()) {
-    const TraceLine& line = trace.lines[index];
+  if (trace) {
+    d.prefix.config = trace->config;
+    d.prefix.header_comments = trace->header_comments;
+  }
+  if (index != no_op_yet && trace && index < trace->lines.size()) {
+    const TraceLine& line = trace->lines[index];
     d.line_number = line.line_number;
     d.op_text = format_op(line.op);
     if (line.expected) d.expected = format_op_result(*line.expected);
-    d.prefix.lines.assign(trace.lines.begin(),
-                          trace.lines.begin() + static_cast<std::ptrdiff_t>(index + 1));
-  } else {
+    d.prefix.lines.assign(trace->lines.begin(),
+                          trace->lines.begin() + static_cast<std::ptrdiff_t>(index + 1));
+  } else if (index == no_op_yet) {
     d.op_text = "config (making the backends)";
   }
   d.model = "(not compared: the run crashed)";
@@ -221,11 +230,16 @@ Divergence crash_divergence(const Trace& trace, const SharedProgress& shared,
 
 }  // namespace
 
-RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_backends,
-                             AuditMode audit_mode, const IsolateOptions& options) {
+namespace {
+
+// Runs `body` in a forked child (in this process when isolation is off or fork fails); `trace`,
+// when there is one, fills the prefix of the report's divergence.
+RunReport run_in_child(const IsolatedBody& body, const IsolateOptions& options,
+                       const Trace* trace) {
+  RunProgress unwatched{0};
+  const auto no_note = [](const std::vector<std::unique_ptr<Backend>>&) {};
   if (const char* off = std::getenv("KVHARNESS_NO_ISOLATE"); off && *off && *off != '0') {
-    auto backends = make_backends(trace.config);
-    return run_trace(trace, backends, audit_mode);
+    return body(unwatched, no_note);
   }
   void* mapping = mmap(nullptr, sizeof(SharedProgress), PROT_READ | PROT_WRITE,
                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -243,14 +257,13 @@ RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_back
       if (fd >= 0) close(fd);
     }
     if (mapping != MAP_FAILED) munmap(mapping, sizeof(SharedProgress));
-    auto backends = make_backends(trace.config);
-    return run_trace(trace, backends, audit_mode);
+    return body(unwatched, no_note);
   }
   auto* shared = static_cast<SharedProgress*>(mapping);
   if (child == 0) {
     close(report_pipe[0]);
     close(stderr_pipe[0]);
-    run_child(trace, make_backends, audit_mode, options, shared, report_pipe[1], stderr_pipe[1]);
+    run_child(body, options, shared, report_pipe[1], stderr_pipe[1]);
   }
   close(report_pipe[1]);
   close(stderr_pipe[1]);
@@ -271,11 +284,29 @@ RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_back
   } else {
     report.divergence =
         crash_divergence(trace, *shared, describe_exit(status, options), std::move(stderr_text));
-    report.op_count = report.divergence->prefix.lines.size();
+    const uint64_t index = shared->op_index.load();
+    report.op_count =
+        trace ? report.divergence->prefix.lines.size() : (index == no_op_yet ? 0 : index + 1);
   }
   shared->~SharedProgress();
   munmap(mapping, sizeof(SharedProgress));
   return report;
+}
+
+}  // namespace
+
+RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_backends,
+                             AuditMode audit_mode, const IsolateOptions& options) {
+  const IsolatedBody body = [&](RunProgress& progress, const NoteBackends& note_backends) {
+    auto backends = make_backends(trace.config);
+    note_backends(backends);
+    return run_trace(trace, backends, audit_mode, &progress);
+  };
+  return run_in_child(body, options, &trace);
+}
+
+RunReport run_isolated(const IsolatedBody& body, const IsolateOptions& options) {
+  return run_in_child(body, options, nullptr);
 }
 
 bool isolation_helps(const std::vector<std::string>& backend_names_to_run) {

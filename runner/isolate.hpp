@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,18 @@ struct IsolateOptions {
 // happens in this process (for a debugger, or for coverage counters of a long campaign).
 RunReport run_trace_isolated(const Trace& trace, const BackendFactory& make_backends,
                              AuditMode audit_mode, const IsolateOptions& options = {});
+
+// A run other than one in-memory trace (a streamed replay reads its file in the child): it makes
+// its backends, passes them to NoteBackends (a crash report names them), stores the index of
+// each op it applies in the RunProgress and returns the report.
+using NoteBackends = std::function<void(const std::vector<std::unique_ptr<Backend>>&)>;
+using IsolatedBody = std::function<RunReport(RunProgress&, const NoteBackends&)>;
+
+// `body` in a forked child, as above. The divergence comes back without prefix lines; when the
+// child dies, the crash divergence has `tick` = the op it was at but no op text or line number
+// (op_text "config (making the backends)" before its first op), and op_count = tick + 1: the
+// caller, who has the input, fills in the rest.
+RunReport run_isolated(const IsolatedBody& body, const IsolateOptions& options = {});
 
 // Whether running in a child process protects this process from `backend_names_to_run`: not for
 // exec: backends, which run in processes of their own, in sessions this process pools (a child

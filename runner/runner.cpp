@@ -109,34 +109,65 @@ std::optional<std::string> compare_data(const Config& config, SeqId seq,
   return compare_words(config, seq, values, backend.gather_words(seq));
 }
 
-// One run of one trace; stops at the first divergence.
+}  // namespace
+
+// One run of one trace, whole or arriving in pieces; stops at the first divergence. Ticks count
+// from the first op of the first piece.
 class DifferentialRun {
  public:
-  DifferentialRun(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,
-                  AuditMode audit_mode, RunProgress* progress)
-      : trace_(trace),
+  DifferentialRun(const Config& config, const std::vector<std::string>& header_comments,
+                  std::vector<std::unique_ptr<Backend>>& backends, AuditMode audit_mode,
+                  RunProgress* progress)
+      : config_(config),
+        header_comments_(header_comments),
         backends_(backends),
         audit_mode_(audit_mode),
-        model_(trace.config),
+        model_(config),
         mirrors_(backends.size()),
         progress_(progress) {}
 
-  RunReport run() {
-    RunReport report;
-    for (auto& backend : backends_) backend->plan(trace_.lines, audit_mode_ == AuditMode::every);
-    for (size_t index = 0; index < trace_.lines.size() && !divergence_; index++) {
-      if (progress_) progress_->store(index, std::memory_order_relaxed);
-      step(index);
-      report.op_count++;
+  // A whole trace: the backends may plan ahead and a divergence carries the prefix.
+  RunReport run(std::span<const TraceLine> lines) {
+    for (auto& backend : backends_) backend->plan(lines, audit_mode_ == AuditMode::every);
+    keep_prefix_ = true;
+    feed(lines);
+    return finish();
+  }
+
+  // The next piece of a trace; false once a divergence was found.
+  bool feed(std::span<const TraceLine> lines) {
+    lines_ = lines;
+    first_tick_ = op_count_;
+    for (size_t i = 0; i < lines.size() && !divergence_; i++) {
+      if (progress_) progress_->store(op_count_, std::memory_order_relaxed);
+      step(op_count_++);
     }
-    if (!divergence_) full_check(trace_.lines.empty() ? 0 : trace_.lines.size() - 1);
+    if (!lines.empty() && !divergence_) last_line_ = lines.back();  // for finish()'s check
+    if (!keep_prefix_) lines_ = {};                                 // the caller reuses its piece
+    return !divergence_;
+  }
+
+  uint64_t op_count() const { return op_count_; }
+
+  RunReport finish() {
+    if (!divergence_) full_check(op_count_ == 0 ? 0 : op_count_ - 1);
+    RunReport report;
+    report.op_count = op_count_;
     report.divergence = std::move(divergence_);
     return report;
   }
 
  private:
+  // The line of op `index`, if it is in the current piece (or was the last one fed).
+  const TraceLine* line_at(size_t index) const {
+    if (index >= first_tick_ && index - first_tick_ < lines_.size())
+      return &lines_[index - first_tick_];
+    if (last_line_ && op_count_ > 0 && index == op_count_ - 1) return &*last_line_;
+    return nullptr;
+  }
+
   void step(size_t index) {
-    const TraceLine& line = trace_.lines[index];
+    const TraceLine& line = *line_at(index);
     const Tick tick = index;
     model_result_ = model_.apply(line.op, tick);
     const OpResult& model_result = model_result_;
@@ -173,7 +204,7 @@ class DifferentialRun {
   uint64_t full_check_interval() const {
     const StatsView stats = model_.stats();
     const uint64_t work = stats.sequence_count + stats.used_pages +
-                          stats.token_count * trace_.config.words_per_token() / 16;
+                          stats.token_count * config_.words_per_token() / 16;
     return 1 + work / full_check_work_per_op;
   }
 
@@ -192,17 +223,16 @@ class DifferentialRun {
             backend.gather_token_words(range.seq, range.first_token, range.token_count);
         if (auto fault = backend.fault()) return fail("device", index, &backend, "", *fault);
         if (is_broken(index, backend)) return;
-        const auto problem =
-            compare_words(trace_.config, range.seq,
-                          model_.read_values(range.seq, range.first_token, range.token_count),
-                          words, range.first_token);
+        const auto problem = compare_words(
+            config_, range.seq, model_.read_values(range.seq, range.first_token, range.token_count),
+            words, range.first_token);
         if (problem) return fail("read", index, &backend, "", *problem);
       }
     }
   }
 
   bool compare_observations(size_t index, Backend& backend, const std::vector<SeqId>& touched) {
-    const Op& op = trace_.lines[index].op;
+    const Op& op = line_at(index)->op;
     const OpResult& model_result = model_result_;
     const StatsView model_stats = model_.stats();
     const StatsView backend_stats = backend.stats();
@@ -223,15 +253,14 @@ class DifferentialRun {
       }
     }
     if (op.kind == OpKind::read && model_result.entries[0].status == Status::ok) {
-      const auto problem =
-          compare_data(trace_.config, op.seq, model_.read_values(op.seq), backend, true);
+      const auto problem = compare_data(config_, op.seq, model_.read_values(op.seq), backend, true);
       if (problem) {
         fail("read", index, &backend, "", *problem);
         return false;
       }
     }
     if (op.kind == OpKind::prefill && model_result.entries[0].status == Status::ok) {
-      if (auto problem = check_prefill_data(op, trace_.config, backend)) {
+      if (auto problem = check_prefill_data(op, config_, backend)) {
         fail("read", index, &backend, "", *problem);
         return false;
       }
@@ -265,8 +294,7 @@ class DifferentialRun {
         return fail("prefix", index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
-        const auto problem =
-            compare_data(trace_.config, seq, model_.read_values(seq), *backend, false);
+        const auto problem = compare_data(config_, seq, model_.read_values(seq), *backend, false);
         if (auto fault = backend->fault()) return fail("device", index, backend.get(), "", *fault);
         if (is_broken(index, *backend)) return;
         if (problem) return fail("read", index, backend.get(), "", *problem);
@@ -306,15 +334,14 @@ class DifferentialRun {
     Divergence d;
     d.kind = std::move(kind);
     d.tick = index;
-    if (index < trace_.lines.size()) {
-      const TraceLine& line = trace_.lines[index];
-      d.line_number = line.line_number;
-      d.op_text = format_op(line.op);
-      if (line.expected) d.expected = format_op_result(*line.expected);
-      d.prefix.lines.assign(trace_.lines.begin(), trace_.lines.begin() + index + 1);
+    if (const TraceLine* line = line_at(index)) {
+      d.line_number = line->line_number;
+      d.op_text = format_op(line->op);
+      if (line->expected) d.expected = format_op_result(*line->expected);
+      if (keep_prefix_) d.prefix.lines.assign(lines_.begin(), lines_.begin() + index + 1);
     }
-    d.prefix.config = trace_.config;
-    d.prefix.header_comments = trace_.header_comments;
+    d.prefix.config = config_;
+    d.prefix.header_comments = header_comments_;
     d.model = format_op_result(model_result_);
     d.backend_name = backend ? std::string(backend->name()) : "model";
     d.backend = std::move(backend_result);
@@ -326,7 +353,7 @@ class DifferentialRun {
   std::string describe_state(size_t index, Backend* backend) const {
     if (backend && backend->broken()) backend = nullptr;  // a broken backend has no state to show
     std::vector<SeqId> ids;
-    if (index < trace_.lines.size()) ids = op_sequences(trace_.lines[index].op);
+    if (const TraceLine* line = line_at(index)) ids = op_sequences(line->op);
     std::sort(ids.begin(), ids.end());  // a step may name a sequence twice: list it once
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::string out = "  model: " + describe_stats(model_.stats()) + "\n";
@@ -346,7 +373,8 @@ class DifferentialRun {
     return out;
   }
 
-  const Trace& trace_;
+  const Config config_;
+  const std::vector<std::string> header_comments_;
   std::vector<std::unique_ptr<Backend>>& backends_;
   AuditMode audit_mode_;
   Model model_;
@@ -355,7 +383,14 @@ class DifferentialRun {
   RunProgress* progress_;  // null when nobody watches
   OpResult model_result_;  // the model's result for the op being checked
   std::optional<Divergence> divergence_;
+  std::span<const TraceLine> lines_;    // the piece being fed
+  uint64_t first_tick_ = 0;             // the tick of lines_[0]
+  uint64_t op_count_ = 0;               // ops applied so far
+  std::optional<TraceLine> last_line_;  // the last op of the previous piece
+  bool keep_prefix_ = false;            // a whole trace: the divergence carries its prefix
 };
+
+namespace {
 
 // A step's results, one per entry, as the first entry where model and backend differ: the failure
 // stays the same while the shrinker drops the other members. Other ops' results are unchanged.
@@ -400,8 +435,8 @@ std::string Divergence::signature() const {
 
 RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,
                     AuditMode audit_mode, RunProgress* progress) {
-  DifferentialRun run(trace, backends, audit_mode, progress);
-  return run.run();
+  DifferentialRun run(trace.config, trace.header_comments, backends, audit_mode, progress);
+  return run.run(trace.lines);
 }
 
 RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,
@@ -425,6 +460,30 @@ std::string format_divergence(const Divergence& d) {
   out += "  " + d.detail + "\n";
   out += "state after the op:\n" + d.state;
   return out;
+}
+
+}  // namespace kv
+
+namespace kv {
+
+StreamRun::StreamRun(const Config& config, const std::vector<std::string>& header_comments,
+                     std::vector<std::unique_ptr<Backend>>& backends, AuditMode audit_mode,
+                     RunProgress* progress)
+    : run_(std::make_unique<DifferentialRun>(config, header_comments, backends, audit_mode,
+                                             progress)) {}
+
+StreamRun::~StreamRun() = default;
+
+bool StreamRun::feed(std::span<const TraceLine> lines) {
+  return run_->feed(lines);
+}
+
+RunReport StreamRun::finish() {
+  return run_->finish();
+}
+
+uint64_t StreamRun::op_count() const {
+  return run_->op_count();
 }
 
 }  // namespace kv

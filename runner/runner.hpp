@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct Divergence {
 struct RunReport {
   uint64_t op_count = 0;  // ops applied, including the failing one
   std::optional<Divergence> divergence;
+  // A streamed run that stopped at bad input before any divergence: "LINE: message". The ops
+  // before that line ran and agreed (tools/kvtrace/replay.cpp reports it as bad input).
+  std::string input_error;
   bool ok() const { return !divergence.has_value(); }
 };
 
@@ -55,6 +59,30 @@ RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& b
 // Runs against freshly made backends (by name; "all" = every backend this build has).
 RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,
                     AuditMode audit_mode);
+
+class DifferentialRun;
+
+// A trace that arrives in pieces (streamed replay): the same checks as run_trace, with ticks
+// counted across pieces. Only the pieces in hand are kept, so a divergence's prefix holds the
+// config and header comments but no lines: whoever has the file rebuilds them up to `tick`.
+// Backends are not asked to plan ahead.
+class StreamRun {
+ public:
+  StreamRun(const Config& config, const std::vector<std::string>& header_comments,
+            std::vector<std::unique_ptr<Backend>>& backends, AuditMode audit_mode,
+            RunProgress* progress = nullptr);
+  ~StreamRun();
+  StreamRun(const StreamRun&) = delete;
+  StreamRun& operator=(const StreamRun&) = delete;
+  // Applies the next ops in order; false once a divergence was found (stop feeding then).
+  bool feed(std::span<const TraceLine> lines);
+  // The whole-state check after the last op (unless diverged) and the report.
+  RunReport finish();
+  uint64_t op_count() const;  // ops applied so far
+
+ private:
+  std::unique_ptr<DifferentialRun> run_;
+};
 
 // The multi-line human report for a divergence (without the prefix trace).
 std::string format_divergence(const Divergence& divergence);

@@ -44,6 +44,28 @@ expect_status 2 "unknown option" "$kvtrace" replay --colour corpus/seeds/fork-er
 expect_status 2 "unknown backend" "$kvtrace" replay --backend tpu corpus/seeds/fork-errors.trace
 expect_status 2 "unknown command" "$kvtrace" frobnicate
 
+# Streamed replay (README: Replay memory): pieces of at most 4096 ops; a divergence deep in the
+# file names its line and its artifact holds the whole prefix; a line that does not parse, after
+# ops ran, is bad input (exit 2) naming FILE:LINE; an earlier divergence wins over it; pipes work.
+"$kvtrace" gen --seed 4 --ops 9000 --expect -o "$scratch/long.trace"
+awk 'NR >= 8000 && !done && / => ok/ { sub(/ => ok.*$/, " => unknown_sequence"); done = NR } { print }
+     END { print done > "/dev/stderr" }' "$scratch/long.trace" >"$scratch/late.trace" 2>"$scratch/late.line"
+late_line=$(cat "$scratch/late.line")
+expect_status 1 "divergence in a later piece" "$kvtrace" replay --artifacts "$scratch/late" "$scratch/late.trace"
+expect_output "late.trace:$late_line: divergence (expectation)" "a later piece's divergence names its line"
+late_tick=$(grep -o 'at tick [0-9]*' "$scratch/out" | head -1)
+expect_status 1 "the late prefix reproduces" "$kvtrace" replay --artifacts "$scratch/late2" "$scratch"/late/late-tick*.trace
+expect_output "$late_tick," "the late prefix fails at the same tick"
+expect_status 1 "a late divergence from a pipe" sh -c "cat '$scratch/late.trace' | '$kvtrace' replay --artifacts '$scratch/late3' -"
+cmp -s <(grep -v '^#' "$scratch"/late/late-tick*.trace) <(grep -v '^#' "$scratch"/late3/stdin-tick*.trace) || { echo "FAIL: the prefix from a pipe differs from the file's"; failures=$((failures + 1)); }
+{ cat "$scratch/long.trace"; echo "allocate 1"; } >"$scratch/tail.trace"
+expect_status 2 "a parse error after 9000 ops" "$kvtrace" replay "$scratch/tail.trace"
+expect_output "tail.trace:$(($(wc -l <"$scratch/long.trace") + 1)): unknown op 'allocate' (the 9000 ops before it ran and agreed)" "a late parse error names FILE:LINE"
+{ cat "$scratch/late.trace"; echo "allocate 1"; } >"$scratch/both.trace"
+expect_status 1 "an earlier divergence wins over a later parse error" "$kvtrace" replay --artifacts "$scratch/both" "$scratch/both.trace"
+expect_output "both.trace:$late_line: divergence (expectation)" "the earlier divergence is reported"
+expect_status 0 "a pipe as FILE" bash -c "'$kvtrace' replay <('$kvtrace' gen --seed 5 --ops 500 --expect)"
+
 # fmt is a fixed point, and gen is a pure function of its seed.
 for file in corpus/seeds/*.trace; do
   "$kvtrace" fmt "$file" -o "$scratch/once.trace" && "$kvtrace" fmt "$scratch/once.trace" -o "$scratch/twice.trace"

@@ -173,12 +173,17 @@ std::optional<std::string> trace_outside(const Trace& trace, const Capabilities&
     return "config: " + *why + " (backend " + std::string(backend_name) + ")";
   }
   for (const TraceLine& line : trace.lines) {
-    if (caps.allows(line.op.kind)) continue;
-    return std::to_string(line.line_number) + ": op `" + std::string(op_name(line.op.kind)) +
-           "` is outside the profile of backend " + std::string(backend_name) +
-           " (it implements: " + caps.op_list() + ")";
+    if (auto why = line_outside(line, caps, backend_name)) return why;
   }
   return std::nullopt;
+}
+
+std::optional<std::string> line_outside(const TraceLine& line, const Capabilities& caps,
+                                        std::string_view backend_name) {
+  if (caps.allows(line.op.kind)) return std::nullopt;
+  return std::to_string(line.line_number) + ": op `" + std::string(op_name(line.op.kind)) +
+         "` is outside the profile of backend " + std::string(backend_name) +
+         " (it implements: " + caps.op_list() + ")";
 }
 
 namespace {

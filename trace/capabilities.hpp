@@ -58,6 +58,9 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
 // The first op of `trace` outside `caps`, as "LINE: op `NAME` ..." (or the config), or nothing.
 std::optional<std::string> trace_outside(const Trace& trace, const Capabilities& caps,
                                          std::string_view backend_name);
+// The same for one op line (a streamed replay checks each piece as it comes).
+std::optional<std::string> line_outside(const TraceLine& line, const Capabilities& caps,
+                                        std::string_view backend_name);
 
 // `trace` cut down to `caps`: ops outside it dropped, the config moved into its ranges and policies
 // (the fuzz decoder's output for an external backend).

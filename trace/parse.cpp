@@ -3,6 +3,7 @@
 #include <charconv>
 #include <map>
 
+#include "trace/line_parser.hpp"
 #include "trace/trace.hpp"
 
 namespace kv {
@@ -302,108 +303,102 @@ std::optional<std::string> parse_config(const Words& words, Config& config, uint
   return validate_config(config, budget);
 }
 
-// Parser state for one file, fed line by line.
-struct LineParser {
-  Trace trace;
-  bool saw_header = false;
-  uint32_t version = 1;
-  bool saw_config = false;
-  std::vector<std::string> pending_comments;
-  uint64_t budget = 0;
-
-  std::optional<std::string> op_line(std::string_view body, uint32_t line_number,
-                                     std::string_view inline_comment) {
-    if (!saw_config) return "op line before the config line: " + std::string(trim(body));
-    if (trace.lines.size() >= trace_op_count_max) {
-      return "trace has more than " + std::to_string(trace_op_count_max) + " ops";
-    }
-    const size_t arrow = body.find("=>");
-    auto op = parse_op(body.substr(0, arrow));
-    if (auto* message = std::get_if<std::string>(&op)) return *message;
-    TraceLine line{std::get<Op>(op), std::nullopt, line_number, std::move(pending_comments),
-                   std::string(inline_comment)};
-    pending_comments.clear();
-    if (arrow != std::string_view::npos) {
-      auto expected = parse_op_result(body.substr(arrow + 2));
-      if (auto* message = std::get_if<std::string>(&expected)) return *message;
-      line.expected = std::get<OpResult>(expected);
-    }
-    if (version < 2 && line_needs_version_2(line)) {
-      return "prefill and the result fields hit= and cached= need the header 'kvtrace 2'";
-    }
-    trace.lines.push_back(std::move(line));
-    return std::nullopt;
-  }
-
-  std::optional<std::string> line(std::string_view body, uint32_t line_number,
-                                  std::string_view inline_comment) {
-    const Words words = split_words(body);
-    if (!saw_header) {
-      if (words.size() != 2 || words[0] != "kvtrace") {
-        return std::string("expected the header line 'kvtrace 1' or 'kvtrace 2'");
-      }
-      if (words[1] != "1" && words[1] != "2") {
-        return "unsupported kvtrace version '" + std::string(words[1]) +
-               "' (this tool reads 1 and 2)";
-      }
-      version = words[1] == "1" ? 1 : 2;
-      saw_header = true;
-      return std::nullopt;
-    }
-    if (words[0] == "config") {
-      if (saw_config) return std::string("a second config line");
-      saw_config = true;
-      trace.header_comments = std::move(pending_comments);
-      pending_comments.clear();
-      if (auto message = parse_config(words, trace.config, budget)) return message;
-      if (version < 2 && trace.config.prefix_caching) {
-        return std::string("prefix_caching needs the header 'kvtrace 2'");
-      }
-      return std::nullopt;
-    }
-    if (words[0] == "kvtrace") return std::string("a second 'kvtrace' header line");
-    return op_line(body, line_number, inline_comment);
-  }
-};
-
 }  // namespace
 
+std::optional<std::string> LineParser::op_line(std::string_view body, uint32_t line_number,
+                                               std::string_view inline_comment) {
+  if (!saw_config_) return "op line before the config line: " + std::string(trim(body));
+  if (op_count_ >= trace_op_count_max) {
+    return "trace has more than " + std::to_string(trace_op_count_max) + " ops";
+  }
+  const size_t arrow = body.find("=>");
+  auto op = parse_op(body.substr(0, arrow));
+  if (auto* message = std::get_if<std::string>(&op)) return *message;
+  TraceLine line{std::get<Op>(op), std::nullopt, line_number, std::move(pending_comments_),
+                 std::string(inline_comment)};
+  pending_comments_.clear();
+  if (arrow != std::string_view::npos) {
+    auto expected = parse_op_result(body.substr(arrow + 2));
+    if (auto* message = std::get_if<std::string>(&expected)) return *message;
+    line.expected = std::get<OpResult>(expected);
+  }
+  if (version_ < 2 && line_needs_version_2(line)) {
+    return "prefill and the result fields hit= and cached= need the header 'kvtrace 2'";
+  }
+  trace_.lines.push_back(std::move(line));
+  op_count_++;
+  return std::nullopt;
+}
+
+std::optional<std::string> LineParser::body_line(std::string_view body, uint32_t line_number,
+                                                 std::string_view inline_comment) {
+  const Words words = split_words(body);
+  if (!saw_header_) {
+    if (words.size() != 2 || words[0] != "kvtrace") {
+      return std::string("expected the header line 'kvtrace 1' or 'kvtrace 2'");
+    }
+    if (words[1] != "1" && words[1] != "2") {
+      return "unsupported kvtrace version '" + std::string(words[1]) +
+             "' (this tool reads 1 and 2)";
+    }
+    version_ = words[1] == "1" ? 1 : 2;
+    saw_header_ = true;
+    return std::nullopt;
+  }
+  if (words[0] == "config") {
+    if (saw_config_) return std::string("a second config line");
+    saw_config_ = true;
+    trace_.header_comments = std::move(pending_comments_);
+    pending_comments_.clear();
+    if (auto message = parse_config(words, trace_.config, budget_)) return message;
+    if (version_ < 2 && trace_.config.prefix_caching) {
+      return std::string("prefix_caching needs the header 'kvtrace 2'");
+    }
+    return std::nullopt;
+  }
+  if (words[0] == "kvtrace") return std::string("a second 'kvtrace' header line");
+  return op_line(body, line_number, inline_comment);
+}
+
+std::optional<std::string> LineParser::feed(std::string_view line, uint32_t line_number) {
+  if (line_number == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);  // a BOM
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() > trace_line_bytes_max) {
+    return "line is longer than " + std::to_string(trace_line_bytes_max) + " bytes";
+  }
+  if (!is_text(line)) return std::string("not UTF-8 text (binary data or a control character)");
+  const size_t hash = line.find('#');
+  const std::string_view body = trim(line.substr(0, hash));
+  if (body.empty()) {
+    if (hash != std::string_view::npos) pending_comments_.emplace_back(line.substr(hash + 1));
+    return std::nullopt;
+  }
+  const std::string_view comment = hash == std::string_view::npos ? "" : line.substr(hash + 1);
+  return body_line(body, line_number, comment);
+}
+
+std::optional<std::string> LineParser::finish() {
+  if (!saw_header_)
+    return std::string("empty file: expected the header line 'kvtrace 1' or 'kvtrace 2'");
+  if (!saw_config_) return std::string("missing the config line");
+  trace_.trailing_comments = std::move(pending_comments_);
+  pending_comments_.clear();
+  return std::nullopt;
+}
+
 ParseResult parse_trace(std::string_view text, uint64_t memory_budget_bytes) {
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a UTF-8 byte order mark
-  LineParser parser;
-  parser.budget = memory_budget_bytes;
+  LineParser parser(memory_budget_bytes);
   uint32_t line_number = 0;
   size_t pos = 0;
   while (pos < text.size()) {
     line_number++;
     const size_t newline = std::min(text.find('\n', pos), text.size());
-    std::string_view line = text.substr(pos, newline - pos);
+    const std::string_view line = text.substr(pos, newline - pos);
     pos = newline + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.size() > trace_line_bytes_max) {
-      return ParseError{line_number,
-                        "line is longer than " + std::to_string(trace_line_bytes_max) + " bytes"};
-    }
-    if (!is_text(line))
-      return ParseError{line_number, "not UTF-8 text (binary data or a control character)"};
-    const size_t hash = line.find('#');
-    const std::string_view body = trim(line.substr(0, hash));
-    if (body.empty()) {
-      if (hash != std::string_view::npos)
-        parser.pending_comments.emplace_back(line.substr(hash + 1));
-      continue;
-    }
-    const std::string_view comment = hash == std::string_view::npos ? "" : line.substr(hash + 1);
-    if (auto message = parser.line(body, line_number, comment)) {
-      return ParseError{line_number, *message};
-    }
+    if (auto message = parser.feed(line, line_number)) return ParseError{line_number, *message};
   }
-  if (!parser.saw_header)
-    return ParseError{line_number,
-                      "empty file: expected the header line 'kvtrace 1' or 'kvtrace 2'"};
-  if (!parser.saw_config) return ParseError{line_number, "missing the config line"};
-  parser.trace.trailing_comments = std::move(parser.pending_comments);
-  return std::move(parser.trace);
+  if (auto message = parser.finish()) return ParseError{line_number, *message};
+  return std::move(parser.trace());
 }
 
 }  // namespace kv

@@ -8,6 +8,7 @@
 #include "runner/isolate.hpp"
 #include "tools/kvtrace/cli.hpp"
 #include "tools/kvtrace/report.hpp"
+#include "tools/kvtrace/stream.hpp"
 
 namespace kv::cli {
 namespace {
@@ -45,26 +46,61 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
   return files;
 }
 
+// The whole file in memory: for exec: backends, whose pipelining plans over all the ops.
+std::variant<RunReport, std::string> replay_loaded(const std::string& path,
+                                                   const ReplayOptions& options,
+                                                   const Capabilities& caps) {
+  auto loaded = load_trace(path, options.budget_bytes);
+  if (auto* error = std::get_if<std::string>(&loaded)) return *error;
+  const Trace& trace = std::get<Trace>(loaded);
+  if (auto outside = trace_outside(trace, caps, options.backend)) return path + ":" + *outside;
+  return run_trace_isolated(trace, {options.backend}, options.audit);
+}
+
+// Streamed (trace/reader.hpp): memory stays bounded by the state, not the file. A finding's
+// prefix is read from the file again.
+std::variant<RunReport, std::string> replay_stream(const std::string& path,
+                                                   const ReplayOptions& options,
+                                                   const Capabilities& caps) {
+  std::error_code error;
+  if (path != "-" && std::filesystem::is_directory(path, error))
+    return path + ":0: is a directory, not a trace file";
+  // Standard input and pipes (`<(kvtrace gen ...)`) cannot be read twice: copy them first.
+  const bool copy = path == "-" || (std::filesystem::exists(path, error) &&
+                                    !std::filesystem::is_regular_file(path, error));
+  std::string file = path;
+  if (copy) {
+    auto spooled = spool_input(path);
+    if (spooled.index() == 1) return path + ":0: " + std::get<1>(spooled);
+    file = std::get<0>(spooled);
+  }
+  StreamOptions stream{options.backend, options.audit, options.budget_bytes, progress_interval_ms(),
+                       path};
+  RunReport report = replay_streamed(file, caps, stream);
+  if (copy) std::filesystem::remove(file, error);
+  if (!report.input_error.empty()) {
+    return path + ":" + report.input_error +
+           (report.op_count
+                ? " (the " + std::to_string(report.op_count) + " ops before it ran and agreed)"
+                : "");
+  }
+  return report;
+}
+
 TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
                         const Capabilities& caps) {
   const auto start = std::chrono::steady_clock::now();
   TraceRecord record;
   record.name = path;
-  auto loaded = load_trace(path, options.budget_bytes);
-  if (auto* error = std::get_if<std::string>(&loaded)) {
+  auto outcome = isolation_helps({options.backend}) ? replay_stream(path, options, caps)
+                                                    : replay_loaded(path, options, caps);
+  if (auto* error = std::get_if<std::string>(&outcome)) {
     record.status = "error";
     record.message = *error;
     std::cout << "ERROR " << *error << "\n";
     return record;
   }
-  const Trace& trace = std::get<Trace>(loaded);
-  if (auto outside = trace_outside(trace, caps, options.backend)) {
-    record.status = "error";
-    record.message = path + ":" + *outside;
-    std::cout << "ERROR " << record.message << "\n";
-    return record;
-  }
-  RunReport report = run_trace_isolated(trace, {options.backend}, options.audit);
+  RunReport& report = std::get<RunReport>(outcome);
   record.op_count = report.op_count;
   record.elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
