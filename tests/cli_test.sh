@@ -66,6 +66,23 @@ expect_status 1 "an earlier divergence wins over a later parse error" "$kvtrace"
 expect_output "both.trace:$late_line: divergence (expectation)" "the earlier divergence is reported"
 expect_status 0 "a pipe as FILE" bash -c "'$kvtrace' replay <('$kvtrace' gen --seed 5 --ops 500 --expect)"
 
+# Progress lines: on a terminal (`script` gives it one) every 2 s, here every 100 ms
+# (KVTRACE_PROGRESS_MS sets the terminal's interval); when the output goes to a file, at most one
+# per 30 s whatever KVTRACE_PROGRESS_MS says.
+"$kvtrace" gen --seed 6 --ops 30000 -o "$scratch/slow.trace"
+slow_replay="KVTRACE_PROGRESS_MS=100 '$kvtrace' replay --audit every --backend host '$scratch/slow.trace'"
+started_ms=$(date +%s%3N)
+expect_status 0 "a slow replay" sh -c "$slow_replay"
+took_ms=$(($(date +%s%3N) - started_ms))
+if grep -q 'progress:' "$scratch/out"; then
+  echo "FAIL: progress lines when stdout is not a terminal"; sed 's/^/  | /' "$scratch/out"; failures=$((failures + 1))
+fi
+expect_status 0 "a slow replay on a terminal" script -qec "$slow_replay" /dev/null
+if ((took_ms >= 300)); then  # three intervals
+  grep -qE '^progress: .*slow.trace: [0-9]+ ops, [0-9.]+ of [0-9.]+ MB read \([0-9]+%\), [0-9]+ ops/s, [0-9.]+ s' "$scratch/out" ||
+    { echo "FAIL: no progress line on a terminal (the replay takes ${took_ms} ms)"; sed 's/^/  | /' "$scratch/out"; failures=$((failures + 1)); }
+fi
+
 # fmt is a fixed point, and gen is a pure function of its seed.
 for file in corpus/seeds/*.trace; do
   "$kvtrace" fmt "$file" -o "$scratch/once.trace" && "$kvtrace" fmt "$scratch/once.trace" -o "$scratch/twice.trace"

@@ -1,5 +1,7 @@
 // Streamed reading and running: TraceReader takes a stream a piece at a time and agrees with
 // parse_trace; StreamRun over pieces agrees with run_trace.
+#include "trace/reader.hpp"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -7,7 +9,6 @@
 
 #include "runner/runner.hpp"
 #include "trace/gen.hpp"
-#include "trace/reader.hpp"
 
 namespace kv {
 namespace {
@@ -87,7 +88,8 @@ TEST(TraceReader, PiecesAddUpToWhatParseTraceReads) {
 
 TEST(TraceReader, AParseErrorComesWithTheGoodLinesBeforeIt) {
   const std::string text =
-      "kvtrace 1\r\nconfig page_size=4 max_pages=8\r\nalloc 1\r\n# note\r\nalloc 2\r\nallocate 3\r\n"
+      "kvtrace 1\r\nconfig page_size=4 max_pages=8\r\nalloc 1\r\n# note\r\nalloc 2\r\nallocate "
+      "3\r\n"
       "alloc 4\r\n";
   std::optional<ParseError> error;
   const std::vector<TraceLine> lines = read_in_pieces(text, 100, error);
@@ -154,7 +156,8 @@ TEST(StreamRun, PiecesGiveTheReportOfTheWholeRun) {
 TEST(StreamRun, ADivergenceInALaterPieceNamesItsTickAndLine) {
   Trace trace = generate_trace(5, 300);
   ASSERT_GT(trace.lines.size(), 250u);
-  for (size_t i = 0; i < trace.lines.size(); i++) trace.lines[i].line_number = static_cast<uint32_t>(10 + i);
+  for (size_t i = 0; i < trace.lines.size(); i++)
+    trace.lines[i].line_number = static_cast<uint32_t>(10 + i);
   trace.lines[250].expected = OpResult{{Result{Status::unknown_sequence, {}, {}, {}}}};
   std::vector<std::unique_ptr<Backend>> no_backends;
   const RunReport whole = run_trace(trace, no_backends, AuditMode::check);

@@ -18,8 +18,8 @@ std::optional<std::string_view> TraceReader::next_line() {
     }
     // +2: a '\r' and the byte that proves the line is too long.
     if (buffer_.size() - pos_ > trace_line_bytes_max + 2) {
-      error_ = ParseError{line_number_ + 1, "line is longer than " +
-                                                std::to_string(trace_line_bytes_max) + " bytes"};
+      error_ = ParseError{line_number_ + 1,
+                          "line is longer than " + std::to_string(trace_line_bytes_max) + " bytes"};
       return std::nullopt;
     }
     if (eof_) {
@@ -75,8 +75,8 @@ std::optional<ParseError> TraceReader::read_config() {
   return std::nullopt;
 }
 
-std::optional<ParseError> TraceReader::read_ops(std::vector<TraceLine>& lines,
-                                                size_t op_count_max, size_t text_bytes_max) {
+std::optional<ParseError> TraceReader::read_ops(std::vector<TraceLine>& lines, size_t op_count_max,
+                                                size_t text_bytes_max) {
   std::vector<TraceLine>& parsed = parser_.trace().lines;
   parsed.clear();
   if (!parser_.saw_config()) {

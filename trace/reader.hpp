@@ -33,7 +33,7 @@ class TraceReader {
   std::optional<ParseError> read_ops(std::vector<TraceLine>& lines, size_t op_count_max,
                                      size_t text_bytes_max = SIZE_MAX);
 
-  uint64_t bytes_read() const { return bytes_read_; }  // bytes taken from the stream so far
+  uint64_t bytes_read() const { return bytes_read_; }    // bytes taken from the stream so far
   uint32_t line_number() const { return line_number_; }  // the last line read (1-based)
 
   static constexpr size_t read_block_bytes = 65536;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,8 @@ namespace kv::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr size_t progress_slice_op_count = 64;  // ops between looks at the clock
 
 std::string with_line(const ParseError& error) {
   return std::to_string(error.line_number) + ": " + error.message;
@@ -97,8 +100,13 @@ RunReport stream_body(const std::string& file, const Capabilities& caps,
   for (;;) {
     const auto error = reader.read_ops(lines, stream_piece_op_count, stream_piece_text_bytes);
     auto outside = cut_outside(lines, caps, options.backend);
-    const bool agreed = run.feed(lines);
-    progress_line.maybe_print(run.op_count(), reader.bytes_read());
+    bool agreed = true;
+    // In slices, so a slow piece (a large state, --audit every) still gets its progress lines.
+    for (size_t at = 0; agreed && at < lines.size(); at += progress_slice_op_count) {
+      const size_t count = std::min(progress_slice_op_count, lines.size() - at);
+      agreed = run.feed(std::span(lines).subspan(at, count));
+      progress_line.maybe_print(run.op_count(), reader.bytes_read());
+    }
     if (agreed && (error || outside)) {
       report.op_count = run.op_count();
       report.input_error = outside ? *outside : with_line(*error);
@@ -149,9 +157,9 @@ std::variant<Trace, std::string> read_trace_prefix(const std::string& file, uint
   trace.header_comments = reader.header_comments();
   std::vector<TraceLine> lines;
   while (trace.lines.size() < op_count) {
-    const auto error = reader.read_ops(lines, std::min<uint64_t>(op_count - trace.lines.size(),
-                                                                 stream_piece_op_count),
-                                        stream_piece_text_bytes);
+    const auto error = reader.read_ops(
+        lines, std::min<uint64_t>(op_count - trace.lines.size(), stream_piece_op_count),
+        stream_piece_text_bytes);
     trace.lines.insert(trace.lines.end(), std::make_move_iterator(lines.begin()),
                        std::make_move_iterator(lines.end()));
     if (error && trace.lines.size() < op_count) return with_line(*error);
@@ -163,7 +171,9 @@ std::variant<Trace, std::string> read_trace_prefix(const std::string& file, uint
 std::variant<std::string, std::string> spool_input(const std::string& path) {
   using Result = std::variant<std::string, std::string>;
   const int in = path == "-" ? STDIN_FILENO : open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return Result(std::in_place_index<1>, "cannot open the file: " + std::string(std::strerror(errno)));
+  if (in < 0)
+    return Result(std::in_place_index<1>,
+                  "cannot open the file: " + std::string(std::strerror(errno)));
   std::string copy = (std::filesystem::temp_directory_path() / "kvtrace-input-XXXXXX").string();
   const int fd = mkstemp(copy.data());
   if (fd < 0) {
@@ -199,12 +209,13 @@ std::variant<std::string, std::string> spool_input(const std::string& path) {
 }
 
 uint32_t progress_interval_ms() {
+  if (!isatty(STDOUT_FILENO)) return 30000;
   if (const char* text = std::getenv("KVTRACE_PROGRESS_MS"); text && *text) {
     char* end = nullptr;
     const unsigned long value = std::strtoul(text, &end, 10);
     if (*end == '\0' && value <= 3600000) return static_cast<uint32_t>(value);
   }
-  return isatty(STDOUT_FILENO) ? 2000 : 30000;
+  return 2000;
 }
 
 }  // namespace kv::cli

@@ -42,8 +42,8 @@ std::variant<Trace, std::string> read_trace_prefix(const std::string& file, uint
 // read again for a finding's prefix: index 0 its path, index 1 a message with the system's reason.
 std::variant<std::string, std::string> spool_input(const std::string& path);
 
-// The progress interval for this process's stdout: 2 s on a terminal, 30 s otherwise;
-// KVTRACE_PROGRESS_MS (a whole number, 0 = none) overrides it.
+// The progress interval for this process's stdout: 30 s when it is not a terminal; on a terminal
+// 2 s, or KVTRACE_PROGRESS_MS (a whole number of ms; 0: none).
 uint32_t progress_interval_ms();
 
 }  // namespace kv::cli
