@@ -1,11 +1,13 @@
 // The kvtrace shrinker: remove chunks of ops, then single ops, then simplify arguments and the
-// config (halve big steps, merge appends, lower all counts at once, renumber ids).
+// config (halve big steps, merge appends, lower all counts at once, renumber ids), and replace
+// prefixes by fewer ops that rebuild the state they built.
 #include "shrink/shrink.hpp"
 
 #include <algorithm>
 #include <map>
 
 #include "model/model.hpp"
+#include "shrink/rebuild_prefix.hpp"
 
 namespace kv {
 namespace {
@@ -40,6 +42,28 @@ class Shrinker {
       }
       if (chunk == 1) break;
     }
+  }
+
+  // Prefix replacement: the first k ops give way to fewer ops that rebuild the state they left
+  // (shrink/rebuild_prefix.hpp), for every k from the whole trace down.
+  bool replace_prefixes(Trace& trace) {
+    bool progress = false;
+    for (size_t length = trace.lines.size(); length >= 2; length--) {
+      for (const bool share_pages : {true, false}) {
+        const auto rebuilt = rebuild_prefix(trace, length, share_pages);
+        if (!rebuilt || rebuilt->size() >= length) continue;
+        Trace candidate = trace;
+        candidate.lines.erase(candidate.lines.begin(),
+                              candidate.lines.begin() + static_cast<ptrdiff_t>(length));
+        candidate.lines.insert(candidate.lines.begin(), rebuilt->begin(), rebuilt->end());
+        if (!keeps_expectation(candidate) || !fails_same(candidate)) continue;
+        trace = std::move(candidate);
+        progress = true;
+        length = std::min(length, rebuilt->size() + 1);
+        break;
+      }
+    }
+    return progress;
   }
 
   // Tries each variant an edit offers; keeps the first that still fails the same way.
@@ -268,7 +292,8 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
     const size_t before = trace.lines.size();
     const Config config_before = trace.config;
     shrinker.remove_chunks(trace);
-    bool progress = shrinker.try_config(trace);
+    bool progress = shrinker.replace_prefixes(trace);
+    progress |= shrinker.try_config(trace);
     progress |= shrinker.try_edits(trace, fewer_step_entries);
     progress |= shrinker.try_edits(trace, merge_appends);
     Trace lowered = trace;

@@ -104,6 +104,39 @@ TEST(ShrinkPass, LowersCountsTogether) {
   EXPECT_EQ(result.trace.lines[1].op.count, 1u);
 }
 
+// Known minimum: `append 2 5`, `read 2`. The prefix built sequence 2 (5 tokens, alone) through a
+// fork of 1 and a free; no removal, merge or count pass gets there (removing the fork or the free
+// changes the state), only rebuilding the state the prefix left (prefix replacement).
+TEST(ShrinkPass, ReplacesAPrefixByTheStateItBuilt) {
+  const ShrinkResult result = shrink_with_trigger(
+      "kvtrace 1\nconfig page_size=4 max_pages=16\nalloc 1\nappend 1 3\nfork 1 2\n"
+      "append 2 2\nfree 1\nappend 3 1\ntruncate 3 0\nfree 3\nread 2\n",
+      [](const Op& op, const Backend& backend) {
+        return op.kind == OpKind::read && tokens_of(backend, op.seq) == 5 &&
+               backend.sequence_ids().size() == 1;
+      });
+  ASSERT_EQ(result.trace.lines.size(), 2u) << format_trace(result.trace);
+  EXPECT_EQ(format_op(result.trace.lines[0].op), "append 1 5");
+  EXPECT_EQ(format_op(result.trace.lines[1].op), "read 1");
+}
+
+// Known minimum: `append 1 2`, `fork 1 2`, `read 2`. The prefix made 2 a fork of a fork of 1
+// and freed the middle one; removing any op loses the shared pages, so only a rebuilt prefix that
+// keeps the sharing (a fork, not two appends) gets there.
+TEST(ShrinkPass, PrefixReplacementKeepsSharing) {
+  const ShrinkResult result = shrink_with_trigger(
+      "kvtrace 1\nconfig page_size=2 max_pages=16\nappend 1 2\nfork 1 3\nfork 3 2\nfree 3\n"
+      "read 2\n",
+      [](const Op& op, const Backend& backend) {
+        const std::vector<SeqId> ids = backend.sequence_ids();
+        return op.kind == OpKind::read && ids.size() == 2 &&
+               backend.block_table(ids[0]) == backend.block_table(ids[1]) &&
+               tokens_of(backend, op.seq) == 2;
+      });
+  ASSERT_EQ(result.trace.lines.size(), 3u) << format_trace(result.trace);
+  EXPECT_EQ(format_op(result.trace.lines[1].op), "fork 1 2");
+}
+
 TEST(Shrink, PassingTraceHasNothingToShrink) {
   ShrinkOptions options{planted(PlantedBackend::Fault::none), AuditMode::every};
   EXPECT_FALSE(shrink_trace(generate_trace(3, 100), options).has_value());

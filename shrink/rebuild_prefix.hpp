@@ -1,0 +1,25 @@
+// Prefix replacement for the shrinker: the state a trace's first ops built, re-created with fewer
+// ops.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+#include "trace/trace.hpp"
+
+namespace kv {
+
+// At most this many ops in a rebuilt prefix (a longer one never beats the prefix it replaces).
+inline constexpr size_t rebuilt_prefix_op_count_max = 4096;
+
+// Ops that rebuild, from an empty cache, the sequences the model holds after the first
+// `prefix_length` ops of `trace`: in order of last use, each with its token count, its reserved
+// pages (`alloc`) and its pin; with `share_pages`, a sequence whose first page an already rebuilt
+// one holds starts as a fork of it (then `truncate`/`append` to its own length). Values and
+// expectations are not kept: the shrinker accepts the result only if the trace still fails the
+// same way. nullopt when the state cannot be written in fewer ops than `prefix_length`.
+std::optional<std::vector<TraceLine>> rebuild_prefix(const Trace& trace, size_t prefix_length,
+                                                     bool share_pages);
+
+}  // namespace kv
