@@ -49,17 +49,20 @@ class Shrinker {
   bool replace_prefixes(Trace& trace) {
     bool progress = false;
     for (size_t length = trace.lines.size(); length >= 2; length--) {
-      for (const bool share_pages : {true, false}) {
-        const auto rebuilt = rebuild_prefix(trace, length, share_pages);
-        if (!rebuilt || rebuilt->size() >= length) continue;
+      const auto shared = rebuild_prefix(trace, length, true);
+      const auto unshared = rebuild_prefix(trace, length, false);
+      // Appends instead of forks only when that is shorter (it loses the sharing).
+      for (const auto* rebuilt : {&shared, &unshared}) {
+        if (!*rebuilt || (*rebuilt)->size() >= length) continue;
+        if (rebuilt == &unshared && shared && shared->size() <= unshared->size()) continue;
         Trace candidate = trace;
         candidate.lines.erase(candidate.lines.begin(),
                               candidate.lines.begin() + static_cast<ptrdiff_t>(length));
-        candidate.lines.insert(candidate.lines.begin(), rebuilt->begin(), rebuilt->end());
+        candidate.lines.insert(candidate.lines.begin(), (*rebuilt)->begin(), (*rebuilt)->end());
         if (!keeps_expectation(candidate) || !fails_same(candidate)) continue;
+        length = std::min(length, (*rebuilt)->size() + 1);
         trace = std::move(candidate);
         progress = true;
-        length = std::min(length, rebuilt->size() + 1);
         break;
       }
     }
