@@ -9,6 +9,10 @@
 #include "impl/check.hpp"
 #include "impl/page_pool.hpp"
 
+namespace kvcache {
+struct PrefixIndexTestAccess;  // test-only hook (tests/cache_test_access.hpp) to corrupt internals
+}  // namespace kvcache
+
 namespace kvcache::detail {
 
 using NodeId = uint32_t;
@@ -113,6 +117,7 @@ class PrefixIndex {
   }
 
  private:
+  friend struct ::kvcache::PrefixIndexTestAccess;
   struct Node {
     uint64_t hash;
     NodeId parent;

@@ -9,57 +9,9 @@
 #include <unordered_map>
 
 #include "impl/kvcache.hpp"
+#include "tests/cache_test_access.hpp"
 
 namespace kvcache {
-
-// Test-only access to PagePool internals: a refcount or free stack the pool itself never makes.
-struct PagePoolTestAccess {
-  static void set_refcount(PagePool& pool, PageId page, uint32_t refcount) {
-    pool.refs_[page] = refcount;
-  }
-  static void push_free(PagePool& pool, PageId page) { pool.free_.push_back(page); }
-  static void pop_free(PagePool& pool) { pool.free_.pop_back(); }
-};
-
-// Test-only access to Cache internals, so audit() can be shown a corrupted state.
-struct CacheTestAccess {
-  static void set_refcount(Cache& cache, PageId page, uint32_t refcount) {
-    PagePoolTestAccess::set_refcount(cache.pages_, page, refcount);
-  }
-  static void push_free(Cache& cache, PageId page) {
-    PagePoolTestAccess::push_free(cache.pages_, page);
-  }
-  static void set_last_use(Cache& cache, SeqId id, Tick tick) {
-    cache.slots_[cache.index_.find(id)].last_use = tick;
-  }
-  static void add_tokens(Cache& cache, SeqId id, uint64_t token_count) {
-    cache.slots_[cache.index_.find(id)].token_count += token_count;
-  }
-  // One corruption per audit() message (AuditReportsEveryCorruption) and per failed KV_CHECK.
-  static uint32_t slot_of(const Cache& cache, SeqId id) { return cache.index_.find(id); }
-  static void set_entry(Cache& cache, SeqId id, size_t entry, PageId page) {
-    cache.slots_[slot_of(cache, id)].block_table[entry] = page;
-  }
-  static void pop_free(Cache& cache) { PagePoolTestAccess::pop_free(cache.pages_); }
-  static void set_pending_drop(Cache& cache, PageId page) { cache.pending_drop_[page] = 1; }
-  static void rename(Cache& cache, SeqId id, SeqId new_id) {
-    cache.slots_[slot_of(cache, id)].id = new_id;
-  }
-  static void add_sequence_count(Cache& cache) { ++cache.sequence_count_; }
-  static void index_extra(Cache& cache, SeqId id) { cache.index_.insert(id, 0); }
-  static void push_free_slot(Cache& cache, uint32_t slot) { cache.free_slots_.push_back(slot); }
-  static void set_lru_next(Cache& cache, SeqId id, uint32_t next) {
-    cache.slots_[slot_of(cache, id)].lru_next = next;
-  }
-  static void set_lru_prev(Cache& cache, SeqId id, uint32_t prev) {
-    cache.slots_[slot_of(cache, id)].lru_prev = prev;
-  }
-  static void set_pinned_flag(Cache& cache, SeqId id) {
-    cache.slots_[slot_of(cache, id)].pinned = true;
-  }
-  static void set_dead(Cache& cache, SeqId id) { cache.slots_[slot_of(cache, id)].live = false; }
-  static void set_lru_tail(Cache& cache, SeqId id) { cache.lru_tail_ = slot_of(cache, id); }
-};
 
 namespace {
 
@@ -847,6 +799,8 @@ TEST_F(CacheTest, AuditReportsEveryCorruption) {
        },
        "slots expected 3 = live + free, actual 2 + 2"},
       {[](Cache& c) { A::set_lru_next(c, 3, 999); }, "terminated chain of valid slots"},
+      {[](Cache& c) { A::set_lru_next(c, 3, A::slot_of(c, 1)); },
+       "terminated chain of valid slots"},
       {[](Cache& c) { A::set_dead(c, 2); }, "LRU list: sequence 2: expected live, actual dead"},
       {[](Cache& c) { A::set_pinned_flag(c, 2); }, "expected unpinned, actual pinned"},
       {[](Cache& c) { A::set_pinned_flag(c, 2); }, "length expected 2 (live unpinned"},
