@@ -125,8 +125,7 @@ class HostPageStore final : public PageStore {
   std::vector<uint32_t> pool_;
 };
 
-struct CacheTestAccess;  // test-only hook (tests/cache_test_access.hpp) to corrupt internals for
-                         // audit()
+struct CacheTestAccess;  // test-only hook (tests/cache_test_access.hpp): corrupts internals
 
 // The paged KV cache: page allocation, copy-on-write and LRU eviction per the kvtrace v1 contract.
 // Not thread-safe: guard each Cache (and its PageStore) with one external lock.

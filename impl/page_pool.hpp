@@ -12,8 +12,7 @@ namespace kvcache {
 
 using PageId = uint32_t;
 
-struct PagePoolTestAccess;  // test-only hook (tests/cache_test_access.hpp) to corrupt internals for
-                            // audit()
+struct PagePoolTestAccess;  // test-only hook (tests/cache_test_access.hpp): corrupts internals
 
 // Owns the refcount of every physical page and the free ones: a stack of unregistered free pages
 // and, with prefix caching, the cached-free queue (registered pages with refcount 0, oldest first,

@@ -168,7 +168,8 @@ TEST_F(PrefixTest, AuditReportsEveryPrefixCorruption) {
          I::set_id(A::prefix(c), 3, 1, 11);
        },
        "key node 3: lookup by (parent, ids) expected it, actual node 1 (a duplicate key)"},
-      {[](Cache& c) { I::set_child_count(A::prefix(c), 1, 5); }, "child count expected 1, actual 5"},
+      {[](Cache& c) { I::set_child_count(A::prefix(c), 1, 5); },
+       "child count expected 1, actual 5"},
       {[](Cache& c) { I::set_page(A::prefix(c), 2, PrefixIndex::kNoPage); },
        "key node 2: unregistered and childless, expected removed"},
       {[](Cache& c) { I::set_key_count(A::prefix(c), 9); }, "key count expected 4"},
@@ -206,7 +207,8 @@ TEST_F(PrefixTest, AuditWithoutPrefixCachingWantsNoKeys) {
   PrefixIndexTestAccess::set_key_count(CacheTestAccess::prefix(*cache_), 1);
   const std::vector<std::string> problems = cache_->audit();
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_EQ(problems[0], "prefix caching off: expected no keys and an empty queue, actual 1 keys, 0 queued");
+  EXPECT_EQ(problems[0],
+            "prefix caching off: expected no keys and an empty queue, actual 1 keys, 0 queued");
 }
 
 }  // namespace
