@@ -75,8 +75,6 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
       problems.push_back(name + ": eviction scratch expected 0 between ops, actual " +
                          str(pending_drop_[page]));
   }
-  if (used > max_pages)
-    problems.push_back("used pages expected <= " + str(max_pages) + ", actual " + str(used));
   if (used + free_stack.size() + pages_.queue_size() != max_pages)
     problems.push_back("used + free expected " + str(max_pages) + ", actual " + str(used) + " + " +
                        str(free_stack.size()) + " + queued " + str(pages_.queue_size()));

@@ -52,6 +52,7 @@ struct PrefixIndexTestAccess {
     index.node_of_page_[page] = node;
   }
   static void set_key_count(Index& index, uint32_t count) { index.key_count_ = count; }
+  static void set_dead(Index& index, detail::NodeId node) { index.nodes_[node].live = false; }
 };
 
 // Test-only access to Cache internals, so audit() can be shown a corrupted state.

@@ -118,6 +118,8 @@ TEST(PrefixIndexTest, SmallQueries) {
   index.assign(node, 1);
   EXPECT_EQ(index.key_count(), 1u);
   EXPECT_DEATH(index.assign(node, 0), "key or page already registered");
+  const NodeId other = index.find_or_add(PrefixIndex::kRoot, Ids{7, 8, 9});
+  EXPECT_DEATH(index.assign(other, 1), "key or page already registered");
   index.unregister(1);
   EXPECT_EQ(index.key_count(), 0u);
   EXPECT_FALSE(index.live(node));  // unregistered and childless: removed
@@ -127,6 +129,8 @@ TEST(PagePoolDeathTest, CachedQueueMisuse) {
   PagePool pool(2, true);
   EXPECT_DEATH(pool.take_cached(0), "page is not in the queue");
   EXPECT_DEATH(pool.set_registered(0, true), "page is free");
+  const PageId page = pool.take();
+  EXPECT_DEATH(pool.take_cached(page), "page is not in the queue");
 }
 
 // A key whose parent lost its page (the queue's head was taken) stays as an unregistered node
@@ -173,6 +177,10 @@ TEST_F(PrefixTest, AuditReportsEveryPrefixCorruption) {
       {[](Cache& c) { I::set_page(A::prefix(c), 2, PrefixIndex::kNoPage); },
        "key node 2: unregistered and childless, expected removed"},
       {[](Cache& c) { I::set_key_count(A::prefix(c), 9); }, "key count expected 4"},
+      {[](Cache& c) { I::set_node_of(A::prefix(c), 0, 1000); }, "key node 1000 expected live"},
+      {[](Cache& c) { I::set_dead(A::prefix(c), 1); }, "page 0: its key node 1 expected live"},
+      {[](Cache& c) { I::set_dead(A::prefix(c), 1); }, "key node 2: parent 1 expected live"},
+      {[](Cache& c) { I::set_page(A::prefix(c), 2, 100); }, "page 100 expected to name it back"},
   };
   for (const auto& each : cases) {
     const std::string& expected = each.second;  // not a structured binding: clang-14 lambdas
@@ -205,10 +213,15 @@ TEST_F(PrefixTest, AuditWithoutPrefixCachingWantsNoKeys) {
   ASSERT_TRUE(prefill(1, Ids{1, 2, 3}).ok());
   expect_healthy();
   PrefixIndexTestAccess::set_key_count(CacheTestAccess::prefix(*cache_), 1);
-  const std::vector<std::string> problems = cache_->audit();
+  std::vector<std::string> problems = cache_->audit();
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0],
             "prefix caching off: expected no keys and an empty queue, actual 1 keys, 0 queued");
+  PrefixIndexTestAccess::set_key_count(CacheTestAccess::prefix(*cache_), 0);
+  PagePoolTestAccess::set_queue_size(CacheTestAccess::pool(*cache_), 2);
+  problems = cache_->audit();
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems.back().find("0 keys, 2 queued"), std::string::npos) << problems.back();
 }
 
 }  // namespace
