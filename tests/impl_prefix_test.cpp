@@ -17,11 +17,16 @@ using Words = std::vector<uint32_t>;
 using detail::NodeId;
 using detail::PrefixIndex;
 
-// Two keys of one block (page_size 2) whose chained hashes are equal, found offline by a
-// distinguished-point (Pollard rho) search over chain_hash in impl/prefix_index.hpp: {1, 2}
-// under the root, then kUnderOneTwo under it, hashes like kUnderRoot under the root.
+// Keys of one block (page_size 2) whose chained hashes (chain_hash in impl/prefix_index.hpp) are
+// equal, found offline. Across parents, by a distinguished-point (Pollard rho) search: {1, 2}
+// under the root, then kUnderOneTwo under it, hashes like kUnderRoot under the root. Under one
+// parent (the root), from the hash's structure: the first id's multiply leaves the top 32 bits of
+// the state nearly linear in it, so two first ids give equal top halves, and the second ids
+// cancel the bottom halves.
 const Ids kUnderRoot = {405124551, 1621286711};
 const Ids kUnderOneTwo = {757004204, 68758829};
+const Ids kSameParentA = {1948393716, 7};
+const Ids kSameParentB = {3710001399, 3942646261};
 
 // A prefix-caching cache over a host store; the words of each token are its token id repeated.
 class PrefixTest : public ::testing::Test {
@@ -106,6 +111,18 @@ TEST(PrefixIndexTest, CollidingKeysAreDistinctNodes) {
   EXPECT_EQ(index.times_in_bucket(root_key), 1u);
   EXPECT_EQ(index.find(one_two, kUnderOneTwo), under);
   EXPECT_EQ(index.find(PrefixIndex::kRoot, kUnderRoot), root_key);
+}
+
+// Equal hashes, one parent: the lookup compares every id, so each key finds its own node.
+TEST(PrefixIndexTest, CollidingKeysUnderOneParentAreDistinctNodes) {
+  PrefixIndex index(2, 4);
+  const NodeId a = index.find_or_add(PrefixIndex::kRoot, kSameParentA);
+  EXPECT_EQ(index.find(PrefixIndex::kRoot, kSameParentB), PrefixIndex::kNoNode);
+  const NodeId b = index.find_or_add(PrefixIndex::kRoot, kSameParentB);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(index.hash(a), index.hash(b));  // the collision itself
+  EXPECT_EQ(index.find(PrefixIndex::kRoot, kSameParentA), a);
+  EXPECT_EQ(index.find(PrefixIndex::kRoot, kSameParentB), b);
 }
 
 TEST(PrefixIndexTest, SmallQueries) {
