@@ -1,10 +1,12 @@
 // Reach of the property generators: each scale regime reaches the scale it is for (measured with
-// kv::Reach over sampled cases); `KV_REACH_PRINT=1` prints the table for the README.
+// kv::Reach over sampled cases); `KV_REACH_PRINT=1` prints the tables, and
+// Reach.PropertySuite prints what each property of a run reaches (the README's reach table).
 #include "runner/reach.hpp"
 
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -75,6 +77,25 @@ TEST(Reach, DefaultPropertyMixesTheRegimesIn) {
   EXPECT_GE(reach.max_live_sequences, 100u);
   EXPECT_EQ(reach.max_id, UINT32_MAX);
   EXPECT_TRUE(has_odd_page_size(reach));
+}
+
+// With KV_REACH_PRINT=1: each property's generator sampled with the cases that property gets
+// from RC_PARAMS' max_success (its share for the regimes), at sizes ramped over 0..100 as
+// RapidCheck does, one table per property. Skipped otherwise (it is a measurement, not a check).
+TEST(Reach, PropertySuite) {
+  const char* print = std::getenv("KV_REACH_PRINT");
+  if (!print || *print != '1') GTEST_SKIP() << "set KV_REACH_PRINT=1 to print the suite's reach";
+  const int max_success = rc::detail::configuration().testParams.maxSuccess;
+  std::cout << "max_success=" << max_success << "\n";
+  std::cout << "StateMachine.host (" << max_success << " cases):\n";
+  sample_reach(gen_op_sequence(), max_success);
+  std::cout << "StateMachine.hip-emu (" << max_success << " cases):\n";
+  sample_reach(gen_classic_sequence(), max_success);
+  for (const RegimeProperty& regime : regime_properties()) {
+    const int cases = std::max(1, max_success * regime.cases_per_mille / 1000);
+    std::cout << "Regime." << profile_name(regime.profile) << " (" << cases << " cases):\n";
+    sample_reach(gen_regime_sequence(regime.profile), cases);
+  }
 }
 
 }  // namespace
