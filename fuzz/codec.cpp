@@ -8,7 +8,9 @@ namespace kv::fuzz {
 namespace {
 
 constexpr uint8_t escape_byte = 0xFF;  // this config byte: a raw u16 follows (pools stay rare)
-constexpr uint32_t small_value_count = 64;
+// page_size and max_pages from one byte: 1..16 (every planted bug's minimal trace fits; the whole-
+// state checks cost in proportion to the pool), larger ones only through the escape.
+constexpr uint32_t small_value_count = 16;
 constexpr std::array<uint32_t, 4> head_dims = {2, 1, 3, 4};  // code 0 is the default shape
 constexpr std::array<SeqId, 7> large_ids = {8,           255,         256,        65536,
                                             2147483648u, 4294967294u, 4294967295u};
@@ -18,7 +20,7 @@ constexpr std::array<uint32_t, 15> boundary_counts = {
     1048577, 1048578, 4294967295u, 2147483648u, 255,  256,  257,  1000,
     1023,    1024,    1025,        4095,        4096, 4097, 65535};
 
-// 1..64 from one byte, or 1..65536 from an escaped raw u16.
+// 1..16 from one byte, or 1..65536 from an escaped raw u16.
 uint32_t decode_small(ByteReader& in) {
   const uint8_t code = in.byte();
   if (code < escape_byte) return 1 + code % small_value_count;
@@ -68,7 +70,39 @@ std::variant<std::monostate, std::string> encode_config(ByteWriter& out, const C
   return std::monostate{};
 }
 
+// Op kinds by the weights in trace/ops.def: byte b is the kind whose share of 0..255 holds it, so
+// ops start out mixed like the generator's (a `check`, a whole-state audit of every backend, is
+// 2 bytes in 117 instead of 1 in 15). Every kind gets at least 2 bytes.
+struct KindTable {
+  std::array<OpKind, 256> kind_of_byte{};
+  std::array<uint8_t, op_kind_count> byte_of_kind{};
+  KindTable() {
+    uint32_t total = 0;
+    for (uint32_t k = 0; k < op_kind_count; k++) total += op_weight(static_cast<OpKind>(k));
+    uint32_t byte = 0, cumulative = 0;
+    for (uint32_t k = 0; k < op_kind_count; k++) {
+      cumulative += op_weight(static_cast<OpKind>(k));
+      const uint32_t end = k + 1 == op_kind_count ? 256 : cumulative * 256 / total;
+      byte_of_kind[k] = static_cast<uint8_t>(byte);
+      for (; byte < end; byte++) kind_of_byte[byte] = static_cast<OpKind>(k);
+    }
+  }
+};
+
+const KindTable& kind_table() {
+  static const KindTable table;
+  return table;
+}
+
 }  // namespace
+
+OpKind decode_kind(uint8_t byte) {
+  return kind_table().kind_of_byte[byte];
+}
+
+uint8_t encode_kind(OpKind kind) {
+  return kind_table().byte_of_kind[static_cast<size_t>(kind)];
+}
 
 void bound_pool(Config& config) {
   const uint64_t token_bytes = config.words_per_token() * 4;
@@ -142,8 +176,9 @@ Trace decode_bytes(std::span<const uint8_t> bytes) {
   trace.config = decode_config(in);
   while (!in.done() && trace.lines.size() < fuzz_op_count_max) {
     Op op;
-    op.kind = static_cast<OpKind>(in.byte() % op_kind_count);
+    op.kind = decode_kind(in.byte());
     decode_args(in, trace.config, op);
+    bound_counts(op, trace.config);
     trace.lines.push_back(TraceLine{std::move(op), std::nullopt, 0, {}, {}});
   }
   return trace;
@@ -157,7 +192,14 @@ std::variant<std::vector<uint8_t>, std::string> encode_trace(const Trace& trace)
     return "the byte format holds up to " + std::to_string(fuzz_op_count_max) + " ops";
   }
   for (const TraceLine& line : trace.lines) {
-    out.push_back(static_cast<uint8_t>(line.op.kind));
+    Op bounded = line.op;
+    bound_counts(bounded, trace.config);
+    if (bounded != line.op) {
+      return "`" + format_op(line.op) + "`: the byte format holds up to " +
+             std::to_string(op_token_count_max(trace.config)) +
+             " tokens per op here (the pool's capacity + 1, or 65536 words), or over 1048576";
+    }
+    out.push_back(encode_kind(line.op.kind));
     auto args_status = encode_args(out, line.op);
     if (auto* error = std::get_if<std::string>(&args_status)) return *error;
   }

@@ -17,8 +17,8 @@ inline constexpr uint32_t fuzz_op_count_max = 4096;
 
 // Layout (docs in fuzz/README.md):
 //   config: page_size byte, flags byte, max_pages byte (0xFF escapes to a raw u16 after it)
-//   ops:    kind byte (index into trace/ops.def, modulo the op count), then the arguments the
-//           op's shape takes (fuzz/shape_codec.cpp).
+//   ops:    kind byte (trace/ops.def's kinds, each on a share of 0..255 by its weight), then the
+//           arguments the op's shape takes (fuzz/shape_codec.cpp).
 // Missing bytes read as zero, so every prefix of an input is an input.
 Trace decode_bytes(std::span<const uint8_t> bytes);
 
@@ -27,9 +27,23 @@ Trace decode_bytes(std::span<const uint8_t> bytes);
 // config and ops.
 std::variant<std::vector<uint8_t>, std::string> encode_trace(const Trace& trace);
 
+// The kind byte: decode_kind maps every byte to a kind; encode_kind gives the first such byte.
+OpKind decode_kind(uint8_t byte);
+uint8_t encode_kind(OpKind kind);
+
 // Keeps a config's pool within fuzz_pool_bytes_max and max_pages <= 65536: first fewer tokens per
 // page, then fewer pages.
 void bound_pool(Config& config);
+
+// Keeps an op's token counts (append N, truncate N, the entries of a step or prefill, summed over
+// the op) within max(the pool's capacity + 1, fuzz_op_words_max / words per token). A count from 1
+// to 1,048,576 above the capacity is refused with capacity_exceeded just the same, but every
+// backend first fills its words: up to 512 MiB for one op, which made one fuzz input take seconds.
+// Counts over 1,048,576 (the rule limits) and 0 stay. decode_bytes applies it to every op; the
+// mutator before re-encoding.
+inline constexpr uint64_t fuzz_op_words_max = 1ull << 16;
+void bound_counts(Op& op, const Config& config);
+uint64_t op_token_count_max(const Config& config);
 
 // Reads bytes front to back; past the end every byte is zero.
 class ByteReader {

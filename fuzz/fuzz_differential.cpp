@@ -1,6 +1,6 @@
-// libFuzzer target: bytes decode to a trace that runs on the model and every backend, audited
-// after every op; a divergence prints the runner's report, writes the trace beside the crash
-// artifact and aborts.
+// libFuzzer target: bytes decode to a trace that runs on the model and every backend, checked
+// after every op (AuditMode::touched); a divergence prints the runner's report, writes the trace
+// beside the crash artifact and aborts.
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> bytes(data, size);
   const kv::Trace trace = kv::restrict_to(kv::fuzz::decode_bytes(bytes), capabilities);
-  const kv::RunReport report = kv::run_trace(trace, {backend}, kv::AuditMode::every);
+  const kv::RunReport report = kv::run_trace(trace, {backend}, kv::AuditMode::touched);
   if (report.ok()) return 0;
   std::cerr << "fuzz_differential: divergence\n" << kv::format_divergence(*report.divergence);
   std::cerr << "trace written to " << write_divergence(*report.divergence, bytes) << "\n";

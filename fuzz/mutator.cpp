@@ -160,6 +160,7 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
   const uint32_t rounds = 1 + below(rng, 3);
   for (uint32_t i = 0; i < rounds; i++) mutate_ops(rng, trace);
   kv::fuzz::bound_pool(trace.config);
+  for (kv::TraceLine& line : trace.lines) kv::fuzz::bound_counts(line.op, trace.config);
   const size_t new_size = store(trace, data, max_size);
   return new_size == 0 ? LLVMFuzzerMutate(data, size, max_size) : new_size;
 }
@@ -186,5 +187,6 @@ extern "C" size_t LLVMFuzzerCustomCrossOver(const uint8_t* data1, size_t size1,
                      second.lines.begin() + to);
   if (rng() % 4 == 0) first.config = second.config;
   kv::fuzz::bound_pool(first.config);
+  for (kv::TraceLine& line : first.lines) kv::fuzz::bound_counts(line.op, first.config);
   return store(first, out, max_out_size);
 }

@@ -1,6 +1,8 @@
 // Op arguments in the fuzzer byte format, one case per argument shape of trace/ops.def.
 // A new op with an existing shape needs nothing here; a new shape is one case in each switch
-// (the compiler's -Wswitch points at both).
+// (the compiler's -Wswitch points at all three).
+#include <algorithm>
+
 #include "fuzz/codec.hpp"
 
 namespace kv::fuzz {
@@ -30,6 +32,44 @@ void decode_args(ByteReader& in, const Config& config, Op& op) {
       for (uint32_t i = 0; i < entry_count; i++) {
         const SeqId seq = decode_seq(in);
         op.entries.push_back(StepEntry{seq, decode_count(in, config)});
+      }
+      return;
+    }
+  }
+}
+
+namespace {
+
+// `count` tokens after `before` others of the same op, within the op's bound (codec.hpp).
+uint32_t bounded_count(uint32_t count, uint64_t before, const Config& config) {
+  if (count == 0 || count > append_token_count_max) return count;
+  const uint64_t bound = op_token_count_max(config);
+  const uint64_t room = bound > before ? bound - before : 0;
+  return static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(count, room)));
+}
+
+}  // namespace
+
+uint64_t op_token_count_max(const Config& config) {
+  return std::max<uint64_t>(uint64_t{config.max_pages} * config.page_size + 1,
+                            fuzz_op_words_max / config.words_per_token());
+}
+
+void bound_counts(Op& op, const Config& config) {
+  switch (op_shape(op.kind)) {
+    case OpShape::None:
+    case OpShape::Seq:
+    case OpShape::SeqSeq:  // the second argument is an id
+      return;
+    case OpShape::SeqCount:
+      op.count = bounded_count(op.count, 0, config);
+      return;
+    case OpShape::Prefill:
+    case OpShape::Step: {
+      uint64_t before = 0;
+      for (StepEntry& entry : op.entries) {
+        entry.token_count = bounded_count(entry.token_count, before, config);
+        if (entry.token_count <= append_token_count_max) before += entry.token_count;
       }
       return;
     }

@@ -128,7 +128,7 @@ class DifferentialRun {
 
   // A whole trace: the backends may plan ahead and a divergence carries the prefix.
   RunReport run(std::span<const TraceLine> lines) {
-    for (auto& backend : backends_) backend->plan(lines, audit_mode_ == AuditMode::every);
+    for (auto& backend : backends_) backend->plan(lines, audit_mode_ != AuditMode::check);
     keep_prefix_ = true;
     feed(lines);
     return finish();
@@ -196,7 +196,7 @@ class DifferentialRun {
         (audit_mode_ == AuditMode::every && ops_since_full_check_ >= full_check_interval())) {
       return full_check(index);
     }
-    if (audit_mode_ == AuditMode::every) touched_check(index, touched);
+    if (audit_mode_ != AuditMode::check) touched_check(index, touched);
   }
 
   // Ops between whole-state checks in AuditMode::every: 1 while the state is small, then growing

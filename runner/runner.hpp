@@ -18,6 +18,10 @@ namespace kv {
 enum class AuditMode : uint8_t {
   every,  // audit and compare page sharing after every op
   check,  // only at `check` ops and at the end of the trace
+  // After every op only what it touched (page sharing of the sequences it named or evicted, the
+  // tokens it wrote or moved); the whole state at `check` ops and at the end. fuzz_differential:
+  // for its small states the whole-state check's fixed cost made it run after every op.
+  touched,
 };
 
 // What went wrong first. `kind` is one of: expectation, result, stats, info, read, audit, sharing,

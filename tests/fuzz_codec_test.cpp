@@ -65,12 +65,53 @@ TEST(FuzzCodec, EveryOpKindIsReachable) {
   }
 }
 
+// Kind bytes follow the ops.def weights: `append` (24) takes more bytes than `check` (2).
+TEST(FuzzCodec, KindBytesFollowTheWeights) {
+  std::vector<uint32_t> bytes_of(op_kind_count);
+  for (uint32_t byte = 0; byte < 256; byte++) {
+    const OpKind kind = fuzz::decode_kind(static_cast<uint8_t>(byte));
+    bytes_of[static_cast<size_t>(kind)]++;
+    EXPECT_EQ(fuzz::decode_kind(fuzz::encode_kind(kind)), kind);
+  }
+  for (uint32_t k = 0; k < op_kind_count; k++) EXPECT_GE(bytes_of[k], 2u) << k;
+  EXPECT_GT(bytes_of[static_cast<size_t>(OpKind::append)],
+            8 * bytes_of[static_cast<size_t>(OpKind::check)]);
+}
+
 TEST(FuzzCodec, PageBoundaryCountsFollowTheConfig) {
-  // page_size=5 (code 4), max_pages=64 (code 63), then append 0 with count code 0xE1: 2 pages - 1.
-  const std::vector<uint8_t> bytes = {4, 0, 63, static_cast<uint8_t>(OpKind::append), 0, 0xE1};
+  // page_size=5 (code 4), max_pages=16 (code 15), then append 0 with count code 0xE1: 2 pages - 1.
+  const std::vector<uint8_t> bytes = {4, 0, 15, fuzz::encode_kind(OpKind::append), 0, 0xE1};
   const Trace trace = fuzz::decode_bytes(bytes);
   ASSERT_EQ(trace.lines.size(), 1u);
   EXPECT_EQ(trace.lines[0].op.count, 9u);
+}
+
+// Token counts stay within capacity + 1 per op (summed over a step's or prefill's entries); the
+// rule limits above 1,048,576 stay; encoding refuses what decoding would change.
+TEST(FuzzCodec, TokenCountsAreBoundedByTheCapacity) {
+  // page_size=4 (code 3), max_pages=8 (code 7): capacity 32 tokens; flags 0x7E: kv_heads 4,
+  // head_dim 4, layers 4: 128 words per token, so 65536 words are 512 tokens.
+  const uint8_t append = fuzz::encode_kind(OpKind::append);
+  const uint8_t step = fuzz::encode_kind(OpKind::step);
+  const std::vector<uint8_t> bytes = {
+      3,      0x7E, 7,    append, 0, 0xFF, 0, 2, 0, 0,            // raw 512 stays
+      append, 0,    0xF0,                                         // 1048577 stays
+      append, 0,    0xFF, 0,      0, 0x10, 0,                     // raw 1048576 -> 512
+      step,   2,    0,    200,    1, 0xFF, 0, 2, 0, 0, 2, 0xF0};  // 200, 312, 1048577
+  const Trace trace = fuzz::decode_bytes(bytes);
+  ASSERT_EQ(trace.lines.size(), 4u);
+  EXPECT_EQ(trace.lines[0].op.count, 512u);
+  EXPECT_EQ(trace.lines[1].op.count, 1048577u);
+  EXPECT_EQ(trace.lines[2].op.count, 512u);
+  ASSERT_EQ(trace.lines[3].op.entries.size(), 3u);
+  EXPECT_EQ(trace.lines[3].op.entries[0].token_count, 200u);
+  EXPECT_EQ(trace.lines[3].op.entries[1].token_count, 312u);
+  EXPECT_EQ(trace.lines[3].op.entries[2].token_count, 1048577u);
+  Trace over = trace;
+  over.lines[0].op.count = 513;
+  auto encoded = fuzz::encode_trace(over);
+  ASSERT_TRUE(std::holds_alternative<std::string>(encoded));
+  EXPECT_NE(std::get<std::string>(encoded).find("512 tokens per op"), std::string::npos);
 }
 
 TEST(FuzzCodec, LargePoolsAreBoundedOrRefused) {

@@ -182,5 +182,27 @@ TEST(Runner, UntouchedDamageIsFoundByTheNextWholeStateCheck) {
   EXPECT_LE(every.divergence->tick, 1010u + 1 + 2300 / 64);  // within one interval (~2,300 units)
 }
 
+// AuditMode::touched (fuzz_differential): the whole state only at `check` ops and at the end, the
+// touched sequences after every op.
+TEST(Runner, TouchedModeChecksTheWholeStateAtCheckOpsAndTheEnd) {
+  uint64_t audits = 0;
+  Trace trace = big_state_trace(20, 0);
+  Op check;
+  check.kind = OpKind::check;
+  trace.lines.insert(trace.lines.begin() + 10, TraceLine{check, {}, 0, {}, {}});
+  EXPECT_TRUE(run_planted(trace, PlantedBackend::Fault::none, 0, AuditMode::touched, &audits).ok());
+  EXPECT_EQ(audits, 2u);
+  const RunReport read = run_planted(big_state_trace(30, 10), PlantedBackend::Fault::corrupt_gather,
+                                     35, AuditMode::touched);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.divergence->kind, "read");
+  EXPECT_EQ(read.divergence->tick, 35u);
+  const RunReport audit = run_planted(big_state_trace(30, 10), PlantedBackend::Fault::audit_error,
+                                      35, AuditMode::touched);
+  ASSERT_FALSE(audit.ok());
+  EXPECT_EQ(audit.divergence->kind, "audit");
+  EXPECT_EQ(audit.divergence->tick, 39u);  // the end of the trace
+}
+
 }  // namespace
 }  // namespace kv
