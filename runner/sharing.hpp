@@ -56,6 +56,9 @@ class SharingMirror {
   std::unordered_map<SeqId, Tables> sequences_;
   std::unordered_map<uint64_t, Link> to_backend_;  // model page -> backend page
   std::unordered_map<uint64_t, Link> to_model_;    // backend page -> model page
+  // Pages (model, backend) of the tables remove() dropped during one update(); their links may sit
+  // at reference_count 0 until update() erases the ones nobody took back.
+  std::vector<std::pair<uint64_t, uint64_t>> removed_;
 };
 
 }  // namespace kv
