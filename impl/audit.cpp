@@ -31,14 +31,16 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
     if (!seq.live) continue;
     for (uint64_t entry = 0; entry < seq.block_table.size(); ++entry) {
       const PageId page = seq.block_table[entry];
-      const std::string where = "sequence " + str(seq.id) + " entry " + str(entry);
+      const auto where = [&] {
+        return "sequence " + str(seq.id) + " entry " + str(entry);
+      };  // built only for a problem
       if (page >= max_pages) {
-        problems.push_back(where + ": page id expected < " + str(max_pages) + ", actual " +
+        problems.push_back(where() + ": page id expected < " + str(max_pages) + ", actual " +
                            str(page));
         continue;
       }
       if (seen_in_slot[page] == slot)
-        problems.push_back(where + ": page " + str(page) +
+        problems.push_back(where() + ": page " + str(page) +
                            " expected once per block table, found again");
       seen_in_slot[page] = slot;
       ++references[page];
@@ -57,22 +59,23 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
   }
   uint64_t used = 0;
   for (PageId page = 0; page < max_pages; ++page) {
-    const std::string name = "page " + str(page);
+    const auto name = [&] { return "page " + str(page); };  // built only for a problem
     const uint32_t refcount = pages_.refcount(page);
     if (refcount != references[page])
-      problems.push_back(name + ": refcount expected " + str(references[page]) +
+      problems.push_back(name() + ": refcount expected " + str(references[page]) +
                          " (block-table references), actual " + str(refcount));
     if (refcount > 0) ++used;
     if (refcount > 0 && on_free_stack[page])
-      problems.push_back(name + ": on the free list expected only at refcount 0, actual refcount " +
+      problems.push_back(name() +
+                         ": on the free list expected only at refcount 0, actual refcount " +
                          str(refcount));
     if (refcount == 0 && !on_free_stack[page] && !pages_.registered(page))
-      problems.push_back(name + ": refcount 0, expected on the free list, actual missing");
+      problems.push_back(name() + ": refcount 0, expected on the free list, actual missing");
     if (on_free_stack[page] && pages_.registered(page))
-      problems.push_back(name +
+      problems.push_back(name() +
                          ": registered, expected in the cached queue, actual on the free list");
     if (pending_drop_[page] != 0)
-      problems.push_back(name + ": eviction scratch expected 0 between ops, actual " +
+      problems.push_back(name() + ": eviction scratch expected 0 between ops, actual " +
                          str(pending_drop_[page]));
   }
   if (used + free_stack.size() + pages_.queue_size() != max_pages)
@@ -89,13 +92,13 @@ void Cache::audit_sequences(std::vector<std::string>& problems) const {
     if (!seq.live) continue;
     ++live_count;
     token_sum += seq.token_count;
-    const std::string name = "sequence " + str(seq.id);
+    const auto name = [&] { return "sequence " + str(seq.id); };  // built only for a problem
     if (index_.find(seq.id) != slot)
-      problems.push_back(name + ": index expected slot " + str(slot) + ", actual " +
+      problems.push_back(name() + ": index expected slot " + str(slot) + ", actual " +
                          str(index_.find(seq.id)));
     const uint64_t min_pages = page_count_for(seq.token_count);
     if (seq.block_table.size() < min_pages)
-      problems.push_back(name + ": pages expected >= ceil(n/page_size) = " + str(min_pages) +
+      problems.push_back(name() + ": pages expected >= ceil(n/page_size) = " + str(min_pages) +
                          ", actual " + str(seq.block_table.size()));
   }
   if (live_count != sequence_count_)
@@ -129,14 +132,16 @@ void Cache::audit_lru(std::vector<std::string>& problems) const {
       return;
     }
     const Sequence& seq = slots_[slot];
-    const std::string name = "LRU list: sequence " + str(seq.id);
-    if (!seq.live) problems.push_back(name + ": expected live, actual dead slot " + str(slot));
-    if (seq.pinned) problems.push_back(name + ": expected unpinned, actual pinned");
+    const auto name = [&] {
+      return "LRU list: sequence " + str(seq.id);
+    };  // built only for a problem
+    if (!seq.live) problems.push_back(name() + ": expected live, actual dead slot " + str(slot));
+    if (seq.pinned) problems.push_back(name() + ": expected unpinned, actual pinned");
     if (seq.lru_prev != prev)
-      problems.push_back(name + ": prev link expected " + str(prev) + ", actual " +
+      problems.push_back(name() + ": prev link expected " + str(prev) + ", actual " +
                          str(seq.lru_prev));
     if (prev != kNone && !lru_less(prev, slot))
-      problems.push_back(name + ": expected after sequence " + str(slots_[prev].id) +
+      problems.push_back(name() + ": expected after sequence " + str(slots_[prev].id) +
                          " in (last_use, id) order, actual before or equal");
     prev = slot;
     ++listed;

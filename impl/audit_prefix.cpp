@@ -32,10 +32,12 @@ void Cache::audit_prefix(std::vector<std::string>& problems) const {
       problems.push_back("cached queue: expected a terminated chain of page ids, actual runs off");
       return;
     }
-    const std::string name = "cached queue: page " + str(page);
-    if (queued[page]++ != 0) problems.push_back(name + ": expected once, found again");
+    const auto name = [&] {
+      return "cached queue: page " + str(page);
+    };  // built only for a problem
+    if (queued[page]++ != 0) problems.push_back(name() + ": expected once, found again");
     if (pages_.queue_prev(page) != prev)
-      problems.push_back(name + ": prev link expected " + str(prev) + ", actual " +
+      problems.push_back(name() + ": prev link expected " + str(prev) + ", actual " +
                          str(pages_.queue_prev(page)));
     prev = page;
     ++walked;
@@ -47,26 +49,26 @@ void Cache::audit_prefix(std::vector<std::string>& problems) const {
     problems.push_back("cached queue: size expected " + str(walked) + " (walked), actual " +
                        str(pages_.queue_size()));
   for (PageId page = 0; page < max_pages; ++page) {
-    const std::string name = "page " + str(page);
+    const auto name = [&] { return "page " + str(page); };  // built only for a problem
     const bool registered = pages_.registered(page);
     const detail::NodeId node = prefix_.node_of(page);
     if (registered != (node != detail::PrefixIndex::kNoNode))
-      problems.push_back(name + ": registered flag " + str(registered) + ", expected " +
+      problems.push_back(name() + ": registered flag " + str(registered) + ", expected " +
                          str(node != detail::PrefixIndex::kNoNode) + " (has a key)");
     const bool idle = registered && pages_.refcount(page) == 0;
     if (idle != (queued[page] != 0))
-      problems.push_back(name + ": in the cached queue expected " + str(idle) +
+      problems.push_back(name() + ": in the cached queue expected " + str(idle) +
                          " (registered, refcount 0), actual " + str(queued[page] != 0));
     if (node == detail::PrefixIndex::kNoNode) continue;
     if (node >= prefix_.node_capacity() || !prefix_.live(node) || prefix_.page_of(node) != page) {
-      problems.push_back(name + ": its key node " + str(node) + " expected live and naming it");
+      problems.push_back(name() + ": its key node " + str(node) + " expected live and naming it");
       continue;
     }
     const auto ids = prefix_.ids(node);
     for (uint32_t i = 0; i < config_.page_size; ++i) {
       const uint32_t stored = slot_token_ids_[uint64_t{page} * config_.page_size + i];
       if (stored != ids[i]) {
-        problems.push_back(name + " slot " + str(i) + ": token id expected " + str(ids[i]) +
+        problems.push_back(name() + " slot " + str(i) + ": token id expected " + str(ids[i]) +
                            " (its key), actual " + str(stored));
         break;
       }
@@ -82,10 +84,10 @@ void Cache::audit_prefix_nodes(std::vector<std::string>& problems) const {
   uint64_t keys = 0;
   for (detail::NodeId node = 1; node < capacity; ++node) {
     if (!prefix_.live(node)) continue;
-    const std::string name = "key node " + str(node);
+    const auto name = [&] { return "key node " + str(node); };  // built only for a problem
     const detail::NodeId parent = prefix_.parent(node);
     if (parent >= capacity || !prefix_.live(parent)) {
-      problems.push_back(name + ": parent " + str(parent) + " expected live");
+      problems.push_back(name() + ": parent " + str(parent) + " expected live");
       continue;
     }
     ++children[parent];
@@ -93,16 +95,16 @@ void Cache::audit_prefix_nodes(std::vector<std::string>& problems) const {
     if (page != detail::PrefixIndex::kNoPage) {
       ++keys;
       if (page >= config_.max_pages || prefix_.node_of(page) != node)
-        problems.push_back(name + ": page " + str(page) + " expected to name it back");
+        problems.push_back(name() + ": page " + str(page) + " expected to name it back");
     }
     if (prefix_.hash(node) != prefix_.expected_hash(node))
-      problems.push_back(name + ": hash expected " + str(prefix_.expected_hash(node)) +
+      problems.push_back(name() + ": hash expected " + str(prefix_.expected_hash(node)) +
                          " (parent hash chained with its ids), actual " + str(prefix_.hash(node)));
     if (prefix_.times_in_bucket(node) != 1)
-      problems.push_back(name + ": expected once in its hash bucket, actual " +
+      problems.push_back(name() + ": expected once in its hash bucket, actual " +
                          str(prefix_.times_in_bucket(node)));
     if (prefix_.find(parent, prefix_.ids(node)) != node)
-      problems.push_back(name + ": lookup by (parent, ids) expected it, actual node " +
+      problems.push_back(name() + ": lookup by (parent, ids) expected it, actual node " +
                          str(prefix_.find(parent, prefix_.ids(node))) + " (a duplicate key)");
   }
   for (detail::NodeId node = 0; node < capacity; ++node) {
