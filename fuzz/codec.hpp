@@ -39,8 +39,8 @@ void bound_pool(Config& config);
 // the op) within max(the pool's capacity + 1, fuzz_op_words_max / words per token). A count from 1
 // to 1,048,576 above the capacity is refused with capacity_exceeded just the same, but every
 // backend first fills its words: up to 512 MiB for one op, which made one fuzz input take seconds.
-// Counts over 1,048,576 (the rule limits) and 0 stay. decode_bytes applies it to every op; the
-// mutator before re-encoding.
+// Counts over 1,048,576 (the rule limits), 0, and a prefill's over 1,048,576 in all stay.
+// decode_bytes applies it to every op; the mutator before re-encoding.
 inline constexpr uint64_t fuzz_op_words_max = 1ull << 16;
 void bound_counts(Op& op, const Config& config);
 uint64_t op_token_count_max(const Config& config);

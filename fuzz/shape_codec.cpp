@@ -66,6 +66,10 @@ void bound_counts(Op& op, const Config& config) {
       return;
     case OpShape::Prefill:
     case OpShape::Step: {
+      uint64_t total = 0;
+      for (const StepEntry& entry : op.entries) total += entry.token_count;
+      // A prompt over the limit is refused before any token is made: its counts cost nothing.
+      if (op_shape(op.kind) == OpShape::Prefill && total > prefill_token_count_max) return;
       uint64_t before = 0;
       for (StepEntry& entry : op.entries) {
         entry.token_count = bounded_count(entry.token_count, before, config);

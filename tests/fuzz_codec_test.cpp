@@ -107,6 +107,14 @@ TEST(FuzzCodec, TokenCountsAreBoundedByTheCapacity) {
   EXPECT_EQ(trace.lines[3].op.entries[0].token_count, 200u);
   EXPECT_EQ(trace.lines[3].op.entries[1].token_count, 312u);
   EXPECT_EQ(trace.lines[3].op.entries[2].token_count, 1048577u);
+  // A prefill over 1,048,576 tokens in all is refused before it costs anything: kept as it is.
+  Op prompt;
+  prompt.kind = OpKind::prefill;
+  prompt.seq = 1;
+  prompt.entries = {StepEntry{1, 1048576}, StepEntry{2, 1}};
+  Op bounded = prompt;
+  fuzz::bound_counts(bounded, trace.config);
+  EXPECT_EQ(bounded, prompt);
   Trace over = trace;
   over.lines[0].op.count = 513;
   auto encoded = fuzz::encode_trace(over);
