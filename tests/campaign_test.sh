@@ -82,6 +82,7 @@ for arg in "$@"; do
 done
 if [ "$merge" = 1 ]; then cp "${dirs[1]}"/* "${dirs[0]}"/; exit 0; fi
 echo "$*" >"${prefix}../fuzzer-args"
+for i in $(seq 1 20000); do :; done  # some CPU time for the campaign's execs per CPU second
 n=$(ls "${dirs[0]}" | wc -l)
 echo "unit $n" >"${dirs[0]}/unit-$n"
 echo "input $n" >"${prefix}crash-stub$n"
@@ -122,6 +123,7 @@ for file in report.md report.json report.html corpus/unit-0 findings/crash-stub0
 done
 grep -q '^new	result|append|ok|capacity_exceeded	' "$out/findings.tsv" || fail "SIGINT run: findings.tsv: $(cat "$out/findings.tsv")"
 grep -q '"new_findings": 1' "$out/report.json" || fail "SIGINT run: report.json: $(cat "$out/report.json")"
+grep -q '"execs_per_cpu_s": "[0-9]' "$out/report.json" || fail "SIGINT run: report.json has no execs_per_cpu_s"
 # The rerun on the same --out, stopped by SIGTERM: the corpus grows, the old finding is known and
 # the same signature found again is a duplicate, so nothing is new (exit 0).
 run_and_signal "$tree" "$out" TERM; status=$?
