@@ -99,6 +99,7 @@ STUB
 # ignores SIGINT), waits for the fuzzer's first stats line, sends SIGNAL, and waits for the end.
 run_and_signal() {
   local tree="$1" out="$2" signal="$3"
+  rm -f "$work/campaign.log"  # else the wait below may see the last run's lines
   set -m
   "$tree/tools/campaign" --minutes 1 --jobs 2 --out "$out" >"$work/campaign.log" 2>&1 &
   local pid=$! waited=0
