@@ -60,6 +60,36 @@ TEST(Isolate, AbortIsACrashAtItsOp) {
   EXPECT_NE(format_divergence(d).find("crash"), std::string::npos);
 }
 
+// A streamed run (run_isolated): the child reports what it can; a crash comes back at its tick,
+// leaving the op's text and line to the caller, and input errors travel with the report.
+TEST(Isolate, AStreamedRunReportsItsCrashTickAndItsInputError) {
+  const Trace trace = sample_trace();
+  const auto streamed = [&trace](PlantedBackend::Fault fault, const std::string& input_error) {
+    return [&trace, fault, input_error](RunProgress& progress, const NoteBackends& note) {
+      auto backends = planted(fault, 2)(trace.config);
+      note(backends);
+      StreamRun run(trace.config, trace.header_comments, backends, AuditMode::every, &progress);
+      for (const TraceLine& line : trace.lines) {
+        if (!run.feed(std::span(&line, 1))) break;
+      }
+      RunReport report = run.finish();
+      report.input_error = input_error;
+      return report;
+    };
+  };
+  const RunReport crash = run_isolated(streamed(PlantedBackend::Fault::abort_at, ""));
+  ASSERT_FALSE(crash.ok());
+  EXPECT_EQ(crash.divergence->kind, "crash");
+  EXPECT_EQ(crash.divergence->tick, 2u);
+  EXPECT_EQ(crash.op_count, 3u);
+  EXPECT_EQ(crash.divergence->op_text, "");
+  EXPECT_EQ(crash.divergence->backend_name, "planted");
+  const RunReport passed = run_isolated(streamed(PlantedBackend::Fault::none, "9: bad line"));
+  EXPECT_TRUE(passed.ok());
+  EXPECT_EQ(passed.op_count, trace.lines.size());
+  EXPECT_EQ(passed.input_error, "9: bad line");
+}
+
 TEST(Isolate, FailedCheckMessageIsCapturedAndInTheSignature) {
   const RunReport report = run_trace_isolated(
       sample_trace(), planted(PlantedBackend::Fault::check_fails_on_fork), AuditMode::check);
