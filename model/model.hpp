@@ -18,6 +18,8 @@ namespace kv {
 
 using ModelPageId = uint64_t;
 
+struct ModelTestAccess;  // test-only hook (tests/model_audit_test.cpp): corrupts internals
+
 // Invariants (checked by audit(), which recomputes them from the block tables):
 //  - a page is in pages_ iff at least one block-table entry references it (its refcount is the
 //    number of such entries) or it is registered with refcount 0 (then it is in cached_queue_);
@@ -50,6 +52,7 @@ class Model {
   const Config& config() const { return config_; }
 
  private:
+  friend struct ModelTestAccess;
   using Key = std::vector<TokenId>;  // the whole id prefix through the end of a block
   struct Page {
     uint32_t refcount = 0;

@@ -1,0 +1,85 @@
+// The reference model's own audit(): every message it can give, each from its own corruption of a
+// healthy model (a correct model never shows them, so no trace reaches them).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <variant>
+
+#include "model/model.hpp"
+#include "trace/trace.hpp"
+
+namespace kv {
+
+// Test-only access to Model internals: states the model itself never makes.
+struct ModelTestAccess {
+  static std::vector<ModelPageId>& table(Model& model, SeqId seq) {
+    return model.sequences_.at(seq).block_table;
+  }
+  static uint64_t& tokens_of(Model& model, SeqId seq) {
+    return model.sequences_.at(seq).token_count;
+  }
+  static uint32_t& refcount(Model& model, ModelPageId page) {
+    return model.pages_.at(page).refcount;
+  }
+  static uint64_t& token_count(Model& model) { return model.token_count_; }
+  static void add_free_page(Model& model, ModelPageId page) { model.pages_[page]; }
+  static std::vector<ModelPageId>& queue(Model& model) { return model.cached_queue_; }
+  static void unregister_key_of(Model& model, ModelPageId page) {
+    model.registered_.erase(*model.pages_.at(page).key);
+  }
+  static void shorten_key_of(Model& model, ModelPageId page) {
+    model.pages_.at(page).key->pop_back();
+  }
+  static void flip_slot(Model& model, ModelPageId page) { model.pages_.at(page).slots.at(0) ^= 1; }
+  static void register_to(Model& model, ModelPageId page, ModelPageId other) {
+    model.registered_[*model.pages_.at(page).key] = other;
+  }
+};
+
+namespace {
+
+// Sequence 1: prompt 1:5 (pages 0-2, blocks 0 and 1 registered); sequence 2: prompt 2:4, freed
+// (pages 3-4 registered, queued); page_size 2, 16 pages.
+Model healthy_model() {
+  const std::string text =
+      "kvtrace 2\nconfig page_size=2 max_pages=16 prefix_caching=on\n"
+      "prefill 1 1:5\nprefill 2 2:4\nfree 2\n";
+  ParseResult parsed = parse_trace(text, memory_budget_default_bytes);
+  const Trace& trace = std::get<Trace>(parsed);
+  Model model(trace.config);
+  for (size_t tick = 0; tick < trace.lines.size(); tick++) model.apply(trace.lines[tick].op, tick);
+  return model;
+}
+
+TEST(ModelAudit, ReportsEveryCorruption) {
+  using M = ModelTestAccess;
+  const std::vector<std::pair<std::function<void(Model&)>, std::string>> cases = {
+      {[](Model& m) { M::table(m, 1)[1] = M::table(m, 1)[0]; }, "sequence 1 holds a page twice"},
+      {[](Model& m) { M::tokens_of(m, 1) += 10; }, "sequence 1 has fewer pages than tokens need"},
+      {[](Model& m) { M::refcount(m, 0) = 2; }, "model: page 0 refcount expected 1 actual 2"},
+      {[](Model& m) { M::token_count(m) += 1; }, "model: token count expected 5 actual 6"},
+      {[](Model& m) { M::queue(m).push_back(0); }, "pages with refcount above 0 expected 3"},
+      {[](Model& m) { M::add_free_page(m, 99); }, "model: used pages expected 3 actual 4"},
+      {[](Model& m) { M::add_free_page(m, 99); }, "page 99: free but kept unregistered"},
+      {[](Model& m) { M::unregister_key_of(m, 0); }, "page 0: its key is not registered to it"},
+      {[](Model& m) { M::shorten_key_of(m, 0); }, "page 0: key of 1 ids is not a block"},
+      {[](Model& m) { M::flip_slot(m, 1); }, "page 1 slot 0: not its key's value"},
+      {[](Model& m) { M::register_to(m, 0, 99); }, "a registered key maps to page 99"},
+      {[](Model& m) { M::queue(m).pop_back(); }, "model: queue holds 1 pages, expected the 2"},
+  };
+  for (const auto& each : cases) {
+    const std::string& expected = each.second;  // not a structured binding: clang-14 lambdas
+    Model model = healthy_model();
+    ASSERT_EQ(model.audit(), std::vector<std::string>{});
+    each.first(model);
+    const std::vector<std::string> problems = model.audit();
+    EXPECT_TRUE(std::any_of(problems.begin(), problems.end(),
+                            [&](const std::string& p) { return p.find(expected) != p.npos; }))
+        << "expected a problem containing '" << expected << "', got "
+        << (problems.empty() ? "none" : problems[0]);
+  }
+}
+
+}  // namespace
+}  // namespace kv
