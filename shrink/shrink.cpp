@@ -305,7 +305,9 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
       progress = true;
     }
     progress |= shrinker.try_edits(trace, smaller_count);
-    progress |= shrinker.try_edits(trace, fresh_destination);
+    // A fresh fork destination only enables removals (and renumbering undoes it), so it is not
+    // progress: counting it kept every round busy until the round limit.
+    shrinker.try_edits(trace, fresh_destination);
     Trace renamed = renumber(trace);
     if (expectation_line == 0 && renamed != trace && shrinker.fails_same(renamed)) trace = renamed;
     if (!progress && trace.lines.size() == before && trace.config == config_before) break;
