@@ -156,11 +156,15 @@ rc::Gen<Burst> big_step(SeqId index_count) {
 }
 
 // A prompt forked `width` times, some forks forked again, then a beam step over the forks
-// (copy-on-write of the shared last page) and sometimes an append to one fork.
+// (copy-on-write of the shared last page) and sometimes an append to one fork. RapidCheck scales
+// inRange by the case's size, so the widest beams (255 and 256 forks: a page with 256 holders and
+// more, where a byte-wide counter wraps) are drawn on their own too, at any size.
 rc::Gen<Burst> fan_out() {
+  const auto beam_width = weighted_gen<uint32_t>(
+      {{2, rc::gen::inRange<uint32_t>(1, 257)}, {1, rc::gen::element<uint32_t>(255, 256)}});
   return rc::gen::map(
-      rc::gen::tuple(rc::gen::inRange<SeqId>(0, 8), gen_token_count(),
-                     rc::gen::inRange<uint32_t>(1, 257), rc::gen::inRange<uint32_t>(0, 65),
+      rc::gen::tuple(rc::gen::inRange<SeqId>(0, 8), gen_token_count(), beam_width,
+                     rc::gen::inRange<uint32_t>(0, 65),
                      rc::gen::inRange<int32_t>(1, 3)),
       [](const std::tuple<SeqId, TokenCount, uint32_t, uint32_t, int32_t>& parts) {
         const auto [root, prompt, width, grandchildren, beam_tokens] = parts;
