@@ -164,8 +164,7 @@ rc::Gen<Burst> fan_out() {
       {{2, rc::gen::inRange<uint32_t>(1, 257)}, {1, rc::gen::element<uint32_t>(255, 256)}});
   return rc::gen::map(
       rc::gen::tuple(rc::gen::inRange<SeqId>(0, 8), gen_token_count(), beam_width,
-                     rc::gen::inRange<uint32_t>(0, 65),
-                     rc::gen::inRange<int32_t>(1, 3)),
+                     rc::gen::inRange<uint32_t>(0, 65), rc::gen::inRange<int32_t>(1, 3)),
       [](const std::tuple<SeqId, TokenCount, uint32_t, uint32_t, int32_t>& parts) {
         const auto [root, prompt, width, grandchildren, beam_tokens] = parts;
         Burst burst;
