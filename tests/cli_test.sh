@@ -126,7 +126,7 @@ expect_output "--ops: must be a whole number" "gen names the option"
 expect_status 2 "shrink without a file" "$kvtrace" shrink
 expect_output "give the failing FILE" "shrink says what is missing"
 expect_status 0 "version" "$kvtrace" --version
-expect_output "kvtrace 1" "version text"
+expect_output "kvtrace 1 and 2 files" "version text"
 for command in replay fmt gen campaign shrink encode decode; do
   expect_status 0 "$command --help" "$kvtrace" "$command" --help
   expect_output "--help" "$command --help lists options"
