@@ -23,7 +23,8 @@ inline constexpr int exit_usage = 2;
 inline constexpr int exit_nothing_to_shrink = 3;  // `shrink` of a trace that passes
 inline constexpr int exit_interrupted = 130;      // `campaign` stopped by SIGINT or SIGTERM
 
-inline constexpr const char* kvtrace_version = "kvtrace 1.2 (reads and writes kvtrace 1 and 2 files)";
+inline constexpr const char* kvtrace_version =
+    "kvtrace 1.2 (reads and writes kvtrace 1 and 2 files)";
 
 // One kvtrace command: `declare` adds its options to `app` and returns what runs it after a
 // successful parse.
