@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "impl/kvcache.hpp"
+#include "tests/audit_expect.hpp"
 #include "tests/cache_test_access.hpp"
 
 namespace kvcache {
@@ -209,10 +210,7 @@ TEST_F(PrefixTest, AuditReportsEveryPrefixCorruption) {
     expect_healthy();
     each.first(*cache_);
     const std::vector<std::string> problems = cache_->audit();
-    EXPECT_TRUE(std::any_of(problems.begin(), problems.end(),
-                            [&](const std::string& p) { return p.find(expected) != p.npos; }))
-        << "expected a problem containing '" << expected << "', got "
-        << (problems.empty() ? "none" : problems[0]);
+    EXPECT_TRUE(has_problem(problems, expected));
   }
 }
 

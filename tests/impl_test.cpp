@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "impl/kvcache.hpp"
+#include "tests/audit_expect.hpp"
 #include "tests/cache_test_access.hpp"
 
 namespace kvcache {
@@ -511,11 +512,7 @@ TEST_F(CacheTest, AuditNamesFreeListLruAndTokenCorruption) {
   CacheTestAccess::set_last_use(*cache_, 1, 100);
   CacheTestAccess::add_tokens(*cache_, 2, 10);
   const std::vector<std::string> problems = cache_->audit();
-  auto mentions = [&](const std::string& text) {
-    return std::any_of(problems.begin(), problems.end(), [&](const std::string& problem) {
-      return problem.find(text) != std::string::npos;
-    });
-  };
+  auto mentions = [&](const std::string& text) { return has_problem(problems, text); };
   EXPECT_TRUE(mentions("on the free list expected only at refcount 0"));
   EXPECT_TRUE(mentions("used + free expected 4"));
   EXPECT_TRUE(mentions("LRU list: sequence 2: expected after sequence 1"));
@@ -816,10 +813,7 @@ TEST_F(CacheTest, AuditReportsEveryCorruption) {
     expect_healthy();
     each.first(*cache_);
     const std::vector<std::string> problems = cache_->audit();
-    EXPECT_TRUE(std::any_of(problems.begin(), problems.end(),
-                            [&](const std::string& p) { return p.find(expected) != p.npos; }))
-        << "expected a problem containing '" << expected << "', got "
-        << (problems.empty() ? "none" : problems[0]);
+    EXPECT_TRUE(has_problem(problems, expected));
   }
 }
 

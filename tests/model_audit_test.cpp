@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "model/model.hpp"
+#include "tests/audit_expect.hpp"
 #include "trace/trace.hpp"
 
 namespace kv {
@@ -74,10 +75,7 @@ TEST(ModelAudit, ReportsEveryCorruption) {
     ASSERT_EQ(model.audit(), std::vector<std::string>{});
     each.first(model);
     const std::vector<std::string> problems = model.audit();
-    EXPECT_TRUE(std::any_of(problems.begin(), problems.end(),
-                            [&](const std::string& p) { return p.find(expected) != p.npos; }))
-        << "expected a problem containing '" << expected << "', got "
-        << (problems.empty() ? "none" : problems[0]);
+    EXPECT_TRUE(has_problem(problems, expected));
   }
 }
 
