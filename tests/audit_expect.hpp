@@ -12,8 +12,7 @@ inline ::testing::AssertionResult has_problem(const std::vector<std::string>& pr
   for (const std::string& problem : problems) {
     if (problem.find(expected) != std::string::npos) return ::testing::AssertionSuccess();
   }
-  return ::testing::AssertionFailure()
-         << "expected a problem containing '" << expected << "', got "
-         << (problems.empty() ? std::string("none") : problems[0]) << " (" << problems.size()
-         << " problems)";
+  return ::testing::AssertionFailure() << "expected a problem containing '" << expected << "', got "
+                                       << (problems.empty() ? std::string("none") : problems[0])
+                                       << " (" << problems.size() << " problems)";
 }
