@@ -59,10 +59,15 @@ void Reach::add(const Trace& trace) {
   max_holders_per_page = std::max(max_holders_per_page, max_holders(model));
 }
 
+uint64_t Reach::odd_page_size_count() const {
+  uint64_t count = 0;
+  for (const uint32_t size : page_sizes) count += power_of_two(size) ? 0 : 1;
+  return count;
+}
+
 std::string Reach::format() const {
   std::ostringstream out;
-  uint64_t odd_page_sizes = 0;
-  for (const uint32_t size : page_sizes) odd_page_sizes += power_of_two(size) ? 0 : 1;
+  const uint64_t odd_page_sizes = odd_page_size_count();
   out << "traces                 | " << trace_count << "\n"
       << "ops                    | " << op_count << "\n"
       << "max live sequences     | " << max_live_sequences << "\n"

@@ -27,6 +27,8 @@ struct Reach {
 
   // Runs `trace` through a fresh model and folds what it reached into this.
   void add(const Trace& trace);
+  // How many of `page_sizes` are not a power of two.
+  uint64_t odd_page_size_count() const;
   // A table, one `what | value` row per line.
   std::string format() const;
 };
