@@ -47,6 +47,11 @@ std::optional<std::string> validate_config(const Config& config, uint64_t memory
              std::to_string(range.min) + ".." + std::to_string(range.max);
     }
   }
+  if (config.skip_reserved_slots && config.prefix_caching) {
+    return std::string(
+        "reserved_slots=skipped cannot be combined with prefix_caching=on (docs/semantics.md "
+        "section 14: blocks are positions, and skipped slots break them)");
+  }
   const std::optional<uint64_t> pool_bytes = config.pool_bytes();
   if (!pool_bytes || *pool_bytes > memory_budget_bytes) {
     const std::string needed = pool_bytes ? std::to_string(*pool_bytes) + " bytes"
@@ -59,6 +64,21 @@ std::optional<std::string> validate_config(const Config& config, uint64_t memory
   return std::nullopt;
 }
 
+const VariantKey* find_variant_key(std::string_view key) {
+  for (const VariantKey& variant : variant_keys) {
+    if (key == variant.key) return &variant;
+  }
+  return nullptr;
+}
+
+std::string format_variants(const Config& config) {
+  std::string out;
+  for (const VariantKey& variant : variant_keys) {
+    if (config.*variant.field) out += std::string(" ") + variant.key + "=" + variant.variant_word;
+  }
+  return out;
+}
+
 std::string format_config(const Config& config) {
   std::string out = "config page_size=" + std::to_string(config.page_size) +
                     " max_pages=" + std::to_string(config.max_pages) +
@@ -68,7 +88,7 @@ std::string format_config(const Config& config) {
   if (config.head_dim != defaults.head_dim) out += " head_dim=" + std::to_string(config.head_dim);
   if (config.layers != defaults.layers) out += " layers=" + std::to_string(config.layers);
   if (config.prefix_caching) out += " prefix_caching=on";
-  return out;
+  return out + format_variants(config);
 }
 
 }  // namespace kv

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace kv {
 
@@ -20,6 +21,9 @@ struct Config {
   uint32_t head_dim = 2;
   uint32_t layers = 1;
   bool prefix_caching = false;  // kvtrace 2: register full prompt blocks and reuse them
+  // Semantic variants (trace/variants.def, docs/semantics.md section 14): false is the default rule.
+#define KV_VARIANT(field, key, default_word, variant_word, help) bool field = false;
+#include "trace/variants.def"
   bool operator==(const Config&) const = default;
 
   // 32-bit words per token: K and V, every layer, every head.
@@ -28,6 +32,23 @@ struct Config {
   // field at its maximum gives 2^69). Fields come from untrusted files: never multiply unchecked.
   std::optional<uint64_t> pool_bytes() const;
 };
+
+// One semantic variant's config key and its two words (trace/variants.def).
+struct VariantKey {
+  bool Config::*field;
+  const char* key;
+  const char* default_word;
+  const char* variant_word;
+  const char* help;
+};
+inline constexpr VariantKey variant_keys[] = {
+#define KV_VARIANT(field, key, default_word, variant_word, help) \
+  {&Config::field, key, default_word, variant_word, help},
+#include "trace/variants.def"
+};
+const VariantKey* find_variant_key(std::string_view key);
+// " append_atomicity=token ...": the variants that are not the default, or "".
+std::string format_variants(const Config& config);
 
 // Checks ranges and the pool size; returns a message a person can act on, or nothing when valid.
 std::optional<std::string> validate_config(const Config& config, uint64_t memory_budget_bytes);

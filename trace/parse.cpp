@@ -249,6 +249,13 @@ std::variant<OpResult, std::string> parse_op_result(std::string_view text) {
 
 namespace {
 
+// " append_atomicity reserved_slots ...": the variant keys, for the unknown-key message.
+std::string format_variant_keys() {
+  std::string out;
+  for (const VariantKey& variant : variant_keys) out += std::string(" ") + variant.key;
+  return out;
+}
+
 std::optional<std::string> parse_config_word(std::string_view word, Config& config) {
   const size_t equals = word.find('=');
   if (equals == std::string_view::npos)
@@ -269,6 +276,14 @@ std::optional<std::string> parse_config_word(std::string_view word, Config& conf
     config.prefix_caching = value == "on";
     return std::nullopt;
   }
+  if (const VariantKey* variant = find_variant_key(key)) {
+    if (value != variant->default_word && value != variant->variant_word) {
+      return std::string(key) + "='" + std::string(value) + "' must be " + variant->default_word +
+             " or " + variant->variant_word;
+    }
+    config.*variant->field = value == variant->variant_word;
+    return std::nullopt;
+  }
   uint32_t* field = key == "page_size"   ? &config.page_size
                     : key == "max_pages" ? &config.max_pages
                     : key == "kv_heads"  ? &config.kv_heads
@@ -277,7 +292,8 @@ std::optional<std::string> parse_config_word(std::string_view word, Config& conf
                                          : nullptr;
   if (field == nullptr) {
     return "unknown config key '" + std::string(key) +
-           "' (known: page_size max_pages eviction kv_heads head_dim layers prefix_caching)";
+           "' (known: page_size max_pages eviction kv_heads head_dim layers prefix_caching" +
+           format_variant_keys() + ")";
   }
   auto number = parse_u32(value, key);
   if (auto* message = std::get_if<std::string>(&number)) return *message;
