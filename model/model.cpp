@@ -87,7 +87,10 @@ void Model::release(ModelPageId page) {
 void Model::unregister(ModelPageId page) {
   Page& entry = pages_.at(page);
   if (!entry.key) return;
-  registered_.erase(*entry.key);
+  std::vector<ModelPageId>& pages = registered_.at(*entry.key);  // "it alone loses the key"
+  pages.erase(std::find(pages.begin(), pages.end(), page));
+  if (pages.empty()) registered_.erase(*entry.key);
+  registered_page_count_--;
   entry.key.reset();
   cached_queue_.erase(std::remove(cached_queue_.begin(), cached_queue_.end(), page),
                       cached_queue_.end());
@@ -96,6 +99,8 @@ void Model::unregister(ModelPageId page) {
 // "A block is registered when it becomes full during an op, if prefix_caching=on, every token of
 // its prefix is a prompt token and the key is not registered already (the page then stays
 // unregistered)." Blocks [first_block, end_block) of `sequence` just became full.
+// decode_caching=on drops the prompt-token condition (V-D1); duplicate_keys=kept the last one
+// (V-K1).
 void Model::register_full_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block) {
   if (!config_.prefix_caching) return;
   for (uint64_t block = first_block; block < end_block; block++) {
@@ -104,11 +109,12 @@ void Model::register_full_blocks(Sequence& sequence, uint64_t first_block, uint6
     for (uint64_t k = end; k > 0 && all_prompt; k--) {
       all_prompt = is_prompt_token(sequence.token_ids[k - 1]);
     }
-    if (!all_prompt) continue;
+    if (!all_prompt && !config_.decode_caching) continue;
     Key key(sequence.token_ids.begin(), sequence.token_ids.begin() + static_cast<int64_t>(end));
-    if (registered_.count(key)) continue;
+    if (registered_.count(key) && !config_.keep_duplicate_keys) continue;
     const ModelPageId page = sequence.block_table[block];
-    registered_[key] = page;
+    registered_[key].push_back(page);
+    registered_page_count_++;
     pages_.at(page).key = std::move(key);
   }
 }
@@ -138,6 +144,21 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
   if (token_count == 0 || token_count > append_token_count_max) {
     return result_of(Status::invalid_argument);
   }
+  if (!config_.append_by_token) return append_tokens(seq, token_count, tick, entry, protected_ids, 0);
+  // append_atomicity=token (section 14.1): N one-token appends, stopping at the first failure;
+  // what the earlier ones did stays done.
+  Result result = result_of(Status::ok);
+  for (uint32_t offset = 0; offset < token_count; offset++) {
+    const Result one = append_tokens(seq, 1, tick, entry, protected_ids, offset);
+    if (one.status != Status::ok) return one;
+    result.evicted.insert(result.evicted.end(), one.evicted.begin(), one.evicted.end());
+  }
+  return result;
+}
+
+// The whole append of `token_count` tokens, whose first has offset `first_offset` in its op.
+Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
+                            const std::vector<SeqId>& protected_ids, uint32_t first_offset) {
   const auto found = sequences_.find(seq);
   const uint64_t n = found == sequences_.end() ? 0 : found->second.token_count;
   static const std::vector<ModelPageId> no_pages;
@@ -167,7 +188,7 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
     }
     const ModelPageId page = sequence.block_table[token / config_.page_size];
     unregister(page);  // "writing into a registered page unregisters it first"
-    const uint64_t value = token_value(tick, entry, offset);
+    const uint64_t value = token_value(tick, entry, first_offset + offset);
     pages_.at(page).slots[token % config_.page_size] = value;
     sequence.token_ids.push_back(generated_token_id(value));
   }
@@ -223,7 +244,7 @@ std::vector<ModelPageId> Model::prefix_hits(const std::vector<TokenId>& ids) con
     const Key key(ids.begin(), ids.begin() + static_cast<int64_t>((block + 1) * config_.page_size));
     const auto found = registered_.find(key);
     if (found == registered_.end()) break;
-    hits.push_back(found->second);
+    hits.push_back(found->second.front());  // "the one registered first" (V-K2)
   }
   return hits;
 }
@@ -362,7 +383,7 @@ OpResult Model::apply(const Op& op, Tick tick) {
 
 StatsView Model::stats() const {
   StatsView stats{used_pages(), free_pages(), sequences_.size(), token_count_};
-  if (config_.prefix_caching) stats.cached_keys = registered_.size();
+  if (config_.prefix_caching) stats.cached_keys = registered_page_count_;  // V-K4
   return stats;
 }
 
@@ -392,7 +413,9 @@ std::optional<Tick> Model::last_use(SeqId seq) const {
 
 PrefixCacheView Model::prefix_cache() const {
   PrefixCacheView view;
-  for (const auto& [key, page] : registered_) view.registered.push_back({key, page});
+  for (const auto& [key, pages] : registered_) {
+    for (ModelPageId page : pages) view.registered.push_back({key, page});
+  }
   view.queue = cached_queue_;
   return view;
 }
@@ -461,6 +484,18 @@ std::vector<std::string> Model::audit() const {
   return problems;
 }
 
+// The values of the tokens of `key`: prompt values for its leading prompt ids, then the value
+// each generated id carries (decode_caching=on registers those too).
+static std::vector<uint64_t> key_values(const std::vector<TokenId>& key) {
+  std::vector<TokenId> prompt;
+  while (prompt.size() < key.size() && is_prompt_token(key[prompt.size()])) {
+    prompt.push_back(key[prompt.size()]);
+  }
+  std::vector<uint64_t> values = prompt_token_values(prompt);
+  for (size_t k = prompt.size(); k < key.size(); k++) values.push_back(key[k] & ~generated_token_flag);
+  return values;
+}
+
 // Keys <-> pages one to one, the queue = the registered pages with refcount 0 (once each), every
 // registered page holding its key's prompt values, nothing registered without prefix caching.
 void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
@@ -471,15 +506,16 @@ void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
     if (!page.key) continue;
     if (page.refcount == 0) idle.push_back(id);
     const auto found = registered_.find(*page.key);
-    if (found == registered_.end() || found->second != id) {
-      problems.push_back(name + ": its key is not registered to it");
+    if (found == registered_.end() ||
+        std::count(found->second.begin(), found->second.end(), id) != 1) {
+      problems.push_back(name + ": its key is not registered to it once");
     }
     const Key& key = *page.key;
     if (!config_.prefix_caching || key.empty() || key.size() % config_.page_size != 0) {
       problems.push_back(name + ": key of " + std::to_string(key.size()) + " ids is not a block");
       continue;
     }
-    const std::vector<uint64_t> values = prompt_token_values(key);
+    const std::vector<uint64_t> values = key_values(key);
     for (uint64_t slot = 0; slot < config_.page_size; slot++) {
       if (page.slots[slot] != values[key.size() - config_.page_size + slot]) {
         problems.push_back(name + " slot " + std::to_string(slot) + ": not its key's value");
@@ -487,12 +523,25 @@ void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
       }
     }
   }
-  for (const auto& [key, id] : registered_) {
-    const auto found = pages_.find(id);
-    if (found == pages_.end() || found->second.key != key) {
-      problems.push_back("model: a registered key maps to page " + std::to_string(id) +
-                         ", which does not hold it");
+  uint64_t page_count = 0;
+  for (const auto& [key, ids] : registered_) {
+    if (ids.size() > 1 && !config_.keep_duplicate_keys) {
+      problems.push_back("model: a key is registered to " + std::to_string(ids.size()) +
+                         " pages under duplicate_keys=refused");
     }
+    for (ModelPageId id : ids) {
+      page_count++;
+      const auto found = pages_.find(id);
+      if (found == pages_.end() || found->second.key != key) {
+        problems.push_back("model: a registered key maps to page " + std::to_string(id) +
+                           ", which does not hold it");
+      }
+    }
+  }
+  if (page_count != registered_page_count_) {
+    problems.push_back("model: registered_page_count_ is " +
+                       std::to_string(registered_page_count_) + ", recounted " +
+                       std::to_string(page_count));
   }
   std::vector<ModelPageId> queued = cached_queue_;
   std::sort(queued.begin(), queued.end());

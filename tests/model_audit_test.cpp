@@ -27,14 +27,20 @@ struct ModelTestAccess {
   static void add_free_page(Model& model, ModelPageId page) { model.pages_[page]; }
   static std::vector<ModelPageId>& queue(Model& model) { return model.cached_queue_; }
   static void unregister_key_of(Model& model, ModelPageId page) {
+    model.registered_page_count_ -= model.registered_.at(*model.pages_.at(page).key).size();
     model.registered_.erase(*model.pages_.at(page).key);
   }
+  static void register_twice(Model& model, ModelPageId page) {
+    model.registered_.at(*model.pages_.at(page).key).push_back(page);
+    model.registered_page_count_++;
+  }
+  static void miscount_registered(Model& model) { model.registered_page_count_++; }
   static void shorten_key_of(Model& model, ModelPageId page) {
     model.pages_.at(page).key->pop_back();
   }
   static void flip_slot(Model& model, ModelPageId page) { model.pages_.at(page).slots.at(0) ^= 1; }
   static void register_to(Model& model, ModelPageId page, ModelPageId other) {
-    model.registered_[*model.pages_.at(page).key] = other;
+    model.registered_[*model.pages_.at(page).key] = {other};
   }
 };
 
@@ -67,6 +73,8 @@ TEST(ModelAudit, ReportsEveryCorruption) {
       {[](Model& m) { M::shorten_key_of(m, 0); }, "page 0: key of 1 ids is not a block"},
       {[](Model& m) { M::flip_slot(m, 1); }, "page 1 slot 0: not its key's value"},
       {[](Model& m) { M::register_to(m, 0, 99); }, "a registered key maps to page 99"},
+      {[](Model& m) { M::register_twice(m, 0); }, "registered to 2 pages under duplicate_keys=refused"},
+      {[](Model& m) { M::miscount_registered(m); }, "registered_page_count_ is"},
       {[](Model& m) { M::queue(m).pop_back(); }, "model: queue holds 1 pages, expected the 2"},
   };
   for (const auto& each : cases) {

@@ -79,6 +79,65 @@ std::optional<std::string> apply_eviction(const std::vector<std::string_view>& w
   return std::nullopt;
 }
 
+std::optional<std::string> apply_count(const std::vector<std::string_view>& words,
+                                       Capabilities& caps) {
+  const auto kind = words.size() == 4 ? op_from_name(words[1]) : std::nullopt;
+  const auto low = words.size() == 4 ? to_u32(words[2]) : std::nullopt;
+  const auto high = words.size() == 4 ? to_u32(words[3]) : std::nullopt;
+  if (!kind || !low || !high || *low > *high) {
+    return std::string("profile line 'count' needs OP MIN MAX with MIN <= MAX (count append 1 1)");
+  }
+  if (*kind != OpKind::append && *kind != OpKind::step && *kind != OpKind::truncate &&
+      *kind != OpKind::prefill) {
+    return "profile line 'count' names op '" + std::string(words[1]) +
+           "', which has no count (append, step, truncate and prefill have)";
+  }
+  caps.counts[static_cast<size_t>(*kind)] = {*low, *high};
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_config(const std::vector<std::string_view>& words,
+                                        Capabilities& caps) {
+  if (words.size() < 2) return std::string("profile line 'config' names no KEY=VALUE");
+  for (size_t i = 1; i < words.size(); i++) {
+    const size_t equals = words[i].find('=');
+    const VariantKey* variant =
+        equals == std::string_view::npos ? nullptr : find_variant_key(words[i].substr(0, equals));
+    const std::string_view value = variant ? words[i].substr(equals + 1) : std::string_view();
+    if (!variant || (value != variant->default_word && value != variant->variant_word)) {
+      std::string known;
+      for (const VariantKey& key : variant_keys) {
+        known += std::string(" ") + key.key + "=" + key.default_word + "|" + key.variant_word;
+      }
+      return "profile line 'config' item '" + std::string(words[i]) +
+             "' is not a variant KEY=VALUE (known:" + known + ")";
+    }
+    caps.variants.*variant->field = value == variant->variant_word;
+  }
+  return std::nullopt;
+}
+
+bool same_variants(const Config& a, const Config& b) {
+  for (const VariantKey& variant : variant_keys) {
+    if (a.*variant.field != b.*variant.field) return false;
+  }
+  return true;
+}
+
+void copy_variants(const Config& from, Config& to) {
+  for (const VariantKey& variant : variant_keys) to.*variant.field = from.*variant.field;
+}
+
+// The op's counts (N of append/truncate, each entry's N of step and prefill).
+std::vector<uint32_t*> counts_of(Op& op) {
+  std::vector<uint32_t*> counts;
+  if (op.kind == OpKind::append || op.kind == OpKind::truncate) counts.push_back(&op.count);
+  if (op.kind == OpKind::step || op.kind == OpKind::prefill) {
+    for (StepEntry& entry : op.entries) counts.push_back(&entry.token_count);
+  }
+  return counts;
+}
+
 }  // namespace
 
 Capabilities Capabilities::all() {
@@ -109,6 +168,13 @@ Capabilities intersect(const Capabilities& a, const Capabilities& b) {
   }
   out.stores_data = a.stores_data && b.stores_data;
   out.audits = a.audits && b.audits;
+  for (uint32_t i = 0; i < op_kind_count; i++) {
+    out.counts[i] = {std::max(a.counts[i].min, b.counts[i].min),
+                     std::min(a.counts[i].max, b.counts[i].max)};
+  }
+  // Two backends that need different variants cannot share a trace: the first one's win, and
+  // config_outside then refuses every config for the other.
+  copy_variants(same_variants(a.variants, Config{}) ? b.variants : a.variants, out.variants);
   return out;
 }
 
@@ -120,6 +186,8 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
   if (key == "eviction") return apply_eviction(words, caps);
   if (key == "data") return apply_flag(key, words, caps.stores_data);
   if (key == "audit") return apply_flag(key, words, caps.audits);
+  if (key == "count") return apply_count(words, caps);
+  if (key == "config") return apply_config(words, caps);
   for (const RangeField& field : range_fields) {
     if (key != field.key) continue;
     const auto low = words.size() == 3 ? to_u32(words[1]) : std::nullopt;
@@ -131,7 +199,8 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
     return std::nullopt;
   }
   return "unknown profile line '" + std::string(line.substr(0, 80)) +
-         "' (known: ops eviction page_size max_pages kv_heads head_dim layers data audit)";
+         "' (known: ops eviction page_size max_pages kv_heads head_dim layers data audit count "
+         "config)";
 }
 
 std::string format_profile(const Capabilities& caps) {
@@ -145,6 +214,14 @@ std::string format_profile(const Capabilities& caps) {
   }
   out += std::string("data ") + (caps.stores_data ? "yes" : "no") + "\naudit " +
          (caps.audits ? "yes" : "no") + "\n";
+  for (uint32_t i = 0; i < op_kind_count; i++) {
+    if (caps.counts[i] == ConfigRange{0, UINT32_MAX}) continue;
+    out += "count " + std::string(op_name(static_cast<OpKind>(i))) + " " +
+           std::to_string(caps.counts[i].min) + " " + std::to_string(caps.counts[i].max) + "\n";
+  }
+  if (const std::string variants = format_variants(caps.variants); !variants.empty()) {
+    out += "config" + variants + "\n";
+  }
   return out;
 }
 
@@ -164,6 +241,13 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
              std::to_string(range.min) + ".." + std::to_string(range.max);
     }
   }
+  for (const VariantKey& variant : variant_keys) {
+    if (config.*variant.field == caps.variants.*variant.field) continue;
+    const bool wanted = caps.variants.*variant.field;
+    return std::string(variant.key) + "=" +
+           (wanted ? variant.default_word : variant.variant_word) + " but its profile runs under " +
+           variant.key + "=" + (wanted ? variant.variant_word : variant.default_word);
+  }
   return std::nullopt;
 }
 
@@ -180,7 +264,18 @@ std::optional<std::string> trace_outside(const Trace& trace, const Capabilities&
 
 std::optional<std::string> line_outside(const TraceLine& line, const Capabilities& caps,
                                         std::string_view backend_name) {
-  if (caps.allows(line.op.kind)) return std::nullopt;
+  if (caps.allows(line.op.kind)) {
+    const ConfigRange range = caps.counts[static_cast<size_t>(line.op.kind)];
+    Op op = line.op;
+    for (const uint32_t* count : counts_of(op)) {
+      if (*count >= range.min && *count <= range.max) continue;
+      return std::to_string(line.line_number) + ": `" + std::string(op_name(line.op.kind)) +
+             "` count " + std::to_string(*count) + " is outside the profile of backend " +
+             std::string(backend_name) + " (count " + std::string(op_name(line.op.kind)) + " " +
+             std::to_string(range.min) + " " + std::to_string(range.max) + ")";
+    }
+    return std::nullopt;
+  }
   return std::to_string(line.line_number) + ": op `" + std::string(op_name(line.op.kind)) +
          "` is outside the profile of backend " + std::string(backend_name) +
          " (it implements: " + caps.op_list() + ")";
@@ -197,6 +292,14 @@ void fit_config(Config& config, const Capabilities& caps) {
     const ConfigRange range = caps.*field.range;
     config.*field.field = std::clamp(config.*field.field, range.min, range.max);
   }
+  copy_variants(caps.variants, config);
+  if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
+}
+
+// Moves every count of `op` into its profile's range.
+void fit_counts(Op& op, const Capabilities& caps) {
+  const ConfigRange range = caps.counts[static_cast<size_t>(op.kind)];
+  for (uint32_t* count : counts_of(op)) *count = std::clamp(*count, range.min, range.max);
 }
 
 }  // namespace
@@ -205,29 +308,28 @@ Trace restrict_to(Trace trace, const Capabilities& caps) {
   if (caps == Capabilities::all()) return trace;
   fit_config(trace.config, caps);
   std::erase_if(trace.lines, [&caps](const TraceLine& line) { return !caps.allows(line.op.kind); });
+  for (TraceLine& line : trace.lines) {
+    fit_counts(line.op, caps);
+    line.expected.reset();
+  }
   return trace;
 }
 
 Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps,
                             Profile profile) {
-  // A restricted backend gets classic traces cut to its profile; the scale regimes need all ops.
+  // The profile's trace (its regimes and prefix bursts included), cut to the backend's profile:
+  // ops outside it dropped, counts and the config moved into it. Dropping shortens it, so a
+  // longer one is generated until op_count ops are left (a profile of one rare op may get fewer).
   if (caps == Capabilities::all()) return generate_trace(seed, op_count, profile);
-  Rng rng(seed);
+  constexpr uint64_t length_factor_max = 64;
   Trace trace;
-  trace.config = generate_config(rng);
-  fit_config(trace.config, caps);
-  trace.header_comments.push_back(" generated: kvtrace gen --seed " + std::to_string(seed) +
-                                  " --ops " + std::to_string(op_count) +
-                                  " within ops: " + caps.op_list());
-  constexpr uint32_t redraw_count_max = 10000;
-  for (uint32_t i = 0; i < op_count; i++) {
-    Op op = generate_op(rng, trace.config);
-    for (uint32_t redraw = 0; !caps.allows(op.kind) && redraw < redraw_count_max; redraw++) {
-      op = generate_op(rng, trace.config);
-    }
-    if (!caps.allows(op.kind)) break;  // a profile with no op: an empty trace
-    trace.lines.push_back(TraceLine{std::move(op), std::nullopt, 0, {}, {}});
+  for (uint64_t factor = 1; factor <= length_factor_max; factor *= 4) {
+    const uint64_t generated_count = std::min<uint64_t>(uint64_t{op_count} * factor, 1000000);
+    trace = restrict_to(generate_trace(seed, static_cast<uint32_t>(generated_count), profile), caps);
+    if (trace.lines.size() >= op_count) break;
   }
+  if (trace.lines.size() > op_count) trace.lines.resize(op_count);
+  trace.header_comments.push_back(" within ops: " + caps.op_list() + format_variants(caps.variants));
   return trace;
 }
 

@@ -21,6 +21,13 @@ struct ConfigRange {
   bool operator==(const ConfigRange&) const = default;
 };
 
+// Every count allowed: the default of Capabilities::counts.
+constexpr std::array<ConfigRange, op_kind_count> all_counts() {
+  std::array<ConfigRange, op_kind_count> counts{};
+  counts.fill(ConfigRange{0, UINT32_MAX});
+  return counts;
+}
+
 struct Capabilities {
   std::array<bool, op_kind_count> ops{};  // indexed by OpKind
   bool eviction_none = true;
@@ -32,6 +39,13 @@ struct Capabilities {
   ConfigRange layers{1, 256};
   bool stores_data = true;  // the backend keeps token words and answers digest/words
   bool audits = false;      // the backend answers a self-audit
+  // The N an op accepts (`count append 1 1`): append's and truncate's N, each step entry's N,
+  // each prefill segment's N. Generated counts are moved into it; a file's are checked.
+  std::array<ConfigRange, op_kind_count> counts = all_counts();
+  // The semantic variants the backend runs under (`config append_atomicity=token`): only the
+  // variant fields (trace/variants.def) are used. Every generated config gets them; a file
+  // with other values is outside the profile. In-tree backends: the defaults.
+  Config variants;
 
   // Everything: what the in-tree backends implement.
   static Capabilities all();
@@ -48,7 +62,7 @@ struct Capabilities {
 Capabilities intersect(const Capabilities& a, const Capabilities& b);
 
 // Applies one profile line (`ops alloc append`, `eviction none`, `page_size 1 64`, `data yes`,
-// `audit no`) to `caps`; returns a message when the line is not one of them.
+// `audit no`, `count append 1 1`, `config append_atomicity=token`) to `caps`; returns a message when the line is not one of them.
 std::optional<std::string> apply_profile_line(std::string_view line, Capabilities& caps);
 // The profile as the lines apply_profile_line reads (without the `kvbackend` and `ready` lines).
 std::string format_profile(const Capabilities& caps);
