@@ -144,7 +144,8 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
   if (token_count == 0 || token_count > append_token_count_max) {
     return result_of(Status::invalid_argument);
   }
-  if (!config_.append_by_token) return append_tokens(seq, token_count, tick, entry, protected_ids, 0);
+  if (!config_.append_by_token)
+    return append_tokens(seq, token_count, tick, entry, protected_ids, 0);
   // append_atomicity=token (section 14.1): N one-token appends, stopping at the first failure;
   // what the earlier ones did stays done.
   Result result = result_of(Status::ok);
@@ -492,7 +493,8 @@ static std::vector<uint64_t> key_values(const std::vector<TokenId>& key) {
     prompt.push_back(key[prompt.size()]);
   }
   std::vector<uint64_t> values = prompt_token_values(prompt);
-  for (size_t k = prompt.size(); k < key.size(); k++) values.push_back(key[k] & ~generated_token_flag);
+  for (size_t k = prompt.size(); k < key.size(); k++)
+    values.push_back(key[k] & ~generated_token_flag);
   return values;
 }
 

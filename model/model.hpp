@@ -24,7 +24,8 @@ struct ModelTestAccess;  // test-only hook (tests/model_audit_test.cpp): corrupt
 //  - a page is in pages_ iff at least one block-table entry references it (its refcount is the
 //    number of such entries) or it is registered with refcount 0 (then it is in cached_queue_);
 //  - used = the pages with refcount > 0, <= max_pages; free = max_pages - used;
-//  - registered_ and the pages' keys match (one to one unless duplicate_keys=kept); cached_queue_ holds exactly the registered
+//  - registered_ and the pages' keys match (one to one unless duplicate_keys=kept); cached_queue_
+//  holds exactly the registered
 //    pages with refcount 0, once each; a registered page holds its key's prompt values;
 //  - no block table holds the same page twice; pages(S) >= ceil(n / page_size);
 //  - token_count_ is the sum of n over all sequences (kept so stats() is O(1)).
@@ -101,7 +102,7 @@ class Model {
   // Every registered key and its pages, first registered first: one page unless
   // duplicate_keys=kept (section 14.5).
   std::map<Key, std::vector<ModelPageId>> registered_;
-  uint64_t registered_page_count_ = 0;  // pages over all keys of registered_: the cached= field
+  uint64_t registered_page_count_ = 0;     // pages over all keys of registered_: the cached= field
   std::vector<ModelPageId> cached_queue_;  // registered pages with refcount 0, oldest first
   uint64_t token_count_ = 0;  // sum of n over sequences_: the runner reads stats after every op
 };

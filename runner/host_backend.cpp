@@ -43,7 +43,20 @@ Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t 
                        std::span(token_words_).subspan(offset * words_per_token, words_per_token));
     }
   }
-  return to_result(cache_.append(seq, token_count, token_words_, tick, protected_ids));
+  if (!config_.append_by_token || token_words_.empty()) {
+    return to_result(cache_.append(seq, token_count, token_words_, tick, protected_ids));
+  }
+  // append_atomicity=token (docs/semantics.md 14.1), the way a one-token-at-a-time engine API
+  // gives it: one cache append per token, stopping at the first failure.
+  Result result = result_of(Status::ok);
+  for (uint32_t offset = 0; offset < token_count; offset++) {
+    const Result one = to_result(cache_.append(
+        seq, 1, std::span(token_words_).subspan(offset * words_per_token, words_per_token), tick,
+        protected_ids));
+    if (one.status != Status::ok) return one;
+    result.evicted.insert(result.evicted.end(), one.evicted.begin(), one.evicted.end());
+  }
+  return result;
 }
 
 // prefill: the segments' ids and their prompt values (trace/token.hpp); bad segments are the op's

@@ -73,7 +73,8 @@ TEST(ModelAudit, ReportsEveryCorruption) {
       {[](Model& m) { M::shorten_key_of(m, 0); }, "page 0: key of 1 ids is not a block"},
       {[](Model& m) { M::flip_slot(m, 1); }, "page 1 slot 0: not its key's value"},
       {[](Model& m) { M::register_to(m, 0, 99); }, "a registered key maps to page 99"},
-      {[](Model& m) { M::register_twice(m, 0); }, "registered to 2 pages under duplicate_keys=refused"},
+      {[](Model& m) { M::register_twice(m, 0); },
+       "registered to 2 pages under duplicate_keys=refused"},
       {[](Model& m) { M::miscount_registered(m); }, "registered_page_count_ is"},
       {[](Model& m) { M::queue(m).pop_back(); }, "model: queue holds 1 pages, expected the 2"},
   };

@@ -231,6 +231,29 @@ const Rule rules[] = {
      "prefill 5 1:3 => ok hit=2 evicted=3\n"
      "stats => ok used=4 free=0 sequences=2 tokens=7 cached=1\nread 4 => ok\n"
      "read 5 => ok\ncheck => ok\n"},
+    // Section 14: the semantic variants. Each expectation differs from the default rule's.
+    {"variant_append_token_keeps_the_tokens_that_fitted",
+     "config page_size=2 max_pages=3 append_atomicity=token\nappend 1 3 => ok\n"
+     "append 2 3 => capacity_exceeded\ninfo 2 => ok tokens=2 pages=1 pinned=0\nread 2 => ok\n"
+     "append 1 1 => ok\nappend 1 1 => capacity_exceeded\ninfo 1 => ok tokens=4 pages=2 pinned=0\n"
+     "check => ok\n"},
+    {"variant_append_token_evicts_token_by_token",
+     "config page_size=1 max_pages=2 eviction=lru append_atomicity=token\nalloc 1 => ok\n"
+     "alloc 2 => ok\nappend 3 3 => capacity_exceeded\ninfo 3 => ok tokens=2 pages=2 pinned=0\n"
+     "stats => ok used=2 free=0 sequences=1 tokens=2\nappend 4 2 => ok evicted=3\n"
+     "append 4 0 => invalid_argument\nread 4 => ok\ncheck => ok\n"},
+    {"variant_decode_caching_registers_generated_blocks",
+     "config page_size=2 max_pages=4 prefix_caching=on decode_caching=on\n"
+     "prefill 1 5:1 => ok hit=0\nappend 1 1 => ok\n"
+     "stats => ok used=1 free=3 sequences=1 tokens=2 cached=1\nfree 1 => ok\n"
+     "prefill 2 5:3 => ok hit=0\nstats => ok used=2 free=2 sequences=1 tokens=3 cached=2\n"
+     "check => ok\n"},
+    {"variant_duplicate_keys_kept_and_the_first_is_hit",
+     "config page_size=2 max_pages=8 prefix_caching=on duplicate_keys=kept\n"
+     "prefill 1 5:4 => ok hit=0\nprefill 2 5:4 => ok hit=2\n"
+     "stats => ok used=3 free=5 sequences=2 tokens=8 cached=3\nfree 1 => ok\n"
+     "prefill 3 5:6 => ok hit=4\nstats => ok used=4 free=4 sequences=2 tokens=10 cached=4\n"
+     "read 3 => ok\ncheck => ok\n"},
 };
 
 class ModelRule : public ::testing::TestWithParam<Rule> {};

@@ -144,6 +144,7 @@ Capabilities Capabilities::all() {
   Capabilities caps;
   caps.ops.fill(true);
   caps.audits = true;
+  caps.either_variants.append_by_token = true;  // runner/host_backend.cpp appends token by token
   return caps;
 }
 
@@ -175,6 +176,10 @@ Capabilities intersect(const Capabilities& a, const Capabilities& b) {
   // Two backends that need different variants cannot share a trace: the first one's win, and
   // config_outside then refuses every config for the other.
   copy_variants(same_variants(a.variants, Config{}) ? b.variants : a.variants, out.variants);
+  for (const VariantKey& variant : variant_keys) {
+    out.either_variants.*variant.field =
+        a.either_variants.*variant.field && b.either_variants.*variant.field;
+  }
   return out;
 }
 
@@ -243,10 +248,11 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
   }
   for (const VariantKey& variant : variant_keys) {
     if (config.*variant.field == caps.variants.*variant.field) continue;
+    if (caps.either_variants.*variant.field) continue;
     const bool wanted = caps.variants.*variant.field;
-    return std::string(variant.key) + "=" +
-           (wanted ? variant.default_word : variant.variant_word) + " but its profile runs under " +
-           variant.key + "=" + (wanted ? variant.variant_word : variant.default_word);
+    return std::string(variant.key) + "=" + (wanted ? variant.default_word : variant.variant_word) +
+           " but its profile runs under " + variant.key + "=" +
+           (wanted ? variant.variant_word : variant.default_word);
   }
   return std::nullopt;
 }
@@ -325,11 +331,13 @@ Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities
   Trace trace;
   for (uint64_t factor = 1; factor <= length_factor_max; factor *= 4) {
     const uint64_t generated_count = std::min<uint64_t>(uint64_t{op_count} * factor, 1000000);
-    trace = restrict_to(generate_trace(seed, static_cast<uint32_t>(generated_count), profile), caps);
+    trace =
+        restrict_to(generate_trace(seed, static_cast<uint32_t>(generated_count), profile), caps);
     if (trace.lines.size() >= op_count) break;
   }
   if (trace.lines.size() > op_count) trace.lines.resize(op_count);
-  trace.header_comments.push_back(" within ops: " + caps.op_list() + format_variants(caps.variants));
+  trace.header_comments.push_back(" within ops: " + caps.op_list() +
+                                  format_variants(caps.variants));
   return trace;
 }
 

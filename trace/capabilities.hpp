@@ -46,6 +46,9 @@ struct Capabilities {
   // variant fields (trace/variants.def) are used. Every generated config gets them; a file
   // with other values is outside the profile. In-tree backends: the defaults.
   Config variants;
+  // The variants it implements both ways (true fields): a config may have either value, and a
+  // generated one gets the value of `variants`. In-tree backends: append_atomicity.
+  Config either_variants;
 
   // Everything: what the in-tree backends implement.
   static Capabilities all();
@@ -62,7 +65,8 @@ struct Capabilities {
 Capabilities intersect(const Capabilities& a, const Capabilities& b);
 
 // Applies one profile line (`ops alloc append`, `eviction none`, `page_size 1 64`, `data yes`,
-// `audit no`, `count append 1 1`, `config append_atomicity=token`) to `caps`; returns a message when the line is not one of them.
+// `audit no`, `count append 1 1`, `config append_atomicity=token`) to `caps`; returns a message
+// when the line is not one of them.
 std::optional<std::string> apply_profile_line(std::string_view line, Capabilities& caps);
 // The profile as the lines apply_profile_line reads (without the `kvbackend` and `ready` lines).
 std::string format_profile(const Capabilities& caps);

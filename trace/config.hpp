@@ -21,13 +21,16 @@ struct Config {
   uint32_t head_dim = 2;
   uint32_t layers = 1;
   bool prefix_caching = false;  // kvtrace 2: register full prompt blocks and reuse them
-  // Semantic variants (trace/variants.def, docs/semantics.md section 14): false is the default rule.
+  // Semantic variants (trace/variants.def, docs/semantics.md section 14): false is the default
+  // rule.
 #define KV_VARIANT(field, key, default_word, variant_word, help) bool field = false;
 #include "trace/variants.def"
   bool operator==(const Config&) const = default;
 
   // 32-bit words per token: K and V, every layer, every head.
-  uint64_t words_per_token() const { return uint64_t{kv_heads} * head_dim * layers * 2; }
+  uint64_t words_per_token() const {
+    return uint64_t{kv_heads} * head_dim * layers * 2;
+  }
   // max_pages*page_size*kv_heads*head_dim*layers*2*4, or nothing when it overflows 64 bits (every
   // field at its maximum gives 2^69). Fields come from untrusted files: never multiply unchecked.
   std::optional<uint64_t> pool_bytes() const;
