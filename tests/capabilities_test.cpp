@@ -1,0 +1,114 @@
+// Backend profiles that restrict counts and declare semantic variants (`count`, `config` lines):
+// parsing, the checks of files against them, and generation within them.
+#include <gtest/gtest.h>
+
+#include "trace/capabilities.hpp"
+
+namespace kv {
+namespace {
+
+Capabilities profile(std::initializer_list<const char*> lines) {
+  Capabilities caps;
+  caps.ops.fill(true);
+  for (const char* line : lines) {
+    const auto problem = apply_profile_line(line, caps);
+    EXPECT_FALSE(problem) << line << ": " << *problem;
+  }
+  return caps;
+}
+
+TEST(Capabilities, CountLineRestrictsGeneratedCounts) {
+  const Capabilities caps = profile({"ops alloc append step free read", "count append 1 1",
+                                     "count step 1 1"});
+  uint64_t append_count = 0;
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    const Trace trace = generate_trace_within(seed, 200, caps, Profile::classic);
+    EXPECT_EQ(trace.lines.size(), 200u) << "seed " << seed;
+    EXPECT_FALSE(trace_outside(trace, caps, "test")) << "seed " << seed;
+    for (const TraceLine& line : trace.lines) {
+      if (line.op.kind == OpKind::append) {
+        append_count++;
+        EXPECT_EQ(line.op.count, 1u);
+      }
+      for (const StepEntry& entry : line.op.entries) EXPECT_EQ(entry.token_count, 1u);
+    }
+  }
+  EXPECT_GT(append_count, 100u);
+}
+
+TEST(Capabilities, CountOutsideTheProfileIsNamed) {
+  const Capabilities caps = profile({"count append 1 1"});
+  TraceLine line;
+  line.op.kind = OpKind::append;
+  line.op.count = 2;
+  line.line_number = 7;
+  const auto why = line_outside(line, caps, "rocmforge");
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why, "7: `append` count 2 is outside the profile of backend rocmforge (count append 1 1)");
+  line.op.count = 1;
+  EXPECT_FALSE(line_outside(line, caps, "rocmforge"));
+}
+
+TEST(Capabilities, ConfigLineDeclaresVariantsForEveryGeneratedTrace) {
+  const Capabilities caps = profile({"config append_atomicity=token decode_caching=on"});
+  for (uint64_t seed = 1; seed <= 10; seed++) {
+    const Trace trace = generate_trace_within(seed, 50, caps, Profile::mixed);
+    EXPECT_TRUE(trace.config.append_by_token) << "seed " << seed;
+    EXPECT_TRUE(trace.config.decode_caching) << "seed " << seed;
+    EXPECT_FALSE(trace_outside(trace, caps, "test"));
+  }
+  Config plain;
+  plain.page_size = 4;
+  plain.max_pages = 4;
+  const auto why = config_outside(plain, caps);
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why, "append_atomicity=op but its profile runs under append_atomicity=token");
+  EXPECT_NE(format_profile(caps).find("config append_atomicity=token decode_caching=on\n"),
+            std::string::npos)
+      << format_profile(caps);
+}
+
+TEST(Capabilities, InTreeBackendsTakeEitherAppendAtomicityButNoOtherVariant) {
+  Config config;
+  config.page_size = 4;
+  config.max_pages = 4;
+  config.append_by_token = true;
+  EXPECT_FALSE(config_outside(config, Capabilities::all()));
+  config.keep_duplicate_keys = true;
+  const auto why = config_outside(config, Capabilities::all());
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why, "duplicate_keys=kept but its profile runs under duplicate_keys=refused");
+}
+
+TEST(Capabilities, BadCountAndConfigLinesSayWhatIsExpected) {
+  Capabilities caps;
+  const std::pair<const char*, const char*> cases[] = {
+      {"count append 2 1", "needs OP MIN MAX with MIN <= MAX"},
+      {"count fork 1 1", "which has no count"},
+      {"count nosuchop 1 1", "needs OP MIN MAX"},
+      {"config", "names no KEY=VALUE"},
+      {"config append_atomicity=sometimes", "is not a variant KEY=VALUE (known: append_atomicity=op|token"},
+      {"config page_size=4", "is not a variant KEY=VALUE"},
+  };
+  for (const auto& [line, message] : cases) {
+    const auto problem = apply_profile_line(line, caps);
+    ASSERT_TRUE(problem) << line;
+    EXPECT_NE(problem->find(message), std::string::npos) << line << ": " << *problem;
+  }
+}
+
+TEST(Capabilities, RestrictedProfileKeepsTheChosenProfilesPrefixBursts) {
+  const Capabilities caps = profile({"ops prefill free read stats check", "eviction none lru"});
+  uint64_t prefill_count = 0;
+  uint64_t prefix_trace_count = 0;
+  for (uint64_t seed = 1; seed <= 40; seed++) {
+    const Trace trace = generate_trace_within(seed, 200, caps, Profile::mixed);
+    prefix_trace_count += trace.config.prefix_caching ? 1 : 0;
+    for (const TraceLine& line : trace.lines) prefill_count += line.op.kind == OpKind::prefill;
+  }
+  EXPECT_GT(prefix_trace_count, 5u);
+  EXPECT_GT(prefill_count, 400u);
+}
+
+}  // namespace
+}  // namespace kv
