@@ -7,7 +7,9 @@
 
 namespace kv {
 
-Model::Model(const Config& config) : config_(config) {}
+Model::Model(const Config& config) : config_(config) {
+  if (config_.single_free_queue) free_queue_.push_back({std::nullopt, config_.max_pages});
+}
 
 uint64_t Model::pages_for_tokens(uint64_t token_count) const {
   return (token_count + config_.page_size - 1) / config_.page_size;
@@ -62,7 +64,17 @@ uint64_t Model::used_pages() const {
 // interchangeable, so the model names a fresh id either way.
 ModelPageId Model::new_page() {
   const uint64_t unregistered_free = free_pages() - cached_queue_.size();
-  if (unregistered_free == 0 && !cached_queue_.empty()) {
+  if (config_.single_free_queue) {
+    // "A new page is the head of the queue, registered or not" (V-F2).
+    QueueItem& head = free_queue_.front();
+    if (head.page) {
+      const ModelPageId page = *head.page;
+      unregister(page);  // also drops it from both queues
+      pages_.erase(page);
+    } else if (--head.unregistered_count == 0) {
+      free_queue_.pop_front();
+    }
+  } else if (unregistered_free == 0 && !cached_queue_.empty()) {
     const ModelPageId head = cached_queue_.front();
     unregister(head);  // also drops it from the queue
     pages_.erase(head);
@@ -78,9 +90,19 @@ void Model::release(ModelPageId page) {
   if (pages_.at(page).refcount > 0) return;
   if (pages_.at(page).key) {
     cached_queue_.push_back(page);
+    if (config_.single_free_queue) free_queue_.push_back({page, 0});
   } else {
     pages_.erase(page);
+    if (!config_.single_free_queue) return;
+    if (free_queue_.empty() || free_queue_.back().page) free_queue_.push_back({std::nullopt, 0});
+    free_queue_.back().unregistered_count++;
   }
+}
+
+void Model::dequeue(ModelPageId page) {
+  cached_queue_.erase(std::remove(cached_queue_.begin(), cached_queue_.end(), page),
+                      cached_queue_.end());
+  std::erase_if(free_queue_, [page](const QueueItem& item) { return item.page == page; });
 }
 
 // Drops the page's key (and its place in the queue, if it has one).
@@ -92,8 +114,7 @@ void Model::unregister(ModelPageId page) {
   if (pages.empty()) registered_.erase(*entry.key);
   registered_page_count_--;
   entry.key.reset();
-  cached_queue_.erase(std::remove(cached_queue_.begin(), cached_queue_.end(), page),
-                      cached_queue_.end());
+  dequeue(page);
 }
 
 // "A block is registered when it becomes full during an op, if prefix_caching=on, every token of
@@ -291,7 +312,7 @@ Result Model::prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick ti
   Sequence& sequence = sequences_[seq];
   for (ModelPageId hit : hits) {  // "a hit with refcount 0 leaves the queue"
     if (pages_.at(hit).refcount == 0) {
-      cached_queue_.erase(std::find(cached_queue_.begin(), cached_queue_.end(), hit));
+      dequeue(hit);
     }
     pages_.at(hit).refcount++;
     sequence.block_table.push_back(hit);
@@ -482,6 +503,7 @@ std::vector<std::string> Model::audit() const {
                        std::to_string(config_.max_pages) + ")");
   }
   audit_prefix_cache(problems);
+  audit_free_queue(problems);
   return problems;
 }
 
@@ -551,6 +573,28 @@ void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
     problems.push_back("model: queue holds " + std::to_string(cached_queue_.size()) +
                        " pages, expected the " + std::to_string(idle.size()) +
                        " registered pages with refcount 0, once each");
+  }
+}
+
+// free_queue=single: the queue holds every free page once, its registered ones in the order of
+// cached_queue_.
+void Model::audit_free_queue(std::vector<std::string>& problems) const {
+  if (!config_.single_free_queue) {
+    if (!free_queue_.empty()) problems.push_back("model: free_queue_ used under free_queue=split");
+    return;
+  }
+  uint64_t page_count = 0;
+  std::vector<ModelPageId> registered;
+  for (const QueueItem& item : free_queue_) {
+    if (item.page) registered.push_back(*item.page);
+    page_count += item.page ? 1 : item.unregistered_count;
+  }
+  if (page_count != free_pages()) {
+    problems.push_back("model: free queue holds " + std::to_string(page_count) +
+                       " pages, expected the " + std::to_string(free_pages()) + " free pages");
+  }
+  if (registered != cached_queue_) {
+    problems.push_back("model: the free queue's registered pages are not the cached queue");
   }
 }
 

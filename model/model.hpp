@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,6 +29,8 @@ struct ModelTestAccess;  // test-only hook (tests/model_audit_test.cpp): corrupt
 //  holds exactly the registered
 //    pages with refcount 0, once each; a registered page holds its key's prompt values;
 //  - no block table holds the same page twice; pages(S) >= ceil(n / page_size);
+//  - free_queue=single: free_queue_ holds every free page once, its registered pages being
+//    cached_queue_ in the same order; otherwise it is empty;
 //  - token_count_ is the sum of n over all sequences (kept so stats() is O(1)).
 // Page ids are never reused, so a stale reference can never alias a new page.
 class Model {
@@ -104,6 +107,15 @@ class Model {
   std::map<Key, std::vector<ModelPageId>> registered_;
   uint64_t registered_page_count_ = 0;     // pages over all keys of registered_: the cached= field
   std::vector<ModelPageId> cached_queue_;  // registered pages with refcount 0, oldest first
+  // free_queue=single (section 14.4): every free page in release order. An unregistered free
+  // page has no id (they are interchangeable), so a run of them is one item with a count.
+  struct QueueItem {
+    std::optional<ModelPageId> page;  // a registered page, or a run of unregistered ones
+    uint64_t unregistered_count = 0;
+  };
+  std::deque<QueueItem> free_queue_;
+  void dequeue(ModelPageId page);  // a queued registered page leaves both queues
+  void audit_free_queue(std::vector<std::string>& problems) const;
   uint64_t token_count_ = 0;  // sum of n over sequences_: the runner reads stats after every op
 };
 

@@ -1,8 +1,8 @@
 // Backend profiles that restrict counts and declare semantic variants (`count`, `config` lines):
 // parsing, the checks of files against them, and generation within them.
-#include <gtest/gtest.h>
-
 #include "trace/capabilities.hpp"
+
+#include <gtest/gtest.h>
 
 namespace kv {
 namespace {
@@ -18,8 +18,8 @@ Capabilities profile(std::initializer_list<const char*> lines) {
 }
 
 TEST(Capabilities, CountLineRestrictsGeneratedCounts) {
-  const Capabilities caps = profile({"ops alloc append step free read", "count append 1 1",
-                                     "count step 1 1"});
+  const Capabilities caps =
+      profile({"ops alloc append step free read", "count append 1 1", "count step 1 1"});
   uint64_t append_count = 0;
   for (uint64_t seed = 1; seed <= 20; seed++) {
     const Trace trace = generate_trace_within(seed, 200, caps, Profile::classic);
@@ -44,7 +44,8 @@ TEST(Capabilities, CountOutsideTheProfileIsNamed) {
   line.line_number = 7;
   const auto why = line_outside(line, caps, "rocmforge");
   ASSERT_TRUE(why);
-  EXPECT_EQ(*why, "7: `append` count 2 is outside the profile of backend rocmforge (count append 1 1)");
+  EXPECT_EQ(*why,
+            "7: `append` count 2 is outside the profile of backend rocmforge (count append 1 1)");
   line.op.count = 1;
   EXPECT_FALSE(line_outside(line, caps, "rocmforge"));
 }
@@ -87,7 +88,8 @@ TEST(Capabilities, BadCountAndConfigLinesSayWhatIsExpected) {
       {"count fork 1 1", "which has no count"},
       {"count nosuchop 1 1", "needs OP MIN MAX"},
       {"config", "names no KEY=VALUE"},
-      {"config append_atomicity=sometimes", "is not a variant KEY=VALUE (known: append_atomicity=op|token"},
+      {"config append_atomicity=sometimes",
+       "is not a variant KEY=VALUE (known: append_atomicity=op|token"},
       {"config page_size=4", "is not a variant KEY=VALUE"},
   };
   for (const auto& [line, message] : cases) {

@@ -8,6 +8,7 @@
 
 #include "model/model.hpp"
 #include "tests/audit_expect.hpp"
+#include "trace/capabilities.hpp"
 #include "trace/trace.hpp"
 
 namespace kv {
@@ -85,6 +86,40 @@ TEST(ModelAudit, ReportsEveryCorruption) {
     each.first(model);
     const std::vector<std::string> problems = model.audit();
     EXPECT_TRUE(has_problem(problems, expected));
+  }
+}
+
+// Under each semantic variant (section 14) the model keeps its own invariants on generated traces
+// of the mixed profile (prefix bursts included), and the variant changes some result.
+TEST(ModelAudit, HealthyUnderEveryVariant) {
+  for (const VariantKey& variant : variant_keys) {
+    Capabilities caps = Capabilities::all();
+    caps.variants.*variant.field = true;
+    Config probe;
+    probe.page_size = probe.max_pages = 1;
+    probe.*variant.field = true;
+    const auto why = validate_config(probe, UINT64_MAX);
+    if (why && why->find("model does not implement") != std::string::npos) continue;
+    uint64_t differing_trace_count = 0;
+    for (uint64_t seed = 1; seed <= 60; seed++) {
+      const Trace trace = generate_trace_within(seed, 150, caps, Profile::mixed);
+      ASSERT_TRUE(trace.config.*variant.field);
+      Config plain_config = trace.config;
+      plain_config.*variant.field = false;
+      Model model(trace.config);
+      Model plain(plain_config);
+      bool differs = false;
+      for (size_t tick = 0; tick < trace.lines.size(); tick++) {
+        const Op& op = trace.lines[tick].op;
+        differs |=
+            format_op_result(model.apply(op, tick)) != format_op_result(plain.apply(op, tick));
+        const std::vector<std::string> problems = model.audit();
+        ASSERT_TRUE(problems.empty())
+            << variant.key << " seed " << seed << " tick " << tick << ": " << problems.front();
+      }
+      differing_trace_count += differs ? 1 : 0;
+    }
+    EXPECT_GT(differing_trace_count, 0u) << variant.key << " changed no result in 60 traces";
   }
 }
 

@@ -254,6 +254,11 @@ const Rule rules[] = {
      "stats => ok used=3 free=5 sequences=2 tokens=8 cached=3\nfree 1 => ok\n"
      "prefill 3 5:6 => ok hit=4\nstats => ok used=4 free=4 sequences=2 tokens=10 cached=4\n"
      "read 3 => ok\ncheck => ok\n"},
+    {"variant_single_free_queue_takes_the_head_registered_or_not",
+     "config page_size=2 max_pages=3 prefix_caching=on free_queue=single\n"
+     "prefill 1 1:4 => ok hit=0\nalloc 2 => ok\nfree 1 => ok\nfree 2 => ok\nalloc 3 => ok\n"
+     "stats => ok used=1 free=2 sequences=1 tokens=0 cached=1\nprefill 4 1:3 => ok hit=2\n"
+     "stats => ok used=3 free=0 sequences=2 tokens=3 cached=1\nread 4 => ok\ncheck => ok\n"},
 };
 
 class ModelRule : public ::testing::TestWithParam<Rule> {};

@@ -47,15 +47,10 @@ std::optional<std::string> validate_config(const Config& config, uint64_t memory
              std::to_string(range.min) + ".." + std::to_string(range.max);
     }
   }
-  for (const char* unmodeled : {"free_queue=single", "reserved_slots=skipped"}) {
-    const bool set = std::string_view(unmodeled) == "free_queue=single"
-                         ? config.single_free_queue
-                         : config.skip_reserved_slots;
-    if (set) {
-      return std::string(unmodeled) +
-             " is specified (docs/semantics.md section 14) but the model does not implement it "
-             "yet, so nothing can be checked under it";
-    }
+  if (config.skip_reserved_slots) {
+    return std::string(
+        "reserved_slots=skipped is specified (docs/semantics.md section 14.2) but the model does "
+        "not implement it yet, so nothing can be checked under it");
   }
   if (config.skip_reserved_slots && config.prefix_caching) {
     return std::string(
