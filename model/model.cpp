@@ -181,6 +181,9 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
 // The whole append of `token_count` tokens, whose first has offset `first_offset` in its op.
 Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                             const std::vector<SeqId>& protected_ids, uint32_t first_offset) {
+  if (config_.skip_reserved_slots) {
+    return append_to_last_page(seq, token_count, tick, entry, protected_ids, first_offset);
+  }
   const auto found = sequences_.find(seq);
   const uint64_t n = found == sequences_.end() ? 0 : found->second.token_count;
   static const std::vector<ModelPageId> no_pages;
@@ -221,7 +224,62 @@ Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t
   return result_of(Status::ok, *victims);
 }
 
+std::pair<uint64_t, uint64_t> Model::place(const Sequence& sequence, uint64_t token) const {
+  if (config_.skip_reserved_slots) return sequence.places[token];
+  return {token / config_.page_size, token % config_.page_size};
+}
+
+// reserved_slots=skipped (section 14.2): an append writes only into S's last entry, from its fill
+// on, and into new pages after it. need = ceil(max(0, N - room) / page_size) + cow, where room
+// is the last entry's free slots and cow = 1 when it has tokens, room, and is shared.
+// Prefix caching is off under this variant (V-R5): nothing is registered.
+Result Model::append_to_last_page(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
+                                  const std::vector<SeqId>& protected_ids, uint32_t first_offset) {
+  const auto found = sequences_.find(seq);
+  uint64_t fill = 0;  // tokens in the last entry
+  bool shared = false;
+  if (found != sequences_.end() && !found->second.block_table.empty()) {
+    const Sequence& sequence = found->second;
+    const uint64_t last = sequence.block_table.size() - 1;
+    for (auto p = sequence.places.rbegin(); p != sequence.places.rend() && p->first == last; ++p) {
+      fill++;
+    }
+    shared = pages_.at(sequence.block_table[last]).refcount > 1;
+  } else {
+    fill = config_.page_size;  // no last entry: no room
+  }
+  const uint64_t room = config_.page_size - fill;
+  const bool cow = fill > 0 && room > 0 && shared;
+  const uint64_t beyond = token_count > room ? token_count - room : 0;
+  const auto victims = choose_victims(pages_for_tokens(beyond) + (cow ? 1 : 0), protected_ids);
+  if (!victims) return result_of(Status::capacity_exceeded);
+  for (SeqId victim : *victims) remove_sequence(victim);
+
+  Sequence& sequence = sequences_[seq];  // creates S if absent
+  if (room > 0 && fill > 0 && pages_.at(sequence.block_table.back()).refcount > 1) {
+    const ModelPageId copy = new_page();
+    pages_.at(copy).slots = pages_.at(sequence.block_table.back()).slots;
+    release(sequence.block_table.back());
+    sequence.block_table.back() = copy;
+  }
+  for (uint32_t offset = 0; offset < token_count; offset++) {
+    if (fill == config_.page_size) {
+      sequence.block_table.push_back(new_page());
+      fill = 0;
+    }
+    const uint64_t value = token_value(tick, entry, first_offset + offset);
+    pages_.at(sequence.block_table.back()).slots[fill] = value;
+    sequence.places.emplace_back(sequence.block_table.size() - 1, fill++);
+    sequence.token_ids.push_back(generated_token_id(value));
+  }
+  sequence.token_count += token_count;
+  token_count_ += token_count;
+  sequence.last_use = tick;
+  return result_of(Status::ok, *victims);
+}
+
 // "fork SRC DST": DST shares SRC's first ceil(n/page_size) entries; never allocates.
+// Under reserved_slots=skipped: the entries that hold a token, in order (V-R4).
 Result Model::fork(SeqId src, SeqId dst, Tick tick) {
   if (!sequences_.count(src)) return result_of(Status::unknown_sequence);
   if (sequences_.count(dst) || dst == src) return result_of(Status::sequence_exists);
@@ -229,9 +287,17 @@ Result Model::fork(SeqId src, SeqId dst, Tick tick) {
   Sequence copy;
   copy.token_count = source.token_count;
   copy.token_ids = source.token_ids;
-  for (uint64_t i = 0; i < pages_for_tokens(source.token_count); i++) {
+  for (uint64_t i = 0; i < pages_for_tokens(source.token_count) && !config_.skip_reserved_slots;
+       i++) {
     copy.block_table.push_back(source.block_table[i]);
     pages_.at(source.block_table[i]).refcount++;
+  }
+  for (const auto& [entry, slot] : source.places) {  // skipped only: renumber the entries
+    if (slot == 0) {
+      copy.block_table.push_back(source.block_table[entry]);
+      pages_.at(source.block_table[entry]).refcount++;
+    }
+    copy.places.emplace_back(copy.block_table.size() - 1, slot);
   }
   copy.last_use = tick;
   source.last_use = tick;
@@ -248,7 +314,13 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
   token_count_ -= sequence.token_count - token_count;
   sequence.token_count = token_count;
   sequence.token_ids.resize(token_count);
-  while (sequence.block_table.size() > pages_for_tokens(token_count)) {
+  // Under reserved_slots=skipped: keep the entries through the one holding token N-1 (V-R4).
+  uint64_t kept = pages_for_tokens(token_count);
+  if (config_.skip_reserved_slots) {
+    kept = token_count == 0 ? 0 : sequence.places[token_count - 1].first + 1;
+    sequence.places.resize(token_count);
+  }
+  while (sequence.block_table.size() > kept) {
     release(sequence.block_table.back());
     sequence.block_table.pop_back();
   }
@@ -324,6 +396,9 @@ Result Model::prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick ti
     pages_.at(page).slots[token % config_.page_size] = values[token];
   }
   sequence.token_ids = *ids;
+  for (uint64_t token = 0; token < n && config_.skip_reserved_slots; token++) {
+    sequence.places.emplace_back(token / config_.page_size, token % config_.page_size);
+  }
   sequence.token_count = n;
   token_count_ += n;
   register_full_blocks(sequence, hits.size(), n / config_.page_size);
@@ -455,8 +530,8 @@ std::vector<uint64_t> Model::read_values(SeqId seq, uint64_t first_token,
   const uint64_t available = sequence.token_count - std::min(first_token, sequence.token_count);
   const uint64_t end = first_token + std::min(token_count, available);
   for (uint64_t token = first_token; token < end; token++) {
-    const ModelPageId page = sequence.block_table[token / config_.page_size];
-    values.push_back(pages_.at(page).slots[token % config_.page_size]);
+    const auto [entry, slot] = place(sequence, token);
+    values.push_back(pages_.at(sequence.block_table[entry]).slots[slot]);
   }
   return values;
 }
@@ -475,6 +550,16 @@ std::vector<std::string> Model::audit() const {
     if (sequence.block_table.size() < pages_for_tokens(sequence.token_count)) {
       problems.push_back("model: sequence " + std::to_string(id) +
                          " has fewer pages than tokens need");
+    }
+    const bool placed =
+        sequence.places.size() == (config_.skip_reserved_slots ? sequence.token_count : 0) &&
+        std::all_of(sequence.places.begin(), sequence.places.end(), [&](const auto& place) {
+          return place.first < sequence.block_table.size() && place.second < config_.page_size;
+        });
+    if (!placed) {
+      problems.push_back("model: sequence " + std::to_string(id) + " has " +
+                         std::to_string(sequence.places.size()) + " token places for " +
+                         std::to_string(sequence.token_count) + " tokens, or one off its pages");
     }
     for (ModelPageId page : sequence.block_table) references[page]++;
   }

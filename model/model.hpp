@@ -69,7 +69,13 @@ class Model {
     uint64_t token_count = 0;        // n
     bool pinned = false;
     Tick last_use = 0;
+    // reserved_slots=skipped only (section 14.2): token k's (entry, slot); n of them.
+    std::vector<std::pair<uint64_t, uint64_t>> places;
   };
+  // Token k's (entry, slot): (k / page_size, k % page_size), or its place under skipped slots.
+  std::pair<uint64_t, uint64_t> place(const Sequence& sequence, uint64_t token) const;
+  Result append_to_last_page(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
+                             const std::vector<SeqId>& protected_ids, uint32_t first_offset);
 
   uint64_t used_pages() const;
   uint64_t free_pages() const { return config_.max_pages - used_pages(); }

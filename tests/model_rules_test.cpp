@@ -259,6 +259,13 @@ const Rule rules[] = {
      "prefill 1 1:4 => ok hit=0\nalloc 2 => ok\nfree 1 => ok\nfree 2 => ok\nalloc 3 => ok\n"
      "stats => ok used=1 free=2 sequences=1 tokens=0 cached=1\nprefill 4 1:3 => ok hit=2\n"
      "stats => ok used=3 free=0 sequences=2 tokens=3 cached=1\nread 4 => ok\ncheck => ok\n"},
+    {"variant_skipped_reserved_slots_write_only_the_last_page",
+     "config page_size=2 max_pages=4 reserved_slots=skipped\nalloc 1 => ok\nalloc 1 => ok\n"
+     "append 1 3 => ok\ninfo 1 => ok tokens=3 pages=3 pinned=0\n"
+     "stats => ok used=3 free=1 sequences=1 tokens=3\nfork 1 2 => ok\n"
+     "info 2 => ok tokens=3 pages=2 pinned=0\nappend 2 1 => ok\n"
+     "stats => ok used=4 free=0 sequences=2 tokens=7\ntruncate 1 1 => ok\n"
+     "info 1 => ok tokens=1 pages=2 pinned=0\nread 1 => ok\nread 2 => ok\ncheck => ok\n"},
 };
 
 class ModelRule : public ::testing::TestWithParam<Rule> {};

@@ -47,11 +47,6 @@ std::optional<std::string> validate_config(const Config& config, uint64_t memory
              std::to_string(range.min) + ".." + std::to_string(range.max);
     }
   }
-  if (config.skip_reserved_slots) {
-    return std::string(
-        "reserved_slots=skipped is specified (docs/semantics.md section 14.2) but the model does "
-        "not implement it yet, so nothing can be checked under it");
-  }
   if (config.skip_reserved_slots && config.prefix_caching) {
     return std::string(
         "reserved_slots=skipped cannot be combined with prefix_caching=on (docs/semantics.md "
