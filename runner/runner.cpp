@@ -417,6 +417,55 @@ std::string first_difference(const std::string& model, const std::string& backen
 
 }  // namespace
 
+namespace {
+
+// The op's family for a signature: the ops that take pages (alloc, append, step, prefill) share
+// one, so a capacity bug is one finding whichever of them shows it first.
+std::string op_family(const std::string& op_kind) {
+  if (op_kind == "alloc" || op_kind == "append" || op_kind == "step" || op_kind == "prefill") {
+    return "grow";
+  }
+  if (op_kind == "free" || op_kind == "truncate" || op_kind == "evict") return "release";
+  return op_kind;
+}
+
+// The value of field `name=` in a result's text ("" when absent).
+std::string field_of(const std::string& result, const std::string& name) {
+  const size_t at = result.find(" " + name + "=");
+  if (at == std::string::npos) return "";
+  const size_t start = at + name.size() + 2;
+  return result.substr(start, result.find(' ', start) - start);
+}
+
+// The rule two differing results break, in words without numbers: `capacity` (one side ran out
+// of pages or evicted a different number of sequences), `victims` (the same number, others),
+// `hit`, `status A/B` (other result words), or the first differing field.
+std::string result_rule(const std::string& model, const std::string& backend) {
+  const std::string model_word = model.substr(0, model.find(' '));
+  const std::string backend_word = backend.substr(0, backend.find(' '));
+  if (model_word != backend_word) {
+    const bool capacity = (model_word == "ok" && backend_word == "capacity_exceeded") ||
+                          (model_word == "capacity_exceeded" && backend_word == "ok");
+    return capacity ? "capacity" : "status " + model_word + "/" + backend_word;
+  }
+  const std::string model_victims = field_of(model, "evicted");
+  const std::string backend_victims = field_of(backend, "evicted");
+  if (model_victims != backend_victims) {
+    const auto count = [](const std::string& ids) {
+      return ids.empty() ? 0 : 1 + std::count(ids.begin(), ids.end(), ',');
+    };
+    return count(model_victims) != count(backend_victims) ? "capacity" : "victims";
+  }
+  for (size_t start = model.find(' '); start != std::string::npos;
+       start = model.find(' ', start + 1)) {  // the first differing field, in the text's order
+    const std::string name = model.substr(start + 1, model.find('=', start) - start - 1);
+    if (field_of(model, name) != field_of(backend, name)) return name;
+  }
+  return "text " + strip_digits(model) + "/" + strip_digits(backend);
+}
+
+}  // namespace
+
 std::string Divergence::signature() const {
   const std::string op_kind = op_text.substr(0, op_text.find(' '));
   const std::string first_detail = detail.substr(0, detail.find('\n'));
@@ -425,12 +474,16 @@ std::string Divergence::signature() const {
     return kind + "|" + op_kind + "|" + strip_digits(first_detail) + "|" +
            strip_digits(last_line_after_first(detail));
   }
-  std::string signature = kind + "|" + op_kind + "|" +
-                          strip_digits(first_difference(model, backend, model)) + "|" +
-                          strip_digits(first_difference(model, backend, backend));
-  if (kind == "audit" || kind == "stats" || kind == "backend")
-    signature += "|" + strip_digits(first_detail);
-  return signature;
+  // The root rule, not the result words: one planted bug is one finding (kvtrace campaign
+  // --keep-going and --baseline count findings by it).
+  const std::string family = op_family(op_kind);
+  if (kind == "result" || kind == "expectation") {
+    const std::string other = kind == "result" ? backend : expected;
+    return kind + "|" + family + "|" +
+           result_rule(first_difference(model, other, model), first_difference(model, other, other));
+  }
+  if (kind == "read" || kind == "sharing") return kind + "|" + family;
+  return kind + "|" + family + "|" + strip_digits(first_detail);
 }
 
 RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,

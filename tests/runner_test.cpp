@@ -94,18 +94,32 @@ TEST(Runner, ReportListsEachSequenceOnceWithDistinctFieldNames) {
   EXPECT_NE(state.find("block_table=["), std::string::npos) << state;
 }
 
-TEST(Runner, SignatureIgnoresNumbers) {
+TEST(Runner, SignatureNamesTheRootRuleNotTheResultWords) {
   Divergence a;
   a.kind = "result";
   a.op_text = "append 3 7";
   a.model = "ok evicted=1,2";
   a.backend = "capacity_exceeded";
-  Divergence b = a;
-  b.op_text = "append 1 2";
-  b.model = "ok evicted=5";
+  Divergence b = a;  // the same capacity bug, seen on another op of the same family
+  b.op_text = "step 1:2 4:1";
+  b.model = "ok ; capacity_exceeded";
+  b.backend = "ok ; ok";
   EXPECT_EQ(a.signature(), b.signature());
-  b.backend = "ok";
-  EXPECT_NE(a.signature(), b.signature());
+  b.op_text = "alloc 1";
+  b.model = "ok evicted=5";
+  b.backend = "ok";  // it evicted one sequence fewer: capacity too
+  EXPECT_EQ(a.signature(), b.signature());
+  EXPECT_EQ(a.signature(), "result|grow|capacity");
+  b.backend = "ok evicted=6";  // as many victims, others: another rule
+  EXPECT_EQ(b.signature(), "result|grow|victims");
+  b.op_text = "fork 1 2";
+  b.model = "ok";
+  b.backend = "sequence_exists";
+  EXPECT_EQ(b.signature(), "result|fork|status ok/sequence_exists");
+  b.kind = "stats";
+  b.op_text = "free 3";
+  b.detail = "used: model 3, backend 4\nmore";
+  EXPECT_EQ(b.signature(), "stats|release|used: model # backend #");
 }
 
 // A state big enough that AuditMode::every checks the whole state only every few dozen ops:

@@ -9,6 +9,8 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -20,6 +22,14 @@ namespace kv::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// One distinct finding: the traces that showed it, the first one's seed and artifacts.
+struct FindingSummary {
+  uint64_t trace_count = 0;
+  uint64_t first_seed = 0;
+  std::string artifact;
+  std::string minimal_artifact;
+};
 
 struct Worker {
   pid_t pid = -1;
@@ -145,14 +155,29 @@ class Coordinator {
       worker.finished++;
       done_++;
       op_total_ += record.value("ops", uint64_t{0});
-      if (record.value("status", "") != "pass") findings_++;
+      if (record.value("status", "") != "pass") {
+        findings_++;
+        note_finding(record);
+      }
       if (json_ != nullptr) std::fprintf(json_, "%s\n  %s", done_ == 1 ? "" : ",", line.c_str());
     }
   }
 
-  // A user's signal, or a finding, stops every worker after its current trace.
+  void note_finding(const nlohmann::json& record) {
+    const nlohmann::json divergence = record.value("divergence", nlohmann::json::object());
+    const std::string signature = divergence.value("signature", "unknown|" + record.dump());
+    FindingSummary& finding = distinct_[signature];
+    if (finding.trace_count++ == 0) finding.first_seed = record.value("seed", uint64_t{0});
+    if (finding.artifact.empty()) finding.artifact = record.value("artifact", "");
+    if (finding.minimal_artifact.empty()) {
+      finding.minimal_artifact = record.value("minimal_artifact", "");
+    }
+  }
+
+  // A user's signal, or a finding without --keep-going, stops every worker after its trace.
   void forward_stop() {
-    const bool stop = campaign_stop_signal.load() != 0 || findings_ > 0;
+    const bool stop =
+        campaign_stop_signal.load() != 0 || (findings_ > 0 && !options_.keep_going);
     if (!stop || stop_forwarded_) return;
     stop_forwarded_ = true;
     for (Worker& worker : workers_) {
@@ -194,6 +219,10 @@ class Coordinator {
   // A worker that died ran trace index w + jobs * finished: write that trace so it can be replayed.
   void report_crash(uint64_t w, int signal_number) {
     findings_++;
+    FindingSummary& summary = distinct_["crash|worker|signal " + std::to_string(signal_number)];
+    if (summary.trace_count++ == 0) {
+      summary.first_seed = options_.seed + w + workers_.size() * workers_[w].finished;
+    }
     const uint64_t index = w + workers_.size() * workers_[w].finished;
     const uint64_t trace_seed = options_.seed + index;
     std::cout << "FAIL  worker " << w << " died of signal " << signal_number << " ("
@@ -230,9 +259,11 @@ class Coordinator {
               << options_.seed + first - (first > 0 ? 1 : 0)
               << (done_ > first ? " and " + std::to_string(done_ - first) + " above" : "") << "), "
               << findings_ << " findings" << std::endl;
+    const uint64_t new_count = list_findings();
     finish_json(seconds, first);
+    if (!write_baseline()) return exit_usage;
     const int user_signal = campaign_stop_signal.load();
-    if (findings_ > 0) return exit_divergence;
+    if (new_count > 0) return exit_divergence;
     if (complete) return exit_pass;
     std::cout << (user_signal != 0
                       ? "interrupted by signal " + std::to_string(user_signal)
@@ -241,12 +272,54 @@ class Coordinator {
     return user_signal != 0 ? exit_interrupted : exit_pass;
   }
 
+  // With --keep-going or --baseline: every distinct finding once, with its count. Returns how
+  // many are not in the baseline.
+  uint64_t list_findings() {
+    uint64_t new_count = 0;
+    for (const auto& [signature, finding] : distinct_) {
+      const bool known = options_.baseline.count(signature) != 0;
+      new_count += known ? 0 : 1;
+      if (!options_.keep_going) continue;
+      std::cout << (known ? "known " : "NEW   ") << signature << "  (" << finding.trace_count
+                << " trace" << (finding.trace_count == 1 ? "" : "s") << ", first seed "
+                << finding.first_seed << ")\n";
+      const std::string& path =
+          finding.minimal_artifact.empty() ? finding.artifact : finding.minimal_artifact;
+      if (!path.empty()) {
+        std::cout << "      reproduce: " << program_path() << " replay"
+                  << backend_flag(options_.backend) << " " << path << "\n";
+      }
+    }
+    if (options_.keep_going) {
+      std::cout << distinct_.size() << " distinct findings, " << new_count << " new" << std::endl;
+    }
+    return new_count;
+  }
+
+  bool write_baseline() {
+    if (options_.write_baseline_path.empty()) return true;
+    std::ofstream out(options_.write_baseline_path);
+    out << "# kvtrace campaign baseline: one finding signature per line (--baseline FILE)\n";
+    for (const auto& [signature, finding] : distinct_) {
+      out << signature << "  # " << finding.trace_count << " traces, first seed "
+          << finding.first_seed << "\n";
+    }
+    if (!out.flush()) {
+      std::cerr << "kvtrace campaign: cannot write " << options_.write_baseline_path << "\n";
+      return false;
+    }
+    std::cout << "baseline: " << distinct_.size() << " signatures written to "
+              << options_.write_baseline_path << std::endl;
+    return true;
+  }
+
   void finish_json(double seconds, uint64_t first) {
     if (json_ == nullptr) return;
     const nlohmann::json summary = {{"traces", done_},
                                     {"ops", op_total_},
                                     {"seconds", seconds},
                                     {"findings", findings_},
+                                    {"distinct_findings", distinct_json()},
                                     {"first_seed_not_run", options_.seed + first},
                                     {"interrupted", campaign_stop_signal.load() != 0}};
     std::fprintf(json_, "\n ],\n \"summary\": %s}\n", summary.dump().c_str());
@@ -257,8 +330,22 @@ class Coordinator {
     json_ = nullptr;
   }
 
+  nlohmann::json distinct_json() const {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [signature, finding] : distinct_) {
+      out.push_back({{"signature", signature},
+                     {"traces", finding.trace_count},
+                     {"first_seed", finding.first_seed},
+                     {"known", options_.baseline.count(signature) != 0},
+                     {"artifact", finding.artifact},
+                     {"minimal_artifact", finding.minimal_artifact}});
+    }
+    return out;
+  }
+
   const CampaignOptions& options_;
   const bool tty_;
+  std::map<std::string, FindingSummary> distinct_;  // by signature
   std::vector<Worker> workers_;
   FILE* json_ = nullptr;
   Clock::time_point start_;
@@ -313,6 +400,13 @@ int run_campaign(CampaignOptions options) {
             << " backend=" << options.backend << " audit=" << audit_name(options.audit)
             << " profile=" << profile_name(options.profile) << " jobs=" << options.job_count
             << std::endl;
+  if (!options.baseline_path.empty()) {
+    if (auto problem = read_baseline(options.baseline_path, options.baseline)) {
+      std::cerr << "kvtrace campaign: " << *problem << "\n";
+      return exit_usage;
+    }
+    options.keep_going = true;  // known findings must not stop the run
+  }
   const auto caps = campaign_capabilities(options.backend);
   if (!caps) return exit_usage;
   options.caps = *caps;
@@ -344,8 +438,19 @@ std::function<int()> declare_campaign(CLI::App& app) {
   app.add_option("--json", options->json_path,
                  "also write one JSON record per trace and a summary to FILE")
       ->type_name("FILE");
+  app.add_flag("--keep-going", options->keep_going,
+               "run the whole budget; report each distinct finding (signature) once, with its "
+               "count and one shrunk trace");
+  app.add_option("--baseline", options->baseline_path,
+                 "known findings, one signature per line: reported as known; exit 0 unless a new "
+                 "one appears (implies --keep-going)")
+      ->type_name("FILE");
+  app.add_option("--write-baseline", options->write_baseline_path,
+                 "write the signatures this run found to FILE (for --baseline)")
+      ->type_name("FILE");
   app.footer(
-      "Progress every 2 s on a terminal, every 30 s otherwise. Stops at the first finding.\n"
+      "Progress every 2 s on a terminal, every 30 s otherwise. Stops at the first finding\n"
+      "unless --keep-going.\n"
       "exit status: 0 every trace agrees, 1 a finding (written under --artifacts), 2 bad "
       "arguments,\n130 stopped by SIGINT/SIGTERM (after the current traces; prints a summary "
       "and the resume command)");

@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "runner/runner.hpp"
@@ -24,7 +26,16 @@ struct CampaignOptions {
   std::string json_path;
   Profile profile = Profile::mixed;         // what the generated traces look like
   Capabilities caps = Capabilities::all();  // the backend's profile: traces stay within it
+  // --keep-going: run the whole budget; each distinct signature is reported (and shrunk) once.
+  bool keep_going = false;
+  std::string baseline_path;        // --baseline: signatures reported as known
+  std::string write_baseline_path;  // --write-baseline: this run's signatures
+  std::set<std::string> baseline;   // read from baseline_path
 };
+
+// Reads a baseline file: one signature per line, `#` comments and blank lines ignored. A
+// message (`FILE:LINE: ...`) when it cannot be read or a line is not a signature.
+std::optional<std::string> read_baseline(const std::string& path, std::set<std::string>& out);
 
 // The `kvtrace gen` command that regenerates trace `trace_seed` of this campaign.
 std::string regenerate_command(const CampaignOptions& options, uint64_t trace_seed);

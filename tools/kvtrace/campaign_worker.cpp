@@ -3,6 +3,8 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include "runner/isolate.hpp"
@@ -74,6 +76,26 @@ std::string regenerate_command(const CampaignOptions& options, uint64_t trace_se
          std::string(profile_name(options.profile)) + backend_flag(options.backend);
 }
 
+std::optional<std::string> read_baseline(const std::string& path, std::set<std::string>& out) {
+  std::ifstream file(path);
+  if (!file) return path + ": cannot read the baseline: " + std::strerror(errno);
+  std::string line;
+  constexpr uint32_t line_count_max = 1000000;
+  for (uint32_t number = 1; std::getline(file, line); number++) {
+    if (number > line_count_max) return path + ": more than 1000000 lines";
+    const std::string text = line.substr(0, line.find('#'));
+    const size_t first = text.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    const std::string signature = text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+    if (signature.find('|') == std::string::npos) {
+      return path + ":" + std::to_string(number) + ": '" + signature.substr(0, 80) +
+             "' is not a finding signature (KIND|FAMILY|RULE, as --write-baseline writes them)";
+    }
+    out.insert(signature);
+  }
+  return std::nullopt;
+}
+
 std::string audit_name(AuditMode audit) {
   return audit == AuditMode::every ? "every" : "check";
 }
@@ -92,6 +114,7 @@ bool write_all(int fd, const std::string& text) {
 int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_t worker_count,
                         int record_fd, std::chrono::steady_clock::time_point start) {
   const auto limit = std::chrono::seconds(options.time_limit_s);
+  std::set<std::string> reported;  // --keep-going: signatures this worker reported and shrank
   for (uint64_t i = worker; i < options.trace_count; i += worker_count) {
     if (campaign_stop_signal.load() != 0) break;
     if (options.time_limit_s > 0 && std::chrono::steady_clock::now() - start >= limit) break;
@@ -106,7 +129,13 @@ int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_
     record.op_count = report.op_count;
     record.status = report.ok() ? "pass" : "fail";
     if (!report.ok()) {
-      write_all(STDOUT_FILENO, report_failure(options, trace_seed, *report.divergence, record));
+      const std::string signature = report.divergence->signature();
+      const bool repeat = options.keep_going && (reported.count(signature) != 0 ||
+                                                 options.baseline.count(signature) != 0);
+      if (!repeat) {
+        write_all(STDOUT_FILENO, report_failure(options, trace_seed, *report.divergence, record));
+      }
+      reported.insert(signature);
       record.divergence = report.divergence;
       record.divergence->prefix = Trace{};
     }
@@ -114,7 +143,7 @@ int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - trace_start)
             .count();
     if (!write_all(record_fd, record_json(record) + "\n")) return exit_usage;
-    if (!report.ok()) return exit_divergence;
+    if (!report.ok() && !options.keep_going) return exit_divergence;
   }
   return exit_pass;
 }
