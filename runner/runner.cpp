@@ -480,7 +480,8 @@ std::string Divergence::signature() const {
   if (kind == "result" || kind == "expectation") {
     const std::string other = kind == "result" ? backend : expected;
     return kind + "|" + family + "|" +
-           result_rule(first_difference(model, other, model), first_difference(model, other, other));
+           result_rule(first_difference(model, other, model),
+                       first_difference(model, other, other));
   }
   if (kind == "read" || kind == "sharing") return kind + "|" + family;
   return kind + "|" + family + "|" + strip_digits(first_detail);

@@ -20,6 +20,8 @@ struct Options {
   uint64_t at_op = 0;     // the op (index after `config`) that misbehaves
   std::string ops;        // the `ops` profile line, default every op
   std::string eviction = "none lru";
+  std::string
+      profile_lines;  // --profile-line LINE (repeatable): e.g. `config append_atomicity=token`
 };
 
 uint64_t number(std::string_view text) {
@@ -93,7 +95,8 @@ std::string observe(kv::Backend& backend, const std::string& line) {
 int serve(const Options& options) {
   std::cout << "kvbackend 1 protocol-host\nops "
             << (options.ops.empty() ? kv::Capabilities::all().op_list() : options.ops)
-            << "\neviction " << options.eviction << "\ndata yes\naudit yes\nready" << std::endl;
+            << "\neviction " << options.eviction << "\ndata yes\naudit yes\n"
+            << options.profile_lines << "ready" << std::endl;
   std::unique_ptr<kv::Backend> backend;
   kv::Config config;
   kv::Tick tick = 0;
@@ -152,6 +155,7 @@ int main(int argc, char** argv) {
     if (flag == "--at-op") options.at_op = number(argv[i + 1]);
     if (flag == "--ops") options.ops = argv[i + 1];
     if (flag == "--eviction") options.eviction = argv[i + 1];
+    if (flag == "--profile-line") options.profile_lines += std::string(argv[i + 1]) + "\n";
   }
   std::ios::sync_with_stdio(false);
   return serve(options);

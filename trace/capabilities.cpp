@@ -336,8 +336,9 @@ Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities
     if (trace.lines.size() >= op_count) break;
   }
   if (trace.lines.size() > op_count) trace.lines.resize(op_count);
+  const std::string variants = format_variants(caps.variants);
   trace.header_comments.push_back(" within ops: " + caps.op_list() +
-                                  format_variants(caps.variants));
+                                  (variants.empty() ? "" : "; config" + variants));
   return trace;
 }
 

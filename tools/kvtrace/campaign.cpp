@@ -8,8 +8,8 @@
 
 #include <csignal>
 #include <cstdio>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -176,8 +176,7 @@ class Coordinator {
 
   // A user's signal, or a finding without --keep-going, stops every worker after its trace.
   void forward_stop() {
-    const bool stop =
-        campaign_stop_signal.load() != 0 || (findings_ > 0 && !options_.keep_going);
+    const bool stop = campaign_stop_signal.load() != 0 || (findings_ > 0 && !options_.keep_going);
     if (!stop || stop_forwarded_) return;
     stop_forwarded_ = true;
     for (Worker& worker : workers_) {
@@ -252,14 +251,17 @@ class Coordinator {
     const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     const uint64_t first = first_not_run();
     const bool complete = first >= options_.trace_count;
-    std::cout << (findings_ == 0 ? "ok    " : "FAIL  ") << done_ << " generated traces ("
+    uint64_t new_count = 0;
+    for (const auto& [signature, finding] : distinct_)
+      new_count += options_.baseline.count(signature) ? 0 : 1;
+    std::cout << (new_count == 0 ? "ok    " : "FAIL  ") << done_ << " generated traces ("
               << op_total_ << " ops in " << static_cast<uint64_t>(seconds) << " s, "
               << static_cast<uint64_t>(seconds > 0 ? static_cast<double>(op_total_) / seconds : 0)
               << " ops/s, " << workers_.size() << " jobs; seeds " << options_.seed << ".."
               << options_.seed + first - (first > 0 ? 1 : 0)
               << (done_ > first ? " and " + std::to_string(done_ - first) + " above" : "") << "), "
-              << findings_ << " findings" << std::endl;
-    const uint64_t new_count = list_findings();
+              << findings_ << (options_.keep_going ? " failing traces" : " findings") << std::endl;
+    list_findings();
     finish_json(seconds, first);
     if (!write_baseline()) return exit_usage;
     const int user_signal = campaign_stop_signal.load();

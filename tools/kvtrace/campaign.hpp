@@ -3,8 +3,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <optional>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 
