@@ -21,6 +21,8 @@ struct ReplayOptions {
   std::string artifacts = "failures";
   std::string json_path;
   std::string junit_path;
+  bool skip_outside_profile =
+      false;  // replay the files that fit the backend's profile, list the rest
 };
 
 // Files as given; folders become every *.trace below them, sorted; "-" is standard input.
@@ -87,11 +89,27 @@ std::variant<RunReport, std::string> replay_stream(const std::string& path,
   return report;
 }
 
+// With --skip-outside-profile: why the file is outside the backend's profile (nothing when it
+// fits, or when it cannot be read: replaying it then reports that).
+std::optional<std::string> outside_profile(const std::string& path, const ReplayOptions& options,
+                                           const Capabilities& caps) {
+  if (!options.skip_outside_profile || path == "-") return std::nullopt;
+  auto loaded = load_trace(path, options.budget_bytes);
+  if (!std::holds_alternative<Trace>(loaded)) return std::nullopt;
+  return trace_outside(std::get<Trace>(loaded), caps, options.backend);
+}
+
 TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
                         const Capabilities& caps) {
   const auto start = std::chrono::steady_clock::now();
   TraceRecord record;
   record.name = path;
+  if (auto why = outside_profile(path, options, caps)) {
+    record.status = "skipped";
+    record.message = *why;
+    std::cout << "skip  " << path << ":" << *why << "\n";
+    return record;
+  }
   auto outcome = isolation_helps({options.backend}) ? replay_stream(path, options, caps)
                                                     : replay_loaded(path, options, caps);
   if (auto* error = std::get_if<std::string>(&outcome)) {
@@ -140,12 +158,18 @@ int run_replay(const ReplayOptions& options) {
   if (!caps) return exit_usage;
   std::vector<TraceRecord> records;
   int status = exit_pass;
+  uint64_t skipped_count = 0;
   for (const std::string& path : expand_inputs(options.inputs)) {
     records.push_back(replay_file(path, options, *caps));
     const std::string& result = records.back().status;
-    status = std::max(status, result == "pass"   ? exit_pass
-                              : result == "fail" ? exit_divergence
-                                                 : exit_usage);
+    skipped_count += result == "skipped" ? 1 : 0;
+    status = std::max(status, result == "pass" || result == "skipped" ? exit_pass
+                              : result == "fail"                      ? exit_divergence
+                                                                      : exit_usage);
+  }
+  if (skipped_count > 0) {
+    std::cout << skipped_count << " of " << records.size()
+              << " files skipped: outside the profile of backend " << options.backend << "\n";
   }
   const std::string command = "kvtrace replay --backend " + options.backend;
   if (!options.json_path.empty()) {
@@ -179,6 +203,9 @@ std::function<int()> declare_replay(CLI::App& app) {
       ->type_name("FILE");
   app.add_option("--junit", options->junit_path, "also write a JUnit XML report to FILE")
       ->type_name("FILE");
+  app.add_flag("--skip-outside-profile", options->skip_outside_profile,
+               "replay only the files within the backend's profile (ops, config, counts, "
+               "variants); list the others as skipped instead of failing with exit 2");
   app.footer("exit status: 0 every file passes, 1 a divergence or unmet expectation, 2 bad input");
   return [options] { return run_replay(*options); };
 }
