@@ -204,6 +204,15 @@ TEST(ExecBackend, VersionTwoWrongKeyIsCaught) {
   EXPECT_EQ(report.divergence->kind, "prefix") << format_divergence(*report.divergence);
 }
 
+TEST(ExecBackend, VersionTwoMalformedCacheReplyIsABackendFailure) {
+  const RunReport report =
+      run_trace(queue_of_two_trace(), {backend + " --corrupt-cache malformed"}, AuditMode::check);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.divergence->kind, "backend");
+  EXPECT_NE(report.divergence->detail.find("`0=7-x` is not PAGE=RANGES"), std::string::npos)
+      << report.divergence->detail;
+}
+
 TEST(ExecBackend, VersionOneIsNotAskedForTheCache) {
   // A version 1 backend answers `? cache` with an error; it must never be sent, so the corrupted
   // cache goes unseen and the run agrees.

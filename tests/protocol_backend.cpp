@@ -79,6 +79,7 @@ std::string cache_reply(const kv::Backend& backend, const Options& options) {
   kv::PrefixCacheView view = backend.prefix_cache().value_or(kv::PrefixCacheView{});
   if (options.corrupt_cache == "queue") std::reverse(view.queue.begin(), view.queue.end());
   if (options.corrupt_cache == "key" && !view.registered.empty()) view.registered[0].key.back()++;
+  if (options.corrupt_cache == "malformed") return "ok 0=7-x queue";
   std::string out = "ok";
   for (const auto& entry : view.registered) {
     out += " " + std::to_string(entry.page) + "=" + ranges(entry.key);
