@@ -52,19 +52,82 @@ std::optional<std::vector<Int>> parse_ok_list(const std::string& reply) {
   return values;
 }
 
+// "5-8,12" -> {5,6,7,8,12}; nullopt when malformed (or a range runs backwards).
+std::optional<std::vector<uint64_t>> parse_ranges(std::string_view text) {
+  constexpr uint64_t key_length_max = uint64_t{1} << 24;
+  std::vector<uint64_t> ids;
+  while (true) {
+    const size_t comma = std::min(text.find(','), text.size());
+    const std::string_view range = text.substr(0, comma);
+    const size_t dash = range.find('-');
+    const auto first = parse_int<uint64_t>(range.substr(0, dash));
+    const auto last =
+        dash == std::string_view::npos ? first : parse_int<uint64_t>(range.substr(dash + 1));
+    if (!first || !last || *last < *first || *last - *first >= key_length_max - ids.size()) {
+      return std::nullopt;
+    }
+    for (uint64_t id = *first;; id++) {
+      ids.push_back(id);
+      if (id == *last) break;
+    }
+    if (comma == text.size()) return ids;
+    text.remove_prefix(comma + 1);
+  }
+}
+
+// The reply to `? cache`: `ok PAGE=RANGES ... queue PAGE ...`; an error message when malformed.
+std::variant<PrefixCacheView, std::string> parse_cache_reply(const std::string& reply) {
+  if (reply != "ok" && reply.rfind("ok ", 0) != 0)
+    return std::string("it does not start with `ok`");
+  PrefixCacheView view;
+  bool in_queue = false;
+  size_t pos = 2;
+  while (pos < reply.size()) {
+    while (pos < reply.size() && reply[pos] == ' ') pos++;
+    const size_t end = std::min(reply.find(' ', pos), reply.size());
+    if (end == pos) break;
+    const std::string_view word = std::string_view(reply).substr(pos, end - pos);
+    pos = end;
+    if (!in_queue && word == "queue") {
+      in_queue = true;
+      continue;
+    }
+    if (in_queue) {
+      const auto page = parse_int<uint64_t>(word);
+      if (!page) return "queue entry `" + std::string(word) + "` is not a page id";
+      view.queue.push_back(*page);
+      continue;
+    }
+    const size_t equals = word.find('=');
+    const auto page = parse_int<uint64_t>(word.substr(0, equals));
+    auto key =
+        equals == std::string_view::npos ? std::nullopt : parse_ranges(word.substr(equals + 1));
+    if (!page || !key) {
+      return "`" + std::string(word) +
+             "` is not PAGE=RANGES (a page id, `=`, then token ids as FIRST-LAST or ID, "
+             "comma-separated)";
+    }
+    view.registered.push_back({std::move(*key), *page});
+  }
+  if (!in_queue) return std::string("it has no `queue` word");
+  return view;
+}
+
 std::optional<std::string> read_handshake(ExecSession& session) {
   std::string line;
   const uint32_t timeout = exec_timeout_ms();
   if (auto error = session.child->read_line(line, timeout)) return "handshake: " + *error;
   if (line.rfind("kvbackend ", 0) != 0) {
-    return "its first line must be `kvbackend 1 NAME`, got `" + excerpt(line) + "`";
+    return "its first line must be `kvbackend 1 NAME` or `kvbackend 2 NAME`, got `" +
+           excerpt(line) + "`";
   }
   const std::string rest = line.substr(10);
   const auto version = parse_int<uint32_t>(rest.substr(0, rest.find(' ')));
-  if (!version || *version != protocol_version) {
-    return "it speaks protocol `" + excerpt(rest) + "`; this harness speaks version " +
+  if (!version || *version < 1 || *version > protocol_version) {
+    return "it speaks protocol `" + excerpt(rest) + "`; this harness speaks versions 1 to " +
            std::to_string(protocol_version) + " (docs/backend-protocol.md)";
   }
+  session.version = *version;
   session.backend_name = rest.find(' ') == std::string::npos ? "" : rest.substr(rest.find(' ') + 1);
   session.caps = Capabilities::all();
   session.caps.stores_data = session.caps.audits = false;
@@ -344,6 +407,19 @@ std::optional<uint64_t> ExecBackend::words_digest(SeqId seq) {
   return digest;
 }
 
+std::optional<PrefixCacheView> ExecBackend::prefix_cache() const {
+  if (!session_ || broken_ || session_->version < 2 || !config_.prefix_caching) return std::nullopt;
+  const auto reply = query("? cache");
+  if (!reply) return std::nullopt;
+  auto parsed = parse_cache_reply(*reply);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    set_broken("answered `? cache` with `" + excerpt(*reply) + "`: " + *error +
+               " (expected `ok PAGE=RANGES ... queue PAGE ...`, docs/backend-protocol.md)");
+    return std::nullopt;
+  }
+  return std::get<PrefixCacheView>(std::move(parsed));
+}
+
 std::vector<uint32_t> ExecBackend::gather_words(SeqId seq) {
   std::vector<uint32_t> words;
   const auto found = info(seq);
@@ -356,8 +432,11 @@ std::vector<uint32_t> ExecBackend::gather_words(SeqId seq) {
     const auto reply = query(request);
     if (!reply) break;
     const auto chunk = parse_ok_list<uint32_t>(*reply);
-    if (!chunk || chunk->size() != count) {
-      set_broken("answered `" + request + "` with `" + excerpt(*reply) + "`");
+    // "Up to COUNT": a shorter reply is fine, the rest is asked for next; none at all is not.
+    if (!chunk || chunk->empty() || chunk->size() > count) {
+      set_broken("answered `" + request + "` with `" + excerpt(*reply) +
+                 "`, expected `ok` and 1 to " + std::to_string(count) +
+                 " words (the sequence holds " + std::to_string(total) + " words)");
       break;
     }
     words.insert(words.end(), chunk->begin(), chunk->end());

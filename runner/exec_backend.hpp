@@ -13,7 +13,7 @@
 
 namespace kv {
 
-inline constexpr uint32_t protocol_version = 1;
+inline constexpr uint32_t protocol_version = 2;  // the newest; version 1 backends still work
 inline constexpr uint32_t exec_timeout_default_ms = 10000;
 inline constexpr uint32_t exec_window_op_count = 256;  // ops sent ahead of the one being checked
 inline constexpr uint32_t exec_words_per_request = 4096;
@@ -25,7 +25,8 @@ uint32_t exec_timeout_ms();
 struct ExecSession {
   std::string command;
   std::unique_ptr<ChildProcess> child;
-  std::string backend_name;  // what it calls itself in its `kvbackend 1 NAME` line
+  std::string backend_name;  // what it calls itself in its `kvbackend VERSION NAME` line
+  uint32_t version = 1;      // the protocol version of its handshake, 1 or 2
   Capabilities caps;
 };
 
@@ -42,7 +43,11 @@ class ExecBackend final : public Backend {
               const Config& config);
   ~ExecBackend() override;
 
-  std::string_view name() const override { return name_; }
+  // The NAME of its handshake (reports show it instead of the command); the command when it has
+  // none or did not start.
+  std::string_view name() const override {
+    return session_ && !session_->backend_name.empty() ? session_->backend_name : name_;
+  }
   OpResult apply(const Op& op, Tick tick) override;
   const std::vector<uint32_t>& last_read_words() const override { return last_read_; }
   StatsView stats() const override;
@@ -54,6 +59,8 @@ class ExecBackend final : public Backend {
   std::optional<std::string> broken() const override { return broken_; }
   bool stores_data() const override { return !session_ || session_->caps.stores_data; }
   std::optional<uint64_t> words_digest(SeqId seq) override;
+  // Version 2 with prefix_caching=on: `? cache`; otherwise nullopt (nothing to compare).
+  std::optional<PrefixCacheView> prefix_cache() const override;
   void plan(std::span<const TraceLine> lines, bool observe_every_op) override;
 
  private:

@@ -106,6 +106,7 @@ std::optional<std::string> check_prefill_data(const Op& op, const Config& config
                                               Backend& backend) {
   const auto ids = prompt_token_ids(op.entries);
   if (!ids) return "prefill succeeded with invalid segments";
+  if (!backend.stores_data()) return std::nullopt;  // `data no`: there are no words to ask for
   const std::vector<uint64_t> values = prompt_token_values(*ids);
   const std::vector<uint32_t> words = backend.gather_words(op.seq);
   const uint64_t words_per_token = config.words_per_token();

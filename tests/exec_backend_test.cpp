@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "runner/runner.hpp"
 #include "trace/gen.hpp"
@@ -85,6 +86,8 @@ TEST(ExecBackend, ReportsADivergenceWithTheStateAfterTheOp) {
   ASSERT_FALSE(run.report.ok());
   EXPECT_EQ(run.report.divergence->kind, "result");
   EXPECT_EQ(run.report.divergence->backend, "capacity_exceeded");
+  // Reports name the backend by its handshake's NAME, not by its (local, absolute) command.
+  EXPECT_EQ(run.report.divergence->backend_name, "protocol-host");
   EXPECT_NE(run.report.divergence->state.find("tokens=3"), std::string::npos)
       << run.report.divergence->state;
 }
@@ -153,6 +156,89 @@ TEST(ExecBackend, ProfileRestrictsOpsAndNamesTheOp) {
   EXPECT_FALSE(trace_outside(generated, got, name).has_value());
   EXPECT_EQ(generated.lines.size(), 300u);
   EXPECT_TRUE(run_trace(generated, {name}, AuditMode::every).ok());
+}
+
+// Every corpus seed with prefix_caching=on, through `exec:` with the given extra flags.
+std::vector<std::pair<std::string, RunReport>> run_prefix_seeds(const std::string& flags) {
+  std::vector<std::pair<std::string, RunReport>> reports;
+  for (const auto& entry : std::filesystem::directory_iterator(KV_SOURCE_DIR "/corpus/seeds")) {
+    if (entry.path().filename().string().rfind("prefix-", 0) != 0) continue;
+    std::ifstream in(entry.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto parsed = parse_trace(text, memory_budget_default_bytes);
+    if (!std::holds_alternative<Trace>(parsed)) continue;
+    reports.emplace_back(entry.path().filename().string(),
+                         run_trace(std::get<Trace>(parsed), {backend + flags}, AuditMode::every));
+  }
+  return reports;
+}
+
+Trace queue_of_two_trace() {
+  // At `check` the cached-free queue is [C, B] (two pages) and A still holds key 1:0..1:1.
+  auto parsed = parse_trace(
+      "kvtrace 2\nconfig page_size=2 max_pages=4 prefix_caching=on\n"
+      "prefill 1 1:6\ntruncate 1 1\ncheck\n",
+      memory_budget_default_bytes);
+  return std::get<Trace>(parsed);
+}
+
+TEST(ExecBackend, VersionTwoAgreesOnThePrefixSeeds) {
+  const auto reports = run_prefix_seeds("");
+  EXPECT_GE(reports.size(), 5u);
+  for (const auto& [file, report] : reports) {
+    EXPECT_TRUE(report.ok()) << file << ": " << format_divergence(*report.divergence);
+  }
+}
+
+TEST(ExecBackend, VersionTwoWrongQueueIsCaught) {
+  const RunReport report =
+      run_trace(queue_of_two_trace(), {backend + " --corrupt-cache queue"}, AuditMode::check);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.divergence->kind, "prefix") << format_divergence(*report.divergence);
+}
+
+TEST(ExecBackend, VersionTwoWrongKeyIsCaught) {
+  const RunReport report =
+      run_trace(queue_of_two_trace(), {backend + " --corrupt-cache key"}, AuditMode::check);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.divergence->kind, "prefix") << format_divergence(*report.divergence);
+}
+
+TEST(ExecBackend, VersionTwoMalformedCacheReplyIsABackendFailure) {
+  const RunReport report =
+      run_trace(queue_of_two_trace(), {backend + " --corrupt-cache malformed"}, AuditMode::check);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.divergence->kind, "backend");
+  EXPECT_NE(report.divergence->detail.find("`0=7-x` is not PAGE=RANGES"), std::string::npos)
+      << report.divergence->detail;
+}
+
+TEST(ExecBackend, VersionOneIsNotAskedForTheCache) {
+  // A version 1 backend answers `? cache` with an error; it must never be sent, so the corrupted
+  // cache goes unseen and the run agrees.
+  const RunReport report = run_trace(
+      queue_of_two_trace(), {backend + " --version 1 --corrupt-cache queue"}, AuditMode::every);
+  EXPECT_TRUE(report.ok()) << format_divergence(*report.divergence);
+  const auto caps = backend_capabilities({backend + " --version 3"});
+  ASSERT_TRUE(std::holds_alternative<std::string>(caps));
+  EXPECT_NE(std::get<std::string>(caps).find("versions 1 to 2"), std::string::npos)
+      << std::get<std::string>(caps);
+}
+
+TEST(ExecBackend, DataNoBackendRunsThePrefixSeeds) {
+  for (const auto& [file, report] : run_prefix_seeds(" --data no")) {
+    EXPECT_TRUE(report.ok()) << file << ": " << format_divergence(*report.divergence);
+  }
+}
+
+TEST(ExecBackend, ShortWordsRepliesAreAccepted) {
+  // `? words S FIRST COUNT` answers up to COUNT words; a backend that sends 3 at a time still
+  // agrees (the harness asks again for the rest). Every successful prefill gathers its words.
+  const auto reports = run_prefix_seeds(" --words-max 3");
+  EXPECT_GE(reports.size(), 5u);
+  for (const auto& [file, report] : reports) {
+    EXPECT_TRUE(report.ok()) << file << ": " << format_divergence(*report.divergence);
+  }
 }
 
 TEST(ExecBackend, NameCheck) {

@@ -1,7 +1,9 @@
-// kv_protocol_backend: serves the in-tree `host` backend over backend protocol v1 on stdin/stdout
-// (a C++ adapter), and with --misbehave MODE --at-op N plays a broken backend for the tests.
+// kv_protocol_backend: serves the in-tree `host` backend over backend protocol v2 (or v1) on
+// stdin/stdout (a C++ adapter); --misbehave MODE --at-op N and --corrupt-cache play broken
+// backends.
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +24,10 @@ struct Options {
   std::string eviction = "none lru";
   std::string
       profile_lines;  // --profile-line LINE (repeatable): e.g. `config append_atomicity=token`
+  std::string version = "2";  // the handshake's protocol version; 1 has no `? cache`
+  std::string corrupt_cache;  // queue (reversed) or key (last token id + 1) in `? cache` replies
+  std::string data = "yes";   // the `data` profile line
+  uint64_t words_max = 0;     // when not 0, `? words` answers at most this many words
 };
 
 uint64_t number(std::string_view text) {
@@ -58,7 +64,34 @@ bool misbehave(const Options& options) {
   return true;
 }
 
-std::string observe(kv::Backend& backend, const std::string& line) {
+// Token ids as comma-separated inclusive ranges: {5,6,7,9} -> "5-7,9".
+std::string ranges(const std::vector<uint64_t>& ids) {
+  std::string out;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) j++;
+    out += (out.empty() ? "" : ",") + std::to_string(ids[i]);
+    if (j > i) out += "-" + std::to_string(ids[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string cache_reply(const kv::Backend& backend, const Options& options) {
+  kv::PrefixCacheView view = backend.prefix_cache().value_or(kv::PrefixCacheView{});
+  if (options.corrupt_cache == "queue") std::reverse(view.queue.begin(), view.queue.end());
+  if (options.corrupt_cache == "key" && !view.registered.empty()) view.registered[0].key.back()++;
+  if (options.corrupt_cache == "malformed") return "ok 0=7-x queue";
+  std::string out = "ok";
+  for (const auto& entry : view.registered) {
+    out += " " + std::to_string(entry.page) + "=" + ranges(entry.key);
+  }
+  out += " queue";
+  for (uint64_t page : view.queue) out += " " + std::to_string(page);
+  return out;
+}
+
+std::string observe(kv::Backend& backend, const std::string& line, const Options& options) {
   const std::string_view rest = std::string_view(line).substr(2);
   const std::string_view what = rest.substr(0, rest.find(' '));
   const std::string_view arg = rest.find(' ') == std::string_view::npos
@@ -69,6 +102,7 @@ std::string observe(kv::Backend& backend, const std::string& line) {
     return kv::format_result(kv::Result{kv::Status::ok, {}, std::nullopt, backend.stats()});
   }
   if (what == "ids") return join(backend.sequence_ids());
+  if (what == "cache" && options.version == "2") return cache_reply(backend, options);
   const auto info = backend.info(seq);
   if (!info) return "unknown_sequence";
   if (what == "info") return kv::format_result(kv::Result{kv::Status::ok, {}, info, std::nullopt});
@@ -84,7 +118,8 @@ std::string observe(kv::Backend& backend, const std::string& line) {
     const std::string_view counts = arg.substr(arg.find(' ') + 1);
     const uint64_t first =
         std::min<uint64_t>(number(counts.substr(0, counts.find(' '))), words.size());
-    const uint64_t count = number(counts.substr(counts.find(' ') + 1));
+    uint64_t count = number(counts.substr(counts.find(' ') + 1));
+    if (options.words_max != 0) count = std::min(count, options.words_max);
     std::vector<uint32_t> chunk(words.begin() + first,
                                 words.begin() + std::min<uint64_t>(words.size(), first + count));
     return join(chunk);
@@ -93,9 +128,9 @@ std::string observe(kv::Backend& backend, const std::string& line) {
 }
 
 int serve(const Options& options) {
-  std::cout << "kvbackend 1 protocol-host\nops "
+  std::cout << "kvbackend " << options.version << " protocol-host\nops "
             << (options.ops.empty() ? kv::Capabilities::all().op_list() : options.ops)
-            << "\neviction " << options.eviction << "\ndata yes\naudit yes\n"
+            << "\neviction " << options.eviction << "\ndata " << options.data << "\naudit yes\n"
             << options.profile_lines << "ready" << std::endl;
   std::unique_ptr<kv::Backend> backend;
   kv::Config config;
@@ -124,7 +159,7 @@ int serve(const Options& options) {
         std::cout << "problem " << problem << "\n";
       reply = "ok";
     } else if (line.rfind("? ", 0) == 0) {
-      reply = observe(*backend, line);
+      reply = observe(*backend, line, options);
     } else {
       auto op = kv::parse_op(line);
       if (auto* error = std::get_if<std::string>(&op)) {
@@ -156,6 +191,10 @@ int main(int argc, char** argv) {
     if (flag == "--ops") options.ops = argv[i + 1];
     if (flag == "--eviction") options.eviction = argv[i + 1];
     if (flag == "--profile-line") options.profile_lines += std::string(argv[i + 1]) + "\n";
+    if (flag == "--version") options.version = argv[i + 1];
+    if (flag == "--corrupt-cache") options.corrupt_cache = argv[i + 1];
+    if (flag == "--data") options.data = argv[i + 1];
+    if (flag == "--words-max") options.words_max = number(argv[i + 1]);
   }
   std::ios::sync_with_stdio(false);
   return serve(options);
