@@ -140,6 +140,14 @@ void Model::register_full_blocks(Sequence& sequence, uint64_t first_block, uint6
   }
 }
 
+// Eviction victims leave in order; recorded for last_victims().
+void Model::remove_victims(const std::vector<SeqId>& victims) {
+  for (SeqId victim : victims) {
+    remove_sequence(victim);
+    last_victims_.push_back(victim);
+  }
+}
+
 // "Release in reverse block order: a sequence's last block is reused first."
 void Model::remove_sequence(SeqId seq) {
   const std::vector<ModelPageId>& table = sequences_.at(seq).block_table;
@@ -151,7 +159,7 @@ void Model::remove_sequence(SeqId seq) {
 Result Model::alloc(SeqId seq, Tick tick) {
   const auto victims = choose_victims(1, {seq});
   if (!victims) return result_of(Status::capacity_exceeded);
-  for (SeqId victim : *victims) remove_sequence(victim);
+  remove_victims(*victims);
   Sequence& sequence = sequences_[seq];  // creates S if absent
   sequence.block_table.push_back(new_page());
   sequence.last_use = tick;
@@ -195,7 +203,7 @@ Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t
   const bool cow = write_entry < table.size() && pages_.at(table[write_entry]).refcount > 1;
   const auto victims = choose_victims(new_pages + (cow ? 1 : 0), protected_ids);
   if (!victims) return result_of(Status::capacity_exceeded);
-  for (SeqId victim : *victims) remove_sequence(victim);
+  remove_victims(*victims);
 
   Sequence& sequence = sequences_[seq];  // creates S if absent
   if (write_entry < sequence.block_table.size() &&
@@ -253,7 +261,7 @@ Result Model::append_to_last_page(SeqId seq, uint32_t token_count, Tick tick, ui
   const uint64_t beyond = token_count > room ? token_count - room : 0;
   const auto victims = choose_victims(pages_for_tokens(beyond) + (cow ? 1 : 0), protected_ids);
   if (!victims) return result_of(Status::capacity_exceeded);
-  for (SeqId victim : *victims) remove_sequence(victim);
+  remove_victims(*victims);
 
   Sequence& sequence = sequences_[seq];  // creates S if absent
   if (room > 0 && fill > 0 && pages_.at(sequence.block_table.back()).refcount > 1) {
@@ -379,7 +387,7 @@ Result Model::prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick ti
   const uint64_t new_count = pages_for_tokens(n) - hits.size();
   const auto victims = choose_prefill_victims(hits, new_count);
   if (!victims) return result_of(Status::capacity_exceeded);
-  for (SeqId victim : *victims) remove_sequence(victim);  // their registered pages stay hittable
+  remove_victims(*victims);  // their registered pages stay hittable
 
   Sequence& sequence = sequences_[seq];
   for (ModelPageId hit : hits) {  // "a hit with refcount 0 leaves the queue"
@@ -446,6 +454,7 @@ Result Model::simple(const Op& op, Tick tick) {
 }
 
 OpResult Model::apply(const Op& op, Tick tick) {
+  last_victims_.clear();
   switch (op.kind) {
     case OpKind::alloc:
       return single(alloc(op.seq, tick));

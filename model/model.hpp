@@ -40,6 +40,9 @@ class Model {
   // Applies one op at `tick` (its 0-based index in the trace) and returns its result.
   OpResult apply(const Op& op, Tick tick);
 
+  // The sequences the last apply() evicted to make room, in order, whatever its result: under
+  // append_atomicity=token a failed append keeps the evictions of its earlier tokens (14.1).
+  const std::vector<SeqId>& last_victims() const { return last_victims_; }
   StatsView stats() const;
   std::optional<InfoView> info(SeqId seq) const;
   std::vector<SeqId> sequence_ids() const;
@@ -92,6 +95,7 @@ class Model {
   std::vector<ModelPageId> prefix_hits(const std::vector<TokenId>& ids) const;
   void audit_prefix_cache(std::vector<std::string>& problems) const;
   void remove_sequence(SeqId seq);
+  void remove_victims(const std::vector<SeqId>& victims);
 
   Result append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                 const std::vector<SeqId>& protected_ids);
@@ -122,6 +126,7 @@ class Model {
   std::deque<QueueItem> free_queue_;
   void dequeue(ModelPageId page);  // a queued registered page leaves both queues
   void audit_free_queue(std::vector<std::string>& problems) const;
+  std::vector<SeqId> last_victims_;  // of the last apply()
   uint64_t token_count_ = 0;  // sum of n over sequences_: the runner reads stats after every op
 };
 

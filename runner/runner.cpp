@@ -186,7 +186,7 @@ class DifferentialRun {
       return fail("expectation", index, nullptr, "",
                   "the model's result does not match the file's expectation");
     }
-    const std::vector<SeqId> touched = involved(line.op, model_result);
+    const std::vector<SeqId> touched = involved(line.op, model_result, model_.last_victims());
     for (auto& backend : backends_) {
       const bool agree = compare_observations(index, *backend, touched);
       if (is_broken(index, *backend) || !agree) return;
@@ -319,8 +319,12 @@ class DifferentialRun {
     return out;
   }
 
-  static std::vector<SeqId> involved(const Op& op, const OpResult& result) {
+  // The sequences the op names or evicted (a failed token-by-token append evicts without listing
+  // its victims, so the model's own list is added).
+  static std::vector<SeqId> involved(const Op& op, const OpResult& result,
+                                     const std::vector<SeqId>& model_victims) {
     std::vector<SeqId> ids = op_sequences(op);
+    ids.insert(ids.end(), model_victims.begin(), model_victims.end());
     for (const Result& entry : result.entries) {
       ids.insert(ids.end(), entry.evicted.begin(), entry.evicted.end());
     }
