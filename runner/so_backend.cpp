@@ -34,6 +34,7 @@ std::variant<SoLibrary, std::string> open_library(const std::string& path) {
   }
   library.caps = Capabilities::all();
   library.caps.stores_data = library.caps.audits = library.caps.eviction_lru = false;
+  library.caps.either_variants = Config{};  // a library implements the default rules
   const std::string profile = table->profile;
   size_t pos = 0;
   while (pos < profile.size()) {

@@ -387,6 +387,7 @@ std::optional<Capabilities> campaign_capabilities(const std::string& backend) {
   }
   if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
   Capabilities caps = Capabilities::all();
+  caps.either_variants = Config{};  // an exec: backend runs under the variants it declared
   for (size_t start = 0; start < profile.size();) {
     const size_t end = std::min(profile.find('\n', start), profile.size());
     if (end > start) apply_profile_line(std::string_view(profile).substr(start, end - start), caps);
