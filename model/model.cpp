@@ -562,9 +562,10 @@ std::vector<std::string> Model::audit() const {
     }
     const bool placed =
         sequence.places.size() == (config_.skip_reserved_slots ? sequence.token_count : 0) &&
-        std::all_of(sequence.places.begin(), sequence.places.end(), [&](const auto& place) {
-          return place.first < sequence.block_table.size() && place.second < config_.page_size;
-        });
+        std::all_of(sequence.places.begin(), sequence.places.end(),
+                    [&, entry_count = sequence.block_table.size()](const auto& place) {
+                      return place.first < entry_count && place.second < config_.page_size;
+                    });
     if (!placed) {
       problems.push_back("model: sequence " + std::to_string(id) + " has " +
                          std::to_string(sequence.places.size()) + " token places for " +
