@@ -1,24 +1,92 @@
-"""The kvharness backend protocol (docs/backend-protocol.md) for a cache written in Python.
+"""kvharness backend kit: speak docs/backend-protocol.md for a Python KV cache.
 
-Standard library only. An adapter subclasses Cache, implements the ops its profile declares,
-and calls serve(); this module does the handshake, parsing, ticks, token words and digests.
+Standard library only (Python 3.11). An adapter is its mapping only:
+
+    import kvharness_backend as kv
+
+    class MyCache(kv.Cache):
+        def __init__(self, config): ...
+        def alloc(self, seq, tick): ...          # return the evicted ids ([] or None: none)
+        def append(self, seq, tokens, tick, protect): ...
+        ...
+
+    kv.serve(MyCache, kv.Profile(ops=["alloc", "append", ...]), name="my-cache")
+
+The kit does the protocol loop (one reply line per request, flushing before it blocks on
+input), the handshake, config parsing, ticks (T1 and `tick T`), token values, ids and words
+(section 4 of docs/backend-protocol.md, trace/token.hpp), stateless argument checks, result
+formatting, the FNV-1a digest and every observation (`? stats`, `? info`, `? ids`, `? pages`,
+`? digest`, `? words`, `? audit`, `? cache`). A cache method signals an error result by raising
+`OpError("capacity_exceeded")` (or returning nothing for `ok`); any other exception becomes an
+`error MESSAGE` reply, which the harness reports as a backend failure.
 """
+
+from __future__ import annotations
+
+import dataclasses
+import os
 import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
 
 MASK64 = (1 << 64) - 1
 
+# ---- token values, ids and words (trace/token.hpp) --------------------------------------------
 
-class OpError(Exception):
-    """Raised by a Cache op for an error result: 'capacity_exceeded', 'unknown_sequence', ..."""
+GENERATED_TOKEN_FLAG = 1 << 63
+PROMPT_CHAIN_START = 0x6A09E667F3BCC908
+APPEND_COUNT_MAX = 1048576  # append S N / step S:N: 1 <= N <= this
+PREFILL_TOKEN_COUNT_MAX = 1048576  # prefill: total tokens
+PROMPT_STREAM_MAX = 2047  # prefill P:N: P <= this
+STEP_ENTRIES_MAX = 256
+WORDS_PER_REQUEST_MAX = 4096
+
+ERROR_WORDS = frozenset(
+    ["capacity_exceeded", "unknown_sequence", "sequence_exists", "invalid_argument", "nothing_to_evict"]
+)
 
 
-def token_value(tick, entry, offset):
-    """A generated token's value (docs/semantics.md V2)."""
+def token_value(tick: int, entry: int, offset: int) -> int:
+    """Value of a generated token: (tick << 29) | (entry << 21) | offset, 64-bit."""
     return ((tick << 29) | (entry << 21) | offset) & MASK64
 
 
-def token_word(value, layer, kv, index):
-    """Word `index` of the K (kv=0) or V (kv=1) vector of one layer (trace/token.hpp)."""
+def generated_token_id(value: int) -> int:
+    return GENERATED_TOKEN_FLAG | value
+
+
+def prompt_token_id(stream: int, index: int) -> int:
+    return (stream << 20) | index
+
+
+def is_prompt_token(token_id: int) -> bool:
+    return token_id < GENERATED_TOKEN_FLAG
+
+
+def prompt_chain(previous: int, token_id: int) -> int:
+    x = ((previous ^ ((token_id * 0xD6E8FEB86659FD93) & MASK64)) + 0x9E3779B97F4A7C15) & MASK64
+    x ^= x >> 32
+    x = (x * 0xD6E8FEB86659FD93) & MASK64
+    x ^= x >> 32
+    return x
+
+
+def prompt_token_value(chain: int) -> int:
+    return chain | (1 << 63)
+
+
+def prompt_token_values(ids: Iterable[int]) -> list[int]:
+    """The values of a whole prompt, token by token (a chain over the id prefix)."""
+    values = []
+    chain = PROMPT_CHAIN_START
+    for token_id in ids:
+        chain = prompt_chain(chain, token_id)
+        values.append(prompt_token_value(chain))
+    return values
+
+
+def token_word(value: int, layer: int, kv: int, index: int) -> int:
+    """Word `index` of the K (kv=0) or V (kv=1) vector of one layer of a token with this value."""
     x = (value * 0x9E3779B97F4A7C15 + (layer << 40) + index) & MASK64
     x ^= x >> 31
     x = (x * 0xBF58476D1CE4E5B9) & MASK64
@@ -26,163 +94,594 @@ def token_word(value, layer, kv, index):
     return (x & 0x7FFFFFFF) | (kv << 31)
 
 
-def token_words(value, config):
-    """One token's words, layout [layer][K, V][head * dim]."""
-    vector_words = config["kv_heads"] * config["head_dim"]
-    return [token_word(value, layer, kv, index) for layer in range(config["layers"])
-            for kv in (0, 1) for index in range(vector_words)]
+def token_words(value: int, config: "Config") -> list[int]:
+    """One token's words, layout [layer][K,V][head*dim]: config.words_per_token words."""
+    vector_words = config.kv_heads * config.head_dim
+    return [
+        token_word(value, layer, kv, index)
+        for layer in range(config.layers)
+        for kv in (0, 1)
+        for index in range(vector_words)
+    ]
 
 
-def digest(words):
-    """64-bit FNV-1a over the words' little-endian bytes (trace/digest.hpp)."""
-    h = 0xCBF29CE484222325
+def values_words(values: Iterable[int], config: "Config") -> list[int]:
+    """The words of tokens with these values, in order: token_words of each, concatenated.
+
+    The fast path of `Cache.words` (a check may digest a million tokens within the harness's
+    10 s reply timeout): K and V words differ only in the top bit, so each mix is done once.
+    """
+    vector_words = config.kv_heads * config.head_dim
+    coords = [(layer << 40) + index for layer in range(config.layers) for index in range(vector_words)]
+    spans = [(layer * vector_words, (layer + 1) * vector_words) for layer in range(config.layers)]
+    out: list[int] = []
+    extend = out.extend
+    mask, golden, mix = MASK64, 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9
+    for value in values:
+        base = value * golden
+        keys = []
+        for coord in coords:
+            x = (base + coord) & mask
+            x ^= x >> 31
+            x = (x * mix) & mask
+            x ^= x >> 29
+            keys.append(x & 0x7FFFFFFF)
+        for first, last in spans:
+            layer_keys = keys[first:last]
+            extend(layer_keys)
+            extend([word | 0x80000000 for word in layer_keys])
+    return out
+
+
+FNV_OFFSET_BASIS = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+
+
+def digest(words: Iterable[int]) -> int:
+    """64-bit FNV-1a over the words' bytes, each word little-endian (trace/digest.hpp)."""
+    h, prime, mask = FNV_OFFSET_BASIS, FNV_PRIME, MASK64
     for word in words:
-        for byte in range(4):
-            h ^= (word >> (8 * byte)) & 0xFF
-            h = (h * 0x100000001B3) & MASK64
+        h = ((h ^ (word & 0xFF)) * prime) & mask
+        h = ((h ^ ((word >> 8) & 0xFF)) * prime) & mask
+        h = ((h ^ ((word >> 16) & 0xFF)) * prime) & mask
+        h = ((h ^ ((word >> 24) & 0xFF)) * prime) & mask
     return h
 
 
-class Cache:
-    """What an adapter implements. Ops raise OpError(word) for error results and return the
-    evicted sequence ids (a list) where the op can evict; observations never change state."""
+class Tokens(Sequence):
+    """The tokens one append (or step entry, or prefill) writes: `values[i]` and `ids[i]`.
 
-    def __init__(self, config):
-        self.config = config  # dict: page_size, max_pages, eviction, kv_heads, ... (all keys)
+    Generated tokens are `range`s (an append may write a million: slice them, e.g. per page);
+    a prefill's are lists. Index or slice `values` and `ids`; `tokens[i]` is the pair.
+    """
 
-    # observations
-    def stats(self):  # -> (used, free, sequences, tokens)
-        raise NotImplementedError
-
-    def info(self, seq):  # -> (tokens, pages, pinned) or None
-        raise NotImplementedError
-
-    def ids(self):
-        raise NotImplementedError
-
-    def pages(self, seq):  # -> physical page ids of its block table, or None
-        raise NotImplementedError
-
-    def words(self, seq):  # -> every word of its tokens, in token order, or None
-        raise NotImplementedError
-
-
-SHAPE_DEFAULTS = {"kv_heads": 1, "head_dim": 2, "layers": 1, "eviction": "none"}
-
-
-def parse_config(line):
-    config = dict(SHAPE_DEFAULTS)
-    for item in line.split()[1:]:
-        key, _, value = item.partition("=")
-        config[key] = int(value) if value.isdigit() else value
-    for key in ("page_size", "max_pages"):
-        if key not in config:
-            raise ValueError("config lacks " + key)
-    return config
-
-
-def _ok_list(values):
-    return " ".join(["ok"] + [str(v) for v in values])
-
-
-def _result(evicted):
-    return "ok evicted=" + ",".join(str(v) for v in evicted) if evicted else "ok"
-
-
-class Server:
-    def __init__(self, make_cache, profile, name, out):
-        self.make_cache, self.profile, self.name, self.out = make_cache, profile, name, out
-        self.cache, self.tick = None, 0
-
-    def handshake(self):
-        self.out.write("kvbackend 1 %s\n%s\nready\n" % (self.name, self.profile.strip()))
-        self.out.flush()
-
-    def op(self, words):
-        name, args = words[0], [int(w) for w in words[1:] if ":" not in w]
-        cache, tick = self.cache, self.tick
-        if name == "step":
-            results = []
-            for index, entry in enumerate(words[1:]):
-                seq, count = (int(v) for v in entry.split(":"))
-                results.append(self.one(lambda: cache.append(seq, count, tick, index)))
-            return " ; ".join(results)
-        if name in ("info",):
-            found = cache.info(args[0])
-            if found is None:
-                return "unknown_sequence"
-            return "ok tokens=%d pages=%d pinned=%d" % found
-        if name == "stats":
-            return "ok used=%d free=%d sequences=%d tokens=%d" % cache.stats()
-        if name == "check":
-            return "ok"
-        if name == "append":
-            return self.one(lambda: cache.append(args[0], args[1], tick, 0))
-        method = getattr(cache, name)
-        return self.one(lambda: method(*args, tick) if name != "evict" else method())
+    def __init__(self, values: Sequence[int], ids: Sequence[int]):
+        self.values = values
+        self.ids = ids
 
     @staticmethod
-    def one(call):
+    def generated(tick: int, entry: int, count: int) -> "Tokens":
+        # token_value(tick, entry, i) == base + i, since i < 2^21: a range, sliced in O(slice)
+        base = token_value(tick, entry, 0)
+        return Tokens(range(base, base + count), range(GENERATED_TOKEN_FLAG | base, (GENERATED_TOKEN_FLAG | base) + count))
+
+    @staticmethod
+    def prompt(ids: list[int]) -> "Tokens":
+        return Tokens(prompt_token_values(ids), ids)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i):  # (value, id) pairs
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return (self.values[i], self.ids[i])
+
+
+# ---- config and profile -----------------------------------------------------------------------
+
+SHAPE_DEFAULTS = {"kv_heads": 1, "head_dim": 2, "layers": 1}
+DEFAULT_RANGES = {
+    "page_size": (1, 65536),
+    "max_pages": (1, 16777216),
+    "kv_heads": (1, 256),
+    "head_dim": (1, 1024),
+    "layers": (1, 256),
+}
+
+
+@dataclasses.dataclass
+class Config:
+    """A parsed `config` request. Keys the kit does not know (the semantic variants of
+    docs/semantics.md section 14, or anything newer) are in `extra`, values as strings."""
+
+    page_size: int
+    max_pages: int
+    eviction: str = "none"
+    kv_heads: int = 1
+    head_dim: int = 2
+    layers: int = 1
+    prefix_caching: bool = False
+    extra: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def words_per_token(self) -> int:
+        return self.kv_heads * self.head_dim * self.layers * 2
+
+
+class ConfigError(Exception):
+    pass
+
+
+def parse_config(line: str, profile: "Profile | None" = None) -> Config:
+    fields: dict[str, object] = {}
+    extra: dict[str, str] = {}
+    for item in line.split()[1:]:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"config item '{item}' is not key=value")
+        if key in fields or key in extra:
+            raise ConfigError(f"config key '{key}' repeated")
+        if key in DEFAULT_RANGES:
+            if not value.isdigit():
+                raise ConfigError(f"{key}={value} is not a number")
+            number = int(value)
+            low, high = (profile.ranges if profile else DEFAULT_RANGES).get(key, DEFAULT_RANGES[key])
+            if not low <= number <= high:
+                raise ConfigError(f"{key}={number} is outside the profile's range {low}..{high}")
+            fields[key] = number
+        elif key == "eviction":
+            allowed = profile.eviction if profile else ("none", "lru")
+            if value not in allowed:
+                raise ConfigError(f"eviction={value} is not supported (profile: {' '.join(allowed)})")
+            fields[key] = value
+        elif key == "prefix_caching":
+            if value not in ("on", "off"):
+                raise ConfigError(f"prefix_caching={value} is not on or off")
+            fields[key] = value == "on"
+        else:
+            extra[key] = value
+    if "page_size" not in fields or "max_pages" not in fields:
+        raise ConfigError("config needs page_size and max_pages")
+    return Config(extra=extra, **fields)  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass
+class Profile:
+    """What the backend implements: the handshake's profile lines (docs/backend-protocol.md 2).
+
+    `extra` holds further profile lines passed through verbatim, e.g.
+    `["config append_atomicity=token", "count append 1 1"]`.
+    """
+
+    ops: Sequence[str]
+    eviction: Sequence[str] = ("none",)
+    ranges: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    data: bool = True
+    audit: bool = False
+    extra: Sequence[str] = ()
+
+    def __post_init__(self):
+        merged = dict(DEFAULT_RANGES)
+        merged.update(self.ranges)
+        self.ranges = merged
+
+    def lines(self, version: int, name: str) -> list[str]:
+        out = [f"kvbackend {version} {name}", "ops " + " ".join(self.ops), "eviction " + " ".join(self.eviction)]
+        for key in ("page_size", "max_pages", "kv_heads", "head_dim", "layers"):
+            low, high = self.ranges[key]
+            out.append(f"{key} {low} {high}")
+        out.append("data " + ("yes" if self.data else "no"))
+        out.append("audit " + ("yes" if self.audit else "no"))
+        out.extend(self.extra)
+        out.append("ready")
+        return out
+
+
+# ---- the interface a cache implements ----------------------------------------------------------
+
+
+class OpError(Exception):
+    """An error result of an op: one of ERROR_WORDS (docs/semantics.md section 8)."""
+
+    def __init__(self, word: str):
+        if word not in ERROR_WORDS:
+            raise ValueError(f"'{word}' is not a kvtrace error word")
+        super().__init__(word)
+        self.word = word
+
+
+@dataclasses.dataclass
+class Info:
+    tokens: int
+    pages: int
+    pinned: bool
+
+
+@dataclasses.dataclass
+class Stats:
+    used: int
+    free: int
+    sequences: int
+    tokens: int
+    cached: int = 0  # registered pages (prefix_caching=on only)
+
+
+class Cache:
+    """The interface the kit drives. Implement the ops your profile declares.
+
+    Ops that may evict return the evicted sequence ids in eviction order (a list; None or []
+    for none). Errors: raise OpError(word). `tick` is the op's tick (docs/semantics.md T1).
+    `tokens` is a `Tokens`: `tokens.values[i]` is token i's value, `tokens.ids[i]` its id.
+    The kit has already done the stateless argument checks (count ranges) when it calls you.
+    """
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    # state-changing ops
+    def alloc(self, seq: int, tick: int) -> list[int] | None:
+        raise NotImplementedError
+
+    def append(self, seq: int, tokens: Tokens, tick: int, protect: frozenset[int]) -> list[int] | None:
+        """`protect`: the ids eviction must skip ({seq}, or every id of a step)."""
+        raise NotImplementedError
+
+    def fork(self, src: int, dst: int, tick: int) -> None:
+        raise NotImplementedError
+
+    def free(self, seq: int) -> None:
+        raise NotImplementedError
+
+    def truncate(self, seq: int, n: int, tick: int) -> None:
+        raise NotImplementedError
+
+    def pin(self, seq: int) -> None:
+        raise NotImplementedError
+
+    def unpin(self, seq: int) -> None:
+        raise NotImplementedError
+
+    def touch(self, seq: int, tick: int) -> None:
+        raise NotImplementedError
+
+    def read(self, seq: int, tick: int) -> None:
+        """Gather S's tokens (the harness reads them through `? digest`/`values`) and use S."""
+        raise NotImplementedError
+
+    def evict(self) -> int:
+        """Evict the first sequence in eviction order and return its id."""
+        raise NotImplementedError
+
+    def step(
+        self, entries: list[tuple[int, Tokens | None]], tick: int
+    ) -> list[list[int] | None | OpError]:
+        """One result per entry, in order. An entry's Tokens is None when its count is out of
+        range (its result is invalid_argument; the others still run). Default: each entry is an
+        append protecting every id the step names."""
+        protect = frozenset(seq for seq, _ in entries)
+        results: list[list[int] | None | OpError] = []
+        for seq, tokens in entries:
+            if tokens is None:
+                results.append(OpError("invalid_argument"))
+                continue
+            try:
+                results.append(self.append(seq, tokens, tick, protect))
+            except OpError as error:
+                results.append(error)
+        return results
+
+    def prefill(self, seq: int, tokens: Tokens, tick: int) -> tuple[int, list[int] | None]:
+        """Returns (hit tokens, evicted ids)."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """The `check` op: nothing by default (the harness audits through `? audit`)."""
+
+    # observations
+    def info(self, seq: int) -> Info:
+        """Raise OpError('unknown_sequence') when S is absent."""
+        raise NotImplementedError
+
+    def stats(self) -> Stats:
+        raise NotImplementedError
+
+    def ids(self) -> Iterable[int]:
+        raise NotImplementedError
+
+    def pages(self, seq: int) -> Sequence[int]:
+        """S's block table as physical page ids (raise OpError('unknown_sequence'))."""
+        raise NotImplementedError
+
+    def values(self, seq: int) -> Sequence[int]:
+        """S's token values in token order (data yes). Override `words` instead if you store words."""
+        raise NotImplementedError
+
+    def words(self, seq: int) -> Sequence[int]:
+        """S's words in token order; by default computed from `values`."""
+        return values_words(self.values(seq), self.config)
+
+    def audit(self) -> Iterable[str]:
+        """Broken internal invariants, one text each (audit yes)."""
+        return ()
+
+    def prefix_cache(self) -> tuple[dict[int, Sequence[int]], Sequence[int]]:
+        """(registered page -> its key's token ids, cached-free queue oldest first); `? cache`."""
+        raise NotImplementedError
+
+
+# ---- formatting -------------------------------------------------------------------------------
+
+
+def format_result(evicted: Iterable[int] | None, prefix: str = "ok") -> str:
+    evicted = list(evicted or ())
+    if not evicted:
+        return prefix
+    return prefix + " evicted=" + ",".join(str(s) for s in evicted)
+
+
+def format_ranges(ids: Iterable[int]) -> str:
+    """Comma-separated inclusive ranges of consecutive ids: `5-8,12` (`? cache`)."""
+    parts: list[str] = []
+    first = last = None
+    for token_id in ids:
+        if last is not None and token_id == last + 1:
+            last = token_id
+            continue
+        if first is not None:
+            parts.append(str(first) if first == last else f"{first}-{last}")
+        first = last = token_id
+    if first is not None:
+        parts.append(str(first) if first == last else f"{first}-{last}")
+    return ",".join(parts)
+
+
+class ProtocolError(Exception):
+    """A malformed request: answered `error MESSAGE`."""
+
+
+def _number(word: str | None, limit: int = MASK64) -> int:
+    if word is None:
+        raise ProtocolError("missing argument")
+    if not word.isdigit():
+        raise ProtocolError(f"'{word}' is not a number")
+    value = int(word)
+    if value > limit:
+        raise ProtocolError(f"{value} is over {limit}")
+    return value
+
+
+def _seq(word: str | None) -> int:
+    return _number(word, 0xFFFFFFFF)
+
+
+def _entries(words: list[str]) -> list[tuple[int, int]]:
+    entries = []
+    for word in words:
+        left, sep, right = word.partition(":")
+        if not sep:
+            raise ProtocolError(f"'{word}' is not S:N")
+        entries.append((_seq(left), _number(right, 0xFFFFFFFF)))
+    return entries
+
+
+# ---- the protocol loop ------------------------------------------------------------------------
+
+
+class Adapter:
+    """Turns request lines into reply lines for one backend process."""
+
+    def __init__(self, factory: Callable[[Config], Cache], profile: Profile, version: int = 1):
+        self.factory = factory
+        self.profile = profile
+        self.version = version
+        self.cache: Cache | None = None
+        self.config: Config | None = None
+        self.tick = 0
+
+    def handle(self, line: str) -> list[str]:
+        """Reply lines for one request (more than one only for `? audit`)."""
         try:
-            return _result(call() or [])
+            return self._handle(line)
         except OpError as error:
-            return str(error)
+            return [error.word]
+        except (ProtocolError, ConfigError) as error:
+            return [_error_line(str(error))]
+        except Exception as error:  # a bug in the adapter or the cache: a backend failure
+            traceback.print_exc(file=sys.stderr)
+            return [_error_line(f"{type(error).__name__}: {error} (in `{line}`)")]
 
-    def observe(self, words):
-        cache = self.cache
-        kind = words[1]
-        if kind == "stats":
-            return "ok used=%d free=%d sequences=%d tokens=%d" % cache.stats()
-        if kind == "ids":
-            return _ok_list(cache.ids())
-        if kind == "audit":
-            return "ok"
-        seq = int(words[2])
-        if kind == "info":
-            found = cache.info(seq)
-            return "unknown_sequence" if found is None else "ok tokens=%d pages=%d pinned=%d" % found
-        if kind == "pages":
-            found = cache.pages(seq)
-            return "unknown_sequence" if found is None else _ok_list(found)
-        found = cache.words(seq)
-        if found is None:
-            return "unknown_sequence"
-        if kind == "digest":
-            return "ok %016x" % digest(found)
-        if kind == "words":
-            first, count = int(words[3]), int(words[4])
-            return _ok_list(found[first:first + min(count, 4096)])
-        return "error unknown observation '%s'" % " ".join(words)
-
-    def handle(self, line):
+    def _handle(self, line: str) -> list[str]:
         words = line.split()
         if not words:
-            return "error empty request"
-        if words[0] == "config":
-            self.cache, self.tick = self.make_cache(parse_config(line)), 0
-            return "ok"
+            raise ProtocolError("empty request")
+        head = words[0]
+        if head == "config":
+            self.cache = None
+            self.config = parse_config(line, self.profile)
+            self.cache = self.factory(self.config)
+            self.tick = 0
+            return ["ok"]
         if self.cache is None:
-            return "error no config yet"
-        if words[0] == "tick":
-            self.tick = int(words[1])
-            return "ok"
-        if words[0] == "?":
-            return self.observe(words)
-        reply = self.op(words)
+            raise ProtocolError("no config yet")
+        if head == "tick":
+            self.tick = _number(words[1] if len(words) > 1 else None)
+            return ["ok"]
+        if head == "?":
+            return self._observe(words[1:])
+        tick = self.tick
         self.tick += 1
-        return reply
+        return [self._op(head, words[1:], tick)]
+
+    def _op(self, op: str, args: list[str], tick: int) -> str:
+        cache = self.cache
+        assert cache is not None
+        if op not in self.profile.ops:
+            raise ProtocolError(f"op '{op}' is not in this backend's profile")
+        arg = lambda i: args[i] if i < len(args) else None  # noqa: E731
+        if op == "alloc":
+            return format_result(cache.alloc(_seq(arg(0)), tick))
+        if op == "append":
+            seq, count = _seq(arg(0)), _number(arg(1), 0xFFFFFFFF)
+            if not 1 <= count <= APPEND_COUNT_MAX:
+                return "invalid_argument"
+            return format_result(cache.append(seq, Tokens.generated(tick, 0, count), tick, frozenset([seq])))
+        if op == "fork":
+            cache.fork(_seq(arg(0)), _seq(arg(1)), tick)
+            return "ok"
+        if op in ("free", "pin", "unpin"):
+            getattr(cache, op)(_seq(arg(0)))
+            return "ok"
+        if op in ("touch", "read"):
+            getattr(cache, op)(_seq(arg(0)), tick)
+            return "ok"
+        if op == "truncate":
+            cache.truncate(_seq(arg(0)), _number(arg(1), 0xFFFFFFFF), tick)
+            return "ok"
+        if op == "evict":
+            return format_result([cache.evict()])
+        if op == "step":
+            return self._step(_entries(args), tick)
+        if op == "prefill":
+            return self._prefill(_seq(arg(0)), _entries(args[1:]), tick)
+        if op == "info":
+            return self._info(_seq(arg(0)))
+        if op == "stats":
+            return self._stats()
+        if op == "check":
+            cache.check()
+            return "ok"
+        raise ProtocolError(f"unknown op '{op}'")
+
+    def _step(self, entries: list[tuple[int, int]], tick: int) -> str:
+        cache = self.cache
+        assert cache is not None
+        if not 1 <= len(entries) <= STEP_ENTRIES_MAX:
+            raise ProtocolError(f"a step has 1..{STEP_ENTRIES_MAX} entries, not {len(entries)}")
+        # An entry with an out-of-range count is None (invalid_argument on its own, section 7).
+        batch = [
+            (seq, Tokens.generated(tick, i, count) if 1 <= count <= APPEND_COUNT_MAX else None)
+            for i, (seq, count) in enumerate(entries)
+        ]
+        replies = list(cache.step(batch, tick))
+        if len(replies) != len(entries):
+            raise ProtocolError(f"step returned {len(replies)} results for {len(entries)} entries")
+        return " ; ".join(r.word if isinstance(r, OpError) else format_result(r) for r in replies)
+
+    def _prefill(self, seq: int, segments: list[tuple[int, int]], tick: int) -> str:
+        cache = self.cache
+        assert cache is not None
+        total = sum(count for _, count in segments)
+        if (
+            not segments
+            or any(count == 0 or stream > PROMPT_STREAM_MAX for stream, count in segments)
+            or total > PREFILL_TOKEN_COUNT_MAX
+        ):
+            return "invalid_argument"
+        ids = [prompt_token_id(stream, i) for stream, count in segments for i in range(count)]
+        hit, evicted = cache.prefill(seq, Tokens.prompt(ids), tick)
+        return format_result(evicted, f"ok hit={hit}")
+
+    def _info(self, seq: int) -> str:
+        assert self.cache is not None
+        info = self.cache.info(seq)
+        return f"ok tokens={info.tokens} pages={info.pages} pinned={1 if info.pinned else 0}"
+
+    def _stats(self) -> str:
+        assert self.cache is not None and self.config is not None
+        s = self.cache.stats()
+        line = f"ok used={s.used} free={s.free} sequences={s.sequences} tokens={s.tokens}"
+        if self.config.prefix_caching:
+            line += f" cached={s.cached}"
+        return line
+
+    def _observe(self, args: list[str]) -> list[str]:
+        cache = self.cache
+        assert cache is not None
+        what = args[0] if args else ""
+        if what == "stats":
+            return [self._stats()]
+        if what == "ids":
+            return [" ".join(["ok"] + [str(s) for s in cache.ids()])]
+        if what == "audit":
+            return [f"problem {p}" for p in cache.audit()] + ["ok"]
+        if what == "cache":
+            registered, queue = cache.prefix_cache()
+            parts = ["ok"] + [f"{page}={format_ranges(key)}" for page, key in sorted(registered.items())]
+            return [" ".join(parts + ["queue"] + [str(p) for p in queue])]
+        seq = _seq(args[1] if len(args) > 1 else None)
+        if what == "info":
+            return [self._info(seq)]
+        cache.info(seq)  # unknown_sequence for an absent S
+        if what == "pages":
+            return [" ".join(["ok"] + [str(p) for p in cache.pages(seq)])]
+        if what == "digest":
+            return [f"ok {digest(cache.words(seq)):016x}"]
+        if what == "words":
+            first = _number(args[2] if len(args) > 2 else None)
+            count = min(_number(args[3] if len(args) > 3 else None), WORDS_PER_REQUEST_MAX)
+            words = cache.words(seq)
+            return [" ".join(["ok"] + [str(w) for w in words[first : first + count]])]
+        raise ProtocolError(f"unknown observation '{what}'")
 
 
-def serve(make_cache, profile, name="python-cache", stdin=None, stdout=None):
-    """Answers the harness on stdin/stdout until end of input. `profile`: the handshake's lines
-    between `kvbackend` and `ready` (ops, eviction, ranges, data, audit, config, count)."""
-    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
-    server = Server(make_cache, profile, name, stdout)
-    server.handshake()
-    for line in stdin:
+def _error_line(message: str) -> str:
+    return "error " + " ".join(message.split())  # one line, single spaces
+
+
+def serve(
+    factory: Callable[[Config], Cache],
+    profile: Profile,
+    name: str,
+    version: int | None = None,
+    stdin_fd: int = 0,
+    stdout_fd: int = 1,
+) -> None:
+    """Run the protocol on stdin/stdout until end of input.
+
+    version: the handshake's protocol version; default 1, or 2 with `--protocol 2` on the
+    command line or KVHARNESS_PROTOCOL=2 (version 2 adds `? cache`).
+    """
+    if version is None:
+        version = int(os.environ.get("KVHARNESS_PROTOCOL", "1"))
+        argv = sys.argv[1:]
+        for i, arg in enumerate(argv):
+            if arg == "--protocol" and i + 1 < len(argv):
+                version = int(argv[i + 1])
+            elif arg.startswith("--protocol="):
+                version = int(arg.split("=", 1)[1])
+    adapter = Adapter(factory, profile, version)
+    out: list[str] = profile.lines(version, name)
+
+    def flush() -> bool:
+        if not out:
+            return True
+        data = ("\n".join(out) + "\n").encode()
+        out.clear()
+        view = memoryview(data)
         try:
-            reply = server.handle(line.rstrip("\r\n"))
-        except Exception as error:  # the adapter's own bug: a backend failure with its message
-            reply = "error %s: %s" % (type(error).__name__, error)
-        stdout.write(reply + "\n")
-        stdout.flush()  # before blocking on the next read (pipelining rule)
+            while view:
+                written = os.write(stdout_fd, view)
+                view = view[written:]
+        except (BrokenPipeError, OSError):
+            return False
+        return True
+
+    pending = b""
+    while True:
+        # Flush before blocking on input: every request received so far has its reply sent.
+        if not flush():
+            return
+        try:
+            chunk = os.read(stdin_fd, 1 << 16)
+        except OSError:
+            break
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            out.extend(adapter.handle(raw.rstrip(b"\r").decode("utf-8", "replace")))
+    if pending.strip():
+        out.extend(adapter.handle(pending.rstrip(b"\r").decode("utf-8", "replace")))
+    flush()

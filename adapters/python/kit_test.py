@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Tests of the Python adapter kit (CTest: python_adapter_kit).
+
+    python3 adapters/python/kit_test.py [KVTRACE]
+
+(a) the kit's token values, words, prompt chain and digest against values the C++ code produced
+(trace/token.hpp and trace/digest.hpp through build/dev/bin/kv_protocol_backend), its protocol
+loop (pipelined requests, one reply each, errors as `error MESSAGE`, `? cache`), and
+(b) with KVTRACE (argument or $KVTRACE): the harness against example_cache.py: a campaign on the
+clean cache passes, the same campaign on each planted bug finds it (exit 1, a shrunk .min.trace),
+and seed replay passes. Small budgets: well under 30 s on two cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import kvharness_backend as kv  # noqa: E402
+
+KVTRACE = os.environ.get("KVTRACE", "")
+if __name__ == "__main__" and len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+    KVTRACE = os.path.abspath(sys.argv.pop(1))
+EXAMPLE = f"python3 {os.path.join(HERE, 'example_cache.py')}"
+
+
+def run_adapter(requests: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    """The example's stdout lines for these requests, handshake included."""
+    done = subprocess.run(
+        [sys.executable, os.path.join(HERE, "example_cache.py"), *args],
+        input=requests,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+class TokenValues(unittest.TestCase):
+    # From kv_protocol_backend (the C++ host backend, trace/token.hpp + trace/digest.hpp):
+    #   config page_size=4 max_pages=8 eviction=none kv_heads=2 head_dim=3 layers=2
+    #   append 1 3 / tick 1000 / step 2:2 1:5 / ? digest 1 / ? words 1 0 12 / ? digest 2
+    SHAPED = kv.Config(page_size=4, max_pages=8, kv_heads=2, head_dim=3, layers=2)
+    SEQ1_DIGEST = 0xF73B63C3ED732FA9
+    SEQ1_FIRST_WORDS = [0, 1713823441, 1280163235, 652739345, 412842823, 1974687121, 2147483648,
+                        3861307089, 3427646883, 2800222993, 2560326471, 4122170769]
+    SEQ2_DIGEST = 0x796C10680E7D70AD
+
+    def seq_words(self, values):
+        return [w for v in values for w in kv.token_words(v, self.SHAPED)]
+
+    def test_generated_values_words_digest(self):
+        seq1 = [kv.token_value(0, 0, i) for i in range(3)] + [kv.token_value(1000, 1, i) for i in range(5)]
+        seq2 = [kv.token_value(1000, 0, i) for i in range(2)]
+        words = self.seq_words(seq1)
+        self.assertEqual(len(words), 8 * self.SHAPED.words_per_token)
+        self.assertEqual(words[:12], self.SEQ1_FIRST_WORDS)
+        self.assertEqual(kv.digest(words), self.SEQ1_DIGEST)
+        self.assertEqual(kv.digest(self.seq_words(seq2)), self.SEQ2_DIGEST)
+        self.assertEqual(kv.values_words(seq1, self.SHAPED), words)  # the fast path Cache.words uses
+
+    def test_value_layout(self):
+        self.assertEqual(kv.token_value(3, 2, 1), (3 << 29) | (2 << 21) | 1)
+        self.assertEqual(kv.generated_token_id(5), (1 << 63) | 5)
+        self.assertFalse(kv.is_prompt_token(kv.generated_token_id(0)))
+        self.assertEqual(kv.prompt_token_id(5, 3), 5242883)
+
+    def test_prompt_chain(self):
+        # docs/backend-protocol.md section 4's worked example (prefill 1 1:2, default shape), and
+        # kv_protocol_backend: prefill 2 5:9 3:2 -> ? digest 2, ? words 2 40 4.
+        config = kv.Config(page_size=4, max_pages=8)
+        values = kv.prompt_token_values([1048576, 1048577])
+        self.assertEqual(values, [0xFF270D58B45C0B9C, 0xB5AA0CD266103C68])
+        self.assertEqual(kv.prompt_chain(kv.PROMPT_CHAIN_START, 1048576), 0x7F270D58B45C0B9C)
+        words = [w for v in values for w in kv.token_words(v, config)]
+        self.assertEqual(words, [501084395, 1983192041, 2648568043, 4130675689,
+                                 340794968, 1044364408, 2488278616, 3191848056])
+        self.assertEqual(kv.digest(words), 0x402103A0F741D1DD)
+        ids = [kv.prompt_token_id(5, i) for i in range(9)] + [kv.prompt_token_id(3, i) for i in range(2)]
+        words = [w for v in kv.prompt_token_values(ids) for w in kv.token_words(v, config)]
+        self.assertEqual(kv.digest(words), 0xC23889EEDD3C99B1)
+        self.assertEqual(words[40:44], [751041488, 102957280, 2898525136, 2250440928])
+
+    def test_empty_digest_and_ranges(self):
+        self.assertEqual(kv.digest([]), 0xCBF29CE484222325)
+        self.assertEqual(kv.format_ranges([5242880, 5242881, 5242882, 5242883]), "5242880-5242883")
+        self.assertEqual(kv.format_ranges([1, 3, 4, 9]), "1,3-4,9")
+        self.assertEqual(kv.format_ranges([]), "")
+
+
+class Protocol(unittest.TestCase):
+    def test_handshake_and_pipelined_replies(self):
+        # All requests in one write (pipelined): one reply each, in order.
+        script = [
+            ("config page_size=2 max_pages=3 eviction=lru", "ok"),
+            ("alloc 1", "ok"),
+            ("append 1 3", "ok"),
+            ("fork 1 2", "ok"),
+            ("append 2 1", "ok"),  # copy-on-write of the shared second page: the last free page
+            ("info 2", "ok tokens=4 pages=2 pinned=0"),
+            ("stats", "ok used=3 free=0 sequences=2 tokens=7"),
+            ("append 3 0", "invalid_argument"),
+            ("step 4:1 5:0 4:1", "ok evicted=1 ; invalid_argument ; ok"),
+            ("tick 40", "ok"),
+            ("touch 4", "ok"),
+            ("evict", "ok evicted=2"),
+            ("free 9", "unknown_sequence"),
+            ("fork 7 8", "unknown_sequence"),
+            ("fork 4 4", "sequence_exists"),
+            ("truncate 4 9", "invalid_argument"),
+            ("pin 4", "ok"),
+            ("evict", "nothing_to_evict"),
+            ("? ids", "ok 4"),
+            ("? info 3", "unknown_sequence"),
+            ("? audit", "ok"),
+            ("check", "ok"),
+            ("? stats", "ok used=1 free=2 sequences=1 tokens=2"),
+            # seq 4: tokens of step entries 0 and 2 at tick 7
+            ("? words 4 0 8", "ok " + " ".join(str(w) for v in (kv.token_value(7, 0, 0), kv.token_value(7, 2, 0))
+                                               for w in kv.token_words(v, kv.Config(page_size=2, max_pages=3)))),
+        ]
+        lines = run_adapter("".join(request + "\n" for request, _ in script))
+        ready = lines.index("ready")
+        self.assertEqual(lines[0], "kvbackend 1 python-example")
+        self.assertIn("ops alloc append fork free truncate pin unpin touch read evict step prefill info stats check",
+                      lines)
+        self.assertIn("eviction none lru", lines)
+        self.assertEqual(lines[ready + 1:], [reply for _, reply in script])
+
+    def test_version_two_and_errors(self):
+        lines = run_adapter("alloc 1\nconfig page_size=0 max_pages=1\nconfig page_size=1 max_pages=1 x=y\n",
+                            "--protocol", "2")
+        self.assertEqual(lines[0], "kvbackend 2 python-example")
+        replies = lines[lines.index("ready") + 1:]
+        self.assertEqual(len(replies), 3)
+        self.assertTrue(all(r.startswith("error ") for r in replies), replies)
+        self.assertIn("x", replies[2])  # an unknown key reaches the cache, which refuses it
+
+    def test_prefill_and_cache_observation(self):
+        requests = ["config page_size=2 max_pages=3 prefix_caching=on", "prefill 1 5:4", "free 1", "? cache",
+                    "prefill 2 5:3", "stats", "? cache"]
+        lines = run_adapter("".join(r + "\n" for r in requests), "--protocol", "2")
+        self.assertEqual(lines[lines.index("ready") + 1:], [
+            "ok", "ok hit=0", "ok",
+            "ok 0=5242880-5242881 1=5242880-5242883 queue 1 0",  # released last block first (P14)
+            "ok hit=2",  # block 0 hits; block 1 (token 2) is computed on a new page
+            "ok used=2 free=1 sequences=1 tokens=3 cached=2",
+            "ok 0=5242880-5242881 1=5242880-5242883 queue 1",
+        ])
+
+    def test_cache_observation_and_extra_profile_lines(self):
+        class Tiny(kv.Cache):
+            def prefix_cache(self):
+                return {1: [5242880, 5242881, 5242882, 5242883, 5242884, 5242885, 5242886, 5242887],
+                        0: [5242880, 5242881, 5242882, 5242883]}, [1, 0]
+
+            def alloc(self, seq, tick):
+                raise RuntimeError("boom\nsecond line")
+
+        profile = kv.Profile(ops=["alloc", "prefill"], extra=["config append_atomicity=token", "count append 1 1"])
+        lines = profile.lines(2, "tiny")
+        self.assertEqual(lines[-3:], ["config append_atomicity=token", "count append 1 1", "ready"])
+        adapter = kv.Adapter(Tiny, profile, 2)
+        self.assertEqual(adapter.handle("config page_size=4 max_pages=2 prefix_caching=on append_atomicity=token"),
+                         ["ok"])
+        self.assertEqual(adapter.config.extra, {"append_atomicity": "token"})
+        self.assertEqual(adapter.handle("? cache"), ["ok 0=5242880-5242883 1=5242880-5242887 queue 1 0"])
+        with contextlib.redirect_stderr(io.StringIO()) as stderr:  # the traceback goes to stderr
+            reply = adapter.handle("alloc 1")
+        self.assertIn("RuntimeError", stderr.getvalue())
+        self.assertEqual(len(reply), 1)
+        self.assertTrue(reply[0].startswith("error RuntimeError: boom second line"), reply)
+        self.assertEqual(adapter.handle("prefill 3 2048:1"), ["invalid_argument"])
+        self.assertEqual(adapter.tick, 2)
+
+
+@unittest.skipUnless(KVTRACE, "no kvtrace binary given (argument or $KVTRACE)")
+class Harness(unittest.TestCase):
+    def kvtrace(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([KVTRACE, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+    def campaign(self, backend: str, artifacts: str) -> subprocess.CompletedProcess:
+        return self.kvtrace("campaign", "--seed", "1", "--traces", "16", "--ops", "100", "--profile", "classic",
+                            "--jobs", "2", "--artifacts", artifacts, "--backend", f"exec:{backend}")
+
+    def test_clean_campaign_passes(self):
+        with tempfile.TemporaryDirectory() as artifacts:
+            done = self.campaign(EXAMPLE, artifacts)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            self.assertIn(" 0 findings", done.stdout)
+
+    def test_planted_bugs_are_found(self):
+        for bug in ("cow", "capacity"):
+            with self.subTest(bug=bug), tempfile.TemporaryDirectory() as artifacts:
+                done = self.campaign(f"{EXAMPLE} --bug {bug}", artifacts)
+                self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+                shrunk = glob.glob(os.path.join(artifacts, "*.min.trace"))
+                self.assertTrue(shrunk, done.stdout)
+                # The shrunk trace replays as a failure against the bugged cache, and passes on the clean one.
+                self.assertEqual(self.kvtrace("replay", "--artifacts", artifacts, "--backend",
+                                              f"exec:{EXAMPLE} --bug {bug}", shrunk[0]).returncode, 1)
+                self.assertEqual(self.kvtrace("replay", "--artifacts", artifacts, "--backend",
+                                              f"exec:{EXAMPLE}", shrunk[0]).returncode, 0)
+
+    def test_seeds_replay(self):
+        seeds = [os.path.join(ROOT, "corpus", "seeds", name + ".trace") for name in (
+            "fork-cow-mid-page", "fork-cow-needs-extra-page", "lru-cow-sharer-evicted", "lru-victim-shares-pages",
+            "lru-ties-smaller-id", "step-protects-new-member", "truncate-releases-reserved-pages",
+            "multi-layer-shape", "ticks-count-failed-ops", "prefix-evicting-hit-owner-helps-nothing",
+            "prefix-queued-hits-count-as-taken", "prefix-cow-keeps-original-key", "prefix-release-reverse-block-order")]
+        with tempfile.TemporaryDirectory() as artifacts:
+            # version 2: the harness also compares `? cache` (registered keys and the cached-free queue)
+            done = self.kvtrace("replay", "--artifacts", artifacts, "--backend", f"exec:{EXAMPLE} --protocol 2",
+                                *seeds)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
