@@ -128,12 +128,14 @@ void copy_variants(const Config& from, Config& to) {
   for (const VariantKey& variant : variant_keys) to.*variant.field = from.*variant.field;
 }
 
-// The op's counts (N of append/truncate, each entry's N of step and prefill).
-std::vector<uint32_t*> counts_of(Op& op) {
-  std::vector<uint32_t*> counts;
+// The op's counts (N of append/truncate, each entry's N of step and prefill), as pointers into
+// `op` (const when `op` is): fit_counts moves them, line_outside only reads them.
+template <typename AnyOp>
+auto counts_of(AnyOp& op) {
+  std::vector<decltype(&op.count)> counts;
   if (op.kind == OpKind::append || op.kind == OpKind::truncate) counts.push_back(&op.count);
   if (op.kind == OpKind::step || op.kind == OpKind::prefill) {
-    for (StepEntry& entry : op.entries) counts.push_back(&entry.token_count);
+    for (auto& entry : op.entries) counts.push_back(&entry.token_count);
   }
   return counts;
 }
@@ -272,8 +274,7 @@ std::optional<std::string> line_outside(const TraceLine& line, const Capabilitie
                                         std::string_view backend_name) {
   if (caps.allows(line.op.kind)) {
     const ConfigRange range = caps.counts[static_cast<size_t>(line.op.kind)];
-    Op op = line.op;
-    for (const uint32_t* count : counts_of(op)) {
+    for (const uint32_t* count : counts_of(line.op)) {
       if (*count >= range.min && *count <= range.max) continue;
       return std::to_string(line.line_number) + ": `" + std::string(op_name(line.op.kind)) +
              "` count " + std::to_string(*count) + " is outside the profile of backend " +
@@ -330,7 +331,8 @@ Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities
   constexpr uint64_t length_factor_max = 64;
   Trace trace;
   for (uint64_t factor = 1; factor <= length_factor_max; factor *= 4) {
-    const uint64_t generated_count = std::min<uint64_t>(uint64_t{op_count} * factor, 1000000);
+    const uint64_t generated_count =
+        std::min<uint64_t>(uint64_t{op_count} * factor, trace_op_count_max);
     trace =
         restrict_to(generate_trace(seed, static_cast<uint32_t>(generated_count), profile), caps);
     if (trace.lines.size() >= op_count) break;

@@ -251,9 +251,7 @@ class Coordinator {
     const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     const uint64_t first = first_not_run();
     const bool complete = first >= options_.trace_count;
-    uint64_t new_count = 0;
-    for (const auto& [signature, finding] : distinct_)
-      new_count += options_.baseline.count(signature) ? 0 : 1;
+    const uint64_t new_count = new_finding_count();
     std::cout << (new_count == 0 ? "ok    " : "FAIL  ") << done_ << " generated traces ("
               << op_total_ << " ops in " << static_cast<uint64_t>(seconds) << " s, "
               << static_cast<uint64_t>(seconds > 0 ? static_cast<double>(op_total_) / seconds : 0)
@@ -261,7 +259,7 @@ class Coordinator {
               << options_.seed + first - (first > 0 ? 1 : 0)
               << (done_ > first ? " and " + std::to_string(done_ - first) + " above" : "") << "), "
               << findings_ << (options_.keep_going ? " failing traces" : " findings") << std::endl;
-    list_findings();
+    list_findings(new_count);
     finish_json(seconds, first);
     if (!write_baseline()) return exit_usage;
     const int user_signal = campaign_stop_signal.load();
@@ -274,14 +272,19 @@ class Coordinator {
     return user_signal != 0 ? exit_interrupted : exit_pass;
   }
 
-  // With --keep-going or --baseline: every distinct finding once, with its count. Returns how
-  // many are not in the baseline.
-  uint64_t list_findings() {
-    uint64_t new_count = 0;
+  // The distinct findings whose signature is not in the baseline.
+  uint64_t new_finding_count() const {
+    uint64_t count = 0;
+    for (const auto& [signature, finding] : distinct_)
+      count += options_.baseline.count(signature) ? 0 : 1;
+    return count;
+  }
+
+  // With --keep-going (or --baseline): every distinct finding once, with its count.
+  void list_findings(uint64_t new_count) const {
+    if (!options_.keep_going) return;
     for (const auto& [signature, finding] : distinct_) {
       const bool known = options_.baseline.count(signature) != 0;
-      new_count += known ? 0 : 1;
-      if (!options_.keep_going) continue;
       std::cout << (known ? "known " : "NEW   ") << signature << "  (" << finding.trace_count
                 << " trace" << (finding.trace_count == 1 ? "" : "s") << ", first seed "
                 << finding.first_seed << ")\n";
@@ -292,10 +295,7 @@ class Coordinator {
                   << backend_flag(options_.backend) << " " << path << "\n";
       }
     }
-    if (options_.keep_going) {
-      std::cout << distinct_.size() << " distinct findings, " << new_count << " new" << std::endl;
-    }
-    return new_count;
+    std::cout << distinct_.size() << " distinct findings, " << new_count << " new" << std::endl;
   }
 
   bool write_baseline() {
