@@ -182,12 +182,17 @@ Trace queue_of_two_trace() {
   return std::get<Trace>(parsed);
 }
 
-TEST(ExecBackend, VersionTwoAgreesOnThePrefixSeeds) {
-  const auto reports = run_prefix_seeds("");
+// The prefix seeds through kv_protocol_backend with `flags`: at least 5, and every one agrees.
+void expect_prefix_seeds_agree(const std::string& flags) {
+  const auto reports = run_prefix_seeds(flags);
   EXPECT_GE(reports.size(), 5u);
   for (const auto& [file, report] : reports) {
     EXPECT_TRUE(report.ok()) << file << ": " << format_divergence(*report.divergence);
   }
+}
+
+TEST(ExecBackend, VersionTwoAgreesOnThePrefixSeeds) {
+  expect_prefix_seeds_agree("");
 }
 
 TEST(ExecBackend, VersionTwoWrongQueueIsCaught) {
@@ -226,19 +231,13 @@ TEST(ExecBackend, VersionOneIsNotAskedForTheCache) {
 }
 
 TEST(ExecBackend, DataNoBackendRunsThePrefixSeeds) {
-  for (const auto& [file, report] : run_prefix_seeds(" --data no")) {
-    EXPECT_TRUE(report.ok()) << file << ": " << format_divergence(*report.divergence);
-  }
+  expect_prefix_seeds_agree(" --data no");
 }
 
 TEST(ExecBackend, ShortWordsRepliesAreAccepted) {
   // `? words S FIRST COUNT` answers up to COUNT words; a backend that sends 3 at a time still
   // agrees (the harness asks again for the rest). Every successful prefill gathers its words.
-  const auto reports = run_prefix_seeds(" --words-max 3");
-  EXPECT_GE(reports.size(), 5u);
-  for (const auto& [file, report] : reports) {
-    EXPECT_TRUE(report.ok()) << file << ": " << format_divergence(*report.divergence);
-  }
+  expect_prefix_seeds_agree(" --words-max 3");
 }
 
 TEST(ExecBackend, NameCheck) {
