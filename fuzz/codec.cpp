@@ -174,6 +174,8 @@ Trace decode_bytes(std::span<const uint8_t> bytes) {
   ByteReader in(bytes);
   Trace trace;
   trace.config = decode_config(in);
+  // An op takes one byte at least and usually 2-3: one reallocation at most.
+  trace.lines.reserve(std::min<size_t>(bytes.size() / 2 + 1, fuzz_op_count_max));
   while (!in.done() && trace.lines.size() < fuzz_op_count_max) {
     Op op;
     op.kind = decode_kind(in.byte());

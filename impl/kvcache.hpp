@@ -96,12 +96,13 @@ class PageStore {
                       std::span<uint32_t> out_words) = 0;
 };
 
-// Host memory store: one contiguous pool of max_pages * page_size * words_per_token words,
-// allocated (and zeroed) up front. Layout (impl/layout.hpp's PoolLayout, shared with gpu/),
-// outermost first: page, layer, K/V, slot, head, dim.
-// So one (page, layer, K|V) block is page_size * kv_heads * head_dim contiguous words, and a
-// token's K (or V) vector for one layer is kv_heads * head_dim contiguous words.
-// Invariant: pool_.size() == max_pages * page_size * words_per_token.
+// Host memory store: one contiguous pool of up to max_pages * page_size * words_per_token words,
+// grown (zeroed) to the highest page touched so far, since pages are handed out lowest first and a
+// short run (a fuzz input) touches a few of them. Layout (impl/layout.hpp's PoolLayout, shared with
+// gpu/), outermost first: page, layer, K/V, slot, head, dim. So one (page, layer, K|V) block is
+// page_size * kv_heads * head_dim contiguous words, and a token's K (or V) vector for one layer is
+// kv_heads * head_dim contiguous words. Invariant: pool_.size() is a whole number of pages, at most
+// max_pages; a page beyond it has never been written and reads as zeros.
 class HostPageStore final : public PageStore {
  public:
   explicit HostPageStore(const Config& config);
@@ -116,6 +117,7 @@ class HostPageStore final : public PageStore {
   uint64_t block_offset(uint64_t page, uint32_t layer, uint32_t kv) const {
     return PoolLayout{page_size_, layers_, vector_words_}.block_offset(page, layer, kv);
   }
+  void cover(uint64_t page);  // grows pool_ to hold `page`
 
   uint32_t page_size_;
   PageDivider divider_;

@@ -56,7 +56,11 @@ HostPageStore::HostPageStore(const Config& config)
       layers_(config.shape.layers),
       vector_words_(config.shape.kv_heads * config.shape.head_dim) {
   KV_CHECK(config_problem(config).empty(), "HostPageStore: caller passed an unvalidated Config");
-  pool_.assign(uint64_t{max_pages_} * page_size_ * config.shape.words_per_token(), 0u);
+}
+
+void HostPageStore::cover(uint64_t page) {
+  const uint64_t words = (page + 1) * page_size_ * layers_ * 2 * vector_words_;
+  if (pool_.size() < words) pool_.resize(words, 0u);
 }
 
 void HostPageStore::write_tokens(std::span<const uint64_t> slots,
@@ -69,6 +73,7 @@ void HostPageStore::write_tokens(std::span<const uint64_t> slots,
     const uint64_t page = divider_.page(slot);
     const uint64_t offset = divider_.offset(slot);
     KV_CHECK(page < max_pages_, "HostPageStore::write_tokens: slot beyond the pool (cache bug)");
+    cover(page);
     // Token input is [layer][kv][head][dim]; each (layer, kv) vector lands in its page block.
     for (uint32_t layer = 0; layer < layers_; ++layer) {
       for (uint32_t kv = 0; kv < 2; ++kv) {
@@ -83,6 +88,7 @@ void HostPageStore::write_tokens(std::span<const uint64_t> slots,
 void HostPageStore::copy_page(PageId src, PageId dst, uint32_t slot_count) {
   KV_CHECK(src < max_pages_ && dst < max_pages_ && src != dst,
            "HostPageStore::copy_page: bad page ids (cache bug)");
+  cover(std::max(src, dst));
   KV_CHECK(slot_count <= page_size_, "HostPageStore::copy_page: slot_count > page_size");
   const uint64_t words = uint64_t{slot_count} * vector_words_;
   for (uint32_t layer = 0; layer < layers_; ++layer) {
@@ -105,6 +111,7 @@ void HostPageStore::gather(std::span<const PageId> block_table, uint64_t token_c
     const PageId page = block_table[divider_.page(token)];
     const uint64_t offset = divider_.offset(token);
     KV_CHECK(page < max_pages_, "HostPageStore::gather: page id beyond the pool (cache bug)");
+    cover(page);
     for (uint32_t layer = 0; layer < layers_; ++layer) {
       for (uint32_t kv = 0; kv < 2; ++kv) {
         const uint32_t* source =
