@@ -3,8 +3,14 @@
 // One source for hipcc, nvcc and the emulated device (gpu/vendor.hpp).
 #include "gpu/vendor.hpp"
 // (vendor.hpp first: it settles KV_HOST_DEVICE before impl/layout.hpp)
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <cerrno>
+#include <string>
 #include <vector>
 
 #include "gpu/device_store.hpp"
@@ -392,11 +398,12 @@ std::unique_ptr<DevicePageStore> make_emu_page_store(const kvcache::Config& conf
   return std::make_unique<HipPageStore>(config);
 }
 #else
-std::unique_ptr<DevicePageStore> make_device_page_store(const kvcache::Config& config) {
-  return std::make_unique<HipPageStore>(config);
-}
+namespace {
 
-std::string device_problem() {
+// Whether this process has called the runtime (a store made, the device's name asked).
+std::atomic<bool> runtime_used_here{false};
+
+std::string ask_runtime_for_device() {
   int count = 0;
   const hipError_t result = hipGetDeviceCount(&count);
   if (result != hipSuccess) {
@@ -408,7 +415,65 @@ std::string device_problem() {
   return "";
 }
 
+}  // namespace
+
+std::unique_ptr<DevicePageStore> make_device_page_store(const kvcache::Config& config) {
+  runtime_used_here = true;
+  return std::make_unique<HipPageStore>(config);
+}
+
+// Asked in a forked child, once per process. A process that has initialized the CUDA (or HIP)
+// runtime cannot use it in a child it forks afterwards, and kvtrace asks whether backend hip can
+// run (option checks, capabilities) before it forks campaign workers and isolated runs, whose
+// stores are made in the children. Asking in the parent itself, as hipGetDeviceCount does, would
+// leave every one of them with an unusable runtime. Once this process uses the runtime anyway,
+// it asks directly.
+std::string device_problem() {
+  static const std::string problem = []() -> std::string {
+    if (runtime_used_here) return ask_runtime_for_device();
+    int fds[2];
+    if (::pipe(fds) != 0) return ask_runtime_for_device();
+    const pid_t child = ::fork();
+    if (child < 0) {
+      ::close(fds[0]);
+      ::close(fds[1]);
+      return ask_runtime_for_device();
+    }
+    if (child == 0) {
+      ::close(fds[0]);
+      const std::string answer = "+" + ask_runtime_for_device();  // "+": the child answered
+      for (size_t done = 0; done < answer.size();) {
+        const ssize_t wrote = ::write(fds[1], answer.data() + done, answer.size() - done);
+        if (wrote < 0 && errno == EINTR) continue;
+        if (wrote <= 0) break;
+        done += static_cast<size_t>(wrote);
+      }
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string answer;
+    char buffer[512];
+    for (ssize_t got; (got = ::read(fds[0], buffer, sizeof(buffer))) != 0;) {
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) break;
+      answer.append(buffer, static_cast<size_t>(got));
+    }
+    ::close(fds[0]);
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (answer.empty() || answer[0] != '+') {
+      return "the device probe (a child process) ended without an answer" +
+             std::string(WIFSIGNALED(status) ? " (signal " + std::to_string(WTERMSIG(status)) + ")"
+                                             : "");
+    }
+    return answer.substr(1);
+  }();
+  return problem;
+}
+
 std::string device_name() {
+  runtime_used_here = true;
   return kv_gpu_device_name();
 }
 #endif
