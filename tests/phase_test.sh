@@ -27,9 +27,12 @@ grep -q '^line one$' "$scratch/out" && grep -q '^line two$' "$scratch/out" || fa
 grep -q 'phase loud FAILED (exit 3)' "$scratch/out" || fail "a failing phase names itself and its status"
 grep -q '^next$' "$scratch/out" && fail "a failing phase stops the suite"
 
+run_phases "phase first 'x' true; phase second 'x' true; printf '%s;' \"\${phase_times[@]}\""
+grep -qE '^first [0-9]+ s;second [0-9]+ s;' "$scratch/out" || fail "passed phases record their times in order"
+
 # tools/test runs every command as a phase.
 grep -q '^\. tools/phase\.sh$' tools/test || { echo "FAIL: tools/test does not source tools/phase.sh"; failures=$((failures + 1)); }
-unphased=$(sed -n '/^\. tools\/phase\.sh$/,$p' tools/test | grep -vE '^(\. tools/phase\.sh$|phase |#|$|\[ -x |  echo |  exit 1|}|started=|echo "tools/test: all)')
+unphased=$(sed -n '/^\. tools\/phase\.sh$/,$p' tools/test | grep -vE '^(\. tools/phase\.sh$|phase |#|$|\[ -x |  echo |  exit 1|}|started=|echo "tools/test: (all|phases))')
 [ -z "$unphased" ] || { echo "FAIL: tools/test lines outside a phase:"; echo "$unphased"; failures=$((failures + 1)); }
 
 [ "$failures" -eq 0 ] && echo "phase_test: all checks passed"

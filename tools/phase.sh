@@ -2,7 +2,8 @@
 # phase NAME SUMMARY COMMAND...: prints "== NAME: COMMAND", runs COMMAND with its output in
 # $phase_logs/NAME.log (default build/test-logs); when it passes, one line with the time and the
 # log's lines matching the extended regular expression SUMMARY (the last 4); when it fails, the
-# whole log and the phase's name and exit status, then exits the shell with status 1.
+# whole log and the phase's name and exit status, then exits the shell with status 1. Each passed
+# phase's "NAME SECONDS s" is added to the array phase_times.
 phase() {
   local name=$1 summary=$2
   shift 2
@@ -18,6 +19,7 @@ phase() {
   fi
   local lines
   lines=$(grep -E -- "$summary" "$log" | tail -4 | sed 's/^/   /' || true)
+  phase_times+=("$name $((SECONDS - started)) s")
   echo "   ok, $((SECONDS - started)) s${lines:+:}"
   [ -z "$lines" ] || echo "$lines"
 }
