@@ -32,7 +32,7 @@ grep -qE '^first [0-9]+ s;second [0-9]+ s;' "$scratch/out" || fail "passed phase
 
 # tools/test runs every command as a phase.
 grep -q '^\. tools/phase\.sh$' tools/test || { echo "FAIL: tools/test does not source tools/phase.sh"; failures=$((failures + 1)); }
-unphased=$(sed -n '/^\. tools\/phase\.sh$/,$p' tools/test | grep -vE '^(\. tools/phase\.sh$|phase |#|$|\[ -x |  echo |  exit 1|}|started=|echo "tools/test: (all|phases))')
+unphased=$(sed -n '/^\. tools\/phase\.sh$/,$p' tools/test | grep -vE '^(\. tools/phase\.sh$|phase |#|$|\[ -x |  echo |  exit 1|}|started=|echo "tools/test: (all|phases)|mkdir -p build/test-logs && fuzz/clean-build --chroot-only)')
 [ -z "$unphased" ] || { echo "FAIL: tools/test lines outside a phase:"; echo "$unphased"; failures=$((failures + 1)); }
 
 [ "$failures" -eq 0 ] && echo "phase_test: all checks passed"
