@@ -67,6 +67,7 @@ struct Device {
   // The launch in progress.
   const char* kernel = "";
   Plan plan;
+  LaunchStats stats;
   std::vector<Allocation*> touched;  // allocations with dirty shadow chunks in this launch
   // Per kernel (its name's address: hipLaunchKernelGGL passes a string literal), the labels of
   // the allocations its launches have written; a kernel not in the map has never run.
@@ -256,6 +257,10 @@ Plan& start_launch(const char* kernel, dim3 asked_grid, dim3 block) {
     return plan;
   }
   const dim3 grid = grid_to_run(d, kernel, asked_grid);
+  d.stats.launches++;
+  d.stats.max_threads_asked = std::max(d.stats.max_threads_asked, asked_blocks * block_threads);
+  d.stats.max_blocks_asked = std::max(d.stats.max_blocks_asked, asked_blocks);
+  if (grid.x != asked_grid.x) d.stats.small_grid_launches++;
   plan.grid = grid;
   plan.block = block;
   plan.block_threads = static_cast<uint32_t>(block_threads);
@@ -313,6 +318,12 @@ void set_faults(const Faults& faults) {
 }
 uint64_t launch_count() {
   return device.launches;
+}
+LaunchStats launch_stats() {
+  return device.stats;
+}
+void reset_launch_stats() {
+  device.stats = LaunchStats{};
 }
 
 Error malloc_device(void** pointer, size_t bytes) {

@@ -46,6 +46,17 @@ void seed(uint64_t seed);  // restarts the shuffle sequence and clears the pendi
 void set_faults(const Faults& faults);
 uint64_t launch_count();
 
+// What the launches so far asked for (reset_launch_stats() starts over): the reach tests check
+// that the properties drive the kernels past a block, a small grid and 65,535 threads.
+struct LaunchStats {
+  uint64_t launches = 0;
+  uint64_t max_threads_asked = 0;    // grid x block of the largest launch
+  uint64_t small_grid_launches = 0;  // run on fewer blocks than asked (declare_grid_stride)
+  uint64_t max_blocks_asked = 0;
+};
+LaunchStats launch_stats();
+void reset_launch_stats();
+
 Error malloc_device(void** pointer, size_t bytes);
 Error free_device(void* pointer);
 Error memcpy_any(void* target, const void* source, size_t bytes);  // either side may be host

@@ -264,9 +264,80 @@ rc::Gen<OpSequence> gen_regime_sequence(Profile profile) {
   }
 }
 
+namespace {
+
+// Real shapes: 8 x 128 mostly (8 KiB per token and layer), sometimes 2 layers or 64-wide heads.
+rc::Gen<Config> gen_device_config() {
+  const auto shape = weighted_choice<std::tuple<uint32_t, uint32_t, uint32_t>>(
+      {{6, {8, 128, 1}}, {2, {8, 128, 2}}, {1, {8, 64, 1}}, {1, {4, 128, 1}}});
+  return rc::gen::map(
+      rc::gen::tuple(
+          weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 8}, {3, 16}, {1, 17}}),
+          rc::gen::inRange<uint32_t>(1, 65), gen_eviction(5), shape),
+      [](const std::tuple<uint32_t, uint32_t, Eviction, std::tuple<uint32_t, uint32_t, uint32_t>>&
+             parts) {
+        Config config;
+        std::tie(config.page_size, config.max_pages, config.eviction, std::ignore) = parts;
+        std::tie(config.kv_heads, config.head_dim, config.layers) = std::get<3>(parts);
+        return fitted(config);
+      });
+}
+
+// An append of 1..256 tokens in one op: one write launch of up to 1,048,576 words.
+rc::Gen<Burst> long_append(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(
+      rc::gen::tuple(index, rc::gen::inRange<int32_t>(1, 257)),
+      [](const std::tuple<SeqId, int32_t>& parts) {
+        return Burst{
+            GenOp{OpKind::append, std::get<0>(parts), 0, TokenCount{0, std::get<1>(parts)}, {}}};
+      });
+}
+
+// fork SRC DST then an append to one of them: a copy-on-write launch of a partly filled page.
+rc::Gen<Burst> fork_then_append(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(rc::gen::tuple(index, index, rc::gen::arbitrary<bool>(), gen_token_count()),
+                      [](const std::tuple<SeqId, SeqId, bool, TokenCount>& parts) {
+                        const auto [src, dst, to_dst, tokens] = parts;
+                        return Burst{GenOp{OpKind::fork, src, dst, {}, {}},
+                                     GenOp{OpKind::append, to_dst ? dst : src, 0, tokens, {}},
+                                     GenOp{OpKind::read, to_dst ? dst : src, 0, {}, {}}};
+                      });
+}
+
+rc::Gen<Burst> small_step(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(
+      rc::gen::tuple(index, rc::gen::inRange<uint32_t>(1, 17)),
+      [](const std::tuple<SeqId, uint32_t>& parts) {
+        return Burst{step_of(std::get<0>(parts), std::get<1>(parts), TokenCount{0, 1})};
+      });
+}
+
+}  // namespace
+
+rc::Gen<OpSequence> gen_device_sequence() {
+  const auto index = rc::gen::inRange<SeqId>(0, 16);
+  return pooled_sequence(gen_device_config(), gen_id_run(16),
+                         weighted_gen<Burst>({{5, one_op(index)},
+                                              {2, long_append(index)},
+                                              {2, fork_then_append(index)},
+                                              {1, small_step(index)}}),
+                         0.5);
+}
+
 std::vector<RegimeProperty> regime_properties() {
-  return {{Profile::batch, 30},   {Profile::fanout, 50}, {Profile::ids, 300},
-          {Profile::shapes, 100}, {Profile::pages, 50},  {Profile::pressure, 30}};
+  std::vector<RegimeProperty> properties;
+  for (const auto& [profile, cases_per_mille] :
+       std::vector<std::pair<Profile, int>>{{Profile::batch, 30},
+                                            {Profile::fanout, 50},
+                                            {Profile::ids, 300},
+                                            {Profile::shapes, 100},
+                                            {Profile::pages, 50},
+                                            {Profile::pressure, 30}}) {
+    properties.push_back(RegimeProperty{std::string(profile_name(profile)),
+                                        gen_regime_sequence(profile), cases_per_mille});
+  }
+  properties.push_back(RegimeProperty{"device", gen_device_sequence(), 100});
+  return properties;
 }
 
 }  // namespace kv::props

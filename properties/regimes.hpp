@@ -4,6 +4,9 @@
 
 #include <rapidcheck.h>
 
+#include <string>
+#include <vector>
+
 #include "properties/generators.hpp"
 #include "trace/gen.hpp"
 
@@ -14,10 +17,19 @@ namespace kv::props {
 // bursts (a fan-out, a big step, a free and reuse) shrink to fewer members.
 rc::Gen<OpSequence> gen_regime_sequence(Profile profile);
 
-// The regimes with a property of their own, and each one's share of RC_PARAMS' max_success (per
-// mille): the big regimes run fewer cases so the suite stays fast.
+// The emulated device at real shapes (Regime.device): kv_heads 8 and head_dim 128 (2,048 or
+// 4,096 words per token), page sizes 1..17, pools up to the generated-pool cap (256 tokens of one
+// layer). Every write, copy and gather launch has more items than a block has threads; appends of
+// up to 256 tokens (more than 65,535 words in one launch), decode steps of up to 16 members,
+// forks then appends (copy-on-write launches), reads, and the classic ops in between.
+rc::Gen<OpSequence> gen_device_sequence();
+
+// The properties with a generator of their own (Regime.<name>), and each one's share of
+// RC_PARAMS' max_success (per mille): the big regimes run fewer cases so the suite stays fast.
+// Each runs on host and hip-emu (the emulated device); `device` is Regime.device's generator.
 struct RegimeProperty {
-  Profile profile;
+  std::string name;
+  rc::Gen<OpSequence> cases;
   int cases_per_mille;
 };
 std::vector<RegimeProperty> regime_properties();
