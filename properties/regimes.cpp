@@ -312,7 +312,112 @@ rc::Gen<Burst> small_step(const rc::Gen<SeqId>& index) {
       });
 }
 
+// A prompt forked into `width` sequences (255..520: a page with more than 256 holders), then a
+// request that needs every holder evicted (an append to a sequence outside the crowd, into a
+// full pool), or every holder freed one by one, or a step over the crowd (copy-on-write each).
+rc::Gen<Burst> crowd() {
+  const auto crowd_width = weighted_gen<uint32_t>(
+      {{2, rc::gen::inRange<uint32_t>(255, 262)}, {1, rc::gen::inRange<uint32_t>(262, 521)}});
+  return rc::gen::map(
+      rc::gen::tuple(gen_token_count(), crowd_width, rc::gen::inRange<uint32_t>(0, 3)),
+      [](const std::tuple<TokenCount, uint32_t, uint32_t>& parts) {
+        const auto [prompt, width, then] = parts;
+        const SeqId root = 0, outsider = 1, first = 2;
+        Burst burst{GenOp{OpKind::append, root, 0, prompt, {}}};
+        for (uint32_t i = 0; i < width; i++)
+          burst.push_back(GenOp{OpKind::fork, root, first + i, {}, {}});
+        if (then == 0) burst.push_back(GenOp{OpKind::append, outsider, 0, TokenCount{1, 0}, {}});
+        if (then == 1) {
+          for (uint32_t i = 0; i <= width; i++)
+            burst.push_back(GenOp{OpKind::free, i == width ? root : first + i, 0, {}, {}});
+        }
+        if (then == 2) {
+          burst.push_back(
+              step_of(first, std::min<uint32_t>(width, step_entry_count_max), TokenCount{0, 1}));
+        }
+        return burst;
+      });
+}
+
+// Creates `count` sequences (the sequence index grows through several rehashes), then frees
+// them, some in reverse order, and creates a few again.
+rc::Gen<Burst> crowd_of_ids() {
+  return rc::gen::map(
+      rc::gen::tuple(rc::gen::inRange<uint32_t>(60, 700), rc::gen::arbitrary<bool>()),
+      [](const std::tuple<uint32_t, bool>& parts) {
+        const auto [count, reverse] = parts;
+        Burst burst;
+        for (uint32_t i = 0; i < count; i++)
+          burst.push_back(GenOp{OpKind::alloc, 2 + i, 0, {}, {}});
+        for (uint32_t i = 0; i < count; i++) {
+          burst.push_back(GenOp{OpKind::free, 2 + (reverse ? count - 1 - i : i), 0, {}, {}});
+        }
+        for (uint32_t i = 0; i < 8; i++)
+          burst.push_back(GenOp{OpKind::append, 2 + i * 7, 0, TokenCount{0, 1}, {}});
+        return burst;
+      });
+}
+
+// A prefill of 1..4 segments from streams 0..3, long enough to register dozens to hundreds of
+// blocks (the key index grows past 64, 128 and 256 nodes), or a short one that hits.
+rc::Gen<Burst> long_prefill(const rc::Gen<SeqId>& index) {
+  const auto segment =
+      rc::gen::map(rc::gen::tuple(rc::gen::inRange<SeqId>(0, 4),
+                                  weighted_gen<int32_t>({{1, rc::gen::inRange<int32_t>(1, 9)},
+                                                         {2, rc::gen::inRange<int32_t>(9, 400)}})),
+                   [](const std::tuple<SeqId, int32_t>& parts) {
+                     return StepEntryCount{std::get<0>(parts), TokenCount{0, std::get<1>(parts)}};
+                   });
+  return rc::gen::map(
+      rc::gen::tuple(index,
+                     rc::gen::mapcat(rc::gen::inRange<size_t>(1, 5),
+                                     [segment](size_t count) {
+                                       return rc::gen::container<std::vector<StepEntryCount>>(
+                                           count, segment);
+                                     })),
+      [](std::tuple<SeqId, std::vector<StepEntryCount>> parts) {
+        return Burst{
+            GenOp{OpKind::prefill, std::get<0>(parts), 0, {}, std::move(std::get<1>(parts))}};
+      });
+}
+
 }  // namespace
+
+rc::Gen<OpSequence> gen_counters_sequence() {
+  const auto config =
+      rc::gen::map(rc::gen::tuple(weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 4}, {1, 16}}),
+                                  rc::gen::inRange<uint32_t>(1, 9), gen_eviction(8)),
+                   [](const std::tuple<uint32_t, uint32_t, Eviction>& parts) {
+                     Config c;
+                     std::tie(c.page_size, c.max_pages, c.eviction) = parts;
+                     return fitted(c);
+                   });
+  return pooled_sequence(
+      config, gen_id_run(1024),
+      weighted_gen<Burst>(
+          {{4, one_op(rc::gen::inRange<SeqId>(0, 8))}, {2, crowd()}, {1, crowd_of_ids()}}),
+      0.1);
+}
+
+rc::Gen<OpSequence> gen_prefix_sequence() {
+  const auto config = rc::gen::map(
+      rc::gen::tuple(weighted_choice<uint32_t>({{2, 1}, {2, 2}, {1, 3}, {2, 4}, {1, 16}}),
+                     weighted_gen<uint32_t>({{1, rc::gen::inRange<uint32_t>(8, 64)},
+                                             {3, rc::gen::inRange<uint32_t>(64, 400)}}),
+                     gen_eviction(7)),
+      [](const std::tuple<uint32_t, uint32_t, Eviction>& parts) {
+        Config c;
+        std::tie(c.page_size, c.max_pages, c.eviction) = parts;
+        c.prefix_caching = true;
+        return fitted(c);
+      });
+  const auto index = rc::gen::inRange<SeqId>(0, 24);
+  return pooled_sequence(
+      config, gen_id_run(24),
+      weighted_gen<Burst>(
+          {{3, one_op(index)}, {4, long_prefill(index)}, {2, free_and_reuse(index)}}),
+      0.3);
+}
 
 rc::Gen<OpSequence> gen_device_sequence() {
   const auto index = rc::gen::inRange<SeqId>(0, 16);
@@ -337,6 +442,8 @@ std::vector<RegimeProperty> regime_properties() {
                                         gen_regime_sequence(profile), cases_per_mille});
   }
   properties.push_back(RegimeProperty{"device", gen_device_sequence(), 100});
+  properties.push_back(RegimeProperty{"counters", gen_counters_sequence(), 40});
+  properties.push_back(RegimeProperty{"prefix", gen_prefix_sequence(), 100});
   return properties;
 }
 

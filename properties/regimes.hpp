@@ -24,6 +24,18 @@ rc::Gen<OpSequence> gen_regime_sequence(Profile profile);
 // forks then appends (copy-on-write launches), reads, and the classic ops in between.
 rc::Gen<OpSequence> gen_device_sequence();
 
+// Bounded counters past 256 (Regime.counters): a prompt forked 255..520 times, then an append
+// that must evict every holder from a full pool (eviction planning counts more than 256 drops
+// of one page), every holder freed, or a step over the crowd; hundreds of sequences created and
+// freed (the sequence index through several growths); classic ops in between.
+rc::Gen<OpSequence> gen_counters_sequence();
+
+// Prefix caching with a key index that grows and shrinks (Regime.prefix): prefills of up to four
+// segments of up to 399 tokens from four prompt streams (dozens to hundreds of blocks keyed),
+// frees and reuse (keys dropped when their cached pages are taken), page sizes 1..16, pools of
+// 8..399 pages, mostly lru.
+rc::Gen<OpSequence> gen_prefix_sequence();
+
 // The properties with a generator of their own (Regime.<name>), and each one's share of
 // RC_PARAMS' max_success (per mille): the big regimes run fewer cases so the suite stays fast.
 // Each runs on host and hip-emu (the emulated device); `device` is Regime.device's generator.
