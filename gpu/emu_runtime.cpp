@@ -62,6 +62,7 @@ struct Device {
   Faults faults;
   uint64_t launches = 0;
   uint64_t rng = 0x9e3779b97f4a7c15ull;
+  uint64_t seed_value = 1;  // the last seed()
   Error pending = success;
   std::string detail;
   // The launch in progress.
@@ -77,11 +78,15 @@ struct Device {
 
 thread_local Device device;
 
-uint64_t next_random(Device& d) {  // splitmix64
-  uint64_t z = (d.rng += 0x9e3779b97f4a7c15ull);
+uint64_t splitmix(uint64_t& state) {  // splitmix64
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
+}
+
+uint64_t next_random(Device& d) {
+  return splitmix(d.rng);
 }
 
 void shuffle(Device& d, uint32_t* items, uint32_t count) {  // Fisher-Yates
@@ -147,14 +152,24 @@ std::vector<std::string>& grid_stride_kernels() {
   return names;
 }
 
-// The grid a launch runs on: a grid-stride kernel's grid.x is capped, for 7 launches in 8, at a
-// seeded 1, 2, 3, 4, 7 or 16 blocks.
-dim3 grid_to_run(Device& d, const char* kernel, dim3 grid) {
+// The grid a launch runs on: a grid-stride kernel asking for 2..16 blocks runs on 1 to one fewer
+// than it asks; asking for more, on 1, 2, 3, 4, 7 or 16 blocks 3 launches in 4, on all it asks
+// for otherwise (a bug that needs many blocks still shows). The cap is a function of the seed, the
+// kernel and the launch's geometry only (not of the launches before it), so a shrunk trace's launch
+// runs on the grid it ran on in the longer trace.
+dim3 grid_to_run(const Device& d, const char* kernel, dim3 grid, dim3 block) {
   if (grid.x <= 1) return grid;
   const std::vector<std::string>& names = grid_stride_kernels();
   if (std::find(names.begin(), names.end(), kernel) == names.end()) return grid;
-  static constexpr uint32_t kCaps[8] = {1, 2, 3, 4, 7, 16, 2, 0};  // 0: as asked
-  const uint32_t cap = kCaps[next_random(d) % 8];
+  static constexpr uint32_t kCaps[8] = {1, 2, 3, 4, 7, 16, 0, 0};  // 0: as asked
+  uint64_t h = d.seed_value ^ 0x9e3779b97f4a7c15ull;
+  for (const char* c = kernel; *c != '\0'; c++)
+    h = (h ^ static_cast<unsigned char>(*c)) * 0x100000001b3ull;
+  h ^= (uint64_t{grid.x} << 32) ^ (uint64_t{grid.y} << 16) ^ block.x;
+  const uint64_t draw = splitmix(h);
+  // Up to 16 blocks asked: always fewer (each thread then loops at least twice over its items).
+  const uint32_t cap =
+      grid.x <= 16 ? static_cast<uint32_t>(1 + draw % (grid.x - 1)) : kCaps[draw % 8];
   if (cap != 0) grid.x = std::min(grid.x, cap);
   return grid;
 }
@@ -256,7 +271,7 @@ Plan& start_launch(const char* kernel, dim3 asked_grid, dim3 block) {
                               std::to_string(d.launches));
     return plan;
   }
-  const dim3 grid = grid_to_run(d, kernel, asked_grid);
+  const dim3 grid = grid_to_run(d, kernel, asked_grid, block);
   d.stats.launches++;
   d.stats.max_threads_asked = std::max(d.stats.max_threads_asked, asked_blocks * block_threads);
   d.stats.max_blocks_asked = std::max(d.stats.max_blocks_asked, asked_blocks);
@@ -309,6 +324,7 @@ void declare_grid_stride(const char* kernel) {
 void seed(uint64_t seed) {
   auto& d = device;
   d.rng = seed * 0x9e3779b97f4a7c15ull + 1;
+  d.seed_value = seed;
   d.pending = success;
   d.detail.clear();
 }
