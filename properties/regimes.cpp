@@ -381,6 +381,23 @@ rc::Gen<Burst> long_prefill(const rc::Gen<SeqId>& index) {
       });
 }
 
+// A prefill, a fork of it that grows a page of its own, then the prompt truncated into one of its
+// registered blocks and appended to: the write needs a copy while the block is shared, and
+// eviction (of the fork, in a full pool) may leave it unshared after all.
+rc::Gen<Burst> write_into_shared_block(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(
+      rc::gen::tuple(index, index, rc::gen::inRange<SeqId>(0, 4), rc::gen::inRange<uint32_t>(1, 5),
+                     rc::gen::inRange<int32_t>(1, 4), rc::gen::inRange<int32_t>(1, 8)),
+      [](const std::tuple<SeqId, SeqId, SeqId, uint32_t, int32_t, int32_t>& parts) {
+        const auto [seq, fork, stream, blocks, cut, grow] = parts;
+        return Burst{GenOp{OpKind::prefill, seq, 0, {}, {{stream, TokenCount{blocks, 0}}}},
+                     GenOp{OpKind::fork, seq, fork, {}, {}},
+                     GenOp{OpKind::append, fork, 0, TokenCount{0, grow}, {}},
+                     GenOp{OpKind::truncate, seq, 0, TokenCount{blocks, -cut}, {}},
+                     GenOp{OpKind::append, seq, 0, TokenCount{0, 1}, {}}};
+      });
+}
+
 }  // namespace
 
 rc::Gen<OpSequence> gen_counters_sequence() {
@@ -402,7 +419,8 @@ rc::Gen<OpSequence> gen_counters_sequence() {
 rc::Gen<OpSequence> gen_prefix_sequence() {
   const auto config = rc::gen::map(
       rc::gen::tuple(weighted_choice<uint32_t>({{2, 1}, {2, 2}, {1, 3}, {2, 4}, {1, 16}}),
-                     weighted_gen<uint32_t>({{1, rc::gen::inRange<uint32_t>(8, 64)},
+                     weighted_gen<uint32_t>({{2, rc::gen::inRange<uint32_t>(2, 9)},
+                                             {1, rc::gen::inRange<uint32_t>(9, 64)},
                                              {3, rc::gen::inRange<uint32_t>(64, 400)}}),
                      gen_eviction(7)),
       [](const std::tuple<uint32_t, uint32_t, Eviction>& parts) {
@@ -412,11 +430,12 @@ rc::Gen<OpSequence> gen_prefix_sequence() {
         return fitted(c);
       });
   const auto index = rc::gen::inRange<SeqId>(0, 24);
-  return pooled_sequence(
-      config, gen_id_run(24),
-      weighted_gen<Burst>(
-          {{3, one_op(index)}, {4, long_prefill(index)}, {2, free_and_reuse(index)}}),
-      0.3);
+  return pooled_sequence(config, gen_id_run(24),
+                         weighted_gen<Burst>({{3, one_op(index)},
+                                              {4, long_prefill(index)},
+                                              {2, free_and_reuse(index)},
+                                              {2, write_into_shared_block(index)}}),
+                         0.3);
 }
 
 rc::Gen<OpSequence> gen_device_sequence() {

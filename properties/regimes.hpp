@@ -32,8 +32,9 @@ rc::Gen<OpSequence> gen_counters_sequence();
 
 // Prefix caching with a key index that grows and shrinks (Regime.prefix): prefills of up to four
 // segments of up to 399 tokens from four prompt streams (dozens to hundreds of blocks keyed),
-// frees and reuse (keys dropped when their cached pages are taken), page sizes 1..16, pools of
-// 8..399 pages, mostly lru.
+// frees and reuse (keys dropped when their cached pages are taken), writes into a registered
+// block a fork shares (truncate, then append: copy-on-write, or not once eviction took the fork),
+// page sizes 1..16, pools of 2..399 pages, mostly lru.
 rc::Gen<OpSequence> gen_prefix_sequence();
 
 // The properties with a generator of their own (Regime.<name>), and each one's share of
