@@ -386,8 +386,9 @@ rc::Gen<Burst> long_prefill(const rc::Gen<SeqId>& index) {
 // eviction (of the fork, in a full pool) may leave it unshared after all.
 rc::Gen<Burst> write_into_shared_block(const rc::Gen<SeqId>& index) {
   return rc::gen::map(
-      rc::gen::tuple(index, index, rc::gen::inRange<SeqId>(0, 4), rc::gen::inRange<uint32_t>(1, 5),
-                     rc::gen::inRange<int32_t>(1, 4), rc::gen::inRange<int32_t>(1, 8)),
+      rc::gen::tuple(index, index, rc::gen::element<SeqId>(0, 1, 2, 3),
+                     rc::gen::element<uint32_t>(1, 2, 3, 4), rc::gen::element<int32_t>(1, 2, 3),
+                     rc::gen::element<int32_t>(1, 2, 5, 7)),
       [](const std::tuple<SeqId, SeqId, SeqId, uint32_t, int32_t, int32_t>& parts) {
         const auto [seq, fork, stream, blocks, cut, grow] = parts;
         return Burst{GenOp{OpKind::prefill, seq, 0, {}, {{stream, TokenCount{blocks, 0}}}},
@@ -395,6 +396,35 @@ rc::Gen<Burst> write_into_shared_block(const rc::Gen<SeqId>& index) {
                      GenOp{OpKind::append, fork, 0, TokenCount{0, grow}, {}},
                      GenOp{OpKind::truncate, seq, 0, TokenCount{blocks, -cut}, {}},
                      GenOp{OpKind::append, seq, 0, TokenCount{0, 1}, {}}};
+      });
+}
+
+// Short prompts from three streams, one after another: in a small pool each prefill evicts the
+// oldest (several victims at once, their registered blocks queued in eviction order), and later
+// prefills of the same streams hit whichever blocks the queue kept.
+rc::Gen<Burst> prompt_churn(const rc::Gen<SeqId>& index) {
+  const auto prompt = rc::gen::map(
+      rc::gen::tuple(rc::gen::element<SeqId>(0, 1, 2), rc::gen::element<uint32_t>(1, 2, 3),
+                     rc::gen::element<int32_t>(0, 1)),
+      [](const std::tuple<SeqId, uint32_t, int32_t>& parts) {
+        const auto [stream, blocks, extra] = parts;
+        return StepEntryCount{stream, TokenCount{blocks, extra}};
+      });
+  return rc::gen::map(
+      rc::gen::tuple(index,
+                     rc::gen::mapcat(rc::gen::element<size_t>(2, 3, 4, 5, 6),
+                                     [prompt](size_t count) {
+                                       return rc::gen::container<std::vector<StepEntryCount>>(
+                                           count, prompt);
+                                     })),
+      [](const std::tuple<SeqId, std::vector<StepEntryCount>>& parts) {
+        const auto& [first, prompts] = parts;
+        Burst burst;
+        for (size_t i = 0; i < prompts.size(); i++) {  // each prefill a sequence of its own
+          burst.push_back(
+              GenOp{OpKind::prefill, first + static_cast<SeqId>(i), 0, {}, {prompts[i]}});
+        }
+        return burst;
       });
 }
 
@@ -434,7 +464,8 @@ rc::Gen<OpSequence> gen_prefix_sequence() {
                          weighted_gen<Burst>({{3, one_op(index)},
                                               {4, long_prefill(index)},
                                               {2, free_and_reuse(index)},
-                                              {2, write_into_shared_block(index)}}),
+                                              {2, write_into_shared_block(index)},
+                                              {2, prompt_churn(index)}}),
                          0.3);
 }
 
@@ -462,7 +493,7 @@ std::vector<RegimeProperty> regime_properties() {
   }
   properties.push_back(RegimeProperty{"device", gen_device_sequence(), 100});
   properties.push_back(RegimeProperty{"counters", gen_counters_sequence(), 40});
-  properties.push_back(RegimeProperty{"prefix", gen_prefix_sequence(), 100});
+  properties.push_back(RegimeProperty{"prefix", gen_prefix_sequence(), 400});
   return properties;
 }
 
