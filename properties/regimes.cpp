@@ -428,6 +428,26 @@ rc::Gen<Burst> prompt_churn(const rc::Gen<SeqId>& index) {
       });
 }
 
+// A prompt's first block rewritten (truncate into it, append) while its later blocks stay
+// registered, then a longer prefill of the same stream: it hits nothing, and its blocks meet keys
+// that are registered already (duplicates) before new ones.
+rc::Gen<Burst> rewrite_prompt_head(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(
+      rc::gen::tuple(index, index, rc::gen::element<SeqId>(0, 1, 2, 3),
+                     rc::gen::element<uint32_t>(2, 3, 4), rc::gen::element<uint32_t>(1, 2),
+                     rc::gen::arbitrary<bool>()),
+      [](const std::tuple<SeqId, SeqId, SeqId, uint32_t, uint32_t, bool>& parts) {
+        const auto [seq, other, stream, blocks, more, free_first] = parts;
+        Burst burst{GenOp{OpKind::prefill, seq, 0, {}, {{stream, TokenCount{blocks, 0}}}},
+                    GenOp{OpKind::truncate, seq, 0, TokenCount{0, 1}, {}},
+                    GenOp{OpKind::append, seq, 0, TokenCount{0, 1}, {}}};
+        if (free_first) burst.push_back(GenOp{OpKind::free, seq, 0, {}, {}});
+        burst.push_back(
+            GenOp{OpKind::prefill, other, 0, {}, {{stream, TokenCount{blocks + more, 0}}}});
+        return burst;
+      });
+}
+
 }  // namespace
 
 rc::Gen<OpSequence> gen_counters_sequence() {
@@ -465,7 +485,8 @@ rc::Gen<OpSequence> gen_prefix_sequence() {
                                               {4, long_prefill(index)},
                                               {2, free_and_reuse(index)},
                                               {2, write_into_shared_block(index)},
-                                              {2, prompt_churn(index)}}),
+                                              {2, prompt_churn(index)},
+                                              {2, rewrite_prompt_head(index)}}),
                          0.3);
 }
 

@@ -35,7 +35,8 @@ rc::Gen<OpSequence> gen_counters_sequence();
 // frees and reuse (keys dropped when their cached pages are taken), writes into a registered
 // block a fork shares (truncate, then append: copy-on-write, or not once eviction took the fork),
 // runs of short prompts from three streams (evicting several victims at once, then hitting what
-// the cached queue kept),
+// the cached queue kept), a prompt's first block rewritten and then a longer prefill of it (it
+// meets registered keys after an unregistered one: the duplicate-key path),
 // page sizes 1..16, pools of 2..399 pages, mostly lru.
 rc::Gen<OpSequence> gen_prefix_sequence();
 
