@@ -7,61 +7,86 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <numeric>
 
 namespace kvemu {
 
-thread_local ThreadIndex current;
+thread_local constinit ThreadIndex current;
+
+namespace detail {
+
+thread_local constinit Running running;
 
 namespace {
 
-constexpr uint32_t kNoThread = 0;              // shadow writer/reader: nobody (threads are id + 1)
-constexpr uint32_t kManyReaders = UINT32_MAX;  // shadow reader: two or more threads
 constexpr uint64_t kMaxLaunchThreads = uint64_t{1} << 24;
-
-// One 4-byte word's accesses during the launch numbered `epoch` (stale epochs mean untouched).
-struct Shadow {
-  uint32_t epoch, writer, reader;
-};
+constexpr uint64_t kChunkWords = uint64_t{1} << kChunkWordsLog2;
+constexpr uint32_t kBlockRun = 8;  // blocks shuffled within runs of this many
+// Freed allocations of at least kSpareMinBytes are kept (up to kSpareMaxBytes of words) and
+// reused: fresh host pages cost a page fault each, the main cost of a store's first launches.
+constexpr size_t kSpareMinBytes = size_t{64} << 10;
+constexpr size_t kSpareMaxBytes = size_t{256} << 20;
 
 struct FreeDeleter {
   void operator()(void* pointer) const { std::free(pointer); }
 };
 
+}  // namespace
+
 struct Allocation {
   uintptr_t begin = 0;
   size_t bytes = 0;
+  size_t words = 0;  // of memory and shadow (at least bytes / 4: a reused spare may be larger)
   std::string name;
+  bool fresh = true;  // all zero since calloc: nothing wrote it yet
   std::unique_ptr<std::byte, FreeDeleter> memory;
-  std::unique_ptr<Shadow, FreeDeleter> shadow;  // one per 4-byte word, calloc'd (lazily zero)
+  std::unique_ptr<uint32_t, FreeDeleter> shadow;  // one per 4-byte word, calloc'd (lazily zero)
+  std::vector<uint8_t> dirty;                     // per chunk of kChunkWords shadow words
+  std::vector<uint32_t> dirty_chunks;             // the chunks touched in this launch
+  uint64_t written_launch = 0;                    // the last launch that wrote it
+};
+
+namespace {
+
+// A freed allocation's memory and shadow (all zero: every launch clears what it touched).
+struct Spare {
+  std::unique_ptr<std::byte, FreeDeleter> memory;
+  std::unique_ptr<uint32_t, FreeDeleter> shadow;
 };
 
 struct Device {
   std::map<uintptr_t, Allocation> allocations;  // by first byte
-  Allocation* recent[4] = {};                   // most recently used first, for kernel accesses
+  std::multimap<size_t, Spare> spares;          // by words
+  size_t spare_bytes = 0;
   uint64_t live_bytes = 0;
   Faults faults;
   uint64_t launches = 0;
   uint64_t rng = 0x9e3779b97f4a7c15ull;
+  uint64_t seed_value = 1;  // the last seed()
   Error pending = success;
   std::string detail;
   // The launch in progress.
   const char* kernel = "";
-  dim3 grid, block;
-  uint32_t block_threads = 1;
-  uint32_t epoch = 0;
-  uint32_t thread = 0;  // flat id of the running thread
-  bool failed = false;
-  std::vector<uint32_t> order;
-  std::vector<uint32_t> block_order;
+  Plan plan;
+  LaunchStats stats;
+  std::vector<Allocation*> touched;  // allocations with dirty shadow chunks in this launch
+  // Per kernel (its name's address: hipLaunchKernelGGL passes a string literal), the labels of
+  // the allocations its launches have written; a kernel not in the map has never run.
+  std::map<const char*, std::vector<std::string>> written_labels;
+  std::vector<std::string>* kernel_labels = nullptr;  // this launch's kernel's; null: first launch
 };
 
 thread_local Device device;
 
-uint64_t next_random(Device& d) {  // splitmix64
-  uint64_t z = (d.rng += 0x9e3779b97f4a7c15ull);
+uint64_t splitmix(uint64_t& state) {  // splitmix64
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
+}
+
+uint64_t next_random(Device& d) {
+  return splitmix(d.rng);
 }
 
 void shuffle(Device& d, uint32_t* items, uint32_t count) {  // Fisher-Yates
@@ -91,8 +116,8 @@ Allocation* find(uintptr_t address, size_t bytes) {
 }
 
 std::string describe_thread(const Device& d, uint32_t flat) {
-  const uint32_t block = flat / d.block_threads;
-  const uint32_t thread = flat % d.block_threads;
+  const uint32_t block = flat / d.plan.block_threads;
+  const uint32_t thread = flat % d.plan.block_threads;
   return "thread " + std::to_string(flat) + " (block " + std::to_string(block) + ", thread " +
          std::to_string(thread) + " of the block)";
 }
@@ -103,46 +128,203 @@ std::string describe_word(const Allocation& a, uint64_t word) {
          " bytes)";
 }
 
-bool race(Device& d, const Allocation& a, uint64_t word, const char* what, uint32_t other) {
-  const std::string others =
-      other == kManyReaders ? std::string("several other threads") : describe_thread(d, other - 1);
-  raise(data_race, "kernel " + std::string(d.kernel) + ": data race on " + describe_word(a, word) +
-                       ": " + describe_thread(d, d.thread) + " " + what + " " + others +
-                       " in the same launch (launch " + std::to_string(d.launches) + ")");
-  d.failed = true;
-  return false;
+void forget_windows() {
+  std::fill(std::begin(running.windows), std::end(running.windows), Window{});
 }
 
-bool check_word(Device& d, const Allocation& a, uint64_t word, bool write) {
-  Shadow& s = a.shadow.get()[word];
-  const uint32_t me = d.thread + 1;
-  if (s.epoch != d.epoch) {
-    s = Shadow{d.epoch, write ? me : kNoThread, write ? kNoThread : me};
-    return true;
-  }
-  if (s.writer != kNoThread && s.writer != me) {
-    return race(d, a, word, write ? "writes it after" : "reads it after a write by", s.writer);
-  }
-  if (write) {
-    if (s.reader != kNoThread && s.reader != me) {
-      return race(d, a, word, "writes it after a read by", s.reader);
+// Clears the shadow chunks this launch touched (the next launch starts from all zero).
+void clear_touched(Device& d) {
+  for (Allocation* a : d.touched) {
+    const uint64_t words = (a->bytes + 3) / 4;
+    for (const uint32_t chunk : a->dirty_chunks) {
+      const uint64_t first = uint64_t{chunk} * kChunkWords;
+      const uint64_t count = std::min(kChunkWords, words - first);
+      std::memset(static_cast<void*>(a->shadow.get() + first), 0, count * sizeof(uint32_t));
+      a->dirty[chunk] = 0;
     }
-    s.writer = me;
-  } else {
-    s.reader = (s.reader == kNoThread || s.reader == me) ? me : kManyReaders;
+    a->dirty_chunks.clear();
   }
-  return true;
+  d.touched.clear();
 }
 
-void forget_recent(Device& d) {
-  std::fill(std::begin(d.recent), std::end(d.recent), nullptr);
+std::vector<std::string>& grid_stride_kernels() {
+  static std::vector<std::string> names;
+  return names;
+}
+
+// The grid a launch runs on: a grid-stride kernel asking for 2..16 blocks runs on 1 to one fewer
+// than it asks; asking for more, on 1, 2, 3, 4, 7 or 16 blocks 3 launches in 4, on all it asks
+// for otherwise (a bug that needs many blocks still shows). The cap is a function of the seed, the
+// kernel and the launch's geometry only (not of the launches before it), so a shrunk trace's launch
+// runs on the grid it ran on in the longer trace.
+dim3 grid_to_run(const Device& d, const char* kernel, dim3 grid, dim3 block) {
+  if (grid.x <= 1) return grid;
+  const std::vector<std::string>& names = grid_stride_kernels();
+  if (std::find(names.begin(), names.end(), kernel) == names.end()) return grid;
+  static constexpr uint32_t kCaps[8] = {1, 2, 3, 4, 7, 16, 0, 0};  // 0: as asked
+  uint64_t h = d.seed_value ^ 0x9e3779b97f4a7c15ull;
+  for (const char* c = kernel; *c != '\0'; c++)
+    h = (h ^ static_cast<unsigned char>(*c)) * 0x100000001b3ull;
+  h ^= (uint64_t{grid.x} << 32) ^ (uint64_t{grid.y} << 16) ^ block.x;
+  const uint64_t draw = splitmix(h);
+  // Up to 16 blocks asked: always fewer (each thread then loops at least twice over its items).
+  const uint32_t cap =
+      grid.x <= 16 ? static_cast<uint32_t>(1 + draw % (grid.x - 1)) : kCaps[draw % 8];
+  if (cap != 0) grid.x = std::min(grid.x, cap);
+  return grid;
+}
+
+uint32_t coprime_step(Device& d, uint32_t n) {
+  if (n <= 2) return 1;
+  for (;;) {
+    const auto step = static_cast<uint32_t>(1 + next_random(d) % (n - 1));
+    if (std::gcd(step, n) == 1) return step;
+  }
 }
 
 }  // namespace
 
-void seed(uint64_t seed) {
+void mark_dirty(Window& window, uint64_t word) {
+  Allocation& a = *window.allocation;
+  if (a.dirty_chunks.empty()) device.touched.push_back(&a);
+  const auto chunk = static_cast<uint32_t>(word >> kChunkWordsLog2);
+  window.dirty[chunk] = 1;
+  a.dirty_chunks.push_back(chunk);
+}
+
+bool race(const Window& window, uint64_t word, bool write, uint32_t shadow) {
   Device& d = device;
+  const char* what = (shadow & kWritten) != 0
+                         ? (write ? "writes it after" : "reads it after a write by")
+                         : "writes it after a read by";
+  const std::string others = shadow == kManyReaders ? std::string("several other threads")
+                                                    : describe_thread(d, (shadow & ~kWritten) - 1);
+  raise(data_race, "kernel " + std::string(d.kernel) + ": data race on " +
+                       describe_word(*window.allocation, word) + ": " +
+                       describe_thread(d, running.me - 1) + " " + what + " " + others +
+                       " in the same launch (launch " + std::to_string(d.launches) + ")");
+  running.failed = true;
+  return false;
+}
+
+bool access_slow(const void* pointer, size_t bytes, bool write) {
+  Device& d = device;
+  const auto address = reinterpret_cast<uintptr_t>(pointer);
+  Allocation* a = find(address, bytes);
+  if (a == nullptr) {
+    raise(illegal_address, "kernel " + std::string(d.kernel) + ": " +
+                               describe_thread(d, running.me - 1) +
+                               (write ? " writes " : " reads ") + std::to_string(bytes) +
+                               " bytes outside every allocation");
+    running.failed = true;
+    return false;
+  }
+  a->fresh = false;
+  Window& window = running.windows[running.next_window];
+  running.next_window = static_cast<uint8_t>((running.next_window + 1) % kWindows);
+  const bool track_reads = d.kernel_labels == nullptr || a->written_launch == d.launches ||
+                           std::find(d.kernel_labels->begin(), d.kernel_labels->end(), a->name) !=
+                               d.kernel_labels->end();
+  window = Window{a->begin,
+                  a->bytes,
+                  a->shadow.get(),
+                  a->dirty.data(),
+                  a,
+                  track_reads,
+                  a->written_launch == d.launches};
+  return access(pointer, bytes, write);
+}
+
+void first_write(Window& window) {
+  Device& d = device;
+  Allocation& a = *window.allocation;
+  a.written_launch = d.launches;
+  for (Window& each : running.windows) {
+    if (each.allocation == &a) each.track_reads = each.written = true;
+  }
+  std::vector<std::string>& labels = d.written_labels[d.kernel];
+  if (std::find(labels.begin(), labels.end(), a.name) == labels.end()) labels.push_back(a.name);
+}
+
+Plan& start_launch(const char* kernel, dim3 asked_grid, dim3 block) {
+  Device& d = device;
+  Plan& plan = d.plan;
+  plan.ok = false;
+  d.kernel = kernel;
+  running.failed = false;
+  d.launches++;
+  forget_windows();  // each launch decides afresh which reads it tracks
+  const auto labels = d.written_labels.find(kernel);
+  d.kernel_labels = labels == d.written_labels.end() ? nullptr : &labels->second;
+  if (d.kernel_labels == nullptr) d.written_labels[kernel];  // it runs now: known from here on
+  const uint64_t block_threads = uint64_t{block.x} * block.y * block.z;
+  const uint64_t asked_blocks = uint64_t{asked_grid.x} * asked_grid.y * asked_grid.z;
+  if (block_threads == 0 || block_threads > 1024 || asked_blocks == 0 || asked_grid.y > 65535 ||
+      asked_grid.z > 65535 || asked_blocks * block_threads > kMaxLaunchThreads) {
+    raise(invalid_value, "kernel " + std::string(kernel) + ": invalid launch geometry (" +
+                             std::to_string(asked_blocks) + " blocks of " +
+                             std::to_string(block_threads) + " threads)");
+    return plan;
+  }
+  if (d.launches == d.faults.fail_launch_number) {
+    raise(launch_failure, "kernel " + std::string(kernel) + ": injected failure of launch " +
+                              std::to_string(d.launches));
+    return plan;
+  }
+  const dim3 grid = grid_to_run(d, kernel, asked_grid, block);
+  d.stats.launches++;
+  d.stats.max_threads_asked = std::max(d.stats.max_threads_asked, asked_blocks * block_threads);
+  d.stats.max_blocks_asked = std::max(d.stats.max_blocks_asked, asked_blocks);
+  if (grid.x != asked_grid.x) d.stats.small_grid_launches++;
+  plan.grid = grid;
+  plan.block = block;
+  plan.block_threads = static_cast<uint32_t>(block_threads);
+  // Blocks in a seeded order: the block ids rotated by a random amount, forwards or backwards,
+  // then shuffled within runs of kBlockRun; each block's threads in a seeded permutation. Races
+  // are found from the shadow words whatever the order, so the order only varies which thread of
+  // a race runs first, and mostly ascending blocks keep a launch's accesses near each other.
+  const auto block_count = static_cast<uint32_t>(uint64_t{grid.x} * grid.y * grid.z);
+  plan.block_order.resize(block_count);
+  const auto rotation = static_cast<uint32_t>(next_random(d) % block_count);
+  const bool backwards = (next_random(d) & 1) != 0;
+  for (uint32_t b = 0; b < block_count; b++) {
+    const uint32_t rotated = b + rotation < block_count ? b + rotation : b + rotation - block_count;
+    plan.block_order[b] = backwards ? block_count - 1 - rotated : rotated;
+  }
+  for (uint32_t run = 0; run < block_count; run += kBlockRun) {
+    shuffle(d, plan.block_order.data() + run, std::min(kBlockRun, block_count - run));
+  }
+  plan.first.resize(block_count);
+  plan.step.resize(block_count);
+  for (uint32_t k = 0; k < block_count; k++) {
+    plan.first[k] = static_cast<uint32_t>(next_random(d) % plan.block_threads);
+    plan.step[k] = coprime_step(d, plan.block_threads);
+  }
+  current.grid_dim = grid;
+  current.block_dim = block;
+  plan.ok = true;
+  return plan;
+}
+
+void enter_block(const Plan& plan, uint32_t block) {
+  current.block = dim3(block % plan.grid.x, (block / plan.grid.x) % plan.grid.y,
+                       block / (plan.grid.x * plan.grid.y));
+}
+
+}  // namespace detail
+
+using detail::Allocation;
+using detail::device;
+using detail::raise;
+
+void declare_grid_stride(const char* kernel) {
+  detail::grid_stride_kernels().emplace_back(kernel);
+}
+
+void seed(uint64_t seed) {
+  auto& d = device;
   d.rng = seed * 0x9e3779b97f4a7c15ull + 1;
+  d.seed_value = seed;
   d.pending = success;
   d.detail.clear();
 }
@@ -153,9 +335,15 @@ void set_faults(const Faults& faults) {
 uint64_t launch_count() {
   return device.launches;
 }
+LaunchStats launch_stats() {
+  return device.stats;
+}
+void reset_launch_stats() {
+  device.stats = LaunchStats{};
+}
 
 Error malloc_device(void** pointer, size_t bytes) {
-  Device& d = device;
+  auto& d = device;
   if (pointer == nullptr) return raise(invalid_value, "hipMalloc: null result pointer");
   *pointer = nullptr;
   if (bytes == 0) return success;
@@ -166,9 +354,21 @@ Error malloc_device(void** pointer, size_t bytes) {
   }
   Allocation a;
   const size_t words = (bytes + 3) / 4;
-  a.memory.reset(static_cast<std::byte*>(std::calloc(words, 4)));
-  a.shadow.reset(static_cast<Shadow*>(std::calloc(words, sizeof(Shadow))));
+  const auto spare = d.spares.lower_bound(words);
+  if (spare != d.spares.end() && spare->first <= 2 * words) {
+    a.memory = std::move(spare->second.memory);
+    a.shadow = std::move(spare->second.shadow);
+    a.words = spare->first;
+    d.spare_bytes -= spare->first * 4;
+    d.spares.erase(spare);
+    std::memset(static_cast<void*>(a.memory.get()), 0, words * 4);  // as calloc would give it
+  } else {
+    a.memory.reset(static_cast<std::byte*>(std::calloc(words, 4)));
+    a.shadow.reset(static_cast<uint32_t*>(std::calloc(words, sizeof(uint32_t))));
+    a.words = words;
+  }
   if (!a.memory || !a.shadow) return raise(out_of_memory, "emulated device: host calloc failed");
+  a.dirty.assign((words + detail::kChunkWords - 1) / detail::kChunkWords, 0);
   a.begin = reinterpret_cast<uintptr_t>(a.memory.get());
   a.bytes = bytes;
   d.live_bytes += bytes;
@@ -178,15 +378,22 @@ Error malloc_device(void** pointer, size_t bytes) {
 }
 
 Error free_device(void* pointer) {
-  Device& d = device;
+  auto& d = device;
   if (pointer == nullptr) return success;
   const auto it = d.allocations.find(reinterpret_cast<uintptr_t>(pointer));
   if (it == d.allocations.end()) {
     return raise(invalid_device_pointer, "hipFree: pointer is not the start of an allocation");
   }
-  d.live_bytes -= it->second.bytes;
+  Allocation& a = it->second;
+  d.live_bytes -= a.bytes;
+  const bool clean = std::erase(d.touched, &a) == 0;  // no shadow word left set
+  if (clean && a.bytes >= detail::kSpareMinBytes &&
+      d.spare_bytes + a.words * 4 <= detail::kSpareMaxBytes) {
+    d.spare_bytes += a.words * 4;
+    d.spares.emplace(a.words, detail::Spare{std::move(a.memory), std::move(a.shadow)});
+  }
   d.allocations.erase(it);
-  forget_recent(d);
+  detail::forget_windows();
   return success;
 }
 
@@ -197,26 +404,30 @@ Error memcpy_any(void* target, const void* source, size_t bytes) {
   // A pointer inside an allocation must have the whole range inside it (host memory is unchecked).
   for (const void* pointer : {static_cast<const void*>(target), source}) {
     const auto address = reinterpret_cast<uintptr_t>(pointer);
-    if (find(address, 1) != nullptr && find(address, bytes) == nullptr) {
+    if (detail::find(address, 1) != nullptr && detail::find(address, bytes) == nullptr) {
       return raise(invalid_value, "hipMemcpy: " + std::to_string(bytes) +
                                       " bytes run past the end of a device allocation");
     }
   }
+  if (Allocation* a = detail::find(reinterpret_cast<uintptr_t>(target), bytes)) a->fresh = false;
   std::memmove(target, source, bytes);
   return success;
 }
 
 Error memset_device(void* target, int value, size_t bytes) {
   if (bytes == 0) return success;
-  if (find(reinterpret_cast<uintptr_t>(target), bytes) == nullptr) {
+  Allocation* a = detail::find(reinterpret_cast<uintptr_t>(target), bytes);
+  if (a == nullptr) {
     return raise(invalid_value, "hipMemset: range is not inside one device allocation");
   }
+  if (value == 0 && a->fresh) return success;  // calloc'd and never written: already zero
+  a->fresh = false;
   std::memset(target, value, bytes);
   return success;
 }
 
 Error get_last_error() {
-  Device& d = device;
+  auto& d = device;
   const Error error = d.pending;
   d.pending = success;
   return error;
@@ -247,104 +458,30 @@ std::string last_error_detail() {
 }
 
 void label(const void* pointer, const char* name) {
-  if (Allocation* a = find(reinterpret_cast<uintptr_t>(pointer), 1)) a->name = name;
+  if (Allocation* a = detail::find(reinterpret_cast<uintptr_t>(pointer), 1)) a->name = name;
 }
 
-const std::vector<uint32_t>& begin_launch(const char* kernel, dim3 grid, dim3 block) {
-  Device& d = device;
-  d.order.clear();
-  d.kernel = kernel;
-  d.failed = false;
-  d.launches++;
-  const uint64_t block_threads = uint64_t{block.x} * block.y * block.z;
-  const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
-  if (block_threads == 0 || block_threads > 1024 || blocks == 0 || grid.y > 65535 ||
-      grid.z > 65535 || blocks * block_threads > kMaxLaunchThreads) {
-    raise(invalid_value, "kernel " + std::string(kernel) + ": invalid launch geometry (" +
-                             std::to_string(blocks) + " blocks of " +
-                             std::to_string(block_threads) + " threads)");
-    return d.order;
-  }
-  if (d.launches == d.faults.fail_launch_number) {
-    raise(launch_failure, "kernel " + std::string(kernel) + ": injected failure of launch " +
-                              std::to_string(d.launches));
-    return d.order;
-  }
-  if (++d.epoch == 0) {  // wrapped: forget every old access, restart at 1
-    for (auto& [begin, a] : d.allocations) {
-      std::memset(static_cast<void*>(a.shadow.get()), 0, (a.bytes + 3) / 4 * sizeof(Shadow));
+std::vector<uint32_t> begin_launch(const char* kernel, dim3 grid, dim3 block) {
+  const detail::Plan& plan = detail::start_launch(kernel, grid, block);
+  std::vector<uint32_t> order;
+  if (!plan.ok) return order;
+  const uint32_t n = plan.block_threads;
+  order.reserve(plan.block_order.size() * n);
+  for (size_t k = 0; k < plan.block_order.size(); k++) {
+    uint32_t t = plan.first[k];
+    for (uint32_t j = 0; j < n; j++) {
+      order.push_back(plan.block_order[k] * n + t);
+      t += plan.step[k];
+      if (t >= n) t -= n;
     }
-    d.epoch = 1;
   }
-  d.grid = grid;
-  d.block = block;
-  d.block_threads = static_cast<uint32_t>(block_threads);
-  // Blocks in a shuffled order, each block's threads in a shuffled order (a block's threads stay
-  // together, so a launch keeps some memory locality; races are found from the shadow words
-  // whatever the order).
-  const auto block_count = static_cast<uint32_t>(blocks);
-  d.block_order.resize(block_count);
-  for (uint32_t b = 0; b < block_count; b++) d.block_order[b] = b;
-  shuffle(d, d.block_order.data(), block_count);
-  d.order.resize(block_count * block_threads);
-  uint32_t* next = d.order.data();
-  for (const uint32_t b : d.block_order) {
-    for (uint32_t t = 0; t < block_threads; t++) next[t] = b * d.block_threads + t;
-    shuffle(d, next, d.block_threads);
-    next += block_threads;
-  }
-  current.grid_dim = grid;
-  current.block_dim = block;
-  return d.order;
-}
-
-void enter_thread(uint32_t flat_thread) {
-  Device& d = device;
-  d.thread = flat_thread;
-  const uint32_t block = flat_thread / d.block_threads;
-  const uint32_t thread = flat_thread % d.block_threads;
-  current.block =
-      dim3(block % d.grid.x, (block / d.grid.x) % d.grid.y, block / (d.grid.x * d.grid.y));
-  current.thread =
-      dim3(thread % d.block.x, (thread / d.block.x) % d.block.y, thread / (d.block.x * d.block.y));
+  return order;
 }
 
 void end_launch() {
-  device.kernel = "";
-}
-bool launch_failed() {
-  return device.failed;
-}
-
-bool access(const void* pointer, size_t bytes, bool write) {
-  Device& d = device;
-  const auto address = reinterpret_cast<uintptr_t>(pointer);
-  Allocation* a = nullptr;
-  for (size_t i = 0; i < std::size(d.recent) && a == nullptr; i++) {
-    Allocation* each = d.recent[i];
-    if (each != nullptr && address >= each->begin && address + bytes <= each->begin + each->bytes) {
-      a = each;
-      std::rotate(d.recent, d.recent + i, d.recent + i + 1);  // to the front
-    }
-  }
-  if (a == nullptr) {
-    a = find(address, bytes);
-    if (a == nullptr) {
-      raise(illegal_address, "kernel " + std::string(d.kernel) + ": " +
-                                 describe_thread(d, d.thread) + (write ? " writes " : " reads ") +
-                                 std::to_string(bytes) + " bytes outside every allocation");
-      d.failed = true;
-      return false;
-    }
-    std::rotate(d.recent, d.recent + std::size(d.recent) - 1, d.recent + std::size(d.recent));
-    d.recent[0] = a;
-  }
-  const uint64_t first = (address - a->begin) / 4;
-  const uint64_t last = (address + bytes - 1 - a->begin) / 4;
-  for (uint64_t word = first; word <= last; word++) {
-    if (!check_word(d, *a, word, write)) return false;
-  }
-  return true;
+  auto& d = device;
+  detail::clear_touched(d);
+  d.kernel = "";
 }
 
 }  // namespace kvemu

@@ -81,11 +81,11 @@ inline hipError_t hipEventElapsedTime(float* ms, hipEvent_t start, hipEvent_t st
   ::kvemu::launch(#kernel, (grid), (block), [&] { kernel(__VA_ARGS__); })
 
 template <class T>
-inline T kv_load(const T* pointer) {
+[[gnu::always_inline]] inline T kv_load(const T* pointer) {
   return kvemu::access(pointer, sizeof(T), false) ? *pointer : T{};
 }
 template <class T>
-inline void kv_store(T* pointer, T value) {
+[[gnu::always_inline]] inline void kv_store(T* pointer, T value) {
   if (kvemu::access(pointer, sizeof(T), true)) *pointer = value;
 }
 // The emulator's own words on the last error (the racing kernel, threads and word), if any.

@@ -10,8 +10,10 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "gpu/emu_runtime.hpp"
 #include "properties/generators.hpp"
 #include "properties/regimes.hpp"
+#include "runner/runner.hpp"
 
 namespace kv::props {
 namespace {
@@ -66,6 +68,30 @@ TEST(Reach, PressureEvicts) {
   EXPECT_GE(reach.evictions, 1000u);
 }
 
+// Regime.device's cases, run on the emulated device, launch kernels of more than 65,535 threads
+// (one per word), and kernels the device runs on fewer blocks than they ask for (their
+// grid-stride loops take several turns per thread).
+TEST(Reach, DeviceLaunchesPastABlockAGridAnd65535Words) {
+  const rc::Gen<OpSequence> gen = gen_device_sequence();
+  const Reach reach = sample_reach(gen, 30);
+  EXPECT_EQ(reach.max_vector_words, 1024u);
+  EXPECT_GE(reach.max_token_words, 4096u);
+  kvemu::reset_launch_stats();
+  for (int i = 0; i < 30; i++) {
+    const OpSequence sequence = gen(rc::Random(static_cast<uint64_t>(i) * 7919 + 1), 100).value();
+    EXPECT_TRUE(run_trace(to_trace(sequence), {"hip-emu"}, AuditMode::check).ok());
+  }
+  const kvemu::LaunchStats stats = kvemu::launch_stats();
+  if (const char* print = std::getenv("KV_REACH_PRINT"); print && *print == '1') {
+    std::cout << "hip-emu launches " << stats.launches << ", largest " << stats.max_threads_asked
+              << " threads (" << stats.max_blocks_asked << " blocks), on a smaller grid "
+              << stats.small_grid_launches << "\n";
+  }
+  EXPECT_GT(stats.max_threads_asked, 65535u);
+  EXPECT_GE(stats.max_blocks_asked, 256u);
+  EXPECT_GE(stats.small_grid_launches, stats.launches / 2);
+}
+
 TEST(Reach, DefaultPropertyMixesTheRegimesIn) {
   const Reach reach = sample_reach(gen_op_sequence(), 300);
   EXPECT_GE(reach.max_live_sequences, 100u);
@@ -87,8 +113,8 @@ TEST(Reach, PropertySuite) {
   sample_reach(gen_classic_sequence(), max_success);
   for (const RegimeProperty& regime : regime_properties()) {
     const int cases = std::max(1, max_success * regime.cases_per_mille / 1000);
-    std::cout << "Regime." << profile_name(regime.profile) << " (" << cases << " cases):\n";
-    sample_reach(gen_regime_sequence(regime.profile), cases);
+    std::cout << "Regime." << regime.name << " (" << cases << " cases):\n";
+    sample_reach(regime.cases, cases);
   }
 }
 

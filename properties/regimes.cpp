@@ -264,9 +264,258 @@ rc::Gen<OpSequence> gen_regime_sequence(Profile profile) {
   }
 }
 
+namespace {
+
+// Real shapes: 8 x 128 mostly (8 KiB per token and layer), sometimes 2 layers or 64-wide heads.
+rc::Gen<Config> gen_device_config() {
+  const auto shape = weighted_choice<std::tuple<uint32_t, uint32_t, uint32_t>>(
+      {{6, {8, 128, 1}}, {2, {8, 128, 2}}, {1, {8, 64, 1}}, {1, {4, 128, 1}}});
+  return rc::gen::map(
+      rc::gen::tuple(
+          weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 8}, {3, 16}, {1, 17}}),
+          rc::gen::inRange<uint32_t>(1, 65), gen_eviction(5), shape),
+      [](const std::tuple<uint32_t, uint32_t, Eviction, std::tuple<uint32_t, uint32_t, uint32_t>>&
+             parts) {
+        Config config;
+        std::tie(config.page_size, config.max_pages, config.eviction, std::ignore) = parts;
+        std::tie(config.kv_heads, config.head_dim, config.layers) = std::get<3>(parts);
+        return fitted(config);
+      });
+}
+
+// An append of 1..256 tokens in one op: one write launch of up to 1,048,576 words.
+rc::Gen<Burst> long_append(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(
+      rc::gen::tuple(index, rc::gen::inRange<int32_t>(1, 257)),
+      [](const std::tuple<SeqId, int32_t>& parts) {
+        return Burst{
+            GenOp{OpKind::append, std::get<0>(parts), 0, TokenCount{0, std::get<1>(parts)}, {}}};
+      });
+}
+
+// fork SRC DST then an append to one of them: a copy-on-write launch of a partly filled page.
+rc::Gen<Burst> fork_then_append(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(rc::gen::tuple(index, index, rc::gen::arbitrary<bool>(), gen_token_count()),
+                      [](const std::tuple<SeqId, SeqId, bool, TokenCount>& parts) {
+                        const auto [src, dst, to_dst, tokens] = parts;
+                        return Burst{GenOp{OpKind::fork, src, dst, {}, {}},
+                                     GenOp{OpKind::append, to_dst ? dst : src, 0, tokens, {}},
+                                     GenOp{OpKind::read, to_dst ? dst : src, 0, {}, {}}};
+                      });
+}
+
+rc::Gen<Burst> small_step(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(
+      rc::gen::tuple(index, rc::gen::inRange<uint32_t>(1, 17)),
+      [](const std::tuple<SeqId, uint32_t>& parts) {
+        return Burst{step_of(std::get<0>(parts), std::get<1>(parts), TokenCount{0, 1})};
+      });
+}
+
+// A prompt forked into `width` sequences (255..520: a page with more than 256 holders), then a
+// request that needs every holder evicted (an append to a sequence outside the crowd, into a
+// full pool), or every holder freed one by one, or a step over the crowd (copy-on-write each).
+rc::Gen<Burst> crowd() {
+  const auto crowd_width = weighted_gen<uint32_t>(
+      {{2, rc::gen::inRange<uint32_t>(255, 262)}, {1, rc::gen::inRange<uint32_t>(262, 521)}});
+  return rc::gen::map(
+      rc::gen::tuple(gen_token_count(), crowd_width, rc::gen::inRange<uint32_t>(0, 3)),
+      [](const std::tuple<TokenCount, uint32_t, uint32_t>& parts) {
+        const auto [prompt, width, then] = parts;
+        const SeqId root = 0, outsider = 1, first = 2;
+        Burst burst{GenOp{OpKind::append, root, 0, prompt, {}}};
+        for (uint32_t i = 0; i < width; i++)
+          burst.push_back(GenOp{OpKind::fork, root, first + i, {}, {}});
+        if (then == 0) burst.push_back(GenOp{OpKind::append, outsider, 0, TokenCount{1, 0}, {}});
+        if (then == 1) {
+          for (uint32_t i = 0; i <= width; i++)
+            burst.push_back(GenOp{OpKind::free, i == width ? root : first + i, 0, {}, {}});
+        }
+        if (then == 2) {
+          burst.push_back(
+              step_of(first, std::min<uint32_t>(width, step_entry_count_max), TokenCount{0, 1}));
+        }
+        return burst;
+      });
+}
+
+// Creates `count` sequences (the sequence index grows through several rehashes), then frees
+// them, some in reverse order, and creates a few again.
+rc::Gen<Burst> crowd_of_ids() {
+  return rc::gen::map(
+      rc::gen::tuple(rc::gen::inRange<uint32_t>(60, 700), rc::gen::arbitrary<bool>()),
+      [](const std::tuple<uint32_t, bool>& parts) {
+        const auto [count, reverse] = parts;
+        Burst burst;
+        for (uint32_t i = 0; i < count; i++)
+          burst.push_back(GenOp{OpKind::alloc, 2 + i, 0, {}, {}});
+        for (uint32_t i = 0; i < count; i++) {
+          burst.push_back(GenOp{OpKind::free, 2 + (reverse ? count - 1 - i : i), 0, {}, {}});
+        }
+        for (uint32_t i = 0; i < 8; i++)
+          burst.push_back(GenOp{OpKind::append, 2 + i * 7, 0, TokenCount{0, 1}, {}});
+        return burst;
+      });
+}
+
+// A prefill of 1..4 segments from streams 0..3, long enough to register dozens to hundreds of
+// blocks (the key index grows past 64, 128 and 256 nodes), or a short one that hits.
+rc::Gen<Burst> long_prefill(const rc::Gen<SeqId>& index) {
+  const auto segment =
+      rc::gen::map(rc::gen::tuple(rc::gen::inRange<SeqId>(0, 4),
+                                  weighted_gen<int32_t>({{1, rc::gen::inRange<int32_t>(1, 9)},
+                                                         {2, rc::gen::inRange<int32_t>(9, 400)}})),
+                   [](const std::tuple<SeqId, int32_t>& parts) {
+                     return StepEntryCount{std::get<0>(parts), TokenCount{0, std::get<1>(parts)}};
+                   });
+  return rc::gen::map(
+      rc::gen::tuple(index,
+                     rc::gen::mapcat(rc::gen::inRange<size_t>(1, 5),
+                                     [segment](size_t count) {
+                                       return rc::gen::container<std::vector<StepEntryCount>>(
+                                           count, segment);
+                                     })),
+      [](std::tuple<SeqId, std::vector<StepEntryCount>> parts) {
+        return Burst{
+            GenOp{OpKind::prefill, std::get<0>(parts), 0, {}, std::move(std::get<1>(parts))}};
+      });
+}
+
+// A prefill, a fork of it that grows a page of its own, then the prompt truncated into one of its
+// registered blocks and appended to: the write needs a copy while the block is shared, and
+// eviction (of the fork, in a full pool) may leave it unshared after all.
+rc::Gen<Burst> write_into_shared_block(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(
+      rc::gen::tuple(index, index, rc::gen::element<SeqId>(0, 1, 2, 3),
+                     rc::gen::element<uint32_t>(1, 2, 3, 4), rc::gen::element<int32_t>(1, 2, 3),
+                     rc::gen::element<int32_t>(1, 2, 5, 7)),
+      [](const std::tuple<SeqId, SeqId, SeqId, uint32_t, int32_t, int32_t>& parts) {
+        const auto [seq, fork, stream, blocks, cut, grow] = parts;
+        return Burst{GenOp{OpKind::prefill, seq, 0, {}, {{stream, TokenCount{blocks, 0}}}},
+                     GenOp{OpKind::fork, seq, fork, {}, {}},
+                     GenOp{OpKind::append, fork, 0, TokenCount{0, grow}, {}},
+                     GenOp{OpKind::truncate, seq, 0, TokenCount{blocks, -cut}, {}},
+                     GenOp{OpKind::append, seq, 0, TokenCount{0, 1}, {}}};
+      });
+}
+
+// Short prompts from three streams, one after another: in a small pool each prefill evicts the
+// oldest (several victims at once, their registered blocks queued in eviction order), and later
+// prefills of the same streams hit whichever blocks the queue kept.
+rc::Gen<Burst> prompt_churn(const rc::Gen<SeqId>& index) {
+  const auto prompt = rc::gen::map(
+      rc::gen::tuple(rc::gen::element<SeqId>(0, 1, 2), rc::gen::element<uint32_t>(1, 2, 3),
+                     rc::gen::element<int32_t>(0, 1)),
+      [](const std::tuple<SeqId, uint32_t, int32_t>& parts) {
+        const auto [stream, blocks, extra] = parts;
+        return StepEntryCount{stream, TokenCount{blocks, extra}};
+      });
+  return rc::gen::map(
+      rc::gen::tuple(index,
+                     rc::gen::mapcat(rc::gen::element<size_t>(2, 3, 4, 5, 6),
+                                     [prompt](size_t count) {
+                                       return rc::gen::container<std::vector<StepEntryCount>>(
+                                           count, prompt);
+                                     })),
+      [](const std::tuple<SeqId, std::vector<StepEntryCount>>& parts) {
+        const auto& [first, prompts] = parts;
+        Burst burst;
+        for (size_t i = 0; i < prompts.size(); i++) {  // each prefill a sequence of its own
+          burst.push_back(
+              GenOp{OpKind::prefill, first + static_cast<SeqId>(i), 0, {}, {prompts[i]}});
+        }
+        return burst;
+      });
+}
+
+// A prompt's first block rewritten (truncate into it, append) while its later blocks stay
+// registered, then a longer prefill of the same stream: it hits nothing, and its blocks meet keys
+// that are registered already (duplicates) before new ones.
+rc::Gen<Burst> rewrite_prompt_head(const rc::Gen<SeqId>& index) {
+  return rc::gen::map(
+      rc::gen::tuple(index, index, rc::gen::element<SeqId>(0, 1, 2, 3),
+                     rc::gen::element<uint32_t>(2, 3, 4), rc::gen::element<uint32_t>(1, 2),
+                     rc::gen::arbitrary<bool>()),
+      [](const std::tuple<SeqId, SeqId, SeqId, uint32_t, uint32_t, bool>& parts) {
+        const auto [seq, other, stream, blocks, more, free_first] = parts;
+        Burst burst{GenOp{OpKind::prefill, seq, 0, {}, {{stream, TokenCount{blocks, 0}}}},
+                    GenOp{OpKind::truncate, seq, 0, TokenCount{0, 1}, {}},
+                    GenOp{OpKind::append, seq, 0, TokenCount{0, 1}, {}}};
+        if (free_first) burst.push_back(GenOp{OpKind::free, seq, 0, {}, {}});
+        burst.push_back(
+            GenOp{OpKind::prefill, other, 0, {}, {{stream, TokenCount{blocks + more, 0}}}});
+        return burst;
+      });
+}
+
+}  // namespace
+
+rc::Gen<OpSequence> gen_counters_sequence() {
+  const auto config =
+      rc::gen::map(rc::gen::tuple(weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 4}, {1, 16}}),
+                                  rc::gen::inRange<uint32_t>(1, 9), gen_eviction(8)),
+                   [](const std::tuple<uint32_t, uint32_t, Eviction>& parts) {
+                     Config c;
+                     std::tie(c.page_size, c.max_pages, c.eviction) = parts;
+                     return fitted(c);
+                   });
+  return pooled_sequence(
+      config, gen_id_run(1024),
+      weighted_gen<Burst>(
+          {{4, one_op(rc::gen::inRange<SeqId>(0, 8))}, {2, crowd()}, {1, crowd_of_ids()}}),
+      0.1);
+}
+
+rc::Gen<OpSequence> gen_prefix_sequence() {
+  const auto config = rc::gen::map(
+      rc::gen::tuple(weighted_choice<uint32_t>({{2, 1}, {2, 2}, {1, 3}, {2, 4}, {1, 16}}),
+                     weighted_gen<uint32_t>({{2, rc::gen::inRange<uint32_t>(2, 9)},
+                                             {1, rc::gen::inRange<uint32_t>(9, 64)},
+                                             {3, rc::gen::inRange<uint32_t>(64, 400)}}),
+                     gen_eviction(7)),
+      [](const std::tuple<uint32_t, uint32_t, Eviction>& parts) {
+        Config c;
+        std::tie(c.page_size, c.max_pages, c.eviction) = parts;
+        c.prefix_caching = true;
+        return fitted(c);
+      });
+  const auto index = rc::gen::inRange<SeqId>(0, 24);
+  return pooled_sequence(config, gen_id_run(24),
+                         weighted_gen<Burst>({{3, one_op(index)},
+                                              {4, long_prefill(index)},
+                                              {2, free_and_reuse(index)},
+                                              {2, write_into_shared_block(index)},
+                                              {2, prompt_churn(index)},
+                                              {2, rewrite_prompt_head(index)}}),
+                         0.3);
+}
+
+rc::Gen<OpSequence> gen_device_sequence() {
+  const auto index = rc::gen::inRange<SeqId>(0, 16);
+  return pooled_sequence(gen_device_config(), gen_id_run(16),
+                         weighted_gen<Burst>({{5, one_op(index)},
+                                              {2, long_append(index)},
+                                              {2, fork_then_append(index)},
+                                              {1, small_step(index)}}),
+                         0.5);
+}
+
 std::vector<RegimeProperty> regime_properties() {
-  return {{Profile::batch, 30},   {Profile::fanout, 50}, {Profile::ids, 300},
-          {Profile::shapes, 100}, {Profile::pages, 50},  {Profile::pressure, 30}};
+  // Cheapest first: a mutant only one regime kills dies sooner (the suite stops at a failure).
+  std::vector<RegimeProperty> properties{{"counters", gen_counters_sequence(), 40},
+                                         {"prefix", gen_prefix_sequence(), 400}};
+  for (const auto& [profile, cases_per_mille] :
+       std::vector<std::pair<Profile, int>>{{Profile::batch, 30},
+                                            {Profile::pressure, 30},
+                                            {Profile::fanout, 50},
+                                            {Profile::ids, 300},
+                                            {Profile::shapes, 100},
+                                            {Profile::pages, 50}}) {
+    properties.push_back(RegimeProperty{std::string(profile_name(profile)),
+                                        gen_regime_sequence(profile), cases_per_mille});
+  }
+  properties.insert(properties.end() - 2, RegimeProperty{"device", gen_device_sequence(), 100});
+  return properties;
 }
 
 }  // namespace kv::props

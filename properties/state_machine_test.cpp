@@ -100,24 +100,25 @@ void register_state_machine_properties() {
         name.empty() ? std::vector<std::string>{} : std::vector<std::string>{name};
     testing::RegisterTest("StateMachine", test_name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                           [test_name, backends]() -> testing::Test* {
-                            // The scale regimes drive the host backend; the emulated device
-                            // costs ~50x per token, so it keeps the classic cases.
+                            // The scale regimes have properties of their own (Regime.*, on
+                            // host and hip-emu); StateMachine.hip-emu keeps the classic cases.
                             return new StateMachine(
                                 "StateMachine/" + test_name, backends,
                                 test_name == "host" ? gen_op_sequence() : gen_classic_sequence(),
                                 1000);
                           });
   }
-  // One property per scale regime, on the host backend, with fewer cases for the big ones.
-  const bool has_host = std::find(names.begin(), names.end(), "host") != names.end();
-  const std::vector<std::string> all =
-      has_host ? std::vector<std::string>{"host"} : std::vector<std::string>{};
+  // One property per scale regime, on the host backend and the emulated device, with fewer cases
+  // for the big ones.
+  std::vector<std::string> all;
+  for (const char* name : {"host", "hip-emu"}) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) all.emplace_back(name);
+  }
   for (const RegimeProperty& regime : regime_properties()) {
-    const std::string test_name(profile_name(regime.profile));
+    const std::string test_name = regime.name;
     testing::RegisterTest("Regime", test_name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                           [test_name, all, regime]() -> testing::Test* {
-                            return new StateMachine("Regime/" + test_name, all,
-                                                    gen_regime_sequence(regime.profile),
+                            return new StateMachine("Regime/" + test_name, all, regime.cases,
                                                     regime.cases_per_mille);
                           });
   }

@@ -245,6 +245,39 @@ bool fresh_destination(Trace& trace, size_t index, uint32_t variant) {
   return true;
 }
 
+// Drops a `free S` whose S is named again later, renaming S to a fresh id from there on: the old S
+// then lives on, and the later one is a sequence of its own. Removal alone cannot do this (the
+// later ops would meet the old S), and a rebuilt prefix loses what the free left behind (the
+// freed pages' keys in the cached queue, their order), so without it a free between two lives of
+// an id stays in the counterexample.
+bool retire_freed_id(Trace& trace, size_t index, uint32_t variant) {
+  const Op& freed = trace.lines[index].op;
+  if (freed.kind != OpKind::free || variant > 0) return false;
+  const SeqId seq = freed.seq;
+  SeqId largest = 0;
+  bool named_later = false;
+  for (size_t i = 0; i < trace.lines.size(); i++) {
+    for (const SeqId id : op_sequences(trace.lines[i].op)) {
+      largest = std::max(largest, id);
+      named_later |= i > index && id == seq;
+    }
+  }
+  if (!named_later || largest == UINT32_MAX) return false;
+  const SeqId fresh = largest + 1;
+  trace.lines.erase(trace.lines.begin() + static_cast<ptrdiff_t>(index));
+  for (size_t i = index; i < trace.lines.size(); i++) {
+    Op& op = trace.lines[i].op;
+    const OpShape shape = op_shape(op.kind);
+    if (shape != OpShape::None && shape != OpShape::Step && op.seq == seq) op.seq = fresh;
+    if (shape == OpShape::SeqSeq && op.count == seq) op.count = fresh;
+    if (shape == OpShape::Step) {
+      for (StepEntry& entry : op.entries) entry.seq = entry.seq == seq ? fresh : entry.seq;
+    }
+    trace.lines[i].expected.reset();  // results may name S (evicted=)
+  }
+  return true;
+}
+
 // Renames sequence ids densely (1, 2, 3, ... in order of first appearance).
 Trace renumber(const Trace& trace) {
   Trace out = trace;
@@ -296,6 +329,8 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
     const Config config_before = trace.config;
     shrinker.remove_chunks(trace);
     bool progress = shrinker.replace_prefixes(trace);
+    // Before the config shrinks: the later life's pages must still fit beside the old one's.
+    progress |= shrinker.try_edits(trace, retire_freed_id);
     progress |= shrinker.try_config(trace);
     progress |= shrinker.try_edits(trace, fewer_step_entries);
     progress |= shrinker.try_edits(trace, merge_appends);

@@ -29,6 +29,25 @@ __global__ void writes_past_the_end(uint32_t* words, uint32_t count) {
   kv_store(words + count + threadIdx.x, 1u);
 }
 
+// out[i] = in[(i + shift) % n]: race-free when out and in differ, a race when they are one.
+__global__ void shifted_copy(uint32_t* out, const uint32_t* in, uint32_t shift) {
+  const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
+  const uint32_t n = gridDim.x * blockDim.x;
+  kv_store(out + i, kv_load(in + (i + shift) % n));
+}
+
+// Thread `reader` reads word 0, thread `writer` writes it: a race in either order.
+__global__ void one_reads_one_writes(uint32_t* words, uint32_t reader, uint32_t writer) {
+  if (threadIdx.x == reader) kv_store(words + 1 + reader, kv_load(words));
+  if (threadIdx.x == writer) kv_store(words, 7u);
+}
+
+// Copies in[first + i] into out[i]; reads past the end of `in` when first + n > its size.
+__global__ void reads_from(uint32_t* out, const uint32_t* in, uint32_t first) {
+  const uint32_t i = threadIdx.x;
+  kv_store(out + i, kv_load(in + first + i));
+}
+
 struct Emu : testing::Test {
   void SetUp() override {
     kvemu::seed(1);
@@ -71,6 +90,66 @@ TEST_F(Emu, AccessOutsideEveryAllocationIsAnIllegalAddressAndDoesNotHappen) {
   EXPECT_EQ(hipGetLastError(), kvemu::illegal_address);
   EXPECT_EQ(host_guard[0], 0u);
   EXPECT_NE(kvemu::last_error_detail().find("outside every allocation"), std::string::npos);
+}
+
+// The emulator skips the shadow words of reads from an allocation no thread of the launch writes
+// (once the kernel has run before); a launch that does write what it reads is checked in full.
+TEST_F(Emu, ALaterLaunchThatReadsWhatItWritesIsStillARace) {
+  uint32_t* other = nullptr;
+  ASSERT_EQ(hipMalloc(reinterpret_cast<void**>(&other), 64 * sizeof(uint32_t)), hipSuccess);
+  kv_gpu_label(other, "other");
+  for (int launch = 0; launch < 3; launch++) {  // race-free: reads `other`, writes `words`
+    hipLaunchKernelGGL(shifted_copy, dim3(2), dim3(32), 0, 0, words, other, 1u);
+    ASSERT_EQ(hipGetLastError(), hipSuccess);
+  }
+  hipLaunchKernelGGL(shifted_copy, dim3(2), dim3(32), 0, 0, words, words, 1u);
+  EXPECT_EQ(hipGetLastError(), kvemu::data_race);
+  EXPECT_NE(kvemu::last_error_detail().find("kernel shifted_copy: data race on word"),
+            std::string::npos)
+      << kvemu::last_error_detail();
+  // Reads from what the launch never writes are still bounds-checked in later launches.
+  hipLaunchKernelGGL(reads_from, dim3(1), dim3(32), 0, 0, words, other, 0u);
+  ASSERT_EQ(hipGetLastError(), hipSuccess);
+  hipLaunchKernelGGL(reads_from, dim3(1), dim3(32), 0, 0, words, other, 40u);
+  EXPECT_EQ(hipGetLastError(), kvemu::illegal_address);
+  EXPECT_NE(kvemu::last_error_detail().find("reads 4 bytes outside every allocation"),
+            std::string::npos)
+      << kvemu::last_error_detail();
+  EXPECT_EQ(hipFree(other), hipSuccess);
+}
+
+// A write after another thread's read of the word (the read runs first, so only the reader's
+// shadow mark shows the race), in the kernel's first launch and in a later one.
+TEST_F(Emu, AWriteAfterAnotherThreadsReadIsARaceInEveryLaunch) {
+  for (int launch = 0; launch < 3; launch++) {
+    kvemu::seed(11 + launch);
+    const std::vector<uint32_t> order = kvemu::begin_launch("probe", dim3(1), dim3(8));
+    kvemu::end_launch();
+    kvemu::seed(11 + launch);  // the launch below runs in `order`
+    hipLaunchKernelGGL(one_reads_one_writes, dim3(1), dim3(8), 0, 0, words, order[2], order[5]);
+    EXPECT_EQ(hipGetLastError(), kvemu::data_race) << "launch " << launch;
+    EXPECT_NE(kvemu::last_error_detail().find("writes it after a read by thread " +
+                                              std::to_string(order[2])),
+              std::string::npos)
+        << kvemu::last_error_detail();
+  }
+}
+
+// A race in a launch of 262,144 threads and words (more than 65,535: no 16-bit index wraps).
+TEST_F(Emu, ARaceInALaunchOfMoreThan65535WordsIsFound) {
+  uint32_t* big = nullptr;
+  const uint32_t count = 256 * 1024;
+  ASSERT_EQ(hipMalloc(reinterpret_cast<void**>(&big), count * sizeof(uint32_t)), hipSuccess);
+  kv_gpu_label(big, "big");
+  hipLaunchKernelGGL(each_writes_its_word, dim3(count / 256), dim3(256), 0, 0, big);
+  ASSERT_EQ(hipGetLastError(), hipSuccess);
+  // Thread i copies word (i + 200000) % count into word i of the same allocation: every
+  // thread's read races with another thread's write.
+  hipLaunchKernelGGL(shifted_copy, dim3(count / 256), dim3(256), 0, 0, big, big, 200000u);
+  EXPECT_EQ(hipGetLastError(), kvemu::data_race);
+  EXPECT_NE(kvemu::last_error_detail().find("of allocation 'big'"), std::string::npos)
+      << kvemu::last_error_detail();
+  EXPECT_EQ(hipFree(big), hipSuccess);
 }
 
 TEST_F(Emu, GeometryBeyondDeviceLimitsFailsTheLaunch) {

@@ -75,6 +75,27 @@ TEST(ShrinkPass, MergeAppends) {
   EXPECT_EQ(result.op_count_after, 1u) << format_trace(result.trace);
 }
 
+// Known minimum: `prefill 1 2:6`, `truncate 1 1`, `append 1 1`, `prefill 2 2:8` (the second
+// prompt hits nothing, finds two of its keys registered already, and registers two). The trace
+// frees 1 and prefills 1 again: removing the free makes that prefill fail (1 exists), a rebuilt
+// prefix loses the two keys the free left in the cached queue, and every other removal changes
+// the keys; only retiring the freed id (drop the free, give the later 1 a fresh id) gets there.
+TEST(ShrinkPass, RetiresAFreedIdThatComesBack) {
+  const ShrinkResult result = shrink_with_trigger(
+      "kvtrace 2\nconfig page_size=2 max_pages=8 prefix_caching=on\nprefill 1 2:6\n"
+      "truncate 1 1\nappend 1 1\nfree 1\nprefill 1 2:8\n",
+      [keys_before = uint64_t{0}](const Op& op, const Backend& backend) mutable {
+        const uint64_t before = keys_before;
+        keys_before = backend.stats().cached_keys.value_or(0);
+        return op.kind == OpKind::prefill && tokens_of(backend, op.seq) == 8 && before == 2 &&
+               keys_before == 4;
+      });
+  ASSERT_EQ(result.trace.lines.size(), 4u) << format_trace(result.trace);
+  EXPECT_EQ(result.trace.lines[2].op.kind, OpKind::append) << format_trace(result.trace);
+  EXPECT_EQ(result.trace.lines[3].op.kind, OpKind::prefill) << format_trace(result.trace);
+  EXPECT_NE(result.trace.lines[3].op.seq, result.trace.lines[0].op.seq);
+}
+
 // Known minimum: a one-member step naming 150. One entry at a time would leave ~180 of 200.
 TEST(ShrinkPass, FewerStepEntries) {
   std::string step = "step";
