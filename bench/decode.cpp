@@ -66,19 +66,7 @@ kv::Trace decode_trace() {
 // BM_runner/decode_hip_emu: the same with backend `hip-emu` (impl/ over the emulated device).
 void BM_runner_decode(benchmark::State& state, const char* backend_name) {
   const kv::Trace trace = decode_trace();
-  std::vector<std::unique_ptr<kv::Backend>> backends;
-  for (auto _ : state) {
-    state.PauseTiming();
-    backends.clear();
-    backends.push_back(kv::make_backend(backend_name, trace.config));
-    state.ResumeTiming();
-    const kv::RunReport report = kv::run_trace(trace, backends, kv::AuditMode::check);
-    benchmark::DoNotOptimize(report.op_count);
-    if (!report.ok()) {
-      state.SkipWithError(kv::format_divergence(*report.divergence).c_str());
-      break;
-    }
-  }
+  if (!time_runner(state, trace, backend_name)) return;
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(trace.lines.size()));
 }
 

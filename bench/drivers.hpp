@@ -4,12 +4,14 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "impl/kvcache.hpp"
 #include "model/model.hpp"
 #include "runner/host_backend.hpp"
+#include "runner/runner.hpp"
 #include "trace/config.hpp"
 #include "trace/op.hpp"
 #include "trace/token.hpp"
@@ -18,6 +20,26 @@ namespace kvbench {
 
 using kv::SeqId;
 using kv::Tick;
+
+// The differential runner over `trace` with the model and one backend, AuditMode::check, per
+// iteration; making the backend is not timed. Returns false (the benchmark skipped with the
+// divergence) when a run diverges.
+inline bool time_runner(benchmark::State& state, const kv::Trace& trace, const char* backend_name) {
+  std::vector<std::unique_ptr<kv::Backend>> backends;
+  for (auto _ : state) {
+    state.PauseTiming();
+    backends.clear();
+    backends.push_back(kv::make_backend(backend_name, trace.config));
+    state.ResumeTiming();
+    const kv::RunReport report = kv::run_trace(trace, backends, kv::AuditMode::check);
+    benchmark::DoNotOptimize(report.op_count);
+    if (!report.ok()) {
+      state.SkipWithError(kv::format_divergence(*report.divergence).c_str());
+      return false;
+    }
+  }
+  return true;
+}
 
 // The most tokens one benchmark append writes.
 inline constexpr uint32_t kMaxAppend = 256;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/drivers.hpp"
 #include "runner/backend.hpp"
 #include "runner/runner.hpp"
 #include "trace/trace.hpp"
@@ -83,19 +84,7 @@ void BM_tokens(benchmark::State& state, const char* backend_name, bool real_shap
 
 void BM_runner_tokens(benchmark::State& state, const char* backend_name, bool real_shape) {
   const kv::Trace trace = tokens_trace(real_shape);
-  std::vector<std::unique_ptr<kv::Backend>> backends;
-  for (auto _ : state) {
-    state.PauseTiming();
-    backends.clear();
-    backends.push_back(kv::make_backend(backend_name, trace.config));
-    state.ResumeTiming();
-    const kv::RunReport report = kv::run_trace(trace, backends, kv::AuditMode::check);
-    benchmark::DoNotOptimize(report.op_count);
-    if (!report.ok()) {
-      state.SkipWithError(kv::format_divergence(*report.divergence).c_str());
-      break;
-    }
-  }
+  if (!time_runner(state, trace, backend_name)) return;
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kTokens));
 }
 

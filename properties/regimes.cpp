@@ -67,6 +67,21 @@ rc::Gen<Config> gen_plain_config(rc::Gen<uint32_t> page_size, rc::Gen<uint32_t> 
       });
 }
 
+// A fitted config of these page sizes, pool sizes and (kv_heads, head_dim, layers) shapes, with
+// either eviction policy.
+rc::Gen<Config> gen_sized_config(rc::Gen<uint32_t> page_size, rc::Gen<uint32_t> max_pages,
+                                 rc::Gen<std::tuple<uint32_t, uint32_t, uint32_t>> shape) {
+  return rc::gen::map(
+      rc::gen::tuple(std::move(page_size), std::move(max_pages), gen_eviction(5), std::move(shape)),
+      [](const std::tuple<uint32_t, uint32_t, Eviction, std::tuple<uint32_t, uint32_t, uint32_t>>&
+             parts) {
+        Config config;
+        std::tie(config.page_size, config.max_pages, config.eviction, std::ignore) = parts;
+        std::tie(config.kv_heads, config.head_dim, config.layers) = std::get<3>(parts);
+        return fitted(config);
+      });
+}
+
 // kv_heads 1..8, head_dim 64 and 128 often and odd sizes, layers 1..4; shrinks toward small.
 rc::Gen<Config> gen_shapes_config() {
   const auto shape =
@@ -76,17 +91,9 @@ rc::Gen<Config> gen_shapes_config() {
                                              {3, rc::gen::just<uint32_t>(64)},
                                              {3, rc::gen::just<uint32_t>(128)}}),
                      rc::gen::inRange<uint32_t>(1, 5));
-  return rc::gen::map(
-      rc::gen::tuple(
-          weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {2, 4}, {1, 8}, {2, 16}, {1, 17}}),
-          rc::gen::inRange<uint32_t>(1, 257), gen_eviction(5), shape),
-      [](const std::tuple<uint32_t, uint32_t, Eviction, std::tuple<uint32_t, uint32_t, uint32_t>>&
-             parts) {
-        Config config;
-        std::tie(config.page_size, config.max_pages, config.eviction, std::ignore) = parts;
-        std::tie(config.kv_heads, config.head_dim, config.layers) = std::get<3>(parts);
-        return fitted(config);
-      });
+  return gen_sized_config(
+      weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {2, 4}, {1, 8}, {2, 16}, {1, 17}}),
+      rc::gen::inRange<uint32_t>(1, 257), shape);
 }
 
 // Page sizes across 1..65536 (non-powers of two included), pools from 1 page to thousands.
@@ -270,17 +277,9 @@ namespace {
 rc::Gen<Config> gen_device_config() {
   const auto shape = weighted_choice<std::tuple<uint32_t, uint32_t, uint32_t>>(
       {{6, {8, 128, 1}}, {2, {8, 128, 2}}, {1, {8, 64, 1}}, {1, {4, 128, 1}}});
-  return rc::gen::map(
-      rc::gen::tuple(
-          weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 8}, {3, 16}, {1, 17}}),
-          rc::gen::inRange<uint32_t>(1, 65), gen_eviction(5), shape),
-      [](const std::tuple<uint32_t, uint32_t, Eviction, std::tuple<uint32_t, uint32_t, uint32_t>>&
-             parts) {
-        Config config;
-        std::tie(config.page_size, config.max_pages, config.eviction, std::ignore) = parts;
-        std::tie(config.kv_heads, config.head_dim, config.layers) = std::get<3>(parts);
-        return fitted(config);
-      });
+  return gen_sized_config(
+      weighted_choice<uint32_t>({{1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 8}, {3, 16}, {1, 17}}),
+      rc::gen::inRange<uint32_t>(1, 65), shape);
 }
 
 // An append of 1..256 tokens in one op: one write launch of up to 1,048,576 words.
