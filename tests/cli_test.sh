@@ -74,8 +74,10 @@ slow_replay="KVTRACE_PROGRESS_MS=100 '$kvtrace' replay --audit every --backend h
 started_ms=$(date +%s%3N)
 expect_status 0 "a slow replay" sh -c "$slow_replay"
 took_ms=$(($(date +%s%3N) - started_ms))
-if grep -q 'progress:' "$scratch/out"; then
-  echo "FAIL: progress lines when stdout is not a terminal"; sed 's/^/  | /' "$scratch/out"; failures=$((failures + 1))
+# (A replay slower than 30 s, e.g. under ASan on a loaded machine, may print its one line.)
+if grep -q 'progress:' "$scratch/out" && ((took_ms < 30000)); then
+  echo "FAIL: progress lines when stdout is not a terminal (the replay took ${took_ms} ms)"
+  sed 's/^/  | /' "$scratch/out"; failures=$((failures + 1))
 fi
 expect_status 0 "a slow replay on a terminal" script -qec "$slow_replay" /dev/null
 if ((took_ms >= 300)); then  # three intervals
