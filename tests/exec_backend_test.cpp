@@ -18,12 +18,15 @@ namespace {
 
 const std::string backend = std::string("exec:") + KV_PROTOCOL_BACKEND;
 
+// A trace the test writes itself, so it parses.
+Trace trace_of(std::string_view text) {
+  return std::get<Trace>(parse_trace(text, memory_budget_default_bytes));
+}
+
 Trace small_trace() {
-  auto parsed = parse_trace(
+  return trace_of(
       "kvtrace 1\nconfig page_size=4 max_pages=8 eviction=none\n"
-      "alloc 1\nappend 1 3\nappend 2 5\nread 1\nstats\nfree 2\n",
-      memory_budget_default_bytes);
-  return std::get<Trace>(parsed);
+      "alloc 1\nappend 1 3\nappend 2 5\nread 1\nstats\nfree 2\n");
 }
 
 // Children of this process that have exited but were not reaped.
@@ -175,11 +178,9 @@ std::vector<std::pair<std::string, RunReport>> run_prefix_seeds(const std::strin
 
 Trace queue_of_two_trace() {
   // At `check` the cached-free queue is [C, B] (two pages) and A still holds key 1:0..1:1.
-  auto parsed = parse_trace(
+  return trace_of(
       "kvtrace 2\nconfig page_size=2 max_pages=4 prefix_caching=on\n"
-      "prefill 1 1:6\ntruncate 1 1\ncheck\n",
-      memory_budget_default_bytes);
-  return std::get<Trace>(parsed);
+      "prefill 1 1:6\ntruncate 1 1\ncheck\n");
 }
 
 // The prefix seeds through kv_protocol_backend with `flags`: at least 5, and every one agrees.
