@@ -35,9 +35,7 @@ declare -A debian=([Boost]=libboost-dev [CLI11]=libcli11-dev [nlohmann_json]=nlo
 # check DOCKERFILE: prints one line per problem, exit 1 if any.
 check() {
   local packages problems=0
-  # The words after `apt-get install` up to the next `&&`, less the options.
-  packages=" $(grep -E 'apt-get install' "$1" | sed -E 's/.*apt-get install//; s/&&.*//' |
-    tr -s ' \\' '\n' | grep -vE '^-' | tr '\n' ' ') "
+  packages=" $(fuzz/dockerfile-packages "$1" | tr '\n' ' ') "
   for name in $required; do
     local package=${debian[$name]:-}
     if [ -z "$package" ]; then
