@@ -204,7 +204,8 @@ ExecBackend::~ExecBackend() {
 void ExecBackend::set_broken(const std::string& why) const {
   if (broken_) return;
   const std::string how = session_ ? session_->child->kill_and_reap() : "";
-  broken_ = "backend " + name_ + " " + why + (how.empty() ? "" : "; the process " + how);
+  broken_ =
+      "backend " + std::string(name()) + " " + why + (how.empty() ? "" : "; the process " + how);
   in_flight_.clear();
 }
 

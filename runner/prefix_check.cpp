@@ -1,6 +1,7 @@
 // The runner's prefix-caching checks: keys and queue up to renaming, and the data of prefill hits.
 #include "runner/prefix_check.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include "trace/token.hpp"
@@ -21,9 +22,11 @@ std::string describe_key(const Key& key) {
          id_text(key.back());
 }
 
-std::map<Key, uint64_t> by_key(const PrefixCacheView& view) {
-  std::map<Key, uint64_t> keys;
-  for (const CachedPageView& entry : view.registered) keys[entry.key] = entry.page;
+// Every registration's page by key: a key may be registered more than once (duplicate_keys=kept),
+// so a key holds a list of pages, in the reporter's order.
+std::map<Key, std::vector<uint64_t>> pages_by_key(const PrefixCacheView& view) {
+  std::map<Key, std::vector<uint64_t>> keys;
+  for (const CachedPageView& entry : view.registered) keys[entry.key].push_back(entry.page);
   return keys;
 }
 
@@ -33,21 +36,63 @@ std::map<uint64_t, Key> by_page(const PrefixCacheView& view) {
   return pages;
 }
 
-// The same keys registered on both sides, and no key twice on one side.
-std::optional<std::string> compare_keys(const PrefixCacheView& model_view,
-                                        const PrefixCacheView& backend_view) {
-  const auto model_keys = by_key(model_view);
-  const auto backend_keys = by_key(backend_view);
-  if (backend_keys.size() != backend_view.registered.size()) {
-    return "the backend registers a key twice";
-  }
-  for (const auto& [key, page] : model_keys) {
-    if (!backend_keys.count(key))
+std::string times(size_t count) {
+  return count == 1 ? "once" : std::to_string(count) + " times";
+}
+
+// The same keys registered on both sides, as multisets: each key as many times on both.
+std::optional<std::string> compare_keys(const std::map<Key, std::vector<uint64_t>>& model_keys,
+                                        const std::map<Key, std::vector<uint64_t>>& backend_keys) {
+  for (const auto& [key, pages] : model_keys) {
+    const auto found = backend_keys.find(key);
+    if (found == backend_keys.end())
       return "registered in the model, not in the backend: " + describe_key(key);
+    if (found->second.size() != pages.size()) {
+      return describe_key(key) + " is registered " + times(found->second.size()) +
+             " in the backend, " + times(pages.size()) + " in the model";
+    }
   }
-  for (const auto& [key, page] : backend_keys) {
+  for (const auto& [key, pages] : backend_keys) {
     if (!model_keys.count(key))
       return "registered in the backend, not in the model: " + describe_key(key);
+  }
+  return std::nullopt;
+}
+
+// Pairs each key's model pages with its backend pages, extending the renaming the block tables
+// fixed: a page a table pairs must be registered under the same key on both sides; the others
+// (free, cached pages) pair in order, since pages of one key are interchangeable.
+std::optional<std::string> pair_pages(const std::map<Key, std::vector<uint64_t>>& model_keys,
+                                      const std::map<Key, std::vector<uint64_t>>& backend_keys,
+                                      std::map<uint64_t, uint64_t>& to_backend,
+                                      std::map<uint64_t, uint64_t>& to_model) {
+  for (const auto& [key, model_pages] : model_keys) {
+    std::vector<uint64_t> unclaimed = backend_keys.at(key);
+    std::vector<uint64_t> unpaired;
+    for (const uint64_t model_page : model_pages) {
+      const auto forward = to_backend.find(model_page);
+      if (forward == to_backend.end()) {
+        unpaired.push_back(model_page);
+        continue;
+      }
+      const auto claimed = std::find(unclaimed.begin(), unclaimed.end(), forward->second);
+      if (claimed == unclaimed.end()) {
+        return describe_key(key) + " is registered on the model's page " +
+               std::to_string(model_page) + ", which the block tables pair with backend page " +
+               std::to_string(forward->second) + "; the backend registers it on other pages";
+      }
+      unclaimed.erase(claimed);
+    }
+    for (size_t i = 0; i < unpaired.size(); i++) {
+      const uint64_t backend_page = unclaimed[i];  // compare_keys: as many on both sides
+      const auto [reverse, new_reverse] = to_model.emplace(backend_page, unpaired[i]);
+      if (!new_reverse && reverse->second != unpaired[i]) {
+        return describe_key(key) + " is registered on backend page " +
+               std::to_string(backend_page) + ", which plays another part than the model's page " +
+               std::to_string(unpaired[i]);
+      }
+      to_backend.emplace(unpaired[i], backend_page);
+    }
   }
   return std::nullopt;
 }
@@ -58,7 +103,9 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
   const std::optional<PrefixCacheView> backend_view = backend.prefix_cache();
   if (!backend_view) return std::nullopt;
   const PrefixCacheView model_view = model.prefix_cache();
-  if (auto problem = compare_keys(model_view, *backend_view)) return problem;
+  const auto model_keys = pages_by_key(model_view);
+  const auto backend_keys = pages_by_key(*backend_view);
+  if (auto problem = compare_keys(model_keys, backend_keys)) return problem;
   // The renaming the block tables fix (compare_sharing has checked it is one to one).
   std::map<uint64_t, uint64_t> to_backend, to_model;
   for (SeqId seq : model.sequence_ids()) {
@@ -69,17 +116,7 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
       to_model.emplace(backend_table[i], model_table[i]);
     }
   }
-  const auto backend_keys = by_key(*backend_view);
-  for (const CachedPageView& entry : model_view.registered) {
-    const uint64_t backend_page = backend_keys.at(entry.key);
-    const auto [forward, new_forward] = to_backend.emplace(entry.page, backend_page);
-    const auto [reverse, new_reverse] = to_model.emplace(backend_page, entry.page);
-    if (forward->second != backend_page || reverse->second != entry.page) {
-      return describe_key(entry.key) + " is registered on backend page " +
-             std::to_string(backend_page) + ", which plays another part than the model's page " +
-             std::to_string(entry.page);
-    }
-  }
+  if (auto problem = pair_pages(model_keys, backend_keys, to_backend, to_model)) return problem;
   const auto model_pages = by_page(model_view);
   const auto backend_pages = by_page(*backend_view);
   const size_t length = std::max(model_view.queue.size(), backend_view->queue.size());

@@ -50,6 +50,34 @@ std::string join_ids(const std::vector<uint64_t>& ids) {
   return out + "]";
 }
 
+// The names of the `name=value` fields that differ between two texts ("cached", "pages,tokens");
+// "presence" when only one side has the thing at all.
+std::string differing_fields(const std::string& model, const std::string& backend) {
+  const auto fields = [](const std::string& text) {
+    std::map<std::string, std::string> out;
+    for (size_t start = 0; start < text.size();) {
+      size_t end = text.find(' ', start);
+      if (end == std::string::npos) end = text.size();
+      const std::string word = text.substr(start, end - start);
+      if (const size_t equals = word.find('='); equals != std::string::npos)
+        out[word.substr(0, equals)] = word.substr(equals + 1);
+      start = end + 1;
+    }
+    return out;
+  };
+  const auto model_fields = fields(model), backend_fields = fields(backend);
+  std::string names;
+  for (const auto& [name, value] : model_fields) {
+    const auto other = backend_fields.find(name);
+    if (other == backend_fields.end() || other->second != value)
+      names += (names.empty() ? "" : ",") + name;
+  }
+  for (const auto& [name, value] : backend_fields) {
+    if (!model_fields.count(name)) names += (names.empty() ? "" : ",") + name;
+  }
+  return names.empty() || model_fields.empty() || backend_fields.empty() ? "presence" : names;
+}
+
 std::string describe_info(const std::optional<InfoView>& info) {
   if (!info) return "absent";
   return format_result(Result{Status::ok, {}, info, std::nullopt}).substr(3);
@@ -237,18 +265,23 @@ class DifferentialRun {
     const StatsView model_stats = model_.stats();
     const StatsView backend_stats = backend.stats();
     if (model_stats != backend_stats) {
+      const std::string model_text = describe_stats(model_stats);
+      const std::string backend_text = describe_stats(backend_stats);
       fail("stats", index, &backend, "",
-           "stats differ: model " + describe_stats(model_stats) + ", " +
-               std::string(backend.name()) + " " + describe_stats(backend_stats));
+           "stats differ in " + differing_fields(model_text, backend_text) + ": model " +
+               model_text + ", " + std::string(backend.name()) + " " + backend_text);
       return false;
     }
     for (SeqId seq : touched) {
       const auto model_info = model_.info(seq);
       const auto backend_info = backend.info(seq);
       if (model_info != backend_info) {
+        const std::string model_text = describe_info(model_info);
+        const std::string backend_text = describe_info(backend_info);
         fail("info", index, &backend, "",
-             "sequence " + std::to_string(seq) + ": model " + describe_info(model_info) + ", " +
-                 std::string(backend.name()) + " " + describe_info(backend_info));
+             "sequence " + std::to_string(seq) + " differs in " +
+                 differing_fields(model_text, backend_text) + ": model " + model_text + ", " +
+                 std::string(backend.name()) + " " + backend_text);
         return false;
       }
     }
@@ -488,7 +521,13 @@ std::string Divergence::signature() const {
                        first_difference(model, other, other));
   }
   if (kind == "read" || kind == "sharing") return kind + "|" + family;
-  return kind + "|" + family + "|" + strip_digits(first_detail);
+  // The rule is the detail's words before its first ": " (the values and the backend's name come
+  // after it), so one root cause is one finding whatever the numbers or the backend's name.
+  std::string rule = first_detail.substr(0, first_detail.find(": "));
+  for (size_t at = 0;
+       !backend_name.empty() && (at = rule.find(backend_name, at)) != std::string::npos;)
+    rule.replace(at, backend_name.size(), "the backend");
+  return kind + "|" + family + "|" + strip_digits(rule);
 }
 
 RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,

@@ -27,6 +27,8 @@ std::optional<std::string> SharingMirror::update(const Model& model, const Backe
     const auto info = model.info(seq);
     if (!info) continue;
     Tables tables{model.block_table(seq), backend.block_table(seq), info->token_count};
+    // A table of the wrong length is a finding before anything indexes it by the model's length.
+    if (auto problem = length_problem(seq, tables)) return problem;
     // Decided against the bijection as it was before this op, so shared pages are not re-read.
     if (const auto range = changed_tokens(seq, tables, page_size)) to_check.push_back(*range);
     now.emplace_back(seq, std::move(tables));
@@ -81,13 +83,16 @@ std::optional<TokenRange> SharingMirror::changed_tokens(SeqId seq, const Tables&
   return TokenRange{seq, first, end - first};
 }
 
+std::optional<std::string> SharingMirror::length_problem(SeqId seq, const Tables& tables) {
+  if (tables.model.size() == tables.backend.size()) return std::nullopt;
+  return "sequence " + std::to_string(seq) + " block table has " +
+         std::to_string(tables.backend.size()) + " entries, model has " +
+         std::to_string(tables.model.size());
+}
+
 std::optional<std::string> SharingMirror::add(SeqId seq, Tables tables) {
   const Tables& stored = sequences_[seq] = std::move(tables);
-  if (stored.model.size() != stored.backend.size()) {
-    return "sequence " + std::to_string(seq) + " block table has " +
-           std::to_string(stored.backend.size()) + " entries, model has " +
-           std::to_string(stored.model.size());
-  }
+  if (auto problem = length_problem(seq, stored)) return problem;
   for (size_t i = 0; i < stored.model.size(); i++) {
     Link& forward = to_backend_[stored.model[i]];
     Link& reverse = to_model_[stored.backend[i]];

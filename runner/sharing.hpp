@@ -49,6 +49,7 @@ class SharingMirror {
     uint64_t reference_count = 0;  // block-table entries holding the pair
   };
 
+  static std::optional<std::string> length_problem(SeqId seq, const Tables& tables);
   std::optional<std::string> add(SeqId seq, Tables tables);
   void remove(SeqId seq);
   std::optional<TokenRange> changed_tokens(SeqId seq, const Tables& now, uint32_t page_size) const;

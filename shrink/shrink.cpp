@@ -20,12 +20,22 @@ class Shrinker {
 
   // True when the candidate still fails the same way; keeps the candidate's failing prefix.
   bool fails_same(Trace& candidate) {
-    if (run_count_ >= shrink_run_count_max) return false;
-    run_count_++;
-    const RunReport report = shrink_replay(candidate, options_);
-    if (report.ok() || report.divergence->signature() != signature_) return false;
-    candidate.lines.resize(report.divergence->prefix.lines.size());
-    return true;
+    for (uint32_t attempt = 0; attempt < std::max(options_.tries, 1u); attempt++) {
+      if (out_of_budget()) return false;
+      run_count_++;
+      const RunReport report = shrink_replay(candidate, options_);
+      if (report.ok() || report.divergence->signature() != signature_) continue;
+      candidate.lines.resize(report.divergence->prefix.lines.size());
+      return true;
+    }
+    return false;
+  }
+
+  // Once true, every candidate is refused, so each pass ends quickly keeping what it has.
+  bool out_of_budget() {
+    cut_short_ = cut_short_ || run_count_ >= shrink_run_count_max ||
+                 std::chrono::steady_clock::now() >= options_.deadline;
+    return cut_short_;
   }
 
   void remove_chunks(Trace& trace) {
@@ -139,12 +149,14 @@ class Shrinker {
   }
 
   uint32_t run_count() const { return run_count_; }
+  bool cut_short() const { return cut_short_; }
 
  private:
   const ShrinkOptions& options_;
   std::string signature_;
   uint32_t expectation_line_;  // the expectation that fails, kept while shrinking (0: none)
   uint32_t run_count_ = 0;
+  bool cut_short_ = false;
 };
 
 // Smaller counts: 1, halves, minus one; for a step, fewer entries first.
@@ -311,7 +323,9 @@ RunReport shrink_replay(const Trace& trace, const ShrinkOptions& options) {
 }
 
 std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions& options) {
-  const RunReport first = shrink_replay(input, options);
+  RunReport first = shrink_replay(input, options);
+  for (uint32_t attempt = 1; first.ok() && attempt < options.tries; attempt++)
+    first = shrink_replay(input, options);
   if (first.ok()) return std::nullopt;
   const Divergence& divergence = *first.divergence;
   // An unmet expectation keeps that one expectation; every other failure is model vs backend.
@@ -346,6 +360,7 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
     Trace renamed = renumber(trace);
     if (expectation_line == 0 && renamed != trace && shrinker.fails_same(renamed)) trace = renamed;
     if (!progress && trace.lines.size() == before && trace.config == config_before) break;
+    if (shrinker.cut_short()) break;
   }
   set_model_expectations(trace, expectation_line);
   ShrinkResult result;
@@ -353,6 +368,7 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
   result.op_count_before = input.lines.size();
   result.op_count_after = trace.lines.size();
   result.run_count = shrinker.run_count();
+  result.cut_short = shrinker.cut_short();
   result.trace = std::move(trace);
   return result;
 }

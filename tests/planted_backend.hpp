@@ -29,10 +29,26 @@ class PlantedBackend final : public Backend {
     check_fails_on_fork,   // a failed KV_CHECK on every successful fork
     segfault_on_truncate,  // SIGSEGV on every truncate
     hang_at,               // waits forever at the fault tick
+    // Wrong observations from the fault tick on (the runner must report them, never crash):
+    short_table,          // every non-empty block table lacks its last entry
+    empty_table,          // every block table reads empty
+    long_table,           // every block table has one entry more (a page nobody else holds)
+    unknown_page,         // every table's last entry is a page id far outside any pool
+    short_gather,         // gathers lack the last word
+    long_gather,          // gathers have one word too many
+    short_read,           // a read's words lack the last word
+    missing_sequence,     // sequence_ids() leaves out the highest id
+    cache_unknown_page,   // `? cache` registers its first key on a page outside any pool
+    cache_duplicate_key,  // `? cache` registers its first key twice
+    cache_queue_unknown,  // `? cache` queues a page nobody registered
+    capacity_reads_ok,    // from the fault tick, every capacity_exceeded result reads ok
+    flaky_result,         // capacity_reads_ok in every second backend this process makes
   };
 
   PlantedBackend(const Config& config, Fault fault, Tick fault_tick)
-      : config_(config), model_(config), fault_(fault), fault_tick_(fault_tick) {}
+      : config_(config), model_(config), fault_(fault), fault_tick_(fault_tick) {
+    if (fault_ == Fault::flaky_result) flaky_turn_ = made_count_++ % 2 == 0;
+  }
 
   std::string_view name() const override { return "planted"; }
 
@@ -46,6 +62,10 @@ class PlantedBackend final : public Backend {
                  result.entries[0].status != Status::ok,
              "planted: a fork shares a page it must not");
     if (fault_ == Fault::wrong_result && tick == fault_tick_) result.entries[0].status = Status::ok;
+    if ((fault_ == Fault::capacity_reads_ok || flaky_turn_) && tick >= fault_tick_ &&
+        result.entries[0].status == Status::capacity_exceeded) {
+      result.entries[0].status = Status::ok;
+    }
     if (fault_ == Fault::fork_reports_exists && op.kind == OpKind::fork &&
         result.entries[0].status == Status::ok) {
       result.entries[0].status = Status::sequence_exists;
@@ -53,6 +73,7 @@ class PlantedBackend final : public Backend {
     if (op.kind == OpKind::read) last_read_ = gather_words(op.seq);
     if (fault_ == Fault::corrupt_read && tick == fault_tick_ && !last_read_.empty())
       last_read_[0] ^= 1;
+    if (active(Fault::short_read) && !last_read_.empty()) last_read_.pop_back();
     return result;
   }
   const std::vector<uint32_t>& last_read_words() const override { return last_read_; }
@@ -62,7 +83,11 @@ class PlantedBackend final : public Backend {
     return stats;
   }
   std::optional<InfoView> info(SeqId seq) const override { return model_.info(seq); }
-  std::vector<SeqId> sequence_ids() const override { return model_.sequence_ids(); }
+  std::vector<SeqId> sequence_ids() const override {
+    std::vector<SeqId> ids = model_.sequence_ids();
+    if (active(Fault::missing_sequence) && !ids.empty()) ids.pop_back();
+    return ids;
+  }
   std::vector<uint64_t> block_table(SeqId seq) const override {
     std::vector<uint64_t> table = model_.block_table(seq);
     const std::vector<SeqId> ids = model_.sequence_ids();
@@ -70,6 +95,10 @@ class PlantedBackend final : public Backend {
         !ids.empty() && !model_.block_table(ids[0]).empty()) {
       table[0] = model_.block_table(ids[0])[0];
     }
+    if (active(Fault::short_table) && !table.empty()) table.pop_back();
+    if (active(Fault::empty_table)) table.clear();
+    if (active(Fault::long_table)) table.push_back(far_page + seq);
+    if (active(Fault::unknown_page) && !table.empty()) table.back() = far_page;
     return table;
   }
   std::vector<uint32_t> gather_words(SeqId seq) override {
@@ -81,7 +110,18 @@ class PlantedBackend final : public Backend {
     }
     if (fault_ == Fault::corrupt_gather && tick_ >= fault_tick_ && !words.empty())
       words.back() ^= 1;
+    if (active(Fault::short_gather) && !words.empty()) words.pop_back();
+    if (active(Fault::long_gather)) words.push_back(0);
     return words;
+  }
+  std::optional<PrefixCacheView> prefix_cache() const override {
+    PrefixCacheView view = model_.prefix_cache();
+    if (active(Fault::cache_unknown_page) && !view.registered.empty())
+      view.registered[0].page = far_page;
+    if (active(Fault::cache_duplicate_key) && !view.registered.empty())
+      view.registered.push_back({view.registered[0].key, far_page});
+    if (active(Fault::cache_queue_unknown)) view.queue.push_back(far_page);
+    return view;
   }
   uint64_t audit_count() const { return audit_count_; }  // whole-state audits so far
   std::vector<std::string> audit() const override {
@@ -92,6 +132,12 @@ class PlantedBackend final : public Backend {
   }
 
  private:
+  static constexpr uint64_t far_page = uint64_t{1} << 60;
+  bool active(Fault fault) const { return fault_ == fault && tick_ >= fault_tick_; }
+
+  static inline uint64_t made_count_ = 0;  // flaky_result backends made so far
+  bool flaky_turn_ = false;
+
   Config config_;
   Model model_;
   Fault fault_;

@@ -118,8 +118,28 @@ TEST(Runner, SignatureNamesTheRootRuleNotTheResultWords) {
   EXPECT_EQ(b.signature(), "result|fork|status ok/sequence_exists");
   b.kind = "stats";
   b.op_text = "free 3";
-  b.detail = "used: model 3, backend 4\nmore";
-  EXPECT_EQ(b.signature(), "stats|release|used: model # backend #");
+  b.backend_name = "engine-1.2";
+  b.detail =
+      "stats differ in cached: model ok used=3 cached=1, engine-1.2 ok used=3 cached=2\nmore";
+  EXPECT_EQ(b.signature(), "stats|release|stats differ in cached");
+  Divergence c = b;  // other numbers, another commit's name: the same finding
+  c.backend_name = "engine-1.3";
+  c.detail = "stats differ in cached: model ok used=5 cached=0, engine-1.3 ok used=5 cached=4";
+  EXPECT_EQ(c.signature(), b.signature());
+  c.detail = "stats differ in used: model ok used=5 cached=0, engine-1.3 ok used=6 cached=0";
+  EXPECT_NE(c.signature(), b.signature());  // another stat: another root cause
+  c.kind = "backend";                       // the backend's name is never part of a signature
+  c.detail = "backend engine-1.3 answered `? stats` with `nonsense`";
+  EXPECT_EQ(c.signature(),
+            "backend|release|backend the backend answered `? stats` with `nonsense`");
+}
+
+TEST(Runner, StatsAndInfoDivergencesNameTheDifferingField) {
+  RunReport report = run_with(PlantedBackend::Fault::wrong_stats, 1);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.divergence->detail.rfind("stats differ in tokens: ", 0), 0u)
+      << report.divergence->detail;
+  EXPECT_EQ(report.divergence->signature(), "stats|grow|stats differ in tokens");
 }
 
 // A state big enough that AuditMode::every checks the whole state only every few dozen ops:

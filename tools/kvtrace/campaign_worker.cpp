@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "runner/isolate.hpp"
+#include "shrink/replays.hpp"
 #include "shrink/shrink.hpp"
 #include "tools/kvtrace/campaign.hpp"
 #include "tools/kvtrace/cli.hpp"
@@ -24,9 +25,11 @@ extern "C" void on_stop_signal(int signal_number) {
   campaign_stop_signal.store(signal_number);
 }
 
-// The failure report for one trace seed; fills the record's artifact paths.
+// The failure report for one trace seed; fills the record's artifact paths. `shrink` holds the
+// replays per candidate (more than 1 for a nondeterministic failure) and the deadline.
 std::string report_failure(const CampaignOptions& options, uint64_t trace_seed,
-                           const Divergence& divergence, TraceRecord& record) {
+                           const Divergence& divergence, const ShrinkOptions& shrink,
+                           TraceRecord& record) {
   std::ostringstream out;
   out << "FAIL  trace seed " << trace_seed << ": " << format_divergence(divergence);
   const std::string stem = "campaign-seed" + std::to_string(trace_seed);
@@ -41,14 +44,18 @@ std::string report_failure(const CampaignOptions& options, uint64_t trace_seed,
     out << "reproduce: " << program_path() << " replay" << backend_flag(options.backend) << " "
         << prefix.path << "\n";
   }
-  if (const auto shrunk = shrink_trace(
-          divergence.prefix, ShrinkOptions{backends_by_name({options.backend}), options.audit,
-                                           isolation_helps({options.backend})})) {
+  if (const auto shrunk = shrink_trace(divergence.prefix, shrink)) {
+    const std::string flaky =
+        shrink.tries > 1
+            ? " (flaky: kept when 1 of " + std::to_string(shrink.tries) + " replays fails)"
+            : "";
     const Finding minimal = write_finding(
         options.artifacts, stem, shrunk->trace,
-        "shrunk from seed " + std::to_string(trace_seed) + ": " + shrunk->signature, "min.trace");
-    out << "shrunk: " << shrunk->op_count_before << " ops -> " << shrunk->op_count_after
-        << " ops\n";
+        "shrunk from seed " + std::to_string(trace_seed) + ": " + shrunk->signature + flaky,
+        "min.trace");
+    out << "shrunk: " << shrunk->op_count_before << " ops -> " << shrunk->op_count_after << " ops"
+        << flaky << (shrunk->cut_short ? " (stopped by the time limit: the smallest so far)" : "")
+        << "\n";
     if (!minimal.error.empty()) {
       out << "(" << minimal.error << "; the minimal trace follows)\n"
           << format_trace(shrunk->trace);
@@ -57,6 +64,8 @@ std::string report_failure(const CampaignOptions& options, uint64_t trace_seed,
       out << "reproduce (minimal): " << program_path() << " replay" << backend_flag(options.backend)
           << " " << minimal.path << "\n";
     }
+  } else {
+    out << "shrunk: not shrunk: the failure did not come back when replayed for shrinking\n";
   }
   out << "regenerate: " << regenerate_command(options, trace_seed) << "\n";
   return out.str();
@@ -129,14 +138,30 @@ int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_
     record.op_count = report.op_count;
     record.status = report.ok() ? "pass" : "fail";
     if (!report.ok()) {
-      const std::string signature = report.divergence->signature();
-      const bool repeat = options.keep_going && (reported.count(signature) != 0 ||
-                                                 options.baseline.count(signature) != 0);
-      if (!repeat) {
-        write_all(STDOUT_FILENO, report_failure(options, trace_seed, *report.divergence, record));
+      ShrinkOptions shrink{backends_by_name({options.backend}), options.audit,
+                           isolation_helps({options.backend})};
+      if (options.time_limit_s > 0) shrink.deadline = start + limit;
+      Divergence divergence = *report.divergence;
+      // A repeat is not replayed again; a new failure is, and a backend that answers the same
+      // trace differently is reported as nondeterministic and shrunk keeping the flaky failure.
+      const auto is_repeat = [&](const std::string& signature) {
+        return options.keep_going &&
+               (reported.count(signature) != 0 || options.baseline.count(signature) != 0);
+      };
+      if (!is_repeat(divergence.signature())) {
+        const ReplayTally tally =
+            tally_replays(divergence.prefix, report, shrink, failure_replay_count_default);
+        if (!tally.deterministic()) {
+          divergence = nondeterministic(divergence, tally);
+          shrink.tries = failure_replay_count_default;
+        }
+      }
+      const std::string signature = divergence.signature();
+      if (!is_repeat(signature)) {
+        write_all(STDOUT_FILENO, report_failure(options, trace_seed, divergence, shrink, record));
       }
       reported.insert(signature);
-      record.divergence = report.divergence;
+      record.divergence = std::move(divergence);
       record.divergence->prefix = Trace{};
     }
     record.elapsed_ms =

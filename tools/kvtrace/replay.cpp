@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "runner/isolate.hpp"
+#include "shrink/replays.hpp"
 #include "tools/kvtrace/cli.hpp"
 #include "tools/kvtrace/report.hpp"
 #include "tools/kvtrace/stream.hpp"
@@ -23,6 +24,7 @@ struct ReplayOptions {
   std::string junit_path;
   bool skip_outside_profile =
       false;  // replay the files that fit the backend's profile, list the rest
+  uint32_t replays = failure_replay_count_default;  // runs of a failing prefix, the first included
 };
 
 // Files as given; folders become every *.trace below them, sorted; "-" is standard input.
@@ -128,6 +130,13 @@ TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
     return record;
   }
   record.status = "fail";
+  // The failing prefix again, against fresh backends: a backend that answers it differently is
+  // reported as nondeterministic (its finding), not as the one answer it happened to give.
+  const ShrinkOptions again{backends_by_name({options.backend}), options.audit,
+                            isolation_helps({options.backend})};
+  const ReplayTally tally =
+      tally_replays(report.divergence->prefix, report, again, options.replays);
+  if (!tally.deterministic()) report.divergence = nondeterministic(*report.divergence, tally);
   const Divergence& divergence = *report.divergence;
   std::cout << "FAIL  " << path << ":" << divergence.line_number << ": "
             << format_divergence(divergence);
@@ -206,6 +215,11 @@ std::function<int()> declare_replay(CLI::App& app) {
   app.add_flag("--skip-outside-profile", options->skip_outside_profile,
                "replay only the files within the backend's profile (ops, config, counts, "
                "variants); list the others as skipped instead of failing with exit 2");
+  app.add_option("--replays", options->replays,
+                 "run a failing file's prefix this many times in all: a backend that answers it "
+                 "differently is reported as nondeterministic (1: no check)")
+      ->check(CLI::Range(1u, 100u))
+      ->capture_default_str();
   app.footer("exit status: 0 every file passes, 1 a divergence or unmet expectation, 2 bad input");
   return [options] { return run_replay(*options); };
 }
