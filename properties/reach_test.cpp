@@ -1,6 +1,6 @@
 // Reach of the property generators: each scale regime reaches the scale it is for (measured with
 // kv::Reach over sampled cases); `KV_REACH_PRINT=1` prints the tables, and
-// Reach.PropertySuite prints what each property of a run reaches (the README's reach table).
+// Reach.PropertySuite prints what each property of a run reaches (docs/measurements/reach.md).
 #include "runner/reach.hpp"
 
 #include <gtest/gtest.h>

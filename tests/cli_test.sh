@@ -44,7 +44,7 @@ expect_status 2 "unknown option" "$kvtrace" replay --colour corpus/seeds/fork-er
 expect_status 2 "unknown backend" "$kvtrace" replay --backend tpu corpus/seeds/fork-errors.trace
 expect_status 2 "unknown command" "$kvtrace" frobnicate
 
-# Streamed replay (README: Replay memory): pieces of at most 4096 ops; a divergence deep in the
+# Streamed replay (docs/measurements/replay-memory.md): pieces of at most 4096 ops; a divergence deep in the
 # file names its line and its artifact holds the whole prefix; a line that does not parse, after
 # ops ran, is bad input (exit 2) naming FILE:LINE; an earlier divergence wins over it; pipes work.
 "$kvtrace" gen --seed 4 --ops 9000 --expect -o "$scratch/long.trace"

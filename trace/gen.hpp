@@ -15,7 +15,7 @@ namespace kv {
 
 // What a generated trace looks like (`kvtrace gen/campaign --profile NAME`). `mixed` draws one of
 // the others per trace, by weight (classic most often); the others are described in gen.cpp and
-// in the README's reach table.
+// in docs/measurements/reach.md.
 enum class Profile : uint8_t { mixed, classic, batch, fanout, ids, shapes, pages, pressure };
 
 std::string_view profile_name(Profile profile);

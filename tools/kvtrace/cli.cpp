@@ -97,8 +97,7 @@ CLI::Option* add_profile_option(CLI::App& app, Profile& profile) {
       .add_option_function<std::string>(
           "--profile",
           [&profile](const std::string& value) { profile = *profile_from_name(value); },
-          "what the generated traces look like (README: Generate at engine scale; default " +
-              fallback + ")")
+          "what the generated traces look like (docs/guide-campaigns.md; default " + fallback + ")")
       ->type_name(profile_names())
       ->check(CLI::Validator(
           [](std::string& value) {
