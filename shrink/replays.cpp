@@ -36,7 +36,6 @@ Divergence nondeterministic(const Divergence& first, const ReplayTally& tally) {
   Divergence d = first;
   d.kind = "nondeterministic";
   const RunReport& other = *tally.other;
-  const std::string other_kind = other.ok() ? "pass" : other.divergence->kind;
   std::string other_text = "passed (" + std::to_string(other.op_count) + " ops)";
   if (!other.ok()) {
     const Divergence& o = *other.divergence;
@@ -44,10 +43,10 @@ Divergence nondeterministic(const Divergence& first, const ReplayTally& tally) {
                  "; model " + o.model + ", " + o.backend_name + " " + o.backend + "; " +
                  o.detail.substr(0, o.detail.find('\n'));
   }
-  d.detail = "replays of the same trace disagree (" + first.kind + "/" + other_kind +
-             "): against fresh backends, " + std::to_string(tally.same_count) + " of " +
-             std::to_string(tally.replay_count) + " runs diverged (" + first.kind + ") at tick " +
-             std::to_string(first.tick) + " as the first did; another " + other_text +
+  d.detail = "replays of the same trace disagree: against fresh backends, " +
+             std::to_string(tally.same_count) + " of " + std::to_string(tally.replay_count) +
+             " runs diverged (" + first.kind + ") at tick " + std::to_string(first.tick) +
+             " as the first did; another " + other_text +
              "\nthe first run's answer: " + first.detail;
   return d;
 }

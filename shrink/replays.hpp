@@ -26,8 +26,8 @@ ReplayTally tally_replays(const Trace& trace, const RunReport& first, const Shri
 
 // The `nondeterministic` divergence for a tally that found another answer: the first run's op,
 // results and state, and in `detail` both answers and how often the first came. Its signature
-// names both outcomes' kinds (`nondeterministic|grow|replays of the same trace disagree
-// (result/pass)`), so it is one finding apart from the deterministic failure of the same op.
+// (`nondeterministic|grow|replays of the same trace disagree`) is one finding, whichever answers
+// the replays happened to give, apart from any deterministic failure of the same op.
 Divergence nondeterministic(const Divergence& first, const ReplayTally& tally);
 
 }  // namespace kv

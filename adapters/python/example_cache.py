@@ -9,15 +9,17 @@ section 13's automatic prefix caching (prefill, registered keys, the cached-free
     python3 adapters/python/example_cache.py            # the cache as it should be
     python3 adapters/python/example_cache.py --bug      # copy-on-write forgets to copy
     python3 adapters/python/example_cache.py --bug capacity   # off by one in "does it fit"
+    python3 adapters/python/example_cache.py --bug flaky-ties # LRU ties broken by a coin flip
     python3 adapters/python/example_cache.py --protocol 2     # also answer `? cache`
 
-(or KV_EXAMPLE_BUG=cow|capacity). Everything protocol-related lives in kvharness_backend.py:
+(or KV_EXAMPLE_BUG=cow|capacity|flaky-ties). Everything protocol-related lives in kvharness_backend.py:
 this file is only the cache and its mapping onto kv.Cache.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import sys
 from collections import OrderedDict
 
@@ -25,6 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kvharness_backend as kv  # noqa: E402
 
 BUG = os.environ.get("KV_EXAMPLE_BUG", "")
+# --bug flaky-ties: seeded from the OS, so each process (and each replay) may choose differently.
+FLAKY_COIN = random.Random()
 
 
 class Sequence:
@@ -103,6 +107,9 @@ class PagedCache(kv.Cache):
 
     def eviction_order(self) -> list[int]:
         live = [(s.last_use, i) for i, s in self.seqs.items() if not s.pinned]
+        if BUG == "flaky-ties":  # a nondeterministic choice: ties broken by a per-process coin
+            flip = FLAKY_COIN.random() < 0.5
+            return [i for _, i in sorted(live, key=lambda e: (e[0], -e[1] if flip else e[1]))]
         return [i for _, i in sorted(live)]
 
     def make_room(self, need: int, protect: frozenset[int]) -> list[int]:

@@ -213,6 +213,29 @@ class Harness(unittest.TestCase):
                 self.assertEqual(self.kvtrace("replay", "--artifacts", artifacts, "--backend",
                                               f"exec:{EXAMPLE}", shrunk[0]).returncode, 0)
 
+    def test_nondeterministic_choice_is_reported(self):
+        # LRU ties broken by a coin flip: the first failing trace is replayed (12 runs) before it is
+        # reported, so it is reported as nondeterministic, and its shrunk trace is a flaky one.
+        backend = f"exec:{EXAMPLE} --bug flaky-ties"
+        with tempfile.TemporaryDirectory() as artifacts:
+            done = self.kvtrace("campaign", "--seed", "1", "--traces", "50", "--ops", "100", "--jobs", "1",
+                                "--replays", "12", "--artifacts", artifacts, "--backend", backend)
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            first = next(line for line in done.stdout.splitlines() if line.startswith("FAIL  trace seed"))
+            self.assertIn("divergence (nondeterministic)", first, done.stdout)
+            self.assertIn("replays of the same trace disagree", done.stdout)
+            self.assertRegex(done.stdout, r"shrunk: \d+ ops -> \d+ ops \(flaky: kept when 1 of 12 replays fails\)")
+            shrunk = glob.glob(os.path.join(artifacts, "*.min.trace"))
+            self.assertTrue(shrunk, done.stdout)
+            # The clean cache passes the shrunk trace; `kvtrace shrink` says what it found.
+            self.assertEqual(self.kvtrace("replay", "--artifacts", artifacts, "--backend", f"exec:{EXAMPLE}",
+                                          shrunk[0]).returncode, 0)
+            again = self.kvtrace("shrink", "--replays", "12", "--backend", backend, shrunk[0],
+                                 "-o", os.path.join(artifacts, "again.trace"))
+            self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+            self.assertIn("NONDETERMINISTIC", again.stdout)
+            self.assertIn("(flaky)", again.stdout)
+
     def test_seeds_replay(self):
         seeds = [os.path.join(ROOT, "corpus", "seeds", name + ".trace") for name in (
             "fork-cow-mid-page", "fork-cow-needs-extra-page", "lru-cow-sharer-evicted", "lru-victim-shares-pages",

@@ -48,6 +48,8 @@ std::string resume_command(const CampaignOptions& options, uint64_t first) {
                     std::string(profile_name(options.profile)) + " --artifacts " +
                     options.artifacts + " --jobs " + std::to_string(options.job_count);
   if (options.time_limit_s > 0) out += " --seconds " + std::to_string(options.time_limit_s);
+  if (options.replays != CampaignOptions{}.replays)
+    out += " --replays " + std::to_string(options.replays);
   return out;
 }
 
@@ -428,7 +430,11 @@ std::function<int()> declare_campaign(CLI::App& app) {
                     "first trace's seed; trace i uses seed+i (default: from the clock, printed)");
   add_number_option(app, "--traces", options->trace_count, 1, UINT64_MAX, "traces to run");
   add_number_option(app, "--seconds", options->time_limit_s, 0, UINT64_MAX,
-                    "start no trace after this many seconds; 0: no limit");
+                    "start no trace and no shrink step after this many seconds (a finding keeps "
+                    "its smallest trace so far); 0: no limit");
+  add_number_option(app, "--replays", options->replays, 1, 100,
+                    "runs of a new failure's prefix in all before it is reported: a backend that "
+                    "answers differently is a nondeterministic finding (1: no check; default 5)");
   add_number_option(app, "--ops", options->op_count, 1, trace_op_count_max, "ops per trace");
   add_number_option(app, "-j,--jobs", options->job_count, 1, 256,
                     "worker processes, each a share of the seeds (default: the number of cores)");

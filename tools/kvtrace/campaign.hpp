@@ -17,7 +17,8 @@ namespace kv::cli {
 struct CampaignOptions {
   uint64_t seed = 0;
   uint64_t trace_count = 1000;
-  uint64_t time_limit_s = 0;  // 0: no limit; else start no trace after this long
+  uint64_t time_limit_s = 0;  // 0: no limit; else start no trace (nor shrink step) after this long
+  uint64_t replays = 5;       // runs of a new failure in all, to tell a nondeterministic backend
   uint64_t op_count = 200;
   uint64_t job_count = 1;  // worker processes
   std::string backend = "all";

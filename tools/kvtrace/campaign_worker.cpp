@@ -149,11 +149,11 @@ int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_
                (reported.count(signature) != 0 || options.baseline.count(signature) != 0);
       };
       if (!is_repeat(divergence.signature())) {
-        const ReplayTally tally =
-            tally_replays(divergence.prefix, report, shrink, failure_replay_count_default);
+        const auto replays = static_cast<uint32_t>(options.replays);
+        const ReplayTally tally = tally_replays(divergence.prefix, report, shrink, replays);
         if (!tally.deterministic()) {
           divergence = nondeterministic(divergence, tally);
-          shrink.tries = failure_replay_count_default;
+          shrink.tries = replays;
         }
       }
       const std::string signature = divergence.signature();
