@@ -250,13 +250,19 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
   }
   for (const VariantKey& variant : variant_keys) {
     if (config.*variant.field == caps.variants.*variant.field) continue;
-    if (caps.either_variants.*variant.field) continue;
+    if (caps.either_variants.*variant.field || !variant.matters_in(config)) continue;
     const bool wanted = caps.variants.*variant.field;
     return std::string(variant.key) + "=" + (wanted ? variant.default_word : variant.variant_word) +
            " but its profile runs under " + variant.key + "=" +
            (wanted ? variant.variant_word : variant.default_word);
   }
   return std::nullopt;
+}
+
+void adopt_unneeded_variants(Config& config, const Capabilities& caps) {
+  for (const VariantKey& variant : variant_keys) {
+    if (!variant.matters_in(config)) config.*variant.field = caps.variants.*variant.field;
+  }
 }
 
 std::optional<std::string> trace_outside(const Trace& trace, const Capabilities& caps,

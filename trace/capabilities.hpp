@@ -71,8 +71,13 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
 // The profile as the lines apply_profile_line reads (without the `kvbackend` and `ready` lines).
 std::string format_profile(const Capabilities& caps);
 
-// Why `config` is outside `caps` (a key out of its range, a policy it lacks), or nothing.
+// Why `config` is outside `caps` (a key out of its range, a policy it lacks, a variant it does not
+// run under where the variant matters: trace/variants.def's scope), or nothing.
 std::optional<std::string> config_outside(const Config& config, const Capabilities& caps);
+// For a config within `caps`: each variant that cannot matter in it takes the backend's declared
+// value, so the backend is never handed a rule it does not implement (the model's results are
+// the same either way).
+void adopt_unneeded_variants(Config& config, const Capabilities& caps);
 // The first op of `trace` outside `caps`, as "LINE: op `NAME` ..." (or the config), or nothing.
 std::optional<std::string> trace_outside(const Trace& trace, const Capabilities& caps,
                                          std::string_view backend_name);

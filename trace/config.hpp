@@ -23,7 +23,7 @@ struct Config {
   bool prefix_caching = false;  // kvtrace 2: register full prompt blocks and reuse them
   // Semantic variants (trace/variants.def, docs/semantics.md section 14): false is the default
   // rule.
-#define KV_VARIANT(field, key, default_word, variant_word, help) bool field = false;
+#define KV_VARIANT(field, key, default_word, variant_word, scope, help) bool field = false;
 #include "trace/variants.def"
   bool operator==(const Config&) const = default;
 
@@ -36,17 +36,25 @@ struct Config {
   std::optional<uint64_t> pool_bytes() const;
 };
 
+// Where a variant's rule means something: in any config, or only under prefix_caching=on.
+enum class VariantScope : uint8_t { any, caching };
+
 // One semantic variant's config key and its two words (trace/variants.def).
 struct VariantKey {
   bool Config::*field;
   const char* key;
   const char* default_word;
   const char* variant_word;
+  VariantScope scope;
   const char* help;
+  // Whether `config` can tell the two rules apart (a caching variant without caching cannot).
+  bool matters_in(const Config& config) const {
+    return scope == VariantScope::any || config.prefix_caching;
+  }
 };
 inline constexpr VariantKey variant_keys[] = {
-#define KV_VARIANT(field, key, default_word, variant_word, help) \
-  {&Config::field, key, default_word, variant_word, help},
+#define KV_VARIANT(field, key, default_word, variant_word, scope, help) \
+  {&Config::field, key, default_word, variant_word, VariantScope::scope, help},
 #include "trace/variants.def"
 };
 const VariantKey* find_variant_key(std::string_view key);

@@ -56,8 +56,9 @@ std::variant<RunReport, std::string> replay_loaded(const std::string& path,
                                                    const Capabilities& caps) {
   auto loaded = load_trace(path, options.budget_bytes);
   if (auto* error = std::get_if<std::string>(&loaded)) return *error;
-  const Trace& trace = std::get<Trace>(loaded);
+  Trace& trace = std::get<Trace>(loaded);
   if (auto outside = trace_outside(trace, caps, options.backend)) return path + ":" + *outside;
+  adopt_unneeded_variants(trace.config, caps);
   return run_trace_isolated(trace, {options.backend}, options.audit);
 }
 
