@@ -82,22 +82,25 @@ TEST(Capabilities, InTreeBackendsTakeEitherAppendAtomicityButNoOtherVariant) {
   EXPECT_EQ(*why, "duplicate_keys=kept but its profile runs under duplicate_keys=refused");
 }
 
+Config four_pages_of_four(bool prefix_caching) {
+  Config config;
+  config.page_size = 4;
+  config.max_pages = 4;
+  config.prefix_caching = prefix_caching;
+  return config;
+}
+
 TEST(Capabilities, CachingVariantsMatterOnlyUnderPrefixCaching) {
   // An engine that always caches decode blocks and keeps duplicate keys: a file without prefix
   // caching cannot tell its rules from the default ones, so it is within the profile, and the
   // backend is handed its own values; with caching on it is outside.
   const Capabilities caps = profile({"config decode_caching=on duplicate_keys=kept"});
-  Config config;
-  config.page_size = 4;
-  config.max_pages = 4;
+  Config config = four_pages_of_four(false);
   EXPECT_FALSE(config_outside(config, caps));
   adopt_unneeded_variants(config, caps);
   EXPECT_TRUE(config.decode_caching);
   EXPECT_TRUE(config.keep_duplicate_keys);
-  Config cached;
-  cached.page_size = 4;
-  cached.max_pages = 4;
-  cached.prefix_caching = true;
+  Config cached = four_pages_of_four(true);
   const auto why = config_outside(cached, caps);
   ASSERT_TRUE(why);
   EXPECT_EQ(*why, "decode_caching=off but its profile runs under decode_caching=on");
@@ -105,9 +108,7 @@ TEST(Capabilities, CachingVariantsMatterOnlyUnderPrefixCaching) {
   EXPECT_FALSE(cached.decode_caching);  // it matters here: never changed behind the file's back
   // A variant of any config (append_atomicity) is never adopted.
   const Capabilities token = profile({"config append_atomicity=token"});
-  Config plain;
-  plain.page_size = 4;
-  plain.max_pages = 4;
+  Config plain = four_pages_of_four(false);
   EXPECT_TRUE(config_outside(plain, token));
   adopt_unneeded_variants(plain, token);
   EXPECT_FALSE(plain.append_by_token);
