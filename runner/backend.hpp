@@ -52,6 +52,8 @@ class Backend {
   virtual std::optional<std::string> broken() const { return std::nullopt; }
   // Whether it keeps token data; when not, the runner compares no token words.
   virtual bool stores_data() const { return true; }
+  // The observations its profile declines (`decline cached queue`): the runner skips them.
+  virtual Declined declined() const { return {}; }
   // The digest of gather_words(seq) (trace/digest.hpp) when the backend computes it itself, so
   // the words travel only when the digests differ.
   virtual std::optional<uint64_t> words_digest(SeqId /*seq*/) { return std::nullopt; }

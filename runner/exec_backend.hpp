@@ -58,6 +58,7 @@ class ExecBackend final : public Backend {
   std::vector<std::string> audit() const override;
   std::optional<std::string> broken() const override { return broken_; }
   bool stores_data() const override { return !session_ || session_->caps.stores_data; }
+  Declined declined() const override { return session_ ? session_->caps.declined : Declined{}; }
   std::optional<uint64_t> words_digest(SeqId seq) override;
   // Version 2 with prefix_caching=on: `? cache`; otherwise nullopt (nothing to compare).
   std::optional<PrefixCacheView> prefix_cache() const override;

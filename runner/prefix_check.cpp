@@ -117,6 +117,7 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
     }
   }
   if (auto problem = pair_pages(model_keys, backend_keys, to_backend, to_model)) return problem;
+  if (backend.declined().queue_order) return std::nullopt;
   const auto model_pages = by_page(model_view);
   const auto backend_pages = by_page(*backend_view);
   const size_t length = std::max(model_view.queue.size(), backend_view->queue.size());

@@ -83,6 +83,21 @@ std::string describe_info(const std::optional<InfoView>& info) {
   return format_result(Result{Status::ok, {}, info, std::nullopt}).substr(3);
 }
 
+// A declined observation (trace/observations.def) is left out of both sides before comparing.
+void clear_declined(const Declined& declined, StatsView& stats) {
+  if (declined.cached_count) stats.cached_keys.reset();
+}
+
+bool same_unless_declined(const Declined& declined, OpResult model, OpResult backend) {
+  if (declined == Declined{}) return model == backend;
+  for (OpResult* result : {&model, &backend}) {
+    for (Result& entry : result->entries) {
+      if (entry.stats) clear_declined(declined, *entry.stats);
+    }
+  }
+  return model == backend;
+}
+
 // The first word where the backend's gathered data differs from the model's token values.
 // `values` and `words` start at token `first_token` of the sequence.
 std::optional<std::string> compare_words(const Config& config, SeqId seq,
@@ -205,7 +220,7 @@ class DifferentialRun {
         return fail("device", index, backend.get(), format_op_result(backend_result), *fault);
       }
       if (is_broken(index, *backend)) return;
-      if (backend_result != model_result) {
+      if (!same_unless_declined(backend->declined(), model_result, backend_result)) {
         return fail("result", index, backend.get(), format_op_result(backend_result),
                     "results differ");
       }
@@ -262,8 +277,10 @@ class DifferentialRun {
   bool compare_observations(size_t index, Backend& backend, const std::vector<SeqId>& touched) {
     const Op& op = line_at(index)->op;
     const OpResult& model_result = model_result_;
-    const StatsView model_stats = model_.stats();
-    const StatsView backend_stats = backend.stats();
+    StatsView model_stats = model_.stats();
+    StatsView backend_stats = backend.stats();
+    clear_declined(backend.declined(), model_stats);
+    clear_declined(backend.declined(), backend_stats);
     if (model_stats != backend_stats) {
       const std::string model_text = describe_stats(model_stats);
       const std::string backend_text = describe_stats(backend_stats);

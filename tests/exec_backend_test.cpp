@@ -231,6 +231,29 @@ TEST(ExecBackend, VersionOneIsNotAskedForTheCache) {
       << std::get<std::string>(caps);
 }
 
+TEST(ExecBackend, DeclinedObservationsAreNotCompared) {
+  // A wrong cached= count and a wrong queue order are findings, until the profile declines them.
+  const RunReport cached =
+      run_trace(queue_of_two_trace(), {backend + " --corrupt-cache cached"}, AuditMode::every);
+  ASSERT_FALSE(cached.ok());
+  EXPECT_EQ(cached.divergence->signature(), "stats|grow|stats differ in cached")
+      << format_divergence(*cached.divergence);
+  expect_prefix_seeds_agree(" --corrupt-cache cached --profile-line 'decline cached'");
+  expect_prefix_seeds_agree(" --corrupt-cache queue --profile-line 'decline queue'");
+  // Declining one is not declining the other.
+  const RunReport queue = run_trace(
+      queue_of_two_trace(), {backend + " --corrupt-cache queue --profile-line 'decline cached'"},
+      AuditMode::check);
+  ASSERT_FALSE(queue.ok());
+  EXPECT_EQ(queue.divergence->kind, "prefix");
+  const auto caps = backend_capabilities({backend + " --profile-line 'decline cached order'"});
+  ASSERT_TRUE(std::holds_alternative<std::string>(caps));
+  EXPECT_NE(std::get<std::string>(caps).find("'order' is not an observation a backend may decline "
+                                             "(known: cached queue)"),
+            std::string::npos)
+      << std::get<std::string>(caps);
+}
+
 TEST(ExecBackend, DataNoBackendRunsThePrefixSeeds) {
   expect_prefix_seeds_agree(" --data no");
 }

@@ -25,7 +25,8 @@ struct Options {
   std::string
       profile_lines;  // --profile-line LINE (repeatable): e.g. `config append_atomicity=token`
   std::string version = "2";  // the handshake's protocol version; 1 has no `? cache`
-  std::string corrupt_cache;  // queue (reversed) or key (last token id + 1) in `? cache` replies
+  std::string corrupt_cache;  // queue (reversed) or key (last token id + 1) in `? cache` replies;
+                              // cached: every cached=C (stats op and `? stats`) is C + 1
   std::string data = "yes";   // the `data` profile line
   uint64_t words_max = 0;     // when not 0, `? words` answers at most this many words
 };
@@ -99,7 +100,9 @@ std::string observe(kv::Backend& backend, const std::string& line, const Options
                                    : rest.substr(rest.find(' ') + 1);
   const auto seq = static_cast<kv::SeqId>(number(arg.substr(0, arg.find(' '))));
   if (what == "stats") {
-    return kv::format_result(kv::Result{kv::Status::ok, {}, std::nullopt, backend.stats()});
+    kv::StatsView stats = backend.stats();
+    if (options.corrupt_cache == "cached" && stats.cached_keys) ++*stats.cached_keys;
+    return kv::format_result(kv::Result{kv::Status::ok, {}, std::nullopt, stats});
   }
   if (what == "ids") return join(backend.sequence_ids());
   if (what == "cache" && options.version == "2") return cache_reply(backend, options);
@@ -170,7 +173,12 @@ int serve(const Options& options) {
           op_index++;
           continue;
         }
-        reply = kv::format_op_result(backend->apply(std::get<kv::Op>(op), tick++));
+        kv::OpResult result = backend->apply(std::get<kv::Op>(op), tick++);
+        for (kv::Result& entry : result.entries) {
+          if (options.corrupt_cache == "cached" && entry.stats && entry.stats->cached_keys)
+            ++*entry.stats->cached_keys;
+        }
+        reply = kv::format_op_result(result);
         op_index++;
       }
     }

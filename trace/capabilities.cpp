@@ -96,6 +96,34 @@ std::optional<std::string> apply_count(const std::vector<std::string_view>& word
   return std::nullopt;
 }
 
+struct ObservationKey {
+  bool Declined::*field;
+  const char* word;
+  const char* what;
+};
+constexpr ObservationKey observation_keys[] = {
+#define KV_OBSERVATION(field, word, what) {&Declined::field, word, what},
+#include "trace/observations.def"
+};
+
+// `decline WORD...`: observations the backend does not give.
+std::optional<std::string> apply_decline(const std::vector<std::string_view>& words,
+                                         Capabilities& caps) {
+  if (words.size() < 2) return std::string("profile line 'decline' needs at least one word");
+  for (size_t i = 1; i < words.size(); i++) {
+    const ObservationKey* found = nullptr;
+    for (const ObservationKey& key : observation_keys) found = words[i] == key.word ? &key : found;
+    if (!found) {
+      std::string known;
+      for (const ObservationKey& key : observation_keys) known += std::string(" ") + key.word;
+      return "profile line 'decline': '" + std::string(words[i].substr(0, 40)) +
+             "' is not an observation a backend may decline (known:" + known + ")";
+    }
+    caps.declined.*found->field = true;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> apply_config(const std::vector<std::string_view>& words,
                                         Capabilities& caps) {
   if (words.size() < 2) return std::string("profile line 'config' names no KEY=VALUE");
@@ -171,6 +199,9 @@ Capabilities intersect(const Capabilities& a, const Capabilities& b) {
   }
   out.stores_data = a.stores_data && b.stores_data;
   out.audits = a.audits && b.audits;
+  for (const ObservationKey& key : observation_keys) {
+    out.declined.*key.field = a.declined.*key.field || b.declined.*key.field;
+  }
   for (uint32_t i = 0; i < op_kind_count; i++) {
     out.counts[i] = {std::max(a.counts[i].min, b.counts[i].min),
                      std::min(a.counts[i].max, b.counts[i].max)};
@@ -195,6 +226,7 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
   if (key == "audit") return apply_flag(key, words, caps.audits);
   if (key == "count") return apply_count(words, caps);
   if (key == "config") return apply_config(words, caps);
+  if (key == "decline") return apply_decline(words, caps);
   for (const RangeField& field : range_fields) {
     if (key != field.key) continue;
     const auto low = words.size() == 3 ? to_u32(words[1]) : std::nullopt;
@@ -207,7 +239,7 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
   }
   return "unknown profile line '" + std::string(line.substr(0, 80)) +
          "' (known: ops eviction page_size max_pages kv_heads head_dim layers data audit count "
-         "config)";
+         "config decline)";
 }
 
 std::string format_profile(const Capabilities& caps) {
@@ -228,6 +260,19 @@ std::string format_profile(const Capabilities& caps) {
   }
   if (const std::string variants = format_variants(caps.variants); !variants.empty()) {
     out += "config" + variants + "\n";
+  }
+  std::string declined;
+  for (const ObservationKey& key : observation_keys) {
+    if (caps.declined.*key.field) declined += std::string(" ") + key.word;
+  }
+  if (!declined.empty()) out += "decline" + declined + "\n";
+  return out;
+}
+
+std::string describe_declined(const Declined& declined) {
+  std::string out;
+  for (const ObservationKey& key : observation_keys) {
+    if (declined.*key.field) out += (out.empty() ? "" : "; ") + std::string(key.what);
   }
   return out;
 }

@@ -28,6 +28,15 @@ constexpr std::array<ConfigRange, op_kind_count> all_counts() {
   return counts;
 }
 
+// The observations a backend declines (trace/observations.def); all false: everything checked.
+struct Declined {
+#define KV_OBSERVATION(field, word, what) bool field = false;
+#include "trace/observations.def"
+  bool operator==(const Declined&) const = default;
+};
+// "the cached=C field of stats (registered pages); ...": what is not checked, or "" for nothing.
+std::string describe_declined(const Declined& declined);
+
 struct Capabilities {
   std::array<bool, op_kind_count> ops{};  // indexed by OpKind
   bool eviction_none = true;
@@ -46,6 +55,8 @@ struct Capabilities {
   // variant fields (trace/variants.def) are used. Every generated config gets them; a file
   // with other values is outside the profile. In-tree backends: the defaults.
   Config variants;
+  // Observations it does not give (`decline cached queue`): the runner does not compare them.
+  Declined declined;
   // The variants it implements both ways (true fields): a config may have either value, and a
   // generated one gets the value of `variants`. In-tree backends: append_atomicity.
   Config either_variants;
@@ -65,7 +76,8 @@ struct Capabilities {
 Capabilities intersect(const Capabilities& a, const Capabilities& b);
 
 // Applies one profile line (`ops alloc append`, `eviction none`, `page_size 1 64`, `data yes`,
-// `audit no`, `count append 1 1`, `config append_atomicity=token`) to `caps`; returns a message
+// `audit no`, `count append 1 1`, `config append_atomicity=token`, `decline cached`) to `caps`;
+// returns a message
 // when the line is not one of them.
 std::optional<std::string> apply_profile_line(std::string_view line, Capabilities& caps);
 // The profile as the lines apply_profile_line reads (without the `kvbackend` and `ready` lines).

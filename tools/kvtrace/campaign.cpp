@@ -85,7 +85,8 @@ class Coordinator {
                                  {"ops", options_.op_count},
                                  {"backend", options_.backend},
                                  {"profile", std::string(profile_name(options_.profile))},
-                                 {"jobs", options_.job_count}};
+                                 {"jobs", options_.job_count},
+                                 {"not_checked", describe_declined(options_.caps.declined)}};
     const std::string text = head.dump();
     std::fprintf(json_, "{\"parameters\": %s,\n \"traces\": [", text.c_str());
     return true;
@@ -415,6 +416,7 @@ int run_campaign(CampaignOptions options) {
   const auto caps = campaign_capabilities(options.backend);
   if (!caps) return exit_usage;
   options.caps = *caps;
+  print_not_checked(options.caps, options.backend);
   install_campaign_signal_handlers();
   Coordinator coordinator(options);
   return coordinator.run();

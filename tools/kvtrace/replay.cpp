@@ -166,6 +166,7 @@ int run_replay(const ReplayOptions& options) {
     std::cout << "(no optimized backend in this build: model and expectations only)\n";
   const auto caps = capabilities_or_report("replay", options.backend);
   if (!caps) return exit_usage;
+  print_not_checked(*caps, options.backend);
   std::vector<TraceRecord> records;
   int status = exit_pass;
   uint64_t skipped_count = 0;
