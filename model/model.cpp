@@ -120,9 +120,16 @@ void Model::unregister(ModelPageId page) {
 // "A block is registered when it becomes full during an op, if prefix_caching=on, every token of
 // its prefix is a prompt token and the key is not registered already (the page then stays
 // unregistered)." Blocks [first_block, end_block) of `sequence` just became full.
-// decode_caching=on drops the prompt-token condition (V-D1); duplicate_keys=kept the last one
-// (V-K1).
+// register_at=release (V-G1): not now, but when the sequence is freed or evicted.
 void Model::register_full_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block) {
+  if (config_.register_at) return;
+  register_blocks(sequence, first_block, end_block);
+}
+
+// P9's conditions for blocks [first_block, end_block) of `sequence`, all full. decode_caching=on
+// drops the prompt-token condition (V-D1); duplicate_keys=kept the not-yet-registered one (V-K1).
+// A page that holds a key already (a hit, under register_at=release) keeps it.
+void Model::register_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block) {
   if (!config_.prefix_caching) return;
   for (uint64_t block = first_block; block < end_block; block++) {
     const uint64_t end = (block + 1) * config_.page_size;
@@ -134,6 +141,7 @@ void Model::register_full_blocks(Sequence& sequence, uint64_t first_block, uint6
     Key key(sequence.token_ids.begin(), sequence.token_ids.begin() + static_cast<int64_t>(end));
     if (registered_.count(key) && !config_.keep_duplicate_keys) continue;
     const ModelPageId page = sequence.block_table[block];
+    if (pages_.at(page).key) continue;
     registered_[key].push_back(page);
     registered_page_count_++;
     pages_.at(page).key = std::move(key);
@@ -150,7 +158,10 @@ void Model::remove_victims(const std::vector<SeqId>& victims) {
 
 // "Release in reverse block order: a sequence's last block is reused first."
 void Model::remove_sequence(SeqId seq) {
-  const std::vector<ModelPageId>& table = sequences_.at(seq).block_table;
+  // register_at=release (V-G1): its full blocks are registered first, in block order.
+  Sequence& sequence = sequences_.at(seq);
+  if (config_.register_at) register_blocks(sequence, 0, sequence.token_count / config_.page_size);
+  const std::vector<ModelPageId>& table = sequence.block_table;
   for (auto page = table.rbegin(); page != table.rend(); ++page) release(*page);
   token_count_ -= sequences_.at(seq).token_count;
   sequences_.erase(seq);
@@ -384,7 +395,9 @@ Result Model::prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick ti
   if (sequences_.count(seq)) return result_of(Status::sequence_exists);
   const uint64_t n = ids->size();
   const std::vector<ModelPageId> hits = prefix_hits(*ids);
-  const uint64_t new_count = pages_for_tokens(n) - hits.size();
+  // boundary_block=extra (V-B1): a prompt that ends on a block boundary takes an empty page too.
+  const uint64_t extra = config_.boundary_block && n % config_.page_size == 0 ? 1 : 0;
+  const uint64_t new_count = pages_for_tokens(n) - hits.size() + extra;
   const auto victims = choose_prefill_victims(hits, new_count);
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);  // their registered pages stay hittable

@@ -92,6 +92,7 @@ class Model {
   void release(ModelPageId page);
   void unregister(ModelPageId page);
   void register_full_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block);
+  void register_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block);
   std::vector<ModelPageId> prefix_hits(const std::vector<TokenId>& ids) const;
   void audit_prefix_cache(std::vector<std::string>& problems) const;
   void remove_sequence(SeqId seq);

@@ -266,6 +266,19 @@ const Rule rules[] = {
      "info 2 => ok tokens=3 pages=2 pinned=0\nappend 2 1 => ok\n"
      "stats => ok used=4 free=0 sequences=2 tokens=7\ntruncate 1 1 => ok\n"
      "info 1 => ok tokens=1 pages=2 pinned=0\nread 1 => ok\nread 2 => ok\ncheck => ok\n"},
+    {"variant_boundary_block_extra_after_a_full_prompt",
+     "config page_size=2 max_pages=4 boundary_block=extra\n"
+     "prefill 1 1:4 => ok hit=0\ninfo 1 => ok tokens=4 pages=3 pinned=0\n"
+     "append 1 1 => ok\nstats => ok used=3 free=1 sequences=1 tokens=5\n"
+     "prefill 2 2:2 => capacity_exceeded\nprefill 2 2:1 => ok hit=0\n"
+     "stats => ok used=4 free=0 sequences=2 tokens=6\nread 1 => ok\ncheck => ok\n"},
+    {"variant_register_at_release_registers_when_freed",
+     "config page_size=2 max_pages=8 prefix_caching=on register_at=release\n"
+     "prefill 1 1:4 => ok hit=0\nprefill 2 1:4 => ok hit=0\n"
+     "stats => ok used=4 free=4 sequences=2 tokens=8 cached=0\nfree 1 => ok\n"
+     "stats => ok used=2 free=6 sequences=1 tokens=4 cached=2\nprefill 3 1:5 => ok hit=4\n"
+     "free 2 => ok\nstats => ok used=3 free=5 sequences=1 tokens=5 cached=2\n"
+     "read 3 => ok\ncheck => ok\n"},
 };
 
 class ModelRule : public ::testing::TestWithParam<Rule> {};
