@@ -1,0 +1,53 @@
+// Every comparison of the runner (results, stats, info, sharing, data, `? cache` keys and queue)
+// honours every declared variant: a backend that implements the variant exactly as the model does
+// (a second model) is never reported, in generated traces that exercise the variant.
+#include <gtest/gtest.h>
+
+#include "runner/runner.hpp"
+#include "tests/planted_backend.hpp"
+#include "trace/capabilities.hpp"
+
+namespace kv {
+
+// Names the parameter in failure messages (gtest finds it by argument-dependent lookup).
+static void PrintTo(const VariantKey& variant, std::ostream* out) {
+  *out << variant.key << "=" << variant.variant_word;
+}
+
+namespace {
+
+class VariantHonoured : public ::testing::TestWithParam<VariantKey> {};
+
+TEST_P(VariantHonoured, ByEveryComparison) {
+  const VariantKey& variant = GetParam();
+  Capabilities caps = Capabilities::all();
+  caps.variants.*variant.field = true;
+  uint32_t ran = 0;
+  uint32_t cached = 0;
+  for (uint64_t seed = 1; seed <= 300 && cached < 40; seed++) {
+    const Trace trace = generate_trace_within(seed, 120, caps, Profile::classic);
+    ASSERT_TRUE(trace.config.*variant.field) << "seed " << seed;
+    if (!variant.matters_in(trace.config)) continue;
+    std::vector<std::unique_ptr<Backend>> backends;
+    backends.push_back(std::make_unique<PlantedBackend>(trace.config, PlantedBackend::Fault::none,
+                                                        0));
+    const RunReport report = run_trace(trace, backends, AuditMode::every);
+    ASSERT_TRUE(report.ok()) << variant.key << "=" << variant.variant_word << ", seed " << seed
+                             << ":\n"
+                             << format_divergence(*report.divergence);
+    ran++;
+    cached += trace.config.prefix_caching ? 1 : 0;
+  }
+  EXPECT_GE(ran, 40u) << "too few traces where " << variant.key << " matters";
+  // Caching variants run only with caching; the others must meet it too, but for
+  // reserved_slots=skipped, which rules caching out (V-R5).
+  if (variant.field != &Config::skip_reserved_slots) {
+    EXPECT_GE(cached, 10u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Declared, VariantHonoured, ::testing::ValuesIn(variant_keys),
+                         [](const auto& test) { return std::string(test.param.key); });
+
+}  // namespace
+}  // namespace kv
