@@ -202,6 +202,10 @@ expect_status 0 "campaign --jobs 2" "$kvtrace" campaign --seed 3 --traces 40 --o
 expect_output "40 generated traces (2000 ops" "campaign merged summary"
 expect_output "seeds 3..42" "campaign seed range"
 [ "$(grep -c '"status":"pass"' "$scratch/c.json")" = 40 ] || { echo "FAIL: campaign --json has not 40 records"; failures=$((failures + 1)); }
+# Each record names its trace's config (caching, variants); the summary counts the caching ones.
+[ "$(grep -c '"config":"config page_size=' "$scratch/c.json")" = 40 ] || { echo "FAIL: campaign --json records lack their config"; failures=$((failures + 1)); }
+caching=$(grep -c '"prefix_caching":true' "$scratch/c.json")
+grep -q "\"prefix_caching_traces\":$caching[,}]" "$scratch/c.json" || { echo "FAIL: campaign --json summary does not count the $caching caching traces"; failures=$((failures + 1)); }
 
 # campaign: seed and parameters first (flushed), SIGINT/SIGTERM finish the trace and print a summary
 # and the resume command.

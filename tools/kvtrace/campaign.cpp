@@ -158,6 +158,7 @@ class Coordinator {
       worker.finished++;
       done_++;
       op_total_ += record.value("ops", uint64_t{0});
+      caching_traces_ += record.value("prefix_caching", false) ? 1 : 0;
       if (record.value("status", "") != "pass") {
         findings_++;
         note_finding(record);
@@ -322,6 +323,7 @@ class Coordinator {
     if (json_ == nullptr) return;
     const nlohmann::json summary = {{"traces", done_},
                                     {"ops", op_total_},
+                                    {"prefix_caching_traces", caching_traces_},
                                     {"seconds", seconds},
                                     {"findings", findings_},
                                     {"distinct_findings", distinct_json()},
@@ -357,6 +359,7 @@ class Coordinator {
   Clock::time_point last_progress_;
   uint64_t done_ = 0;
   uint64_t op_total_ = 0;
+  uint64_t caching_traces_ = 0;  // traces generated with prefix_caching=on
   uint64_t findings_ = 0;
   bool stop_forwarded_ = false;
 };

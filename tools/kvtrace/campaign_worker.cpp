@@ -135,6 +135,7 @@ int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_
     TraceRecord record;
     record.name = "seed " + std::to_string(trace_seed);
     record.seed = trace_seed;
+    record.config = trace.config;
     record.op_count = report.op_count;
     record.status = report.ok() ? "pass" : "fail";
     if (!report.ok()) {

@@ -27,6 +27,10 @@ nlohmann::json to_json(const TraceRecord& record) {
                         {"ops", record.op_count},
                         {"elapsed_ms", record.elapsed_ms}};
   if (record.name.rfind("seed ", 0) == 0) out["seed"] = record.seed;
+  if (record.config) {
+    out["config"] = format_config(*record.config);
+    out["prefix_caching"] = record.config->prefix_caching;
+  }
   if (!record.message.empty()) out["message"] = record.message;
   if (record.divergence) out["divergence"] = divergence_json(*record.divergence);
   if (!record.artifact.empty()) out["artifact"] = record.artifact;
