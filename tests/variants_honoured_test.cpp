@@ -29,8 +29,8 @@ TEST_P(VariantHonoured, ByEveryComparison) {
     ASSERT_TRUE(trace.config.*variant.field) << "seed " << seed;
     if (!variant.matters_in(trace.config)) continue;
     std::vector<std::unique_ptr<Backend>> backends;
-    backends.push_back(std::make_unique<PlantedBackend>(trace.config, PlantedBackend::Fault::none,
-                                                        0));
+    backends.push_back(
+        std::make_unique<PlantedBackend>(trace.config, PlantedBackend::Fault::none, 0));
     const RunReport report = run_trace(trace, backends, AuditMode::every);
     ASSERT_TRUE(report.ok()) << variant.key << "=" << variant.variant_word << ", seed " << seed
                              << ":\n"

@@ -15,7 +15,7 @@ struct TraceRecord {
   std::string name;    // the file, or "seed N"
   std::string status;  // pass, fail or error
   uint64_t op_count = 0;
-  uint64_t seed = 0;  // campaign only
+  uint64_t seed = 0;             // campaign only
   std::optional<Config> config;  // campaign: the generated trace's config (caching, variants)
   double elapsed_ms = 0;
   std::string message;                   // error: FILE:LINE: message
