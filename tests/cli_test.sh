@@ -196,6 +196,17 @@ grep -q '"status": "pass"' "$scratch/r.json" && grep -q '"status": "fail"' "$scr
 grep -q '"artifact"' "$scratch/r.json" || { echo "FAIL: --json lacks the artifact"; failures=$((failures + 1)); }
 grep -q 'tests="3" failures="1" errors="1"' "$scratch/r.xml" || { echo "FAIL: --junit counts"; sed 's/^/  | /' "$scratch/r.xml"; failures=$((failures + 1)); }
 
+# A generated file's `# generated:` header is the command that regenerates it, also when a
+# backend's profile cut it from a longer trace (it named the longer length once).
+cut_backend="exec:$(dirname "$kvtrace")/kv_protocol_backend --ops 'alloc append free'"
+"$kvtrace" gen --seed 7 --ops 30 --backend "$cut_backend" >"$scratch/g1.trace" 2>&1
+regenerate=$(sed -n 's/^# generated: kvtrace //p' "$scratch/g1.trace")
+case "$regenerate" in
+  *"--ops 30 --backend"*) eval "\"\$kvtrace\" $regenerate" >"$scratch/g2.trace" 2>&1
+     cmp -s "$scratch/g1.trace" "$scratch/g2.trace" || { echo "FAIL: the # generated: command ($regenerate) does not regenerate the file"; diff "$scratch/g1.trace" "$scratch/g2.trace" | head; failures=$((failures + 1)); } ;;
+  *) echo "FAIL: # generated: header '$regenerate' lacks --ops 30 and the backend"; failures=$((failures + 1)) ;;
+esac
+
 # campaign --jobs: independent seeds in parallel processes, one merged summary and --json record
 # per trace.
 expect_status 0 "campaign --jobs 2" "$kvtrace" campaign --seed 3 --traces 40 --ops 50 --jobs 2 --json "$scratch/c.json" --artifacts "$scratch/c"

@@ -373,12 +373,35 @@ Trace restrict_to(Trace trace, const Capabilities& caps) {
   return trace;
 }
 
+namespace {
+
+// The header line " generated: kvtrace gen --seed S --ops N ..." with N = `op_count` (the trace
+// was generated longer, then cut) and the backend flag after it.
+void name_regenerating_command(Trace& trace, uint32_t op_count, std::string_view backend_flag) {
+  const std::string prefix = " generated: kvtrace gen ";
+  for (std::string& comment : trace.header_comments) {
+    if (comment.rfind(prefix, 0) != 0) continue;
+    const size_t ops = comment.find(" --ops ");
+    if (ops == std::string::npos) return;
+    const size_t end = comment.find(' ', ops + 7);
+    comment = comment.substr(0, ops) + " --ops " + std::to_string(op_count) +
+              (end == std::string::npos ? "" : comment.substr(end)) + std::string(backend_flag);
+    return;
+  }
+}
+
+}  // namespace
+
 Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps,
-                            Profile profile) {
+                            Profile profile, std::string_view backend_flag) {
   // The profile's trace (its regimes and prefix bursts included), cut to the backend's profile:
   // ops outside it dropped, counts and the config moved into it. Dropping shortens it, so a
   // longer one is generated until op_count ops are left (a profile of one rare op may get fewer).
-  if (caps == Capabilities::all()) return generate_trace(seed, op_count, profile);
+  if (caps == Capabilities::all()) {
+    Trace trace = generate_trace(seed, op_count, profile);
+    name_regenerating_command(trace, op_count, backend_flag);
+    return trace;
+  }
   constexpr uint64_t length_factor_max = 64;
   Trace trace;
   for (uint64_t factor = 1; factor <= length_factor_max; factor *= 4) {
@@ -389,6 +412,7 @@ Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities
     if (trace.lines.size() >= op_count) break;
   }
   if (trace.lines.size() > op_count) trace.lines.resize(op_count);
+  name_regenerating_command(trace, op_count, backend_flag);
   const std::string variants = format_variants(caps.variants);
   trace.header_comments.push_back(" within ops: " + caps.op_list() +
                                   (variants.empty() ? "" : "; config" + variants));

@@ -102,8 +102,10 @@ std::optional<std::string> line_outside(const TraceLine& line, const Capabilitie
 Trace restrict_to(Trace trace, const Capabilities& caps);
 
 // kvtrace gen within capabilities: the same generator, with configs moved into the ranges and ops
-// outside the profile redrawn. With Capabilities::all() it gives generate_trace's trace.
+// outside the profile redrawn. With Capabilities::all() it gives generate_trace's trace. Its
+// `# generated:` header is the command that regenerates it, ending in `backend_flag` (the
+// caller's ` --backend NAME`, quoted for a shell; "" for the in-tree backends).
 Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities& caps,
-                            Profile profile = Profile::mixed);
+                            Profile profile = Profile::mixed, std::string_view backend_flag = "");
 
 }  // namespace kv

@@ -230,8 +230,9 @@ class Coordinator {
     const uint64_t trace_seed = options_.seed + index;
     std::cout << "FAIL  worker " << w << " died of signal " << signal_number << " ("
               << strsignal(signal_number) << ") running trace seed " << trace_seed << "\n";
-    const Trace trace = generate_trace_within(trace_seed, static_cast<uint32_t>(options_.op_count),
-                                              options_.caps, options_.profile);
+    const Trace trace =
+        generate_trace_within(trace_seed, static_cast<uint32_t>(options_.op_count), options_.caps,
+                              options_.profile, backend_flag(options_.backend));
     const Finding finding = write_finding(
         options_.artifacts, "campaign-seed" + std::to_string(trace_seed), trace,
         "a campaign worker died of signal " + std::to_string(signal_number) + " on this trace");

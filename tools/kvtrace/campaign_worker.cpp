@@ -129,8 +129,9 @@ int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_
     if (options.time_limit_s > 0 && std::chrono::steady_clock::now() - start >= limit) break;
     const auto trace_start = std::chrono::steady_clock::now();
     const uint64_t trace_seed = options.seed + i;
-    const Trace trace = generate_trace_within(trace_seed, static_cast<uint32_t>(options.op_count),
-                                              options.caps, options.profile);
+    const Trace trace =
+        generate_trace_within(trace_seed, static_cast<uint32_t>(options.op_count), options.caps,
+                              options.profile, backend_flag(options.backend));
     const RunReport report = run_trace_isolated(trace, {options.backend}, options.audit);
     TraceRecord record;
     record.name = "seed " + std::to_string(trace_seed);

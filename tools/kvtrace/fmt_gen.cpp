@@ -86,7 +86,7 @@ std::function<int()> declare_gen(CLI::App& app) {
     const auto caps = capabilities_or_report("gen", options->backend);
     if (!caps) return exit_usage;
     Trace trace = generate_trace_within(options->seed, static_cast<uint32_t>(options->op_count),
-                                        *caps, options->profile);
+                                        *caps, options->profile, backend_flag(options->backend));
     if (options->expect) set_model_expectations(trace);
     if (auto error = write_text(options->out, format_trace(trace))) {
       std::cerr << "kvtrace gen: " << *error << "\n";
