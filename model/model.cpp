@@ -519,6 +519,16 @@ std::vector<SeqId> Model::sequence_ids() const {
   return ids;
 }
 
+uint64_t Model::page_index(ModelPageId page) const {
+  return static_cast<uint64_t>(std::distance(pages_.begin(), pages_.lower_bound(page)));
+}
+
+std::vector<uint64_t> Model::page_indices(const std::vector<ModelPageId>& pages) const {
+  std::vector<uint64_t> out;
+  for (ModelPageId page : pages) out.push_back(page_index(page));
+  return out;
+}
+
 std::vector<ModelPageId> Model::block_table(SeqId seq) const {
   const auto found = sequences_.find(seq);
   return found == sequences_.end() ? std::vector<ModelPageId>{} : found->second.block_table;

@@ -46,6 +46,10 @@ class Model {
   StatsView stats() const;
   std::optional<InfoView> info(SeqId seq) const;
   std::vector<SeqId> sequence_ids() const;
+  // Where reports print a model page: its place among the model's pages (in use or cached), from
+  // 0 and below max_pages, unlike its id, which is never reused. Valid until the next op.
+  uint64_t page_index(ModelPageId page) const;
+  std::vector<uint64_t> page_indices(const std::vector<ModelPageId>& pages) const;
   std::vector<ModelPageId> block_table(SeqId seq) const;
   // S's n token values, gathered through its block table (empty if S is absent).
   std::vector<uint64_t> read_values(SeqId seq) const;

@@ -40,21 +40,45 @@ std::string times(size_t count) {
   return count == 1 ? "once" : std::to_string(count) + " times";
 }
 
-// The same keys registered on both sides, as multisets: each key as many times on both.
-std::optional<std::string> compare_keys(const std::map<Key, std::vector<uint64_t>>& model_keys,
+std::string join(const std::vector<uint64_t>& pages) {
+  std::string out;
+  for (uint64_t page : pages) out += (out.empty() ? "" : ",") + std::to_string(page);
+  return out;
+}
+
+// "model page 2" / "model pages 2,5": model pages as reports print them (Model::page_index).
+std::string model_pages_text(const Model& model, const std::vector<uint64_t>& pages) {
+  return std::string(pages.size() == 1 ? "model page " : "model pages ") +
+         join(model.page_indices(pages));
+}
+
+std::string backend_pages_text(const std::vector<uint64_t>& pages) {
+  return std::string(pages.size() == 1 ? "backend page " : "backend pages ") + join(pages);
+}
+
+// The same keys registered on both sides, as multisets: each key as many times on both. Each
+// message: the rule, ": ", then the key and the pages on both sides.
+std::optional<std::string> compare_keys(const Model& model,
+                                        const std::map<Key, std::vector<uint64_t>>& model_keys,
                                         const std::map<Key, std::vector<uint64_t>>& backend_keys) {
   for (const auto& [key, pages] : model_keys) {
     const auto found = backend_keys.find(key);
-    if (found == backend_keys.end())
-      return "registered in the model, not in the backend: " + describe_key(key);
+    if (found == backend_keys.end()) {
+      return "registered in the model, not in the backend: " + describe_key(key) + " on " +
+             model_pages_text(model, pages);
+    }
     if (found->second.size() != pages.size()) {
-      return describe_key(key) + " is registered " + times(found->second.size()) +
-             " in the backend, " + times(pages.size()) + " in the model";
+      return "a key registered a different number of times: " + describe_key(key) + ", " +
+             times(pages.size()) + " in the model (" + model_pages_text(model, pages) + "), " +
+             times(found->second.size()) + " in the backend (" + backend_pages_text(found->second) +
+             ")";
     }
   }
   for (const auto& [key, pages] : backend_keys) {
-    if (!model_keys.count(key))
-      return "registered in the backend, not in the model: " + describe_key(key);
+    if (!model_keys.count(key)) {
+      return "registered in the backend, not in the model: " + describe_key(key) + " on " +
+             backend_pages_text(pages);
+    }
   }
   return std::nullopt;
 }
@@ -62,7 +86,8 @@ std::optional<std::string> compare_keys(const std::map<Key, std::vector<uint64_t
 // Pairs each key's model pages with its backend pages, extending the renaming the block tables
 // fixed: a page a table pairs must be registered under the same key on both sides; the others
 // (free, cached pages) pair in order, since pages of one key are interchangeable.
-std::optional<std::string> pair_pages(const std::map<Key, std::vector<uint64_t>>& model_keys,
+std::optional<std::string> pair_pages(const Model& model,
+                                      const std::map<Key, std::vector<uint64_t>>& model_keys,
                                       const std::map<Key, std::vector<uint64_t>>& backend_keys,
                                       std::map<uint64_t, uint64_t>& to_backend,
                                       std::map<uint64_t, uint64_t>& to_model) {
@@ -77,9 +102,11 @@ std::optional<std::string> pair_pages(const std::map<Key, std::vector<uint64_t>>
       }
       const auto claimed = std::find(unclaimed.begin(), unclaimed.end(), forward->second);
       if (claimed == unclaimed.end()) {
-        return describe_key(key) + " is registered on the model's page " +
-               std::to_string(model_page) + ", which the block tables pair with backend page " +
-               std::to_string(forward->second) + "; the backend registers it on other pages";
+        return "a key on another page than the block tables pair: " + describe_key(key) + " on " +
+               model_pages_text(model, {model_page}) +
+               ", which the block tables pair with backend page " +
+               std::to_string(forward->second) + "; the backend registers it on " +
+               backend_pages_text(backend_keys.at(key));
       }
       unclaimed.erase(claimed);
     }
@@ -87,9 +114,10 @@ std::optional<std::string> pair_pages(const std::map<Key, std::vector<uint64_t>>
       const uint64_t backend_page = unclaimed[i];  // compare_keys: as many on both sides
       const auto [reverse, new_reverse] = to_model.emplace(backend_page, unpaired[i]);
       if (!new_reverse && reverse->second != unpaired[i]) {
-        return describe_key(key) + " is registered on backend page " +
-               std::to_string(backend_page) + ", which plays another part than the model's page " +
-               std::to_string(unpaired[i]);
+        return "a backend page that plays two parts: " + describe_key(key) + " on backend page " +
+               std::to_string(backend_page) + ", which plays the part of " +
+               model_pages_text(model, {reverse->second}) + ", not of " +
+               model_pages_text(model, {unpaired[i]});
       }
       to_backend.emplace(unpaired[i], backend_page);
     }
@@ -105,7 +133,7 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
   const PrefixCacheView model_view = model.prefix_cache();
   const auto model_keys = pages_by_key(model_view);
   const auto backend_keys = pages_by_key(*backend_view);
-  if (auto problem = compare_keys(model_keys, backend_keys)) return problem;
+  if (auto problem = compare_keys(model, model_keys, backend_keys)) return problem;
   // The renaming the block tables fix (compare_sharing has checked it is one to one).
   std::map<uint64_t, uint64_t> to_backend, to_model;
   for (SeqId seq : model.sequence_ids()) {
@@ -116,7 +144,9 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
       to_model.emplace(backend_table[i], model_table[i]);
     }
   }
-  if (auto problem = pair_pages(model_keys, backend_keys, to_backend, to_model)) return problem;
+  if (auto problem = pair_pages(model, model_keys, backend_keys, to_backend, to_model)) {
+    return problem;
+  }
   if (backend.declined().queue_order) return std::nullopt;
   const auto model_pages = by_page(model_view);
   const auto backend_pages = by_page(*backend_view);
@@ -133,8 +163,13 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
     if (model_key != backend_key ||
         (in_model && in_backend &&
          model_pages.at(model_view.queue[i]) != backend_pages.at(backend_view->queue[i]))) {
-      return "cached queue position " + std::to_string(i) + " (0 = next reused): model holds " +
-             model_key + ", backend holds " + backend_key;
+      const std::string model_page =
+          in_model ? " (" + model_pages_text(model, {model_view.queue[i]}) + ")" : "";
+      const std::string backend_page =
+          in_backend ? " (backend page " + std::to_string(backend_view->queue[i]) + ")" : "";
+      return "the cached queue differs at a position: position " + std::to_string(i) +
+             " (0 = next reused), model holds " + model_key + model_page + ", backend holds " +
+             backend_key + backend_page;
     }
   }
   return std::nullopt;

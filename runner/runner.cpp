@@ -167,7 +167,8 @@ class DifferentialRun {
         audit_mode_(audit_mode),
         model_(config),
         mirrors_(backends.size()),
-        progress_(progress) {}
+        progress_(progress),
+        last_results_(backends.size()) {}
 
   // A whole trace: the backends may plan ahead and a divergence carries the prefix.
   RunReport run(std::span<const TraceLine> lines) {
@@ -214,16 +215,17 @@ class DifferentialRun {
     const Tick tick = index;
     model_result_ = model_.apply(line.op, tick);
     const OpResult& model_result = model_result_;
-    for (auto& backend : backends_) {
-      const OpResult backend_result = backend->apply(line.op, tick);
-      if (auto fault = backend->fault()) {
-        return fail("device", index, backend.get(), format_op_result(backend_result), *fault);
+    for (size_t b = 0; b < backends_.size(); b++) {
+      Backend& backend = *backends_[b];
+      OpResult backend_result = backend.apply(line.op, tick);
+      if (auto fault = backend.fault()) {
+        return fail("device", index, &backend, format_op_result(backend_result), *fault);
       }
-      if (is_broken(index, *backend)) return;
-      if (!same_unless_declined(backend->declined(), model_result, backend_result)) {
-        return fail("result", index, backend.get(), format_op_result(backend_result),
-                    "results differ");
+      if (is_broken(index, backend)) return;
+      if (!same_unless_declined(backend.declined(), model_result, backend_result)) {
+        return fail("result", index, &backend, format_op_result(backend_result), "results differ");
       }
+      last_results_[b] = std::move(backend_result);  // a later check's report shows it
     }
     if (line.expected && *line.expected != model_result) {
       return fail("expectation", index, nullptr, "",
@@ -399,6 +401,12 @@ class DifferentialRun {
     d.model = format_op_result(model_result_);
     d.backend_name = backend ? std::string(backend->name()) : "model";
     d.backend = std::move(backend_result);
+    // Every kind shows the backend's result of the op (it agreed with the model's when only a
+    // later check failed), unless the backend gave none.
+    for (size_t b = 0; b < backends_.size() && d.backend.empty(); b++) {
+      if (backends_[b].get() == backend && !backend->broken() && index + 1 == op_count_)
+        d.backend = format_op_result(last_results_[b]);
+    }
     d.detail = std::move(detail);
     d.state = describe_state(index, backend);
     divergence_ = std::move(d);
@@ -417,7 +425,7 @@ class DifferentialRun {
       const auto last_use = model_.last_use(seq);
       out += "  model seq " + std::to_string(seq) + ": " + describe_info(model_.info(seq)) +
              (last_use ? " last_use=" + std::to_string(*last_use) : "") +
-             " block_table=" + join_ids(model_.block_table(seq)) + "\n";
+             " block_table=" + join_ids(model_.page_indices(model_.block_table(seq))) + "\n";
       if (backend) {
         out += "  " + std::string(backend->name()) + " seq " + std::to_string(seq) + ": " +
                describe_info(backend->info(seq)) +
@@ -434,8 +442,9 @@ class DifferentialRun {
   Model model_;
   std::vector<SharingMirror> mirrors_;  // one per backend, updated per op in AuditMode::every
   uint64_t ops_since_full_check_ = 0;
-  RunProgress* progress_;  // null when nobody watches
-  OpResult model_result_;  // the model's result for the op being checked
+  RunProgress* progress_;               // null when nobody watches
+  OpResult model_result_;               // the model's result for the op being checked
+  std::vector<OpResult> last_results_;  // each backend's result for it, once it agreed
   std::optional<Divergence> divergence_;
   std::span<const TraceLine> lines_;    // the piece being fed
   uint64_t first_tick_ = 0;             // the tick of lines_[0]

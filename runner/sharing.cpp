@@ -13,7 +13,7 @@ std::optional<std::string> SharingMirror::rebuild(const Model& model, const Back
   for (SeqId seq : model.sequence_ids()) {
     Tables tables{model.block_table(seq), backend.block_table(seq), 0};
     if (const auto info = model.info(seq)) tables.token_count = info->token_count;
-    if (auto problem = add(seq, std::move(tables))) return problem;
+    if (auto problem = add(model, seq, std::move(tables))) return problem;
   }
   return std::nullopt;
 }
@@ -36,7 +36,7 @@ std::optional<std::string> SharingMirror::update(const Model& model, const Backe
   // Remove every touched sequence first: a page one of them dropped may be reused by another.
   for (SeqId seq : touched) remove(seq);
   for (auto& [seq, tables] : now) {
-    if (auto problem = add(seq, std::move(tables))) return problem;
+    if (auto problem = add(model, seq, std::move(tables))) return problem;
   }
   // The removed pages no touched sequence took back were released: forget them (model page ids
   // are never reused, so the maps would grow with the trace).
@@ -90,7 +90,7 @@ std::optional<std::string> SharingMirror::length_problem(SeqId seq, const Tables
          std::to_string(tables.model.size());
 }
 
-std::optional<std::string> SharingMirror::add(SeqId seq, Tables tables) {
+std::optional<std::string> SharingMirror::add(const Model& model, SeqId seq, Tables tables) {
   const Tables& stored = sequences_[seq] = std::move(tables);
   if (auto problem = length_problem(seq, stored)) return problem;
   for (size_t i = 0; i < stored.model.size(); i++) {
@@ -104,7 +104,7 @@ std::optional<std::string> SharingMirror::add(SeqId seq, Tables tables) {
       return "sequence " + std::to_string(seq) + " entry " + std::to_string(i) + ": page " +
              std::to_string(stored.backend[i]) +
              " is shared differently than in the model (model page " +
-             std::to_string(stored.model[i]) + ")";
+             std::to_string(model.page_index(stored.model[i])) + ")";
     }
   }
   return std::nullopt;

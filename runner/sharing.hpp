@@ -50,7 +50,7 @@ class SharingMirror {
   };
 
   static std::optional<std::string> length_problem(SeqId seq, const Tables& tables);
-  std::optional<std::string> add(SeqId seq, Tables tables);
+  std::optional<std::string> add(const Model& model, SeqId seq, Tables tables);
   void remove(SeqId seq);
   std::optional<TokenRange> changed_tokens(SeqId seq, const Tables& now, uint32_t page_size) const;
 

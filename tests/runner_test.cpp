@@ -134,6 +134,24 @@ TEST(Runner, SignatureNamesTheRootRuleNotTheResultWords) {
             "backend|release|backend the backend answered `? stats` with `nonsense`");
 }
 
+TEST(Runner, ReportsPrintModelPagesWithinThePool) {
+  // The model names every new page afresh (ids 0..5 here); a report prints its place among the
+  // model's pages instead, which stays below max_pages.
+  const std::string text =
+      "kvtrace 1\nconfig page_size=1 max_pages=2\n"
+      "append 1 1\nfree 1\nappend 2 1\nfree 2\nappend 3 1\nfree 3\nappend 4 1\nappend 5 1\n";
+  const Trace trace = std::get<Trace>(parse_trace(text, memory_budget_default_bytes));
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(
+      std::make_unique<PlantedBackend>(trace.config, PlantedBackend::Fault::wrong_stats, 7));
+  const RunReport report = run_trace(trace, backends, AuditMode::check);
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.divergence->state.find("model seq 5: tokens=1 pages=1 pinned=0 last_use=7 "
+                                          "block_table=[1]"),
+            std::string::npos)
+      << report.divergence->state;
+}
+
 TEST(Runner, StatsAndInfoDivergencesNameTheDifferingField) {
   RunReport report = run_with(PlantedBackend::Fault::wrong_stats, 1);
   ASSERT_FALSE(report.ok());
