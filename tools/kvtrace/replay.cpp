@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "model/model.hpp"
 #include "runner/isolate.hpp"
 #include "shrink/replays.hpp"
 #include "tools/kvtrace/cli.hpp"
@@ -25,7 +26,36 @@ struct ReplayOptions {
   bool skip_outside_profile =
       false;  // replay the files that fit the backend's profile, list the rest
   uint32_t replays = failure_replay_count_default;  // runs of a failing prefix, the first included
+  bool under_profile = false;  // each file under the backend's declared variants
 };
+
+// --under-profile: the file's config takes the backend's declared variants (those it does not
+// implement both ways). An expectation stays only where the model gives the same result under
+// them, so it holds under both rules; the others are left to the model, which the backend is
+// compared with anyway. Returns how many it dropped, or why the config is no longer valid.
+std::variant<uint64_t, std::string> adopt_profile_variants(Trace& trace, const Capabilities& caps,
+                                                           uint64_t budget_bytes) {
+  const Config before = trace.config;
+  for (const VariantKey& variant : variant_keys) {
+    if (!(caps.either_variants.*variant.field))
+      trace.config.*variant.field = caps.variants.*variant.field;
+  }
+  if (trace.config == before) return uint64_t{0};
+  if (auto error = validate_config(trace.config, budget_bytes)) {
+    return "config under the backend's variants (" + format_variants(trace.config) + "): " + *error;
+  }
+  Model model(trace.config);
+  uint64_t dropped = 0;
+  for (size_t tick = 0; tick < trace.lines.size(); tick++) {
+    TraceLine& line = trace.lines[tick];
+    const OpResult result = model.apply(line.op, tick);
+    if (line.expected && *line.expected != result) {
+      line.expected.reset();
+      dropped++;
+    }
+  }
+  return dropped;
+}
 
 // Files as given; folders become every *.trace below them, sorted; "-" is standard input.
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
@@ -57,6 +87,14 @@ std::variant<RunReport, std::string> replay_loaded(const std::string& path,
   auto loaded = load_trace(path, options.budget_bytes);
   if (auto* error = std::get_if<std::string>(&loaded)) return *error;
   Trace& trace = std::get<Trace>(loaded);
+  if (options.under_profile) {
+    const auto adopted = adopt_profile_variants(trace, caps, options.budget_bytes);
+    if (auto* error = std::get_if<std::string>(&adopted)) return path + ":0: " + *error;
+    if (std::get<uint64_t>(adopted) > 0) {
+      std::cout << "note  " << path << ": " << std::get<uint64_t>(adopted)
+                << " expectations depend on the variants; the model checks those lines\n";
+    }
+  }
   if (auto outside = trace_outside(trace, caps, options.backend)) return path + ":" + *outside;
   adopt_unneeded_variants(trace.config, caps);
   return run_trace_isolated(trace, {options.backend}, options.audit);
@@ -99,7 +137,12 @@ std::optional<std::string> outside_profile(const std::string& path, const Replay
   if (!options.skip_outside_profile || path == "-") return std::nullopt;
   auto loaded = load_trace(path, options.budget_bytes);
   if (!std::holds_alternative<Trace>(loaded)) return std::nullopt;
-  return trace_outside(std::get<Trace>(loaded), caps, options.backend);
+  Trace& trace = std::get<Trace>(loaded);
+  if (options.under_profile) {
+    const auto adopted = adopt_profile_variants(trace, caps, options.budget_bytes);
+    if (auto* error = std::get_if<std::string>(&adopted)) return "0: " + *error;
+  }
+  return trace_outside(trace, caps, options.backend);
 }
 
 TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
@@ -113,8 +156,10 @@ TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
     std::cout << "skip  " << path << ":" << *why << "\n";
     return record;
   }
-  auto outcome = isolation_helps({options.backend}) ? replay_stream(path, options, caps)
-                                                    : replay_loaded(path, options, caps);
+  // Files under the backend's variants are rewritten in memory, so they are loaded whole.
+  auto outcome = isolation_helps({options.backend}) && !options.under_profile
+                     ? replay_stream(path, options, caps)
+                     : replay_loaded(path, options, caps);
   if (auto* error = std::get_if<std::string>(&outcome)) {
     record.status = "error";
     record.message = *error;
@@ -217,6 +262,9 @@ std::function<int()> declare_replay(CLI::App& app) {
   app.add_flag("--skip-outside-profile", options->skip_outside_profile,
                "replay only the files within the backend's profile (ops, config, counts, "
                "variants); list the others as skipped instead of failing with exit 2");
+  app.add_flag("--under-profile", options->under_profile,
+               "run each file under the backend's declared variants (its profile's config line): "
+               "an expectation that depends on them is left to the model");
   app.add_option("--replays", options->replays,
                  "run a failing file's prefix this many times in all: a backend that answers it "
                  "differently is reported as nondeterministic (1: no check)")
