@@ -53,29 +53,35 @@ std::string join_ids(const std::vector<uint64_t>& ids) {
 // The names of the `name=value` fields that differ between two texts ("cached", "pages,tokens");
 // "presence" when only one side has the thing at all.
 std::string differing_fields(const std::string& model, const std::string& backend) {
+  // The `name=value` words of a text, in its order.
   const auto fields = [](const std::string& text) {
-    std::map<std::string, std::string> out;
+    std::vector<std::pair<std::string, std::string>> out;
     for (size_t start = 0; start < text.size();) {
       size_t end = text.find(' ', start);
       if (end == std::string::npos) end = text.size();
       const std::string word = text.substr(start, end - start);
       if (const size_t equals = word.find('='); equals != std::string::npos)
-        out[word.substr(0, equals)] = word.substr(equals + 1);
+        out.emplace_back(word.substr(0, equals), word.substr(equals + 1));
       start = end + 1;
     }
     return out;
   };
   const auto model_fields = fields(model), backend_fields = fields(backend);
+  if (model_fields.empty() || backend_fields.empty()) return "presence";
+  const auto differs = [](const auto& field, const auto& others) {
+    return std::find(others.begin(), others.end(), field) == others.end();
+  };
   std::string names;
-  for (const auto& [name, value] : model_fields) {
-    const auto other = backend_fields.find(name);
-    if (other == backend_fields.end() || other->second != value)
-      names += (names.empty() ? "" : ",") + name;
+  for (const auto& field : model_fields) {
+    if (differs(field, backend_fields)) names += (names.empty() ? "" : ",") + field.first;
   }
-  for (const auto& [name, value] : backend_fields) {
-    if (!model_fields.count(name)) names += (names.empty() ? "" : ",") + name;
+  for (const auto& field : backend_fields) {
+    const bool named_by_model =
+        std::any_of(model_fields.begin(), model_fields.end(),
+                    [&field](const auto& other) { return other.first == field.first; });
+    if (!named_by_model) names += (names.empty() ? "" : ",") + field.first;
   }
-  return names.empty() || model_fields.empty() || backend_fields.empty() ? "presence" : names;
+  return names.empty() ? "presence" : names;
 }
 
 std::string describe_info(const std::optional<InfoView>& info) {
@@ -550,6 +556,9 @@ std::string Divergence::signature() const {
   // The rule is the detail's words before its first ": " (the values and the backend's name come
   // after it), so one root cause is one finding whatever the numbers or the backend's name.
   std::string rule = first_detail.substr(0, first_detail.find(": "));
+  // "stats differ in used,free": the first field in the result's order names the root cause
+  // (free follows used; which others move with it depends on the trace).
+  if (kind == "stats" || kind == "info") rule = rule.substr(0, rule.find(','));
   for (size_t at = 0;
        !backend_name.empty() && (at = rule.find(backend_name, at)) != std::string::npos;)
     rule.replace(at, backend_name.size(), "the backend");

@@ -341,4 +341,6 @@ if __name__ == "__main__":
     for arg in args:
         if arg.startswith("--bug="):
             BUG = arg.split("=", 1)[1]
-    kv.serve(PagedCache, PROFILE, name="python-example" + (f"-bug-{BUG}" if BUG else ""))
+    # KV_EXAMPLE_NAME: the handshake's name, as a new commit of the same engine might call itself.
+    name = os.environ.get("KV_EXAMPLE_NAME", "python-example" + (f"-bug-{BUG}" if BUG else ""))
+    kv.serve(PagedCache, PROFILE, name=name)

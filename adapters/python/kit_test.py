@@ -213,6 +213,25 @@ class Harness(unittest.TestCase):
                 self.assertEqual(self.kvtrace("replay", "--artifacts", artifacts, "--backend",
                                               f"exec:{EXAMPLE}", shrunk[0]).returncode, 0)
 
+    def test_a_baseline_outlives_the_engines_name(self):
+        # Signatures never hold the backend's name: a baseline written against one name of an
+        # engine still knows its findings when the next commit calls itself something else.
+        for bug in ("capacity", "cow"):
+            with self.subTest(bug=bug), tempfile.TemporaryDirectory() as artifacts:
+                baseline = os.path.join(artifacts, "known.txt")
+                args = ("campaign", "--seed", "1", "--traces", "30", "--ops", "100", "--jobs", "1",
+                        "--profile", "classic", "--artifacts", artifacts, "--backend", f"exec:{EXAMPLE} --bug {bug}")
+                first = self.kvtrace(*args, "--keep-going", "--write-baseline", baseline)
+                self.assertEqual(first.returncode, 1, first.stdout + first.stderr)
+                renamed = subprocess.run([KVTRACE, *args, "--baseline", baseline], capture_output=True, text=True,
+                                         timeout=120, cwd=ROOT, env={**os.environ, "KV_EXAMPLE_NAME": "engine-v2"})
+                self.assertEqual(renamed.returncode, 0, renamed.stdout + renamed.stderr)
+                self.assertIn(", 0 new", renamed.stdout)
+        handshake = subprocess.run(["python3", os.path.join(ROOT, "adapters", "python", "example_cache.py")],
+                                   input="", capture_output=True, text=True, timeout=30,
+                                   env={**os.environ, "KV_EXAMPLE_NAME": "engine-v2"})
+        self.assertEqual(handshake.stdout.splitlines()[0], "kvbackend 1 engine-v2")
+
     def test_nondeterministic_choice_is_reported(self):
         # LRU ties broken by a coin flip: the first failing trace is replayed (12 runs) before it is
         # reported, so it is reported as nondeterministic, and its shrunk trace is a flaky one.
