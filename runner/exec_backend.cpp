@@ -75,8 +75,20 @@ std::optional<std::vector<uint64_t>> parse_ranges(std::string_view text) {
   }
 }
 
-// The reply to `? cache`: `ok PAGE=RANGES ... queue PAGE ...`; an error message when malformed.
-std::variant<PrefixCacheView, std::string> parse_cache_reply(const std::string& reply) {
+// A `keys hash` backend's key word (its own hash of the block, in any spelling) as one id: its
+// 64-bit FNV-1a, so equal words are equal keys.
+std::optional<std::vector<uint64_t>> parse_hash(std::string_view word) {
+  constexpr size_t hash_word_bytes_max = 256;
+  if (word.empty() || word.size() > hash_word_bytes_max) return std::nullopt;
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (const char c : word) hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return std::vector<uint64_t>{hash};
+}
+
+// The reply to `? cache`: `ok PAGE=RANGES ... queue PAGE ...` (PAGE=HASH for `keys hash`); an
+// error message when malformed.
+std::variant<PrefixCacheView, std::string> parse_cache_reply(const std::string& reply,
+                                                             bool hashed_keys) {
   if (reply != "ok" && reply.rfind("ok ", 0) != 0)
     return std::string("it does not start with `ok`");
   PrefixCacheView view;
@@ -100,16 +112,22 @@ std::variant<PrefixCacheView, std::string> parse_cache_reply(const std::string& 
     }
     const size_t equals = word.find('=');
     const auto page = parse_int<uint64_t>(word.substr(0, equals));
-    auto key =
-        equals == std::string_view::npos ? std::nullopt : parse_ranges(word.substr(equals + 1));
+    const std::string_view key_text =
+        equals == std::string_view::npos ? std::string_view() : word.substr(equals + 1);
+    auto key = equals == std::string_view::npos ? std::nullopt
+               : hashed_keys                    ? parse_hash(key_text)
+                                                : parse_ranges(key_text);
     if (!page || !key) {
       return "`" + std::string(word) +
-             "` is not PAGE=RANGES (a page id, `=`, then token ids as FIRST-LAST or ID, "
-             "comma-separated)";
+             (hashed_keys ? "` is not PAGE=HASH (a page id, `=`, then the block's hash, 1 to 256 "
+                            "bytes without spaces)"
+                          : "` is not PAGE=RANGES (a page id, `=`, then token ids as FIRST-LAST "
+                            "or ID, comma-separated)");
     }
     view.registered.push_back({std::move(*key), *page});
   }
   if (!in_queue) return std::string("it has no `queue` word");
+  view.hashed_keys = hashed_keys;
   return view;
 }
 
@@ -413,7 +431,7 @@ std::optional<PrefixCacheView> ExecBackend::prefix_cache() const {
   if (!session_ || broken_ || session_->version < 2 || !config_.prefix_caching) return std::nullopt;
   const auto reply = query("? cache");
   if (!reply) return std::nullopt;
-  auto parsed = parse_cache_reply(*reply);
+  auto parsed = parse_cache_reply(*reply, session_->caps.hashed_keys);
   if (auto* error = std::get_if<std::string>(&parsed)) {
     set_broken("answered `? cache` with `" + excerpt(*reply) + "`: " + *error +
                " (expected `ok PAGE=RANGES ... queue PAGE ...`, docs/backend-protocol.md)");

@@ -18,6 +18,7 @@ std::string describe_key(const Key& key) {
     return std::to_string(id >> 20) + ":" + std::to_string(id & 0xFFFFF);
   };
   if (key.empty()) return "empty key";
+  if (key.size() == 1 && key[0] == unnamed_key_mark) return "a key no block table has named yet";
   return "key of " + std::to_string(key.size()) + " ids, " + id_text(key.front()) + " .. " +
          id_text(key.back());
 }
@@ -127,13 +128,11 @@ std::optional<std::string> pair_pages(const Model& model,
 
 }  // namespace
 
-std::optional<std::string> compare_prefix_cache(const Model& model, const Backend& backend) {
-  const std::optional<PrefixCacheView> backend_view = backend.prefix_cache();
+std::optional<std::string> compare_prefix_cache(const Model& model, const Backend& backend,
+                                                KeyHashes& hashes) {
+  std::optional<PrefixCacheView> backend_view = backend.prefix_cache();
   if (!backend_view) return std::nullopt;
-  const PrefixCacheView model_view = model.prefix_cache();
-  const auto model_keys = pages_by_key(model_view);
-  const auto backend_keys = pages_by_key(*backend_view);
-  if (auto problem = compare_keys(model, model_keys, backend_keys)) return problem;
+  PrefixCacheView model_view = model.prefix_cache();
   // The renaming the block tables fix (compare_sharing has checked it is one to one).
   std::map<uint64_t, uint64_t> to_backend, to_model;
   for (SeqId seq : model.sequence_ids()) {
@@ -144,10 +143,17 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
       to_model.emplace(backend_table[i], model_table[i]);
     }
   }
+  const bool queue_compared = !backend.declined().queue_order;
+  if (backend_view->hashed_keys) {
+    if (auto problem = hashes.translate(model_view, to_model, *backend_view)) return problem;
+  }
+  const auto model_keys = pages_by_key(model_view);
+  const auto backend_keys = pages_by_key(*backend_view);
+  if (auto problem = compare_keys(model, model_keys, backend_keys)) return problem;
   if (auto problem = pair_pages(model, model_keys, backend_keys, to_backend, to_model)) {
     return problem;
   }
-  if (backend.declined().queue_order) return std::nullopt;
+  if (!queue_compared) return std::nullopt;
   const auto model_pages = by_page(model_view);
   const auto backend_pages = by_page(*backend_view);
   const size_t length = std::max(model_view.queue.size(), backend_view->queue.size());

@@ -7,13 +7,17 @@
 
 #include "model/model.hpp"
 #include "runner/backend.hpp"
+#include "runner/key_hashes.hpp"
 
 namespace kv {
 
 // The backend's registered keys and cached-free queue against the model's, up to a renaming of
 // page ids: the same keys, each on the page that plays the same part in the block tables, and the
 // same keys in the same queue order. Skipped (nullopt) when the backend does not report them.
-std::optional<std::string> compare_prefix_cache(const Model& model, const Backend& backend);
+// A backend that reports keys as hashes (`keys hash`) has them translated first through `hashes`,
+// which learns over the run what each hash names.
+std::optional<std::string> compare_prefix_cache(const Model& model, const Backend& backend,
+                                                KeyHashes& hashes);
 
 // After a successful `prefill S ...`: S's data read through the backend's block table (hit pages
 // included) is exactly the prompt's values, computed from the op alone (trace/token.hpp).

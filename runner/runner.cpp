@@ -174,7 +174,8 @@ class DifferentialRun {
         model_(config),
         mirrors_(backends.size()),
         progress_(progress),
-        last_results_(backends.size()) {}
+        last_results_(backends.size()),
+        key_hashes_(backends.size()) {}
 
   // A whole trace: the backends may plan ahead and a divergence carries the prefix.
   RunReport run(std::span<const TraceLine> lines) {
@@ -348,7 +349,7 @@ class DifferentialRun {
         if (is_broken(index, *backend)) return;
         return fail("sharing", index, backend.get(), "", *problem);
       }
-      if (auto problem = compare_prefix_cache(model_, *backend)) {
+      if (auto problem = compare_prefix_cache(model_, *backend, key_hashes_[b])) {
         return fail("prefix", index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
@@ -451,6 +452,7 @@ class DifferentialRun {
   RunProgress* progress_;               // null when nobody watches
   OpResult model_result_;               // the model's result for the op being checked
   std::vector<OpResult> last_results_;  // each backend's result for it, once it agreed
+  std::vector<KeyHashes> key_hashes_;   // per backend: what its hashed keys name (`keys hash`)
   std::optional<Divergence> divergence_;
   std::span<const TraceLine> lines_;    // the piece being fed
   uint64_t first_tick_ = 0;             // the tick of lines_[0]

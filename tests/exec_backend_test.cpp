@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -252,6 +253,29 @@ TEST(ExecBackend, DeclinedObservationsAreNotCompared) {
                                              "(known: cached queue)"),
             std::string::npos)
       << std::get<std::string>(caps);
+}
+
+TEST(ExecBackend, HashedKeysAreLearnedFromPairedPages) {
+  // `keys hash`: the harness learns which key each hash names and compares as usual.
+  expect_prefix_seeds_agree(" --hash-keys yes");
+  expect_prefix_seeds_agree(" --hash-keys yes --profile-line 'decline queue'");
+  // A wrong queue order is still found once the hashes are named (--audit every compares the
+  // cache after the prefill, when all its blocks are in its table). With only `check` ops, two
+  // hashes first seen in the queue cannot be told apart, and nothing is reported.
+  const RunReport queue = run_trace(
+      queue_of_two_trace(), {backend + " --hash-keys yes --corrupt-cache queue"}, AuditMode::every);
+  ASSERT_FALSE(queue.ok());
+  EXPECT_EQ(queue.divergence->kind, "prefix") << format_divergence(*queue.divergence);
+  EXPECT_TRUE(run_trace(queue_of_two_trace(), {backend + " --hash-keys yes --corrupt-cache queue"},
+                        AuditMode::check)
+                  .ok());
+  // One hash for two keys (a hash that ignores its parent's blocks, say) is a finding.
+  const auto reports = run_prefix_seeds(" --hash-keys yes --corrupt-cache collide");
+  const auto collided = std::find_if(reports.begin(), reports.end(), [](const auto& entry) {
+    return !entry.second.ok() &&
+           entry.second.divergence->detail.rfind("one hash for two keys: ", 0) == 0;
+  });
+  EXPECT_NE(collided, reports.end());
 }
 
 TEST(ExecBackend, DataNoBackendRunsThePrefixSeeds) {

@@ -29,6 +29,7 @@ struct Options {
                               // cached: every cached=C (stats op and `? stats`) is C + 1
   std::string data = "yes";   // the `data` profile line
   uint64_t words_max = 0;     // when not 0, `? words` answers at most this many words
+  bool hash_keys = false;     // `keys hash`: `? cache` names keys by a hash word
 };
 
 uint64_t number(std::string_view text) {
@@ -78,6 +79,17 @@ std::string ranges(const std::vector<uint64_t>& ids) {
   return out;
 }
 
+// --hash-keys: a key as an engine's own hash word would name it (hex of a hash of its ids);
+// --corrupt-cache collide gives every key of more than one block the same hash.
+std::string hash_word(const std::vector<uint64_t>& ids, const Options& options) {
+  if (options.corrupt_cache == "collide" && ids.size() > 1) return "c0111de";
+  uint64_t hash = 1469598103934665603ull;
+  for (uint64_t id : ids) hash = (hash ^ id) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
 std::string cache_reply(const kv::Backend& backend, const Options& options) {
   kv::PrefixCacheView view = backend.prefix_cache().value_or(kv::PrefixCacheView{});
   if (options.corrupt_cache == "queue") std::reverse(view.queue.begin(), view.queue.end());
@@ -85,7 +97,8 @@ std::string cache_reply(const kv::Backend& backend, const Options& options) {
   if (options.corrupt_cache == "malformed") return "ok 0=7-x queue";
   std::string out = "ok";
   for (const auto& entry : view.registered) {
-    out += " " + std::to_string(entry.page) + "=" + ranges(entry.key);
+    out += " " + std::to_string(entry.page) + "=" +
+           (options.hash_keys ? hash_word(entry.key, options) : ranges(entry.key));
   }
   out += " queue";
   for (uint64_t page : view.queue) out += " " + std::to_string(page);
@@ -134,7 +147,8 @@ int serve(const Options& options) {
   std::cout << "kvbackend " << options.version << " protocol-host\nops "
             << (options.ops.empty() ? kv::Capabilities::all().op_list() : options.ops)
             << "\neviction " << options.eviction << "\ndata " << options.data << "\naudit yes\n"
-            << options.profile_lines << "ready" << std::endl;
+            << (options.hash_keys ? "keys hash\n" : "") << options.profile_lines << "ready"
+            << std::endl;
   std::unique_ptr<kv::Backend> backend;
   kv::Config config;
   kv::Tick tick = 0;
@@ -203,6 +217,7 @@ int main(int argc, char** argv) {
     if (flag == "--corrupt-cache") options.corrupt_cache = argv[i + 1];
     if (flag == "--data") options.data = argv[i + 1];
     if (flag == "--words-max") options.words_max = number(argv[i + 1]);
+    if (flag == "--hash-keys") options.hash_keys = std::string_view(argv[i + 1]) == "yes";
   }
   std::ios::sync_with_stdio(false);
   return serve(options);

@@ -81,12 +81,13 @@ std::optional<std::string> apply_eviction(const std::vector<std::string_view>& w
 
 std::optional<std::string> apply_count(const std::vector<std::string_view>& words,
                                        Capabilities& caps) {
-  const auto kind = words.size() == 4 ? op_from_name(words[1]) : std::nullopt;
-  const auto low = words.size() == 4 ? to_u32(words[2]) : std::nullopt;
-  const auto high = words.size() == 4 ? to_u32(words[3]) : std::nullopt;
-  if (!kind || !low || !high || *low > *high) {
-    return std::string("profile line 'count' needs OP MIN MAX with MIN <= MAX (count append 1 1)");
-  }
+  const std::string usage =
+      "profile line 'count' needs OP MIN MAX with MIN <= MAX (count append 1 1)";
+  if (words.size() != 4) return usage;
+  const auto kind = op_from_name(words[1]);
+  const auto low = to_u32(words[2]);
+  const auto high = to_u32(words[3]);
+  if (!kind || !low || !high || *low > *high) return usage;
   if (*kind != OpKind::append && *kind != OpKind::step && *kind != OpKind::truncate &&
       *kind != OpKind::prefill) {
     return "profile line 'count' names op '" + std::string(words[1]) +
@@ -121,6 +122,15 @@ std::optional<std::string> apply_decline(const std::vector<std::string_view>& wo
     }
     caps.declined.*found->field = true;
   }
+  return std::nullopt;
+}
+
+// `keys ranges|hash`: how `? cache` names a registered page's key.
+std::optional<std::string> apply_keys(const std::vector<std::string_view>& words,
+                                      Capabilities& caps) {
+  if (words.size() != 2 || (words[1] != "ranges" && words[1] != "hash"))
+    return std::string("profile line 'keys' needs `ranges` or `hash`");
+  caps.hashed_keys = words[1] == "hash";
   return std::nullopt;
 }
 
@@ -202,6 +212,7 @@ Capabilities intersect(const Capabilities& a, const Capabilities& b) {
   for (const ObservationKey& key : observation_keys) {
     out.declined.*key.field = a.declined.*key.field || b.declined.*key.field;
   }
+  out.hashed_keys = a.hashed_keys || b.hashed_keys;
   for (uint32_t i = 0; i < op_kind_count; i++) {
     out.counts[i] = {std::max(a.counts[i].min, b.counts[i].min),
                      std::min(a.counts[i].max, b.counts[i].max)};
@@ -227,6 +238,7 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
   if (key == "count") return apply_count(words, caps);
   if (key == "config") return apply_config(words, caps);
   if (key == "decline") return apply_decline(words, caps);
+  if (key == "keys") return apply_keys(words, caps);
   for (const RangeField& field : range_fields) {
     if (key != field.key) continue;
     const auto low = words.size() == 3 ? to_u32(words[1]) : std::nullopt;
@@ -239,7 +251,7 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
   }
   return "unknown profile line '" + std::string(line.substr(0, 80)) +
          "' (known: ops eviction page_size max_pages kv_heads head_dim layers data audit count "
-         "config decline)";
+         "config decline keys)";
 }
 
 std::string format_profile(const Capabilities& caps) {
@@ -266,6 +278,7 @@ std::string format_profile(const Capabilities& caps) {
     if (caps.declined.*key.field) declined += std::string(" ") + key.word;
   }
   if (!declined.empty()) out += "decline" + declined + "\n";
+  if (caps.hashed_keys) out += "keys hash\n";
   return out;
 }
 

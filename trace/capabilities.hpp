@@ -57,6 +57,9 @@ struct Capabilities {
   Config variants;
   // Observations it does not give (`decline cached queue`): the runner does not compare them.
   Declined declined;
+  // `keys hash`: `? cache` names each key by the backend's own hash of the block instead of its
+  // token ids; the runner learns which key each hash names (runner/key_hashes.hpp).
+  bool hashed_keys = false;
   // The variants it implements both ways (true fields): a config may have either value, and a
   // generated one gets the value of `variants`. In-tree backends: append_atomicity.
   Config either_variants;
@@ -76,7 +79,8 @@ struct Capabilities {
 Capabilities intersect(const Capabilities& a, const Capabilities& b);
 
 // Applies one profile line (`ops alloc append`, `eviction none`, `page_size 1 64`, `data yes`,
-// `audit no`, `count append 1 1`, `config append_atomicity=token`, `decline cached`) to `caps`;
+// `audit no`, `count append 1 1`, `config append_atomicity=token`, `decline cached`,
+// `keys hash`) to `caps`;
 // returns a message
 // when the line is not one of them.
 std::optional<std::string> apply_profile_line(std::string_view line, Capabilities& caps);

@@ -17,6 +17,9 @@ struct CachedPageView {
 struct PrefixCacheView {
   std::vector<CachedPageView> registered;  // any order
   std::vector<uint64_t> queue;             // the cached-free queue, oldest (next reused) first
+  // `keys hash` backends: each key is one word, a digest of the backend's own hash of the block
+  // (runner/key_hashes.hpp learns which model key it names).
+  bool hashed_keys = false;
 };
 
 }  // namespace kv
