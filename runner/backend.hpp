@@ -73,6 +73,9 @@ std::optional<std::string> backend_name_problem(const std::string& name);
 inline bool is_backend_name(const std::string& name) {
   return !backend_name_problem(name);
 }
+// What reports call the backend `name`: the NAME of an exec: backend's handshake (stable across
+// its commits and however it is started), else `name` itself.
+std::string backend_label(const std::string& name);
 // "all, host, ...": the values a --backend option accepts, for help texts.
 std::string backend_names_help();
 // What a backend implements: all for in-tree backends; an external one's declared profile (this

@@ -62,6 +62,16 @@ std::variant<Capabilities, std::string> backend_capabilities(
   return caps;
 }
 
+std::string backend_label(const std::string& name) {
+  if (!starts_with(name, exec_prefix)) return name;
+  auto session = acquire_exec_session(name.substr(exec_prefix.size()));
+  if (!std::holds_alternative<std::unique_ptr<ExecSession>>(session)) return name;
+  auto& started = std::get<std::unique_ptr<ExecSession>>(session);
+  const std::string label = started->backend_name.empty() ? name : started->backend_name;
+  release_exec_session(std::move(started));
+  return label;
+}
+
 std::string backend_names_help() {
   std::string out = "all";
   for (const std::string& known : backend_names()) out += ", " + known;

@@ -28,7 +28,8 @@ std::optional<std::string> KeyHashes::translate(PrefixCacheView& model_view,
                                                 const std::map<uint64_t, uint64_t>& to_model,
                                                 PrefixCacheView& backend_view) {
   std::map<uint64_t, Key> model_key_of_page;
-  for (const CachedPageView& entry : model_view.registered) model_key_of_page[entry.page] = entry.key;
+  for (const CachedPageView& entry : model_view.registered)
+    model_key_of_page[entry.page] = entry.key;
   std::map<uint64_t, uint64_t> hash_of_page;  // backend page -> its hash
   for (const CachedPageView& entry : backend_view.registered) {
     if (entry.key.size() != 1) return std::string("a hashed key must be one word");

@@ -35,7 +35,7 @@ echo "corpus on exec:rust-kvcache: $passed pass, $skipped outside its profile"
 # An op outside the profile: exit 2, naming the op and the backend.
 status=0
 "$kvtrace" replay --backend "exec:$rust" corpus/seeds/fork-errors.trace >"$out/fork.txt" 2>&1 || status=$?
-grep -q "op \`fork\` is outside the profile of backend exec:$rust" "$out/fork.txt" && [ $status -eq 2 ] ||
+grep -q "op \`fork\` is outside the profile of backend rust-kvcache " "$out/fork.txt" && [ $status -eq 2 ] ||
   { cat "$out/fork.txt"; echo "FAIL: fork on the Rust cache should be refused with exit 2"; exit 1; }
 
 # 2. A clean campaign agrees.

@@ -95,7 +95,8 @@ std::variant<RunReport, std::string> replay_loaded(const std::string& path,
                 << " expectations depend on the variants; the model checks those lines\n";
     }
   }
-  if (auto outside = trace_outside(trace, caps, options.backend)) return path + ":" + *outside;
+  if (auto outside = trace_outside(trace, caps, backend_label(options.backend)))
+    return path + ":" + *outside;
   adopt_unneeded_variants(trace.config, caps);
   return run_trace_isolated(trace, {options.backend}, options.audit);
 }
@@ -142,7 +143,7 @@ std::optional<std::string> outside_profile(const std::string& path, const Replay
     const auto adopted = adopt_profile_variants(trace, caps, options.budget_bytes);
     if (auto* error = std::get_if<std::string>(&adopted)) return "0: " + *error;
   }
-  return trace_outside(trace, caps, options.backend);
+  return trace_outside(trace, caps, backend_label(options.backend));
 }
 
 TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
@@ -225,7 +226,8 @@ int run_replay(const ReplayOptions& options) {
   }
   if (skipped_count > 0) {
     std::cout << skipped_count << " of " << records.size()
-              << " files skipped: outside the profile of backend " << options.backend << "\n";
+              << " files skipped: outside the profile of backend " << backend_label(options.backend)
+              << "\n";
   }
   const std::string command = "kvtrace replay --backend " + options.backend;
   if (!options.json_path.empty()) {
