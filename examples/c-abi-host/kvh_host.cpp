@@ -2,6 +2,7 @@
 // example for `--backend so:PATH` (what a C, C++, Zig or Rust cache exports to be loaded in
 // process).
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -90,6 +91,10 @@ void to_result(HostCache& h, size_t index, const kvcache::Outcome& outcome, kvh_
 }
 
 int32_t apply(void* cache, const kvh_op* op, uint64_t tick, kvh_result* results) {
+  // KVH_HOST_ABORT_ON=OP: abort() on every op of that name, to play a cache that crashes
+  // (tests/persistent_worker_test.sh).
+  static const char* const abort_on = std::getenv("KVH_HOST_ABORT_ON");
+  if (abort_on != nullptr && std::string_view(op->name) == abort_on) std::abort();
   HostCache& h = *as_cache(cache);
   if (std::string_view(op->name) != "step") {
     h.evicted.resize(1);

@@ -31,6 +31,9 @@ struct FindingSummary {
   std::string minimal_artifact;
 };
 
+// Crashed workers started again, in all: past it a crash ends its worker's share of the seeds.
+constexpr uint64_t worker_restart_count_max = 1000;
+
 struct Worker {
   pid_t pid = -1;
   int fd = -1;            // read end of its record pipe; -1 once closed
@@ -94,32 +97,66 @@ class Coordinator {
 
   bool start_workers() {
     workers_.resize(options_.job_count);
-    std::cout << std::flush;
     for (uint64_t w = 0; w < workers_.size(); w++) {
-      int fds[2];
-      if (::pipe(fds) != 0) {
-        std::cerr << "kvtrace campaign: cannot make a pipe: " << std::strerror(errno) << "\n";
-        return false;
-      }
-      const pid_t pid = ::fork();
-      if (pid == 0) {
-        ::close(fds[0]);
-        for (uint64_t other = 0; other < w; other++) ::close(workers_[other].fd);
-        if (json_ != nullptr) ::close(fileno(json_));
-        const int status = run_campaign_worker(options_, w, workers_.size(), fds[1], start_);
-        std::cout << std::flush;
-        ::_exit(status);
-      }
-      ::close(fds[1]);
-      if (pid < 0) {
-        std::cerr << "kvtrace campaign: cannot start a worker: " << std::strerror(errno) << "\n";
-        ::close(fds[0]);
-        return false;
-      }
-      workers_[w].pid = pid;
-      workers_[w].fd = fds[0];
+      if (!start_worker(w, WorkerStart{w, 0})) return false;
     }
     return true;
+  }
+
+  // Forks worker `w` (again, after its predecessor died) from trace index from.first_index.
+  bool start_worker(uint64_t w, WorkerStart from) {
+    std::cout << std::flush;
+    int fds[2];
+    if (::pipe(fds) != 0) {
+      std::cerr << "kvtrace campaign: cannot make a pipe: " << std::strerror(errno) << "\n";
+      return false;
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(fds[0]);
+      for (const Worker& other : workers_) {
+        if (other.fd >= 0) ::close(other.fd);
+      }
+      if (json_ != nullptr) ::close(fileno(json_));
+      const int status = run_campaign_worker(options_, workers_.size(), from, fds[1], start_);
+      std::cout << std::flush;
+      ::_exit(status);
+    }
+    ::close(fds[1]);
+    if (pid < 0) {
+      std::cerr << "kvtrace campaign: cannot start a worker: " << std::strerror(errno) << "\n";
+      ::close(fds[0]);
+      return false;
+    }
+    workers_[w].pid = pid;
+    workers_[w].fd = fds[0];
+    return true;
+  }
+
+  // Worker `w` closed its pipe: it is exiting. One that a signal of its own killed (a crash in a
+  // trace it ran in its process) is replaced by one that runs that trace again, isolated.
+  void worker_ended(uint64_t w) {
+    Worker& worker = workers_[w];
+    ::close(worker.fd);
+    worker.fd = -1;
+    int status = 0;
+    while (::waitpid(worker.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    worker.pid = -1;
+    if (!WIFSIGNALED(status)) return;
+    const int signal_number = WTERMSIG(status);
+    if (signal_number == SIGTERM || signal_number == SIGINT) return;
+    const uint64_t index = w + workers_.size() * worker.finished;
+    if (stop_forwarded_ || campaign_stop_signal.load() != 0 ||
+        restart_count_ >= worker_restart_count_max || index >= options_.trace_count) {
+      report_crash(w, signal_number);
+      return;
+    }
+    restart_count_++;
+    std::cout << "note  worker " << w << " died of signal " << signal_number << " ("
+              << strsignal(signal_number) << ") running trace seed " << options_.seed + index
+              << "; running it again in a fresh process" << std::endl;
+    if (!start_worker(w, WorkerStart{index, signal_number})) report_crash(w, signal_number);
   }
 
   // Waits up to 200 ms for records; false once every worker has closed its pipe.
@@ -139,8 +176,7 @@ class Coordinator {
       const ssize_t got = ::read(polls[i].fd, buffer, sizeof buffer);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {
-        ::close(owners[i]->fd);
-        owners[i]->fd = -1;
+        worker_ended(static_cast<uint64_t>(owners[i] - workers_.data()));
         continue;
       }
       owners[i]->pending.append(buffer, static_cast<size_t>(got));
@@ -208,8 +244,10 @@ class Coordinator {
     std::cout << std::endl;
   }
 
+  // Every worker was reaped when it closed its pipe; this is for one whose pipe read failed.
   void reap_workers() {
     for (uint64_t w = 0; w < workers_.size(); w++) {
+      if (workers_[w].pid < 0) continue;
       int status = 0;
       while (::waitpid(workers_[w].pid, &status, 0) < 0 && errno == EINTR) {
       }
@@ -361,6 +399,7 @@ class Coordinator {
   uint64_t done_ = 0;
   uint64_t op_total_ = 0;
   uint64_t caching_traces_ = 0;  // traces generated with prefix_caching=on
+  uint64_t restart_count_ = 0;   // workers started again after a crash
   uint64_t findings_ = 0;
   bool stop_forwarded_ = false;
 };

@@ -47,10 +47,19 @@ void install_campaign_signal_handlers();
 
 std::string audit_name(AuditMode audit);
 
-// Worker `worker` of `worker_count` runs trace indexes worker, worker + worker_count, ... and
-// writes one JSON record per finished trace (TraceRecord) as a line to `record_fd`. It stops at
-// its first finding (reported on stdout in one piece), on a stop signal, or at the time limit.
-int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_t worker_count,
+// Where a worker starts on its stride: trace index `first_index`. `died_of_signal` is not 0 when
+// the worker before it on this stride died of that signal running trace `first_index`: that
+// trace then runs again in a fresh child, so its crash is reported as an isolated run reports it.
+struct WorkerStart {
+  uint64_t first_index = 0;
+  int died_of_signal = 0;
+};
+
+// A worker of `worker_count` runs trace indexes from.first_index, + worker_count, ... in its own
+// process (a persistent worker: no process per trace), and writes one JSON record per finished
+// trace (TraceRecord) as a line to `record_fd`. It stops at its first finding (reported on stdout
+// in one piece), on a stop signal, or at the time limit.
+int run_campaign_worker(const CampaignOptions& options, uint64_t worker_count, WorkerStart from,
                         int record_fd, std::chrono::steady_clock::time_point start);
 
 // Writes all of `text` to `fd`, retrying short writes; false on error.

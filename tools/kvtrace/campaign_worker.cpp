@@ -71,6 +71,28 @@ std::string report_failure(const CampaignOptions& options, uint64_t trace_seed,
   return out.str();
 }
 
+// A trace that killed its persistent worker but passes alone in a fresh process: the crash needs
+// the traces that ran before it in that worker (state leaking between runs, or memory they
+// corrupted). Reported as a crash of the whole trace, with how the worker died.
+RunReport crash_only_after(const Trace& trace, int signal_number, const CampaignOptions& options) {
+  RunReport report;
+  report.op_count = trace.lines.size();
+  Divergence d;
+  d.kind = "crash";
+  d.tick = trace.lines.empty() ? 0 : trace.lines.size() - 1;
+  d.op_text = "(the whole trace)";
+  d.model = "ok";
+  d.backend_name = backend_label(options.backend);
+  d.backend = "(the worker died)";
+  const char* abbreviation = sigabbrev_np(signal_number);
+  d.detail = "killed its campaign worker by signal " +
+             (abbreviation ? "SIG" + std::string(abbreviation) : std::to_string(signal_number)) +
+             " after the traces before it in that worker; passes alone in a fresh process";
+  d.prefix = trace;
+  report.divergence = std::move(d);
+  return report;
+}
+
 }  // namespace
 
 void install_campaign_signal_handlers() {
@@ -120,19 +142,26 @@ bool write_all(int fd, const std::string& text) {
   return true;
 }
 
-int run_campaign_worker(const CampaignOptions& options, uint64_t worker, uint64_t worker_count,
+int run_campaign_worker(const CampaignOptions& options, uint64_t worker_count, WorkerStart from,
                         int record_fd, std::chrono::steady_clock::time_point start) {
   const auto limit = std::chrono::seconds(options.time_limit_s);
   std::set<std::string> reported;  // --keep-going: signatures this worker reported and shrank
-  for (uint64_t i = worker; i < options.trace_count; i += worker_count) {
+  for (uint64_t i = from.first_index; i < options.trace_count; i += worker_count) {
+    // The trace that killed the worker before this one runs whatever the clock says.
+    const bool rerun = i == from.first_index && from.died_of_signal != 0;
     if (campaign_stop_signal.load() != 0) break;
-    if (options.time_limit_s > 0 && std::chrono::steady_clock::now() - start >= limit) break;
+    if (!rerun && options.time_limit_s > 0 && std::chrono::steady_clock::now() - start >= limit)
+      break;
     const auto trace_start = std::chrono::steady_clock::now();
     const uint64_t trace_seed = options.seed + i;
     const Trace trace =
         generate_trace_within(trace_seed, static_cast<uint32_t>(options.op_count), options.caps,
                               options.profile, backend_flag(options.backend));
-    const RunReport report = run_trace_isolated(trace, {options.backend}, options.audit);
+    // In this process: a crash kills the worker, and the coordinator starts another that runs
+    // this trace again, isolated (rerun), so the report names the op, the signal and stderr.
+    RunReport report = rerun ? run_trace_isolated(trace, {options.backend}, options.audit)
+                             : run_trace(trace, {options.backend}, options.audit);
+    if (rerun && report.ok()) report = crash_only_after(trace, from.died_of_signal, options);
     TraceRecord record;
     record.name = "seed " + std::to_string(trace_seed);
     record.seed = trace_seed;
