@@ -23,12 +23,9 @@ GenOp prefill_op(SeqId seq, std::vector<StepEntryCount> segments) {
 GenOp step_of(SeqId first, uint64_t member_count, TokenCount tokens) {
   GenOp op{OpKind::step, 0, 0, {}, {}};
   const uint64_t count = std::min<uint64_t>(member_count, step_entry_count_max);
-  for (uint64_t i = 0; i < count; i++) op.entries.push_back({first + static_cast<SeqId>(i), tokens});
+  for (uint64_t i = 0; i < count; i++)
+    op.entries.push_back({first + static_cast<SeqId>(i), tokens});
   return op;
-}
-
-int32_t small(Source& source, uint64_t lo, uint64_t hi) {
-  return static_cast<int32_t>(source.in_range(lo, hi));
 }
 
 }  // namespace
@@ -40,8 +37,7 @@ Burst one_op(Source& source, const Regime& regime) {
 Burst big_step(Source& source, const Regime& regime) {
   const SeqId first = draw_seq(source, regime);
   const uint64_t members = source.in_range(1, step_entry_count_max);
-  const uint32_t token_weights[] = {9, 1};
-  return {step_of(first, members, TokenCount{0, static_cast<int32_t>(source.pick(token_weights)) + 1})};
+  return {step_of(first, members, TokenCount{0, static_cast<int32_t>(source.pick({9, 1})) + 1})};
 }
 
 Burst short_step(Source& source, const Regime& regime) {
@@ -50,14 +46,12 @@ Burst short_step(Source& source, const Regime& regime) {
 }
 
 Burst fan_out(Source& source, const Regime& /*regime*/) {
-  const auto root = static_cast<SeqId>(source.in_range(0, 7));
+  const auto root = source.in<SeqId>(0, 7);
   const TokenCount prompt = draw_token_count(source);
-  const uint32_t width_weights[] = {2, 1};
-  const auto width = static_cast<uint32_t>(source.pick(width_weights) == 0
-                                               ? source.in_range(1, 256)
-                                               : source.in_range(255, 256));
-  const auto grandchildren = static_cast<uint32_t>(source.in_range(0, 64));
-  const int32_t beam_tokens = small(source, 1, 2);
+  const auto width =
+      source.pick({2, 1}) == 0 ? source.in<uint32_t>(1, 256) : source.in<uint32_t>(255, 256);
+  const auto grandchildren = source.in<uint32_t>(0, 64);
+  const auto beam_tokens = source.in<int32_t>(1, 2);
   const SeqId first = 8;
   Burst burst{seq_op(OpKind::append, root, prompt)};
   for (uint32_t i = 0; i < width; i++) burst.push_back(fork_op(root, first + i));
@@ -95,7 +89,7 @@ Burst append(Source& source, const Regime& regime) {
 
 Burst long_append(Source& source, const Regime& regime) {
   const SeqId seq = draw_seq(source, regime);
-  return {seq_op(OpKind::append, seq, TokenCount{0, small(source, 1, 256)})};
+  return {seq_op(OpKind::append, seq, TokenCount{0, source.in<int32_t>(1, 256)})};
 }
 
 Burst fork_then_append(Source& source, const Regime& regime) {
@@ -108,10 +102,8 @@ Burst fork_then_append(Source& source, const Regime& regime) {
 
 Burst crowd(Source& source, const Regime& /*regime*/) {
   const TokenCount prompt = draw_token_count(source);
-  const uint32_t width_weights[] = {2, 1};
-  const auto width = static_cast<uint32_t>(source.pick(width_weights) == 0
-                                               ? source.in_range(255, 261)
-                                               : source.in_range(262, 520));
+  const auto width =
+      source.pick({2, 1}) == 0 ? source.in<uint32_t>(255, 261) : source.in<uint32_t>(262, 520);
   const uint64_t then = source.in_range(0, 2);
   const SeqId root = 0, outsider = 1, first = 2;
   Burst burst{seq_op(OpKind::append, root, prompt)};
@@ -126,7 +118,7 @@ Burst crowd(Source& source, const Regime& /*regime*/) {
 }
 
 Burst crowd_of_ids(Source& source, const Regime& /*regime*/) {
-  const auto count = static_cast<uint32_t>(source.in_range(60, 699));
+  const auto count = source.in<uint32_t>(60, 699);
   const bool reverse = source.coin(500);
   Burst burst;
   for (uint32_t i = 0; i < count; i++) burst.push_back(seq_op(OpKind::alloc, 2 + i));
@@ -143,11 +135,10 @@ Burst long_prefill(Source& source, const Regime& regime) {
   const SeqId seq = draw_seq(source, regime);
   std::vector<StepEntryCount> segments;
   const uint64_t count = source.in_range(1, 4);
-  const uint32_t length_weights[] = {1, 2};
   for (uint64_t i = 0; i < count; i++) {
-    const auto stream = static_cast<SeqId>(source.in_range(0, 3));
-    const int32_t length =
-        source.pick(length_weights) == 0 ? small(source, 1, 8) : small(source, 9, 399);
+    const auto stream = source.in<SeqId>(0, 3);
+    const auto length =
+        source.pick({1, 2}) == 0 ? source.in<int32_t>(1, 8) : source.in<int32_t>(9, 399);
     segments.push_back({stream, TokenCount{0, length}});
   }
   return {prefill_op(seq, std::move(segments))};
@@ -156,14 +147,10 @@ Burst long_prefill(Source& source, const Regime& regime) {
 Burst write_into_shared_block(Source& source, const Regime& regime) {
   const SeqId seq = draw_seq(source, regime);
   const SeqId fork = draw_seq(source, regime);
-  const SeqId streams[] = {0, 1, 2, 3};
-  const uint32_t block_counts[] = {1, 2, 3, 4};
-  const int32_t cuts[] = {1, 2, 3};
-  const int32_t grows[] = {1, 2, 5, 7};
-  const SeqId stream = source.element(streams);
-  const uint32_t blocks = source.element(block_counts);
-  const int32_t cut = source.element(cuts);
-  const int32_t grow = source.element(grows);
+  const auto stream = source.element<SeqId>({0, 1, 2, 3});
+  const auto blocks = source.element<uint32_t>({1, 2, 3, 4});
+  const auto cut = source.element<int32_t>({1, 2, 3});
+  const auto grow = source.element<int32_t>({1, 2, 5, 7});
   return {prefill_op(seq, {{stream, TokenCount{blocks, 0}}}), fork_op(seq, fork),
           seq_op(OpKind::append, fork, TokenCount{0, grow}),
           seq_op(OpKind::truncate, seq, TokenCount{blocks, -cut}),
@@ -172,17 +159,14 @@ Burst write_into_shared_block(Source& source, const Regime& regime) {
 
 Burst prompt_churn(Source& source, const Regime& regime) {
   const SeqId first = draw_seq(source, regime);
-  const uint64_t counts[] = {2, 3, 4, 5, 6};
-  const uint64_t count = source.element(counts);
-  const SeqId streams[] = {0, 1, 2};
-  const uint32_t block_counts[] = {1, 2, 3};
-  const int32_t extras[] = {0, 1};
+  const auto count = source.element<uint64_t>({2, 3, 4, 5, 6});
   Burst burst;
   for (uint64_t i = 0; i < count; i++) {  // each prefill a sequence of its own
-    const SeqId stream = source.element(streams);
-    const uint32_t blocks = source.element(block_counts);
-    const int32_t extra = source.element(extras);
-    burst.push_back(prefill_op(first + static_cast<SeqId>(i), {{stream, TokenCount{blocks, extra}}}));
+    const auto stream = source.element<SeqId>({0, 1, 2});
+    const auto blocks = source.element<uint32_t>({1, 2, 3});
+    const auto extra = source.element<int32_t>({0, 1});
+    burst.push_back(
+        prefill_op(first + static_cast<SeqId>(i), {{stream, TokenCount{blocks, extra}}}));
   }
   return burst;
 }
@@ -190,12 +174,9 @@ Burst prompt_churn(Source& source, const Regime& regime) {
 Burst rewrite_prompt_head(Source& source, const Regime& regime) {
   const SeqId seq = draw_seq(source, regime);
   const SeqId other = draw_seq(source, regime);
-  const SeqId streams[] = {0, 1, 2, 3};
-  const uint32_t block_counts[] = {2, 3, 4};
-  const uint32_t mores[] = {1, 2};
-  const SeqId stream = source.element(streams);
-  const uint32_t blocks = source.element(block_counts);
-  const uint32_t more = source.element(mores);
+  const auto stream = source.element<SeqId>({0, 1, 2, 3});
+  const auto blocks = source.element<uint32_t>({2, 3, 4});
+  const auto more = source.element<uint32_t>({1, 2});
   Burst burst{prefill_op(seq, {{stream, TokenCount{blocks, 0}}}),
               seq_op(OpKind::truncate, seq, TokenCount{0, 1}),
               seq_op(OpKind::append, seq, TokenCount{0, 1})};
@@ -206,18 +187,17 @@ Burst rewrite_prompt_head(Source& source, const Regime& regime) {
 
 Burst prompt_family(Source& source, const Regime& /*regime*/) {
   std::vector<std::vector<StepEntryCount>> prompts;
-  const int32_t offsets[] = {0, 1, -1};
   for (uint32_t i = 0; i < 3; i++) {  // streams 1..2 for a page-boundary length, maybe a tail
-    const auto stream = static_cast<SeqId>(source.in_range(1, 2));
-    prompts.push_back({{stream, TokenCount{static_cast<uint32_t>(source.in_range(1, 3)),
-                                           source.element(offsets)}}});
-    if (source.coin(500)) prompts.back().push_back({static_cast<SeqId>(source.in_range(3, 4)), {0, 1}});
+    const auto stream = source.in<SeqId>(1, 2);
+    prompts.push_back(
+        {{stream, TokenCount{source.in<uint32_t>(1, 3), source.element<int32_t>({0, 1, -1})}}});
+    if (source.coin(500)) prompts.back().push_back({source.in<SeqId>(3, 4), {0, 1}});
   }
   Burst burst;
   for (SeqId seq = 1; seq <= 3; seq++) burst.push_back(prefill_op(seq, prompts[seq - 1]));
   switch (source.in_range(0, 2)) {
     case 0:  // a family
-      burst.push_back(seq_op(OpKind::read, static_cast<SeqId>(source.in_range(1, 3))));
+      burst.push_back(seq_op(OpKind::read, source.in<SeqId>(1, 3)));
       break;
     case 1:  // a wave: free, then the same prompts again, in reverse
       for (SeqId seq = 1; seq <= 3; seq++) burst.push_back(seq_op(OpKind::free, seq));
@@ -226,8 +206,8 @@ Burst prompt_family(Source& source, const Regime& /*regime*/) {
       break;
     default:  // truncate inside a cached block, append into it, then hit it again
       burst.resize(1);
-      burst.push_back(seq_op(OpKind::truncate, 1, TokenCount{0, small(source, 1, 8)}));
-      burst.push_back(seq_op(OpKind::append, 1, TokenCount{0, small(source, 1, 4)}));
+      burst.push_back(seq_op(OpKind::truncate, 1, TokenCount{0, source.in<int32_t>(1, 8)}));
+      burst.push_back(seq_op(OpKind::append, 1, TokenCount{0, source.in<int32_t>(1, 4)}));
       burst.push_back(prefill_op(2, prompts[0]));
       burst.push_back(seq_op(OpKind::read, 1));
       break;

@@ -17,46 +17,48 @@ constexpr std::array<uint32_t, op_kind_count> op_weights() {
 
 // An id from anywhere in the 32-bit range: small, near either end, a stride, or any.
 SeqId wide_id(Source& source) {
-  const uint32_t weights[] = {2, 1, 1, 1, 3};
-  switch (source.pick(weights)) {
+  switch (source.pick({2, 1, 1, 1, 3})) {
     case 0:
-      return static_cast<SeqId>(source.in_range(1, 8));
+      return source.in<SeqId>(1, 8);
     case 1:
-      return static_cast<SeqId>(source.in_range(0, 3));
+      return source.in<SeqId>(0, 3);
     case 2:
-      return UINT32_MAX - static_cast<SeqId>(source.in_range(0, 3));
+      return UINT32_MAX - source.in<SeqId>(0, 3);
     case 3:
       return static_cast<SeqId>(source.in_range(1, 7) << source.in_range(16, 31));
     default:
-      return static_cast<SeqId>(source.in_range(0, UINT32_MAX));
+      return source.in<SeqId>(0, UINT32_MAX);
+  }
+}
+
+// 1 token mostly, 1..4, or a count around page boundaries.
+TokenCount draw_entry_tokens(Source& source) {
+  switch (source.pick({4, 4, 1})) {
+    case 0:
+      return TokenCount{0, 1};
+    case 1:
+      return TokenCount{0, source.in<int32_t>(1, 4)};
+    default:
+      return draw_token_count(source);
   }
 }
 
 // Step entries: 1..4 members, or one sequence named 2..4 times (each entry sees what the earlier
-// ones left); 1 token mostly, 1..4, or a count around page boundaries.
+// ones left).
 std::vector<StepEntryCount> draw_step_entries(Source& source, const Regime& regime) {
-  const auto tokens = [&source] {
-    const uint32_t weights[] = {4, 4, 1};
-    switch (source.pick(weights)) {
-      case 0:
-        return TokenCount{0, 1};
-      case 1:
-        return TokenCount{0, static_cast<int32_t>(source.in_range(1, 4))};
-      default:
-        return draw_token_count(source);
-    }
-  };
   std::vector<StepEntryCount> entries;
-  const uint32_t shapes[] = {3, 1};
-  if (source.pick(shapes) == 0) {
+  if (source.pick({3, 1}) == 0) {
     const uint64_t count = source.in_range(1, 4);
-    for (uint64_t i = 0; i < count; i++) entries.push_back({draw_seq(source, regime), tokens()});
+    for (uint64_t i = 0; i < count; i++) {
+      entries.push_back({draw_seq(source, regime), draw_entry_tokens(source)});
+    }
     return entries;
   }
   const SeqId seq = draw_seq(source, regime);
   const uint64_t count = source.in_range(2, 4);
   for (uint64_t i = 0; i < count; i++) {
-    entries.push_back({source.coin(250) ? draw_seq(source, regime) : seq, tokens()});
+    entries.push_back(
+        {source.coin(250) ? draw_seq(source, regime) : seq, draw_entry_tokens(source)});
   }
   return entries;
 }
@@ -68,20 +70,15 @@ std::vector<StepEntryCount> draw_prompt(Source& source) {
   const uint64_t count = source.in_range(1, 3);
   for (uint64_t i = 0; i < count; i++) {
     if (source.coin(33)) {
-      const StepEntryCount invalid[] = {{1, {0, 0}}, {prompt_stream_max + 1, {0, 1}}};
-      segments.push_back(source.element(invalid));
+      segments.push_back(
+          source.element<StepEntryCount>({{1, {0, 0}}, {prompt_stream_max + 1, {0, 1}}}));
       continue;
     }
-    const uint32_t stream_weights[] = {6, 3, 2, 1, 1};
-    const auto stream = static_cast<SeqId>(source.pick(stream_weights) + 1);
-    const uint32_t length_weights[] = {6, 2};
-    const uint32_t offset_weights[] = {3, 1, 1};
-    const int32_t offsets[] = {0, 1, -1};
-    const TokenCount tokens =
-        source.pick(length_weights) == 0
-            ? TokenCount{static_cast<uint32_t>(source.in_range(1, 3)),
-                         offsets[source.pick(offset_weights)]}
-            : TokenCount{0, static_cast<int32_t>(source.in_range(1, 3))};
+    const auto stream = static_cast<SeqId>(source.pick({6, 3, 2, 1, 1}) + 1);
+    const std::array<int32_t, 3> offsets = {0, 1, -1};
+    const TokenCount tokens = source.pick({6, 2}) == 0 ? TokenCount{source.in<uint32_t>(1, 3),
+                                                                    offsets[source.pick({3, 1, 1})]}
+                                                       : TokenCount{0, source.in<int32_t>(1, 3)};
     segments.push_back({stream, tokens});
   }
   return segments;
@@ -109,16 +106,15 @@ std::vector<SeqId> draw_pool(Source& source, const Regime& regime) {
   std::vector<SeqId> ids;
   if (regime.pool_size.empty()) return ids;
   const uint32_t count = source.draw(regime.pool_size);
-  const uint32_t schemes[] = {4, 2, 1, 2};
-  const size_t scheme = source.pick(schemes);
+  const size_t scheme = source.pick({4, 2, 1, 2});
   if (scheme == 3) {
     for (uint32_t i = 0; i < std::min<uint32_t>(count, 64); i++) ids.push_back(wide_id(source));
     return ids;
   }
   const uint32_t base = scheme == 0   ? 1
-                        : scheme == 1 ? static_cast<uint32_t>(source.in_range(0, UINT32_MAX))
-                                      : UINT32_MAX - static_cast<uint32_t>(source.in_range(0, 63));
-  const auto shift = static_cast<uint32_t>(source.coin(250) ? source.in_range(12, 31) : 0);
+                        : scheme == 1 ? source.in<uint32_t>(0, UINT32_MAX)
+                                      : UINT32_MAX - source.in<uint32_t>(0, 63);
+  const auto shift = source.coin(250) ? source.in<uint32_t>(12, 31) : 0;
   for (uint32_t i = 0; i < count; i++) ids.push_back(base + (i << shift));  // wraps past 2^32-1
   return ids;
 }
@@ -130,34 +126,21 @@ Burst draw_burst(Source& source, const Regime& regime) {
 }
 
 SeqId draw_seq(Source& source, const Regime& regime) {
-  if (!regime.pool_size.empty()) return static_cast<SeqId>(source.in_range(0, regime.index_count - 1));
-  const uint32_t weights[] = {48, 1, 1};
-  switch (source.pick(weights)) {
-    case 0:
-      return static_cast<SeqId>(source.in_range(1, 5));
-    case 1:
-      return 0;
-    default:
-      return UINT32_MAX;
-  }
+  if (!regime.pool_size.empty()) return source.in<SeqId>(0, regime.index_count - 1);
+  const size_t which = source.pick({48, 1, 1});
+  return which == 0 ? source.in<SeqId>(1, 5) : which == 1 ? 0 : UINT32_MAX;
 }
 
 TokenCount draw_token_count(Source& source) {
-  const uint32_t weights[] = {10, 6, 1};
-  switch (source.pick(weights)) {
+  switch (source.pick({10, 6, 1})) {
     case 0: {
-      const uint32_t page_weights[] = {3, 1};
-      const int32_t offsets[] = {0, -1, 1};
-      const auto pages = static_cast<uint32_t>(source.pick(page_weights) + 1);
-      return TokenCount{pages, source.element(offsets)};
+      const auto pages = static_cast<uint32_t>(source.pick({3, 1}) + 1);
+      return TokenCount{pages, source.element<int32_t>({0, -1, 1})};
     }
     case 1:
-      return TokenCount{static_cast<uint32_t>(source.in_range(0, 2)),
-                        static_cast<int32_t>(source.in_range(1, 4))};
-    default: {
-      const TokenCount out_of_range[] = {{0, 0}, {0, int32_t{append_token_count_max} + 1}};
-      return source.element(out_of_range);
-    }
+      return TokenCount{source.in<uint32_t>(0, 2), source.in<int32_t>(1, 4)};
+    default:
+      return source.element<TokenCount>({{0, 0}, {0, int32_t{append_token_count_max} + 1}});
   }
 }
 
@@ -174,16 +157,13 @@ GenOp draw_op(Source& source, const Regime& regime) {
     case OpShape::SeqCount:  // truncate: page boundaries (0, one page, two) most of the time
       op.seq = draw_seq(source, regime);
       op.tokens = op.kind == OpKind::truncate && source.coin(600)
-                      ? TokenCount{static_cast<uint32_t>(source.in_range(0, 2)), 0}
+                      ? TokenCount{source.in<uint32_t>(0, 2), 0}
                       : draw_token_count(source);
       break;
     case OpShape::SeqSeq: {  // SRC+1 often, so forks of forks build chains
       op.seq = draw_seq(source, regime);
-      const uint32_t dst_weights[] = {4, 3, 3};
-      const size_t dst = source.pick(dst_weights);
-      op.dst = dst == 0   ? op.seq + 1
-               : dst == 1 ? static_cast<SeqId>(source.in_range(1, 8))
-                          : draw_seq(source, regime);
+      const size_t dst = source.pick({4, 3, 3});
+      op.dst = dst == 0 ? op.seq + 1 : dst == 1 ? source.in<SeqId>(1, 8) : draw_seq(source, regime);
       break;
     }
     case OpShape::Step:

@@ -56,9 +56,7 @@ Trace GenCase::trace() const {
 
 GenCase make_case(const Config& config, const std::vector<SeqId>& pool,
                   const std::vector<Burst>& bursts) {
-  const auto id = [&pool](SeqId index) {
-    return pool.empty() ? index : pool[index % pool.size()];
-  };
+  const auto id = [&pool](SeqId index) { return pool.empty() ? index : pool[index % pool.size()]; };
   GenCase generated{config, {}};
   for (const Burst& burst : bursts) {
     for (GenOp op : burst) {

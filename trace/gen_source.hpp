@@ -1,9 +1,9 @@
 // Where the generator core's choices come from: the Source interface, and the seeded source.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <vector>
 
@@ -31,26 +31,31 @@ class Source {
   // An index of a weight > 0; simpler toward 0, so list the simplest choice first.
   virtual size_t pick(std::span<const uint32_t> weights) = 0;
 
+  size_t pick(std::initializer_list<uint32_t> weights) {
+    return pick(std::span<const uint32_t>(weights.begin(), weights.size()));
+  }
+  // in_range as a T (a count, an id, an offset).
+  template <typename T>
+  T in(uint64_t lo, uint64_t hi) {
+    return static_cast<T>(in_range(lo, hi));
+  }
   // true per_mille times in 1,000 (no draw at 0 or 1,000); false is simpler.
   bool coin(uint32_t per_mille) {
     if (per_mille == 0 || per_mille >= 1000) return per_mille != 0;
-    const std::array<uint32_t, 2> weights = {1000 - per_mille, per_mille};
-    return pick(weights) == 1;
+    return pick({1000 - per_mille, per_mille}) == 1;
   }
   // One of `values`, uniformly; simpler toward the first.
-  template <typename T, size_t N>
-  T element(const T (&values)[N]) {
-    std::array<uint32_t, N> weights;
-    weights.fill(1);
-    return values[pick(weights)];
+  template <typename T>
+  T element(std::initializer_list<T> values) {
+    const std::vector<uint32_t> weights(values.size(), 1);
+    return values.begin()[pick(weights)];
   }
   // A value of a table column: a range by weight, then a value in it.
   uint32_t draw(const Choices& choices) {
     std::vector<uint32_t> weights;
     for (const Choice& choice : choices) weights.push_back(choice.weight);
     const Choice& choice = choices[pick(weights)];
-    return static_cast<uint32_t>(choice.lo == choice.hi ? choice.lo
-                                                        : in_range(choice.lo, choice.hi));
+    return choice.lo == choice.hi ? choice.lo : in<uint32_t>(choice.lo, choice.hi);
   }
 };
 
@@ -58,6 +63,7 @@ class Source {
 class SeededSource final : public Source {
  public:
   explicit SeededSource(uint64_t seed) : rng_(seed) {}
+  using Source::pick;
   uint64_t in_range(uint64_t lo, uint64_t hi) override { return rng_.between(lo, hi); }
   size_t pick(std::span<const uint32_t> weights) override {
     uint64_t total = 0;
