@@ -1,5 +1,6 @@
 // Structure-aware mutation for fuzz_differential: decode to ops, mutate at the op level, re-encode.
-// KV_FUZZ_PLAIN=1 in the environment falls back to libFuzzer's byte mutation (for comparisons).
+// KV_FUZZ_PLAIN=1 in the environment falls back to libFuzzer's byte mutation (for comparisons),
+// as does KV_FUZZ_CHOICES=1 (inputs are the generator core's choices: fuzz_differential.cpp).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -21,7 +22,8 @@ uint32_t below(Rng& rng, uint64_t bound) {
 }
 
 bool plain_mode() {
-  static const bool plain = std::getenv("KV_FUZZ_PLAIN") != nullptr;
+  static const bool plain =
+      std::getenv("KV_FUZZ_PLAIN") != nullptr || std::getenv("KV_FUZZ_CHOICES") != nullptr;
   return plain;
 }
 

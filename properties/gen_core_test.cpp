@@ -42,7 +42,7 @@ TEST(GenCore, SeedsReproduceAndFewerOpsGiveAPrefix) {
 }
 
 // A new row in ops.def is generated without touching the generators: by kvtrace gen and by the
-// property suite (the fuzzer's mutator draws its ops from the same core).
+// property suite (from fuzzer bytes: ByteSource.* in tests/fuzz_codec_test.cpp).
 TEST(GenCore, EveryOpKindIsGeneratedByEachEngine) {
   std::set<OpKind> seeded, property;
   for (uint64_t seed = 1; seed <= 40; seed++) {
