@@ -54,7 +54,11 @@ Burst fan_out(Source& source, const Regime& /*regime*/) {
   const auto beam_tokens = source.in<int32_t>(1, 2);
   const SeqId first = 8;
   Burst burst{seq_op(OpKind::append, root, prompt)};
-  for (uint32_t i = 0; i < width; i++) burst.push_back(fork_op(root, first + i));
+  for (uint32_t i = 0; i < width; i++) {
+    burst.push_back(fork_op(root, first + i));
+    // 256 holders: an audit here sees a byte-wide counter wrapped before a 257th share trips it.
+    if (i == 254) burst.push_back(GenOp{OpKind::check, 0, 0, {}, {}});
+  }
   for (uint32_t i = 0; i < std::min(grandchildren, width); i++) {
     burst.push_back(fork_op(first + i, first + width + i));
   }

@@ -13,8 +13,9 @@ Burst one_op(Source& source, const Regime& regime);
 Burst big_step(Source& source, const Regime& regime);
 // The same with 1..16 members of one token.
 Burst short_step(Source& source, const Regime& regime);
-// A prompt forked 1..256 times (255 and 256 on their own too: a byte-wide counter wraps), forks
-// of forks, then a beam step over the forks (copy-on-write of the shared last page).
+// A prompt forked 1..256 times (255 and 256 on their own too: a byte-wide counter wraps; a
+// `check` at 256 holders), forks of forks, then a beam step over the forks (copy-on-write of the
+// shared last page).
 Burst fan_out(Source& source, const Regime& regime);
 // free S, then S again at once: alloc, append, fork into it, or a step naming it.
 Burst free_and_reuse(Source& source, const Regime& regime);
