@@ -20,6 +20,9 @@ std::vector<Profile> every_profile() {
 }
 
 TEST(GenCore, ProfilesNameTheTableRows) {
+#define KV_ROW_NAMED(name) EXPECT_EQ(profile_name(Profile::name), #name);
+  KV_REGIMES(KV_ROW_NAMED)
+#undef KV_ROW_NAMED
   EXPECT_EQ(regime_table().size(), static_cast<size_t>(Profile::pages));
   for (const Profile profile : every_profile()) {
     EXPECT_EQ(profile_from_name(profile_name(profile)), profile) << profile_name(profile);

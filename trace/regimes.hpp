@@ -13,20 +13,15 @@
 
 namespace kv {
 
-// A regime by name (`--profile NAME`), in table order; `mixed` draws one per trace by share.
-enum class Profile : uint8_t {
-  mixed,
-  classic,
-  counters,
-  prefix,
-  batch,
-  pressure,
-  fanout,
-  ids,
-  device,
-  shapes,
-  pages
-};
+// The regimes by name (`--profile NAME`), in the table's row order; `mixed` draws one per trace
+// by share. A new regime: its name here and its row in trace/regimes.cpp, at the same place.
+// clang-format off
+#define KV_REGIMES(X) \
+  X(classic) X(counters) X(prefix) X(batch) X(pressure) X(fanout) X(ids) X(device) X(shapes) X(pages)
+// clang-format on
+#define KV_REGIME_ENUM(name) name,
+enum class Profile : uint8_t { mixed, KV_REGIMES(KV_REGIME_ENUM) };
+#undef KV_REGIME_ENUM
 
 struct Regime;
 // A burst kind: one function of trace/gen_bursts.hpp.
