@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "fuzz/byte_source.hpp"
 #include "fuzz/codec.hpp"
 #include "fuzz/sha1.hpp"
 #include "runner/runner.hpp"
@@ -18,6 +19,9 @@ std::string artifact_prefix;  // libFuzzer's -artifact_prefix=, where crash-<sha
 // KV_BACKEND=exec:CMD or so:PATH fuzzes that backend, within its profile; else every backend.
 std::string backend = "all";
 kv::Capabilities capabilities = kv::Capabilities::all();
+// KV_FUZZ_CHOICES=1: an input is the generator core's choices (fuzz/byte_source.hpp), not the byte
+// format; the mutator then mutates plain bytes.
+const bool choices = std::getenv("KV_FUZZ_CHOICES") != nullptr;
 
 // The failing prefix as a kvtrace file named like libFuzzer's artifact plus ".trace".
 std::string write_divergence(const kv::Divergence& divergence, std::span<const uint8_t> bytes) {
@@ -56,7 +60,8 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> bytes(data, size);
-  const kv::Trace trace = kv::restrict_to(kv::fuzz::decode_bytes(bytes), capabilities);
+  const kv::Trace trace = kv::restrict_to(
+      choices ? kv::fuzz::generate_from_bytes(bytes) : kv::fuzz::decode_bytes(bytes), capabilities);
   const kv::RunReport report = kv::run_trace(trace, {backend}, kv::AuditMode::touched);
   if (report.ok()) return 0;
   std::cerr << "fuzz_differential: divergence\n" << kv::format_divergence(*report.divergence);

@@ -1,11 +1,13 @@
 // Structure-aware mutation for fuzz_differential: decode to ops, mutate at the op level, re-encode.
-// KV_FUZZ_PLAIN=1 in the environment falls back to libFuzzer's byte mutation (for comparisons).
+// KV_FUZZ_PLAIN=1 in the environment falls back to libFuzzer's byte mutation (for comparisons),
+// as does KV_FUZZ_CHOICES=1 (inputs are the generator core's choices: fuzz_differential.cpp).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 
 #include "fuzz/codec.hpp"
+#include "trace/gen_core.hpp"
 
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
@@ -20,32 +22,15 @@ uint32_t below(Rng& rng, uint64_t bound) {
 }
 
 bool plain_mode() {
-  static const bool plain = std::getenv("KV_FUZZ_PLAIN") != nullptr;
+  static const bool plain =
+      std::getenv("KV_FUZZ_PLAIN") != nullptr || std::getenv("KV_FUZZ_CHOICES") != nullptr;
   return plain;
 }
 
-// A random op: kind by the weights in ops.def, arguments decoded from random bytes, so every
-// shape the codec knows is covered without naming it here.
+// A random op from the generator core (trace/gen_core.hpp), as the classic regime draws it.
 Op random_op(Rng& rng, const kv::Config& config) {
-  uint32_t total = 0;
-  for (uint32_t i = 0; i < kv::op_kind_count; i++)
-    total += kv::op_weight(static_cast<kv::OpKind>(i));
-  uint32_t pick = below(rng, total);
-  Op op;
-  for (uint32_t i = 0; i < kv::op_kind_count; i++) {
-    const auto kind = static_cast<kv::OpKind>(i);
-    if (pick < kv::op_weight(kind)) {
-      op.kind = kind;
-      break;
-    }
-    pick -= kv::op_weight(kind);
-  }
-  std::array<uint8_t, 24> arg_bytes{};
-  for (uint8_t& byte : arg_bytes) byte = static_cast<uint8_t>(rng() % 4 ? rng() % 8 : rng());
-  arg_bytes[0] = static_cast<uint8_t>(rng() % 16);  // keep step entry counts small
-  kv::fuzz::ByteReader in(arg_bytes);
-  kv::fuzz::decode_args(in, config, op);
-  return op;
+  kv::SeededSource source(rng());
+  return kv::resolve(kv::draw_op(source, kv::regime_of(kv::Profile::classic)), config.page_size);
 }
 
 // A count at a page or capacity boundary, a limit of the op rules, or a small one.

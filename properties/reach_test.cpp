@@ -12,7 +12,6 @@
 
 #include "gpu/emu_runtime.hpp"
 #include "properties/generators.hpp"
-#include "properties/regimes.hpp"
 #include "runner/runner.hpp"
 
 namespace kv::props {
@@ -72,7 +71,7 @@ TEST(Reach, PressureEvicts) {
 // (one per word), and kernels the device runs on fewer blocks than they ask for (their
 // grid-stride loops take several turns per thread).
 TEST(Reach, DeviceLaunchesPastABlockAGridAnd65535Words) {
-  const rc::Gen<OpSequence> gen = gen_device_sequence();
+  const rc::Gen<OpSequence> gen = gen_regime_sequence(Profile::device);
   const Reach reach = sample_reach(gen, 30);
   EXPECT_EQ(reach.max_vector_words, 1024u);
   EXPECT_GE(reach.max_token_words, 4096u);

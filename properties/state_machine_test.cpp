@@ -9,7 +9,6 @@
 #include "properties/check.hpp"
 #include "properties/generators.hpp"
 #include "properties/properties.hpp"
-#include "properties/regimes.hpp"
 #include "runner/runner.hpp"
 
 namespace kv::props {

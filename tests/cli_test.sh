@@ -94,7 +94,7 @@ done
 "$kvtrace" gen --seed 11 --ops 300 --expect -o "$scratch/g2.trace"
 cmp -s "$scratch/g1.trace" "$scratch/g2.trace" || { echo "FAIL: gen not deterministic"; failures=$((failures + 1)); }
 expect_status 0 "gen --expect replays" "$kvtrace" replay --artifacts "$scratch/a" "$scratch/g1.trace"
-for profile in batch fanout ids shapes pages pressure; do
+for profile in batch fanout ids shapes pages pressure counters prefix device; do
   "$kvtrace" gen --seed 3 --ops 60 --profile "$profile" --expect -o "$scratch/p.trace"
   expect_status 0 "gen --profile $profile replays" "$kvtrace" replay --artifacts "$scratch/a" "$scratch/p.trace"
 done

@@ -1,8 +1,11 @@
-// The fuzzer byte format: total decoding, round trips, bounds, and the ops.def-driven op choice.
+// The fuzzer byte format: total decoding, round trips, bounds, the ops.def-driven op choice; and
+// the generator core on fuzzer bytes (ByteSource).
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
+#include "fuzz/byte_source.hpp"
 #include "fuzz/codec.hpp"
 #include "fuzz/sha1.hpp"
 #include "trace/gen.hpp"
@@ -138,6 +141,39 @@ TEST(FuzzCodec, Sha1MatchesKnownDigests) {
   const std::string abc = "abc";
   EXPECT_EQ(fuzz::sha1_hex({reinterpret_cast<const uint8_t*>(abc.data()), abc.size()}),
             "a9993e364706816aba3e25717850c26c9cd0d89d");
+}
+
+// The generator core on fuzzer bytes (fuzz/byte_source.hpp): every op kind of ops.def is drawn.
+TEST(ByteSource, EveryOpKindIsGenerated) {
+  std::set<OpKind> bytes;
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 200; i++) {
+    std::vector<uint8_t> input(rng() % 400);
+    for (uint8_t& byte : input) byte = static_cast<uint8_t>(rng());
+    if (!input.empty()) input[0] = 0;  // the classic row
+    for (const TraceLine& line : fuzz::generate_from_bytes(input).lines) bytes.insert(line.op.kind);
+  }
+  EXPECT_EQ(bytes.size(), op_kind_count);
+}
+
+// Every byte string generates a trace the parser accepts, within the fuzz bounds, from every
+// regime; no bytes generate the first row's simplest config and no ops.
+TEST(ByteSource, AnyBytesGenerateAValidBoundedTrace) {
+  EXPECT_TRUE(fuzz::generate_from_bytes({}).lines.empty());
+  std::mt19937_64 rng(2);
+  std::set<uint32_t> page_sizes;
+  for (int i = 0; i < 500; i++) {
+    std::vector<uint8_t> input(rng() % 300);
+    for (uint8_t& byte : input) byte = static_cast<uint8_t>(rng());
+    const Trace trace = fuzz::generate_from_bytes(input);
+    ASSERT_LE(trace.config.pool_bytes().value_or(UINT64_MAX), fuzz::fuzz_pool_bytes_max);
+    ASSERT_LE(trace.lines.size(), fuzz::fuzz_op_count_max);
+    ASSERT_TRUE(std::holds_alternative<Trace>(
+        parse_trace(format_trace(trace), memory_budget_default_bytes)))
+        << format_trace(trace);
+    page_sizes.insert(trace.config.page_size);
+  }
+  EXPECT_GT(page_sizes.size(), 10u);
 }
 
 }  // namespace

@@ -1,76 +1,74 @@
-// The scale regimes of `kvtrace gen` (profiles other than classic): each trace draws a config, a
-// pool of sequence ids and then ops, some of them planned in bursts (a fan-out, a free and reuse).
+// The generator's regimes as one table of data (trace/regimes.cpp): what `kvtrace gen --profile
+// NAME` and the property suite's Regime.NAME draw: config ranges, id pool, burst mix, shares.
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <unordered_map>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
-#include "trace/gen.hpp"
+#include "trace/gen_ops.hpp"
+#include "trace/gen_source.hpp"
 
-namespace kv::regimes {
+namespace kv {
 
-// The classic op generator (gen.cpp) over another regime's ids: kinds by the op table's weights,
-// token counts around page boundaries.
-Op classic_op_over(Rng& rng, const Config& config, const std::function<SeqId()>& pick_seq);
-uint32_t classic_token_count(Rng& rng, const Config& config);
+// The regimes by name (`--profile NAME`), in the table's row order; `mixed` draws one per trace
+// by share. A new regime: its name here and its row in trace/regimes.cpp, at the same place.
+// clang-format off
+#define KV_REGIMES(X) \
+  X(classic) X(counters) X(prefix) X(batch) X(pressure) X(fanout) X(ids) X(device) X(shapes) X(pages)
+// clang-format on
+#define KV_REGIME_ENUM(name) name,
+enum class Profile : uint8_t { mixed, KV_REGIMES(KV_REGIME_ENUM) };
+#undef KV_REGIME_ENUM
+
+struct Regime;
+// A burst kind: one function of trace/gen_bursts.hpp.
+using BurstFn = Burst (*)(Source& source, const Regime& regime);
+struct BurstWeight {
+  BurstFn burst;
+  uint32_t weight;
+};
+
+// A config's columns; the shape (kv_heads, head_dim, layers) keeps Config's defaults unless the
+// shape coin says otherwise. Pools are cut to fit_max_pages.
+struct ConfigRanges {
+  Choices page_size;
+  Choices max_pages;
+  uint32_t lru_per_mille = 500;
+  uint32_t caching_per_mille = 0;  // prefix_caching=on
+  uint32_t shape_per_mille = 0;
+  Choices kv_heads = {{1, 1, 1}};
+  Choices head_dim = {{1, 2, 2}};
+  Choices layers = {{1, 1, 1}};
+};
+
+struct Regime {
+  std::string_view name;
+  ConfigRanges config;
+  Choices pool_size;     // ids of a drawn pool (trace/gen_core.cpp); empty: ids 1..5, 0, 2^32-1
+  uint32_t index_count;  // with a pool: ops name pool indices 0..index_count-1
+  std::vector<BurstWeight> bursts;  // the op mix: which burst comes next, by weight
+  uint32_t share;                   // of `mixed` (kvtrace gen) and StateMachine.host, by weight
+  uint32_t cases_per_mille;  // of RC_PARAMS' max_success for its own property Regime.NAME; 0: none
+  uint32_t length_percent;   // RapidCheck: bursts per case, in percent of the case's size
+};
+
+// The rows, in Profile order from classic (mixed has none).
+const std::vector<Regime>& regime_table();
+const Regime& regime_of(Profile profile);
+
+std::string_view profile_name(Profile profile);
+std::optional<Profile> profile_from_name(std::string_view name);
+// "mixed|classic|...", for usage texts.
+std::string profile_names();
 
 // Generated pools stay far inside the 256 MiB budget (2 MiB of K/V words), because the runner
 // compares every token of every sequence after every op (--audit every): a campaign should spend
 // its time on ops, not on re-reading a full pool.
 inline constexpr uint64_t pool_words_cap = 1ull << 19;
-
 // The largest max_pages <= wanted whose pool stays under pool_words_cap (at least 1).
 uint32_t fit_max_pages(const Config& config, uint64_t wanted_page_count);
 
-// Ids from one scheme across the 32-bit range: small, random, a dense run, a stride of a large
-// power of two, near 0, near 2^32-1, or each id from any of those.
-std::vector<SeqId> make_id_pool(Rng& rng, uint32_t id_count);
-
-// The ids the generator believes live (it does not run the model: evictions go unseen).
-class LiveIds {
- public:
-  void add(SeqId id);
-  void remove(SeqId id);
-  bool empty() const { return ids_.empty(); }
-  size_t size() const { return ids_.size(); }
-  SeqId at(size_t index) const { return ids_[index]; }
-  SeqId pick(Rng& rng) const { return ids_[rng.below(ids_.size())]; }
-
- private:
-  std::vector<SeqId> ids_;
-  std::unordered_map<SeqId, size_t> where_;
-};
-
-// Generates the ops of one trace for `profile` (not mixed, not classic).
-class RegimeGenerator {
- public:
-  RegimeGenerator(Profile profile, Rng& rng);
-  const Config& config() const { return config_; }
-  Op next();
-
- private:
-  Op next_batch();
-  Op next_fanout();
-  Op next_ids();
-  Op next_pressure();
-  Op classic_op();  // classic kinds and counts over this regime's ids
-  SeqId pick_id();  // a believed-live id mostly, else any id of the pool
-  SeqId pick_live();
-  Op big_step(uint32_t member_count, bool live_members);
-  void fan_out(SeqId src, uint32_t fork_count);
-  void note(const Op& op);
-
-  Profile profile_;
-  Rng& rng_;
-  Config config_;
-  std::vector<SeqId> pool_;
-  LiveIds live_;
-  std::deque<Op> pending_;
-  SeqId root_ = 0;
-  size_t next_fresh_ = 0;  // fan-out: where the next fork destinations come from in pool_
-};
-
-}  // namespace kv::regimes
+}  // namespace kv

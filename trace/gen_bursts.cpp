@@ -1,0 +1,222 @@
+// The burst kinds of the regimes' op mixes (see gen_bursts.hpp), drawn from a Source.
+#include "trace/gen_bursts.hpp"
+
+#include <algorithm>
+
+#include "trace/gen_core.hpp"
+
+namespace kv::bursts {
+namespace {
+
+GenOp seq_op(OpKind kind, SeqId seq, TokenCount tokens = {}) {
+  return GenOp{kind, seq, 0, tokens, {}};
+}
+
+GenOp fork_op(SeqId src, SeqId dst) {
+  return GenOp{OpKind::fork, src, dst, {}, {}};
+}
+
+GenOp prefill_op(SeqId seq, std::vector<StepEntryCount> segments) {
+  return GenOp{OpKind::prefill, seq, 0, {}, std::move(segments)};
+}
+
+GenOp step_of(SeqId first, uint64_t member_count, TokenCount tokens) {
+  GenOp op{OpKind::step, 0, 0, {}, {}};
+  const uint64_t count = std::min<uint64_t>(member_count, step_entry_count_max);
+  for (uint64_t i = 0; i < count; i++)
+    op.entries.push_back({first + static_cast<SeqId>(i), tokens});
+  return op;
+}
+
+}  // namespace
+
+Burst one_op(Source& source, const Regime& regime) {
+  return {draw_op(source, regime)};
+}
+
+Burst big_step(Source& source, const Regime& regime) {
+  const SeqId first = draw_seq(source, regime);
+  const uint64_t members = source.in_range(1, step_entry_count_max);
+  return {step_of(first, members, TokenCount{0, static_cast<int32_t>(source.pick({9, 1})) + 1})};
+}
+
+Burst short_step(Source& source, const Regime& regime) {
+  const SeqId first = draw_seq(source, regime);
+  return {step_of(first, source.in_range(1, 16), TokenCount{0, 1})};
+}
+
+Burst fan_out(Source& source, const Regime& /*regime*/) {
+  const auto root = source.in<SeqId>(0, 7);
+  const TokenCount prompt = draw_token_count(source);
+  const auto width =
+      source.pick({2, 1}) == 0 ? source.in<uint32_t>(1, 256) : source.in<uint32_t>(255, 256);
+  const auto grandchildren = source.in<uint32_t>(0, 64);
+  const auto beam_tokens = source.in<int32_t>(1, 2);
+  const SeqId first = 8;
+  Burst burst{seq_op(OpKind::append, root, prompt)};
+  for (uint32_t i = 0; i < width; i++) {
+    burst.push_back(fork_op(root, first + i));
+    // 256 holders: an audit here sees a byte-wide counter wrapped before a 257th share trips it.
+    if (i == 254) burst.push_back(GenOp{OpKind::check, 0, 0, {}, {}});
+  }
+  for (uint32_t i = 0; i < std::min(grandchildren, width); i++) {
+    burst.push_back(fork_op(first + i, first + width + i));
+  }
+  burst.push_back(step_of(first, width, TokenCount{0, beam_tokens}));
+  return burst;
+}
+
+Burst free_and_reuse(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  Burst burst{seq_op(OpKind::free, seq)};
+  switch (source.in_range(0, 3)) {
+    case 0:
+      burst.push_back(seq_op(OpKind::alloc, seq));
+      break;
+    case 1:
+      burst.push_back(seq_op(OpKind::append, seq, draw_token_count(source)));
+      break;
+    case 2:
+      burst.push_back(fork_op(draw_seq(source, regime), seq));
+      break;
+    default:
+      burst.push_back(step_of(seq, 1, TokenCount{0, 1}));
+      break;
+  }
+  return burst;
+}
+
+Burst append(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  return {seq_op(OpKind::append, seq, draw_token_count(source))};
+}
+
+Burst long_append(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  return {seq_op(OpKind::append, seq, TokenCount{0, source.in<int32_t>(1, 256)})};
+}
+
+Burst fork_then_append(Source& source, const Regime& regime) {
+  const SeqId src = draw_seq(source, regime);
+  const SeqId dst = draw_seq(source, regime);
+  const SeqId target = source.coin(500) ? dst : src;
+  return {fork_op(src, dst), seq_op(OpKind::append, target, draw_token_count(source)),
+          seq_op(OpKind::read, target)};
+}
+
+Burst crowd(Source& source, const Regime& /*regime*/) {
+  const TokenCount prompt = draw_token_count(source);
+  const auto width =
+      source.pick({2, 1}) == 0 ? source.in<uint32_t>(255, 261) : source.in<uint32_t>(262, 520);
+  const uint64_t then = source.in_range(0, 2);
+  const SeqId root = 0, outsider = 1, first = 2;
+  Burst burst{seq_op(OpKind::append, root, prompt)};
+  for (uint32_t i = 0; i < width; i++) burst.push_back(fork_op(root, first + i));
+  if (then == 0) burst.push_back(seq_op(OpKind::append, outsider, TokenCount{1, 0}));
+  if (then == 1) {
+    for (uint32_t i = 0; i <= width; i++)
+      burst.push_back(seq_op(OpKind::free, i == width ? root : first + i));
+  }
+  if (then == 2) burst.push_back(step_of(first, width, TokenCount{0, 1}));
+  return burst;
+}
+
+Burst crowd_of_ids(Source& source, const Regime& /*regime*/) {
+  const auto count = source.in<uint32_t>(60, 699);
+  const bool reverse = source.coin(500);
+  Burst burst;
+  for (uint32_t i = 0; i < count; i++) burst.push_back(seq_op(OpKind::alloc, 2 + i));
+  for (uint32_t i = 0; i < count; i++) {
+    burst.push_back(seq_op(OpKind::free, 2 + (reverse ? count - 1 - i : i)));
+  }
+  for (uint32_t i = 0; i < 8; i++) {
+    burst.push_back(seq_op(OpKind::append, 2 + i * 7, TokenCount{0, 1}));
+  }
+  return burst;
+}
+
+Burst long_prefill(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  std::vector<StepEntryCount> segments;
+  const uint64_t count = source.in_range(1, 4);
+  for (uint64_t i = 0; i < count; i++) {
+    const auto stream = source.in<SeqId>(0, 3);
+    const auto length =
+        source.pick({1, 2}) == 0 ? source.in<int32_t>(1, 8) : source.in<int32_t>(9, 399);
+    segments.push_back({stream, TokenCount{0, length}});
+  }
+  return {prefill_op(seq, std::move(segments))};
+}
+
+Burst write_into_shared_block(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  const SeqId fork = draw_seq(source, regime);
+  const auto stream = source.element<SeqId>({0, 1, 2, 3});
+  const auto blocks = source.element<uint32_t>({1, 2, 3, 4});
+  const auto cut = source.element<int32_t>({1, 2, 3});
+  const auto grow = source.element<int32_t>({1, 2, 5, 7});
+  return {prefill_op(seq, {{stream, TokenCount{blocks, 0}}}), fork_op(seq, fork),
+          seq_op(OpKind::append, fork, TokenCount{0, grow}),
+          seq_op(OpKind::truncate, seq, TokenCount{blocks, -cut}),
+          seq_op(OpKind::append, seq, TokenCount{0, 1})};
+}
+
+Burst prompt_churn(Source& source, const Regime& regime) {
+  const SeqId first = draw_seq(source, regime);
+  const auto count = source.element<uint64_t>({2, 3, 4, 5, 6});
+  Burst burst;
+  for (uint64_t i = 0; i < count; i++) {  // each prefill a sequence of its own
+    const auto stream = source.element<SeqId>({0, 1, 2});
+    const auto blocks = source.element<uint32_t>({1, 2, 3});
+    const auto extra = source.element<int32_t>({0, 1});
+    burst.push_back(
+        prefill_op(first + static_cast<SeqId>(i), {{stream, TokenCount{blocks, extra}}}));
+  }
+  return burst;
+}
+
+Burst rewrite_prompt_head(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  const SeqId other = draw_seq(source, regime);
+  const auto stream = source.element<SeqId>({0, 1, 2, 3});
+  const auto blocks = source.element<uint32_t>({2, 3, 4});
+  const auto more = source.element<uint32_t>({1, 2});
+  Burst burst{prefill_op(seq, {{stream, TokenCount{blocks, 0}}}),
+              seq_op(OpKind::truncate, seq, TokenCount{0, 1}),
+              seq_op(OpKind::append, seq, TokenCount{0, 1})};
+  if (source.coin(500)) burst.push_back(seq_op(OpKind::free, seq));
+  burst.push_back(prefill_op(other, {{stream, TokenCount{blocks + more, 0}}}));
+  return burst;
+}
+
+Burst prompt_family(Source& source, const Regime& /*regime*/) {
+  std::vector<std::vector<StepEntryCount>> prompts;
+  for (uint32_t i = 0; i < 3; i++) {  // streams 1..2 for a page-boundary length, maybe a tail
+    const auto stream = source.in<SeqId>(1, 2);
+    prompts.push_back(
+        {{stream, TokenCount{source.in<uint32_t>(1, 3), source.element<int32_t>({0, 1, -1})}}});
+    if (source.coin(500)) prompts.back().push_back({source.in<SeqId>(3, 4), {0, 1}});
+  }
+  Burst burst;
+  for (SeqId seq = 1; seq <= 3; seq++) burst.push_back(prefill_op(seq, prompts[seq - 1]));
+  switch (source.in_range(0, 2)) {
+    case 0:  // a family
+      burst.push_back(seq_op(OpKind::read, source.in<SeqId>(1, 3)));
+      break;
+    case 1:  // a wave: free, then the same prompts again, in reverse
+      for (SeqId seq = 1; seq <= 3; seq++) burst.push_back(seq_op(OpKind::free, seq));
+      for (SeqId seq = 3; seq >= 1; seq--) burst.push_back(prefill_op(seq, prompts[seq - 1]));
+      burst.push_back(GenOp{OpKind::stats, 0, 0, {}, {}});
+      break;
+    default:  // truncate inside a cached block, append into it, then hit it again
+      burst.resize(1);
+      burst.push_back(seq_op(OpKind::truncate, 1, TokenCount{0, source.in<int32_t>(1, 8)}));
+      burst.push_back(seq_op(OpKind::append, 1, TokenCount{0, source.in<int32_t>(1, 4)}));
+      burst.push_back(prefill_op(2, prompts[0]));
+      burst.push_back(seq_op(OpKind::read, 1));
+      break;
+  }
+  return burst;
+}
+
+}  // namespace kv::bursts

@@ -1,0 +1,49 @@
+// The burst kinds a regime's op mix names (trace/regimes.cpp): each draws a few planned ops.
+// Sequences are pool indices (0..index_count-1), resolved by make_case; a new kind is one
+// function here and a weight in the rows that want it.
+#pragma once
+
+#include "trace/regimes.hpp"
+
+namespace kv::bursts {
+
+// One op, its kind by ops.def's weights (gen_core.hpp's draw_op).
+Burst one_op(Source& source, const Regime& regime);
+// A decode step over consecutive indices, 1..256 members of 1 token mostly.
+Burst big_step(Source& source, const Regime& regime);
+// The same with 1..16 members of one token.
+Burst short_step(Source& source, const Regime& regime);
+// A prompt forked 1..256 times (255 and 256 on their own too: a byte-wide counter wraps; a
+// `check` at 256 holders), forks of forks, then a beam step over the forks (copy-on-write of the
+// shared last page).
+Burst fan_out(Source& source, const Regime& regime);
+// free S, then S again at once: alloc, append, fork into it, or a step naming it.
+Burst free_and_reuse(Source& source, const Regime& regime);
+// An append of a count around page boundaries (memory pressure).
+Burst append(Source& source, const Regime& regime);
+// An append of 1..256 tokens in one op (a write launch of up to 1,048,576 words).
+Burst long_append(Source& source, const Regime& regime);
+// fork SRC DST, an append to one of them (copy-on-write of a partly filled page), a read.
+Burst fork_then_append(Source& source, const Regime& regime);
+// A prompt forked 255..520 times, then an append that must evict every holder, every holder
+// freed, or a step over the crowd (bounded counters past 256).
+Burst crowd(Source& source, const Regime& regime);
+// 60..699 sequences created and freed (forward or in reverse), a few created again: the sequence
+// index through several growths.
+Burst crowd_of_ids(Source& source, const Regime& regime);
+// A prefill of 1..4 segments of up to 399 tokens from streams 0..3 (dozens to hundreds of keys).
+Burst long_prefill(Source& source, const Regime& regime);
+// A prefill, a fork that grows a page of its own, then the prompt truncated into a registered
+// block and appended to (a copy while shared, or none once eviction took the fork).
+Burst write_into_shared_block(Source& source, const Regime& regime);
+// 2..6 short prompts from three streams, one sequence each: evictions of several victims, hits
+// on whatever the cached queue kept.
+Burst prompt_churn(Source& source, const Regime& regime);
+// A prompt's first block rewritten while its later blocks stay registered, then a longer prefill
+// of the stream: registered keys met after an unregistered one (duplicate keys).
+Burst rewrite_prompt_head(Source& source, const Regime& regime);
+// Three prompts of one family (a shared prefix): prefilled; or prefilled, freed and prefilled
+// again in reverse; or one truncated inside a cached block, appended to and hit again.
+Burst prompt_family(Source& source, const Regime& regime);
+
+}  // namespace kv::bursts
