@@ -49,7 +49,9 @@ std::string tick_label(double value, double step) {
 struct Frame {
   double left = 78, top = 14, width = 618, height = 214;  // a 720 x 280 SVG
   double x(double value, const Axis& axis) const { return left + width * value / axis.max; }
-  double y(double value, const Axis& axis) const { return top + height - height * value / axis.max; }
+  double y(double value, const Axis& axis) const {
+    return top + height - height * value / axis.max;
+  }
 };
 
 void grid_and_ticks(std::ostringstream& svg, const Frame& f, const Axis& x, const Axis& y) {
@@ -67,8 +69,8 @@ void grid_and_ticks(std::ostringstream& svg, const Frame& f, const Axis& x, cons
         << "<text class=\"tick\" x=\"" << at << "\" y=\"" << f.top + f.height + 18
         << "\" text-anchor=\"middle\">" << tick_label(value, x.step) << "</text>\n";
   }
-  svg << "<path class=\"axis\" d=\"M" << f.left << "," << f.top << " V" << f.top + f.height
-      << " H" << f.left + f.width << "\" fill=\"none\" stroke=\"#666\"/>\n";
+  svg << "<path class=\"axis\" d=\"M" << f.left << "," << f.top << " V" << f.top + f.height << " H"
+      << f.left + f.width << "\" fill=\"none\" stroke=\"#666\"/>\n";
 }
 
 }  // namespace
@@ -83,14 +85,17 @@ std::string svg_chart(const Chart& chart) {
   const Axis x_axis = round_axis(x_max), y_axis = round_axis(y_max);
   std::ostringstream svg;
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" id=\"" << chart.id
-      << "\" viewBox=\"0 0 720 280\" width=\"720\" height=\"280\" role=\"img\" font-family=\"sans-serif\" "
+      << "\" viewBox=\"0 0 720 280\" width=\"720\" height=\"280\" role=\"img\" "
+         "font-family=\"sans-serif\" "
          "font-size=\"13\">\n<title>"
-      << escape_xml(chart.title + ": " + chart.y_label + " against " + chart.x_label) << "</title>\n";
+      << escape_xml(chart.title + ": " + chart.y_label + " against " + chart.x_label)
+      << "</title>\n";
   grid_and_ticks(svg, f, x_axis, y_axis);
   svg << "<text class=\"axis-label x-label\" x=\"" << f.left + f.width / 2 << "\" y=\"272\" "
       << "text-anchor=\"middle\">" << escape_xml(chart.x_label) << "</text>\n"
       << "<text class=\"axis-label y-label\" transform=\"rotate(-90)\" x=\""
-      << -(f.top + f.height / 2) << "\" y=\"16\" text-anchor=\"middle\">" << escape_xml(chart.y_label)
+      << -(f.top + f.height / 2) << "\" y=\"16\" text-anchor=\"middle\">"
+      << escape_xml(chart.y_label)
       << "</text>\n<polyline class=\"series\" fill=\"none\" stroke=\"#1f5fa8\" stroke-width=\"2\" "
          "points=\"";
   for (const auto& [x, y] : chart.points) svg << f.x(x, x_axis) << "," << f.y(y, y_axis) << " ";

@@ -126,7 +126,8 @@ std::string to_html(const Report& report) {
        << escape_xml(report.verdict.headline) << "</title>\n<style>" << kStyle
        << "</style>\n</head>\n<body>\n<h1>Fuzz campaign report<span class=\"where\">" << dir
        << "</span></h1>\n<p id=\"verdict\" class=\"verdict " << verdict_class(report.verdict)
-       << "\">Verdict: " << escape_xml(report.verdict.text) << "</p>\n<h2 id=\"findings\">Findings</h2>\n";
+       << "\">Verdict: " << escape_xml(report.verdict.text)
+       << "</p>\n<h2 id=\"findings\">Findings</h2>\n";
   if (nothing_open(report))
     page << "<p class=\"none\" id=\"no-findings\">" << escape_xml(no_findings_text(report))
          << "</p>\n";

@@ -1,5 +1,7 @@
 // report_model.cpp: reads a campaign folder into a Report: the findings by signature (new, known,
 // fixed since the last run), the verdict, the charts' series and the runs history.
+#include "report_model.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -8,8 +10,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-
-#include "report_model.hpp"
 
 namespace campaign {
 namespace {
@@ -27,7 +27,9 @@ std::vector<Row> read_tsv(const std::string& path) {
   return rows;
 }
 
-std::string field(const Row& row, std::size_t i) { return i < row.size() ? row[i] : ""; }
+std::string field(const Row& row, std::size_t i) {
+  return i < row.size() ? row[i] : "";
+}
 
 double number(const std::string& text) {
   try {
@@ -109,7 +111,8 @@ std::vector<Json> read_history(const std::string& dir, const std::string& starte
     if (line.empty()) continue;
     Json run = Json::parse(line, nullptr, false);
     if (run.is_discarded() || !run.is_object()) {
-      std::cerr << "campaign_report: skipped a line of " << dir << "/history.jsonl that is not JSON\n";
+      std::cerr << "campaign_report: skipped a line of " << dir
+                << "/history.jsonl that is not JSON\n";
       continue;
     }
     // A report written again for the same run replaces that run's line.

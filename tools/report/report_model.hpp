@@ -28,8 +28,8 @@ struct Field {
 struct Finding {
   std::string status{};
   std::string signature{}, artifact{}, minimal_trace{};  // paths as findings.tsv names them
-  std::string first_seen{};  // the start of the run that found it
-  int hits_this_run = 0;     // artifacts with this signature from this run
+  std::string first_seen{};                              // the start of the run that found it
+  int hits_this_run = 0;        // artifacts with this signature from this run
   std::string replay_status{};  // earlier findings: the replay's exit status, or "missing"
   bool since_last_run = false;  // fixed: the previous run still had it open
   std::string note{};           // fixed: why it counts as fixed
@@ -54,11 +54,12 @@ struct Report {
   std::string dir;
   Verdict verdict;
   std::vector<Field> summary;
-  std::vector<Finding> findings;  // new, then known, then fixed since the last run, then older fixes
-  std::vector<Chart> charts;      // one per series over this run
-  Json run;                       // run.tsv as given
-  Json stats;                     // stats.tsv, one object per line
-  Json history;                   // the kept runs, oldest first, this run last
+  std::vector<Finding>
+      findings;               // new, then known, then fixed since the last run, then older fixes
+  std::vector<Chart> charts;  // one per series over this run
+  Json run;                   // run.tsv as given
+  Json stats;                 // stats.tsv, one object per line
+  Json history;               // the kept runs, oldest first, this run last
 };
 
 // Reads DIR/run.tsv, stats.tsv, findings.tsv, replays.tsv, history.jsonl and the shrunk traces.
@@ -81,7 +82,7 @@ std::string no_findings_text(const Report& report);  // said in words when nothi
 const std::vector<std::string>& trend_header();
 std::vector<Row> trend_rows(const Json& history);  // newest first, this run marked
 std::string escape_xml(const std::string& text);
-std::string group_digits(double value);  // 1234567 -> "1,234,567" (rounded)
+std::string group_digits(double value);     // 1234567 -> "1,234,567" (rounded)
 std::string duration_text(double seconds);  // 64 -> "1 min 4 s"
 
 std::string svg_chart(const Chart& chart);  // report_chart.cpp

@@ -9,7 +9,9 @@
 namespace campaign {
 namespace {
 
-std::string text(const Json& run, const char* key) { return run.value(key, ""); }
+std::string text(const Json& run, const char* key) {
+  return run.value(key, "");
+}
 
 double number(const Json& run, const char* key) {
   try {
@@ -71,7 +73,8 @@ Verdict make_verdict(const Report& report) {
   std::vector<std::string> parts;
   if (verdict.new_count > 0) parts.push_back(plural(verdict.new_count, "new finding"));
   if (verdict.known > 0) parts.push_back(plural(verdict.known, "known finding") + " still failing");
-  if (verdict.fixed > 0) parts.push_back(std::to_string(verdict.fixed) + " fixed since the last run");
+  if (verdict.fixed > 0)
+    parts.push_back(std::to_string(verdict.fixed) + " fixed since the last run");
   if (verdict.new_count > 0) {
     verdict.headline = parts.front();
     verdict.text = join(parts, ", ") + ".";
@@ -101,15 +104,17 @@ std::vector<Field> make_summary(const Report& report) {
   const auto add = [&](const char* key, const char* label, const std::string& value) {
     if (!value.empty()) fields.push_back({key, label, value});
   };
-  const auto or_unknown = [](const std::string& value) { return value.empty() ? "unknown" : value; };
+  const auto or_unknown = [](const std::string& value) {
+    return value.empty() ? "unknown" : value;
+  };
   add("started", "Started (UTC)", or_unknown(text(run, "started")));
   add("ended", "Ended (UTC)", or_unknown(text(run, "ended")));
   add("duration", "Duration",
       text(run, "duration_s").empty() ? "unknown" : duration_text(number(run, "duration_s")));
   add("commit", "Commit", text(run, "commit"));
   if (!text(run, "fuzz_s").empty())
-    add("fuzzing", "Fuzzing", duration_text(number(run, "fuzz_s")) + " of the " +
-                                  text(run, "minutes") + " min budget");
+    add("fuzzing", "Fuzzing",
+        duration_text(number(run, "fuzz_s")) + " of the " + text(run, "minutes") + " min budget");
   const std::string stopped = text(run, "interrupted");
   add("interrupted", "Stopped early", stopped == "yes" ? "yes (Ctrl-C or SIGTERM)" : stopped);
   add("jobs", "Jobs (fuzzer workers)", text(run, "jobs"));
@@ -123,7 +128,8 @@ std::vector<Field> make_summary(const Report& report) {
     add("coverage", "Coverage at the end",
         group_digits(last_stat(report, "coverage")) + " edges (" +
             group_digits(last_stat(report, "features")) + " features)");
-    add("corpus_files", "Corpus at the end", group_digits(last_stat(report, "corpus_files")) + " files");
+    add("corpus_files", "Corpus at the end",
+        group_digits(last_stat(report, "corpus_files")) + " files");
     add("execs_per_s", "Execs/s at the end", group_digits(last_stat(report, "execs_per_s")));
   }
   const Verdict& v = report.verdict;
@@ -142,10 +148,9 @@ std::vector<Chart> run_charts(const Json& stats) {
   const double scale = t_max >= 7200 ? 3600 : t_max >= 600 ? 60 : 1;
   const std::string unit = scale == 3600 ? "h" : scale == 60 ? "min" : "s";
   const std::string x_label = "time since the fuzzer started (" + unit + ")";
-  std::vector<Chart> charts = {
-      {"chart-coverage", "Coverage", x_label, "coverage (edges)", {}},
-      {"chart-corpus", "Corpus size", x_label, "corpus size (files)", {}},
-      {"chart-execs", "Execs per second", x_label, "speed (execs/s)", {}}};
+  std::vector<Chart> charts = {{"chart-coverage", "Coverage", x_label, "coverage (edges)", {}},
+                               {"chart-corpus", "Corpus size", x_label, "corpus size (files)", {}},
+                               {"chart-execs", "Execs per second", x_label, "speed (execs/s)", {}}};
   const char* keys[] = {"coverage", "corpus_files", "execs_per_s"};
   for (const Json& line : stats) {
     for (std::size_t i = 0; i < charts.size(); ++i)
@@ -155,9 +160,11 @@ std::vector<Chart> run_charts(const Json& stats) {
 }
 
 Chart trend_chart(const Json& history) {
-  Chart chart{"chart-trend", "Coverage at the end of each run",
+  Chart chart{"chart-trend",
+              "Coverage at the end of each run",
               "run (1 = the oldest of the " + std::to_string(history.size()) + " kept)",
-              "coverage (edges)", {}};
+              "coverage (edges)",
+              {}};
   double run = 0;
   for (const Json& entry : history) chart.points.emplace_back(++run, entry.value("coverage", 0.0));
   return chart;
@@ -191,7 +198,8 @@ Json history_entry(const Report& report) {
                        {"fixed", report.verdict.fixed}};
   entry["open"] = Json::array();
   for (const Finding& finding : report.findings)
-    if (finding.status == "new" || finding.status == "known") entry["open"].push_back(finding.signature);
+    if (finding.status == "new" || finding.status == "known")
+      entry["open"].push_back(finding.signature);
   return entry;
 }
 

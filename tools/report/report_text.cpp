@@ -70,8 +70,8 @@ std::string no_findings_text(const Report& report) {
 
 const std::vector<std::string>& trend_header() {
   static const std::vector<std::string> header = {
-      "Run started (UTC)", "Commit", "Duration", "Execs", "Coverage (edges)", "Corpus (files)",
-      "New",               "Known",  "Fixed"};
+      "Run started (UTC)", "Commit", "Duration", "Execs", "Coverage (edges)",
+      "Corpus (files)",    "New",    "Known",    "Fixed"};
   return header;
 }
 
@@ -80,16 +80,15 @@ std::vector<Row> trend_rows(const Json& history) {
   for (auto entry = history.rbegin(); entry != history.rend(); ++entry) {
     const Json findings = entry->value("findings", Json::object());
     std::string started = entry->value("started", "");
-    if (started.size() == 20 && started[10] == 'T') started = started.substr(0, 10) + " " + started.substr(11, 8);
+    if (started.size() == 20 && started[10] == 'T')
+      started = started.substr(0, 10) + " " + started.substr(11, 8);
     if (entry == history.rbegin()) started += " (this run)";
     if (entry->value("interrupted", false)) started += ", stopped early";
-    rows.push_back({started, entry->value("commit", ""),
-                    duration_text(entry->value("duration_s", 0.0)),
-                    group_digits(entry->value("execs", 0.0)),
-                    group_digits(entry->value("coverage", 0.0)),
-                    group_digits(entry->value("corpus_files", 0.0)),
-                    std::to_string(findings.value("new", 0)), std::to_string(findings.value("known", 0)),
-                    std::to_string(findings.value("fixed", 0))});
+    rows.push_back(
+        {started, entry->value("commit", ""), duration_text(entry->value("duration_s", 0.0)),
+         group_digits(entry->value("execs", 0.0)), group_digits(entry->value("coverage", 0.0)),
+         group_digits(entry->value("corpus_files", 0.0)), std::to_string(findings.value("new", 0)),
+         std::to_string(findings.value("known", 0)), std::to_string(findings.value("fixed", 0))});
   }
   return rows;
 }
@@ -119,9 +118,12 @@ Json finding_json(const Finding& finding) {
 Json to_json(const Report& report) {
   const Verdict& v = report.verdict;
   Json json;
-  json["verdict"] = {{"headline", v.headline},   {"text", v.text},
-                     {"new", v.new_count},       {"known", v.known},
-                     {"fixed_since_last_run", v.fixed}, {"corpus_failed", v.corpus_failed}};
+  json["verdict"] = {{"headline", v.headline},
+                     {"text", v.text},
+                     {"new", v.new_count},
+                     {"known", v.known},
+                     {"fixed_since_last_run", v.fixed},
+                     {"corpus_failed", v.corpus_failed}};
   json["summary_fields"] = Json::array();
   for (const Field& field : report.summary)
     json["summary_fields"].push_back(
@@ -178,7 +180,8 @@ std::string to_markdown(const Report& report) {
   if (nothing_open(report)) md << no_findings_text(report) << "\n\n";
   for (const Finding& finding : report.findings) markdown_finding(md, finding);
   md << "## Summary\n\n";
-  for (const Field& field : report.summary) md << "- " << field.label << ": " << field.value << "\n";
+  for (const Field& field : report.summary)
+    md << "- " << field.label << ": " << field.value << "\n";
   md << "\nCharts of coverage, corpus size and execs/s over the run: report.html.\n\n";
   markdown_trend(md, report);
   return md.str();
