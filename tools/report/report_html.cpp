@@ -11,7 +11,7 @@ constexpr const char* kStyle = R"(
 body { font-family: "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif; color: #1d1d1f;
        max-width: 980px; margin: 1.5em auto 3em; padding: 0 1.2em; line-height: 1.45; }
 h1 { font-size: 1.5em; margin-bottom: .3em; }
-h1 .where { color: #666; font-weight: normal; font-size: .7em; margin-left: .4em; }
+h1 .where { color: #666; font-weight: normal; font-size: .7em; }
 h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
 h3 { font-size: 1em; margin: .2em 0 .4em; overflow-wrap: anywhere; }
 .verdict { font-size: 1.3em; font-weight: bold; padding: .6em .9em; border-radius: 6px;
@@ -124,7 +124,7 @@ std::string to_html(const Report& report) {
   page << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n"
        << "<meta charset=\"utf-8\"/>\n<title>Campaign " << dir << ": "
        << escape_xml(report.verdict.headline) << "</title>\n<style>" << kStyle
-       << "</style>\n</head>\n<body>\n<h1>Fuzz campaign report<span class=\"where\">" << dir
+       << "</style>\n</head>\n<body>\n<h1>Fuzz campaign report <span class=\"where\">" << dir
        << "</span></h1>\n<p id=\"verdict\" class=\"verdict " << verdict_class(report.verdict)
        << "\">Verdict: " << escape_xml(report.verdict.text)
        << "</p>\n<h2 id=\"findings\">Findings</h2>\n";
