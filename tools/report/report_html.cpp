@@ -131,7 +131,10 @@ std::string to_html(const Report& report) {
   if (nothing_open(report))
     page << "<p class=\"none\" id=\"no-findings\">" << escape_xml(no_findings_text(report))
          << "</p>\n";
-  for (const Finding& finding : report.findings) html_finding(page, finding);
+  for (const Finding& finding : report.findings)
+    if (!fixed_earlier(finding)) html_finding(page, finding);
+  if (!fixed_earlier_text(report).empty())
+    page << "<p class=\"note\">" << escape_xml(fixed_earlier_text(report)) << "</p>\n";
   html_charts(page, report);
   page << "<h2 id=\"summary\">Summary</h2>\n<dl class=\"summary\">\n";
   for (const Field& field : report.summary)

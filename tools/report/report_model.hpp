@@ -77,8 +77,10 @@ Json history_entry(const Report& report);  // this run's line of history.jsonl
 std::string replay_command(const Finding& finding);
 std::string finding_heading(const Finding& finding);  // "New", "Known, still failing", ...
 std::string finding_detail(const Finding& finding);   // when it was found, how it replays now
-bool nothing_open(const Report& report);  // nothing new, known or fixed since the last run
-std::string no_findings_text(const Report& report);  // said in words when nothing is open
+bool nothing_open(const Report& report);     // nothing new, known or fixed since the last run
+bool fixed_earlier(const Finding& finding);  // fixed before the last run: listed in JSON only
+std::string fixed_earlier_text(const Report& report);  // "2 findings ... (report.json)", or ""
+std::string no_findings_text(const Report& report);    // said in words when nothing is open
 const std::vector<std::string>& trend_header();
 std::vector<Row> trend_rows(const Json& history);  // newest first, this run marked
 std::string escape_xml(const std::string& text);

@@ -68,6 +68,21 @@ std::string no_findings_text(const Report& report) {
          ", and no earlier finding of " + report.dir + " is open.";
 }
 
+bool fixed_earlier(const Finding& finding) {
+  return finding.status == "fixed" && !finding.since_last_run;
+}
+
+std::string fixed_earlier_text(const Report& report) {
+  std::size_t count = 0;
+  for (const Finding& finding : report.findings) count += fixed_earlier(finding) ? 1 : 0;
+  if (count == 0) return "";
+  return count == 1 ? "1 finding fixed before the last run (its shrunk trace passes; listed in "
+                      "report.json)."
+                    : std::to_string(count) +
+                          " findings fixed before the last run (their shrunk traces pass; listed "
+                          "in report.json).";
+}
+
 const std::vector<std::string>& trend_header() {
   static const std::vector<std::string> header = {
       "Run started (UTC)", "Commit", "Duration", "Execs", "Coverage (edges)",
@@ -178,7 +193,9 @@ std::string to_markdown(const Report& report) {
   md << "# Fuzz campaign report: " << report.dir << "\n\n**Verdict: " << report.verdict.text
      << "**\n\n## Findings\n\n";
   if (nothing_open(report)) md << no_findings_text(report) << "\n\n";
-  for (const Finding& finding : report.findings) markdown_finding(md, finding);
+  for (const Finding& finding : report.findings)
+    if (!fixed_earlier(finding)) markdown_finding(md, finding);
+  if (!fixed_earlier_text(report).empty()) md << fixed_earlier_text(report) << "\n\n";
   md << "## Summary\n\n";
   for (const Field& field : report.summary)
     md << "- " << field.label << ": " << field.value << "\n";
