@@ -88,6 +88,11 @@ grep -q '"text": "Nothing new: no findings' "$empty/report.json" || fail "report
 grep -q 'No findings: no divergence or crash' "$empty/report.html" || fail "report.html does not say no findings"
 [ "$(grep -c . "$empty/history.jsonl")" -eq 60 ] || fail "history.jsonl not bounded to 60 runs"
 tail -1 "$empty/history.jsonl" | grep -q '"started":"2026-01-03T22:00:00Z"' || fail "this run is not history's last line"
+# A failing corpus file comes first in the verdict.
+printf 'corpus_failed\tyes\n' >>"$empty/run.tsv"
+"$report_tool" "$empty" || fail "campaign_report (corpus failed) exited $?"
+grep -q '^\*\*Verdict: The corpus replay FAILED (see .*/failures). Nothing new: no findings' "$empty/report.md" ||
+  fail "corpus failure verdict: $(cat "$empty/report.md")"
 
 # 4. The fuzz mode on a stub fuzzer: a finding is kept with its shrunk trace, Ctrl-C (SIGINT) and
 #    SIGTERM stop the fuzzer and still write the report, a rerun on the same --out resumes from the

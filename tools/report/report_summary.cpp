@@ -93,7 +93,7 @@ Verdict make_verdict(const Report& report) {
   }
   if (verdict.corpus_failed) {
     if (verdict.new_count == 0) verdict.headline = "Corpus files fail";
-    verdict.text += " The corpus replay FAILED: see " + report.dir + "/failures.";
+    verdict.text = "The corpus replay FAILED (see " + report.dir + "/failures). " + verdict.text;
   }
   return verdict;
 }
