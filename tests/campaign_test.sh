@@ -157,12 +157,16 @@ run_and_signal() {
 
 tree=$(make_tree fuzz 'exit 0')
 stub_fuzzer "$tree"
+# A git checkout: the report names its commit.
+git -C "$tree" init -q && git -C "$tree" add -A &&
+  git -C "$tree" -c user.name=test -c user.email=test@localhost commit -qm stub || fail "git init of the stub tree"
 out="$work/fuzz-out"
 run_and_signal "$tree" "$out" INT; status=$?
 log=$(cat "$work/campaign.log")
 [ "$status" -eq 1 ] || fail "SIGINT run: exit $status, expected 1 (a new finding): $log"
 grep -q -- '-fork=2' "$out/fuzzer-args" 2>/dev/null || fail "--jobs 2 did not reach libFuzzer as -fork=2"
 grep -q '^interrupted	yes' "$out/run.tsv" 2>/dev/null || fail "SIGINT run: run.tsv does not say interrupted: $log"
+grep -q "^commit	$(git -C "$tree" rev-parse --short=12 HEAD)\$" "$out/run.tsv" || fail "SIGINT run: run.tsv lacks the commit: $(cat "$out/run.tsv")"
 for file in report.md report.json report.html corpus/unit-0 findings/crash-stub0 findings/crash-stub0.min.trace; do
   [ -s "$out/$file" ] || fail "SIGINT run: $file missing: $log"
 done

@@ -15,8 +15,9 @@ struct Axis {
 };
 
 // From 0 to a round number at or above max, in about 5 steps of 1, 2 or 5 times a power of ten.
-Axis round_axis(double max) {
+Axis round_axis(double max, bool whole = false) {
   if (!(max > 0)) max = 1;
+  if (whole && max < 5) return {std::ceil(max), 1};
   const double raw = max / 5;
   const double power = std::pow(10.0, std::floor(std::log10(raw)));
   double step = 10 * power;
@@ -82,7 +83,7 @@ std::string svg_chart(const Chart& chart) {
     x_max = std::max(x_max, x);
     y_max = std::max(y_max, y);
   }
-  const Axis x_axis = round_axis(x_max), y_axis = round_axis(y_max);
+  const Axis x_axis = round_axis(x_max, chart.whole_x), y_axis = round_axis(y_max);
   std::ostringstream svg;
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" id=\"" << chart.id
       << "\" viewBox=\"0 0 720 280\" width=\"720\" height=\"280\" role=\"img\" "

@@ -48,6 +48,7 @@ table.trend th, table.trend td { padding: .3em .7em; border-bottom: 1px solid #e
 table.trend th:first-child, table.trend td:first-child,
 table.trend th:nth-child(2), table.trend td:nth-child(2) { text-align: left; }
 table.trend td { white-space: nowrap; }
+table.trend td:first-child { white-space: normal; }
 table.trend tr:nth-child(2) td { font-weight: bold; }
 )";
 
@@ -74,7 +75,7 @@ void html_trace(std::ostringstream& page, const Finding& finding) {
 
 void html_finding(std::ostringstream& page, const Finding& finding) {
   page << "<section class=\"finding " << finding.status << "\">\n<h3><span class=\"tag\">"
-       << escape_xml(finding_heading(finding)) << "</span><code>" << escape_xml(finding.signature)
+       << escape_xml(finding_heading(finding)) << "</span> <code>" << escape_xml(finding.signature)
        << "</code></h3>\n<p class=\"note\">" << escape_xml(finding_detail(finding)) << "</p>\n";
   if (!finding.minimal_trace.empty()) {
     page << "<p class=\"replay\">Replay: <code>" << escape_xml(replay_command(finding))

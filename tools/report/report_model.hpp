@@ -48,6 +48,7 @@ struct Verdict {
 struct Chart {
   std::string id, title, x_label, y_label;
   std::vector<std::pair<double, double>> points;
+  bool whole_x;  // x counts something (runs): ticks at whole numbers only
 };
 
 struct Report {

@@ -148,9 +148,10 @@ std::vector<Chart> run_charts(const Json& stats) {
   const double scale = t_max >= 7200 ? 3600 : t_max >= 600 ? 60 : 1;
   const std::string unit = scale == 3600 ? "h" : scale == 60 ? "min" : "s";
   const std::string x_label = "time since the fuzzer started (" + unit + ")";
-  std::vector<Chart> charts = {{"chart-coverage", "Coverage", x_label, "coverage (edges)", {}},
-                               {"chart-corpus", "Corpus size", x_label, "corpus size (files)", {}},
-                               {"chart-execs", "Execs per second", x_label, "speed (execs/s)", {}}};
+  std::vector<Chart> charts = {
+      {"chart-coverage", "Coverage", x_label, "coverage (edges)", {}, false},
+      {"chart-corpus", "Corpus size", x_label, "corpus size (files)", {}, false},
+      {"chart-execs", "Execs per second", x_label, "speed (execs/s)", {}, false}};
   const char* keys[] = {"coverage", "corpus_files", "execs_per_s"};
   for (const Json& line : stats) {
     for (std::size_t i = 0; i < charts.size(); ++i)
@@ -164,7 +165,8 @@ Chart trend_chart(const Json& history) {
               "Coverage at the end of each run",
               "run (1 = the oldest of the " + std::to_string(history.size()) + " kept)",
               "coverage (edges)",
-              {}};
+              {},
+              true};
   double run = 0;
   for (const Json& entry : history) chart.points.emplace_back(++run, entry.value("coverage", 0.0));
   return chart;
