@@ -81,6 +81,7 @@ empty="$work/report-empty"
 mkdir -p "$empty"
 printf 'started\t2026-01-03T22:00:00Z\nexecs\t5000\n' >"$empty/run.tsv"
 for i in $(seq 1 70); do printf '{"started":"2025-01-01T00:00:%02dZ","coverage":%d}\n' "$i" "$i"; done >"$empty/history.jsonl"
+printf 'not json\n{"started":5}\n' >>"$empty/history.jsonl"  # skipped, with a warning
 "$report_tool" "$empty" || fail "campaign_report (no findings) exited $?"
 grep -q 'Verdict: Nothing new: no findings (no divergence or crash in 5,000 execs).' "$empty/report.md" ||
   fail "no-findings verdict: $(cat "$empty/report.md")"

@@ -104,15 +104,32 @@ std::vector<Finding> ledger(const std::string& dir, const std::string& started) 
   return findings;
 }
 
+// A history line the report can read: each field it uses, where present, of the right type.
+bool well_formed(const Json& run) {
+  if (!run.is_object()) return false;
+  for (const char* key : {"started", "ended", "commit"})
+    if (run.contains(key) && !run[key].is_string()) return false;
+  for (const char* key :
+       {"duration_s", "jobs", "execs", "execs_per_cpu_s", "coverage", "corpus_files"})
+    if (run.contains(key) && !run[key].is_number()) return false;
+  if (run.contains("interrupted") && !run["interrupted"].is_boolean()) return false;
+  if (run.contains("open") && !run["open"].is_array()) return false;
+  if (!run.contains("findings")) return true;
+  if (!run["findings"].is_object()) return false;
+  for (const auto& [key, count] : run["findings"].items())
+    if (!count.is_number_integer()) return false;
+  return true;
+}
+
 std::vector<Json> read_history(const std::string& dir, const std::string& started) {
   std::vector<Json> runs;
   std::ifstream in(dir + "/history.jsonl");
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     Json run = Json::parse(line, nullptr, false);
-    if (run.is_discarded() || !run.is_object()) {
+    if (run.is_discarded() || !well_formed(run)) {
       std::cerr << "campaign_report: skipped a line of " << dir
-                << "/history.jsonl that is not JSON\n";
+                << "/history.jsonl that is not a run's JSON object\n";
       continue;
     }
     // A report written again for the same run replaces that run's line.
