@@ -2,7 +2,8 @@
 # Nightly (not in tools/test: two scratch builds, minutes): tools/campaign for real on a mutant.
 # It must report the planted bug as a shrunk kvtrace file that `kvtrace replay` reproduces on the
 # mutant and that passes on the real code; with --jobs 2; SIGTERM in the fuzz phase keeps findings
-# and corpus and writes the report; a rerun on the same --out resumes (the finding is known).
+# and corpus and writes the report; a rerun on the same --out resumes (the finding is known, its
+# shrunk trace replayed and still failing, both runs in the report's trend).
 # Usage: tests/campaign_e2e.sh [MUTANT (capacity_off_by_one)] [MINUTES (1)]
 # Needs build/dev/bin/kvtrace of the real code (tools/build dev). Exit 0 when every check passes.
 set -uo pipefail
@@ -37,6 +38,7 @@ fi
 for file in report.md report.json report.html; do
   [ -s "$scratch/out/$file" ] || fail "out/$file missing"
 done
+grep -q '^\*\*Verdict: .*1 new finding' "$scratch/out/report.md" || fail "the report's verdict does not say 1 new finding"
 
 # 2. SIGTERM during the fuzz phase of a rerun on the same --out: the report is still written, the
 #    corpus kept, the finding known (resumed).
@@ -62,6 +64,9 @@ corpus_after=$(ls "$scratch/out/corpus" | wc -l)
 [ "$corpus_after" -gt 0 ] || fail "the corpus is gone after SIGTERM"
 echo "corpus: $corpus_before files before the rerun, $corpus_after after"
 [ -s "$scratch/out/report.html" ] || fail "no report after SIGTERM"
+grep -q '^\*\*Verdict: .*Nothing new: 1 known finding still failing' "$scratch/out/report.md" ||
+  fail "the rerun's verdict does not say the finding is known and still failing"
+[ "$(grep -c . "$scratch/out/history.jsonl")" -eq 2 ] || fail "history.jsonl does not have both runs"
 
 [ "$failures" -eq 0 ] && echo "campaign_e2e: all checks passed ($mutant)"
 exit $((failures > 0))
