@@ -94,8 +94,11 @@ void clear_declined(const Declined& declined, StatsView& stats) {
   if (declined.cached_count) stats.cached_keys.reset();
 }
 
-bool same_unless_declined(const Declined& declined, OpResult model, OpResult backend) {
-  if (declined == Declined{}) return model == backend;
+// Copies the results only for a backend that declines something (the per-op hot path does not).
+bool same_unless_declined(const Declined& declined, const OpResult& model_result,
+                          const OpResult& backend_result) {
+  if (declined == Declined{}) return model_result == backend_result;
+  OpResult model = model_result, backend = backend_result;
   for (OpResult* result : {&model, &backend}) {
     for (Result& entry : result->entries) {
       if (entry.stats) clear_declined(declined, *entry.stats);
