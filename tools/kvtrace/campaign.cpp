@@ -405,9 +405,13 @@ class Coordinator {
 };
 
 // The backend's capabilities, asked in a child process for exec: backends: the process it starts
-// must not be inherited by the workers (each starts its own).
+// must not be inherited by the workers (each starts its own). Prints what its profile declines.
 std::optional<Capabilities> campaign_capabilities(const std::string& backend) {
-  if (backend.rfind("exec:", 0) != 0) return capabilities_or_report("campaign", backend);
+  if (backend.rfind("exec:", 0) != 0) {
+    auto caps = capabilities_or_report("campaign", backend);
+    if (caps) print_not_checked(*caps, backend);
+    return caps;
+  }
   int fds[2];
   if (::pipe(fds) != 0) return capabilities_or_report("campaign", backend);
   std::cout << std::flush;
@@ -415,6 +419,9 @@ std::optional<Capabilities> campaign_capabilities(const std::string& backend) {
   if (pid == 0) {
     ::close(fds[0]);
     const auto caps = capabilities_or_report("campaign", backend);
+    // The label takes a pooled session too, so it is asked here, never in the coordinator.
+    if (caps) print_not_checked(*caps, backend_label(backend));
+    std::cout << std::flush;
     if (caps) write_all(fds[1], format_profile(*caps));
     ::close(fds[1]);
     std::exit(caps ? exit_pass : exit_usage);
@@ -459,7 +466,6 @@ int run_campaign(CampaignOptions options) {
   const auto caps = campaign_capabilities(options.backend);
   if (!caps) return exit_usage;
   options.caps = *caps;
-  print_not_checked(options.caps, options.backend);
   install_campaign_signal_handlers();
   Coordinator coordinator(options);
   return coordinator.run();

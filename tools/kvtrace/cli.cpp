@@ -163,11 +163,11 @@ std::optional<Capabilities> capabilities_or_report(const std::string& command,
   return std::get<Capabilities>(caps);
 }
 
-void print_not_checked(const Capabilities& caps, const std::string& backend) {
+void print_not_checked(const Capabilities& caps, const std::string& label) {
   const std::string declined = describe_declined(caps.declined);
   if (declined.empty()) return;
-  std::cout << "not checked (declined in the profile of backend " << backend_label(backend)
-            << "): " << declined << "\n";
+  std::cout << "not checked (declined in the profile of backend " << label << "): " << declined
+            << "\n";
 }
 
 std::variant<Trace, std::string> load_trace(const std::string& path, uint64_t memory_budget_bytes) {

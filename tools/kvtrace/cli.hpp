@@ -71,8 +71,8 @@ std::string backend_flag(const std::string& backend);
 std::optional<Capabilities> capabilities_or_report(const std::string& command,
                                                    const std::string& backend);
 // One line naming the observations the backend's profile declines (nothing when none): a report
-// must say what it did not check.
-void print_not_checked(const Capabilities& caps, const std::string& backend);
+// must say what it did not check. `label`: the backend as reports call it (backend_label).
+void print_not_checked(const Capabilities& caps, const std::string& label);
 
 // Reads and parses FILE ("-": standard input); errors come back as "FILE:LINE: message".
 std::variant<Trace, std::string> load_trace(const std::string& path, uint64_t memory_budget_bytes);

@@ -27,6 +27,7 @@ struct ReplayOptions {
       false;  // replay the files that fit the backend's profile, list the rest
   uint32_t replays = failure_replay_count_default;  // runs of a failing prefix, the first included
   bool under_profile = false;  // each file under the backend's declared variants
+  std::string label;           // what messages call the backend (backend_label, asked once)
 };
 
 // --under-profile: the file's config takes the backend's declared variants (those it does not
@@ -95,8 +96,7 @@ std::variant<RunReport, std::string> replay_loaded(const std::string& path,
                 << " expectations depend on the variants; the model checks those lines\n";
     }
   }
-  if (auto outside = trace_outside(trace, caps, backend_label(options.backend)))
-    return path + ":" + *outside;
+  if (auto outside = trace_outside(trace, caps, options.label)) return path + ":" + *outside;
   adopt_unneeded_variants(trace.config, caps);
   return run_trace_isolated(trace, {options.backend}, options.audit);
 }
@@ -143,7 +143,7 @@ std::optional<std::string> outside_profile(const std::string& path, const Replay
     const auto adopted = adopt_profile_variants(trace, caps, options.budget_bytes);
     if (auto* error = std::get_if<std::string>(&adopted)) return "0: " + *error;
   }
-  return trace_outside(trace, caps, backend_label(options.backend));
+  return trace_outside(trace, caps, options.label);
 }
 
 TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
@@ -206,13 +206,15 @@ TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
   return record;
 }
 
-int run_replay(const ReplayOptions& options) {
-  if (options.inputs.empty()) return usage_error("replay", "give at least one FILE or folder");
+int run_replay(const ReplayOptions& given) {
+  if (given.inputs.empty()) return usage_error("replay", "give at least one FILE or folder");
+  ReplayOptions options = given;
   if (backend_names().empty())
     std::cout << "(no optimized backend in this build: model and expectations only)\n";
   const auto caps = capabilities_or_report("replay", options.backend);
   if (!caps) return exit_usage;
-  print_not_checked(*caps, options.backend);
+  options.label = backend_label(options.backend);  // after the backend started once, pooled
+  print_not_checked(*caps, options.label);
   std::vector<TraceRecord> records;
   int status = exit_pass;
   uint64_t skipped_count = 0;
@@ -226,8 +228,7 @@ int run_replay(const ReplayOptions& options) {
   }
   if (skipped_count > 0) {
     std::cout << skipped_count << " of " << records.size()
-              << " files skipped: outside the profile of backend " << backend_label(options.backend)
-              << "\n";
+              << " files skipped: outside the profile of backend " << options.label << "\n";
   }
   const std::string command = "kvtrace replay --backend " + options.backend;
   if (!options.json_path.empty()) {
