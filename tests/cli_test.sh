@@ -208,6 +208,11 @@ expect_output "expectations depend on the variants; the model checks those lines
 grep -q "files skipped" "$scratch/out" && { echo "FAIL: --under-profile still skipped files"; sed 's/^/  | /' "$scratch/out"; failures=$((failures + 1)); }
 expect_status 1 "a falsely declared variant" "$kvtrace" replay --artifacts "$scratch/a" --under-profile --skip-outside-profile --backend "exec:$protocol --profile-line 'config decode_caching=on'" corpus/
 
+# A campaign against a backend that declines an observation: it says so once, and its workers
+# (each with its own backend process) agree with the model on everything else.
+expect_status 0 "campaign with a declined observation" "$kvtrace" campaign --seed 1 --traces 30 --ops 60 --jobs 2 --artifacts "$scratch/c" --backend "exec:$protocol --corrupt-cache cached --profile-line 'decline cached'"
+expect_output "not checked (declined in the profile of backend protocol-host): the cached=C field" "campaign names what it did not check"
+
 # A generated file's `# generated:` header is the command that regenerates it, also when a
 # backend's profile cut it from a longer trace (it named the longer length once).
 cut_backend="exec:$(dirname "$kvtrace")/kv_protocol_backend --ops 'alloc append free'"
