@@ -314,6 +314,10 @@ BackendFactory backends_by_name(std::vector<std::string> names) {
   return [names = std::move(names)](const Config& config) { return make_backends(names, config); };
 }
 
+ShrinkOptions shrink_options_for(const std::string& backend, AuditMode audit) {
+  return ShrinkOptions{backends_by_name({backend}), audit, isolation_helps({backend})};
+}
+
 RunReport shrink_replay(const Trace& trace, const ShrinkOptions& options) {
   if (options.isolate) {
     return run_trace_isolated(trace, options.make_backends, options.audit, options.isolate_options);

@@ -42,6 +42,10 @@ struct ShrinkResult {
   bool cut_short = false;  // the deadline or shrink_run_count_max stopped it before a fixpoint
 };
 
+// The options for backend `backend` (a --backend value): fresh backends per replay, isolated when
+// a child process protects the caller from it (runner/isolate.hpp).
+ShrinkOptions shrink_options_for(const std::string& backend, AuditMode audit);
+
 // One replay of `trace` as the shrinker does it (isolated when options.isolate).
 RunReport shrink_replay(const Trace& trace, const ShrinkOptions& options);
 

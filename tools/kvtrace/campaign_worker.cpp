@@ -169,8 +169,7 @@ int run_campaign_worker(const CampaignOptions& options, uint64_t worker_count, W
     record.op_count = report.op_count;
     record.status = report.ok() ? "pass" : "fail";
     if (!report.ok()) {
-      ShrinkOptions shrink{backends_by_name({options.backend}), options.audit,
-                           isolation_helps({options.backend})};
+      ShrinkOptions shrink = shrink_options_for(options.backend, options.audit);
       if (options.time_limit_s > 0) shrink.deadline = start + limit;
       Divergence divergence = *report.divergence;
       // A repeat is not replayed again; a new failure is, and a backend that answers the same

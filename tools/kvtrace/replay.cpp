@@ -179,8 +179,7 @@ TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
   record.status = "fail";
   // The failing prefix again, against fresh backends: a backend that answers it differently is
   // reported as nondeterministic (its finding), not as the one answer it happened to give.
-  const ShrinkOptions again{backends_by_name({options.backend}), options.audit,
-                            isolation_helps({options.backend})};
+  const ShrinkOptions again = shrink_options_for(options.backend, options.audit);
   const ReplayTally tally =
       tally_replays(report.divergence->prefix, report, again, options.replays);
   if (!tally.deterministic()) report.divergence = nondeterministic(*report.divergence, tally);

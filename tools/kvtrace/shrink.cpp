@@ -49,8 +49,7 @@ int run_shrink(const ShrinkCommandOptions& options) {
     std::cerr << *error << "\n";
     return exit_usage;
   }
-  ShrinkOptions shrink{backends_by_name({options.backend}), options.audit,
-                       isolation_helps({options.backend})};
+  ShrinkOptions shrink = shrink_options_for(options.backend, options.audit);
   if (options.seconds > 0)
     shrink.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.seconds);
   const auto flaky = tell_flaky(std::get<Trace>(loaded), options, shrink);
