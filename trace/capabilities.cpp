@@ -323,6 +323,13 @@ void adopt_unneeded_variants(Config& config, const Capabilities& caps) {
   }
 }
 
+void adopt_declared_variants(Config& config, const Capabilities& caps) {
+  for (const VariantKey& variant : variant_keys) {
+    if (!(caps.either_variants.*variant.field))
+      config.*variant.field = caps.variants.*variant.field;
+  }
+}
+
 std::optional<std::string> trace_outside(const Trace& trace, const Capabilities& caps,
                                          std::string_view backend_name) {
   if (auto why = config_outside(trace.config, caps)) {

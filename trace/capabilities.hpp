@@ -94,6 +94,9 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
 // value, so the backend is never handed a rule it does not implement (the model's results are
 // the same either way).
 void adopt_unneeded_variants(Config& config, const Capabilities& caps);
+// Every variant the backend declares (but those it implements both ways) into `config`: a file
+// run under the backend's rules (`replay --under-profile`).
+void adopt_declared_variants(Config& config, const Capabilities& caps);
 // The first op of `trace` outside `caps`, as "LINE: op `NAME` ..." (or the config), or nothing.
 std::optional<std::string> trace_outside(const Trace& trace, const Capabilities& caps,
                                          std::string_view backend_name);

@@ -37,10 +37,7 @@ struct ReplayOptions {
 std::variant<uint64_t, std::string> adopt_profile_variants(Trace& trace, const Capabilities& caps,
                                                            uint64_t budget_bytes) {
   const Config before = trace.config;
-  for (const VariantKey& variant : variant_keys) {
-    if (!(caps.either_variants.*variant.field))
-      trace.config.*variant.field = caps.variants.*variant.field;
-  }
+  adopt_declared_variants(trace.config, caps);
   if (trace.config == before) return uint64_t{0};
   if (auto error = validate_config(trace.config, budget_bytes)) {
     return "config under the backend's variants (" + format_variants(trace.config) + "): " + *error;
