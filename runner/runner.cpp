@@ -564,6 +564,8 @@ std::string Divergence::signature() const {
   // "stats differ in used,free": the first field in the result's order names the root cause
   // (free follows used; which others move with it depends on the trace).
   if (kind == "stats" || kind == "info") rule = rule.substr(0, rule.find(','));
+  // How a broken backend's process ended (it exited, or we killed it) races with our kill.
+  rule = rule.substr(0, rule.find("; the process "));
   for (size_t at = 0;
        !backend_name.empty() && (at = rule.find(backend_name, at)) != std::string::npos;)
     rule.replace(at, backend_name.size(), "the backend");

@@ -135,6 +135,12 @@ TEST(Runner, SignatureNamesTheRootRuleNotTheResultWords) {
   c.detail = "backend engine-1.3 answered `? stats` with `nonsense`";
   EXPECT_EQ(c.signature(),
             "backend|release|backend the backend answered `? stats` with `nonsense`");
+  Divergence killed = c;  // whether it exited before our kill is a race, not another finding
+  killed.detail += "; the process killed by signal 9";
+  Divergence exited = c;
+  exited.detail += "; the process exited with status 0";
+  EXPECT_EQ(killed.signature(), c.signature());
+  EXPECT_EQ(exited.signature(), c.signature());
 }
 
 TEST(Runner, ReportsPrintModelPagesWithinThePool) {
