@@ -146,7 +146,7 @@ class Coordinator {
     if (!WIFSIGNALED(status)) return;
     const int signal_number = WTERMSIG(status);
     if (signal_number == SIGTERM || signal_number == SIGINT) return;
-    const uint64_t index = w + workers_.size() * worker.finished;
+    const uint64_t index = next_index(w);
     if (stop_forwarded_ || campaign_stop_signal.load() != 0 ||
         restart_count_ >= worker_restart_count_max || index >= options_.trace_count) {
       report_crash(w, signal_number);
@@ -262,9 +262,9 @@ class Coordinator {
     findings_++;
     FindingSummary& summary = distinct_["crash|worker|signal " + std::to_string(signal_number)];
     if (summary.trace_count++ == 0) {
-      summary.first_seed = options_.seed + w + workers_.size() * workers_[w].finished;
+      summary.first_seed = options_.seed + next_index(w);
     }
-    const uint64_t index = w + workers_.size() * workers_[w].finished;
+    const uint64_t index = next_index(w);
     const uint64_t trace_seed = options_.seed + index;
     std::cout << "FAIL  worker " << w << " died of signal " << signal_number << " ("
               << strsignal(signal_number) << ") running trace seed " << trace_seed << "\n";
@@ -281,11 +281,14 @@ class Coordinator {
     std::cout << "regenerate: " << regenerate_command(options_, trace_seed) << std::endl;
   }
 
+  // The trace index worker `w` runs next (or was running when it died): its stride's next one.
+  uint64_t next_index(uint64_t w) const { return w + workers_.size() * workers_[w].finished; }
+
   // The first trace index not run: every index below it has a record.
   uint64_t first_not_run() const {
     uint64_t first = options_.trace_count;
     for (uint64_t w = 0; w < workers_.size(); w++) {
-      first = std::min(first, w + workers_.size() * workers_[w].finished);
+      first = std::min(first, next_index(w));
     }
     return first;
   }

@@ -34,8 +34,9 @@ struct CampaignOptions {
   std::set<std::string> baseline;   // read from baseline_path
 };
 
-// Reads a baseline file: one signature per line, `#` comments and blank lines ignored. A
-// message (`FILE:LINE: ...`) when it cannot be read or a line is not a signature.
+// Reads a baseline file: one signature per line; blank lines, lines starting with `#` and
+// comments after two blanks and `#` ignored (a signature holds `#` for its numbers). A message
+// (`FILE:LINE: ...`) when it cannot be read or a line is not a signature.
 std::optional<std::string> read_baseline(const std::string& path, std::set<std::string>& out);
 
 // The `kvtrace gen` command that regenerates trace `trace_seed` of this campaign.

@@ -114,9 +114,11 @@ std::optional<std::string> read_baseline(const std::string& path, std::set<std::
   constexpr uint32_t line_count_max = 1000000;
   for (uint32_t number = 1; std::getline(file, line); number++) {
     if (number > line_count_max) return path + ": more than 1000000 lines";
-    const std::string text = line.substr(0, line.find('#'));
+    // A signature holds '#' for every number, so a comment is a line starting with '#' or what
+    // follows two blanks and a '#' (as --write-baseline writes it).
+    const std::string text = line.substr(0, line.find("  #"));
     const size_t first = text.find_first_not_of(" \t\r");
-    if (first == std::string::npos) continue;
+    if (first == std::string::npos || text[first] == '#') continue;
     const std::string signature = text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
     if (signature.find('|') == std::string::npos) {
       return path + ":" + std::to_string(number) + ": '" + signature.substr(0, 80) +
