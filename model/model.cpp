@@ -168,6 +168,10 @@ void Model::remove_sequence(SeqId seq) {
 }
 
 Result Model::alloc(SeqId seq, Tick tick) {
+  // "A waiting S gets no page before its lookup" (V-L8).
+  if (const auto found = sequences_.find(seq); found != sequences_.end() && found->second.waiting) {
+    return result_of(Status::invalid_argument);
+  }
   const auto victims = choose_victims(1, {seq});
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);
@@ -182,6 +186,11 @@ Result Model::alloc(SeqId seq, Tick tick) {
 Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                      const std::vector<SeqId>& protected_ids) {
   if (token_count == 0 || token_count > append_token_count_max) {
+    return result_of(Status::invalid_argument);
+  }
+  // "append, a step entry or truncate on a sequence in flight is invalid_argument" (V-L8).
+  if (const auto found = sequences_.find(seq);
+      found != sequences_.end() && found->second.in_flight()) {
     return result_of(Status::invalid_argument);
   }
   if (!config_.append_by_token)
@@ -217,14 +226,7 @@ Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t
   remove_victims(*victims);
 
   Sequence& sequence = sequences_[seq];  // creates S if absent
-  if (write_entry < sequence.block_table.size() &&
-      pages_.at(sequence.block_table[write_entry]).refcount > 1) {
-    const ModelPageId shared = sequence.block_table[write_entry];
-    const ModelPageId copy = new_page();
-    pages_.at(copy).slots = pages_.at(shared).slots;
-    release(shared);
-    sequence.block_table[write_entry] = copy;
-  }
+  copy_on_write(sequence, write_entry);
   for (uint32_t offset = 0; offset < token_count; offset++) {
     const uint64_t token = n + offset;
     if (token / config_.page_size >= sequence.block_table.size()) {
@@ -241,6 +243,18 @@ Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t
   token_count_ += token_count;
   sequence.last_use = tick;
   return result_of(Status::ok, *victims);
+}
+
+// "If entry `entry` exists and its page is still shared, it gets a new private page with the old
+// page's tokens; the old page's refcount drops by 1."
+void Model::copy_on_write(Sequence& sequence, uint64_t entry) {
+  if (entry >= sequence.block_table.size()) return;
+  const ModelPageId shared = sequence.block_table[entry];
+  if (pages_.at(shared).refcount <= 1) return;
+  const ModelPageId copy = new_page();
+  pages_.at(copy).slots = pages_.at(shared).slots;
+  release(shared);
+  sequence.block_table[entry] = copy;
 }
 
 std::pair<uint64_t, uint64_t> Model::place(const Sequence& sequence, uint64_t token) const {
@@ -329,7 +343,9 @@ Result Model::fork(SeqId src, SeqId dst, Tick tick) {
 Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
   if (!sequences_.count(seq)) return result_of(Status::unknown_sequence);
   Sequence& sequence = sequences_.at(seq);
-  if (token_count > sequence.token_count) return result_of(Status::invalid_argument);
+  if (token_count > sequence.token_count || sequence.in_flight()) {
+    return result_of(Status::invalid_argument);  // in flight: V-L8
+  }
   token_count_ -= sequence.token_count - token_count;
   sequence.token_count = token_count;
   sequence.token_ids.resize(token_count);
@@ -351,7 +367,7 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
 // and at most floor((n-1)/page_size)": the pages of those blocks, in block order.
 std::vector<ModelPageId> Model::prefix_hits(const std::vector<TokenId>& ids) const {
   std::vector<ModelPageId> hits;
-  if (!config_.prefix_caching) return hits;
+  if (!config_.prefix_caching || ids.empty()) return hits;
   const uint64_t limit = (ids.size() - 1) / config_.page_size;
   for (uint64_t block = 0; block < limit; block++) {
     const Key key(ids.begin(), ids.begin() + static_cast<int64_t>((block + 1) * config_.page_size));
@@ -364,9 +380,11 @@ std::vector<ModelPageId> Model::prefix_hits(const std::vector<TokenId>& ids) con
 
 // "The op fits if, after it, the pages with refcount above 0 (the remaining sequences' pages, the
 // hit pages and the new pages) number at most max_pages"; with lru, the shortest prefix of the
-// eviction order that makes it fit. nullopt: capacity_exceeded.
+// eviction order that makes it fit, skipping the requester (a waiting sequence's reserve, V-L3).
+// nullopt: capacity_exceeded.
 std::optional<std::vector<SeqId>> Model::choose_prefill_victims(
-    const std::vector<ModelPageId>& hits, uint64_t new_count) const {
+    const std::vector<ModelPageId>& hits, uint64_t new_count,
+    std::optional<SeqId> requester) const {
   const auto fits = [&](const std::vector<SeqId>& victims) {
     std::vector<ModelPageId> live = hits;
     for (const auto& [id, sequence] : sequences_) {
@@ -380,11 +398,21 @@ std::optional<std::vector<SeqId>> Model::choose_prefill_victims(
   std::vector<SeqId> victims;
   if (fits(victims)) return victims;
   if (config_.eviction == Eviction::none) return std::nullopt;
-  for (SeqId candidate : eviction_order()) {  // S does not exist yet, so nobody is skipped
+  for (SeqId candidate : eviction_order()) {  // a prefill's S does not exist yet
+    if (candidate == requester) continue;
     victims.push_back(candidate);
     if (fits(victims)) return victims;
   }
   return std::nullopt;
+}
+
+// "Take the K hit pages (refcount + 1; a hit with refcount 0 leaves the queue)."
+void Model::take_hits(Sequence& sequence, const std::vector<ModelPageId>& hits) {
+  for (ModelPageId hit : hits) {
+    if (pages_.at(hit).refcount == 0) dequeue(hit);
+    pages_.at(hit).refcount++;
+    sequence.block_table.push_back(hit);
+  }
 }
 
 // "prefill S P1:N1 ...": argument checks, then existence; hits, fit, then in order: evict, take
@@ -403,13 +431,7 @@ Result Model::prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick ti
   remove_victims(*victims);  // their registered pages stay hittable
 
   Sequence& sequence = sequences_[seq];
-  for (ModelPageId hit : hits) {  // "a hit with refcount 0 leaves the queue"
-    if (pages_.at(hit).refcount == 0) {
-      dequeue(hit);
-    }
-    pages_.at(hit).refcount++;
-    sequence.block_table.push_back(hit);
-  }
+  take_hits(sequence, hits);
   for (uint64_t i = 0; i < new_count; i++) sequence.block_table.push_back(new_page());
   const std::vector<uint64_t> values = prompt_token_values(*ids);
   for (uint64_t token = hits.size() * config_.page_size; token < n; token++) {
@@ -481,6 +503,14 @@ OpResult Model::apply(const Op& op, Tick tick) {
       return single(evict());
     case OpKind::prefill:
       return single(prefill(op.seq, op.entries, tick));
+    case OpKind::admit:
+      return single(admit(op.seq, op.entries, tick));
+    case OpKind::reserve:
+      return single(reserve(op.seq, op.count, tick));
+    case OpKind::commit:
+      return single(commit(op.seq, op.count, tick));
+    case OpKind::preempt:
+      return single(preempt(op.seq));
     case OpKind::stats:
       return single(Result{Status::ok, {}, std::nullopt, stats()});
     case OpKind::check:
@@ -579,9 +609,9 @@ std::vector<std::string> Model::audit() const {
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
       problems.push_back("model: sequence " + std::to_string(id) + " holds a page twice");
     }
-    if (sequence.block_table.size() < pages_for_tokens(sequence.token_count)) {
+    if (sequence.block_table.size() < pages_for_tokens(sequence.token_count + sequence.reserved)) {
       problems.push_back("model: sequence " + std::to_string(id) +
-                         " has fewer pages than tokens need");
+                         " has fewer pages than its tokens and reserved slots need");
     }
     const bool placed =
         sequence.places.size() == (config_.skip_reserved_slots ? sequence.token_count : 0) &&
@@ -622,20 +652,8 @@ std::vector<std::string> Model::audit() const {
   }
   audit_prefix_cache(problems);
   audit_free_queue(problems);
+  audit_lifecycle(problems);
   return problems;
-}
-
-// The values of the tokens of `key`: prompt values for its leading prompt ids, then the value
-// each generated id carries (decode_caching=on registers those too).
-static std::vector<uint64_t> key_values(const std::vector<TokenId>& key) {
-  std::vector<TokenId> prompt;
-  while (prompt.size() < key.size() && is_prompt_token(key[prompt.size()])) {
-    prompt.push_back(key[prompt.size()]);
-  }
-  std::vector<uint64_t> values = prompt_token_values(prompt);
-  for (size_t k = prompt.size(); k < key.size(); k++)
-    values.push_back(key[k] & ~generated_token_flag);
-  return values;
 }
 
 // Keys <-> pages one to one, the queue = the registered pages with refcount 0 (once each), every
@@ -657,7 +675,7 @@ void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
       problems.push_back(name + ": key of " + std::to_string(key.size()) + " ids is not a block");
       continue;
     }
-    const std::vector<uint64_t> values = key_values(key);
+    const std::vector<uint64_t> values = token_values_of_ids(key);
     for (uint64_t slot = 0; slot < config_.page_size; slot++) {
       if (page.slots[slot] != values[key.size() - config_.page_size + slot]) {
         problems.push_back(name + " slot " + std::to_string(slot) + ": not its key's value");

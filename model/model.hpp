@@ -1,5 +1,5 @@
-// The reference model of the kvtrace cache contract, v1 and v2 (docs/semantics.md): boring on
-// purpose.
+// The reference model of the kvtrace cache contract, v1 to v3 (docs/semantics.md): boring on
+// purpose. The request lifecycle of version 3 (section 15) lives in model/lifecycle.cpp.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +28,8 @@ struct ModelTestAccess;  // test-only hook (tests/model_audit_test.cpp): corrupt
 //  - registered_ and the pages' keys match (one to one unless duplicate_keys=kept); cached_queue_
 //  holds exactly the registered
 //    pages with refcount 0, once each; a registered page holds its key's prompt values;
-//  - no block table holds the same page twice; pages(S) >= ceil(n / page_size);
+//  - no block table holds the same page twice; pages(S) >= ceil((n + reserved) / page_size);
+//  - a waiting sequence (section 15) has no pages, n = 0 and reserved = 0;
 //  - free_queue=single: free_queue_ holds every free page once, its registered pages being
 //    cached_queue_ in the same order; otherwise it is empty;
 //  - token_count_ is the sum of n over all sequences (kept so stats() is O(1)).
@@ -78,6 +79,12 @@ class Model {
     Tick last_use = 0;
     // reserved_slots=skipped only (section 14.2): token k's (entry, slot); n of them.
     std::vector<std::pair<uint64_t, uint64_t>> places;
+    // Section 15: the known ids of tokens not computed yet (a prompt's rest), the slots reserved
+    // for the next tokens, and whether the next reserve looks the prompt up first.
+    std::vector<TokenId> pending_ids;
+    uint64_t reserved = 0;
+    bool waiting = false;
+    bool in_flight() const { return waiting || reserved > 0 || !pending_ids.empty(); }
   };
   // Token k's (entry, slot): (k / page_size, k % page_size), or its place under skipped slots.
   std::pair<uint64_t, uint64_t> place(const Sequence& sequence, uint64_t token) const;
@@ -90,8 +97,11 @@ class Model {
   std::vector<SeqId> eviction_order() const;
   std::optional<std::vector<SeqId>> choose_victims(uint64_t need,
                                                    const std::vector<SeqId>& protected_ids) const;
-  std::optional<std::vector<SeqId>> choose_prefill_victims(const std::vector<ModelPageId>& hits,
-                                                           uint64_t new_count) const;
+  std::optional<std::vector<SeqId>> choose_prefill_victims(
+      const std::vector<ModelPageId>& hits, uint64_t new_count,
+      std::optional<SeqId> requester = std::nullopt) const;
+  void take_hits(Sequence& sequence, const std::vector<ModelPageId>& hits);
+  void copy_on_write(Sequence& sequence, uint64_t entry);
   ModelPageId new_page();
   void release(ModelPageId page);
   void unregister(ModelPageId page);
@@ -112,6 +122,13 @@ class Model {
   Result prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick tick);
   Result evict();
   Result simple(const Op& op, Tick tick);
+  // Section 15 (model/lifecycle.cpp).
+  Result admit(SeqId seq, const std::vector<StepEntry>& segments, Tick tick);
+  Result reserve(SeqId seq, uint32_t token_count, Tick tick);
+  Result reserve_waiting(SeqId seq, uint32_t token_count, Tick tick);
+  Result commit(SeqId seq, uint32_t token_count, Tick tick);
+  Result preempt(SeqId seq);
+  void audit_lifecycle(std::vector<std::string>& problems) const;
 
   Config config_;
   std::map<SeqId, Sequence> sequences_;

@@ -10,7 +10,7 @@ namespace {
 
 struct Rule {
   const char* name;
-  const char* trace;  // without the header: `kvtrace 2` if it uses prefix caching, else `kvtrace 1`
+  const char* trace;  // without the header: every rule holds under `kvtrace 3` (V-L0)
 };
 
 // Changing any rule of the contract makes at least one of these expectations wrong.
@@ -279,15 +279,70 @@ const Rule rules[] = {
      "stats => ok used=2 free=6 sequences=1 tokens=4 cached=2\nprefill 3 1:5 => ok hit=4\n"
      "free 2 => ok\nstats => ok used=3 free=5 sequences=1 tokens=5 cached=2\n"
      "read 3 => ok\ncheck => ok\n"},
+    // Section 15: the request lifecycle (kvtrace 3), the worked examples of 15.5 first.
+    {"lifecycle_chunked_prefill_is_looked_up_once",
+     "config page_size=2 max_pages=8 prefix_caching=on\nprefill 1 1:4 => ok hit=0\n"
+     "admit 2 1:7 => ok\nstats => ok used=2 free=6 sequences=2 tokens=4 cached=2\n"
+     "reserve 2 2 => ok hit=4\ncommit 2 2 => ok\nreserve 2 2 => ok\ncommit 2 1 => ok\n"
+     "info 2 => ok tokens=7 pages=4 pinned=0\n"
+     "stats => ok used=4 free=4 sequences=2 tokens=11 cached=3\nread 2 => ok\ncheck => ok\n"},
+    {"lifecycle_rejected_drafts_released_and_never_cached",
+     "config page_size=2 max_pages=4 prefix_caching=on decode_caching=on rejected_slots=released\n"
+     "prefill 1 1:2 => ok hit=0\nreserve 1 4 => ok\ncommit 1 1 => ok\n"
+     "stats => ok used=2 free=2 sequences=1 tokens=3 cached=1\nread 1 => ok\ncheck => ok\n"},
+    {"lifecycle_abort_before_compute_and_preemption",
+     "config page_size=2 max_pages=3 eviction=lru prefix_caching=on\nprefill 1 1:4 => ok hit=0\n"
+     "reserve 1 2 => ok\nfree 1 => ok\nadmit 2 1:5 => ok\nreserve 2 1 => ok hit=4\n"
+     "commit 2 1 => ok\npreempt 2 => ok\ninfo 2 => ok tokens=0 pages=0 pinned=0\n"
+     "reserve 2 1 => ok hit=4\ncommit 2 1 => ok\nappend 2 1 => ok\nread 2 => ok\n"
+     "check => ok\n"},
+    {"lifecycle_kept_rejected_slots_are_used_first",
+     "config page_size=2 max_pages=3\nappend 1 1 => ok\nreserve 1 4 => ok\n"
+     "info 1 => ok tokens=1 pages=3 pinned=0\ncommit 1 2 => ok\n"
+     "info 1 => ok tokens=3 pages=3 pinned=0\nreserve 1 3 => ok\nreserve 1 1 => capacity_exceeded\n"
+     "commit 1 3 => ok\nstats => ok used=3 free=0 sequences=1 tokens=6\nread 1 => ok\n"},
+    {"lifecycle_argument_and_existence_checks",
+     "config page_size=2 max_pages=2\nadmit 1 1:0 => invalid_argument\nadmit 1 2048:1 => "
+     "invalid_argument\nadmit 1 1:3 => ok\nadmit 1 1:1 => sequence_exists\n"
+     "reserve 9 0 => invalid_argument\nreserve 9 1048577 => invalid_argument\n"
+     "commit 9 0 => unknown_sequence\ncommit 9 1048577 => invalid_argument\n"
+     "preempt 9 => unknown_sequence\ncommit 1 1 => invalid_argument\ncommit 1 0 => ok\n"
+     "info 1 => ok tokens=0 pages=0 pinned=0\nreserve 3 3 => ok\n"
+     "info 3 => ok tokens=0 pages=2 pinned=0\ncommit 3 4 => invalid_argument\n"},
+    {"lifecycle_in_flight_refuses_append_truncate_and_alloc_while_waiting",
+     "config page_size=2 max_pages=4\nadmit 1 1:2 => ok\nalloc 1 => invalid_argument\n"
+     "append 1 1 => invalid_argument\nstep 1:1 2:1 => invalid_argument ; ok\n"
+     "truncate 1 0 => invalid_argument\nreserve 2 1 => ok\nalloc 2 => ok\n"
+     "append 2 1 => invalid_argument\ntruncate 2 0 => invalid_argument\ncommit 2 1 => ok\n"
+     "append 2 1 => ok\nreserve 1 1 => ok hit=0\ncommit 1 1 => ok\n"
+     "append 1 1 => invalid_argument\nreserve 1 1 => ok\ncommit 1 1 => ok\n"
+     "append 1 1 => ok\ninfo 1 => ok tokens=3 pages=2 pinned=0\ncheck => ok\n"},
+    {"lifecycle_fork_copies_the_computed_part",
+     "config page_size=2 max_pages=6\nadmit 1 1:5 => ok\nfork 1 2 => ok\n"
+     "info 2 => ok tokens=0 pages=0 pinned=0\nappend 2 1 => ok\nreserve 1 3 => ok hit=0\n"
+     "commit 1 3 => ok\nreserve 1 2 => ok\nfork 1 3 => ok\ninfo 3 => ok tokens=3 pages=2 "
+     "pinned=0\nappend 3 1 => ok\ncommit 1 2 => ok\nread 1 => ok\nread 3 => ok\n"
+     "stats => ok used=5 free=1 sequences=3 tokens=10\ncheck => ok\n"},
+    {"lifecycle_commit_copies_a_shared_page_and_may_evict",
+     "config page_size=2 max_pages=3 eviction=lru\nappend 1 1 => ok\nreserve 1 1 => ok\n"
+     "fork 1 2 => ok\npin 2 => ok\nalloc 3 => ok\nalloc 4 => ok\ncommit 1 1 => ok evicted=3\n"
+     "stats => ok used=3 free=0 sequences=3 tokens=3\nread 1 => ok\nread 2 => ok\ncheck => ok\n"},
+    {"lifecycle_preempt_registers_under_register_at_release",
+     "config page_size=2 max_pages=4 prefix_caching=on register_at=release\n"
+     "prefill 1 1:5 => ok hit=0\nstats => ok used=3 free=1 sequences=1 tokens=5 cached=0\n"
+     "preempt 1 => ok\nstats => ok used=0 free=4 sequences=1 tokens=0 cached=2\n"
+     "reserve 1 1 => ok hit=4\ncommit 1 1 => ok\nread 1 => ok\ncheck => ok\n"},
+    {"lifecycle_ops_invalid_under_skipped_reserved_slots",
+     "config page_size=2 max_pages=4 reserved_slots=skipped\nadmit 1 1:2 => invalid_argument\n"
+     "reserve 1 1 => invalid_argument\nappend 1 1 => ok\ncommit 1 0 => invalid_argument\n"
+     "preempt 1 => invalid_argument\n"},
 };
 
 class ModelRule : public ::testing::TestWithParam<Rule> {};
 
 TEST_P(ModelRule, HoldsInTheModel) {
   const std::string body = GetParam().trace;
-  const bool version_2 =
-      body.find("prefill") != std::string::npos || body.find("prefix_caching") != std::string::npos;
-  const std::string text = std::string(version_2 ? "kvtrace 2\n" : "kvtrace 1\n") + body;
+  const std::string text = "kvtrace 3\n" + body;
   ParseResult parsed = parse_trace(text, memory_budget_default_bytes);
   ASSERT_TRUE(std::holds_alternative<Trace>(parsed)) << std::get<ParseError>(parsed).message;
   const Trace& trace = std::get<Trace>(parsed);

@@ -1,4 +1,6 @@
 // The canonical kvtrace printer; parse_trace(format_trace(t)) gives t back (line numbers aside).
+#include <algorithm>
+
 #include "trace/trace.hpp"
 
 namespace kv {
@@ -10,21 +12,21 @@ void append_comments(std::string& out, const std::vector<std::string>& comments)
 
 }  // namespace
 
-bool line_needs_version_2(const TraceLine& line) {
-  if (op_shape(line.op.kind) == OpShape::Prefill) return true;
-  if (!line.expected) return false;
+uint32_t line_version(const TraceLine& line) {
+  uint32_t version = op_version(line.op.kind);
+  if (!line.expected) return version;
   for (const Result& result : line.expected->entries) {
-    if (result.hit_tokens || (result.stats && result.stats->cached_keys)) return true;
+    if (result.hit_tokens || (result.stats && result.stats->cached_keys)) {
+      version = std::max<uint32_t>(version, 2);
+    }
   }
-  return false;
+  return version;
 }
 
 uint32_t trace_version(const Trace& trace) {
-  if (trace.config.prefix_caching) return 2;
-  for (const TraceLine& line : trace.lines) {
-    if (line_needs_version_2(line)) return 2;
-  }
-  return 1;
+  uint32_t version = trace.config.prefix_caching ? 2 : 1;
+  for (const TraceLine& line : trace.lines) version = std::max(version, line_version(line));
+  return version;
 }
 
 std::string format_trace(const Trace& trace) {

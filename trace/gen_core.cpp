@@ -10,7 +10,7 @@ namespace {
 constexpr std::array<uint32_t, op_kind_count> op_weights() {
   std::array<uint32_t, op_kind_count> weights{};
   uint32_t i = 0;
-#define KV_OP(name, shape, weight, help) weights[i++] = weight;
+#define KV_OP(name, shape, version, weight, help) weights[i++] = weight;
 #include "trace/ops.def"
   return weights;
 }

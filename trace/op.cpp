@@ -9,12 +9,13 @@ namespace {
 struct OpRow {
   std::string_view name;
   OpShape shape;
+  uint32_t version;
   uint32_t weight;
   std::string_view help;
 };
 
 constexpr std::array<OpRow, op_kind_count> op_rows = {{
-#define KV_OP(name, shape, weight, help) {#name, OpShape::shape, weight, help},
+#define KV_OP(name, shape, version, weight, help) {#name, OpShape::shape, version, weight, help},
 #include "trace/ops.def"
 }};
 
@@ -42,6 +43,9 @@ std::string_view op_name(OpKind kind) {
 }
 std::string_view op_help(OpKind kind) {
   return op_rows[static_cast<size_t>(kind)].help;
+}
+uint32_t op_version(OpKind kind) {
+  return op_rows[static_cast<size_t>(kind)].version;
 }
 uint32_t op_weight(OpKind kind) {
   return op_rows[static_cast<size_t>(kind)].weight;

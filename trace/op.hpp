@@ -21,11 +21,11 @@ inline constexpr uint32_t prefill_token_count_max = 1048576;
 inline constexpr uint32_t prefill_segment_count_max = 16384;
 
 enum class OpKind : uint8_t {
-#define KV_OP(name, shape, weight, help) name,
+#define KV_OP(name, shape, version, weight, help) name,
 #include "trace/ops.def"
 };
 inline constexpr uint32_t op_kind_count = 0
-#define KV_OP(name, shape, weight, help) +1
+#define KV_OP(name, shape, version, weight, help) +1
 #include "trace/ops.def"
     ;
 
@@ -39,6 +39,8 @@ bool shape_has_entries(OpShape shape);
 OpShape op_shape(OpKind kind);
 std::string_view op_name(OpKind kind);
 std::string_view op_help(OpKind kind);
+// The lowest `kvtrace V` header a file using the op needs.
+uint32_t op_version(OpKind kind);
 uint32_t op_weight(OpKind kind);
 std::optional<OpKind> op_from_name(std::string_view name);
 

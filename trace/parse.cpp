@@ -116,7 +116,10 @@ std::optional<std::string> parse_args(const Words& words, Op& op) {
   const OpShape shape = op_shape(op.kind);
   if (shape == OpShape::Step) return parse_entries(words, 1, op);
   if (shape == OpShape::Prefill) {
-    if (words.size() < 2) return "prefill is missing an argument: " + std::string(op_help(op.kind));
+    if (words.size() < 2) {
+      return std::string(op_name(op.kind)) +
+             " is missing an argument: " + std::string(op_help(op.kind));
+    }
     auto seq = parse_u32(words[1], "sequence id");
     if (auto* message = std::get_if<std::string>(&seq)) return *message;
     op.seq = std::get<uint32_t>(seq);
@@ -194,7 +197,8 @@ std::optional<std::string> parse_fields(const Words& words, Result& result) {
   if (fields.count("hit")) {
     result.hit_tokens = fields["hit"];
     fields.erase("hit");
-    if (!fields.empty()) return std::string("a prefill result has only hit= and evicted=");
+    if (!fields.empty())
+      return std::string("a prefill or reserve result has only hit= and evicted=");
   }
   if (fields.empty()) return std::nullopt;
   if (fields.count("used") || fields.count("free") || fields.count("sequences") ||
@@ -338,8 +342,12 @@ std::optional<std::string> LineParser::op_line(std::string_view body, uint32_t l
     if (auto* message = std::get_if<std::string>(&expected)) return *message;
     line.expected = std::get<OpResult>(expected);
   }
-  if (version_ < 2 && line_needs_version_2(line)) {
-    return "prefill and the result fields hit= and cached= need the header 'kvtrace 2'";
+  if (const uint32_t needed = line_version(line); version_ < needed) {
+    return needed == 2
+               ? std::string(
+                     "prefill and the result fields hit= and cached= need the header "
+                     "'kvtrace 2'")
+               : "op " + std::string(op_name(line.op.kind)) + " needs the header 'kvtrace 3'";
   }
   trace_.lines.push_back(std::move(line));
   op_count_++;
@@ -351,13 +359,13 @@ std::optional<std::string> LineParser::body_line(std::string_view body, uint32_t
   const Words words = split_words(body);
   if (!saw_header_) {
     if (words.size() != 2 || words[0] != "kvtrace") {
-      return std::string("expected the header line 'kvtrace 1' or 'kvtrace 2'");
+      return std::string("expected the header line 'kvtrace 1', 'kvtrace 2' or 'kvtrace 3'");
     }
-    if (words[1] != "1" && words[1] != "2") {
+    if (words[1] != "1" && words[1] != "2" && words[1] != "3") {
       return "unsupported kvtrace version '" + std::string(words[1]) +
-             "' (this tool reads 1 and 2)";
+             "' (this tool reads 1, 2 and 3)";
     }
-    version_ = words[1] == "1" ? 1 : 2;
+    version_ = static_cast<uint32_t>(words[1][0] - '0');
     saw_header_ = true;
     return std::nullopt;
   }
@@ -395,7 +403,8 @@ std::optional<std::string> LineParser::feed(std::string_view line, uint32_t line
 
 std::optional<std::string> LineParser::finish() {
   if (!saw_header_)
-    return std::string("empty file: expected the header line 'kvtrace 1' or 'kvtrace 2'");
+    return std::string(
+        "empty file: expected the header line 'kvtrace 1', 'kvtrace 2' or 'kvtrace 3'");
   if (!saw_config_) return std::string("missing the config line");
   trace_.trailing_comments = std::move(pending_comments_);
   pending_comments_.clear();

@@ -89,6 +89,20 @@ inline std::vector<uint64_t> prompt_token_values(const std::vector<TokenId>& ids
   return values;
 }
 
+// The values of a sequence's known ids: prompt values for its leading prompt ids, then the value
+// each generated id carries (generated_token_id sets a flag on it). A recomputed token (kvtrace 3,
+// after `preempt`) therefore gets back the value it had.
+inline std::vector<uint64_t> token_values_of_ids(const std::vector<TokenId>& ids) {
+  std::vector<TokenId> prompt;
+  while (prompt.size() < ids.size() && is_prompt_token(ids[prompt.size()])) {
+    prompt.push_back(ids[prompt.size()]);
+  }
+  std::vector<uint64_t> values = prompt_token_values(prompt);
+  for (size_t k = prompt.size(); k < ids.size(); k++)
+    values.push_back(ids[k] & ~generated_token_flag);
+  return values;
+}
+
 // Word `index` of the K (kv=0) or V (kv=1) vector of one layer. K and V words differ in the top
 // bit.
 inline uint32_t token_word(uint64_t value, uint32_t layer, uint32_t kv, uint32_t index) {

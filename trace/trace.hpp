@@ -48,9 +48,10 @@ std::variant<Op, std::string> parse_op(std::string_view text);
 // Parses one result line (`ok evicted=1,2`, a step's entries joined by ` ; `), for tools.
 std::variant<OpResult, std::string> parse_op_result(std::string_view text);
 
-// kvtrace 2 features on one line: a prefill op, or `hit=`/`cached=` in its expectation.
-bool line_needs_version_2(const TraceLine& line);
-// The lowest version that holds the trace: 2 with prefix_caching=on or any kvtrace 2 line, else 1.
+// The lowest version that holds one line: its op's (ops.def), at least 2 with `hit=`/`cached=`
+// in its expectation.
+uint32_t line_version(const TraceLine& line);
+// The lowest version that holds the trace: the highest line's, at least 2 with prefix_caching=on.
 uint32_t trace_version(const Trace& trace);
 
 // Canonical text: `kvtrace V` (trace_version), the config, one op per line with ` => EXPECTED`

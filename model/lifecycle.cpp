@@ -1,0 +1,163 @@
+// The reference model's request lifecycle (docs/semantics.md section 15, kvtrace 3): admit,
+// reserve, commit and preempt, each following its rule in the rule's words.
+#include <algorithm>
+
+#include "model/model.hpp"
+#include "trace/token.hpp"
+
+namespace kv {
+
+// "admit S P1:N1 ...": S waits with its prompt; no pages, nothing computed, never evicts (V-L1).
+Result Model::admit(SeqId seq, const std::vector<StepEntry>& segments, Tick tick) {
+  const std::optional<std::vector<TokenId>> ids = prompt_token_ids(segments);
+  if (!ids || config_.skip_reserved_slots) return result_of(Status::invalid_argument);
+  if (sequences_.count(seq)) return result_of(Status::sequence_exists);
+  Sequence& sequence = sequences_[seq];
+  sequence.pending_ids = *ids;
+  sequence.waiting = true;
+  sequence.last_use = tick;
+  return result_of(Status::ok);
+}
+
+// "reserve S N": slots for S's next N tokens. need = max(0, ceil((n + reserved + N) / page_size) -
+// pages(S)), made room for as in section 6 with S protected; an absent S is created (V-L2).
+Result Model::reserve(SeqId seq, uint32_t token_count, Tick tick) {
+  if (token_count == 0 || token_count > append_token_count_max || config_.skip_reserved_slots) {
+    return result_of(Status::invalid_argument);
+  }
+  const auto found = sequences_.find(seq);
+  if (found != sequences_.end() && found->second.waiting) {
+    return reserve_waiting(seq, token_count, tick);
+  }
+  const uint64_t n = found == sequences_.end() ? 0 : found->second.token_count;
+  const uint64_t reserved = found == sequences_.end() ? 0 : found->second.reserved;
+  const uint64_t pages = found == sequences_.end() ? 0 : found->second.block_table.size();
+  const uint64_t wanted = pages_for_tokens(n + reserved + token_count);
+  const auto victims = choose_victims(wanted > pages ? wanted - pages : 0, {seq});
+  if (!victims) return result_of(Status::capacity_exceeded);
+  remove_victims(*victims);
+  Sequence& sequence = sequences_[seq];  // creates S if absent
+  while (sequence.block_table.size() < wanted) sequence.block_table.push_back(new_page());
+  sequence.reserved += token_count;
+  sequence.last_use = tick;
+  return result_of(Status::ok, *victims);
+}
+
+// A waiting S's reserve (V-L3): the lookup of its known ids as prefill's hit (at most
+// floor((len-1)/page_size) blocks), the hits computed, then pages for N slots after them; it fits
+// as a prefill does, S protected. Result `ok hit=T`.
+Result Model::reserve_waiting(SeqId seq, uint32_t token_count, Tick tick) {
+  Sequence& waiting = sequences_.at(seq);
+  const std::vector<ModelPageId> hits = prefix_hits(waiting.pending_ids);
+  const uint64_t hit_tokens = hits.size() * config_.page_size;
+  const uint64_t new_count = pages_for_tokens(hit_tokens + token_count) - hits.size();
+  const auto victims = choose_prefill_victims(hits, new_count, seq);
+  if (!victims) return result_of(Status::capacity_exceeded);
+  remove_victims(*victims);
+  Sequence& sequence = sequences_.at(seq);
+  take_hits(sequence, hits);
+  for (uint64_t i = 0; i < new_count; i++) sequence.block_table.push_back(new_page());
+  const auto computed = sequence.pending_ids.begin() + static_cast<int64_t>(hit_tokens);
+  sequence.token_ids.assign(sequence.pending_ids.begin(), computed);
+  sequence.pending_ids.erase(sequence.pending_ids.begin(), computed);
+  sequence.token_count = hit_tokens;
+  token_count_ += hit_tokens;
+  sequence.reserved = token_count;
+  sequence.waiting = false;
+  sequence.last_use = tick;
+  Result result = result_of(Status::ok, *victims);
+  result.hit_tokens = hit_tokens;
+  return result;
+}
+
+// "commit S N": the first N reserved slots are computed (V-L4): copy-on-write of entry
+// n/page_size if shared (need = that page), each token written with its known id's value or a new
+// generated one, the blocks that became full registered (P9), n += N; then the reservation ends
+// and under rejected_slots=released the entries beyond ceil(n/page_size) are released (V-L5).
+Result Model::commit(SeqId seq, uint32_t token_count, Tick tick) {
+  if (token_count > append_token_count_max || config_.skip_reserved_slots) {
+    return result_of(Status::invalid_argument);
+  }
+  const auto found = sequences_.find(seq);
+  if (found == sequences_.end()) return result_of(Status::unknown_sequence);
+  if (token_count > found->second.reserved) return result_of(Status::invalid_argument);
+  const uint64_t n = found->second.token_count;
+  const uint64_t write_entry = n / config_.page_size;
+  const std::vector<ModelPageId>& table = found->second.block_table;
+  const bool cow = token_count > 0 && write_entry < table.size() &&
+                   pages_.at(table[write_entry]).refcount > 1;
+  const auto victims = choose_victims(cow ? 1 : 0, {seq});
+  if (!victims) return result_of(Status::capacity_exceeded);
+  remove_victims(*victims);
+
+  Sequence& sequence = sequences_.at(seq);
+  if (token_count > 0) copy_on_write(sequence, write_entry);
+  for (uint32_t offset = 0; offset < token_count; offset++) {
+    if (sequence.pending_ids.empty()) {
+      sequence.token_ids.push_back(generated_token_id(token_value(tick, 0, offset)));
+    } else {
+      sequence.token_ids.push_back(sequence.pending_ids.front());
+      sequence.pending_ids.erase(sequence.pending_ids.begin());
+    }
+  }
+  const std::vector<uint64_t> values = token_values_of_ids(sequence.token_ids);
+  for (uint64_t token = n; token < n + token_count; token++) {
+    const ModelPageId page = sequence.block_table[token / config_.page_size];
+    unregister(page);  // "writing into a registered page unregisters it first" (P16)
+    pages_.at(page).slots[token % config_.page_size] = values[token];
+  }
+  register_full_blocks(sequence, n / config_.page_size, (n + token_count) / config_.page_size);
+  sequence.token_count = n + token_count;
+  token_count_ += token_count;
+  sequence.reserved = 0;
+  while (config_.rejected_slots &&
+         sequence.block_table.size() > pages_for_tokens(sequence.token_count)) {
+    release(sequence.block_table.back());
+    sequence.block_table.pop_back();
+  }
+  sequence.last_use = tick;
+  return result_of(Status::ok, *victims);
+}
+
+// "preempt S": S's pages are released as by `free` (registered ones keep their keys and join the
+// queue, last block first; register_at=release registers first), its computed and pending ids
+// become its pending ids, n and the reservation drop to 0, and S waits (V-L6). Does not use S.
+Result Model::preempt(SeqId seq) {
+  if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);
+  const auto found = sequences_.find(seq);
+  if (found == sequences_.end()) return result_of(Status::unknown_sequence);
+  Sequence& sequence = found->second;
+  if (config_.register_at) register_blocks(sequence, 0, sequence.token_count / config_.page_size);
+  for (auto page = sequence.block_table.rbegin(); page != sequence.block_table.rend(); ++page) {
+    release(*page);
+  }
+  sequence.block_table.clear();
+  sequence.pending_ids.insert(sequence.pending_ids.begin(), sequence.token_ids.begin(),
+                              sequence.token_ids.end());
+  sequence.token_ids.clear();
+  token_count_ -= sequence.token_count;
+  sequence.token_count = 0;
+  sequence.reserved = 0;
+  sequence.waiting = true;
+  return result_of(Status::ok);
+}
+
+// A waiting sequence has no pages, no computed token and no reservation; every sequence has one id
+// per computed token.
+void Model::audit_lifecycle(std::vector<std::string>& problems) const {
+  for (const auto& [id, sequence] : sequences_) {
+    const std::string name = "model: sequence " + std::to_string(id);
+    if (sequence.waiting && (!sequence.block_table.empty() || sequence.token_count > 0 ||
+                             sequence.reserved > 0)) {
+      problems.push_back(name + " waits but holds " + std::to_string(sequence.block_table.size()) +
+                         " pages, " + std::to_string(sequence.token_count) + " tokens and " +
+                         std::to_string(sequence.reserved) + " reserved slots (expected none)");
+    }
+    if (sequence.token_ids.size() != sequence.token_count) {
+      problems.push_back(name + " has " + std::to_string(sequence.token_ids.size()) +
+                         " token ids for " + std::to_string(sequence.token_count) + " tokens");
+    }
+  }
+}
+
+}  // namespace kv
