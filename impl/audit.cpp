@@ -18,6 +18,7 @@ std::vector<std::string> Cache::audit() const {
   audit_sequences(problems);
   audit_lru(problems);
   audit_prefix(problems);
+  audit_lifecycle(problems);
   return problems;
 }
 

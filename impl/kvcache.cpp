@@ -68,6 +68,10 @@ uint32_t Cache::create_sequence(SeqId id, Tick now) {
   seq.token_count = 0;
   seq.last_use = now;
   seq.block_table.clear();  // keeps capacity from the previous tenant
+  seq.pending_ids.clear();
+  seq.pending_words.clear();
+  seq.reserved = 0;
+  seq.waiting = false;
   index_.insert(id, slot);
   lru_insert(slot);
   ++sequence_count_;

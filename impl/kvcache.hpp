@@ -53,6 +53,8 @@ struct Config {
   Eviction eviction = Eviction::none;
   Shape shape;
   bool prefix_caching = false;  // register full prompt blocks by key and reuse them (prefill)
+  // kvtrace 3's rejected_slots=released: a commit releases the pages beyond its computed tokens.
+  bool release_rejected_slots = false;
 };
 
 // Empty when `config` is inside the contract's ranges, else a message naming the bad field.
@@ -63,6 +65,7 @@ struct Outcome {
   Error error = Error::none;
   std::span<const SeqId> evicted;  // victims in eviction order; valid until the next mutating call
   uint64_t hit_tokens = 0;         // prefill: tokens served from registered blocks
+  bool looked_up = false;          // prefill, or reserve of a waiting sequence: hit_tokens holds
   bool ok() const { return error == Error::none; }
 };
 
@@ -141,6 +144,8 @@ struct CacheTestAccess;  // test-only hook (tests/cache_test_access.hpp): corrup
 //    with consistent prev/next links; pinned sequences are not in it.
 //  - index_ maps each live sequence's id to its slot and nothing else; token_count_ == sum of n.
 //  - pending_drop_ is all zero between calls (eviction planning undoes its marks).
+//  - lifecycle: pages(S) >= ceil((n + reserved) / page_size); a waiting sequence has no pages, no
+//    tokens and no reservation; pending_words holds words_per_token words per pending id.
 class Cache {
  public:
   Cache(const Config& config, PageStore& store);
@@ -166,6 +171,21 @@ class Cache {
   Outcome prefill(SeqId id, std::span<const uint32_t> token_ids,
                   std::span<const uint32_t> token_words, Tick now,
                   std::span<const SeqId> protected_ids = {});
+
+  // The request lifecycle (kvtrace 3, docs/semantics.md section 15; impl/lifecycle.cpp).
+  // admit: `id` waits with a prompt (ids and words as for prefill), no pages.
+  Outcome admit(SeqId id, std::span<const uint32_t> token_ids,
+                std::span<const uint32_t> token_words, Tick now);
+  // reserve: pages for the next token_count tokens; a waiting sequence looks its prompt up first
+  // (Outcome::hit_tokens, with looked_up set).
+  Outcome reserve(SeqId id, uint32_t token_count, Tick now);
+  // commit: the first token_count reserved tokens are written. The sequence's pending tokens (a
+  // prompt's rest, or tokens a preempt took back) come first with their own words; the others
+  // take theirs from generated_words, which holds token_count tokens' words (offset i at i).
+  Outcome commit(SeqId id, uint32_t token_count, std::span<const uint32_t> generated_words,
+                 Tick now);
+  // preempt: pages released, the computed tokens kept (ids and words) to be recomputed.
+  Outcome preempt(SeqId id);
 
   std::optional<SeqInfo> info(SeqId id) const;
   Stats stats() const;
@@ -193,6 +213,13 @@ class Cache {
     uint64_t protect_epoch = 0;  // == protect_epoch_ while protected in the current eviction plan
     uint32_t lru_prev = kNone, lru_next = kNone;
     boost::container::small_vector<PageId, 8> block_table;
+    // The lifecycle (impl/lifecycle.cpp): tokens known but not computed (ids, words_per_token_
+    // words each), slots reserved after the computed ones, and whether the next reserve looks up.
+    std::vector<uint32_t> pending_ids;
+    std::vector<uint32_t> pending_words;
+    uint64_t reserved = 0;
+    bool waiting = false;
+    bool in_flight() const { return waiting || reserved > 0 || !pending_ids.empty(); }
   };
 
   Outcome fail(Error error) const { return Outcome{error, {}}; }
@@ -205,6 +232,10 @@ class Cache {
   void use(uint32_t slot, Tick now);
   void release_tail(Sequence& seq, uint32_t keep_page_count);
   void write_tokens(Sequence& seq, uint32_t token_count, std::span<const uint32_t> token_words);
+  void copy_if_shared(Sequence& seq, uint64_t entry);
+  Outcome reserve_waiting(uint32_t slot, uint32_t token_count, Tick now);
+  void register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block);
+  void audit_lifecycle(std::vector<std::string>& problems) const;
 
   void lru_unlink(uint32_t slot);
   void lru_insert(uint32_t slot);
@@ -256,6 +287,7 @@ class Cache {
   std::vector<SeqId> evicted_;
   std::vector<uint32_t> victim_slots_;
   std::vector<uint64_t> slot_mapping_;
+  std::vector<uint32_t> commit_words_;
 };
 
 }  // namespace kvcache

@@ -14,6 +14,7 @@ constexpr uint32_t kAbsent = detail::SeqIndex::kEmptySlot;
 Outcome Cache::alloc(SeqId id, Tick now) {
   evicted_.clear();
   uint32_t slot = index_.find(id);
+  if (slot != kAbsent && slots_[slot].waiting) return fail(Error::invalid_argument);  // V-L8
   if (const Error error = make_room(1, slot, {}); error != Error::none) return fail(error);
   if (slot == kAbsent) slot = create_sequence(id, now);
   slots_[slot].block_table.push_back(take_page());
@@ -28,6 +29,7 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   if (token_words.size() != uint64_t{token_count} * words_per_token_)
     return fail(Error::invalid_argument);  // caller's buffer does not match token_count
   uint32_t slot = index_.find(id);
+  if (slot != kAbsent && slots_[slot].in_flight()) return fail(Error::invalid_argument);  // V-L8
   const uint64_t old_tokens = slot == kAbsent ? 0 : slots_[slot].token_count;
   const uint64_t old_pages = slot == kAbsent ? 0 : slots_[slot].block_table.size();
   const uint64_t new_pages = page_count_for(old_tokens + token_count);
@@ -42,22 +44,7 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
 
   if (slot == kAbsent) slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
-  // Eviction may have removed the other sharers; copy only if the page is still shared.
-  if (write_entry < old_pages && pages_.refcount(seq.block_table[write_entry]) > 1) {
-    const PageId old_page = seq.block_table[write_entry];
-    const PageId new_page = take_page();
-    store_.copy_page(old_page, new_page, static_cast<uint32_t>(divider_.offset(old_tokens)));
-    if (!slot_token_ids_.empty()) {
-      const uint64_t from = uint64_t{old_page} * config_.page_size;
-      std::copy_n(slot_token_ids_.begin() + from, divider_.offset(old_tokens),
-                  slot_token_ids_.begin() + uint64_t{new_page} * config_.page_size);
-    }
-    seq.block_table[write_entry] = new_page;
-    pages_.release(old_page);
-  }
-  // Writing into a registered page (possible after truncate) unregisters it first.
-  if (!slot_token_ids_.empty() && write_entry < seq.block_table.size())
-    unregister_page(seq.block_table[write_entry]);
+  copy_if_shared(seq, write_entry);
   for (uint64_t i = 0; i < grow_pages; ++i) seq.block_table.push_back(take_page());
   write_tokens(seq, token_count, token_words);
   if (!slot_token_ids_.empty()) {
@@ -65,6 +52,27 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   }
   use(slot, now);
   return success();
+}
+
+// Copy-on-write of entry `entry` (n / page_size) if its page is still shared: eviction may have
+// removed the other sharers. Then a registered page there (possible after truncate) is
+// unregistered, since it is about to be written.
+void Cache::copy_if_shared(Sequence& seq, uint64_t entry) {
+  if (entry >= seq.block_table.size()) return;
+  if (pages_.refcount(seq.block_table[entry]) > 1) {
+    const PageId old_page = seq.block_table[entry];
+    const PageId new_page = take_page();
+    const uint64_t kept_slots = divider_.offset(seq.token_count);
+    store_.copy_page(old_page, new_page, static_cast<uint32_t>(kept_slots));
+    if (!slot_token_ids_.empty()) {
+      const uint64_t from = uint64_t{old_page} * config_.page_size;
+      std::copy_n(slot_token_ids_.begin() + from, kept_slots,
+                  slot_token_ids_.begin() + uint64_t{new_page} * config_.page_size);
+    }
+    seq.block_table[entry] = new_page;
+    pages_.release(old_page);
+  }
+  if (!slot_token_ids_.empty()) unregister_page(seq.block_table[entry]);
 }
 
 // Maps tokens n .. n+count-1 to slots (page * page_size + offset) and hands them to the store.
@@ -118,7 +126,7 @@ Outcome Cache::truncate(SeqId id, uint64_t token_count, Tick now) {
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   Sequence& seq = slots_[slot];
-  if (token_count > seq.token_count) return fail(Error::invalid_argument);
+  if (token_count > seq.token_count || seq.in_flight()) return fail(Error::invalid_argument);
   release_tail(seq, page_count_for(token_count));  // reserved pages go too
   token_count_ -= seq.token_count - token_count;
   seq.token_count = token_count;

@@ -104,7 +104,7 @@ Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
   }
   register_blocks(seq, token_ids, last_hit_node);
   use(slot, now);
-  return Outcome{Error::none, evicted_, hit_tokens};
+  return Outcome{Error::none, evicted_, hit_tokens, true};
 }
 
 std::vector<std::pair<PageId, std::vector<uint32_t>>> Cache::registered_keys() const {

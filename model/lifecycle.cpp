@@ -84,8 +84,8 @@ Result Model::commit(SeqId seq, uint32_t token_count, Tick tick) {
   const uint64_t n = found->second.token_count;
   const uint64_t write_entry = n / config_.page_size;
   const std::vector<ModelPageId>& table = found->second.block_table;
-  const bool cow = token_count > 0 && write_entry < table.size() &&
-                   pages_.at(table[write_entry]).refcount > 1;
+  const bool cow =
+      token_count > 0 && write_entry < table.size() && pages_.at(table[write_entry]).refcount > 1;
   const auto victims = choose_victims(cow ? 1 : 0, {seq});
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);
@@ -147,8 +147,8 @@ Result Model::preempt(SeqId seq) {
 void Model::audit_lifecycle(std::vector<std::string>& problems) const {
   for (const auto& [id, sequence] : sequences_) {
     const std::string name = "model: sequence " + std::to_string(id);
-    if (sequence.waiting && (!sequence.block_table.empty() || sequence.token_count > 0 ||
-                             sequence.reserved > 0)) {
+    if (sequence.waiting &&
+        (!sequence.block_table.empty() || sequence.token_count > 0 || sequence.reserved > 0)) {
       problems.push_back(name + " waits but holds " + std::to_string(sequence.block_table.size()) +
                          " pages, " + std::to_string(sequence.token_count) + " tokens and " +
                          std::to_string(sequence.reserved) + " reserved slots (expected none)");

@@ -9,9 +9,12 @@ namespace kv {
 
 kvcache::Config to_cache_config(const Config& config) {
   kvcache::Config cache_config{
-      config.page_size, config.max_pages,
+      config.page_size,
+      config.max_pages,
       config.eviction == Eviction::lru ? kvcache::Eviction::lru : kvcache::Eviction::none,
-      kvcache::Shape{config.kv_heads, config.head_dim, config.layers}, config.prefix_caching};
+      kvcache::Shape{config.kv_heads, config.head_dim, config.layers},
+      config.prefix_caching,
+      config.rejected_slots};
   return cache_config;
 }
 
@@ -59,11 +62,12 @@ Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t 
   return result;
 }
 
-// prefill: the segments' ids and their prompt values (trace/token.hpp); bad segments are the op's
-// invalid_argument, decided here since the cache sees only ids.
-Result HostBackend::prefill(const Op& op, Tick tick) {
+// prefill and admit: the segments' ids and their prompt values (trace/token.hpp) into token_ids_
+// and token_words_; false for bad segments, the op's invalid_argument, decided here since the
+// cache sees only ids.
+bool HostBackend::prompt_words(const Op& op) {
   const auto ids = prompt_token_ids(op.entries);
-  if (!ids) return result_of(Status::invalid_argument);
+  if (!ids) return false;
   const uint64_t words_per_token = config_.words_per_token();
   const std::vector<uint64_t> values = prompt_token_values(*ids);
   token_ids_.assign(ids->begin(), ids->end());
@@ -72,12 +76,43 @@ Result HostBackend::prefill(const Op& op, Tick tick) {
     fill_token_words(values[i], config_,
                      std::span(token_words_).subspan(i * words_per_token, words_per_token));
   }
-  const SeqId requester[] = {op.seq};
-  const kvcache::Outcome outcome =
-      cache_.prefill(op.seq, token_ids_, token_words_, tick, requester);
+  return true;
+}
+
+// The op's result with `hit=` when the cache looked a prompt up (prefill, a waiting reserve).
+Result HostBackend::with_hit(const kvcache::Outcome& outcome) {
   Result result = to_result(outcome);
-  if (outcome.ok()) result.hit_tokens = outcome.hit_tokens;
+  if (outcome.ok() && outcome.looked_up) result.hit_tokens = outcome.hit_tokens;
   return result;
+}
+
+Result HostBackend::prefill(const Op& op, Tick tick) {
+  if (!prompt_words(op) || (config_.skip_reserved_slots && op.kind == OpKind::admit)) {
+    return result_of(Status::invalid_argument);
+  }
+  if (op.kind == OpKind::admit) {
+    return to_result(cache_.admit(op.seq, token_ids_, token_words_, tick));
+  }
+  const SeqId requester[] = {op.seq};
+  return with_hit(cache_.prefill(op.seq, token_ids_, token_words_, tick, requester));
+}
+
+// reserve, commit and preempt (kvtrace 3). A commit's generated tokens get V2's values with entry
+// 0; the cache puts a sequence's pending tokens before them with their own words.
+Result HostBackend::lifecycle(const Op& op, Tick tick) {
+  if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);  // V-L9
+  if (op.kind == OpKind::preempt) return to_result(cache_.preempt(op.seq));
+  if (op.kind == OpKind::reserve) return with_hit(cache_.reserve(op.seq, op.count, tick));
+  const uint64_t words_per_token = config_.words_per_token();
+  token_words_.clear();
+  if (op.count <= append_token_count_max) {
+    token_words_.resize(uint64_t{op.count} * words_per_token);
+    for (uint32_t offset = 0; offset < op.count; offset++) {
+      fill_token_words(token_value(tick, 0, offset), config_,
+                       std::span(token_words_).subspan(offset * words_per_token, words_per_token));
+    }
+  }
+  return to_result(cache_.commit(op.seq, op.count, token_words_, tick));
 }
 
 std::optional<PrefixCacheView> HostBackend::prefix_cache() const {
@@ -126,7 +161,10 @@ OpResult HostBackend::apply(const Op& op, Tick tick) {
     const SeqId requester[] = {op.seq};
     return single(append(op.seq, op.count, tick, 0, requester));
   }
-  if (op.kind == OpKind::prefill) return single(prefill(op, tick));
+  if (op.kind == OpKind::prefill || op.kind == OpKind::admit) return single(prefill(op, tick));
+  if (op.kind == OpKind::reserve || op.kind == OpKind::commit || op.kind == OpKind::preempt) {
+    return single(lifecycle(op, tick));
+  }
   if (op.kind != OpKind::step) return single(simple(op, tick));
   const std::vector<SeqId> members = op_sequences(op);
   OpResult result;

@@ -33,7 +33,10 @@ class HostBackend : public Backend {
   Result append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                 std::span<const SeqId> protected_ids);
   Result simple(const Op& op, Tick tick);
-  Result prefill(const Op& op, Tick tick);
+  Result prefill(const Op& op, Tick tick);  // and admit
+  Result lifecycle(const Op& op, Tick tick);
+  bool prompt_words(const Op& op);
+  static Result with_hit(const kvcache::Outcome& outcome);
 
   Config config_;
   std::string name_;

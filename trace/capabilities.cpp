@@ -9,6 +9,11 @@
 namespace kv {
 namespace {
 
+// Whether the op has an N to bound with a profile's `count` line.
+bool has_counts(OpKind kind) {
+  return op_shape(kind) == OpShape::SeqCount || shape_has_entries(op_shape(kind));
+}
+
 std::vector<std::string_view> words_of(std::string_view text) {
   std::vector<std::string_view> words;
   size_t pos = 0;
@@ -88,10 +93,10 @@ std::optional<std::string> apply_count(const std::vector<std::string_view>& word
   const auto low = to_u32(words[2]);
   const auto high = to_u32(words[3]);
   if (!kind || !low || !high || *low > *high) return usage;
-  if (*kind != OpKind::append && *kind != OpKind::step && *kind != OpKind::truncate &&
-      *kind != OpKind::prefill) {
+  if (!has_counts(*kind)) {
     return "profile line 'count' names op '" + std::string(words[1]) +
-           "', which has no count (append, step, truncate and prefill have)";
+           "', which has no count (append, step, truncate, prefill, admit, reserve and commit "
+           "have)";
   }
   caps.counts[static_cast<size_t>(*kind)] = {*low, *high};
   return std::nullopt;
@@ -166,13 +171,13 @@ void copy_variants(const Config& from, Config& to) {
   for (const VariantKey& variant : variant_keys) to.*variant.field = from.*variant.field;
 }
 
-// The op's counts (N of append/truncate, each entry's N of step and prefill), as pointers into
-// `op` (const when `op` is): fit_counts moves them, line_outside only reads them.
+// The op's counts (the N of `S N` ops, each entry's N of step, prefill and admit), as pointers
+// into `op` (const when `op` is): fit_counts moves them, line_outside only reads them.
 template <typename AnyOp>
 auto counts_of(AnyOp& op) {
   std::vector<decltype(&op.count)> counts;
-  if (op.kind == OpKind::append || op.kind == OpKind::truncate) counts.push_back(&op.count);
-  if (op.kind == OpKind::step || op.kind == OpKind::prefill) {
+  if (op_shape(op.kind) == OpShape::SeqCount) counts.push_back(&op.count);
+  if (shape_has_entries(op_shape(op.kind))) {
     for (auto& entry : op.entries) counts.push_back(&entry.token_count);
   }
   return counts;
@@ -185,6 +190,7 @@ Capabilities Capabilities::all() {
   caps.ops.fill(true);
   caps.audits = true;
   caps.either_variants.append_by_token = true;  // runner/host_backend.cpp appends token by token
+  caps.either_variants.rejected_slots = true;   // kvcache::Config::release_rejected_slots
   return caps;
 }
 
@@ -370,7 +376,7 @@ void fit_config(Config& config, const Capabilities& caps) {
     const ConfigRange range = caps.*field.range;
     config.*field.field = std::clamp(config.*field.field, range.min, range.max);
   }
-  copy_variants(caps.variants, config);
+  adopt_declared_variants(config, caps);  // a generated value of an either-way variant stays
   if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
 }
 

@@ -20,6 +20,21 @@ GenOp prefill_op(SeqId seq, std::vector<StepEntryCount> segments) {
   return GenOp{OpKind::prefill, seq, 0, {}, std::move(segments)};
 }
 
+GenOp admit_op(SeqId seq, std::vector<StepEntryCount> segments) {
+  return GenOp{OpKind::admit, seq, 0, {}, std::move(segments)};
+}
+
+// 1..4 tokens, or a page and 1..4 more: a chunk, or the slots of a recompute.
+TokenCount draw_chunk(Source& source) {
+  return TokenCount{source.in<uint32_t>(0, source.pick({3, 1})), source.in<int32_t>(1, 4)};
+}
+
+// `free seq` most of the time, so the burst's admit or prefill creates it.
+Burst fresh(Source& source, SeqId seq) {
+  if (source.coin(200)) return {};
+  return {seq_op(OpKind::free, seq)};
+}
+
 GenOp step_of(SeqId first, uint64_t member_count, TokenCount tokens) {
   GenOp op{OpKind::step, 0, 0, {}, {}};
   const uint64_t count = std::min<uint64_t>(member_count, step_entry_count_max);
@@ -216,6 +231,99 @@ Burst prompt_family(Source& source, const Regime& /*regime*/) {
       burst.push_back(seq_op(OpKind::read, 1));
       break;
   }
+  return burst;
+}
+
+Burst chunked_prefill(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  Burst burst = fresh(source, seq);  // request ids are new, mostly
+  burst.push_back(admit_op(seq, draw_prompt(source)));
+  const uint64_t chunks = source.in_range(1, 4);
+  for (uint64_t chunk = 0; chunk < chunks; chunk++) {
+    const TokenCount size = draw_chunk(source);
+    burst.push_back(seq_op(OpKind::reserve, seq, size));
+    switch (source.pick({8, 2, 1})) {
+      case 0:
+        burst.push_back(seq_op(OpKind::commit, seq, size));
+        break;
+      case 1:  // short: the rest rejected (or more than reserved: refused)
+        burst.push_back(seq_op(OpKind::commit, seq, TokenCount{0, source.in<int32_t>(0, 3)}));
+        break;
+      default:  // aborted before compute
+        burst.push_back(seq_op(source.coin(500) ? OpKind::free : OpKind::preempt, seq));
+        return burst;
+    }
+  }
+  for (uint64_t decode = source.in_range(0, 3); decode > 0; decode--) {
+    burst.push_back(seq_op(OpKind::reserve, seq, TokenCount{0, 1}));
+    burst.push_back(seq_op(OpKind::commit, seq, TokenCount{0, 1}));
+  }
+  if (source.coin(500)) burst.push_back(seq_op(OpKind::read, seq));
+  if (source.coin(300)) burst.push_back(seq_op(OpKind::free, seq));  // finished
+  return burst;
+}
+
+Burst speculative_decode(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  Burst burst;
+  if (source.coin(500)) {
+    burst = fresh(source, seq);
+    burst.push_back(prefill_op(seq, draw_prompt(source)));
+  }
+  for (uint64_t round = source.in_range(1, 4); round > 0; round--) {
+    const auto drafts = source.in<int32_t>(1, 4);
+    burst.push_back(seq_op(OpKind::reserve, seq, TokenCount{0, 1 + drafts}));
+    const int32_t accepted =
+        source.element<int32_t>({0, 1, 1 + drafts, source.in<int32_t>(1, 1 + drafts)});
+    burst.push_back(seq_op(OpKind::commit, seq, TokenCount{0, accepted}));
+  }
+  burst.push_back(seq_op(OpKind::read, seq));
+  return burst;
+}
+
+Burst preempt_and_resume(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  const std::vector<StepEntryCount> prompt = draw_prompt(source);
+  Burst burst = fresh(source, seq);
+  burst.push_back(prefill_op(seq, prompt));
+  if (source.coin(500)) {  // a generated token, recomputed too
+    burst.push_back(seq_op(OpKind::reserve, seq, TokenCount{0, 1}));
+    burst.push_back(seq_op(OpKind::commit, seq, TokenCount{0, 1}));
+  }
+  burst.push_back(seq_op(OpKind::preempt, seq));
+  if (source.coin(500)) burst.push_back(prefill_op(draw_seq(source, regime), prompt));
+  const TokenCount slots = draw_chunk(source);
+  burst.push_back(seq_op(OpKind::reserve, seq, slots));
+  burst.push_back(seq_op(OpKind::commit, seq, slots));
+  burst.push_back(seq_op(OpKind::read, seq));
+  return burst;
+}
+
+Burst interrupt_in_flight(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  const TokenCount slots = draw_chunk(source);
+  Burst burst{seq_op(OpKind::reserve, seq, slots)};
+  switch (source.in_range(0, 5)) {
+    case 0:
+      burst.push_back(fork_op(seq, draw_seq(source, regime)));
+      break;
+    case 1:
+      burst.push_back(seq_op(OpKind::append, seq, TokenCount{0, 1}));
+      break;
+    case 2:
+      burst.push_back(seq_op(OpKind::truncate, seq, TokenCount{0, 0}));
+      break;
+    case 3:
+      burst.push_back(GenOp{OpKind::evict, 0, 0, {}, {}});
+      break;
+    case 4:
+      burst.push_back(seq_op(OpKind::preempt, seq));
+      break;
+    default:
+      burst.push_back(seq_op(OpKind::free, seq));
+      break;
+  }
+  burst.push_back(seq_op(OpKind::commit, seq, slots));
   return burst;
 }
 

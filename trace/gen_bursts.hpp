@@ -46,4 +46,18 @@ Burst rewrite_prompt_head(Source& source, const Regime& regime);
 // again in reverse; or one truncated inside a cached block, appended to and hit again.
 Burst prompt_family(Source& source, const Regime& regime);
 
+// kvtrace 3 (docs/semantics.md section 15), one sequence each:
+// A prompt admitted, then reserved and committed in 1..4 chunks (a commit sometimes short, or an
+// abort between reserve and commit), then 0..3 one-token decodes by reserve and commit.
+Burst chunked_prefill(Source& source, const Regime& regime);
+// Speculative decoding: 1..4 rounds of reserve 1+K (K drafts, 1..4) and commit of the accepted
+// 0..1+K; a read after.
+Burst speculative_decode(Source& source, const Regime& regime);
+// A prompt computed (and maybe a token), the sequence preempted, another prompt of the family
+// prefilled, the first resumed (its lookup, then its tokens recomputed), a read.
+Burst preempt_and_resume(Source& source, const Regime& regime);
+// A reservation, then what can come before its commit: a fork, an append or truncate (refused),
+// an eviction, a preempt, a free; then the commit.
+Burst interrupt_in_flight(Source& source, const Regime& regime);
+
 }  // namespace kv::bursts

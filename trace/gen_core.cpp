@@ -63,8 +63,8 @@ std::vector<StepEntryCount> draw_step_entries(Source& source, const Regime& regi
   return entries;
 }
 
-// Prompt segments (kvtrace 2): 1..3, streams 1..5 shared between prompts so prefixes repeat,
-// lengths around page boundaries; rarely N = 0 or a stream over 2047.
+}  // namespace
+
 std::vector<StepEntryCount> draw_prompt(Source& source) {
   std::vector<StepEntryCount> segments;
   const uint64_t count = source.in_range(1, 3);
@@ -84,8 +84,6 @@ std::vector<StepEntryCount> draw_prompt(Source& source) {
   return segments;
 }
 
-}  // namespace
-
 Config draw_config(Source& source, const Regime& regime) {
   const ConfigRanges& ranges = regime.config;
   Config config;
@@ -98,6 +96,8 @@ Config draw_config(Source& source, const Regime& regime) {
     config.layers = source.draw(ranges.layers);
   }
   config.prefix_caching = source.coin(ranges.caching_per_mille);
+  // Drawn only where a row asks, so the other rows' draws stay as they were.
+  if (ranges.released_per_mille > 0) config.rejected_slots = source.coin(ranges.released_per_mille);
   config.max_pages = fit_max_pages(config, config.max_pages);
   return config;
 }

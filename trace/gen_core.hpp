@@ -26,5 +26,8 @@ SeqId draw_seq(Source& source, const Regime& regime);
 // Counts around page boundaries (a page or two, one less, one more), small counts, and rarely
 // the out-of-range 0 or 1048577.
 TokenCount draw_token_count(Source& source);
+// Prompt segments (kvtrace 2): 1..3 segments of streams 1..5 (shared between prompts, so prefixes
+// repeat), lengths around page boundaries; rarely N = 0 or a stream over 2047.
+std::vector<StepEntryCount> draw_prompt(Source& source);
 
 }  // namespace kv

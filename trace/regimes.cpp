@@ -59,6 +59,13 @@ const ConfigRanges pages = {
                   at(4096), at(8192), at(16384), at(32768), span(1, 65536, 22)},
     .max_pages = {at(1), span(1, 16, 4), span(17, 1024, 3), span(1025, 16384, 2)}};
 
+// The request lifecycle (kvtrace 3): caching mostly, pools that fill, both rejected_slots rules.
+const ConfigRanges serving = {.page_size = {at(1), at(2, 3), at(3), at(4, 3), at(8), at(16)},
+                              .max_pages = {span(3, 16, 3), span(17, 96)}, .lru_per_mille = 600,
+                              .caching_per_mille = 800, .shape_per_mille = 100,
+                              .released_per_mille = 500,
+                              .kv_heads = {span(1, 2)}, .head_dim = {span(1, 4)}, .layers = {span(1, 2)}};
+
 // The rows, in Profile order. Pool: how many ids (none: ids 1..5, 0, 2^32-1); index: ops name
 // pool indices below it; bursts: the op mix (trace/gen_bursts.hpp); share: of `mixed` and of
 // StateMachine.host; per mille: Regime.NAME's share of max_success; length: bursts per case in
@@ -80,6 +87,9 @@ std::vector<Regime> make_table() {
                                                   {short_step, 1}},                                0, 100,  50},
   {"shapes",   shapes,   {},               0,    {{one_op, 1}},                                   10, 100, 200},
   {"pages",    pages,    {},               0,    {{one_op, 1}},                                    5,  50, 200},
+  {"serving",  serving,  {span(2, 12)},    12,   {{one_op, 3}, {chunked_prefill, 4}, {speculative_decode, 4},
+                                                  {preempt_and_resume, 3}, {interrupt_in_flight, 3},
+                                                  {prompt_churn, 1}},                              10, 100,  40},
   };
 }
 // clang-format on

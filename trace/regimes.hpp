@@ -17,7 +17,8 @@ namespace kv {
 // by share. A new regime: its name here and its row in trace/regimes.cpp, at the same place.
 // clang-format off
 #define KV_REGIMES(X) \
-  X(classic) X(counters) X(prefix) X(batch) X(pressure) X(fanout) X(ids) X(device) X(shapes) X(pages)
+  X(classic) X(counters) X(prefix) X(batch) X(pressure) X(fanout) X(ids) X(device) X(shapes) X(pages) \
+  X(serving)
 // clang-format on
 #define KV_REGIME_ENUM(name) name,
 enum class Profile : uint8_t { mixed, KV_REGIMES(KV_REGIME_ENUM) };
@@ -39,6 +40,7 @@ struct ConfigRanges {
   uint32_t lru_per_mille = 500;
   uint32_t caching_per_mille = 0;  // prefix_caching=on
   uint32_t shape_per_mille = 0;
+  uint32_t released_per_mille = 0;  // rejected_slots=released (kvtrace 3)
   Choices kv_heads = {{1, 1, 1}};
   Choices head_dim = {{1, 2, 2}};
   Choices layers = {{1, 1, 1}};
