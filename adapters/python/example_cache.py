@@ -4,15 +4,21 @@
 It implements docs/semantics.md sections 1 to 12 (alloc, append, fork with copy-on-write,
 free, truncate, pin/unpin, touch, read, evict, step, info, stats, check; eviction none and
 lru) on a pool of physical pages with refcounts and a free list, and audits itself; and
-section 13's automatic prefix caching (prefill, registered keys, the cached-free queue).
+section 13's automatic prefix caching (prefill, registered keys, the cached-free queue); and
+section 15's request lifecycle (admit, reserve, commit, preempt; kvtrace 3) with the variant
+`rejected_slots=kept|released`.
 
     python3 adapters/python/example_cache.py            # the cache as it should be
     python3 adapters/python/example_cache.py --bug      # copy-on-write forgets to copy
     python3 adapters/python/example_cache.py --bug capacity   # off by one in "does it fit"
     python3 adapters/python/example_cache.py --bug flaky-ties # LRU ties broken by a coin flip
+    python3 adapters/python/example_cache.py --bug whole-prompt-hit  # a waiting sequence's lookup
+                                                               # hits its prompt's last block too
     python3 adapters/python/example_cache.py --protocol 2     # also answer `? cache`
+    python3 adapters/python/example_cache.py --variant rejected_slots=released
+                                                   # declare (and implement) a variant
 
-(or KV_EXAMPLE_BUG=cow|capacity|flaky-ties). Everything protocol-related lives in kvharness_backend.py:
+(or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit). Everything protocol-related lives in kvharness_backend.py:
 this file is only the cache and its mapping onto kv.Cache.
 """
 
@@ -31,21 +37,37 @@ BUG = os.environ.get("KV_EXAMPLE_BUG", "")
 FLAKY_COIN = random.Random()
 
 
+# The semantic variants (docs/semantics.md sections 14 and 15.4) this cache implements: key ->
+# (default, variant). `--variant KEY=VALUE` declares one in the profile (`config KEY=VALUE`).
+VARIANTS = {"rejected_slots": ("kept", "released")}
+
+
 class Sequence:
-    __slots__ = ("table", "n", "pinned", "last_use")
+    __slots__ = ("table", "n", "pinned", "last_use", "pending", "reserved", "waiting")
 
     def __init__(self, tick: int):
         self.table: list[int] = []  # physical page per block-table entry
         self.n = 0
         self.pinned = False
         self.last_use = tick
+        # section 15: the ids of tokens known but not computed yet, the slots reserved after the
+        # n computed tokens, and whether the next reserve looks the pending ids up first.
+        self.pending: list[int] = []
+        self.reserved = 0
+        self.waiting = False
+
+    @property
+    def in_flight(self) -> bool:
+        return self.waiting or self.reserved > 0 or bool(self.pending)
 
 
 class PagedCache(kv.Cache):
     def __init__(self, config: kv.Config):
         super().__init__(config)
-        if config.extra:
-            raise kv.ConfigError(f"unsupported config keys: {' '.join(config.extra)}")
+        unsupported = [f"{k}={v}" for k, v in config.extra.items() if v not in VARIANTS.get(k, ())]
+        if unsupported:
+            raise kv.ConfigError(f"unsupported config keys: {' '.join(unsupported)}")
+        self.release_rejected = config.extra.get("rejected_slots") == "released"
         self.page_size = config.page_size
         self.max_pages = config.max_pages
         self.lru = config.eviction == "lru"
@@ -100,8 +122,13 @@ class PagedCache(kv.Cache):
                 del self.slots[page], self.token_ids[page]
 
     def remove(self, seq: int) -> None:
-        for page in reversed(self.seqs.pop(seq).table):
+        self.remove_pages(self.seqs.pop(seq))
+
+    def remove_pages(self, s: Sequence) -> None:
+        """Release s's pages, last block first (P14)."""
+        for page in reversed(s.table):
             self.drop_page(page)
+        s.table = []
 
     # ---- eviction (sections 5 and 6) ----------------------------------------------------------
 
@@ -144,6 +171,8 @@ class PagedCache(kv.Cache):
         return self.seqs[seq]
 
     def alloc(self, seq, tick):
+        if seq in self.seqs and self.seqs[seq].waiting:
+            raise kv.OpError("invalid_argument")  # a waiting S gets no page before its lookup (V-L8)
         evicted = self.make_room(1, frozenset([seq]))
         s = self.seqs.setdefault(seq, Sequence(tick))
         s.table.append(self.take_page())
@@ -153,6 +182,8 @@ class PagedCache(kv.Cache):
     def append(self, seq, tokens, tick, protect):
         p = self.page_size
         s = self.seqs.get(seq)
+        if s is not None and s.in_flight:
+            raise kv.OpError("invalid_argument")  # its next tokens are spoken for (V-L8)
         n, table = (s.n, s.table) if s else (0, [])
         entry = n // p
         shared = entry < len(table) and self.refcount[table[entry]] > 1
@@ -161,17 +192,24 @@ class PagedCache(kv.Cache):
         if s is None:
             s = self.seqs[seq] = Sequence(tick)
         table = s.table
-        if entry < len(table) and self.refcount[table[entry]] > 1 and BUG != "cow":
-            old = table[entry]  # copy-on-write: the slots below n % p go to a private page
-            table[entry] = self.take_page()
-            self.slots[table[entry]][: n % p] = self.slots[old][: n % p]
-            self.drop_page(old)
+        self.copy_on_write(s, entry)
         if entry < len(table):
             self.unregister(table[entry])  # P16: a write into a registered page unregisters it
         self.write(s, n, tokens)
         s.n = n + len(tokens)
         s.last_use = tick
         return evicted
+
+    def copy_on_write(self, s: Sequence, entry: int) -> None:
+        """If entry `entry` exists and its page is shared, it gets a private copy of the slots below
+        n % page_size (and their ids)."""
+        table, keep = s.table, s.n % self.page_size
+        if entry < len(table) and self.refcount[table[entry]] > 1 and BUG != "cow":
+            old = table[entry]
+            table[entry] = self.take_page()
+            self.slots[table[entry]][:keep] = self.slots[old][:keep]
+            self.token_ids[table[entry]][:keep] = self.token_ids[old][:keep]
+            self.drop_page(old)
 
     def write(self, s: Sequence, n: int, tokens: kv.Tokens) -> None:
         """Tokens n, n+1, ... of s, appending pages as needed."""
@@ -190,11 +228,33 @@ class PagedCache(kv.Cache):
         if seq in self.seqs:
             raise kv.OpError("sequence_exists")
         p, n, ids = self.page_size, len(tokens), list(tokens.ids)
-        hits: list[int] = []  # the leading blocks whose keys are registered (13.7)
-        if self.prefix_caching:
-            while len(hits) < (n - 1) // p and tuple(ids[: (len(hits) + 1) * p]) in self.page_of_key:
-                hits.append(self.page_of_key[tuple(ids[: (len(hits) + 1) * p])])
-        new = -(-n // p) - len(hits)
+        hits = self.lookup(ids)
+        victims = self.prefill_victims(hits, -(-n // p) - len(hits), None)
+        for victim in victims:
+            self.remove(victim)
+        s = self.seqs[seq] = Sequence(tick)
+        self.take_hits(s, hits)
+        k = len(hits) * p
+        self.write(s, k, kv.Tokens(tokens.values[k:], ids[k:]))
+        s.n = n
+        self.register(s, ids, len(hits), n // p)
+        return k, victims
+
+    def lookup(self, ids: list[int], limit_blocks: bool = True) -> list[int]:
+        """The pages of the leading blocks of `ids` whose keys are registered, at most
+        floor((len-1)/page_size) of them: the last token is always computed (13.7)."""
+        p, hits = self.page_size, []
+        if not self.prefix_caching or not ids:
+            return hits
+        limit = (len(ids) - 1) // p if limit_blocks else len(ids) // p
+        while len(hits) < limit and tuple(ids[: (len(hits) + 1) * p]) in self.page_of_key:
+            hits.append(self.page_of_key[tuple(ids[: (len(hits) + 1) * p])])
+        return hits
+
+    def prefill_victims(self, hits: list[int], new: int, requester: int | None) -> list[int]:
+        """Prefill's fit rule (13.7): after the op, the pages in use (the other sequences', the
+        hits, `new` new pages) number at most max_pages; with lru, the shortest prefix of the
+        eviction order (the requester skipped) after which it fits. Raises before evicting."""
 
         def in_use_after(victims: set[int]) -> int:
             pages = {pg for i, s in self.seqs.items() if i not in victims for pg in s.table}
@@ -205,28 +265,123 @@ class PagedCache(kv.Cache):
             if not self.lru:
                 raise kv.OpError("capacity_exceeded")
             for victim in self.eviction_order():
+                if victim == requester:
+                    continue
                 victims.append(victim)
                 if in_use_after(set(victims)) <= self.max_pages:
                     break
             else:
                 raise kv.OpError("capacity_exceeded")
-        for victim in victims:
-            self.remove(victim)
-        s = self.seqs[seq] = Sequence(tick)
+        return victims
+
+    def take_hits(self, s: Sequence, hits: list[int]) -> None:
         for page in hits:
             self.refcount[page] = self.refcount.get(page, 0) + 1
-            self.queue.pop(page, None)
-        s.table = list(hits)
+            self.queue.pop(page, None)  # a queued hit leaves the queue
+        s.table.extend(hits)
+
+    def register(self, s: Sequence, ids: list[int], first: int, end: int) -> None:
+        """P9 for blocks first..end-1 of s, full, whose ids are `ids` (at least end*page_size of
+        them): registered when every id of the key is a prompt id and the key is free."""
+        if not self.prefix_caching:
+            return
+        for block in range(first, end):
+            key = tuple(ids[: (block + 1) * self.page_size])
+            if not kv.is_prompt_token(key[-1]):
+                break  # generated ids come after prompt ids: this key and every later one hold one
+            page = s.table[block]
+            if key not in self.page_of_key and page not in self.key_of_page:
+                self.page_of_key[key] = page
+                self.key_of_page[page] = key
+
+    def computed_ids(self, s: Sequence) -> list[int]:
+        """The ids of s's n computed tokens, read from its pages."""
+        p, out = self.page_size, []
+        for block, page in enumerate(s.table[: -(-s.n // p)]):
+            out.extend(self.token_ids[page][: min(p, s.n - block * p)])
+        return out
+
+    # ---- the request lifecycle (section 15, kvtrace 3) ----------------------------------------
+
+    def admit(self, seq, tokens, tick):
+        if seq in self.seqs:
+            raise kv.OpError("sequence_exists")
+        s = self.seqs[seq] = Sequence(tick)  # waits: no pages, nothing computed (V-L1)
+        s.pending = list(tokens.ids)
+        s.waiting = True
+
+    def reserve(self, seq, n, tick):
+        s = self.seqs.get(seq)
+        if s is not None and s.waiting:
+            return self.reserve_waiting(seq, s, n, tick)
+        # V-L2: reserved pages (alloc's, or those a commit kept) are used before new ones.
+        computed, reserved, pages = (s.n, s.reserved, len(s.table)) if s else (0, 0, 0)
+        wanted = -(-(computed + reserved + n) // self.page_size)
+        evicted = self.make_room(max(0, wanted - pages), frozenset([seq]))
+        if s is None:
+            s = self.seqs[seq] = Sequence(tick)
+        while len(s.table) < wanted:
+            s.table.append(self.take_page())
+        s.reserved += n
+        s.last_use = tick
+        return None, evicted
+
+    def reserve_waiting(self, seq, s, n, tick):
+        """V-L3: the lookup, once, as prefill's hit; pages for n slots after the hits; prefill's fit
+        rule with S skipped. `ok hit=T`."""
+        p = self.page_size
+        hits = self.lookup(s.pending, limit_blocks=BUG != "whole-prompt-hit")
         k = len(hits) * p
-        self.write(s, k, kv.Tokens(tokens.values[k:], ids[k:]))
-        s.n = n
-        if self.prefix_caching:
-            for block in range(len(hits), n // p):
-                key = tuple(ids[: (block + 1) * p])
-                if key not in self.page_of_key:
-                    self.page_of_key[key] = s.table[block]
-                    self.key_of_page[s.table[block]] = key
+        victims = self.prefill_victims(hits, -(-(k + n) // p) - len(hits), seq)
+        for victim in victims:
+            self.remove(victim)
+        self.take_hits(s, hits)
+        while len(s.table) < -(-(k + n) // p):
+            s.table.append(self.take_page())
+        s.n = k
+        del s.pending[:k]
+        s.reserved = n
+        s.waiting = False
+        s.last_use = tick
         return k, victims
+
+    def commit(self, seq, n, tick):
+        s = self.get(seq)
+        if n > s.reserved:
+            raise kv.OpError("invalid_argument")
+        p, first = self.page_size, s.n
+        entry = first // p
+        cow = n >= 1 and entry < len(s.table) and self.refcount[s.table[entry]] > 1
+        evicted = self.make_room(1 if cow else 0, frozenset([seq]))
+        if n >= 1:
+            self.copy_on_write(s, entry)
+        # S's computed ids: for the values of the pending ids it takes, and for the keys it registers
+        ids = self.computed_ids(s) if n and (s.pending or self.prefix_caching) else []
+        tokens = kv.commit_tokens(ids, s.pending, tick, n)
+        del s.pending[:n]
+        for page in s.table[entry : -(-(first + n) // p)] if n else ():
+            self.unregister(page)  # P16: a write into a registered page unregisters it
+        self.write(s, first, tokens)
+        s.n = first + n
+        if n and self.prefix_caching:
+            self.register(s, ids + list(tokens.ids), entry, s.n // p)  # the blocks that became full
+        s.reserved = 0
+        if self.release_rejected:  # V-L5: the rejected slots' pages go, alloc's reserved ones too
+            keep = -(-s.n // p)
+            for page in reversed(s.table[keep:]):
+                self.drop_page(page)
+            del s.table[keep:]
+        s.last_use = tick
+        return evicted
+
+    def preempt(self, seq):
+        s = self.get(seq)
+        ids = self.computed_ids(s)
+        self.remove_pages(s)  # as by free: registered pages keep their keys and join the queue
+        s.pending[:0] = ids
+        s.n = 0
+        s.reserved = 0
+        s.waiting = True  # keeps its pinned flag and last_use (V-L6)
 
     def fork(self, src, dst, tick):
         s = self.get(src)
@@ -245,7 +400,7 @@ class PagedCache(kv.Cache):
 
     def truncate(self, seq, n, tick):
         s = self.get(seq)
-        if n > s.n:
+        if n > s.n or s.in_flight:  # in flight: V-L8
             raise kv.OpError("invalid_argument")
         keep = -(-n // self.page_size)
         for page in reversed(s.table[keep:]):
@@ -307,8 +462,10 @@ class PagedCache(kv.Cache):
         for seq, s in self.seqs.items():
             if len(set(s.table)) != len(s.table):
                 yield f"sequence {seq}: a page twice in its block table"
-            if len(s.table) < -(-s.n // self.page_size):
-                yield f"sequence {seq}: {s.n} tokens in {len(s.table)} pages"
+            if len(s.table) < -(-(s.n + s.reserved) // self.page_size):
+                yield f"sequence {seq}: {s.n} tokens and {s.reserved} reserved slots in {len(s.table)} pages"
+            if s.waiting and (s.table or s.n or s.reserved):
+                yield f"sequence {seq} waits but holds pages, tokens or reserved slots"
             for page in s.table:
                 counted[page] = counted.get(page, 0) + 1
         if counted != self.refcount:
@@ -326,7 +483,7 @@ class PagedCache(kv.Cache):
 
 PROFILE = kv.Profile(
     ops=["alloc", "append", "fork", "free", "truncate", "pin", "unpin", "touch", "read", "evict", "step",
-         "prefill", "info", "stats", "check"],
+         "prefill", "info", "stats", "check", "admit", "reserve", "commit", "preempt"],
     eviction=["none", "lru"],
     data=True,
     audit=True,
@@ -341,6 +498,16 @@ if __name__ == "__main__":
     for arg in args:
         if arg.startswith("--bug="):
             BUG = arg.split("=", 1)[1]
+    # --variant KEY=VALUE (or KV_EXAMPLE_VARIANTS="KEY=VALUE ..."): declare a variant in the profile.
+    variants = os.environ.get("KV_EXAMPLE_VARIANTS", "").split()
+    variants += [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--variant"]
+    variants += [arg.split("=", 1)[1] for arg in args if arg.startswith("--variant=")]
+    for variant in variants:
+        key, _, value = variant.partition("=")
+        if value not in VARIANTS.get(key, ()):
+            sys.exit(f"example_cache.py: unknown variant '{variant}' (known: {VARIANTS})")
+    if variants:
+        PROFILE.extra = ["config " + " ".join(variants)]
     # KV_EXAMPLE_NAME: the handshake's name, as a new commit of the same engine might call itself.
     name = os.environ.get("KV_EXAMPLE_NAME", "python-example" + (f"-bug-{BUG}" if BUG else ""))
     kv.serve(PagedCache, PROFILE, name=name)

@@ -8,7 +8,9 @@
 loop (pipelined requests, one reply each, errors as `error MESSAGE`, `? cache`), and
 (b) with KVTRACE (argument or $KVTRACE): the harness against example_cache.py: a campaign on the
 clean cache passes, the same campaign on each planted bug finds it (exit 1, a shrunk .min.trace),
-and seed replay passes. Small budgets: well under 30 s on two cores.
+seed replay passes, and hand-written kvtrace 3 files (the request lifecycle, docs/semantics.md
+section 15) pass on the clean cache and fail on its lifecycle bug. Small budgets: well under 30 s
+on two cores.
 """
 
 from __future__ import annotations
@@ -133,8 +135,8 @@ class Protocol(unittest.TestCase):
         lines = run_adapter("".join(request + "\n" for request, _ in script))
         ready = lines.index("ready")
         self.assertEqual(lines[0], "kvbackend 1 python-example")
-        self.assertIn("ops alloc append fork free truncate pin unpin touch read evict step prefill info stats check",
-                      lines)
+        self.assertIn("ops alloc append fork free truncate pin unpin touch read evict step prefill info stats check"
+                      " admit reserve commit preempt", lines)
         self.assertIn("eviction none lru", lines)
         self.assertEqual(lines[ready + 1:], [reply for _, reply in script])
 
@@ -183,6 +185,261 @@ class Protocol(unittest.TestCase):
         self.assertTrue(reply[0].startswith("error RuntimeError: boom second line"), reply)
         self.assertEqual(adapter.handle("prefill 3 2048:1"), ["invalid_argument"])
         self.assertEqual(adapter.tick, 2)
+
+
+class Lifecycle(unittest.TestCase):
+    """The kvtrace 3 ops (docs/semantics.md section 15) through the kit."""
+
+    def test_commit_token_values(self):
+        # Prompt ids take the chain over every id before them; generated ids carry their value
+        # (trace/token.hpp token_values_of_ids), so a token recomputed after preempt keeps it.
+        prompt = [kv.prompt_token_id(1, i) for i in range(3)]
+        generated = [kv.generated_token_id(kv.token_value(4, 0, i)) for i in (1, 2)]
+        self.assertEqual(kv.token_values_of_ids(prompt + generated),
+                         kv.prompt_token_values(prompt) + [kv.token_value(4, 0, 1), kv.token_value(4, 0, 2)])
+        # commit 2 of 2 pending ids after 1 computed one, then 2 new generated ids at tick 9:
+        # offsets 2 and 3 within the commit.
+        tokens = kv.commit_tokens(prompt[:1], prompt[1:], 9, 4)
+        self.assertEqual(list(tokens.ids), prompt[1:] + [kv.generated_token_id(kv.token_value(9, 0, i)) for i in (2, 3)])
+        self.assertEqual(list(tokens.values), kv.prompt_token_values(prompt)[1:] + [kv.token_value(9, 0, i) for i in (2, 3)])
+        # recomputing generated ids (after preempt): their own values
+        tokens = kv.commit_tokens(prompt, generated, 20, 2)
+        self.assertEqual(list(tokens.values), [kv.token_value(4, 0, 1), kv.token_value(4, 0, 2)])
+        # nothing pending: a lazy range, as Tokens.generated
+        tokens = kv.commit_tokens(prompt, [], 7, 1048576)
+        self.assertIsInstance(tokens.values, range)
+        self.assertEqual(tokens.values[5], kv.token_value(7, 0, 5))
+        self.assertEqual(tokens.ids[5], kv.generated_token_id(kv.token_value(7, 0, 5)))
+        self.assertEqual(len(kv.commit_tokens(prompt, [], 7, 0)), 0)
+
+    def test_stateless_checks_replies_and_defaults(self):
+        calls = []
+
+        class Recorder(kv.Cache):
+            def admit(self, seq, tokens, tick):
+                calls.append(("admit", seq, list(tokens.ids), list(tokens.values), tick))
+
+            def reserve(self, seq, n, tick):
+                calls.append(("reserve", seq, n, tick))
+                return (4, [2, 3]) if seq == 1 else (None, [5])
+
+            def commit(self, seq, n, tick):
+                calls.append(("commit", seq, n, tick))
+                return [7]
+
+        adapter = kv.Adapter(Recorder, kv.Profile(ops=["admit", "reserve", "commit", "preempt"]))
+        self.assertEqual(adapter.handle("config page_size=2 max_pages=4 rejected_slots=released"), ["ok"])
+        self.assertEqual(adapter.config.extra, {"rejected_slots": "released"})
+        requests = [
+            ("admit 1 1:0", "invalid_argument"), ("admit 1 2048:1", "invalid_argument"),
+            ("admit 1 1:1048576 2:1", "invalid_argument"), ("admit 1 3:2", "ok"),
+            ("reserve 1 0", "invalid_argument"), ("reserve 1 1048577", "invalid_argument"),
+            ("reserve 1 2", "ok hit=4 evicted=2,3"), ("reserve 2 1048576", "ok evicted=5"),
+            ("commit 1 1048577", "invalid_argument"), ("commit 1 0", "ok evicted=7"),
+        ]
+        for request, reply in requests:
+            self.assertEqual(adapter.handle(request), [reply], request)
+        ids = [kv.prompt_token_id(3, 0), kv.prompt_token_id(3, 1)]
+        self.assertEqual(calls, [("admit", 1, ids, kv.prompt_token_values(ids), 3), ("reserve", 1, 2, 6),
+                                 ("reserve", 2, 1048576, 7), ("commit", 1, 0, 9)])
+        # An op the cache does not implement takes the path every unimplemented op takes.
+        with contextlib.redirect_stderr(io.StringIO()):
+            reply = adapter.handle("preempt 1")
+        self.assertTrue(reply[0].startswith("error NotImplementedError"), reply)
+        # ... and an op outside the profile is refused before the cache sees it.
+        narrow = kv.Adapter(Recorder, kv.Profile(ops=["alloc"]))
+        narrow.handle("config page_size=1 max_pages=1")
+        self.assertTrue(narrow.handle("admit 1 1:1")[0].startswith("error op 'admit' is not in"))
+
+    def test_example_replies(self):
+        # docs/semantics.md 15.5, worked example 3 (abort before compute, and preemption).
+        script = [
+            ("config page_size=2 max_pages=3 eviction=lru prefix_caching=on", "ok"),
+            ("prefill 1 1:4", "ok hit=0"), ("reserve 1 2", "ok"), ("free 1", "ok"), ("admit 2 1:5", "ok"),
+            ("reserve 2 1", "ok hit=4"), ("commit 2 1", "ok"), ("preempt 2", "ok"),
+            ("info 2", "ok tokens=0 pages=0 pinned=0"), ("reserve 2 1", "ok hit=4"), ("commit 2 1", "ok"),
+            ("append 2 1", "ok"), ("? audit", "ok"),
+        ]
+        lines = run_adapter("".join(request + "\n" for request, _ in script))
+        self.assertEqual(lines[lines.index("ready") + 1:], [reply for _, reply in script])
+        lines = run_adapter("", "--variant", "rejected_slots=released")
+        self.assertIn("config rejected_slots=released", lines)
+
+
+# Hand-written kvtrace 3 files (docs/semantics.md 15.5 and tests/model_rules_test.cpp's lifecycle_*
+# rules that need no variant the example lacks), each replayed against the example.
+LIFECYCLE_TRACES = {
+    "chunked-prefill-looked-up-once": """
+config page_size=2 max_pages=8 prefix_caching=on
+prefill 1 1:4 => ok hit=0
+admit 2 1:7 => ok
+stats => ok used=2 free=6 sequences=2 tokens=4 cached=2
+reserve 2 2 => ok hit=4
+commit 2 2 => ok
+reserve 2 2 => ok
+commit 2 1 => ok
+info 2 => ok tokens=7 pages=4 pinned=0
+stats => ok used=4 free=4 sequences=2 tokens=11 cached=3
+read 2 => ok
+check => ok
+""",
+    "abort-before-compute-and-preemption": """
+config page_size=2 max_pages=3 eviction=lru prefix_caching=on
+prefill 1 1:4 => ok hit=0
+reserve 1 2 => ok
+free 1 => ok
+admit 2 1:5 => ok
+reserve 2 1 => ok hit=4
+commit 2 1 => ok
+preempt 2 => ok
+info 2 => ok tokens=0 pages=0 pinned=0
+reserve 2 1 => ok hit=4
+commit 2 1 => ok
+append 2 1 => ok
+read 2 => ok
+check => ok
+""",
+    "preempted-generated-tokens-keep-their-values": """
+config page_size=2 max_pages=6 prefix_caching=on
+admit 1 1:3 => ok
+reserve 1 2 => ok hit=0
+commit 1 2 => ok
+reserve 1 3 => ok
+commit 1 3 => ok  # 1:2, then two generated ids (tick 4, offsets 1 and 2)
+read 1 => ok
+preempt 1 => ok
+stats => ok used=0 free=6 sequences=1 tokens=0 cached=1
+reserve 1 2 => ok hit=2  # block 1 holds a generated id: never registered
+commit 1 2 => ok
+reserve 1 2 => ok
+commit 1 2 => ok  # the last generated id again, then a new one (offset 1)
+info 1 => ok tokens=6 pages=3 pinned=0
+stats => ok used=3 free=3 sequences=1 tokens=6 cached=1
+read 1 => ok
+check => ok
+""",
+    "kept-rejected-slots-are-used-first": """
+config page_size=2 max_pages=3
+append 1 1 => ok
+reserve 1 4 => ok
+info 1 => ok tokens=1 pages=3 pinned=0
+commit 1 2 => ok
+info 1 => ok tokens=3 pages=3 pinned=0
+reserve 1 3 => ok
+reserve 1 1 => capacity_exceeded
+commit 1 3 => ok
+stats => ok used=3 free=0 sequences=1 tokens=6
+read 1 => ok
+""",
+    "argument-and-existence-checks": """
+config page_size=2 max_pages=2
+admit 1 1:0 => invalid_argument
+admit 1 2048:1 => invalid_argument
+admit 1 1:3 => ok
+admit 1 1:1 => sequence_exists
+reserve 9 0 => invalid_argument
+reserve 9 1048577 => invalid_argument
+commit 9 0 => unknown_sequence
+commit 9 1048577 => invalid_argument
+preempt 9 => unknown_sequence
+commit 1 1 => invalid_argument
+commit 1 0 => ok
+info 1 => ok tokens=0 pages=0 pinned=0
+reserve 3 3 => ok
+info 3 => ok tokens=0 pages=2 pinned=0
+commit 3 4 => invalid_argument
+""",
+    "in-flight-refuses-append-truncate-and-alloc-while-waiting": """
+config page_size=2 max_pages=4
+admit 1 1:2 => ok
+alloc 1 => invalid_argument
+append 1 1 => invalid_argument
+step 1:1 2:1 => invalid_argument ; ok
+truncate 1 0 => invalid_argument
+reserve 2 1 => ok
+alloc 2 => ok
+append 2 1 => invalid_argument
+truncate 2 0 => invalid_argument
+commit 2 1 => ok
+append 2 1 => ok
+reserve 1 1 => ok hit=0
+commit 1 1 => ok
+append 1 1 => invalid_argument
+reserve 1 1 => ok
+commit 1 1 => ok
+append 1 1 => ok
+info 1 => ok tokens=3 pages=2 pinned=0
+check => ok
+""",
+    "fork-copies-the-computed-part": """
+config page_size=2 max_pages=6
+admit 1 1:5 => ok
+fork 1 2 => ok
+info 2 => ok tokens=0 pages=0 pinned=0
+append 2 1 => ok
+reserve 1 3 => ok hit=0
+commit 1 3 => ok
+reserve 1 2 => ok
+fork 1 3 => ok
+info 3 => ok tokens=3 pages=2 pinned=0
+append 3 1 => ok
+commit 1 2 => ok
+read 1 => ok
+read 3 => ok
+stats => ok used=5 free=1 sequences=3 tokens=10
+check => ok
+""",
+    "commit-copies-a-shared-page-and-may-evict": """
+config page_size=2 max_pages=3 eviction=lru
+append 1 1 => ok
+reserve 1 1 => ok
+fork 1 2 => ok
+pin 2 => ok
+alloc 3 => ok
+alloc 4 => ok
+commit 1 1 => ok evicted=3
+stats => ok used=3 free=0 sequences=3 tokens=3
+read 1 => ok
+read 2 => ok
+check => ok
+""",
+    "commit-nothing-writes-nothing": """
+config page_size=2 max_pages=5 prefix_caching=on
+prefill 1 2:9 2:1 => ok hit=0
+truncate 1 1 => ok
+commit 1 0 => ok  # nothing written: block 0 keeps its key
+stats => ok used=1 free=4 sequences=1 tokens=1 cached=5
+""",
+}
+
+# docs/semantics.md 15.5, worked example 2, without decode_caching=on (which the example lacks; it
+# changes nothing here): the rejected drafts' page is released, and the accepted token's block is
+# not full, so not registered.
+RELEASED_TRACE = """
+config page_size=2 max_pages=4 prefix_caching=on rejected_slots=released
+prefill 1 1:2 => ok hit=0
+reserve 1 4 => ok
+commit 1 1 => ok
+stats => ok used=2 free=2 sequences=1 tokens=3 cached=1
+alloc 1 => ok
+reserve 1 1 => ok
+commit 1 0 => ok  # alloc's reserved page is released too (as truncate S n)
+info 1 => ok tokens=3 pages=2 pinned=0
+read 1 => ok
+check => ok
+"""
+
+# --bug whole-prompt-hit: a waiting sequence's lookup hits its prompt's last block as well (the
+# last token must always be computed: at most floor((len-1)/page_size) blocks hit).
+WHOLE_PROMPT_HIT_TRACE = """
+config page_size=2 max_pages=4 prefix_caching=on
+prefill 1 1:4 => ok hit=0
+admit 2 1:4 => ok
+reserve 2 1 => ok hit=2
+commit 2 1 => ok
+read 2 => ok
+check => ok
+"""
 
 
 @unittest.skipUnless(KVTRACE, "no kvtrace binary given (argument or $KVTRACE)")
@@ -266,6 +523,46 @@ class Harness(unittest.TestCase):
             done = self.kvtrace("replay", "--artifacts", artifacts, "--backend", f"exec:{EXAMPLE} --protocol 2",
                                 *seeds)
             self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
+    def write_traces(self, folder: str, traces: dict[str, str]) -> list[str]:
+        paths = []
+        for name, body in traces.items():
+            paths.append(os.path.join(folder, name + ".trace"))
+            with open(paths[-1], "w") as out:
+                out.write("kvtrace 3\n" + body.lstrip("\n"))
+        return paths
+
+    def test_lifecycle_traces_replay(self):
+        # Every op audited (--audit every): `? audit`, `? pages`, `? digest` and `? cache` after each.
+        with tempfile.TemporaryDirectory() as folder:
+            paths = self.write_traces(folder, LIFECYCLE_TRACES)
+            done = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
+                                f"exec:{EXAMPLE} --protocol 2", *paths)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            self.assertEqual(done.stdout.count("ok    "), len(paths), done.stdout)
+
+    def test_lifecycle_rejected_slots_released(self):
+        # The variant is declared in the example's profile (`config rejected_slots=released`): the
+        # file runs under it. Without the declaration the file is outside the profile (exit 2).
+        with tempfile.TemporaryDirectory() as folder:
+            paths = self.write_traces(folder, {"rejected-slots-released": RELEASED_TRACE})
+            done = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
+                                f"exec:{EXAMPLE} --protocol 2 --variant rejected_slots=released", *paths)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            undeclared = self.kvtrace("replay", "--artifacts", folder, "--backend", f"exec:{EXAMPLE}", *paths)
+            self.assertEqual(undeclared.returncode, 2, undeclared.stdout + undeclared.stderr)
+            self.assertIn("rejected_slots", undeclared.stdout + undeclared.stderr)
+
+    def test_lifecycle_bug_is_found(self):
+        with tempfile.TemporaryDirectory() as folder:
+            paths = self.write_traces(folder, {"whole-prompt-hit": WHOLE_PROMPT_HIT_TRACE})
+            done = self.kvtrace("replay", "--artifacts", folder, "--backend",
+                                f"exec:{EXAMPLE} --protocol 2 --bug whole-prompt-hit", *paths)
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            self.assertIn("reserve 2 1", done.stdout)
+            self.assertIn("ok hit=4", done.stdout)
+            clean = self.kvtrace("replay", "--artifacts", folder, "--backend", f"exec:{EXAMPLE} --protocol 2", *paths)
+            self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ Standard library only (Python 3.11). An adapter is its mapping only:
 The kit does the protocol loop (one reply line per request, flushing before it blocks on
 input), the handshake, config parsing, ticks (T1 and `tick T`), token values, ids and words
 (section 4 of docs/backend-protocol.md, trace/token.hpp), stateless argument checks, result
-formatting, the FNV-1a digest and every observation (`? stats`, `? info`, `? ids`, `? pages`,
-`? digest`, `? words`, `? audit`, `? cache`). A cache method signals an error result by raising
+formatting (`ok hit=T evicted=...` for `prefill` and a waiting sequence's `reserve`), the
+values of the tokens a `commit` writes (`commit_tokens`, kvtrace 3), the FNV-1a digest and
+every observation (`? stats`, `? info`, `? ids`, `? pages`, `? digest`, `? words`, `? audit`,
+`? cache`). A cache method signals an error result by raising
 `OpError("capacity_exceeded")` (or returning nothing for `ok`); any other exception becomes an
 `error MESSAGE` reply, which the harness reports as a backend failure.
 """
@@ -35,7 +37,7 @@ MASK64 = (1 << 64) - 1
 
 GENERATED_TOKEN_FLAG = 1 << 63
 PROMPT_CHAIN_START = 0x6A09E667F3BCC908
-APPEND_COUNT_MAX = 1048576  # append S N / step S:N: 1 <= N <= this
+APPEND_COUNT_MAX = 1048576  # append S N / step S:N / reserve S N: 1 <= N <= this; commit S N: N <= this
 PREFILL_TOKEN_COUNT_MAX = 1048576  # prefill: total tokens
 PROMPT_STREAM_MAX = 2047  # prefill P:N: P <= this
 STEP_ENTRIES_MAX = 256
@@ -83,6 +85,46 @@ def prompt_token_values(ids: Iterable[int]) -> list[int]:
         chain = prompt_chain(chain, token_id)
         values.append(prompt_token_value(chain))
     return values
+
+
+def token_values_of_ids(ids: Iterable[int]) -> list[int]:
+    """The values of a sequence's known ids, in order (trace/token.hpp `token_values_of_ids`):
+    prompt values (the chain) for its leading prompt ids, then the value each generated id
+    carries (`generated_token_id(value)` sets the top flag bit on it). A token recomputed after
+    `preempt` (kvtrace 3) therefore gets back the value it had."""
+    values = []
+    chain = PROMPT_CHAIN_START
+    in_prompt = True
+    for token_id in ids:
+        in_prompt = in_prompt and is_prompt_token(token_id)
+        if in_prompt:
+            chain = prompt_chain(chain, token_id)
+            values.append(prompt_token_value(chain))
+        else:
+            values.append(token_id & ~GENERATED_TOKEN_FLAG & MASK64)
+    return values
+
+
+def commit_tokens(computed_ids: Sequence[int], pending_ids: Sequence[int], tick: int, count: int) -> "Tokens":
+    """The `count` tokens that `commit S count` at `tick` writes (docs/semantics.md 15.2, V-L4).
+
+    `computed_ids`: the ids of S's n computed tokens, in order; `pending_ids`: its pending ids.
+    Token i (0-based within the commit) takes the next pending id if there is one, else a new
+    generated id whose value is token_value(tick, 0, i); its value is the one its id gives
+    (`token_values_of_ids` over S's ids through it). The caller drops the first
+    min(count, len(pending_ids)) pending ids. A commit with no pending ids costs O(1) (ranges,
+    as `Tokens.generated`); one that takes pending ids walks the chain over `computed_ids`.
+    """
+    taken = min(count, len(pending_ids))
+    base = token_value(tick, 0, 0)  # token_value(tick, 0, i) == base + i, since i < 2^21
+    generated_values = range(base + taken, base + count)
+    generated_ids = range(GENERATED_TOKEN_FLAG | (base + taken), GENERATED_TOKEN_FLAG | (base + count))
+    if taken == 0:
+        return Tokens(generated_values, generated_ids)
+    known = list(computed_ids)
+    taken_ids = list(pending_ids[:taken])
+    values = token_values_of_ids(known + taken_ids)[len(known):]
+    return Tokens(values + list(generated_values), taken_ids + list(generated_ids))
 
 
 def token_word(value: int, layer: int, kv: int, index: int) -> int:
@@ -193,7 +235,8 @@ DEFAULT_RANGES = {
 @dataclasses.dataclass
 class Config:
     """A parsed `config` request. Keys the kit does not know (the semantic variants of
-    docs/semantics.md section 14, or anything newer) are in `extra`, values as strings."""
+    docs/semantics.md section 14, e.g. `rejected_slots=released`, or anything newer) are in
+    `extra`, values as strings."""
 
     page_size: int
     max_pages: int
@@ -375,6 +418,28 @@ class Cache:
         """Returns (hit tokens, evicted ids)."""
         raise NotImplementedError
 
+    # the request lifecycle (kvtrace 3, docs/semantics.md section 15)
+    def admit(self, seq: int, tokens: Tokens, tick: int) -> None:
+        """`admit S P1:N1 ...`: S waits with the prompt's ids (`tokens.ids`, values in
+        `tokens.values`) pending; no pages. Raise OpError('sequence_exists') when S exists."""
+        raise NotImplementedError
+
+    def reserve(self, seq: int, n: int, tick: int) -> tuple[int | None, list[int] | None]:
+        """`reserve S N`: slots for S's next N tokens. Returns (hit tokens, evicted ids): hit
+        tokens only when S was waiting (its lookup happened: the reply is `ok hit=T`), else
+        None (the reply is `ok`)."""
+        raise NotImplementedError
+
+    def commit(self, seq: int, n: int, tick: int) -> list[int] | None:
+        """`commit S N`: the first N reserved tokens are computed; the reservation ends. The
+        tokens to write are `commit_tokens(S's computed ids, S's pending ids, tick, n)`.
+        Returns the evicted ids (a copy-on-write may evict). The kit has checked N <= 1048576."""
+        raise NotImplementedError
+
+    def preempt(self, seq: int) -> None:
+        """`preempt S`: S's pages released, its computed ids pending again; S waits."""
+        raise NotImplementedError
+
     def check(self) -> None:
         """The `check` op: nothing by default (the harness audits through `? audit`)."""
 
@@ -465,6 +530,18 @@ def _entries(words: list[str]) -> list[tuple[int, int]]:
     return entries
 
 
+def _prompt_ids(segments: list[tuple[int, int]]) -> list[int] | None:
+    """A prompt's ids (`prefill`, `admit`), or None when its segments are invalid_argument: none,
+    a segment with N = 0 or a stream over 2047, or more than 1048576 tokens in all (13.7)."""
+    if (
+        not segments
+        or any(count == 0 or stream > PROMPT_STREAM_MAX for stream, count in segments)
+        or sum(count for _, count in segments) > PREFILL_TOKEN_COUNT_MAX
+    ):
+        return None
+    return [prompt_token_id(stream, i) for stream, count in segments for i in range(count)]
+
+
 # ---- the protocol loop ------------------------------------------------------------------------
 
 
@@ -544,6 +621,26 @@ class Adapter:
             return self._step(_entries(args), tick)
         if op == "prefill":
             return self._prefill(_seq(arg(0)), _entries(args[1:]), tick)
+        if op == "admit":
+            seq, ids = _seq(arg(0)), _prompt_ids(_entries(args[1:]))
+            if ids is None:
+                return "invalid_argument"
+            cache.admit(seq, Tokens.prompt(ids), tick)
+            return "ok"
+        if op == "reserve":
+            seq, count = _seq(arg(0)), _number(arg(1), 0xFFFFFFFF)
+            if not 1 <= count <= APPEND_COUNT_MAX:
+                return "invalid_argument"
+            hit, evicted = cache.reserve(seq, count, tick) or (None, None)
+            return format_result(evicted, "ok" if hit is None else f"ok hit={hit}")
+        if op == "commit":
+            seq, count = _seq(arg(0)), _number(arg(1), 0xFFFFFFFF)
+            if count > APPEND_COUNT_MAX:
+                return "invalid_argument"
+            return format_result(cache.commit(seq, count, tick))
+        if op == "preempt":
+            cache.preempt(_seq(arg(0)))
+            return "ok"
         if op == "info":
             return self._info(_seq(arg(0)))
         if op == "stats":
@@ -571,14 +668,9 @@ class Adapter:
     def _prefill(self, seq: int, segments: list[tuple[int, int]], tick: int) -> str:
         cache = self.cache
         assert cache is not None
-        total = sum(count for _, count in segments)
-        if (
-            not segments
-            or any(count == 0 or stream > PROMPT_STREAM_MAX for stream, count in segments)
-            or total > PREFILL_TOKEN_COUNT_MAX
-        ):
+        ids = _prompt_ids(segments)
+        if ids is None:
             return "invalid_argument"
-        ids = [prompt_token_id(stream, i) for stream, count in segments for i in range(count)]
         hit, evicted = cache.prefill(seq, Tokens.prompt(ids), tick)
         return format_result(evicted, f"ok hit={hit}")
 
