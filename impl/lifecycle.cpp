@@ -141,7 +141,8 @@ void Cache::register_committed(const Sequence& seq, uint64_t first_block, uint64
   };
   uint64_t prompt_blocks = 0;  // leading blocks of prompt ids only
   while (prompt_blocks < end_block &&
-         std::ranges::find(block_ids(prompt_blocks), kGeneratedToken) == block_ids(prompt_blocks).end()) {
+         std::ranges::find(block_ids(prompt_blocks), kGeneratedToken) ==
+             block_ids(prompt_blocks).end()) {
     ++prompt_blocks;
   }
   detail::NodeId node = detail::PrefixIndex::kRoot;

@@ -64,7 +64,8 @@ TEST(ModelAudit, ReportsEveryCorruption) {
   using M = ModelTestAccess;
   const std::vector<std::pair<std::function<void(Model&)>, std::string>> cases = {
       {[](Model& m) { M::table(m, 1)[1] = M::table(m, 1)[0]; }, "sequence 1 holds a page twice"},
-      {[](Model& m) { M::tokens_of(m, 1) += 10; }, "sequence 1 has fewer pages than tokens need"},
+      {[](Model& m) { M::tokens_of(m, 1) += 10; },
+       "sequence 1 has fewer pages than its tokens and reserved slots need"},
       {[](Model& m) { M::refcount(m, 0) = 2; }, "model: page 0 refcount expected 1 actual 2"},
       {[](Model& m) { M::token_count(m) += 1; }, "model: token count expected 5 actual 6"},
       {[](Model& m) { M::queue(m).push_back(0); }, "pages with refcount above 0 expected 3"},

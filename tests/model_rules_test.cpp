@@ -309,7 +309,7 @@ const Rule rules[] = {
      "preempt 9 => unknown_sequence\ncommit 1 1 => invalid_argument\ncommit 1 0 => ok\n"
      "info 1 => ok tokens=0 pages=0 pinned=0\nreserve 3 3 => ok\n"
      "info 3 => ok tokens=0 pages=2 pinned=0\ncommit 3 4 => invalid_argument\n"},
-    {"lifecycle_in_flight_refuses_append_truncate_and_alloc_while_waiting",
+    {"lifecycle_in_flight_refuses_append_truncate_alloc",
      "config page_size=2 max_pages=4\nadmit 1 1:2 => ok\nalloc 1 => invalid_argument\n"
      "append 1 1 => invalid_argument\nstep 1:1 2:1 => invalid_argument ; ok\n"
      "truncate 1 0 => invalid_argument\nreserve 2 1 => ok\nalloc 2 => ok\n"

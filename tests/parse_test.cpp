@@ -82,7 +82,10 @@ struct Malformed {
 const Malformed malformed[] = {
     {"empty_file", "", 0, "empty file"},
     {"wrong_header", "kvtrace\n", 1, "header line"},
-    {"wrong_version", "kvtrace 3\n", 1, "unsupported kvtrace version '3'"},
+    {"wrong_version", "kvtrace 4\n", 1,
+     "unsupported kvtrace version '4' (this tool reads 1, 2 and 3)"},
+    {"lifecycle_needs_version_3", "kvtrace 2\nconfig page_size=1 max_pages=1\nreserve 1 1\n", 3,
+     "op reserve needs the header 'kvtrace 3'"},
     {"prefill_needs_version_2", "kvtrace 1\nconfig page_size=1 max_pages=1\nprefill 1 1:1\n", 3,
      "need the header 'kvtrace 2'"},
     {"prefix_caching_needs_version_2",

@@ -25,7 +25,10 @@ TEST_P(VariantHonoured, ByEveryComparison) {
   uint32_t ran = 0;
   uint32_t cached = 0;
   for (uint64_t seed = 1; seed <= 300 && cached < 40; seed++) {
-    const Trace trace = generate_trace_within(seed, 120, caps, Profile::classic);
+    // Where each variant matters most: commits in the serving regime, the others in classic.
+    const Profile profile =
+        variant.field == &Config::rejected_slots ? Profile::serving : Profile::classic;
+    const Trace trace = generate_trace_within(seed, 120, caps, profile);
     ASSERT_TRUE(trace.config.*variant.field) << "seed " << seed;
     if (!variant.matters_in(trace.config)) continue;
     std::vector<std::unique_ptr<Backend>> backends;

@@ -376,7 +376,11 @@ void fit_config(Config& config, const Capabilities& caps) {
     const ConfigRange range = caps.*field.range;
     config.*field.field = std::clamp(config.*field.field, range.min, range.max);
   }
-  adopt_declared_variants(config, caps);  // a generated value of an either-way variant stays
+  // A declared variant holds; an either-way one left at its default keeps the generated value.
+  for (const VariantKey& variant : variant_keys) {
+    const bool drawn = config.*variant.field && caps.either_variants.*variant.field;
+    config.*variant.field = caps.variants.*variant.field || drawn;
+  }
   if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
 }
 

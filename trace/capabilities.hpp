@@ -61,7 +61,8 @@ struct Capabilities {
   // token ids; the runner learns which key each hash names (runner/key_hashes.hpp).
   bool hashed_keys = false;
   // The variants it implements both ways (true fields): a config may have either value, and a
-  // generated one gets the value of `variants`. In-tree backends: append_atomicity.
+  // generated one gets the value of `variants` when that is the variant, else the value its regime
+  // drew. In-tree backends: append_atomicity and rejected_slots.
   Config either_variants;
 
   // Everything: what the in-tree backends implement.
