@@ -232,7 +232,7 @@ class Cache {
   void use(uint32_t slot, Tick now);
   void release_tail(Sequence& seq, uint32_t keep_page_count);
   void write_tokens(Sequence& seq, uint32_t token_count, std::span<const uint32_t> token_words);
-  void copy_if_shared(Sequence& seq, uint64_t entry);
+  void copy_page_of(Sequence& seq, uint64_t entry);
   Outcome reserve_waiting(uint32_t slot, uint32_t token_count, Tick now);
   void register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block);
   void audit_lifecycle(std::vector<std::string>& problems) const;

@@ -103,7 +103,11 @@ Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> 
     return fail(error);
 
   Sequence& seq = slots_[slot];
-  if (token_count > 0) copy_if_shared(seq, write_entry);
+  // As append: copy only if the page is still shared, and a registered page written loses its key.
+  if (token_count > 0 && write_entry < seq.block_table.size()) {
+    if (pages_.refcount(seq.block_table[write_entry]) > 1) copy_page_of(seq, write_entry);
+    if (!slot_token_ids_.empty()) unregister_page(seq.block_table[write_entry]);
+  }
   // The pending tokens first, with their own words; then generated ones.
   const uint64_t pending = std::min<uint64_t>(token_count, seq.pending_ids.size());
   const uint64_t pending_words = pending * words_per_token_;

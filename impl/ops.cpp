@@ -44,7 +44,13 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
 
   if (slot == kAbsent) slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
-  copy_if_shared(seq, write_entry);
+  // Eviction may have removed the other sharers; copy only if the page is still shared.
+  if (write_entry < old_pages && pages_.refcount(seq.block_table[write_entry]) > 1) {
+    copy_page_of(seq, write_entry);
+  }
+  // Writing into a registered page (possible after truncate) unregisters it first.
+  if (!slot_token_ids_.empty() && write_entry < seq.block_table.size())
+    unregister_page(seq.block_table[write_entry]);
   for (uint64_t i = 0; i < grow_pages; ++i) seq.block_table.push_back(take_page());
   write_tokens(seq, token_count, token_words);
   if (!slot_token_ids_.empty()) {
@@ -54,25 +60,19 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   return success();
 }
 
-// Copy-on-write of entry `entry` (n / page_size) if its page is still shared: eviction may have
-// removed the other sharers. Then a registered page there (possible after truncate) is
-// unregistered, since it is about to be written.
-void Cache::copy_if_shared(Sequence& seq, uint64_t entry) {
-  if (entry >= seq.block_table.size()) return;
-  if (pages_.refcount(seq.block_table[entry]) > 1) {
-    const PageId old_page = seq.block_table[entry];
-    const PageId new_page = take_page();
-    const uint64_t kept_slots = divider_.offset(seq.token_count);
-    store_.copy_page(old_page, new_page, static_cast<uint32_t>(kept_slots));
-    if (!slot_token_ids_.empty()) {
-      const uint64_t from = uint64_t{old_page} * config_.page_size;
-      std::copy_n(slot_token_ids_.begin() + from, kept_slots,
-                  slot_token_ids_.begin() + uint64_t{new_page} * config_.page_size);
-    }
-    seq.block_table[entry] = new_page;
-    pages_.release(old_page);
+// Copy-on-write of entry `entry` (n / page_size): a private page with the slots below
+// n % page_size (their token ids too), and the shared page's reference dropped.
+void Cache::copy_page_of(Sequence& seq, uint64_t entry) {
+  const PageId old_page = seq.block_table[entry];
+  const PageId new_page = take_page();
+  store_.copy_page(old_page, new_page, static_cast<uint32_t>(divider_.offset(seq.token_count)));
+  if (!slot_token_ids_.empty()) {
+    const uint64_t from = uint64_t{old_page} * config_.page_size;
+    std::copy_n(slot_token_ids_.begin() + from, divider_.offset(seq.token_count),
+                slot_token_ids_.begin() + uint64_t{new_page} * config_.page_size);
   }
-  if (!slot_token_ids_.empty()) unregister_page(seq.block_table[entry]);
+  seq.block_table[entry] = new_page;
+  pages_.release(old_page);
 }
 
 // Maps tokens n .. n+count-1 to slots (page * page_size + offset) and hands them to the store.
