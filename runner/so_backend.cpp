@@ -47,6 +47,15 @@ std::variant<SoLibrary, std::string> open_library(const std::string& path) {
     pos = end + 1;
   }
   if (!table->audit) library.caps.audits = false;
+  // kvh_result has no `hit=` (prefill, a waiting reserve) and kvh_config no prefix caching or
+  // variants: C ABI version 1 speaks kvtrace 1 only. Those ops are for exec: backends.
+  for (uint32_t kind = 0; kind < op_kind_count; kind++) {
+    if (op_version(static_cast<OpKind>(kind)) > 1 && library.caps.ops[kind]) {
+      return "its profile declares op " + std::string(op_name(static_cast<OpKind>(kind))) +
+             ", which C ABI version 1 cannot express (no hit= result, no prefix caching); "
+             "test it through exec: (docs/backend-protocol.md)";
+    }
+  }
   return library;
 }
 
