@@ -72,6 +72,9 @@ uint32_t Cache::create_sequence(SeqId id, Tick now) {
   seq.pending_words.clear();
   seq.reserved = 0;
   seq.waiting = false;
+  seq.swapped = false;
+  seq.swapped_words.clear();
+  seq.swapped_ids.clear();
   index_.insert(id, slot);
   lru_insert(slot);
   ++sequence_count_;
@@ -82,6 +85,7 @@ void Cache::destroy_sequence(uint32_t slot) {
   Sequence& seq = slots_[slot];
   release_tail(seq, 0);
   token_count_ -= seq.token_count;
+  if (seq.swapped) cpu_pages_used_ -= page_count_for(seq.token_count);
   if (!seq.pinned) lru_unlink(slot);
   index_.erase(seq.id);
   seq.live = false;

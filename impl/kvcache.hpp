@@ -55,6 +55,7 @@ struct Config {
   bool prefix_caching = false;  // register full prompt blocks by key and reuse them (prefill)
   // kvtrace 3's rejected_slots=released: a commit releases the pages beyond its computed tokens.
   bool release_rejected_slots = false;
+  uint32_t cpu_pages = 0;  // kvtrace 3's CPU pool for swap_out (0: none)
 };
 
 // Empty when `config` is inside the contract's ranges, else a message naming the bad field.
@@ -79,8 +80,9 @@ struct SeqInfo {
 struct Stats {
   uint32_t used_pages, free_pages;
   uint32_t sequence_count;
-  uint64_t token_count;      // sum of n over sequences; shared tokens count once per sequence
-  uint32_t cached_keys = 0;  // registered keys (prefix caching)
+  uint64_t token_count;         // sum of n over sequences; shared tokens count once per sequence
+  uint32_t cached_keys = 0;     // registered keys (prefix caching)
+  uint64_t cpu_pages_used = 0;  // CPU pages holding swapped-out sequences
 };
 
 // The data plane. The cache calls it once per op with everything that op moves, so a device
@@ -186,6 +188,10 @@ class Cache {
                  Tick now);
   // preempt: pages released, the computed tokens kept (ids and words) to be recomputed.
   Outcome preempt(SeqId id);
+  // swap_out: the tokens copied to host memory (one gather) in ceil(n / page_size) pages of the
+  // CPU pool, the device pages released. swap_in: device pages again, the tokens written back.
+  Outcome swap_out(SeqId id);
+  Outcome swap_in(SeqId id, Tick now);
 
   std::optional<SeqInfo> info(SeqId id) const;
   Stats stats() const;
@@ -220,6 +226,11 @@ class Cache {
     uint64_t reserved = 0;
     bool waiting = false;
     bool in_flight() const { return waiting || reserved > 0 || !pending_ids.empty(); }
+    // Swapped out: no pages; its tokens' words (and ids, with prefix caching) in host memory. It
+    // stays in the LRU list, but eviction passes it by.
+    bool swapped = false;
+    std::vector<uint32_t> swapped_words;
+    std::vector<uint32_t> swapped_ids;
   };
 
   Outcome fail(Error error) const { return Outcome{error, {}}; }
@@ -274,6 +285,7 @@ class Cache {
   uint32_t sequence_count_ = 0;
   uint64_t token_count_ = 0;
   uint64_t protect_epoch_ = 0;
+  uint64_t cpu_pages_used_ = 0;  // sum of ceil(n / page_size) over swapped-out sequences
 
   // Prefix caching (empty when off): the key index, each slot's token id (kGeneratedToken for
   // generated tokens), and the hit marks eviction planning reads (hit pages are not "freed").

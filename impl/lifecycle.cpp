@@ -31,6 +31,7 @@ Outcome Cache::reserve(SeqId id, uint32_t token_count, Tick now) {
   evicted_.clear();
   if (token_count == 0 || token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
   uint32_t slot = index_.find(id);
+  if (slot != kAbsent && slots_[slot].swapped) return fail(Error::invalid_argument);  // V-S4
   if (slot != kAbsent && slots_[slot].waiting) return reserve_waiting(slot, token_count, now);
   const uint64_t tokens = slot == kAbsent ? 0 : slots_[slot].token_count + slots_[slot].reserved;
   const uint64_t pages = slot == kAbsent ? 0 : slots_[slot].block_table.size();
@@ -92,7 +93,8 @@ Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   if (token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
-  if (token_count > slots_[slot].reserved) return fail(Error::invalid_argument);
+  if (token_count > slots_[slot].reserved || slots_[slot].swapped)
+    return fail(Error::invalid_argument);
   if (generated_words.size() != uint64_t{token_count} * words_per_token_)
     return fail(Error::invalid_argument);  // caller's buffer does not match token_count
   const uint64_t n = slots_[slot].token_count;
@@ -163,6 +165,7 @@ Outcome Cache::preempt(SeqId id) {
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   Sequence& seq = slots_[slot];
+  if (seq.swapped) return fail(Error::invalid_argument);  // V-S4
   const uint64_t n = seq.token_count;
   // The computed tokens go back in front of the pending ones: their words (one gather, a
   // device-to-host copy on a device store) and their ids.
@@ -183,11 +186,67 @@ Outcome Cache::preempt(SeqId id) {
   return success();
 }
 
+Outcome Cache::swap_out(SeqId id) {
+  evicted_.clear();
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return fail(Error::unknown_sequence);
+  Sequence& seq = slots_[slot];
+  if (seq.swapped || seq.in_flight()) return fail(Error::invalid_argument);
+  const uint64_t n = seq.token_count;
+  const uint64_t cpu_pages = page_count_for(n);
+  if (cpu_pages > config_.cpu_pages - cpu_pages_used_) return fail(Error::capacity_exceeded);
+  seq.swapped_words.resize(n * words_per_token_);  // the device-to-host copy
+  store_.gather(std::span<const PageId>(seq.block_table.data(), seq.block_table.size()), n,
+                seq.swapped_words);
+  seq.swapped_ids.clear();
+  for (uint64_t k = 0; k < n && !slot_token_ids_.empty(); ++k) {
+    const uint64_t page = seq.block_table[divider_.page(k)];
+    seq.swapped_ids.push_back(slot_token_ids_[page * config_.page_size + divider_.offset(k)]);
+  }
+  release_tail(seq, 0);
+  seq.swapped = true;
+  cpu_pages_used_ += cpu_pages;
+  return success();
+}
+
+Outcome Cache::swap_in(SeqId id, Tick now) {
+  evicted_.clear();
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return fail(Error::unknown_sequence);
+  if (!slots_[slot].swapped) return fail(Error::invalid_argument);
+  const uint64_t n = slots_[slot].token_count;
+  const uint64_t need = page_count_for(n);
+  if (const Error error = make_room(need, slot, {}); error != Error::none) return fail(error);
+  Sequence& seq = slots_[slot];
+  for (uint64_t i = 0; i < need; ++i) seq.block_table.push_back(take_page());
+  seq.token_count = 0;  // write_tokens counts them back in
+  token_count_ -= n;
+  write_tokens(seq, static_cast<uint32_t>(n), seq.swapped_words);  // the host-to-device copy
+  for (uint64_t i = 0; i < slot_mapping_.size() && !slot_token_ids_.empty(); ++i) {
+    slot_token_ids_[slot_mapping_[i]] = seq.swapped_ids[i];
+  }
+  seq.swapped = false;
+  seq.swapped_words.clear();
+  seq.swapped_ids.clear();
+  cpu_pages_used_ -= need;
+  use(slot, now);
+  return success();
+}
+
 void Cache::audit_lifecycle(std::vector<std::string>& problems) const {
+  uint64_t cpu_pages = 0;
   for (const Sequence& seq : slots_) {
     if (!seq.live) continue;
     const std::string name = "sequence " + std::to_string(seq.id);
-    if (seq.block_table.size() < page_count_for(seq.token_count + seq.reserved)) {
+    cpu_pages += seq.swapped ? page_count_for(seq.token_count) : 0;
+    if (seq.swapped && (!seq.block_table.empty() ||
+                        seq.swapped_words.size() != seq.token_count * words_per_token_)) {
+      problems.push_back(name + " is swapped out but holds " +
+                         std::to_string(seq.block_table.size()) + " pages and " +
+                         std::to_string(seq.swapped_words.size()) + " words (expected 0 and " +
+                         std::to_string(seq.token_count * words_per_token_) + ")");
+    }
+    if (!seq.swapped && seq.block_table.size() < page_count_for(seq.token_count + seq.reserved)) {
       problems.push_back(name + ": " + std::to_string(seq.block_table.size()) + " pages for " +
                          std::to_string(seq.token_count) + " tokens and " +
                          std::to_string(seq.reserved) + " reserved slots");
@@ -203,6 +262,11 @@ void Cache::audit_lifecycle(std::vector<std::string>& problems) const {
                          " pending tokens, expected " +
                          std::to_string(seq.pending_ids.size() * words_per_token_));
     }
+  }
+  if (cpu_pages != cpu_pages_used_ || cpu_pages > config_.cpu_pages) {
+    problems.push_back("CPU pages in use expected " + std::to_string(cpu_pages) + ", actual " +
+                       std::to_string(cpu_pages_used_) + " (cpu_pages " +
+                       std::to_string(config_.cpu_pages) + ")");
   }
 }
 

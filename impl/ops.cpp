@@ -14,7 +14,9 @@ constexpr uint32_t kAbsent = detail::SeqIndex::kEmptySlot;
 Outcome Cache::alloc(SeqId id, Tick now) {
   evicted_.clear();
   uint32_t slot = index_.find(id);
-  if (slot != kAbsent && slots_[slot].waiting) return fail(Error::invalid_argument);  // V-L8
+  if (slot != kAbsent && (slots_[slot].waiting || slots_[slot].swapped)) {
+    return fail(Error::invalid_argument);  // V-L8, V-S4
+  }
   if (const Error error = make_room(1, slot, {}); error != Error::none) return fail(error);
   if (slot == kAbsent) slot = create_sequence(id, now);
   slots_[slot].block_table.push_back(take_page());
@@ -29,7 +31,9 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   if (token_words.size() != uint64_t{token_count} * words_per_token_)
     return fail(Error::invalid_argument);  // caller's buffer does not match token_count
   uint32_t slot = index_.find(id);
-  if (slot != kAbsent && slots_[slot].in_flight()) return fail(Error::invalid_argument);  // V-L8
+  if (slot != kAbsent && (slots_[slot].in_flight() || slots_[slot].swapped)) {
+    return fail(Error::invalid_argument);  // V-L8, V-S4
+  }
   const uint64_t old_tokens = slot == kAbsent ? 0 : slots_[slot].token_count;
   const uint64_t old_pages = slot == kAbsent ? 0 : slots_[slot].block_table.size();
   const uint64_t new_pages = page_count_for(old_tokens + token_count);
@@ -100,6 +104,7 @@ Outcome Cache::fork(SeqId src, SeqId dst, Tick now) {
   const uint32_t src_slot = index_.find(src);
   if (src_slot == kAbsent) return fail(Error::unknown_sequence);
   if (dst == src || index_.find(dst) != kAbsent) return fail(Error::sequence_exists);
+  if (slots_[src_slot].swapped) return fail(Error::invalid_argument);  // V-S4
   const uint32_t dst_slot = create_sequence(dst, now);  // may move slots_: index afterwards
   const Sequence& from = slots_[src_slot];
   Sequence& to = slots_[dst_slot];
@@ -126,7 +131,8 @@ Outcome Cache::truncate(SeqId id, uint64_t token_count, Tick now) {
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   Sequence& seq = slots_[slot];
-  if (token_count > seq.token_count || seq.in_flight()) return fail(Error::invalid_argument);
+  if (token_count > seq.token_count || seq.in_flight() || seq.swapped)
+    return fail(Error::invalid_argument);
   release_tail(seq, page_count_for(token_count));  // reserved pages go too
   token_count_ -= seq.token_count - token_count;
   seq.token_count = token_count;
@@ -169,6 +175,7 @@ Outcome Cache::read(SeqId id, std::vector<uint32_t>& out_words, Tick now) {
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   const Sequence& seq = slots_[slot];
+  if (seq.swapped) return fail(Error::invalid_argument);  // V-S4
   out_words.resize(seq.token_count * words_per_token_);
   store_.gather(std::span<const PageId>(seq.block_table.data(), seq.block_table.size()),
                 seq.token_count, out_words);
@@ -178,9 +185,11 @@ Outcome Cache::read(SeqId id, std::vector<uint32_t>& out_words, Tick now) {
 
 Outcome Cache::evict() {
   evicted_.clear();
-  if (lru_head_ == kNone) return fail(Error::nothing_to_evict);
-  evicted_.push_back(slots_[lru_head_].id);
-  destroy_sequence(lru_head_);
+  uint32_t victim = lru_head_;
+  while (victim != kNone && slots_[victim].swapped) victim = slots_[victim].lru_next;
+  if (victim == kNone) return fail(Error::nothing_to_evict);
+  evicted_.push_back(slots_[victim].id);
+  destroy_sequence(victim);
   return success();
 }
 
@@ -193,8 +202,8 @@ std::optional<SeqInfo> Cache::info(SeqId id) const {
 }
 
 Stats Cache::stats() const {
-  return Stats{pages_.used_count(), pages_.free_count(), sequence_count_, token_count_,
-               prefix_.key_count()};
+  return Stats{pages_.used_count(), pages_.free_count(), sequence_count_,
+               token_count_,        prefix_.key_count(), cpu_pages_used_};
 }
 
 std::span<const PageId> Cache::block_table(SeqId id) const {

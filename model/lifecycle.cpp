@@ -1,5 +1,5 @@
 // The reference model's request lifecycle (docs/semantics.md section 15, kvtrace 3): admit,
-// reserve, commit and preempt, each following its rule in the rule's words.
+// reserve, commit, preempt, swap_out and swap_in, each following its rule in the rule's words.
 #include <algorithm>
 
 #include "model/model.hpp"
@@ -26,6 +26,8 @@ Result Model::reserve(SeqId seq, uint32_t token_count, Tick tick) {
     return result_of(Status::invalid_argument);
   }
   const auto found = sequences_.find(seq);
+  if (found != sequences_.end() && found->second.swapped)
+    return result_of(Status::invalid_argument);
   if (found != sequences_.end() && found->second.waiting) {
     return reserve_waiting(seq, token_count, tick);
   }
@@ -80,7 +82,9 @@ Result Model::commit(SeqId seq, uint32_t token_count, Tick tick) {
   }
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return result_of(Status::unknown_sequence);
-  if (token_count > found->second.reserved) return result_of(Status::invalid_argument);
+  if (token_count > found->second.reserved || found->second.swapped) {
+    return result_of(Status::invalid_argument);
+  }
   const uint64_t n = found->second.token_count;
   const uint64_t write_entry = n / config_.page_size;
   const std::vector<ModelPageId>& table = found->second.block_table;
@@ -127,6 +131,7 @@ Result Model::preempt(SeqId seq) {
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return result_of(Status::unknown_sequence);
   Sequence& sequence = found->second;
+  if (sequence.swapped) return result_of(Status::invalid_argument);  // V-S4
   if (config_.register_at) register_blocks(sequence, 0, sequence.token_count / config_.page_size);
   for (auto page = sequence.block_table.rbegin(); page != sequence.block_table.rend(); ++page) {
     release(*page);
@@ -142,9 +147,54 @@ Result Model::preempt(SeqId seq) {
   return result_of(Status::ok);
 }
 
+// "swap_out S" (V-S2): S's n values copied to ceil(n/page_size) CPU pages, then every entry
+// released as by `free`; S keeps n and its ids. Does not use S.
+Result Model::swap_out(SeqId seq) {
+  if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);
+  const auto found = sequences_.find(seq);
+  if (found == sequences_.end()) return result_of(Status::unknown_sequence);
+  Sequence& sequence = found->second;
+  if (sequence.swapped || sequence.in_flight()) return result_of(Status::invalid_argument);
+  const uint64_t cpu_pages = pages_for_tokens(sequence.token_count);
+  if (cpu_pages > config_.cpu_pages - cpu_pages_used_) return result_of(Status::capacity_exceeded);
+  sequence.swapped_values = read_values(seq);
+  for (auto page = sequence.block_table.rbegin(); page != sequence.block_table.rend(); ++page) {
+    release(*page);
+  }
+  sequence.block_table.clear();
+  sequence.swapped = true;
+  cpu_pages_used_ += cpu_pages;
+  return result_of(Status::ok);
+}
+
+// "swap_in S" (V-S3): need = ceil(n/page_size), made room for with S protected; new pages with
+// S's values as they were (unregistered), its CPU pages freed. Uses S.
+Result Model::swap_in(SeqId seq, Tick tick) {
+  if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);
+  const auto found = sequences_.find(seq);
+  if (found == sequences_.end()) return result_of(Status::unknown_sequence);
+  if (!found->second.swapped) return result_of(Status::invalid_argument);
+  const uint64_t need = pages_for_tokens(found->second.token_count);
+  const auto victims = choose_victims(need, {seq});
+  if (!victims) return result_of(Status::capacity_exceeded);
+  remove_victims(*victims);
+  Sequence& sequence = sequences_.at(seq);
+  for (uint64_t i = 0; i < need; i++) sequence.block_table.push_back(new_page());
+  for (uint64_t token = 0; token < sequence.token_count; token++) {
+    const ModelPageId page = sequence.block_table[token / config_.page_size];
+    pages_.at(page).slots[token % config_.page_size] = sequence.swapped_values[token];
+  }
+  sequence.swapped_values.clear();
+  sequence.swapped = false;
+  cpu_pages_used_ -= need;
+  sequence.last_use = tick;
+  return result_of(Status::ok, *victims);
+}
+
 // A waiting sequence has no pages, no computed token and no reservation; every sequence has one id
-// per computed token.
+// per computed token; a swapped-out one no pages and its n values, the CPU pages counted.
 void Model::audit_lifecycle(std::vector<std::string>& problems) const {
+  uint64_t cpu_pages = 0;
   for (const auto& [id, sequence] : sequences_) {
     const std::string name = "model: sequence " + std::to_string(id);
     if (sequence.waiting &&
@@ -157,6 +207,19 @@ void Model::audit_lifecycle(std::vector<std::string>& problems) const {
       problems.push_back(name + " has " + std::to_string(sequence.token_ids.size()) +
                          " token ids for " + std::to_string(sequence.token_count) + " tokens");
     }
+    if (sequence.swapped &&
+        (!sequence.block_table.empty() || sequence.swapped_values.size() != sequence.token_count)) {
+      problems.push_back(name + " is swapped out but holds " +
+                         std::to_string(sequence.block_table.size()) + " pages and " +
+                         std::to_string(sequence.swapped_values.size()) + " values for " +
+                         std::to_string(sequence.token_count) + " tokens (expected 0 and n)");
+    }
+    cpu_pages += sequence.swapped ? pages_for_tokens(sequence.token_count) : 0;
+  }
+  if (cpu_pages != cpu_pages_used_ || cpu_pages > config_.cpu_pages) {
+    problems.push_back("model: CPU pages in use expected " + std::to_string(cpu_pages) +
+                       " actual " + std::to_string(cpu_pages_used_) + " (cpu_pages " +
+                       std::to_string(config_.cpu_pages) + ")");
   }
 }
 

@@ -19,7 +19,7 @@ uint64_t Model::pages_for_tokens(uint64_t token_count) const {
 std::vector<SeqId> Model::eviction_order() const {
   std::vector<std::pair<Tick, SeqId>> keyed;
   for (const auto& [id, sequence] : sequences_) {
-    if (!sequence.pinned) keyed.emplace_back(sequence.last_use, id);
+    if (!sequence.pinned && !sequence.swapped) keyed.emplace_back(sequence.last_use, id);  // V-S4
   }
   std::sort(keyed.begin(), keyed.end());
   std::vector<SeqId> order;
@@ -160,16 +160,19 @@ void Model::remove_victims(const std::vector<SeqId>& victims) {
 void Model::remove_sequence(SeqId seq) {
   // register_at=release (V-G1): its full blocks are registered first, in block order.
   Sequence& sequence = sequences_.at(seq);
-  if (config_.register_at) register_blocks(sequence, 0, sequence.token_count / config_.page_size);
+  if (config_.register_at && !sequence.swapped)
+    register_blocks(sequence, 0, sequence.token_count / config_.page_size);
   const std::vector<ModelPageId>& table = sequence.block_table;
   for (auto page = table.rbegin(); page != table.rend(); ++page) release(*page);
   token_count_ -= sequences_.at(seq).token_count;
+  if (sequence.swapped) cpu_pages_used_ -= pages_for_tokens(sequence.token_count);
   sequences_.erase(seq);
 }
 
 Result Model::alloc(SeqId seq, Tick tick) {
-  // "A waiting S gets no page before its lookup" (V-L8).
-  if (const auto found = sequences_.find(seq); found != sequences_.end() && found->second.waiting) {
+  // "A waiting S gets no page before its lookup" (V-L8); a swapped-out S none at all (V-S4).
+  if (const auto found = sequences_.find(seq);
+      found != sequences_.end() && (found->second.waiting || found->second.swapped)) {
     return result_of(Status::invalid_argument);
   }
   const auto victims = choose_victims(1, {seq});
@@ -188,9 +191,10 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
   if (token_count == 0 || token_count > append_token_count_max) {
     return result_of(Status::invalid_argument);
   }
-  // "append, a step entry or truncate on a sequence in flight is invalid_argument" (V-L8).
+  // "append, a step entry or truncate on a sequence in flight (V-L8) or swapped out (V-S4) is
+  // invalid_argument".
   if (const auto found = sequences_.find(seq);
-      found != sequences_.end() && found->second.in_flight()) {
+      found != sequences_.end() && (found->second.in_flight() || found->second.swapped)) {
     return result_of(Status::invalid_argument);
   }
   if (!config_.append_by_token)
@@ -317,6 +321,7 @@ Result Model::fork(SeqId src, SeqId dst, Tick tick) {
   if (!sequences_.count(src)) return result_of(Status::unknown_sequence);
   if (sequences_.count(dst) || dst == src) return result_of(Status::sequence_exists);
   Sequence& source = sequences_.at(src);
+  if (source.swapped) return result_of(Status::invalid_argument);  // V-S4
   Sequence copy;
   copy.token_count = source.token_count;
   copy.token_ids = source.token_ids;
@@ -343,8 +348,8 @@ Result Model::fork(SeqId src, SeqId dst, Tick tick) {
 Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
   if (!sequences_.count(seq)) return result_of(Status::unknown_sequence);
   Sequence& sequence = sequences_.at(seq);
-  if (token_count > sequence.token_count || sequence.in_flight()) {
-    return result_of(Status::invalid_argument);  // in flight: V-L8
+  if (token_count > sequence.token_count || sequence.in_flight() || sequence.swapped) {
+    return result_of(Status::invalid_argument);  // in flight: V-L8; swapped out: V-S4
   }
   token_count_ -= sequence.token_count - token_count;
   sequence.token_count = token_count;
@@ -475,8 +480,11 @@ Result Model::simple(const Op& op, Tick tick) {
     case OpKind::unpin:
       sequence.pinned = false;
       break;
-    case OpKind::touch:
     case OpKind::read:
+      if (sequence.swapped) return result_of(Status::invalid_argument);  // V-S4
+      sequence.last_use = tick;
+      break;
+    case OpKind::touch:
       sequence.last_use = tick;
       break;
     case OpKind::info:
@@ -511,6 +519,10 @@ OpResult Model::apply(const Op& op, Tick tick) {
       return single(commit(op.seq, op.count, tick));
     case OpKind::preempt:
       return single(preempt(op.seq));
+    case OpKind::swap_out:
+      return single(swap_out(op.seq));
+    case OpKind::swap_in:
+      return single(swap_in(op.seq, tick));
     case OpKind::stats:
       return single(Result{Status::ok, {}, std::nullopt, stats()});
     case OpKind::check:
@@ -533,6 +545,7 @@ OpResult Model::apply(const Op& op, Tick tick) {
 StatsView Model::stats() const {
   StatsView stats{used_pages(), free_pages(), sequences_.size(), token_count_};
   if (config_.prefix_caching) stats.cached_keys = registered_page_count_;  // V-K4
+  if (config_.cpu_pages > 0) stats.cpu_pages_used = cpu_pages_used_;       // V-S1
   return stats;
 }
 
@@ -589,6 +602,7 @@ std::vector<uint64_t> Model::read_values(SeqId seq, uint64_t first_token,
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return values;
   const Sequence& sequence = found->second;
+  if (sequence.swapped) return values;  // no device pages to read through (V-S4)
   const uint64_t available = sequence.token_count - std::min(first_token, sequence.token_count);
   const uint64_t end = first_token + std::min(token_count, available);
   for (uint64_t token = first_token; token < end; token++) {
@@ -609,7 +623,8 @@ std::vector<std::string> Model::audit() const {
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
       problems.push_back("model: sequence " + std::to_string(id) + " holds a page twice");
     }
-    if (sequence.block_table.size() < pages_for_tokens(sequence.token_count + sequence.reserved)) {
+    if (!sequence.swapped &&
+        sequence.block_table.size() < pages_for_tokens(sequence.token_count + sequence.reserved)) {
       problems.push_back("model: sequence " + std::to_string(id) +
                          " has fewer pages than its tokens and reserved slots need");
     }

@@ -30,6 +30,8 @@ struct ModelTestAccess;  // test-only hook (tests/model_audit_test.cpp): corrupt
 //    pages with refcount 0, once each; a registered page holds its key's prompt values;
 //  - no block table holds the same page twice; pages(S) >= ceil((n + reserved) / page_size);
 //  - a waiting sequence (section 15) has no pages, n = 0 and reserved = 0;
+//  - a swapped-out sequence has no pages and n values; cpu_pages_used_ = the sum of their
+//    ceil(n / page_size), <= cpu_pages;
 //  - free_queue=single: free_queue_ holds every free page once, its registered pages being
 //    cached_queue_ in the same order; otherwise it is empty;
 //  - token_count_ is the sum of n over all sequences (kept so stats() is O(1)).
@@ -85,6 +87,9 @@ class Model {
     uint64_t reserved = 0;
     bool waiting = false;
     bool in_flight() const { return waiting || reserved > 0 || !pending_ids.empty(); }
+    // swap_out (15.4): no device pages; its n token values wait in ceil(n/page_size) CPU pages.
+    bool swapped = false;
+    std::vector<uint64_t> swapped_values;
   };
   // Token k's (entry, slot): (k / page_size, k % page_size), or its place under skipped slots.
   std::pair<uint64_t, uint64_t> place(const Sequence& sequence, uint64_t token) const;
@@ -128,6 +133,8 @@ class Model {
   Result reserve_waiting(SeqId seq, uint32_t token_count, Tick tick);
   Result commit(SeqId seq, uint32_t token_count, Tick tick);
   Result preempt(SeqId seq);
+  Result swap_out(SeqId seq);
+  Result swap_in(SeqId seq, Tick tick);
   void audit_lifecycle(std::vector<std::string>& problems) const;
 
   Config config_;
@@ -149,7 +156,8 @@ class Model {
   void dequeue(ModelPageId page);  // a queued registered page leaves both queues
   void audit_free_queue(std::vector<std::string>& problems) const;
   std::vector<SeqId> last_victims_;  // of the last apply()
-  uint64_t token_count_ = 0;  // sum of n over sequences_: the runner reads stats after every op
+  uint64_t token_count_ = 0;     // sum of n over sequences_: the runner reads stats after every op
+  uint64_t cpu_pages_used_ = 0;  // CPU pages of the swapped-out sequences (15.4)
 };
 
 // Replays `trace` through a fresh model and writes its results as the expectations, so the file

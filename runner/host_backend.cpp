@@ -14,7 +14,8 @@ kvcache::Config to_cache_config(const Config& config) {
       config.eviction == Eviction::lru ? kvcache::Eviction::lru : kvcache::Eviction::none,
       kvcache::Shape{config.kv_heads, config.head_dim, config.layers},
       config.prefix_caching,
-      config.rejected_slots};
+      config.rejected_slots,
+      config.cpu_pages};
   return cache_config;
 }
 
@@ -97,11 +98,13 @@ Result HostBackend::prefill(const Op& op, Tick tick) {
   return with_hit(cache_.prefill(op.seq, token_ids_, token_words_, tick, requester));
 }
 
-// reserve, commit and preempt (kvtrace 3). A commit's generated tokens get V2's values with entry
-// 0; the cache puts a sequence's pending tokens before them with their own words.
+// reserve, commit, preempt, swap_out and swap_in (kvtrace 3). A commit's generated tokens get V2's
+// values with entry 0; the cache puts a sequence's pending tokens before them with their own words.
 Result HostBackend::lifecycle(const Op& op, Tick tick) {
   if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);  // V-L9
   if (op.kind == OpKind::preempt) return to_result(cache_.preempt(op.seq));
+  if (op.kind == OpKind::swap_out) return to_result(cache_.swap_out(op.seq));
+  if (op.kind == OpKind::swap_in) return to_result(cache_.swap_in(op.seq, tick));
   if (op.kind == OpKind::reserve) return with_hit(cache_.reserve(op.seq, op.count, tick));
   const uint64_t words_per_token = config_.words_per_token();
   token_words_.clear();
@@ -162,7 +165,7 @@ OpResult HostBackend::apply(const Op& op, Tick tick) {
     return single(append(op.seq, op.count, tick, 0, requester));
   }
   if (op.kind == OpKind::prefill || op.kind == OpKind::admit) return single(prefill(op, tick));
-  if (op.kind == OpKind::reserve || op.kind == OpKind::commit || op.kind == OpKind::preempt) {
+  if (op_version(op.kind) == 3 && op.kind != OpKind::admit) {
     return single(lifecycle(op, tick));
   }
   if (op.kind != OpKind::step) return single(simple(op, tick));
@@ -179,6 +182,7 @@ StatsView HostBackend::stats() const {
   const kvcache::Stats stats = cache_.stats();
   StatsView view{stats.used_pages, stats.free_pages, stats.sequence_count, stats.token_count};
   if (config_.prefix_caching) view.cached_keys = stats.cached_keys;
+  if (config_.cpu_pages > 0) view.cpu_pages_used = stats.cpu_pages_used;
   return view;
 }
 
@@ -193,22 +197,28 @@ std::vector<uint64_t> HostBackend::block_table(SeqId seq) const {
   return std::vector<uint64_t>(table.begin(), table.end());
 }
 
-std::vector<uint32_t> HostBackend::gather_words(SeqId seq) {
+// The tokens S's block table holds: n, or none for a sequence swapped out (V-S4). A table too
+// short for n (a cache bug) gives fewer words, which the runner reports.
+uint64_t HostBackend::readable_tokens(SeqId seq) const {
   const auto found = cache_.info(seq);
-  std::vector<uint32_t> words;
-  if (!found) return words;
-  words.resize(found->token_count * config_.words_per_token());
-  store_->gather(cache_.block_table(seq), found->token_count, words);
+  if (!found) return 0;
+  return std::min<uint64_t>(found->token_count, uint64_t{found->page_count} * config_.page_size);
+}
+
+std::vector<uint32_t> HostBackend::gather_words(SeqId seq) {
+  const uint64_t tokens = readable_tokens(seq);
+  std::vector<uint32_t> words(tokens * config_.words_per_token());
+  if (tokens > 0) store_->gather(cache_.block_table(seq), tokens, words);
   return words;
 }
 
 // Gathers from the page holding first_token on, then drops the tokens before it.
 std::vector<uint32_t> HostBackend::gather_token_words(SeqId seq, uint64_t first_token,
                                                       uint64_t token_count) {
-  const auto found = cache_.info(seq);
+  const uint64_t tokens = readable_tokens(seq);
   std::vector<uint32_t> words;
-  if (!found || first_token >= found->token_count) return words;
-  const uint64_t end = first_token + std::min(token_count, found->token_count - first_token);
+  if (first_token >= tokens) return words;
+  const uint64_t end = first_token + std::min(token_count, tokens - first_token);
   const uint64_t first_page = first_token / config_.page_size;
   const uint64_t page_first_token = first_page * config_.page_size;
   const uint64_t words_per_token = config_.words_per_token();

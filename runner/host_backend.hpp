@@ -36,6 +36,7 @@ class HostBackend : public Backend {
   Result prefill(const Op& op, Tick tick);  // and admit
   Result lifecycle(const Op& op, Tick tick);
   bool prompt_words(const Op& op);
+  uint64_t readable_tokens(SeqId seq) const;
   static Result with_hit(const kvcache::Outcome& outcome);
 
   Config config_;

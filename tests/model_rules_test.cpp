@@ -279,7 +279,7 @@ const Rule rules[] = {
      "stats => ok used=2 free=6 sequences=1 tokens=4 cached=2\nprefill 3 1:5 => ok hit=4\n"
      "free 2 => ok\nstats => ok used=3 free=5 sequences=1 tokens=5 cached=2\n"
      "read 3 => ok\ncheck => ok\n"},
-    // Section 15: the request lifecycle (kvtrace 3), the worked examples of 15.5 first.
+    // Section 15: the request lifecycle (kvtrace 3), the worked examples of 15.6 first.
     {"lifecycle_chunked_prefill_is_looked_up_once",
      "config page_size=2 max_pages=8 prefix_caching=on\nprefill 1 1:4 => ok hit=0\n"
      "admit 2 1:7 => ok\nstats => ok used=2 free=6 sequences=2 tokens=4 cached=2\n"

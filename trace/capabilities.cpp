@@ -304,6 +304,9 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
   if (config.prefix_caching && !caps.allows(OpKind::prefill)) {
     return std::string("prefix_caching=on needs op prefill, which is not in its profile");
   }
+  if (config.cpu_pages > 0 && !caps.allows(OpKind::swap_out)) {
+    return std::string("cpu_pages needs op swap_out, which is not in its profile");
+  }
   for (const RangeField& field : range_fields) {
     const uint32_t value = config.*field.field;
     const ConfigRange range = caps.*field.range;
@@ -372,6 +375,7 @@ void fit_config(Config& config, const Capabilities& caps) {
     config.eviction = caps.eviction_none ? Eviction::none : Eviction::lru;
   }
   if (!caps.allows(OpKind::prefill)) config.prefix_caching = false;
+  if (!caps.allows(OpKind::swap_out)) config.cpu_pages = 0;
   for (const RangeField& field : range_fields) {
     const ConfigRange range = caps.*field.range;
     config.*field.field = std::clamp(config.*field.field, range.min, range.max);

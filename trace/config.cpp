@@ -13,12 +13,13 @@ struct Range {
   uint32_t max;
 };
 
-constexpr std::array<Range, 5> ranges = {{
+constexpr std::array<Range, 6> ranges = {{
     {"page_size", &Config::page_size, 1, 65536},
     {"max_pages", &Config::max_pages, 1, 16777216},
     {"kv_heads", &Config::kv_heads, 1, 256},
     {"head_dim", &Config::head_dim, 1, 1024},
     {"layers", &Config::layers, 1, 256},
+    {"cpu_pages", &Config::cpu_pages, 0, 16777216},
 }};
 
 // a * b, or nothing when it does not fit 64 bits.
@@ -88,6 +89,7 @@ std::string format_config(const Config& config) {
   if (config.head_dim != defaults.head_dim) out += " head_dim=" + std::to_string(config.head_dim);
   if (config.layers != defaults.layers) out += " layers=" + std::to_string(config.layers);
   if (config.prefix_caching) out += " prefix_caching=on";
+  if (config.cpu_pages > 0) out += " cpu_pages=" + std::to_string(config.cpu_pages);
   return out + format_variants(config);
 }
 

@@ -21,6 +21,7 @@ struct Config {
   uint32_t head_dim = 2;
   uint32_t layers = 1;
   bool prefix_caching = false;  // kvtrace 2: register full prompt blocks and reuse them
+  uint32_t cpu_pages = 0;       // kvtrace 3: the CPU pool swap_out moves pages to (0: none)
   // Semantic variants (trace/variants.def, docs/semantics.md section 14): false is the default
   // rule.
 #define KV_VARIANT(field, key, default_word, variant_word, scope, help) bool field = false;

@@ -19,12 +19,13 @@ uint32_t line_version(const TraceLine& line) {
     if (result.hit_tokens || (result.stats && result.stats->cached_keys)) {
       version = std::max<uint32_t>(version, 2);
     }
+    if (result.stats && result.stats->cpu_pages_used) version = 3;
   }
   return version;
 }
 
 uint32_t trace_version(const Trace& trace) {
-  uint32_t version = trace.config.prefix_caching ? 2 : 1;
+  uint32_t version = trace.config.cpu_pages > 0 ? 3 : trace.config.prefix_caching ? 2 : 1;
   for (const TraceLine& line : trace.lines) version = std::max(version, line_version(line));
   return version;
 }

@@ -299,6 +299,25 @@ Burst preempt_and_resume(Source& source, const Regime& regime) {
   return burst;
 }
 
+Burst swap_cycle(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  Burst burst = fresh(source, seq);
+  burst.push_back(source.coin(500) ? prefill_op(seq, draw_prompt(source))
+                                   : seq_op(OpKind::append, seq, draw_chunk(source)));
+  burst.push_back(seq_op(OpKind::swap_out, seq));
+  const SeqId other = draw_seq(source, regime);
+  burst.push_back(source.coin(500) ? prefill_op(other, draw_prompt(source))
+                                   : seq_op(OpKind::append, other, draw_chunk(source)));
+  if (source.coin(300)) {
+    burst.push_back(seq_op(source.element<OpKind>({OpKind::read, OpKind::swap_out, OpKind::append,
+                                                   OpKind::fork, OpKind::evict}),
+                           seq));
+  }
+  burst.push_back(seq_op(OpKind::swap_in, seq));
+  burst.push_back(seq_op(OpKind::read, seq));
+  return burst;
+}
+
 Burst interrupt_in_flight(Source& source, const Regime& regime) {
   const SeqId seq = draw_seq(source, regime);
   const TokenCount slots = draw_chunk(source);

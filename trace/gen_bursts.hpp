@@ -59,5 +59,8 @@ Burst preempt_and_resume(Source& source, const Regime& regime);
 // A reservation, then what can come before its commit: a fork, an append or truncate (refused),
 // an eviction, a preempt, a free; then the commit.
 Burst interrupt_in_flight(Source& source, const Regime& regime);
+// A sequence computed, swapped out, the device used by another (a prefill or an append), maybe a
+// refused read or a second swap_out, then swapped in and read.
+Burst swap_cycle(Source& source, const Regime& regime);
 
 }  // namespace kv::bursts

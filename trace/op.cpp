@@ -144,6 +144,8 @@ std::string format_result(const Result& result) {
            " sequences=" + std::to_string(result.stats->sequence_count) +
            " tokens=" + std::to_string(result.stats->token_count);
     if (result.stats->cached_keys) out += " cached=" + std::to_string(*result.stats->cached_keys);
+    if (result.stats->cpu_pages_used)
+      out += " cpu=" + std::to_string(*result.stats->cpu_pages_used);
   }
   return out;
 }

@@ -88,6 +88,7 @@ struct StatsView {
   uint64_t token_count = 0;
   std::optional<uint64_t> cached_keys =
       std::nullopt;  // `cached=C`: only with prefix_caching=on (kvtrace 2)
+  std::optional<uint64_t> cpu_pages_used = std::nullopt;  // `cpu=C`: only with cpu_pages > 0 (v3)
   bool operator==(const StatsView&) const = default;
 };
 

@@ -185,8 +185,8 @@ std::optional<std::string> parse_fields(const Words& words, Result& result) {
       if (auto message = parse_evicted(value, result)) return message;
       continue;
     }
-    static const std::vector<std::string_view> known = {"tokens", "pages",     "pinned", "used",
-                                                        "free",   "sequences", "cached", "hit"};
+    static const std::vector<std::string_view> known = {
+        "tokens", "pages", "pinned", "used", "free", "sequences", "cached", "hit", "cpu"};
     if (std::find(known.begin(), known.end(), key) == known.end() || fields.count(key)) {
       return "unknown or repeated result field '" + std::string(key) + "'";
     }
@@ -202,16 +202,18 @@ std::optional<std::string> parse_fields(const Words& words, Result& result) {
   }
   if (fields.empty()) return std::nullopt;
   if (fields.count("used") || fields.count("free") || fields.count("sequences") ||
-      fields.count("cached")) {
+      fields.count("cached") || fields.count("cpu")) {
     const size_t cached = fields.count("cached");
-    if (fields.size() != 4 + cached || !fields.count("tokens") || !fields.count("used") ||
+    const size_t cpu = fields.count("cpu");
+    if (fields.size() != 4 + cached + cpu || !fields.count("tokens") || !fields.count("used") ||
         !fields.count("free") || !fields.count("sequences")) {
       return std::string(
           "a stats result needs exactly used=, free=, sequences= and tokens= (then cached= with "
-          "prefix_caching=on)");
+          "prefix_caching=on, cpu= with cpu_pages)");
     }
     result.stats = StatsView{fields["used"], fields["free"], fields["sequences"], fields["tokens"]};
     if (cached) result.stats->cached_keys = fields["cached"];
+    if (cpu) result.stats->cpu_pages_used = fields["cpu"];
     return std::nullopt;
   }
   if (fields.size() != 3 || fields["pinned"] > 1) {
@@ -293,10 +295,12 @@ std::optional<std::string> parse_config_word(std::string_view word, Config& conf
                     : key == "kv_heads"  ? &config.kv_heads
                     : key == "head_dim"  ? &config.head_dim
                     : key == "layers"    ? &config.layers
+                    : key == "cpu_pages" ? &config.cpu_pages
                                          : nullptr;
   if (field == nullptr) {
     return "unknown config key '" + std::string(key) +
-           "' (known: page_size max_pages eviction kv_heads head_dim layers prefix_caching" +
+           "' (known: page_size max_pages eviction kv_heads head_dim layers prefix_caching "
+           "cpu_pages" +
            format_variant_keys() + ")";
   }
   auto number = parse_u32(value, key);
@@ -377,6 +381,9 @@ std::optional<std::string> LineParser::body_line(std::string_view body, uint32_t
     if (auto message = parse_config(words, trace_.config, budget_)) return message;
     if (version_ < 2 && trace_.config.prefix_caching) {
       return std::string("prefix_caching needs the header 'kvtrace 2'");
+    }
+    if (version_ < 3 && trace_.config.cpu_pages > 0) {
+      return std::string("cpu_pages needs the header 'kvtrace 3'");
     }
     return std::nullopt;
   }

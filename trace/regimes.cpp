@@ -59,11 +59,13 @@ const ConfigRanges pages = {
                   at(4096), at(8192), at(16384), at(32768), span(1, 65536, 22)},
     .max_pages = {at(1), span(1, 16, 4), span(17, 1024, 3), span(1025, 16384, 2)}};
 
-// The request lifecycle (kvtrace 3): caching mostly, pools that fill, both rejected_slots rules.
+// The request lifecycle (kvtrace 3): caching mostly, pools that fill, both rejected_slots rules,
+// CPU pools from none to roomy.
 const ConfigRanges serving = {.page_size = {at(1), at(2, 3), at(3), at(4, 3), at(8), at(16)},
                               .max_pages = {span(3, 16, 3), span(17, 96)}, .lru_per_mille = 600,
                               .caching_per_mille = 800, .shape_per_mille = 100,
                               .released_per_mille = 500,
+                              .cpu_pages = {at(0), span(1, 8, 2), span(9, 64)},
                               .kv_heads = {span(1, 2)}, .head_dim = {span(1, 4)}, .layers = {span(1, 2)}};
 
 // The rows, in Profile order. Pool: how many ids (none: ids 1..5, 0, 2^32-1); index: ops name
@@ -89,7 +91,7 @@ std::vector<Regime> make_table() {
   {"pages",    pages,    {},               0,    {{one_op, 1}},                                    5,  50, 200},
   {"serving",  serving,  {span(2, 12)},    12,   {{one_op, 3}, {chunked_prefill, 4}, {speculative_decode, 4},
                                                   {preempt_and_resume, 3}, {interrupt_in_flight, 3},
-                                                  {prompt_churn, 1}},                              10, 100,  40},
+                                                  {swap_cycle, 3}, {prompt_churn, 1}},             10, 100,  40},
   };
 }
 // clang-format on
