@@ -34,10 +34,8 @@ bool Cache::plan_victims(uint64_t need, uint32_t requester, std::span<const SeqI
   uint64_t freed = 0;
   if (need <= config_.max_pages) {  // otherwise no prefix can ever suffice
     for (uint32_t slot = lru_head_; slot != kNone; slot = slots_[slot].lru_next) {
-      if (slot == requester || slots_[slot].protect_epoch == protect_epoch_ ||
-          slots_[slot].swapped) {
-        continue;  // a swapped-out sequence holds no device page and is no victim
-      }
+      if (slot == requester || slots_[slot].protect_epoch == protect_epoch_) continue;
+      if (slots_[slot].swapped) continue;  // holds no device page: no victim (V-S4)
       victim_slots_.push_back(slot);
       freed += mark_victim(slots_[slot]);
       if (free_count + freed >= need) break;

@@ -85,12 +85,12 @@ void Cache::destroy_sequence(uint32_t slot) {
   Sequence& seq = slots_[slot];
   release_tail(seq, 0);
   token_count_ -= seq.token_count;
-  if (seq.swapped) cpu_pages_used_ -= page_count_for(seq.token_count);
   if (!seq.pinned) lru_unlink(slot);
   index_.erase(seq.id);
   seq.live = false;
   free_slots_.push_back(slot);
   --sequence_count_;
+  if (seq.swapped) cpu_pages_used_ -= page_count_for(seq.token_count);
 }
 
 // "Uses S": with non-decreasing ticks the sequence belongs at (or just before) the tail.

@@ -12,11 +12,13 @@ constexpr uint32_t kAbsent = detail::SeqIndex::kEmptySlot;
 }
 
 Outcome Cache::alloc(SeqId id, Tick now) {
+  // No page for a waiting (V-L8) or swapped-out (V-S4) sequence.
+  if (const uint32_t found = index_.find(id);
+      found != kAbsent && (slots_[found].waiting || slots_[found].swapped)) {
+    return fail(Error::invalid_argument);
+  }
   evicted_.clear();
   uint32_t slot = index_.find(id);
-  if (slot != kAbsent && (slots_[slot].waiting || slots_[slot].swapped)) {
-    return fail(Error::invalid_argument);  // V-L8, V-S4
-  }
   if (const Error error = make_room(1, slot, {}); error != Error::none) return fail(error);
   if (slot == kAbsent) slot = create_sequence(id, now);
   slots_[slot].block_table.push_back(take_page());

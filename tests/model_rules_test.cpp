@@ -334,14 +334,17 @@ const Rule rules[] = {
      "reserve 1 1 => ok hit=4\ncommit 1 1 => ok\nread 1 => ok\ncheck => ok\n"},
     {"swap_worked_example",
      "config page_size=2 max_pages=2 cpu_pages=2\nappend 1 3 => ok\nswap_out 1 => ok\n"
-     "stats => ok used=0 free=2 sequences=1 tokens=3 cpu=2\ninfo 1 => ok tokens=3 pages=0 pinned=0\n"
+     "stats => ok used=0 free=2 sequences=1 tokens=3 cpu=2\ninfo 1 => ok tokens=3 pages=0 "
+     "pinned=0\n"
      "append 2 4 => ok\nswap_in 1 => capacity_exceeded\nfree 2 => ok\nswap_in 1 => ok\n"
      "read 1 => ok\nstats => ok used=2 free=0 sequences=1 tokens=3 cpu=0\ncheck => ok\n"},
     {"swap_refusals_and_cpu_capacity",
      "config page_size=2 max_pages=4 cpu_pages=1\nswap_out 9 => unknown_sequence\n"
      "swap_in 9 => unknown_sequence\nappend 1 3 => ok\nswap_out 1 => capacity_exceeded\n"
-     "swap_in 1 => invalid_argument\nappend 2 1 => ok\nswap_out 2 => ok\nswap_out 2 => invalid_argument\n"
-     "alloc 2 => invalid_argument\nappend 2 1 => invalid_argument\ntruncate 2 0 => invalid_argument\n"
+     "swap_in 1 => invalid_argument\nappend 2 1 => ok\nswap_out 2 => ok\nswap_out 2 => "
+     "invalid_argument\n"
+     "alloc 2 => invalid_argument\nappend 2 1 => invalid_argument\ntruncate 2 0 => "
+     "invalid_argument\n"
      "read 2 => invalid_argument\nfork 2 3 => invalid_argument\nreserve 2 1 => invalid_argument\n"
      "commit 2 0 => invalid_argument\npreempt 2 => invalid_argument\ntouch 2 => ok\npin 2 => ok\n"
      "unpin 2 => ok\nreserve 3 1 => ok\nswap_out 3 => invalid_argument\nfree 2 => ok\n"
