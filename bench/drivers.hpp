@@ -64,6 +64,12 @@ class ModelDriver {
   Done truncate(SeqId seq, uint32_t token_count, Tick tick) {
     return apply(kv::OpKind::truncate, seq, token_count, tick);
   }
+  Done reserve(SeqId seq, uint32_t token_count, Tick tick) {
+    return apply(kv::OpKind::reserve, seq, token_count, tick);
+  }
+  Done commit(SeqId seq, uint32_t token_count, Tick tick) {
+    return apply(kv::OpKind::commit, seq, token_count, tick);
+  }
 
  private:
   Done apply(kv::OpKind kind, SeqId seq, uint32_t count, Tick tick) {
@@ -117,6 +123,14 @@ class ImplDriverOn {
   Done free(SeqId seq, Tick /*tick*/) { return done(cache_.free(seq)); }
   Done truncate(SeqId seq, uint32_t token_count, Tick tick) {
     return done(cache_.truncate(seq, token_count, tick));
+  }
+  Done reserve(SeqId seq, uint32_t token_count, Tick tick) {
+    return done(cache_.reserve(seq, token_count, tick));
+  }
+  Done commit(SeqId seq, uint32_t token_count, Tick tick) {
+    const std::span<const uint32_t> words =
+        std::span<const uint32_t>(token_words_).first(token_count * words_per_token_);
+    return done(cache_.commit(seq, token_count, words, tick));
   }
 
  private:
