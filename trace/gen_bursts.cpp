@@ -234,6 +234,24 @@ Burst prompt_family(Source& source, const Regime& /*regime*/) {
   return burst;
 }
 
+Burst block_under_two_prefixes(Source& source, const Regime& regime) {
+  const SeqId first = draw_seq(source, regime);
+  const auto shared = source.element<SeqId>({1, 2, 3});
+  const std::vector<SeqId> heads = {source.element<SeqId>({4, 5}), source.element<SeqId>({6, 7})};
+  const TokenCount block{1, 0};
+  Burst burst;
+  for (SeqId i = 0; i < 3; i++) {
+    const Burst free_first = fresh(source, first + i);
+    burst.insert(burst.end(), free_first.begin(), free_first.end());
+  }
+  for (SeqId i = 0; i < 2; i++) {
+    burst.push_back(prefill_op(first + i, {{heads[i], block}, {shared, TokenCount{1, static_cast<int32_t>(i)}}}));
+  }
+  burst.push_back(prefill_op(first + 2, {{shared, TokenCount{source.in<uint32_t>(1, 2), 1}}}));
+  burst.push_back(seq_op(OpKind::read, first + source.in<SeqId>(0, 2)));
+  return burst;
+}
+
 Burst chunked_prefill(Source& source, const Regime& regime) {
   const SeqId seq = draw_seq(source, regime);
   Burst burst = fresh(source, seq);  // request ids are new, mostly

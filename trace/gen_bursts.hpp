@@ -46,6 +46,10 @@ Burst rewrite_prompt_head(Source& source, const Regime& regime);
 // again in reverse; or one truncated inside a cached block, appended to and hit again.
 Burst prompt_family(Source& source, const Regime& regime);
 
+// One block of token ids under two different prefixes and at the start of a third prompt (equal
+// block contents must still be different keys: a key is the whole prefix), then reads.
+Burst block_under_two_prefixes(Source& source, const Regime& regime);
+
 // kvtrace 3 (docs/semantics.md section 15), one sequence each:
 // A prompt admitted, then reserved and committed in 1..4 chunks (a commit sometimes short, or an
 // abort between reserve and commit), then 0..3 one-token decodes by reserve and commit.

@@ -68,6 +68,12 @@ const ConfigRanges serving = {.page_size = {at(1), at(2, 3), at(3), at(4, 3), at
                               .cpu_pages = {at(0), span(1, 8, 2), span(9, 64)},
                               .kv_heads = {span(1, 2)}, .head_dim = {span(1, 4)}, .layers = {span(1, 2)}};
 
+// A 70B-class shape: 8 x 128 heads over 33..80 layers, 67,584 to 163,840 words per token (past a
+// 16-bit word index), so the pool holds a few tokens (pool_words_cap).
+const ConfigRanges large = {.page_size = {at(1, 3), at(2)}, .max_pages = {span(1, 4)},
+                            .shape_per_mille = 1000, .kv_heads = {at(8)}, .head_dim = {at(128)},
+                            .layers = {span(33, 80)}};
+
 // The rows, in Profile order. Pool: how many ids (none: ids 1..5, 0, 2^32-1); index: ops name
 // pool indices below it; bursts: the op mix (trace/gen_bursts.hpp); share: of `mixed` and of
 // StateMachine.host; per mille: Regime.NAME's share of max_success; length: bursts per case in
@@ -80,7 +86,8 @@ std::vector<Regime> make_table() {
   {"counters", counters, {span(1, 1024)},  8,    {{one_op, 4}, {crowd, 2}, {crowd_of_ids, 1}},    0,  40,   10},
   {"prefix",   prefix,   {span(1, 24)},    24,   {{one_op, 3}, {long_prefill, 4}, {free_and_reuse, 2},
                                                   {write_into_shared_block, 2}, {prompt_churn, 2},
-                                                  {rewrite_prompt_head, 2}},                       0, 400,  30},
+                                                  {rewrite_prompt_head, 2}, {block_under_two_prefixes, 2}},
+                                                                                                   0, 400,  30},
   {"batch",    batch,    {span(1, 1024)},  1024, {{one_op, 6}, {big_step, 4}},                     5,  30, 100},
   {"pressure", pressure, {span(1, 64)},    64,   {{one_op, 3}, {append, 5}, {big_step, 2}},        5,  30, 600},
   {"fanout",   fanout,   {span(1, 600)},   600,  {{one_op, 6}, {fan_out, 1}, {big_step, 2}},       5,  50,  50},
@@ -91,7 +98,9 @@ std::vector<Regime> make_table() {
   {"pages",    pages,    {},               0,    {{one_op, 1}},                                    5,  50, 200},
   {"serving",  serving,  {span(2, 12)},    12,   {{one_op, 3}, {chunked_prefill, 4}, {speculative_decode, 4},
                                                   {preempt_and_resume, 3}, {interrupt_in_flight, 3},
-                                                  {swap_cycle, 3}, {prompt_churn, 1}},             10, 100,  40},
+                                                  {swap_cycle, 3}, {prompt_churn, 1},
+                                                  {block_under_two_prefixes, 1}},                 10, 100,  40},
+  {"large",    large,    {span(1, 4)},     4,    {{one_op, 3}, {fork_then_append, 1}},             0,  30,  30},
   };
 }
 // clang-format on

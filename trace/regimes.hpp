@@ -18,7 +18,7 @@ namespace kv {
 // clang-format off
 #define KV_REGIMES(X) \
   X(classic) X(counters) X(prefix) X(batch) X(pressure) X(fanout) X(ids) X(device) X(shapes) X(pages) \
-  X(serving)
+  X(serving) X(large)
 // clang-format on
 #define KV_REGIME_ENUM(name) name,
 enum class Profile : uint8_t { mixed, KV_REGIMES(KV_REGIME_ENUM) };
