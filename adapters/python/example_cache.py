@@ -6,7 +6,7 @@ free, truncate, pin/unpin, touch, read, evict, step, info, stats, check; evictio
 lru) on a pool of physical pages with refcounts and a free list, and audits itself; and
 section 13's automatic prefix caching (prefill, registered keys, the cached-free queue); and
 section 15's request lifecycle (admit, reserve, commit, preempt; kvtrace 3) with the variant
-`rejected_slots=kept|released`.
+`rejected_slots=kept|released`, and swapping to a CPU pool (swap_out, swap_in, `cpu_pages`).
 
     python3 adapters/python/example_cache.py            # the cache as it should be
     python3 adapters/python/example_cache.py --bug      # copy-on-write forgets to copy
@@ -14,12 +14,15 @@ section 15's request lifecycle (admit, reserve, commit, preempt; kvtrace 3) with
     python3 adapters/python/example_cache.py --bug flaky-ties # LRU ties broken by a coin flip
     python3 adapters/python/example_cache.py --bug whole-prompt-hit  # a waiting sequence's lookup
                                                                # hits its prompt's last block too
+    python3 adapters/python/example_cache.py --bug swap-keeps-cpu  # swap_in forgets to free the
+                                                               # CPU pages it swapped back in
     python3 adapters/python/example_cache.py --protocol 2     # also answer `? cache`
     python3 adapters/python/example_cache.py --variant rejected_slots=released
                                                    # declare (and implement) a variant
 
-(or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit). Everything protocol-related lives in kvharness_backend.py:
-this file is only the cache and its mapping onto kv.Cache.
+(or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit|swap-keeps-cpu). Everything
+protocol-related lives in kvharness_backend.py: this file is only the cache and its mapping onto
+kv.Cache.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ VARIANTS = {"rejected_slots": ("kept", "released")}
 
 
 class Sequence:
-    __slots__ = ("table", "n", "pinned", "last_use", "pending", "reserved", "waiting")
+    __slots__ = ("table", "n", "pinned", "last_use", "pending", "reserved", "waiting", "cpu")
 
     def __init__(self, tick: int):
         self.table: list[int] = []  # physical page per block-table entry
@@ -55,6 +58,13 @@ class Sequence:
         self.pending: list[int] = []
         self.reserved = 0
         self.waiting = False
+        # section 15.4: while swapped out, S's CPU pages (its tokens' values and ids, one
+        # (values, ids) pair per page, ceil(n/page_size) of them) and no device pages; else None.
+        self.cpu: list[tuple[list[int], list[int]]] | None = None
+
+    @property
+    def swapped(self) -> bool:
+        return self.cpu is not None
 
     @property
     def in_flight(self) -> bool:
@@ -83,6 +93,9 @@ class PagedCache(kv.Cache):
         self.page_of_key: dict[tuple[int, ...], int] = {}
         self.key_of_page: dict[int, tuple[int, ...]] = {}
         self.queue: OrderedDict[int, None] = OrderedDict()
+        # The CPU pool (V-S1): its size and the pages the swapped-out sequences hold.
+        self.cpu_pages = config.cpu_pages
+        self.cpu_used = 0
 
     # ---- pages --------------------------------------------------------------------------------
 
@@ -122,7 +135,10 @@ class PagedCache(kv.Cache):
                 del self.slots[page], self.token_ids[page]
 
     def remove(self, seq: int) -> None:
-        self.remove_pages(self.seqs.pop(seq))
+        s = self.seqs.pop(seq)
+        if s.cpu is not None:  # `free` of a swapped-out sequence frees its CPU pages (V-S4)
+            self.cpu_used -= len(s.cpu)
+        self.remove_pages(s)
 
     def remove_pages(self, s: Sequence) -> None:
         """Release s's pages, last block first (P14)."""
@@ -133,7 +149,8 @@ class PagedCache(kv.Cache):
     # ---- eviction (sections 5 and 6) ----------------------------------------------------------
 
     def eviction_order(self) -> list[int]:
-        live = [(s.last_use, i) for i, s in self.seqs.items() if not s.pinned]
+        # A swapped-out sequence holds no device page: never a victim (V-S4).
+        live = [(s.last_use, i) for i, s in self.seqs.items() if not s.pinned and s.cpu is None]
         if BUG == "flaky-ties":  # a nondeterministic choice: ties broken by a per-process coin
             flip = FLAKY_COIN.random() < 0.5
             return [i for _, i in sorted(live, key=lambda e: (e[0], -e[1] if flip else e[1]))]
@@ -171,8 +188,9 @@ class PagedCache(kv.Cache):
         return self.seqs[seq]
 
     def alloc(self, seq, tick):
-        if seq in self.seqs and self.seqs[seq].waiting:
-            raise kv.OpError("invalid_argument")  # a waiting S gets no page before its lookup (V-L8)
+        if seq in self.seqs and (self.seqs[seq].waiting or self.seqs[seq].swapped):
+            # a waiting S gets no page before its lookup (V-L8); a swapped-out S none (V-S4)
+            raise kv.OpError("invalid_argument")
         evicted = self.make_room(1, frozenset([seq]))
         s = self.seqs.setdefault(seq, Sequence(tick))
         s.table.append(self.take_page())
@@ -182,8 +200,8 @@ class PagedCache(kv.Cache):
     def append(self, seq, tokens, tick, protect):
         p = self.page_size
         s = self.seqs.get(seq)
-        if s is not None and s.in_flight:
-            raise kv.OpError("invalid_argument")  # its next tokens are spoken for (V-L8)
+        if s is not None and (s.in_flight or s.swapped):
+            raise kv.OpError("invalid_argument")  # spoken for (V-L8), or swapped out (V-S4)
         n, table = (s.n, s.table) if s else (0, [])
         entry = n // p
         shared = entry < len(table) and self.refcount[table[entry]] > 1
@@ -312,6 +330,8 @@ class PagedCache(kv.Cache):
 
     def reserve(self, seq, n, tick):
         s = self.seqs.get(seq)
+        if s is not None and s.swapped:
+            raise kv.OpError("invalid_argument")  # V-S4
         if s is not None and s.waiting:
             return self.reserve_waiting(seq, s, n, tick)
         # V-L2: reserved pages (alloc's, or those a commit kept) are used before new ones.
@@ -347,7 +367,7 @@ class PagedCache(kv.Cache):
 
     def commit(self, seq, n, tick):
         s = self.get(seq)
-        if n > s.reserved:
+        if n > s.reserved or s.swapped:  # swapped out: V-S4
             raise kv.OpError("invalid_argument")
         p, first = self.page_size, s.n
         entry = first // p
@@ -376,6 +396,8 @@ class PagedCache(kv.Cache):
 
     def preempt(self, seq):
         s = self.get(seq)
+        if s.swapped:
+            raise kv.OpError("invalid_argument")  # V-S4
         ids = self.computed_ids(s)
         self.remove_pages(s)  # as by free: registered pages keep their keys and join the queue
         s.pending[:0] = ids
@@ -383,10 +405,51 @@ class PagedCache(kv.Cache):
         s.reserved = 0
         s.waiting = True  # keeps its pinned flag and last_use (V-L6)
 
+    def swap_out(self, seq):
+        """V-S2: S's first ceil(n/page_size) entries copied to CPU pages of their own, then every
+        entry released as by free (registered pages keep their keys and join the queue, last block
+        first). Does not use S."""
+        s = self.get(seq)
+        if s.swapped or s.in_flight:
+            raise kv.OpError("invalid_argument")
+        p, n = self.page_size, s.n
+        count = -(-n // p)
+        if count > self.cpu_pages - self.cpu_used:
+            raise kv.OpError("capacity_exceeded")
+        cpu = []
+        for block, page in enumerate(s.table[:count]):  # a page shared with a fork is copied too
+            take = min(p, n - block * p)
+            cpu.append((self.slots[page][:take], self.token_ids[page][:take]))
+        self.remove_pages(s)
+        s.cpu = cpu
+        self.cpu_used += count
+
+    def swap_in(self, seq, tick):
+        """V-S3: room for ceil(n/page_size) new pages with S protected; S's tokens written back as
+        they were, into unregistered pages (no block "becomes full": nothing registers); its CPU
+        pages freed. Uses S."""
+        s = self.get(seq)
+        if not s.swapped:
+            raise kv.OpError("invalid_argument")
+        need = len(s.cpu)
+        evicted = self.make_room(need, frozenset([seq]))
+        for values, ids in s.cpu:
+            page = self.take_page()
+            self.slots[page][: len(values)] = values
+            self.token_ids[page][: len(ids)] = ids
+            s.table.append(page)
+        if BUG != "swap-keeps-cpu":  # the bug: the CPU pages stay counted as in use
+            self.cpu_used -= need
+        s.cpu = None
+        s.last_use = tick
+        return evicted
+
     def fork(self, src, dst, tick):
         s = self.get(src)
         if dst in self.seqs or dst == src:
             raise kv.OpError("sequence_exists")
+        if s.swapped:
+            raise kv.OpError("invalid_argument")  # V-S4: no device pages to share
         d = self.seqs[dst] = Sequence(tick)
         d.table = s.table[: -(-s.n // self.page_size)]
         d.n = s.n
@@ -400,7 +463,7 @@ class PagedCache(kv.Cache):
 
     def truncate(self, seq, n, tick):
         s = self.get(seq)
-        if n > s.n or s.in_flight:  # in flight: V-L8
+        if n > s.n or s.in_flight or s.swapped:  # in flight: V-L8; swapped out: V-S4
             raise kv.OpError("invalid_argument")
         keep = -(-n // self.page_size)
         for page in reversed(s.table[keep:]):
@@ -419,7 +482,10 @@ class PagedCache(kv.Cache):
         self.get(seq).last_use = tick
 
     def read(self, seq, tick):
-        self.get(seq).last_use = tick
+        s = self.get(seq)
+        if s.swapped:
+            raise kv.OpError("invalid_argument")  # V-S4: nothing on the device to read
+        s.last_use = tick
 
     def evict(self):
         order = self.eviction_order()
@@ -438,7 +504,7 @@ class PagedCache(kv.Cache):
         used = len(self.refcount)
         tokens = sum(s.n for s in self.seqs.values())
         return kv.Stats(used=used, free=self.max_pages - used, sequences=len(self.seqs), tokens=tokens,
-                        cached=len(self.key_of_page))
+                        cached=len(self.key_of_page), cpu=self.cpu_used)
 
     def prefix_cache(self):
         return self.key_of_page, list(self.queue)
@@ -462,12 +528,19 @@ class PagedCache(kv.Cache):
         for seq, s in self.seqs.items():
             if len(set(s.table)) != len(s.table):
                 yield f"sequence {seq}: a page twice in its block table"
-            if len(s.table) < -(-(s.n + s.reserved) // self.page_size):
+            # S6, which does not apply while S is swapped out (V-S4)
+            if s.cpu is None and len(s.table) < -(-(s.n + s.reserved) // self.page_size):
                 yield f"sequence {seq}: {s.n} tokens and {s.reserved} reserved slots in {len(s.table)} pages"
             if s.waiting and (s.table or s.n or s.reserved):
                 yield f"sequence {seq} waits but holds pages, tokens or reserved slots"
+            if s.swapped and (s.table or s.in_flight or len(s.cpu) != -(-s.n // self.page_size)
+                              or sum(len(values) for values, _ in s.cpu) != s.n):
+                yield f"sequence {seq} is swapped out but holds pages, is in flight, or its CPU pages miss tokens"
             for page in s.table:
                 counted[page] = counted.get(page, 0) + 1
+        cpu = sum(len(s.cpu) for s in self.seqs.values() if s.cpu is not None)
+        if cpu != self.cpu_used or cpu > self.cpu_pages:
+            yield f"CPU pages in use: {self.cpu_used} counted, {cpu} held (cpu_pages {self.cpu_pages})"
         if counted != self.refcount:
             yield f"refcounts {sorted(self.refcount.items())} but block tables say {sorted(counted.items())}"
         if len(set(self.released)) != len(self.released) or set(self.released) & set(self.refcount):
@@ -483,7 +556,7 @@ class PagedCache(kv.Cache):
 
 PROFILE = kv.Profile(
     ops=["alloc", "append", "fork", "free", "truncate", "pin", "unpin", "touch", "read", "evict", "step",
-         "prefill", "info", "stats", "check", "admit", "reserve", "commit", "preempt"],
+         "prefill", "info", "stats", "check", "admit", "reserve", "commit", "preempt", "swap_out", "swap_in"],
     eviction=["none", "lru"],
     data=True,
     audit=True,

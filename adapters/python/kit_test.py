@@ -8,9 +8,10 @@
 loop (pipelined requests, one reply each, errors as `error MESSAGE`, `? cache`), and
 (b) with KVTRACE (argument or $KVTRACE): the harness against example_cache.py: a campaign on the
 clean cache passes, the same campaign on each planted bug finds it (exit 1, a shrunk .min.trace),
-seed replay passes, and hand-written kvtrace 3 files (the request lifecycle, docs/semantics.md
-section 15) pass on the clean cache and fail on its lifecycle bug. Small budgets: well under 30 s
-on two cores.
+seed replay passes, hand-written kvtrace 3 files (the request lifecycle and swapping to a CPU
+pool, docs/semantics.md section 15) pass on the clean cache and fail on its lifecycle and swap
+bugs, and a short `serving` campaign (which draws cpu_pages and swap bursts) passes. Small
+budgets: well under 60 s on two cores.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class Protocol(unittest.TestCase):
         ready = lines.index("ready")
         self.assertEqual(lines[0], "kvbackend 1 python-example")
         self.assertIn("ops alloc append fork free truncate pin unpin touch read evict step prefill info stats check"
-                      " admit reserve commit preempt", lines)
+                      " admit reserve commit preempt swap_out swap_in", lines)
         self.assertIn("eviction none lru", lines)
         self.assertEqual(lines[ready + 1:], [reply for _, reply in script])
 
@@ -250,6 +251,66 @@ class Lifecycle(unittest.TestCase):
         narrow = kv.Adapter(Recorder, kv.Profile(ops=["alloc"]))
         narrow.handle("config page_size=1 max_pages=1")
         self.assertTrue(narrow.handle("admit 1 1:1")[0].startswith("error op 'admit' is not in"))
+
+    def test_swap_requests_config_and_stats(self):
+        calls = []
+
+        class Recorder(kv.Cache):
+            def swap_out(self, seq):
+                calls.append(("swap_out", seq))
+                if seq == 2:
+                    raise kv.OpError("capacity_exceeded")
+
+            def swap_in(self, seq, tick):
+                calls.append(("swap_in", seq, tick))
+                return [4, 1] if seq == 1 else None
+
+            def stats(self):
+                return kv.Stats(used=1, free=2, sequences=3, tokens=4, cached=5, cpu=6)
+
+        adapter = kv.Adapter(Recorder, kv.Profile(ops=["swap_out", "swap_in", "stats", "preempt"]))
+        # cpu_pages: a kit key (0..16777216), not an extra one; `cpu=` only when it is above 0.
+        self.assertEqual(adapter.handle("config page_size=2 max_pages=4 cpu_pages=0"), ["ok"])
+        self.assertEqual((adapter.config.cpu_pages, adapter.config.extra), (0, {}))
+        self.assertEqual(adapter.handle("stats"), ["ok used=1 free=2 sequences=3 tokens=4"])
+        for bad in ("cpu_pages=16777217", "cpu_pages=x", "cpu_pages=-1"):
+            self.assertTrue(adapter.handle(f"config page_size=2 max_pages=4 {bad}")[0].startswith("error "), bad)
+        self.assertEqual(adapter.handle("config page_size=2 max_pages=4 cpu_pages=16777216"), ["ok"])
+        self.assertEqual(adapter.config.cpu_pages, 16777216)
+        self.assertEqual(adapter.handle("config page_size=2 max_pages=4 prefix_caching=on cpu_pages=3"), ["ok"])
+        self.assertEqual(adapter.handle("stats"), ["ok used=1 free=2 sequences=3 tokens=4 cached=5 cpu=6"])
+        self.assertEqual(adapter.handle("? stats"), ["ok used=1 free=2 sequences=3 tokens=4 cached=5 cpu=6"])
+        self.assertEqual(adapter.handle("config page_size=2 max_pages=4 cpu_pages=3"), ["ok"])
+        self.assertEqual(adapter.handle("? stats"), ["ok used=1 free=2 sequences=3 tokens=4 cpu=6"])
+        for request, reply in [("swap_out 1", "ok"), ("swap_out 2", "capacity_exceeded"),
+                               ("swap_in 1", "ok evicted=4,1"), ("swap_in 3", "ok"),
+                               ("stats", "ok used=1 free=2 sequences=3 tokens=4 cpu=6")]:
+            self.assertEqual(adapter.handle(request), [reply], request)
+        self.assertEqual(calls, [("swap_out", 1), ("swap_out", 2), ("swap_in", 1, 2), ("swap_in", 3, 3)])
+        # Not implemented: the path every unimplemented op takes.
+        bare = kv.Adapter(kv.Cache, kv.Profile(ops=["swap_out", "swap_in"]))
+        self.assertEqual(bare.handle("config page_size=1 max_pages=1 cpu_pages=1"), ["ok"])
+        with contextlib.redirect_stderr(io.StringIO()):
+            for request in ("swap_out 1", "swap_in 1"):
+                self.assertTrue(bare.handle(request)[0].startswith("error NotImplementedError"), request)
+
+    def test_example_swap_observations(self):
+        # docs/semantics.md 15.4's worked example; a swapped-out sequence has no device pages, so
+        # `? pages` is empty and its words are none (the empty digest), while info counts its tokens.
+        script = [
+            ("config page_size=2 max_pages=2 cpu_pages=2", "ok"),
+            ("append 1 3", "ok"), ("swap_out 1", "ok"),
+            ("stats", "ok used=0 free=2 sequences=1 tokens=3 cpu=2"),
+            ("? info 1", "ok tokens=3 pages=0 pinned=0"), ("? pages 1", "ok"),
+            ("? digest 1", f"ok {kv.digest([]):016x}"), ("? words 1 0 4", "ok"),
+            ("read 1", "invalid_argument"), ("append 2 4", "ok"), ("swap_in 1", "capacity_exceeded"),
+            ("free 2", "ok"), ("swap_in 1", "ok"), ("read 1", "ok"),
+            ("? words 1 0 4", "ok " + " ".join(str(w) for w in kv.values_words([kv.token_value(0, 0, 0)],
+                                                                               kv.Config(page_size=2, max_pages=2)))),
+            ("stats", "ok used=2 free=0 sequences=1 tokens=3 cpu=0"), ("? audit", "ok"),
+        ]
+        lines = run_adapter("".join(request + "\n" for request, _ in script))
+        self.assertEqual(lines[lines.index("ready") + 1:], [reply for _, reply in script])
 
     def test_example_replies(self):
         # docs/semantics.md 15.5, worked example 3 (abort before compute, and preemption).
@@ -429,6 +490,141 @@ read 1 => ok
 check => ok
 """
 
+# Swapping to a CPU pool (docs/semantics.md 15.4, V-S1..V-S4), replayed with every op audited.
+SWAP_TRACES = {
+    "swap-worked-example": """
+config page_size=2 max_pages=2 cpu_pages=2
+append 1 3 => ok
+swap_out 1 => ok  # both device pages copied to 2 CPU pages, then freed
+stats => ok used=0 free=2 sequences=1 tokens=3 cpu=2
+info 1 => ok tokens=3 pages=0 pinned=0
+append 2 4 => ok
+swap_in 1 => capacity_exceeded
+free 2 => ok
+swap_in 1 => ok
+read 1 => ok  # its 3 tokens back
+stats => ok used=2 free=0 sequences=1 tokens=3 cpu=0
+check => ok
+""",
+    "swap-argument-existence-and-state-checks": """
+config page_size=2 max_pages=6 cpu_pages=4
+append 1 3 => ok
+fork 1 2 => ok  # 2 shares both of 1's pages
+swap_out 9 => unknown_sequence
+swap_in 9 => unknown_sequence
+swap_in 1 => invalid_argument  # not swapped out
+swap_out 1 => ok  # both pages copied to the CPU; 2 keeps them
+stats => ok used=2 free=4 sequences=2 tokens=6 cpu=2
+info 1 => ok tokens=3 pages=0 pinned=0
+swap_out 1 => invalid_argument  # swapped out already
+alloc 1 => invalid_argument
+append 1 0 => invalid_argument
+append 1 1 => invalid_argument
+step 1:1 2:1 => invalid_argument ; ok
+truncate 1 1 => invalid_argument
+truncate 1 3 => invalid_argument
+read 1 => invalid_argument
+reserve 1 0 => invalid_argument
+reserve 1 1 => invalid_argument
+commit 1 0 => invalid_argument
+preempt 1 => invalid_argument
+fork 9 3 => unknown_sequence
+fork 1 2 => sequence_exists
+fork 1 1 => sequence_exists
+fork 1 3 => invalid_argument  # a swapped-out SRC has no pages to share
+prefill 1 1:2 => sequence_exists
+admit 1 1:2 => sequence_exists
+pin 1 => ok
+touch 1 => ok
+info 1 => ok tokens=3 pages=0 pinned=1
+unpin 1 => ok
+stats => ok used=2 free=4 sequences=2 tokens=7 cpu=2
+swap_in 1 => ok  # private pages now: the sharing is not restored
+read 1 => ok
+info 1 => ok tokens=3 pages=2 pinned=0
+stats => ok used=4 free=2 sequences=2 tokens=7 cpu=0
+free 2 => ok
+admit 5 1:2 => ok
+swap_out 5 => invalid_argument  # waiting: in flight
+reserve 6 2 => ok
+swap_out 6 => invalid_argument  # a reservation: in flight
+commit 6 1 => ok
+swap_out 6 => ok  # 1 CPU page
+alloc 7 => ok
+swap_out 7 => ok  # no tokens: no CPU page; its reserved page is released
+info 7 => ok tokens=0 pages=0 pinned=0
+append 8 8 => ok  # 4 pages
+swap_out 8 => capacity_exceeded  # 4 CPU pages needed, 3 free
+stats => ok used=6 free=0 sequences=5 tokens=12 cpu=1
+free 6 => ok  # frees its CPU page
+swap_out 8 => ok
+stats => ok used=2 free=4 sequences=4 tokens=11 cpu=4
+swap_in 7 => ok
+info 7 => ok tokens=0 pages=0 pinned=0
+free 8 => ok  # frees its 4 CPU pages
+stats => ok used=2 free=4 sequences=3 tokens=3 cpu=0
+check => ok
+""",
+    "swap-eviction-skips-swapped-out": """
+config page_size=2 max_pages=3 eviction=lru cpu_pages=4
+append 1 2 => ok
+append 2 2 => ok
+swap_out 1 => ok  # 1 keeps last_use 0, the oldest, but holds no device page
+append 3 2 => ok
+append 4 4 => ok evicted=2  # 1 skipped: not in the eviction order
+swap_in 1 => ok evicted=3  # S protected; needs 1 page
+read 1 => ok
+swap_out 4 => ok
+evict => ok evicted=1  # 4 is out: 1 is the only victim
+evict => nothing_to_evict
+stats => ok used=0 free=3 sequences=1 tokens=4 cpu=2
+append 5 2 => ok
+pin 5 => ok
+append 6 2 => ok
+append 7 2 => ok
+pin 7 => ok
+swap_in 4 => capacity_exceeded  # needs 2; 5 and 7 pinned, 4 out: evicting 6 frees only 1
+stats => ok used=3 free=0 sequences=4 tokens=10 cpu=2
+unpin 5 => ok
+swap_in 4 => ok evicted=5,6
+read 4 => ok
+info 4 => ok tokens=4 pages=2 pinned=0
+swap_out 4 => ok
+prefill 8 1:4 => ok hit=0
+prefill 9 1:2 => ok hit=0 evicted=8  # prefill's victims skip 4 too (7 is pinned)
+step 4:1 9:1 => invalid_argument ; ok
+stats => ok used=3 free=0 sequences=3 tokens=9 cpu=2
+check => ok
+""",
+    "swap-with-prefix-caching": """
+config page_size=2 max_pages=5 prefix_caching=on cpu_pages=3
+prefill 1 1:5 => ok hit=0  # A (key 1:0..1:1), B (key 1:0..1:3) registered; C holds token 4
+swap_out 1 => ok  # C freed unregistered; B, then A join the queue (last block first)
+stats => ok used=0 free=5 sequences=1 tokens=5 cached=2 cpu=3
+prefill 2 1:3 => ok hit=2  # A hit from the queue; 1 new page
+stats => ok used=2 free=3 sequences=2 tokens=8 cached=2 cpu=3
+swap_in 1 => ok  # 3 new pages: the 2 unregistered free ones, then the queue's head B, which loses its key
+stats => ok used=5 free=0 sequences=2 tokens=8 cached=1 cpu=0
+read 1 => ok
+free 1 => ok  # its pages were never registered: unregistered free pages
+stats => ok used=2 free=3 sequences=1 tokens=3 cached=1 cpu=0
+prefill 3 1:5 => ok hit=2  # A hits; block 1's key went with B
+stats => ok used=4 free=1 sequences=2 tokens=8 cached=2 cpu=0
+check => ok
+""",
+}
+
+# --bug swap-keeps-cpu: swap_in forgets to free the CPU pages, so `cpu=` stays at 2 and the
+# second swap_out would not fit.
+SWAP_KEEPS_CPU_TRACE = """
+config page_size=2 max_pages=4 cpu_pages=2
+append 1 3 => ok
+swap_out 1 => ok
+swap_in 1 => ok
+swap_out 1 => ok
+stats => ok used=0 free=4 sequences=1 tokens=3 cpu=2
+"""
+
 # --bug whole-prompt-hit: a waiting sequence's lookup hits its prompt's last block as well (the
 # last token must always be computed: at most floor((len-1)/page_size) blocks hit).
 WHOLE_PROMPT_HIT_TRACE = """
@@ -563,6 +759,35 @@ class Harness(unittest.TestCase):
             self.assertIn("ok hit=4", done.stdout)
             clean = self.kvtrace("replay", "--artifacts", folder, "--backend", f"exec:{EXAMPLE} --protocol 2", *paths)
             self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
+
+    def test_swap_traces_replay(self):
+        # Every op audited: a swapped-out sequence's `? pages` and `? digest` are compared empty.
+        with tempfile.TemporaryDirectory() as folder:
+            paths = self.write_traces(folder, SWAP_TRACES)
+            done = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
+                                f"exec:{EXAMPLE} --protocol 2", *paths)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            self.assertEqual(done.stdout.count("ok    "), len(paths), done.stdout)
+
+    def test_swap_bug_is_found(self):
+        with tempfile.TemporaryDirectory() as folder:
+            paths = self.write_traces(folder, {"swap-keeps-cpu": SWAP_KEEPS_CPU_TRACE})
+            done = self.kvtrace("replay", "--artifacts", folder, "--backend",
+                                f"exec:{EXAMPLE} --bug swap-keeps-cpu", *paths)
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            self.assertIn("swap_in 1", done.stdout)
+            self.assertIn("stats differ in cpu", done.stdout)
+            clean = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
+                                 f"exec:{EXAMPLE}", *paths)
+            self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
+
+    def test_serving_campaign_passes(self):
+        # The serving profile draws every lifecycle op, cpu_pages (none to roomy) and swap bursts.
+        with tempfile.TemporaryDirectory() as artifacts:
+            done = self.kvtrace("campaign", "--backend", f"exec:{EXAMPLE}", "--profile", "serving",
+                                "--traces", "100", "--ops", "150", "--seed", "1", "--artifacts", artifacts)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            self.assertIn(" 0 findings", done.stdout)
 
 
 if __name__ == "__main__":

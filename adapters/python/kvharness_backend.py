@@ -15,10 +15,10 @@ Standard library only (Python 3.11). An adapter is its mapping only:
 The kit does the protocol loop (one reply line per request, flushing before it blocks on
 input), the handshake, config parsing, ticks (T1 and `tick T`), token values, ids and words
 (section 4 of docs/backend-protocol.md, trace/token.hpp), stateless argument checks, result
-formatting (`ok hit=T evicted=...` for `prefill` and a waiting sequence's `reserve`), the
-values of the tokens a `commit` writes (`commit_tokens`, kvtrace 3), the FNV-1a digest and
-every observation (`? stats`, `? info`, `? ids`, `? pages`, `? digest`, `? words`, `? audit`,
-`? cache`). A cache method signals an error result by raising
+formatting (`ok hit=T evicted=...` for `prefill` and a waiting sequence's `reserve`; the
+`cached=` and `cpu=` fields of stats), the values of the tokens a `commit` writes
+(`commit_tokens`, kvtrace 3), the FNV-1a digest and every observation (`? stats`, `? info`,
+`? ids`, `? pages`, `? digest`, `? words`, `? audit`, `? cache`). A cache method signals an error result by raising
 `OpError("capacity_exceeded")` (or returning nothing for `ok`); any other exception becomes an
 `error MESSAGE` reply, which the harness reports as a backend failure.
 """
@@ -230,6 +230,7 @@ DEFAULT_RANGES = {
     "head_dim": (1, 1024),
     "layers": (1, 256),
 }
+CPU_PAGES_RANGE = (0, 16777216)  # kvtrace 3's CPU pool (docs/semantics.md V-S1); no profile line
 
 
 @dataclasses.dataclass
@@ -245,6 +246,7 @@ class Config:
     head_dim: int = 2
     layers: int = 1
     prefix_caching: bool = False
+    cpu_pages: int = 0  # kvtrace 3: pages in the CPU pool that swap_out moves to (V-S1); 0: none
     extra: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
@@ -278,6 +280,13 @@ def parse_config(line: str, profile: "Profile | None" = None) -> Config:
             if value not in allowed:
                 raise ConfigError(f"eviction={value} is not supported (profile: {' '.join(allowed)})")
             fields[key] = value
+        elif key == "cpu_pages":
+            if not value.isdigit():
+                raise ConfigError(f"{key}={value} is not a number")
+            low, high = CPU_PAGES_RANGE
+            if not low <= int(value) <= high:
+                raise ConfigError(f"{key}={int(value)} is outside {low}..{high}")
+            fields[key] = int(value)
         elif key == "prefix_caching":
             if value not in ("on", "off"):
                 raise ConfigError(f"prefix_caching={value} is not on or off")
@@ -348,6 +357,7 @@ class Stats:
     sequences: int
     tokens: int
     cached: int = 0  # registered pages (prefix_caching=on only)
+    cpu: int = 0  # CPU pages in use: swapped-out sequences' (printed only with cpu_pages > 0)
 
 
 class Cache:
@@ -440,6 +450,23 @@ class Cache:
         """`preempt S`: S's pages released, its computed ids pending again; S waits."""
         raise NotImplementedError
 
+    def swap_out(self, seq: int) -> None:
+        """`swap_out S` (V-S2): S's first ceil(n/page_size) entries copied to CPU pages of their
+        own (values and ids), then every entry released as by `free`; S keeps n, its ids,
+        pinned and last_use (swap_out does not use S). Raise OpError: 'unknown_sequence';
+        'invalid_argument' when S is swapped out already or in flight; 'capacity_exceeded' when
+        fewer than ceil(n/page_size) of the config's cpu_pages are free. While S is out, `info`
+        says pages=0 tokens=n, `pages` and `values`/`words` are empty (no device pages to read
+        through), `stats` counts its n tokens and its CPU pages (`Stats.cpu`)."""
+        raise NotImplementedError
+
+    def swap_in(self, seq: int, tick: int) -> list[int] | None:
+        """`swap_in S` (V-S3): room made for ceil(n/page_size) new pages with S protected, S's
+        tokens written back into them as they were (unregistered), its CPU pages freed; uses S.
+        Returns the evicted ids. Raise OpError: 'unknown_sequence'; 'invalid_argument' when S is
+        not swapped out; 'capacity_exceeded'."""
+        raise NotImplementedError
+
     def check(self) -> None:
         """The `check` op: nothing by default (the harness audits through `? audit`)."""
 
@@ -459,7 +486,8 @@ class Cache:
         raise NotImplementedError
 
     def values(self, seq: int) -> Sequence[int]:
-        """S's token values in token order (data yes). Override `words` instead if you store words."""
+        """S's token values in token order, read through its block table (data yes): none for a
+        sequence swapped out (kvtrace 3). Override `words` instead if you store words."""
         raise NotImplementedError
 
     def words(self, seq: int) -> Sequence[int]:
@@ -641,6 +669,11 @@ class Adapter:
         if op == "preempt":
             cache.preempt(_seq(arg(0)))
             return "ok"
+        if op == "swap_out":
+            cache.swap_out(_seq(arg(0)))
+            return "ok"
+        if op == "swap_in":
+            return format_result(cache.swap_in(_seq(arg(0)), tick))
         if op == "info":
             return self._info(_seq(arg(0)))
         if op == "stats":
@@ -685,6 +718,8 @@ class Adapter:
         line = f"ok used={s.used} free={s.free} sequences={s.sequences} tokens={s.tokens}"
         if self.config.prefix_caching:
             line += f" cached={s.cached}"
+        if self.config.cpu_pages > 0:
+            line += f" cpu={s.cpu}"  # V-S1: after cached= when both are present
         return line
 
     def _observe(self, args: list[str]) -> list[str]:
