@@ -157,7 +157,7 @@ int serve(const Options& options) {
   while (std::getline(std::cin, line)) {
     std::string reply;
     if (line.rfind("config", 0) == 0) {
-      auto parsed = kv::parse_trace("kvtrace 2\n" + line + "\n", kv::memory_budget_default_bytes);
+      auto parsed = kv::parse_trace("kvtrace 3\n" + line + "\n", kv::memory_budget_default_bytes);
       if (auto* error = std::get_if<kv::ParseError>(&parsed)) {
         reply = "error " + error->message;
       } else {
