@@ -49,8 +49,16 @@ void BM_speculative(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kOps));
 }
 
-BENCHMARK_TEMPLATE(BM_speculative, ModelDriver)->Name("BM_speculative/model")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_speculative, ImplDriver)->Name("BM_speculative/impl")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_speculative, ModelDriver)
+    ->Name("BM_speculative/model")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_speculative, ImplDriver)
+    ->Name("BM_speculative/impl")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace kvbench

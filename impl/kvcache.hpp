@@ -56,6 +56,11 @@ struct Config {
   // kvtrace 3's rejected_slots=released: a commit releases the pages beyond its computed tokens.
   bool release_rejected_slots = false;
   uint32_t cpu_pages = 0;  // kvtrace 3's CPU pool for swap_out (0: none)
+  // Section 14's variants: boundary_block=extra (a prompt ending on a block boundary takes an
+  // empty page too) and register_at=release (full prompt blocks registered when their sequence is
+  // freed, evicted or preempted, not when they fill).
+  bool boundary_block_extra = false;
+  bool register_at_release = false;
 };
 
 // Empty when `config` is inside the contract's ranges, else a message naming the bad field.

@@ -127,7 +127,9 @@ Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> 
                         seq.pending_ids.begin() + static_cast<std::ptrdiff_t>(pending));
   seq.pending_words.erase(seq.pending_words.begin(),
                           seq.pending_words.begin() + static_cast<std::ptrdiff_t>(pending_words));
-  register_committed(seq, divider_.page(n), divider_.page(seq.token_count));
+  if (!config_.register_at_release) {
+    register_committed(seq, divider_.page(n), divider_.page(seq.token_count));
+  }
   seq.reserved = 0;
   if (config_.release_rejected_slots) release_tail(seq, page_count_for(seq.token_count));
   use(slot, now);
@@ -167,6 +169,7 @@ Outcome Cache::preempt(SeqId id) {
   Sequence& seq = slots_[slot];
   if (seq.swapped) return fail(Error::invalid_argument);  // V-S4
   const uint64_t n = seq.token_count;
+  if (config_.register_at_release) register_committed(seq, 0, divider_.page(n));  // V-L6
   // The computed tokens go back in front of the pending ones: their words (one gather, a
   // device-to-host copy on a device store) and their ids.
   std::vector<uint32_t> words(n * words_per_token_);

@@ -70,7 +70,9 @@ Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
 
   const uint32_t last_hit_node = find_hits(token_ids);
   const uint64_t hit_count = hit_pages_.size();
-  const uint64_t new_pages = page_count_for(n) - hit_count;
+  // boundary_block=extra (V-B1): a prompt that ends on a block boundary takes an empty page too.
+  const uint64_t extra = config_.boundary_block_extra && divider_.offset(n) == 0 ? 1 : 0;
+  const uint64_t new_pages = page_count_for(n) - hit_count + extra;
   // Hits with refcount 0 sit in the queue: they count as taken, like the new pages.
   uint64_t idle_hits = 0;
   for (const PageId page : hit_pages_) {
@@ -102,7 +104,7 @@ Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
     for (uint64_t i = 0; i < slot_mapping_.size(); ++i)
       slot_token_ids_[slot_mapping_[i]] = token_ids[hit_tokens + i];
   }
-  register_blocks(seq, token_ids, last_hit_node);
+  if (!config_.register_at_release) register_blocks(seq, token_ids, last_hit_node);
   use(slot, now);
   return Outcome{Error::none, evicted_, hit_tokens, true};
 }

@@ -15,7 +15,9 @@ kvcache::Config to_cache_config(const Config& config) {
       kvcache::Shape{config.kv_heads, config.head_dim, config.layers},
       config.prefix_caching,
       config.rejected_slots,
-      config.cpu_pages};
+      config.cpu_pages,
+      config.boundary_block,
+      config.register_at};
   return cache_config;
 }
 

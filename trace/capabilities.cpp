@@ -191,6 +191,8 @@ Capabilities Capabilities::all() {
   caps.audits = true;
   caps.either_variants.append_by_token = true;  // runner/host_backend.cpp appends token by token
   caps.either_variants.rejected_slots = true;   // kvcache::Config::release_rejected_slots
+  caps.either_variants.boundary_block = true;   // kvcache::Config::boundary_block_extra
+  caps.either_variants.register_at = true;      // kvcache::Config::register_at_release
   return caps;
 }
 

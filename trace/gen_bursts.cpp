@@ -245,7 +245,8 @@ Burst block_under_two_prefixes(Source& source, const Regime& regime) {
     burst.insert(burst.end(), free_first.begin(), free_first.end());
   }
   for (SeqId i = 0; i < 2; i++) {
-    burst.push_back(prefill_op(first + i, {{heads[i], block}, {shared, TokenCount{1, static_cast<int32_t>(i)}}}));
+    burst.push_back(prefill_op(
+        first + i, {{heads[i], block}, {shared, TokenCount{1, static_cast<int32_t>(i)}}}));
   }
   burst.push_back(prefill_op(first + 2, {{shared, TokenCount{source.in<uint32_t>(1, 2), 1}}}));
   burst.push_back(seq_op(OpKind::read, first + source.in<SeqId>(0, 2)));
