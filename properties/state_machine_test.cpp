@@ -15,18 +15,11 @@ namespace kv::props {
 namespace {
 
 // The case cut down to what the backend implements: ops outside its profile are dropped, the
-// config is moved into its ranges and policies (KV_BACKEND=exec:... runs an external cache).
+// config is moved into its ranges, policies and variants (KV_BACKEND=exec:... runs an external
+// cache; the in-tree ones implement every op but not every variant).
 OpSequence within(OpSequence sequence, const Capabilities& caps) {
-  if (caps == Capabilities::all()) return sequence;
   std::erase_if(sequence.ops, [&caps](const GenOp& op) { return !caps.allows(op.kind); });
-  Config& config = sequence.config;
-  if (!caps.allows(config.eviction))
-    config.eviction = caps.eviction_none ? Eviction::none : Eviction::lru;
-  config.page_size = std::clamp(config.page_size, caps.page_size.min, caps.page_size.max);
-  config.max_pages = std::clamp(config.max_pages, caps.max_pages.min, caps.max_pages.max);
-  config.kv_heads = std::clamp(config.kv_heads, caps.kv_heads.min, caps.kv_heads.max);
-  config.head_dim = std::clamp(config.head_dim, caps.head_dim.min, caps.head_dim.max);
-  config.layers = std::clamp(config.layers, caps.layers.min, caps.layers.max);
+  fit_config(sequence.config, caps);
   return sequence;
 }
 

@@ -372,24 +372,6 @@ std::optional<std::string> line_outside(const TraceLine& line, const Capabilitie
 
 namespace {
 
-void fit_config(Config& config, const Capabilities& caps) {
-  if (!caps.allows(config.eviction)) {
-    config.eviction = caps.eviction_none ? Eviction::none : Eviction::lru;
-  }
-  if (!caps.allows(OpKind::prefill)) config.prefix_caching = false;
-  if (!caps.allows(OpKind::swap_out)) config.cpu_pages = 0;
-  for (const RangeField& field : range_fields) {
-    const ConfigRange range = caps.*field.range;
-    config.*field.field = std::clamp(config.*field.field, range.min, range.max);
-  }
-  // A declared variant holds; an either-way one left at its default keeps the generated value.
-  for (const VariantKey& variant : variant_keys) {
-    const bool drawn = config.*variant.field && caps.either_variants.*variant.field;
-    config.*variant.field = caps.variants.*variant.field || drawn;
-  }
-  if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
-}
-
 // Moves every count of `op` into its profile's range.
 void fit_counts(Op& op, const Capabilities& caps) {
   const ConfigRange range = caps.counts[static_cast<size_t>(op.kind)];
@@ -435,6 +417,7 @@ Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities
   // longer one is generated until op_count ops are left (a profile of one rare op may get fewer).
   if (caps == Capabilities::all()) {
     Trace trace = generate_trace(seed, op_count, profile);
+    fit_config(trace.config, caps);  // drawn variants the in-tree backends do not implement go
     name_regenerating_command(trace, op_count, backend_flag);
     return trace;
   }
@@ -453,6 +436,26 @@ Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities
   trace.header_comments.push_back(" within ops: " + caps.op_list() +
                                   (variants.empty() ? "" : "; config" + variants));
   return trace;
+}
+
+// Moves a config into the profile: eviction, ranges, caching and the CPU pool only where the ops
+// exist, every variant the backend does not implement both ways at its declared value.
+void fit_config(Config& config, const Capabilities& caps) {
+  if (!caps.allows(config.eviction)) {
+    config.eviction = caps.eviction_none ? Eviction::none : Eviction::lru;
+  }
+  if (!caps.allows(OpKind::prefill)) config.prefix_caching = false;
+  if (!caps.allows(OpKind::swap_out)) config.cpu_pages = 0;
+  for (const RangeField& field : range_fields) {
+    const ConfigRange range = caps.*field.range;
+    config.*field.field = std::clamp(config.*field.field, range.min, range.max);
+  }
+  // A declared variant holds; an either-way one left at its default keeps the generated value.
+  for (const VariantKey& variant : variant_keys) {
+    const bool drawn = config.*variant.field && caps.either_variants.*variant.field;
+    config.*variant.field = caps.variants.*variant.field || drawn;
+  }
+  if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
 }
 
 }  // namespace kv

@@ -108,6 +108,10 @@ std::optional<std::string> line_outside(const TraceLine& line, const Capabilitie
 // `trace` cut down to `caps`: ops outside it dropped, the config moved into its ranges and policies
 // (the fuzz decoder's output for an external backend).
 Trace restrict_to(Trace trace, const Capabilities& caps);
+// The config part of restrict_to: eviction, ranges, prefix caching and the CPU pool only where
+// their ops are in the profile, and each variant the backend does not implement both ways at its
+// declared value (one it does keeps a generated value).
+void fit_config(Config& config, const Capabilities& caps);
 
 // kvtrace gen within capabilities: the same generator, with configs moved into the ranges and ops
 // outside the profile redrawn. With Capabilities::all() it gives generate_trace's trace. Its

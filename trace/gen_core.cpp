@@ -97,7 +97,10 @@ Config draw_config(Source& source, const Regime& regime) {
   }
   config.prefix_caching = source.coin(ranges.caching_per_mille);
   // Drawn only where a row asks, so the other rows' draws stay as they were.
-  if (ranges.released_per_mille > 0) config.rejected_slots = source.coin(ranges.released_per_mille);
+  for (const VariantKey& variant : variant_keys) {
+    if (ranges.variant_per_mille == 0 || variant.field == &Config::skip_reserved_slots) continue;
+    config.*variant.field = source.coin(ranges.variant_per_mille);
+  }
   if (!ranges.cpu_pages.empty()) config.cpu_pages = source.draw(ranges.cpu_pages);
   config.max_pages = fit_max_pages(config, config.max_pages);
   return config;

@@ -59,12 +59,12 @@ const ConfigRanges pages = {
                   at(4096), at(8192), at(16384), at(32768), span(1, 65536, 22)},
     .max_pages = {at(1), span(1, 16, 4), span(17, 1024, 3), span(1025, 16384, 2)}};
 
-// The request lifecycle (kvtrace 3): caching mostly, pools that fill, both rejected_slots rules,
-// CPU pools from none to roomy.
+// The request lifecycle (kvtrace 3): caching mostly, pools that fill, each variant 30% of the
+// time (those the backend implements both ways stay), CPU pools from none to roomy.
 const ConfigRanges serving = {.page_size = {at(1), at(2, 3), at(3), at(4, 3), at(8), at(16)},
                               .max_pages = {span(3, 16, 3), span(17, 96)}, .lru_per_mille = 600,
                               .caching_per_mille = 800, .shape_per_mille = 100,
-                              .released_per_mille = 500,
+                              .variant_per_mille = 300,
                               .cpu_pages = {at(0), span(1, 8, 2), span(9, 64)},
                               .kv_heads = {span(1, 2)}, .head_dim = {span(1, 4)}, .layers = {span(1, 2)}};
 

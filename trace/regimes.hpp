@@ -40,8 +40,10 @@ struct ConfigRanges {
   uint32_t lru_per_mille = 500;
   uint32_t caching_per_mille = 0;  // prefix_caching=on
   uint32_t shape_per_mille = 0;
-  uint32_t released_per_mille = 0;  // rejected_slots=released (kvtrace 3)
-  Choices cpu_pages = {};           // the CPU pool (kvtrace 3); empty: none
+  // Each semantic variant but reserved_slots (which rules caching out) on, independently; a
+  // backend's profile then keeps only those it implements both ways (trace/capabilities.hpp).
+  uint32_t variant_per_mille = 0;
+  Choices cpu_pages = {};  // the CPU pool (kvtrace 3); empty: none
   Choices kv_heads = {{1, 1, 1}};
   Choices head_dim = {{1, 2, 2}};
   Choices layers = {{1, 1, 1}};
