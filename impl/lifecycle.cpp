@@ -55,25 +55,11 @@ Outcome Cache::reserve_waiting(uint32_t slot, uint32_t token_count, Tick now) {
   const uint64_t hit_count = hit_pages_.size();
   const uint64_t hit_tokens = hit_count * config_.page_size;
   const uint64_t new_pages = page_count_for(hit_tokens + token_count) - hit_count;
-  uint64_t idle_hits = 0;  // queued hits count as taken, like the new pages
-  for (const PageId page : hit_pages_) {
-    idle_hits += pages_.refcount(page) == 0 ? 1 : 0;
-    hit_mark_[page] = 1;
+  if (const Error error = make_room_with_hits(new_pages, slot, {}); error != Error::none) {
+    return fail(error);
   }
-  const Error error = make_room(new_pages + idle_hits, slot, {});
-  for (const PageId page : hit_pages_) hit_mark_[page] = 0;
-  if (error != Error::none) return fail(error);
-
   Sequence& seq = slots_[slot];
-  for (const PageId page : hit_pages_) {
-    if (pages_.refcount(page) == 0) {
-      pages_.take_cached(page);
-    } else {
-      pages_.share(page);
-    }
-    seq.block_table.push_back(page);
-  }
-  for (uint64_t i = 0; i < new_pages; ++i) seq.block_table.push_back(take_page());
+  take_hits_and_pages(seq, new_pages);
   seq.pending_ids.erase(seq.pending_ids.begin(),
                         seq.pending_ids.begin() + static_cast<std::ptrdiff_t>(hit_tokens));
   seq.pending_words.erase(

@@ -58,6 +58,33 @@ void Cache::register_blocks(const Sequence& seq, std::span<const uint32_t> token
   }
 }
 
+// Making room for hit_pages_ and `new_pages` more: hits with refcount 0 sit in the queue and count
+// as taken, like the new pages; a hit page is never counted as freed by a victim (hit_mark_).
+Error Cache::make_room_with_hits(uint64_t new_pages, uint32_t requester,
+                                 std::span<const SeqId> protected_ids) {
+  uint64_t idle_hits = 0;
+  for (const PageId page : hit_pages_) {
+    idle_hits += pages_.refcount(page) == 0 ? 1 : 0;
+    hit_mark_[page] = 1;
+  }
+  const Error error = make_room(new_pages + idle_hits, requester, protected_ids);
+  for (const PageId page : hit_pages_) hit_mark_[page] = 0;
+  return error;
+}
+
+// Appends hit_pages_ (taken from the queue, or shared) and `new_pages` new pages to `seq`.
+void Cache::take_hits_and_pages(Sequence& seq, uint64_t new_pages) {
+  for (const PageId page : hit_pages_) {
+    if (pages_.refcount(page) == 0) {
+      pages_.take_cached(page);
+    } else {
+      pages_.share(page);
+    }
+    seq.block_table.push_back(page);
+  }
+  for (uint64_t i = 0; i < new_pages; ++i) seq.block_table.push_back(take_page());
+}
+
 Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
                        std::span<const uint32_t> token_words, Tick now,
                        std::span<const SeqId> protected_ids) {
@@ -73,27 +100,13 @@ Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
   // boundary_block=extra (V-B1): a prompt that ends on a block boundary takes an empty page too.
   const uint64_t extra = config_.boundary_block_extra && divider_.offset(n) == 0 ? 1 : 0;
   const uint64_t new_pages = page_count_for(n) - hit_count + extra;
-  // Hits with refcount 0 sit in the queue: they count as taken, like the new pages.
-  uint64_t idle_hits = 0;
-  for (const PageId page : hit_pages_) {
-    idle_hits += pages_.refcount(page) == 0 ? 1 : 0;
-    hit_mark_[page] = 1;
+  if (const Error error = make_room_with_hits(new_pages, kNone, protected_ids);
+      error != Error::none) {
+    return fail(error);
   }
-  const Error error = make_room(new_pages + idle_hits, kNone, protected_ids);
-  for (const PageId page : hit_pages_) hit_mark_[page] = 0;
-  if (error != Error::none) return fail(error);
-
   const uint32_t slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
-  for (const PageId page : hit_pages_) {
-    if (pages_.refcount(page) == 0) {
-      pages_.take_cached(page);
-    } else {
-      pages_.share(page);
-    }
-    seq.block_table.push_back(page);
-  }
-  for (uint64_t i = 0; i < new_pages; ++i) seq.block_table.push_back(take_page());
+  take_hits_and_pages(seq, new_pages);
 
   const uint64_t hit_tokens = hit_count * config_.page_size;
   seq.token_count = hit_tokens;  // write_tokens continues from here
