@@ -444,7 +444,11 @@ std::vector<uint32_t> ExecBackend::gather_words(SeqId seq) {
   std::vector<uint32_t> words;
   const auto found = info(seq);
   if (!found || !stores_data()) return words;
-  const uint64_t total = found->token_count * config_.words_per_token();
+  // The tokens its block table holds: n, or none while swapped out (V-S4); a table too short for
+  // n (a backend bug) asks for fewer words, and the runner reports the data that differs.
+  const uint64_t tokens =
+      std::min<uint64_t>(found->token_count, found->page_count * uint64_t{config_.page_size});
+  const uint64_t total = tokens * config_.words_per_token();
   while (!broken_ && words.size() < total) {
     const uint64_t count = std::min<uint64_t>(exec_words_per_request, total - words.size());
     const std::string request = "? words " + std::to_string(seq) + " " +
