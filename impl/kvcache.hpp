@@ -251,6 +251,8 @@ class Cache {
   void copy_page_of(Sequence& seq, uint64_t entry);
   Outcome reserve_waiting(uint32_t slot, uint32_t token_count, Tick now);
   void register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block);
+  Error prompt_error(SeqId id, std::span<const uint32_t> token_ids,
+                     std::span<const uint32_t> token_words) const;
   Error make_room_with_hits(uint64_t new_pages, uint32_t requester,
                             std::span<const SeqId> protected_ids);
   void take_hits_and_pages(Sequence& seq, uint64_t new_pages);

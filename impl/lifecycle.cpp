@@ -15,11 +15,9 @@ constexpr uint32_t kAbsent = detail::SeqIndex::kEmptySlot;
 Outcome Cache::admit(SeqId id, std::span<const uint32_t> token_ids,
                      std::span<const uint32_t> token_words, Tick now) {
   evicted_.clear();
-  const uint64_t n = token_ids.size();
-  if (n == 0 || n > kMaxAppendTokens) return fail(Error::invalid_argument);
-  if (token_words.size() != n * words_per_token_)
-    return fail(Error::invalid_argument);  // caller's buffer does not match the ids
-  if (index_.find(id) != kAbsent) return fail(Error::sequence_exists);
+  if (const Error error = prompt_error(id, token_ids, token_words); error != Error::none) {
+    return fail(error);
+  }
   Sequence& seq = slots_[create_sequence(id, now)];
   seq.pending_ids.assign(token_ids.begin(), token_ids.end());
   seq.pending_words.assign(token_words.begin(), token_words.end());

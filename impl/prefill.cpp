@@ -85,15 +85,26 @@ void Cache::take_hits_and_pages(Sequence& seq, uint64_t new_pages) {
   for (uint64_t i = 0; i < new_pages; ++i) seq.block_table.push_back(take_page());
 }
 
+// The checks of a prompt that creates `id` (prefill, admit): its length, the caller's buffer, and
+// `id` not existing yet.
+Error Cache::prompt_error(SeqId id, std::span<const uint32_t> token_ids,
+                          std::span<const uint32_t> token_words) const {
+  const uint64_t n = token_ids.size();
+  if (n == 0 || n > kMaxAppendTokens) return Error::invalid_argument;
+  if (token_words.size() != n * words_per_token_)
+    return Error::invalid_argument;  // caller's buffer does not match the ids
+  if (index_.find(id) != kAbsent) return Error::sequence_exists;
+  return Error::none;
+}
+
 Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
                        std::span<const uint32_t> token_words, Tick now,
                        std::span<const SeqId> protected_ids) {
   evicted_.clear();
+  if (const Error error = prompt_error(id, token_ids, token_words); error != Error::none) {
+    return fail(error);
+  }
   const uint64_t n = token_ids.size();
-  if (n == 0 || n > kMaxAppendTokens) return fail(Error::invalid_argument);
-  if (token_words.size() != n * words_per_token_)
-    return fail(Error::invalid_argument);  // caller's buffer does not match the ids
-  if (index_.find(id) != kAbsent) return fail(Error::sequence_exists);
 
   const uint32_t last_hit_node = find_hits(token_ids);
   const uint64_t hit_count = hit_pages_.size();

@@ -728,14 +728,17 @@ class Harness(unittest.TestCase):
                 out.write("kvtrace 3\n" + body.lstrip("\n"))
         return paths
 
-    def test_lifecycle_traces_replay(self):
+    def replay_every_file_passes(self, traces: dict[str, str]) -> None:
         # Every op audited (--audit every): `? audit`, `? pages`, `? digest` and `? cache` after each.
         with tempfile.TemporaryDirectory() as folder:
-            paths = self.write_traces(folder, LIFECYCLE_TRACES)
+            paths = self.write_traces(folder, traces)
             done = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
                                 f"exec:{EXAMPLE} --protocol 2", *paths)
             self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
             self.assertEqual(done.stdout.count("ok    "), len(paths), done.stdout)
+
+    def test_lifecycle_traces_replay(self):
+        self.replay_every_file_passes(LIFECYCLE_TRACES)
 
     def test_lifecycle_rejected_slots_released(self):
         # The variant is declared in the example's profile (`config rejected_slots=released`): the
@@ -761,13 +764,8 @@ class Harness(unittest.TestCase):
             self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
 
     def test_swap_traces_replay(self):
-        # Every op audited: a swapped-out sequence's `? pages` and `? digest` are compared empty.
-        with tempfile.TemporaryDirectory() as folder:
-            paths = self.write_traces(folder, SWAP_TRACES)
-            done = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
-                                f"exec:{EXAMPLE} --protocol 2", *paths)
-            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-            self.assertEqual(done.stdout.count("ok    "), len(paths), done.stdout)
+        # A swapped-out sequence's `? pages` and `? digest` are compared empty.
+        self.replay_every_file_passes(SWAP_TRACES)
 
     def test_swap_bug_is_found(self):
         with tempfile.TemporaryDirectory() as folder:
