@@ -104,11 +104,18 @@ Result Model::commit(SeqId seq, uint32_t token_count, Tick tick) {
       sequence.pending_ids.erase(sequence.pending_ids.begin());
     }
   }
-  const std::vector<uint64_t> values = token_values_of_ids(sequence.token_ids);
+  // A generated id carries its value; a prompt id's is the chain over the ids up to it, computed
+  // only when the commit writes one (a decode step's commit then costs O(N), not O(n)).
+  const auto& ids = sequence.token_ids;
+  const bool writes_prompt = std::any_of(ids.begin() + static_cast<int64_t>(n), ids.end(),
+                                         [](TokenId id) { return is_prompt_token(id); });
+  const std::vector<uint64_t> values =
+      writes_prompt ? token_values_of_ids(ids) : std::vector<uint64_t>{};
   for (uint64_t token = n; token < n + token_count; token++) {
     const ModelPageId page = sequence.block_table[token / config_.page_size];
     unregister(page);  // "writing into a registered page unregisters it first" (P16)
-    pages_.at(page).slots[token % config_.page_size] = values[token];
+    pages_.at(page).slots[token % config_.page_size] =
+        writes_prompt ? values[token] : ids[token] & ~generated_token_flag;
   }
   register_full_blocks(sequence, n / config_.page_size, (n + token_count) / config_.page_size);
   sequence.token_count = n + token_count;
