@@ -256,6 +256,7 @@ class Cache {
   Error make_room_with_hits(uint64_t new_pages, uint32_t requester,
                             std::span<const SeqId> protected_ids);
   void take_hits_and_pages(Sequence& seq, uint64_t new_pages);
+  void copy_out(const Sequence& seq, std::vector<uint32_t>& words, std::vector<uint32_t>& ids);
   void audit_lifecycle(std::vector<std::string>& problems) const;
 
   void lru_unlink(uint32_t slot);

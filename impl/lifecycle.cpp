@@ -154,16 +154,11 @@ Outcome Cache::preempt(SeqId id) {
   if (seq.swapped) return fail(Error::invalid_argument);  // V-S4
   const uint64_t n = seq.token_count;
   if (config_.register_at_release) register_committed(seq, 0, divider_.page(n));  // V-L6
-  // The computed tokens go back in front of the pending ones: their words (one gather, a
-  // device-to-host copy on a device store) and their ids.
-  std::vector<uint32_t> words(n * words_per_token_);
-  store_.gather(std::span<const PageId>(seq.block_table.data(), seq.block_table.size()), n, words);
+  // The computed tokens go back in front of the pending ones.
+  std::vector<uint32_t> words;
+  std::vector<uint32_t> ids;
+  copy_out(seq, words, ids);
   seq.pending_words.insert(seq.pending_words.begin(), words.begin(), words.end());
-  std::vector<uint32_t> ids(n, kGeneratedToken);
-  for (uint64_t k = 0; k < n && !slot_token_ids_.empty(); ++k) {
-    const uint64_t page = seq.block_table[divider_.page(k)];
-    ids[k] = slot_token_ids_[page * config_.page_size + divider_.offset(k)];
-  }
   seq.pending_ids.insert(seq.pending_ids.begin(), ids.begin(), ids.end());
   release_tail(seq, 0);
   token_count_ -= n;
@@ -171,6 +166,20 @@ Outcome Cache::preempt(SeqId id) {
   seq.reserved = 0;
   seq.waiting = true;
   return success();
+}
+
+// The words (one gather: a device-to-host copy on a device store) and ids (kGeneratedToken
+// without prefix caching) of `seq`'s computed tokens, for preempt and swap_out.
+void Cache::copy_out(const Sequence& seq, std::vector<uint32_t>& words,
+                     std::vector<uint32_t>& ids) {
+  const uint64_t n = seq.token_count;
+  words.resize(n * words_per_token_);
+  store_.gather(std::span<const PageId>(seq.block_table.data(), seq.block_table.size()), n, words);
+  ids.assign(n, kGeneratedToken);
+  for (uint64_t k = 0; k < n && !slot_token_ids_.empty(); ++k) {
+    const uint64_t page = seq.block_table[divider_.page(k)];
+    ids[k] = slot_token_ids_[page * config_.page_size + divider_.offset(k)];
+  }
 }
 
 Outcome Cache::swap_out(SeqId id) {
@@ -182,14 +191,7 @@ Outcome Cache::swap_out(SeqId id) {
   const uint64_t n = seq.token_count;
   const uint64_t cpu_pages = page_count_for(n);
   if (cpu_pages > config_.cpu_pages - cpu_pages_used_) return fail(Error::capacity_exceeded);
-  seq.swapped_words.resize(n * words_per_token_);  // the device-to-host copy
-  store_.gather(std::span<const PageId>(seq.block_table.data(), seq.block_table.size()), n,
-                seq.swapped_words);
-  seq.swapped_ids.clear();
-  for (uint64_t k = 0; k < n && !slot_token_ids_.empty(); ++k) {
-    const uint64_t page = seq.block_table[divider_.page(k)];
-    seq.swapped_ids.push_back(slot_token_ids_[page * config_.page_size + divider_.offset(k)]);
-  }
+  copy_out(seq, seq.swapped_words, seq.swapped_ids);
   release_tail(seq, 0);
   seq.swapped = true;
   cpu_pages_used_ += cpu_pages;

@@ -140,10 +140,7 @@ Result Model::preempt(SeqId seq) {
   Sequence& sequence = found->second;
   if (sequence.swapped) return result_of(Status::invalid_argument);  // V-S4
   if (config_.register_at) register_blocks(sequence, 0, sequence.token_count / config_.page_size);
-  for (auto page = sequence.block_table.rbegin(); page != sequence.block_table.rend(); ++page) {
-    release(*page);
-  }
-  sequence.block_table.clear();
+  release_all(sequence);
   sequence.pending_ids.insert(sequence.pending_ids.begin(), sequence.token_ids.begin(),
                               sequence.token_ids.end());
   sequence.token_ids.clear();
@@ -165,10 +162,7 @@ Result Model::swap_out(SeqId seq) {
   const uint64_t cpu_pages = pages_for_tokens(sequence.token_count);
   if (cpu_pages > config_.cpu_pages - cpu_pages_used_) return result_of(Status::capacity_exceeded);
   sequence.swapped_values = read_values(seq);
-  for (auto page = sequence.block_table.rbegin(); page != sequence.block_table.rend(); ++page) {
-    release(*page);
-  }
-  sequence.block_table.clear();
+  release_all(sequence);
   sequence.swapped = true;
   cpu_pages_used_ += cpu_pages;
   return result_of(Status::ok);

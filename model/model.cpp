@@ -156,14 +156,21 @@ void Model::remove_victims(const std::vector<SeqId>& victims) {
   }
 }
 
-// "Release in reverse block order: a sequence's last block is reused first."
+// "Release in reverse block order: a sequence's last block is reused first" (P14); the table is
+// left empty (free, eviction, preempt, swap_out).
+void Model::release_all(Sequence& sequence) {
+  for (auto page = sequence.block_table.rbegin(); page != sequence.block_table.rend(); ++page) {
+    release(*page);
+  }
+  sequence.block_table.clear();
+}
+
 void Model::remove_sequence(SeqId seq) {
   // register_at=release (V-G1): its full blocks are registered first, in block order.
   Sequence& sequence = sequences_.at(seq);
   if (config_.register_at && !sequence.swapped)
     register_blocks(sequence, 0, sequence.token_count / config_.page_size);
-  const std::vector<ModelPageId>& table = sequence.block_table;
-  for (auto page = table.rbegin(); page != table.rend(); ++page) release(*page);
+  release_all(sequence);
   token_count_ -= sequences_.at(seq).token_count;
   if (sequence.swapped) cpu_pages_used_ -= pages_for_tokens(sequence.token_count);
   sequences_.erase(seq);

@@ -114,6 +114,7 @@ class Model {
   void register_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block);
   std::vector<ModelPageId> prefix_hits(const std::vector<TokenId>& ids) const;
   void audit_prefix_cache(std::vector<std::string>& problems) const;
+  void release_all(Sequence& sequence);
   void remove_sequence(SeqId seq);
   void remove_victims(const std::vector<SeqId>& victims);
 

@@ -38,17 +38,23 @@ HostBackend::HostBackend(const Config& config, std::unique_ptr<kvcache::PageStor
       store_(std::move(store)),
       cache_(to_cache_config(config), *store_) {}
 
+// token_words_ := the words of `token_count` generated tokens of (tick, entry), offsets from 0
+// (V2); none for a count out of range, which the cache refuses before reading them.
+void HostBackend::generated_words(uint32_t token_count, Tick tick, uint32_t entry) {
+  const uint64_t words_per_token = config_.words_per_token();
+  token_words_.clear();
+  if (token_count < 1 || token_count > append_token_count_max) return;
+  token_words_.resize(token_count * words_per_token);
+  for (uint32_t offset = 0; offset < token_count; offset++) {
+    fill_token_words(token_value(tick, entry, offset), config_,
+                     std::span(token_words_).subspan(offset * words_per_token, words_per_token));
+  }
+}
+
 Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                            std::span<const SeqId> protected_ids) {
   const uint64_t words_per_token = config_.words_per_token();
-  token_words_.clear();
-  if (token_count >= 1 && token_count <= append_token_count_max) {
-    token_words_.resize(token_count * words_per_token);
-    for (uint32_t offset = 0; offset < token_count; offset++) {
-      fill_token_words(token_value(tick, entry, offset), config_,
-                       std::span(token_words_).subspan(offset * words_per_token, words_per_token));
-    }
-  }
+  generated_words(token_count, tick, entry);
   if (!config_.append_by_token || token_words_.empty()) {
     return to_result(cache_.append(seq, token_count, token_words_, tick, protected_ids));
   }
@@ -108,15 +114,7 @@ Result HostBackend::lifecycle(const Op& op, Tick tick) {
   if (op.kind == OpKind::swap_out) return to_result(cache_.swap_out(op.seq));
   if (op.kind == OpKind::swap_in) return to_result(cache_.swap_in(op.seq, tick));
   if (op.kind == OpKind::reserve) return with_hit(cache_.reserve(op.seq, op.count, tick));
-  const uint64_t words_per_token = config_.words_per_token();
-  token_words_.clear();
-  if (op.count <= append_token_count_max) {
-    token_words_.resize(uint64_t{op.count} * words_per_token);
-    for (uint32_t offset = 0; offset < op.count; offset++) {
-      fill_token_words(token_value(tick, 0, offset), config_,
-                       std::span(token_words_).subspan(offset * words_per_token, words_per_token));
-    }
-  }
+  generated_words(op.count, tick, 0);  // commit 0 needs none
   return to_result(cache_.commit(op.seq, op.count, token_words_, tick));
 }
 
