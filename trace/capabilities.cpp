@@ -45,6 +45,7 @@ constexpr RangeField range_fields[] = {
     {"kv_heads", &Capabilities::kv_heads, &Config::kv_heads},
     {"head_dim", &Capabilities::head_dim, &Config::head_dim},
     {"layers", &Capabilities::layers, &Config::layers},
+    {"sliding_window", &Capabilities::sliding_window, &Config::sliding_window},
 };
 
 std::optional<std::string> apply_flag(std::string_view key, const std::vector<std::string_view>& w,
@@ -251,14 +252,18 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
     if (key != field.key) continue;
     const auto low = words.size() == 3 ? to_u32(words[1]) : std::nullopt;
     const auto high = words.size() == 3 ? to_u32(words[2]) : std::nullopt;
-    if (!low || !high || *low == 0 || *low > *high) {
-      return "profile line '" + std::string(key) + "' needs MIN MAX with 1 <= MIN <= MAX";
+    // A window may be 0 (full attention) but never 1 (V-W0).
+    const uint32_t lowest = field.range == &Capabilities::sliding_window ? 0 : 1;
+    if (!low || !high || *low < lowest || *low > *high || (lowest == 0 && *high == 1)) {
+      return "profile line '" + std::string(key) + "' needs MIN MAX with " +
+             std::to_string(lowest) + " <= MIN <= MAX" + (lowest == 0 ? " and MAX not 1" : "");
     }
     caps.*field.range = {*low, *high};
     return std::nullopt;
   }
   return "unknown profile line '" + std::string(line.substr(0, 80)) +
-         "' (known: ops eviction page_size max_pages kv_heads head_dim layers data audit count "
+         "' (known: ops eviction page_size max_pages kv_heads head_dim layers sliding_window data "
+         "audit count "
          "config decline keys)";
 }
 
@@ -456,6 +461,8 @@ void fit_config(Config& config, const Capabilities& caps) {
     config.*variant.field = caps.variants.*variant.field || drawn;
   }
   if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
+  if (config.skip_reserved_slots) config.sliding_window = 0;      // V-W0
+  if (config.sliding_window == 1) config.sliding_window = 2;      // a profile's MIN of 1
 }
 
 }  // namespace kv

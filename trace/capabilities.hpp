@@ -46,6 +46,8 @@ struct Capabilities {
   ConfigRange kv_heads{1, 256};
   ConfigRange head_dim{1, 1024};
   ConfigRange layers{1, 256};
+  // Section 16's window, 0 meaning full attention: a backend declares `sliding_window 0 MAX`.
+  ConfigRange sliding_window{0, 0};
   bool stores_data = true;  // the backend keeps token words and answers digest/words
   bool audits = false;      // the backend answers a self-audit
   // The N an op accepts (`count append 1 1`): append's and truncate's N, each step entry's N,

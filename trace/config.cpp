@@ -13,13 +13,14 @@ struct Range {
   uint32_t max;
 };
 
-constexpr std::array<Range, 6> ranges = {{
+constexpr std::array<Range, 7> ranges = {{
     {"page_size", &Config::page_size, 1, 65536},
     {"max_pages", &Config::max_pages, 1, 16777216},
     {"kv_heads", &Config::kv_heads, 1, 256},
     {"head_dim", &Config::head_dim, 1, 1024},
     {"layers", &Config::layers, 1, 256},
     {"cpu_pages", &Config::cpu_pages, 0, 16777216},
+    {"sliding_window", &Config::sliding_window, 0, 1048576},
 }};
 
 // a * b, or nothing when it does not fit 64 bits.
@@ -47,6 +48,16 @@ std::optional<std::string> validate_config(const Config& config, uint64_t memory
       return std::string(range.key) + "=" + std::to_string(value) + " is out of range " +
              std::to_string(range.min) + ".." + std::to_string(range.max);
     }
+  }
+  if (config.sliding_window == 1) {
+    return std::string(
+        "sliding_window=1 is out of range: 0 (full attention) or 2..1048576 (docs/semantics.md "
+        "V-W0)");
+  }
+  if (config.skip_reserved_slots && config.sliding_window > 0) {
+    return std::string(
+        "reserved_slots=skipped cannot be combined with sliding_window (docs/semantics.md V-W0: "
+        "skipped slots are not in block order)");
   }
   if (config.skip_reserved_slots && config.prefix_caching) {
     return std::string(
@@ -90,6 +101,7 @@ std::string format_config(const Config& config) {
   if (config.layers != defaults.layers) out += " layers=" + std::to_string(config.layers);
   if (config.prefix_caching) out += " prefix_caching=on";
   if (config.cpu_pages > 0) out += " cpu_pages=" + std::to_string(config.cpu_pages);
+  if (config.sliding_window > 0) out += " sliding_window=" + std::to_string(config.sliding_window);
   return out + format_variants(config);
 }
 

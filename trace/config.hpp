@@ -12,6 +12,9 @@ namespace kv {
 enum class Eviction : uint8_t { none, lru };
 
 inline constexpr uint64_t memory_budget_default_bytes = 256ull << 20;
+// A null block-table entry (docs/semantics.md V-W2: out of the sliding window, no page), as
+// block-table observations and the model show it.
+inline constexpr uint64_t null_page = UINT64_MAX;
 
 struct Config {
   uint32_t page_size = 0;  // tokens per page
@@ -22,6 +25,9 @@ struct Config {
   uint32_t layers = 1;
   bool prefix_caching = false;  // kvtrace 2: register full prompt blocks and reuse them
   uint32_t cpu_pages = 0;       // kvtrace 3: the CPU pool swap_out moves pages to (0: none)
+  // kvtrace 3 (docs/semantics.md section 16): each token attends to the W-1 tokens before it;
+  // blocks that fall out of the window are released (0: full attention).
+  uint32_t sliding_window = 0;
   // Semantic variants (trace/variants.def, docs/semantics.md section 14): false is the default
   // rule.
 #define KV_VARIANT(field, key, default_word, variant_word, scope, help) bool field = false;
@@ -35,6 +41,12 @@ struct Config {
   // max_pages*page_size*kv_heads*head_dim*layers*2*4, or nothing when it overflows 64 bits (every
   // field at its maximum gives 2^69). Fields come from untrusted files: never multiply unchecked.
   std::optional<uint64_t> pool_bytes() const;
+  // Section 16's skip(n): the leading entries of a sequence of n tokens that no token from
+  // position n on attends to (0 without a window).
+  uint64_t out_of_window_entries(uint64_t token_count) const {
+    if (sliding_window == 0 || token_count < sliding_window) return 0;
+    return (token_count - sliding_window + 1) / page_size;
+  }
 };
 
 // Where a variant's rule means something: in any config, or only under prefix_caching=on.

@@ -290,17 +290,18 @@ std::optional<std::string> parse_config_word(std::string_view word, Config& conf
     config.*variant->field = value == variant->variant_word;
     return std::nullopt;
   }
-  uint32_t* field = key == "page_size"   ? &config.page_size
-                    : key == "max_pages" ? &config.max_pages
-                    : key == "kv_heads"  ? &config.kv_heads
-                    : key == "head_dim"  ? &config.head_dim
-                    : key == "layers"    ? &config.layers
-                    : key == "cpu_pages" ? &config.cpu_pages
-                                         : nullptr;
+  uint32_t* field = key == "page_size"        ? &config.page_size
+                    : key == "max_pages"      ? &config.max_pages
+                    : key == "kv_heads"       ? &config.kv_heads
+                    : key == "head_dim"       ? &config.head_dim
+                    : key == "layers"         ? &config.layers
+                    : key == "cpu_pages"      ? &config.cpu_pages
+                    : key == "sliding_window" ? &config.sliding_window
+                                              : nullptr;
   if (field == nullptr) {
     return "unknown config key '" + std::string(key) +
            "' (known: page_size max_pages eviction kv_heads head_dim layers prefix_caching "
-           "cpu_pages" +
+           "cpu_pages sliding_window" +
            format_variant_keys() + ")";
   }
   auto number = parse_u32(value, key);
@@ -384,6 +385,9 @@ std::optional<std::string> LineParser::body_line(std::string_view body, uint32_t
     }
     if (version_ < 3 && trace_.config.cpu_pages > 0) {
       return std::string("cpu_pages needs the header 'kvtrace 3'");
+    }
+    if (version_ < 3 && trace_.config.sliding_window > 0) {
+      return std::string("sliding_window needs the header 'kvtrace 3'");
     }
     return std::nullopt;
   }
