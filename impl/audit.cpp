@@ -19,6 +19,7 @@ std::vector<std::string> Cache::audit() const {
   audit_lru(problems);
   audit_prefix(problems);
   audit_lifecycle(problems);
+  audit_window(problems);
   return problems;
 }
 
@@ -32,6 +33,7 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
     if (!seq.live) continue;
     for (uint64_t entry = 0; entry < seq.block_table.size(); ++entry) {
       const PageId page = seq.block_table[entry];
+      if (page == kNullPage) continue;  // no page, no reference (audit_window checks where)
       const auto where = [&] {
         return "sequence " + str(seq.id) + " entry " + str(entry);
       };  // built only for a problem
@@ -119,6 +121,36 @@ void Cache::audit_sequences(std::vector<std::string>& problems) const {
   if (free_slots_.size() + live_count != slots_.size())
     problems.push_back("slots expected " + str(slots_.size()) + " = live + free, actual " +
                        str(live_count) + " + " + str(free_slots_.size()));
+}
+
+// Sliding window (V-W2): each table's null entries, recounted, are a prefix of it, at most skip(n)
+// long, as many as the sequence records; their tokens' words and ids are kept.
+void Cache::audit_window(std::vector<std::string>& problems) const {
+  for (const Sequence& seq : slots_) {
+    if (!seq.live) continue;
+    const auto name = [&] { return "sequence " + str(seq.id); };  // built only for a problem
+    uint64_t nulls = 0;
+    while (nulls < seq.block_table.size() && seq.block_table[nulls] == kNullPage) ++nulls;
+    for (uint64_t entry = nulls; entry < seq.block_table.size(); ++entry) {
+      if (seq.block_table[entry] == kNullPage)
+        problems.push_back(name() + " entry " + str(entry) +
+                           ": null entry expected only before the first page, actual after one");
+    }
+    if (nulls != seq.null_entries)
+      problems.push_back(name() + ": null entries expected " + str(nulls) +
+                         " (leading null entries of its table), actual recorded " +
+                         str(seq.null_entries));
+    if (nulls > out_of_window(seq.token_count))
+      problems.push_back(name() + ": null entries expected at most skip(n) = " +
+                         str(out_of_window(seq.token_count)) + ", actual " + str(nulls));
+    const uint64_t null_tokens = nulls * config_.page_size;
+    if (seq.windowed_ids.size() != null_tokens ||
+        seq.windowed_words.size() != null_tokens * words_per_token_)
+      problems.push_back(name() + ": tokens kept for its null entries expected " +
+                         str(null_tokens) + " (" + str(null_tokens * words_per_token_) +
+                         " words), actual " + str(seq.windowed_ids.size()) + " ids and " +
+                         str(seq.windowed_words.size()) + " words");
+  }
 }
 
 // The LRU list: exactly the live unpinned sequences, strictly ascending by (last_use, id).

@@ -41,11 +41,45 @@ bool Cache::lru_less(uint32_t a, uint32_t b) const {
 
 // ---- pages ----------------------------------------------------------------------------------
 
+// Releases the entries past the first keep_page_count, last first (P14); null entries hold none.
 void Cache::release_tail(Sequence& seq, uint32_t keep_page_count) {
   while (seq.block_table.size() > keep_page_count) {
-    pages_.release(seq.block_table.back());
+    if (seq.block_table.back() != kNullPage) pages_.release(seq.block_table.back());
     seq.block_table.pop_back();
   }
+}
+
+// V-W4: before S grows, its entries z .. skip(n)-1 give their pages back, last first, and become
+// null. Their tokens' words and ids are kept first (one gather), for a recompute after preempt.
+void Cache::release_out_of_window(Sequence& seq) {
+  const uint32_t skip = out_of_window(seq.token_count);
+  const uint32_t first = seq.null_entries;
+  if (skip <= first) return;
+  const uint64_t page_size = config_.page_size;
+  const uint64_t tokens = uint64_t{skip - first} * page_size;
+  const auto pages =
+      std::span<const PageId>(seq.block_table.data() + first, seq.block_table.data() + skip);
+  const uint64_t old_words = seq.windowed_words.size();
+  seq.windowed_words.resize(old_words + tokens * words_per_token_);
+  store_.gather(pages, tokens, std::span(seq.windowed_words).subspan(old_words));
+  for (const PageId page : pages) {
+    for (uint64_t i = 0; i < page_size; ++i) {
+      seq.windowed_ids.push_back(slot_token_ids_.empty() ? kGeneratedToken
+                                                         : slot_token_ids_[page * page_size + i]);
+    }
+  }
+  for (uint32_t entry = skip; entry-- > first;) {
+    pages_.release(seq.block_table[entry]);
+    seq.block_table[entry] = kNullPage;
+  }
+  seq.null_entries = skip;
+}
+
+// A hit that leaves its first blocks null (V-W7): their tokens' ids and words, from the prompt.
+void Cache::keep_windowed(Sequence& seq, std::span<const uint32_t> ids,
+                          std::span<const uint32_t> words) {
+  seq.windowed_ids.assign(ids.begin(), ids.end());
+  seq.windowed_words.assign(words.begin(), words.end());
 }
 
 // ---- sequences ------------------------------------------------------------------------------
@@ -75,6 +109,9 @@ uint32_t Cache::create_sequence(SeqId id, Tick now) {
   seq.swapped = false;
   seq.swapped_words.clear();
   seq.swapped_ids.clear();
+  seq.null_entries = 0;
+  seq.windowed_words.clear();
+  seq.windowed_ids.clear();
   index_.insert(id, slot);
   lru_insert(slot);
   ++sequence_count_;
@@ -94,7 +131,7 @@ void Cache::destroy_sequence(uint32_t slot) {
   seq.live = false;
   free_slots_.push_back(slot);
   --sequence_count_;
-  if (seq.swapped) cpu_pages_used_ -= page_count_for(seq.token_count);
+  if (seq.swapped) cpu_pages_used_ -= held_pages(seq);
 }
 
 // "Uses S": with non-decreasing ticks the sequence belongs at (or just before) the tail.

@@ -61,7 +61,14 @@ struct Config {
   // freed, evicted or preempted, not when they fill).
   bool boundary_block_extra = false;
   bool register_at_release = false;
+  // Section 16's sliding window W (0: full attention, else 2..kMaxAppendTokens): a growing
+  // sequence's blocks that every later token has slid past give their pages back (null entries).
+  uint32_t sliding_window = 0;
 };
+
+// A block-table entry out of the sliding window: no page (docs/semantics.md V-W2). Null entries
+// are a prefix of a sequence's table.
+inline constexpr PageId kNullPage = UINT32_MAX;
 
 // Empty when `config` is inside the contract's ranges, else a message naming the bad field.
 // The memory budget is the caller's policy and is not checked here.
@@ -77,7 +84,7 @@ struct Outcome {
 
 struct SeqInfo {
   uint64_t token_count;
-  uint32_t page_count;  // block-table entries, reserved pages included
+  uint32_t page_count;  // non-null block-table entries, reserved pages included
   bool pinned;
   Tick last_use;
 };
@@ -153,6 +160,8 @@ struct CacheTestAccess;  // test-only hook (tests/cache_test_access.hpp): corrup
 //  - pending_drop_ is all zero between calls (eviction planning undoes its marks).
 //  - lifecycle: pages(S) >= ceil((n + reserved) / page_size); a waiting sequence has no pages, no
 //    tokens and no reservation; pending_words holds words_per_token words per pending id.
+//  - sliding window: a table's kNullPage entries are its first null_entries entries, at most
+//    skip(n) of them; windowed_words/ids hold their tokens. A swapped-out table holds only them.
 class Cache {
  public:
   Cache(const Config& config, PageStore& store);
@@ -168,7 +177,8 @@ class Cache {
   Outcome pin(SeqId id);
   Outcome unpin(SeqId id);
   Outcome touch(SeqId id, Tick now);
-  Outcome read(SeqId id, std::vector<uint32_t>& out_words, Tick now);  // n tokens' words; uses S
+  // The words of the tokens S's pages hold (z * page_size .. n-1, z its null entries); uses S.
+  Outcome read(SeqId id, std::vector<uint32_t>& out_words, Tick now);
   Outcome evict();  // first in eviction order, nobody protected
   // Creates `id` from a prompt (prefix caching, kvtrace 2): token_ids are the n prompt ids
   // (n in 1..kMaxAppendTokens), token_words their n * words_per_token words. Leading full blocks
@@ -200,7 +210,7 @@ class Cache {
 
   std::optional<SeqInfo> info(SeqId id) const;
   Stats stats() const;
-  std::span<const PageId> block_table(SeqId id) const;  // empty if absent
+  std::span<const PageId> block_table(SeqId id) const;  // empty if absent; kNullPage: null entry
   std::vector<SeqId> sequence_ids() const;              // any order
   // Every broken invariant as a message with expected vs actual; empty when healthy.
   std::vector<std::string> audit() const;
@@ -236,17 +246,36 @@ class Cache {
     bool swapped = false;
     std::vector<uint32_t> swapped_words;
     std::vector<uint32_t> swapped_ids;
+    // Sliding window: the leading null entries (z), and the words and ids (kGeneratedToken without
+    // prefix caching) of their tokens 0 .. z*page_size-1, which a recompute after preempt and the
+    // keys of later blocks still need (an engine keeps the token ids and reruns the model).
+    uint32_t null_entries = 0;
+    std::vector<uint32_t> windowed_words;
+    std::vector<uint32_t> windowed_ids;
   };
+  // The pages a sequence's tokens hold: ceil(n / page_size) less its null entries (swap, V-W6).
+  uint32_t held_pages(const Sequence& seq) const {
+    return page_count_for(seq.token_count) - seq.null_entries;
+  }
 
   Outcome fail(Error error) const { return Outcome{error, {}}; }
   Outcome success() const { return Outcome{Error::none, evicted_}; }
   uint32_t page_count_for(uint64_t token_count) const { return divider_.pages_for(token_count); }
+  // skip(n) (V-W1): the leading entries of a sequence of n tokens that no later token attends to.
+  uint32_t out_of_window(uint64_t token_count) const {
+    const uint64_t window = config_.sliding_window;
+    return window == 0 || token_count < window
+               ? 0
+               : static_cast<uint32_t>(divider_.page(token_count - window + 1));
+  }
   bool lru_less(uint32_t a, uint32_t b) const;
 
   uint32_t create_sequence(SeqId id, Tick now);
   void destroy_sequence(uint32_t slot);
   void use(uint32_t slot, Tick now);
   void release_tail(Sequence& seq, uint32_t keep_page_count);
+  void release_out_of_window(Sequence& seq);
+  void keep_windowed(Sequence& seq, std::span<const uint32_t> ids, std::span<const uint32_t> words);
   void write_tokens(Sequence& seq, uint32_t token_count, std::span<const uint32_t> token_words);
   void copy_page_of(Sequence& seq, uint64_t entry);
   Outcome reserve_waiting(uint32_t slot, uint32_t token_count, Tick now);
@@ -258,6 +287,7 @@ class Cache {
   void take_hits_and_pages(Sequence& seq, uint64_t new_pages);
   void copy_out(const Sequence& seq, std::vector<uint32_t>& words, std::vector<uint32_t>& ids);
   void audit_lifecycle(std::vector<std::string>& problems) const;
+  void audit_window(std::vector<std::string>& problems) const;
 
   void lru_unlink(uint32_t slot);
   void lru_insert(uint32_t slot);
@@ -278,6 +308,7 @@ class Cache {
   PageId take_page();                 // pages_.take(), unregistering a page taken from the queue
   void unregister_page(PageId page);  // drops the page's key, if any
   uint32_t find_hits(std::span<const uint32_t> token_ids);  // fills hit_pages_; returns the node
+  uint32_t find_window_hits(std::span<const uint32_t> token_ids);
   void register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids, uint32_t node);
   bool is_hit(PageId page) const { return !hit_mark_.empty() && hit_mark_[page] != 0; }
 
@@ -304,7 +335,8 @@ class Cache {
   detail::PrefixIndex prefix_;
   std::vector<uint32_t> slot_token_ids_;
   std::vector<uint8_t> hit_mark_;
-  std::vector<PageId> hit_pages_;
+  std::vector<PageId> hit_pages_;   // in block order; a window hit's first blocks are kNullPage
+  std::vector<PageId> walk_pages_;  // find_window_hits: each block's registered page or kNoPage
 
   // Per-call scratch, reused so the hot path does not allocate once warmed up.
   std::vector<SeqId> evicted_;

@@ -35,6 +35,7 @@ Outcome Cache::reserve(SeqId id, uint32_t token_count, Tick now) {
   const uint64_t pages = slot == kAbsent ? 0 : slots_[slot].block_table.size();
   const uint64_t wanted = page_count_for(tokens + token_count);
   const uint64_t need = wanted > pages ? wanted - pages : 0;
+  if (slot != kAbsent) release_out_of_window(slots_[slot]);  // V-W4; the need stays the same
   if (const Error error = make_room(need, slot, {}); error != Error::none) return fail(error);
   if (slot == kAbsent) slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
@@ -58,6 +59,9 @@ Outcome Cache::reserve_waiting(uint32_t slot, uint32_t token_count, Tick now) {
   }
   Sequence& seq = slots_[slot];
   take_hits_and_pages(seq, new_pages);
+  const uint64_t null_tokens = uint64_t{seq.null_entries} * config_.page_size;
+  keep_windowed(seq, std::span(seq.pending_ids).first(null_tokens),
+                std::span(seq.pending_words).first(null_tokens * words_per_token_));
   seq.pending_ids.erase(seq.pending_ids.begin(),
                         seq.pending_ids.begin() + static_cast<std::ptrdiff_t>(hit_tokens));
   seq.pending_words.erase(
@@ -127,10 +131,13 @@ Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> 
 void Cache::register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block) {
   if (slot_token_ids_.empty()) return;
   const uint64_t page_size = config_.page_size;
-  const auto block_ids = [&](uint64_t block) {
+  const auto block_ids = [&](uint64_t block) {  // a null block's ids were kept (windowed_ids)
+    if (block < seq.null_entries)
+      return std::span(seq.windowed_ids).subspan(block * page_size, page_size);
     return std::span<const uint32_t>(
         slot_token_ids_.data() + uint64_t{seq.block_table[block]} * page_size, page_size);
   };
+  first_block = std::max<uint64_t>(first_block, seq.null_entries);  // null entries hold no page
   uint64_t prompt_blocks = 0;  // leading blocks of prompt ids only
   while (prompt_blocks < end_block &&
          std::ranges::find(block_ids(prompt_blocks), kGeneratedToken) ==
@@ -158,6 +165,9 @@ Outcome Cache::preempt(SeqId id) {
   std::vector<uint32_t> words;
   std::vector<uint32_t> ids;
   copy_out(seq, words, ids);
+  // The tokens of null entries were kept aside (V-W6): they come first.
+  words.insert(words.begin(), seq.windowed_words.begin(), seq.windowed_words.end());
+  ids.insert(ids.begin(), seq.windowed_ids.begin(), seq.windowed_ids.end());
   seq.pending_words.insert(seq.pending_words.begin(), words.begin(), words.end());
   seq.pending_ids.insert(seq.pending_ids.begin(), ids.begin(), ids.end());
   release_tail(seq, 0);
@@ -165,20 +175,27 @@ Outcome Cache::preempt(SeqId id) {
   seq.token_count = 0;
   seq.reserved = 0;
   seq.waiting = true;
+  seq.null_entries = 0;
+  seq.windowed_words.clear();
+  seq.windowed_ids.clear();
   return success();
 }
 
 // The words (one gather: a device-to-host copy on a device store) and ids (kGeneratedToken
-// without prefix caching) of `seq`'s computed tokens, for preempt and swap_out.
+// without prefix caching) of the computed tokens `seq`'s pages hold (those after its null
+// entries), for preempt and swap_out.
 void Cache::copy_out(const Sequence& seq, std::vector<uint32_t>& words,
                      std::vector<uint32_t>& ids) {
-  const uint64_t n = seq.token_count;
-  words.resize(n * words_per_token_);
-  store_.gather(std::span<const PageId>(seq.block_table.data(), seq.block_table.size()), n, words);
-  ids.assign(n, kGeneratedToken);
-  for (uint64_t k = 0; k < n && !slot_token_ids_.empty(); ++k) {
-    const uint64_t page = seq.block_table[divider_.page(k)];
-    ids[k] = slot_token_ids_[page * config_.page_size + divider_.offset(k)];
+  const uint64_t first = uint64_t{seq.null_entries} * config_.page_size;
+  const uint64_t count = seq.token_count - first;
+  words.resize(count * words_per_token_);
+  store_.gather(std::span<const PageId>(seq.block_table.data() + seq.null_entries,
+                                        seq.block_table.size() - seq.null_entries),
+                count, words);
+  ids.assign(count, kGeneratedToken);
+  for (uint64_t k = 0; k < count && !slot_token_ids_.empty(); ++k) {
+    const uint64_t page = seq.block_table[divider_.page(first + k)];
+    ids[k] = slot_token_ids_[page * config_.page_size + divider_.offset(first + k)];
   }
 }
 
@@ -188,11 +205,10 @@ Outcome Cache::swap_out(SeqId id) {
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   Sequence& seq = slots_[slot];
   if (seq.swapped || seq.in_flight()) return fail(Error::invalid_argument);
-  const uint64_t n = seq.token_count;
-  const uint64_t cpu_pages = page_count_for(n);
+  const uint64_t cpu_pages = held_pages(seq);  // null entries stay null (V-W6)
   if (cpu_pages > config_.cpu_pages - cpu_pages_used_) return fail(Error::capacity_exceeded);
   copy_out(seq, seq.swapped_words, seq.swapped_ids);
-  release_tail(seq, 0);
+  release_tail(seq, seq.null_entries);
   seq.swapped = true;
   cpu_pages_used_ += cpu_pages;
   return success();
@@ -203,14 +219,14 @@ Outcome Cache::swap_in(SeqId id, Tick now) {
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   if (!slots_[slot].swapped) return fail(Error::invalid_argument);
-  const uint64_t n = slots_[slot].token_count;
-  const uint64_t need = page_count_for(n);
+  const uint64_t need = held_pages(slots_[slot]);  // after the null entries it kept
   if (const Error error = make_room(need, slot, {}); error != Error::none) return fail(error);
   Sequence& seq = slots_[slot];
   for (uint64_t i = 0; i < need; ++i) seq.block_table.push_back(take_page());
-  seq.token_count = 0;  // write_tokens counts them back in
-  token_count_ -= n;
-  write_tokens(seq, static_cast<uint32_t>(n), seq.swapped_words);  // the host-to-device copy
+  const uint64_t count = seq.token_count - uint64_t{seq.null_entries} * config_.page_size;
+  seq.token_count -= count;  // write_tokens counts them back in
+  token_count_ -= count;
+  write_tokens(seq, static_cast<uint32_t>(count), seq.swapped_words);  // the host-to-device copy
   for (uint64_t i = 0; i < slot_mapping_.size() && !slot_token_ids_.empty(); ++i) {
     slot_token_ids_[slot_mapping_[i]] = seq.swapped_ids[i];
   }
@@ -227,13 +243,16 @@ void Cache::audit_lifecycle(std::vector<std::string>& problems) const {
   for (const Sequence& seq : slots_) {
     if (!seq.live) continue;
     const std::string name = "sequence " + std::to_string(seq.id);
-    cpu_pages += seq.swapped ? page_count_for(seq.token_count) : 0;
-    if (seq.swapped && (!seq.block_table.empty() ||
-                        seq.swapped_words.size() != seq.token_count * words_per_token_)) {
+    const uint64_t held = page_count_for(seq.token_count) - seq.null_entries;
+    cpu_pages += seq.swapped ? held : 0;
+    const uint64_t held_words =
+        (seq.token_count - uint64_t{seq.null_entries} * config_.page_size) * words_per_token_;
+    if (seq.swapped &&
+        (seq.block_table.size() != seq.null_entries || seq.swapped_words.size() != held_words)) {
       problems.push_back(name + " is swapped out but holds " +
-                         std::to_string(seq.block_table.size()) + " pages and " +
+                         std::to_string(seq.block_table.size() - seq.null_entries) + " pages and " +
                          std::to_string(seq.swapped_words.size()) + " words (expected 0 and " +
-                         std::to_string(seq.token_count * words_per_token_) + ")");
+                         std::to_string(held_words) + ")");
     }
     if (!seq.swapped && seq.block_table.size() < page_count_for(seq.token_count + seq.reserved)) {
       problems.push_back(name + ": " + std::to_string(seq.block_table.size()) + " pages for " +

@@ -1,5 +1,5 @@
 // Cache ops: alloc, append (with copy-on-write), fork, free, truncate, pin, touch, read, evict,
-// queries.
+// queries; alloc and append release the entries out of the sliding window first.
 #include <algorithm>
 
 #include "impl/check.hpp"
@@ -17,6 +17,8 @@ Outcome Cache::alloc(SeqId id, Tick now) {
       found != kAbsent && (slots_[found].waiting || slots_[found].swapped)) {
     return fail(Error::invalid_argument);
   }
+  if (const uint32_t found = index_.find(id); found != kAbsent)
+    release_out_of_window(slots_[found]);
   evicted_.clear();
   uint32_t slot = index_.find(id);
   if (const Error error = make_room(1, slot, {}); error != Error::none) return fail(error);
@@ -36,6 +38,7 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   if (slot != kAbsent && (slots_[slot].in_flight() || slots_[slot].swapped)) {
     return fail(Error::invalid_argument);  // V-L8, V-S4
   }
+  if (slot != kAbsent) release_out_of_window(slots_[slot]);  // V-W4: even if it then fails
   const uint64_t old_tokens = slot == kAbsent ? 0 : slots_[slot].token_count;
   const uint64_t old_pages = slot == kAbsent ? 0 : slots_[slot].block_table.size();
   const uint64_t new_pages = page_count_for(old_tokens + token_count);
@@ -113,7 +116,11 @@ Outcome Cache::fork(SeqId src, SeqId dst, Tick now) {
   // Only pages holding tokens are shared; reserved pages stay private to SRC.
   const uint32_t shared_pages = page_count_for(from.token_count);
   to.block_table.assign(from.block_table.begin(), from.block_table.begin() + shared_pages);
-  for (const PageId page : to.block_table) pages_.share(page);
+  for (const PageId page : to.block_table)
+    if (page != kNullPage) pages_.share(page);  // null entries are copied as nulls (V-W2)
+  to.null_entries = from.null_entries;
+  to.windowed_words = from.windowed_words;
+  to.windowed_ids = from.windowed_ids;
   to.token_count = from.token_count;
   token_count_ += from.token_count;
   use(src_slot, now);
@@ -132,6 +139,8 @@ Outcome Cache::truncate(SeqId id, uint64_t token_count, Tick now) {
   evicted_.clear();
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
+  // V-W5: the tokens before N would need a block the window released.
+  if (slots_[slot].null_entries > out_of_window(token_count)) return fail(Error::invalid_argument);
   Sequence& seq = slots_[slot];
   if (token_count > seq.token_count || seq.in_flight() || seq.swapped)
     return fail(Error::invalid_argument);
@@ -178,9 +187,12 @@ Outcome Cache::read(SeqId id, std::vector<uint32_t>& out_words, Tick now) {
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   const Sequence& seq = slots_[slot];
   if (seq.swapped) return fail(Error::invalid_argument);  // V-S4
-  out_words.resize(seq.token_count * words_per_token_);
-  store_.gather(std::span<const PageId>(seq.block_table.data(), seq.block_table.size()),
-                seq.token_count, out_words);
+  // Only the pages after the null entries hold tokens (V-W3).
+  const uint64_t first = uint64_t{seq.null_entries} * config_.page_size;
+  out_words.resize((seq.token_count - first) * words_per_token_);
+  store_.gather(std::span<const PageId>(seq.block_table.data() + seq.null_entries,
+                                        seq.block_table.size() - seq.null_entries),
+                seq.token_count - first, out_words);
   use(slot, now);
   return success();
 }
@@ -199,8 +211,8 @@ std::optional<SeqInfo> Cache::info(SeqId id) const {
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return std::nullopt;
   const Sequence& seq = slots_[slot];
-  return SeqInfo{seq.token_count, static_cast<uint32_t>(seq.block_table.size()), seq.pinned,
-                 seq.last_use};
+  return SeqInfo{seq.token_count, static_cast<uint32_t>(seq.block_table.size()) - seq.null_entries,
+                 seq.pinned, seq.last_use};
 }
 
 Stats Cache::stats() const {

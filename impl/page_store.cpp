@@ -46,6 +46,8 @@ std::string config_problem(const Config& config) {
   if (out_of_range(config.shape.layers, kMaxLayers)) return "layers must be 1..256";
   if (config.eviction != Eviction::none && config.eviction != Eviction::lru)
     return "eviction must be none or lru";
+  if (config.sliding_window == 1 || config.sliding_window > kMaxAppendTokens)
+    return "sliding_window must be 0 or 2..1048576";
   return {};
 }
 

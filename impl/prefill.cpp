@@ -1,4 +1,5 @@
-// Cache::prefill and the prefix-caching helpers: hits, registration, taking pages from the queue.
+// Cache::prefill and the prefix-caching helpers: hits (the sliding window's too), registration,
+// taking pages from the queue.
 #include <algorithm>
 
 #include "impl/check.hpp"
@@ -26,6 +27,7 @@ void Cache::unregister_page(PageId page) {
 // (n-1)/page_size of them (the last token is always computed). Fills hit_pages_ in block order and
 // returns the node of the last hit block (the root when there is none).
 uint32_t Cache::find_hits(std::span<const uint32_t> token_ids) {
+  if (config_.sliding_window > 0) return find_window_hits(token_ids);
   hit_pages_.clear();
   detail::NodeId node = detail::PrefixIndex::kRoot;
   if (slot_token_ids_.empty()) return node;
@@ -40,6 +42,37 @@ uint32_t Cache::find_hits(std::span<const uint32_t> token_ids) {
     node = next;
   }
   return node;
+}
+
+// V-W7: a block's key stands for every token before it, so the walk goes on past unregistered
+// blocks. The hit H is the last block of a run of registered blocks c = ceil((W-1)/page_size) long
+// (or reaching block 0); hit_pages_ holds kNullPage for blocks 0 .. H-c-1, then the run's pages.
+uint32_t Cache::find_window_hits(std::span<const uint32_t> token_ids) {
+  hit_pages_.clear();
+  walk_pages_.clear();
+  detail::NodeId node = detail::PrefixIndex::kRoot;
+  detail::NodeId hit_node = node;
+  if (slot_token_ids_.empty()) return node;
+  const uint64_t page_size = config_.page_size;
+  const uint64_t limit = (token_ids.size() - 1) / page_size;
+  const uint64_t run_needed = page_count_for(config_.sliding_window - 1);
+  uint64_t hit = 0;
+  uint64_t run = 0;  // registered blocks ending at this one
+  for (uint64_t block = 0; block < limit; ++block) {
+    node = prefix_.find(node, token_ids.subspan(block * page_size, page_size));
+    if (node == detail::PrefixIndex::kNoNode) break;  // no later key either
+    walk_pages_.push_back(prefix_.page_of(node));
+    run = walk_pages_.back() == detail::PrefixIndex::kNoPage ? 0 : run + 1;
+    if (run >= std::min(block + 1, run_needed)) {
+      hit = block + 1;
+      hit_node = node;
+    }
+  }
+  const uint64_t nulls = hit > run_needed ? hit - run_needed : 0;
+  hit_pages_.assign(nulls, kNullPage);
+  hit_pages_.insert(hit_pages_.end(), walk_pages_.begin() + static_cast<std::ptrdiff_t>(nulls),
+                    walk_pages_.begin() + static_cast<std::ptrdiff_t>(hit));
+  return hit_node;
 }
 
 // Registers the blocks of `seq` after the hits that are full, under their keys, unless a key is
@@ -64,18 +97,23 @@ Error Cache::make_room_with_hits(uint64_t new_pages, uint32_t requester,
                                  std::span<const SeqId> protected_ids) {
   uint64_t idle_hits = 0;
   for (const PageId page : hit_pages_) {
+    if (page == kNullPage) continue;
     idle_hits += pages_.refcount(page) == 0 ? 1 : 0;
     hit_mark_[page] = 1;
   }
   const Error error = make_room(new_pages + idle_hits, requester, protected_ids);
-  for (const PageId page : hit_pages_) hit_mark_[page] = 0;
+  for (const PageId page : hit_pages_)
+    if (page != kNullPage) hit_mark_[page] = 0;
   return error;
 }
 
-// Appends hit_pages_ (taken from the queue, or shared) and `new_pages` new pages to `seq`.
+// Appends hit_pages_ (taken from the queue, or shared; null ones as null entries) and `new_pages`
+// new pages to `seq`.
 void Cache::take_hits_and_pages(Sequence& seq, uint64_t new_pages) {
   for (const PageId page : hit_pages_) {
-    if (pages_.refcount(page) == 0) {
+    if (page == kNullPage) {
+      ++seq.null_entries;
+    } else if (pages_.refcount(page) == 0) {
       pages_.take_cached(page);
     } else {
       pages_.share(page);
@@ -118,6 +156,9 @@ Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
   const uint32_t slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
   take_hits_and_pages(seq, new_pages);
+  const uint64_t null_tokens = uint64_t{seq.null_entries} * config_.page_size;
+  keep_windowed(seq, token_ids.first(null_tokens),
+                token_words.first(null_tokens * words_per_token_));
 
   const uint64_t hit_tokens = hit_count * config_.page_size;
   seq.token_count = hit_tokens;  // write_tokens continues from here

@@ -17,7 +17,8 @@ kvcache::Config to_cache_config(const Config& config) {
       config.rejected_slots,
       config.cpu_pages,
       config.boundary_block,
-      config.register_at};
+      config.register_at,
+      config.sliding_window};
   return cache_config;
 }
 
@@ -193,32 +194,51 @@ std::optional<InfoView> HostBackend::info(SeqId seq) const {
 }
 
 std::vector<uint64_t> HostBackend::block_table(SeqId seq) const {
-  const auto table = cache_.block_table(seq);
-  return std::vector<uint64_t>(table.begin(), table.end());
+  std::vector<uint64_t> table;
+  for (const kvcache::PageId page : cache_.block_table(seq))
+    table.push_back(page == kvcache::kNullPage ? null_page : page);
+  return table;
 }
 
-// The tokens S's block table holds: n, or none for a sequence swapped out (V-S4). A table too
-// short for n (a cache bug) gives fewer words, which the runner reports.
+// S's leading null entries (V-W2): their tokens are gone, and no page store ever sees them.
+uint64_t HostBackend::null_entries(SeqId seq) const {
+  const auto table = cache_.block_table(seq);
+  uint64_t nulls = 0;
+  while (nulls < table.size() && table[nulls] == kvcache::kNullPage) nulls++;
+  return nulls;
+}
+
+// The end of the tokens S's block table holds: n, or only its null entries' tokens for a sequence
+// swapped out (V-S4, V-W6). A table too short for n (a cache bug) gives fewer words, which the
+// runner reports.
 uint64_t HostBackend::readable_tokens(SeqId seq) const {
   const auto found = cache_.info(seq);
   if (!found) return 0;
-  return std::min<uint64_t>(found->token_count, uint64_t{found->page_count} * config_.page_size);
+  return std::min<uint64_t>(found->token_count,
+                            uint64_t{cache_.block_table(seq).size()} * config_.page_size);
 }
 
+// Tokens z*page_size .. n-1 (V-W3), gathered through the table after its null entries.
 std::vector<uint32_t> HostBackend::gather_words(SeqId seq) {
-  const uint64_t tokens = readable_tokens(seq);
+  const uint64_t first = null_entries(seq) * config_.page_size;
+  const uint64_t tokens = std::max(readable_tokens(seq), first) - first;
   std::vector<uint32_t> words(tokens * config_.words_per_token());
-  if (tokens > 0) store_->gather(cache_.block_table(seq), tokens, words);
+  if (tokens > 0) {
+    store_->gather(cache_.block_table(seq).subspan(null_entries(seq)), tokens, words);
+  }
   return words;
 }
 
-// Gathers from the page holding first_token on, then drops the tokens before it.
+// Gathers from the page holding first_token on (never a null entry's), then drops the tokens
+// before it.
 std::vector<uint32_t> HostBackend::gather_token_words(SeqId seq, uint64_t first_token,
                                                       uint64_t token_count) {
   const uint64_t tokens = readable_tokens(seq);
   std::vector<uint32_t> words;
   if (first_token >= tokens) return words;
   const uint64_t end = first_token + std::min(token_count, tokens - first_token);
+  first_token = std::max(first_token, null_entries(seq) * config_.page_size);
+  if (first_token >= end) return words;
   const uint64_t first_page = first_token / config_.page_size;
   const uint64_t page_first_token = first_page * config_.page_size;
   const uint64_t words_per_token = config_.words_per_token();

@@ -37,6 +37,7 @@ class HostBackend : public Backend {
   Result lifecycle(const Op& op, Tick tick);
   bool prompt_words(const Op& op);
   void generated_words(uint32_t token_count, Tick tick, uint32_t entry);
+  uint64_t null_entries(SeqId seq) const;
   uint64_t readable_tokens(SeqId seq) const;
   static Result with_hit(const kvcache::Outcome& outcome);
 
