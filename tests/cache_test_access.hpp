@@ -99,6 +99,13 @@ struct CacheTestAccess {
   static void set_slot_token_id(Cache& cache, uint64_t slot, uint32_t id) {
     cache.slot_token_ids_[slot] = id;
   }
+  // Sliding window: the recorded null entries and the words kept for them.
+  static void set_null_entries(Cache& cache, SeqId id, uint32_t count) {
+    cache.slots_[slot_of(cache, id)].null_entries = count;
+  }
+  static void clear_windowed_words(Cache& cache, SeqId id) {
+    cache.slots_[slot_of(cache, id)].windowed_words.clear();
+  }
 };
 
 }  // namespace kvcache

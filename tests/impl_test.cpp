@@ -916,4 +916,299 @@ TEST_F(CacheTest, CheckDeathOnALiveSlotInTheFreeSlotList) {
   EXPECT_DEATH(cache_->alloc(9, next()), "free slot list held a live slot");
 }
 
+// ---- Sliding window (docs/semantics.md section 16) ------------------------------------------
+
+// A cache with a sliding window. A prompt's tokens have the ids stream << 20 | i, and each token's
+// words are its id repeated (impl/ keeps ids and words apart, so any pattern does).
+class WindowTest : public CacheTest {
+ protected:
+  using Ids = std::vector<uint32_t>;
+  void make_window(uint32_t page_size, uint32_t max_pages, uint32_t window,
+                   Eviction eviction = Eviction::none, bool prefix_caching = false,
+                   uint32_t cpu_pages = 0) {
+    config_ = Config{page_size, max_pages, eviction, Shape{}, prefix_caching};
+    config_.cpu_pages = cpu_pages;
+    config_.sliding_window = window;
+    store_ = std::make_unique<HostPageStore>(config_);
+    cache_ = std::make_unique<Cache>(config_, *store_);
+  }
+  static Ids prompt(uint32_t stream, uint32_t token_count) {
+    Ids ids;
+    for (uint32_t i = 0; i < token_count; ++i) ids.push_back(stream << 20 | i);
+    return ids;
+  }
+  Words words_of(const Ids& ids) const {
+    Words words;
+    for (const uint32_t id : ids) words.insert(words.end(), config_.shape.words_per_token(), id);
+    return words;
+  }
+  Outcome prefill(SeqId id, const Ids& ids) {
+    return cache_->prefill(id, ids, words_of(ids), next());
+  }
+  // Reserves token_count slots and commits them with words nobody should read back (a
+  // recompute's tokens take their own words).
+  void recompute(SeqId id, uint32_t token_count) {
+    ASSERT_TRUE(cache_->reserve(id, token_count, next()).ok());
+    const Words junk(uint64_t{token_count} * config_.shape.words_per_token(), 0xDEADu);
+    ASSERT_TRUE(cache_->commit(id, token_count, junk, next()).ok());
+  }
+  std::vector<PageId> table(SeqId id) const {
+    const auto span = cache_->block_table(id);
+    return {span.begin(), span.end()};
+  }
+  // Tokens first .. first+count-1 of `words`.
+  Words slice(const Words& words, uint64_t first, uint64_t count) const {
+    const uint64_t each = config_.shape.words_per_token();
+    return Words(words.begin() + static_cast<std::ptrdiff_t>(first * each),
+                 words.begin() + static_cast<std::ptrdiff_t>((first + count) * each));
+  }
+};
+
+// Section 16.4, example 1: page_size=2 max_pages=3 sliding_window=3.
+TEST_F(WindowTest, WorkedExampleTheWindowSlides) {
+  make_window(2, 3, 3);
+  ASSERT_TRUE(append(1, 5).ok());
+  const Words first = last_words_;
+  EXPECT_EQ(cache_->info(1)->page_count, 3u);  // only growth releases
+  const PageId a = table(1)[0];
+  ASSERT_TRUE(append(1, 2).ok());  // skip(5) = 1: A released first, so the new page fits
+  const Words second = last_words_;
+  EXPECT_EQ(table(1), (std::vector<PageId>{kNullPage, table(1)[1], table(1)[2], a}));
+  EXPECT_EQ(cache_->info(1)->page_count, 3u);
+  EXPECT_EQ(read(1), concat(slice(first, 2, 3), second));                    // tokens 2..6
+  EXPECT_EQ(cache_->truncate(1, 2, next()).error, Error::invalid_argument);  // skip(2) = 0 < z
+  EXPECT_EQ(cache_->info(1)->token_count, 7u);
+  EXPECT_TRUE(cache_->truncate(1, 4, next()).ok());  // skip(4) = 1: entries 2, 3 released
+  EXPECT_EQ(table(1).size(), 2u);
+  EXPECT_EQ(cache_->info(1)->page_count, 1u);
+  EXPECT_EQ(cache_->stats().used_pages, 1u);
+  EXPECT_EQ(read(1), slice(first, 2, 2));
+  expect_healthy();
+}
+
+// V-W4: the release happens before the need is sized and stays when the op fails; alloc and a
+// reserve on a sequence that is not waiting release too.
+TEST_F(WindowTest, GrowthReleasesFirstEvenWhenItFails) {
+  make_window(2, 3, 3);
+  ASSERT_TRUE(append(1, 5).ok());
+  EXPECT_EQ(append(1, 4).error, Error::capacity_exceeded);  // needs 2, A's release frees 1
+  EXPECT_EQ(table(1)[0], kNullPage);
+  EXPECT_EQ(cache_->info(1)->token_count, 5u);
+  EXPECT_EQ(cache_->stats().free_pages, 1u);
+  EXPECT_TRUE(cache_->alloc(1, next()).ok());  // the freed page
+  make_window(2, 3, 3);
+  ASSERT_TRUE(append(1, 5).ok());
+  EXPECT_TRUE(cache_->alloc(1, next()).ok());  // A released before the need of 1
+  make_window(2, 3, 3);
+  ASSERT_TRUE(append(1, 5).ok());
+  EXPECT_TRUE(cache_->reserve(1, 2, next()).ok());
+  EXPECT_EQ(table(1).size(), 4u);
+  expect_healthy();
+}
+
+// Section 16.4, example 2: page_size=2 max_pages=8 prefix_caching=on sliding_window=3 (c = 1).
+TEST_F(WindowTest, WorkedExampleAHitInsideTheWindowOnly) {
+  make_window(2, 8, 3, Eviction::none, true);
+  const Ids ids = prompt(1, 7);
+  ASSERT_TRUE(prefill(1, ids).ok());
+  const std::vector<PageId> one = table(1);  // A, B, C registered; D holds token 6
+  ASSERT_TRUE(append(1, 1).ok());            // skip(7) = 2: B, then A, to the queue
+  EXPECT_EQ(cache_->cached_queue(), (std::vector<PageId>{one[1], one[0]}));
+  const Outcome hit = prefill(2, ids);
+  ASSERT_TRUE(hit.ok());
+  EXPECT_EQ(hit.hit_tokens, 6u);  // limit 3; h = 3 needs block 2 only: C
+  EXPECT_EQ(cache_->info(2)->page_count, 2u);
+  const std::vector<PageId> two = table(2);
+  ASSERT_EQ(two.size(), 4u);
+  EXPECT_EQ(two[0], kNullPage);
+  EXPECT_EQ(two[1], kNullPage);
+  EXPECT_EQ(two[2], one[2]);
+  EXPECT_EQ(read(2), words_of({ids[4], ids[5], ids[6]}));
+  EXPECT_EQ(cache_->cached_queue(), (std::vector<PageId>{one[1], one[0]}));  // A, B stay there
+  expect_healthy();
+}
+
+// V-W7 with c = 2: block 1 lost its key, yet blocks 2 and 3 cover the window of the hit's end.
+TEST_F(WindowTest, HitNeedsOnlyTheBlocksInsideTheWindow) {
+  make_window(2, 6, 5, Eviction::none, true);  // c = ceil(4 / 2) = 2
+  const Ids ids = prompt(1, 9);
+  ASSERT_TRUE(prefill(1, ids).ok());  // A..D registered, E holds token 8
+  const std::vector<PageId> one = table(1);
+  ASSERT_TRUE(append(1, 1).ok());              // skip(9) = 2: B, then A, to the queue
+  ASSERT_TRUE(cache_->alloc(2, next()).ok());  // the last unregistered page
+  ASSERT_TRUE(cache_->alloc(3, next()).ok());  // the queue's head B: block 1 loses its key
+  const Outcome hit = prefill(4, ids);
+  ASSERT_TRUE(hit.ok());
+  EXPECT_EQ(hit.hit_tokens, 8u);  // h = 4: blocks 2, 3 registered; block 1 is not needed
+  const std::vector<PageId> four = table(4);
+  EXPECT_EQ(four, (std::vector<PageId>{kNullPage, kNullPage, one[2], one[3], one[0]}));
+  EXPECT_EQ(read(4), words_of({ids[4], ids[5], ids[6], ids[7], ids[8]}));
+  EXPECT_EQ(cache_->stats().cached_keys, 2u);  // C, D; A was reused for token 8
+  expect_healthy();
+}
+
+// A commit after the window released block 0 registers blocks 2 and 3 under their whole prefix.
+TEST_F(WindowTest, CommitRegistersUnderTheWholePrefixPastNullEntries) {
+  make_window(2, 8, 3, Eviction::none, true);
+  const Ids ids = prompt(1, 9);
+  ASSERT_TRUE(cache_->admit(1, ids, words_of(ids), next()).ok());
+  recompute(1, 4);  // blocks 0 and 1 registered
+  recompute(1, 4);  // the reserve releases block 0 (skip(4) = 1); blocks 2 and 3 registered
+  EXPECT_EQ(table(1)[0], kNullPage);
+  bool found = false;
+  for (const auto& [page, key] : cache_->registered_keys()) {
+    found = found || (page == table(1)[3] && key == Ids(ids.begin(), ids.begin() + 8));
+  }
+  EXPECT_TRUE(found);
+  const Outcome hit = prefill(2, ids);
+  EXPECT_EQ(hit.hit_tokens, 8u);  // block 3's key: h = 4, c = 1
+  EXPECT_EQ(read(1), words_of({ids[2], ids[3], ids[4], ids[5], ids[6], ids[7]}));
+  expect_healthy();
+}
+
+// register_at=release registers the full blocks that still have pages, never a null entry.
+TEST_F(WindowTest, ReleaseRegistersOnlyTheBlocksWithPages) {
+  make_window(2, 8, 3, Eviction::none, true);
+  config_.register_at_release = true;
+  cache_ = std::make_unique<Cache>(config_, *store_);
+  const Ids ids = prompt(1, 7);
+  ASSERT_TRUE(prefill(1, ids).ok());
+  ASSERT_TRUE(append(1, 1).ok());  // blocks 0, 1 released unregistered
+  ASSERT_TRUE(cache_->free(1).ok());
+  EXPECT_EQ(cache_->stats().cached_keys, 1u);  // block 2; block 3 holds a generated token
+  EXPECT_EQ(prefill(2, ids).hit_tokens, 6u);
+  expect_healthy();
+}
+
+// V-W2: fork copies null entries as nulls and shares the rest; the copy keeps what a recompute of
+// the released tokens needs.
+TEST_F(WindowTest, ForkCopiesNullEntriesAsNulls) {
+  make_window(2, 8, 3);
+  ASSERT_TRUE(append(1, 5).ok());
+  const Words first = last_words_;
+  ASSERT_TRUE(append(1, 2).ok());
+  const Words second = last_words_;
+  ASSERT_TRUE(cache_->fork(1, 2, next()).ok());
+  EXPECT_EQ(table(2), table(1));
+  EXPECT_EQ(cache_->stats().used_pages, 3u);
+  EXPECT_EQ(cache_->info(2)->page_count, 3u);
+  expect_healthy();
+  ASSERT_TRUE(cache_->free(1).ok());
+  EXPECT_EQ(cache_->stats().used_pages, 3u);
+  EXPECT_EQ(read(2), concat(slice(first, 2, 3), second));
+  ASSERT_TRUE(append(2, 1).ok());  // skip(7) = 2: entry 1 released
+  const Words third = last_words_;
+  EXPECT_EQ(table(2)[1], kNullPage);
+  EXPECT_EQ(cache_->stats().used_pages, 2u);
+  ASSERT_TRUE(cache_->preempt(2).ok());
+  recompute(2, 8);
+  EXPECT_EQ(read(2), concat(concat(first, second), third));
+  expect_healthy();
+}
+
+// V-W6: swap_out moves the non-null entries only; swap_in brings them back behind the nulls.
+TEST_F(WindowTest, SwapRoundTripKeepsTheNullEntries) {
+  make_window(2, 4, 3, Eviction::none, false, 4);
+  ASSERT_TRUE(append(1, 5).ok());
+  ASSERT_TRUE(append(1, 2).ok());
+  const Words before = read(1);
+  ASSERT_TRUE(cache_->swap_out(1).ok());
+  EXPECT_EQ(cache_->stats().cpu_pages_used, 3u);  // ceil(7/2) - 1
+  EXPECT_EQ(cache_->stats().used_pages, 0u);
+  EXPECT_EQ(table(1), (std::vector<PageId>{kNullPage}));
+  EXPECT_EQ(cache_->info(1)->page_count, 0u);
+  expect_healthy();
+  ASSERT_TRUE(append(2, 4).ok());
+  EXPECT_EQ(cache_->swap_in(1, next()).error, Error::capacity_exceeded);  // 3 pages, 2 free
+  ASSERT_TRUE(cache_->free(2).ok());
+  ASSERT_TRUE(cache_->swap_in(1, next()).ok());
+  EXPECT_EQ(table(1).size(), 4u);
+  EXPECT_EQ(table(1)[0], kNullPage);
+  EXPECT_EQ(cache_->stats().cpu_pages_used, 0u);
+  EXPECT_EQ(read(1), before);
+  expect_healthy();
+}
+
+// Eviction frees a windowed victim's pages (its null entries hold none) and the planner counts
+// exactly those.
+TEST_F(WindowTest, EvictingAWindowedSequenceFreesItsPages) {
+  make_window(2, 4, 3, Eviction::lru);
+  ASSERT_TRUE(append(1, 5).ok());
+  ASSERT_TRUE(append(1, 2).ok());  // 3 pages after one null entry
+  const Outcome outcome = append(2, 5);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(evicted(outcome), V{1});
+  EXPECT_EQ(cache_->stats().used_pages, 3u);
+  EXPECT_EQ(cache_->stats().free_pages, 1u);
+  expect_healthy();
+}
+
+// preempt keeps the released tokens' words, so the recompute writes back what was there; with
+// prefix caching the resume looks up per V-W7.
+TEST_F(WindowTest, PreemptRecomputesTheReleasedTokens) {
+  make_window(2, 4, 3);
+  ASSERT_TRUE(append(1, 5).ok());
+  const Words first = last_words_;
+  ASSERT_TRUE(append(1, 2).ok());
+  const Words second = last_words_;
+  ASSERT_TRUE(cache_->preempt(1).ok());
+  EXPECT_EQ(cache_->stats().used_pages, 0u);
+  recompute(1, 7);
+  EXPECT_EQ(table(1).size(), 4u);  // no null entry until it grows again
+  EXPECT_EQ(read(1), concat(first, second));
+
+  make_window(2, 8, 3, Eviction::none, true);
+  const Ids ids = prompt(1, 7);
+  ASSERT_TRUE(prefill(1, ids).ok());
+  ASSERT_TRUE(append(1, 1).ok());
+  const Words generated = last_words_;
+  ASSERT_TRUE(cache_->preempt(1).ok());
+  const Outcome resume = cache_->reserve(1, 2, next());
+  EXPECT_EQ(resume.hit_tokens, 6u);  // block 2 (C) from the queue; blocks 0, 1 null
+  const Words junk(2 * config_.shape.words_per_token(), 0xDEADu);
+  ASSERT_TRUE(cache_->commit(1, 2, junk, next()).ok());
+  EXPECT_EQ(read(1), concat(words_of({ids[4], ids[5], ids[6]}), generated));
+  expect_healthy();
+}
+
+TEST_F(WindowTest, AuditReportsEveryWindowCorruption) {
+  using A = CacheTestAccess;
+  const std::vector<std::pair<std::function<void(Cache&)>, std::string>> cases = {
+      {[](Cache& c) { A::set_entry(c, 1, 2, kNullPage); },
+       "sequence 1 entry 2: null entry expected only before the first page, actual after one"},
+      {[](Cache& c) { A::set_entry(c, 1, 2, kNullPage); }, "refcount expected 0"},
+      {[](Cache& c) { A::set_null_entries(c, 1, 0); },
+       "sequence 1: null entries expected 1 (leading null entries of its table), actual recorded "
+       "0"},
+      {[](Cache& c) {
+         A::set_entry(c, 2, 0, kNullPage);
+         A::set_null_entries(c, 2, 1);
+       },
+       "sequence 2: null entries expected at most skip(n) = 0, actual 1"},
+      {[](Cache& c) { A::clear_windowed_words(c, 1); },
+       "sequence 1: tokens kept for its null entries expected 2 (8 words), actual 2 ids and 0 "
+       "words"},
+  };
+  for (const auto& each : cases) {
+    const std::string& expected = each.second;  // not a structured binding: clang-14 lambdas
+    make_window(2, 8, 3);
+    ASSERT_TRUE(append(1, 5).ok());
+    ASSERT_TRUE(append(1, 2).ok());
+    ASSERT_TRUE(append(2, 1).ok());
+    expect_healthy();
+    each.first(*cache_);
+    EXPECT_TRUE(has_problem(cache_->audit(), expected));
+  }
+}
+
+TEST(ConfigProblem, SlidingWindowIsZeroOrAtLeastTwo) {
+  Config config{4, 8, Eviction::none, Shape{}};
+  config.sliding_window = 1;
+  EXPECT_EQ(config_problem(config), "sliding_window must be 0 or 2..1048576");
+  config.sliding_window = kMaxAppendTokens + 1;
+  EXPECT_FALSE(config_problem(config).empty());
+  config.sliding_window = 2;
+  EXPECT_EQ(config_problem(config), "");
+}
+
 }  // namespace kvcache
