@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "runner/host_backend.hpp"
 #include "tests/planted_backend.hpp"
+#include "trace/token.hpp"
 
 namespace kv {
 namespace {
@@ -263,6 +267,37 @@ TEST(Runner, TouchedModeChecksTheWholeStateAtCheckOpsAndTheEnd) {
   ASSERT_FALSE(audit.ok());
   EXPECT_EQ(audit.divergence->kind, "audit");
   EXPECT_EQ(audit.divergence->tick, 39u);  // the end of the trace
+}
+
+// The host backend under a sliding window (docs/semantics.md section 16): null entries show as
+// null_page, gathers cover only the tokens after them, and append_atomicity=token releases before
+// every one-token append (skip(6) = 2 here, where a whole-op append releases skip(5) = 1 entry).
+TEST(HostBackendWindow, NullEntriesAreShownAndNeverGathered) {
+  const std::string text =
+      "kvtrace 3\nconfig page_size=2 max_pages=3 sliding_window=3 append_atomicity=token\n"
+      "append 1 5\nappend 1 2\n";
+  const Trace trace = std::get<Trace>(parse_trace(text, memory_budget_default_bytes));
+  HostBackend backend(trace.config);
+  for (size_t i = 0; i < trace.lines.size(); i++) {
+    ASSERT_EQ(backend.apply(trace.lines[i].op, i), single(result_of(Status::ok)));
+  }
+  const std::vector<uint64_t> table = backend.block_table(1);
+  ASSERT_EQ(table.size(), 4u);
+  EXPECT_EQ(table[0], null_page);
+  EXPECT_EQ(table[1], null_page);
+  EXPECT_EQ(backend.info(1)->page_count, 2u);
+  const uint64_t each = trace.config.words_per_token();
+  const std::vector<uint32_t> words = backend.gather_words(1);  // tokens 4..6
+  ASSERT_EQ(words.size(), 3 * each);
+  EXPECT_EQ(backend.gather_token_words(1, 4, 3), words);
+  EXPECT_EQ(
+      backend.gather_token_words(1, 6, 1),
+      std::vector<uint32_t>(words.begin() + static_cast<std::ptrdiff_t>(2 * each), words.end()));
+  std::vector<uint32_t> expected(each);
+  fill_token_words(token_value(1, 0, 1), trace.config, expected);  // token 6: tick 1, offset 1
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(),
+                         words.end() - static_cast<std::ptrdiff_t>(each)));
+  EXPECT_TRUE(backend.audit().empty());
 }
 
 }  // namespace
