@@ -1171,6 +1171,97 @@ TEST_F(WindowTest, PreemptRecomputesTheReleasedTokens) {
   expect_healthy();
 }
 
+// Random ops under a window, prefix caching and a CPU pool: every read returns the tokens after the
+// sequence's null entries exactly as written (a preempted sequence's recompute included), and the
+// audit stays clean.
+TEST_F(WindowTest, RandomOpsKeepDataAndInvariants) {
+  for (const uint32_t window : {2u, 4u, 7u}) {
+    make_window(3, 16, window, window == 4 ? Eviction::none : Eviction::lru, true, 12);
+    std::mt19937 rng(window);
+    std::unordered_map<SeqId, Words> shadow;  // every token's words, released ones included
+    std::vector<SeqId> waiting;
+    auto pick = [&](uint32_t bound) { return static_cast<uint32_t>(rng() % bound); };
+    const uint32_t each = config_.shape.words_per_token();
+    uint64_t nulls_seen = 0, hits = 0;
+    for (int op = 0; op < 20000; ++op) {
+      const SeqId id = pick(8);
+      const bool waits = std::ranges::find(waiting, id) != waiting.end();
+      const Outcome outcome = [&]() -> Outcome {
+        switch (pick(12)) {
+          case 0:
+            return cache_->alloc(id, next());
+          case 1:
+          case 2: {
+            const Outcome result = append(id, 1 + pick(5));
+            if (result.ok()) shadow[id] = concat(shadow[id], last_words_);
+            return result;
+          }
+          case 3: {
+            const SeqId dst = pick(8);
+            const Outcome result = cache_->fork(id, dst, next());
+            if (result.ok()) shadow[dst] = waits ? Words{} : shadow[id];
+            return result;
+          }
+          case 4:
+            return cache_->free(id);
+          case 5: {
+            const uint64_t keep = pick(12);
+            const Outcome result = cache_->truncate(id, keep, next());
+            if (result.ok()) shadow[id].resize(keep * each);
+            return result;
+          }
+          case 6:
+            return cache_->evict();
+          case 7: {
+            const Ids ids = prompt(pick(3), 1 + pick(14));
+            const Outcome result = prefill(id, ids);
+            if (result.ok()) shadow[id] = words_of(ids);
+            hits += result.hit_tokens;
+            return result;
+          }
+          case 8: {
+            if (!waits && !cache_->preempt(id).ok()) return cache_->touch(id, next());
+            if (!waits) waiting.push_back(id);
+            const auto pending = static_cast<uint32_t>(shadow[id].size() / each);
+            if (pending == 0) return cache_->touch(id, next());
+            const Outcome result = cache_->reserve(id, pending, next());
+            if (!result.ok()) return result;
+            std::erase(waiting, id);
+            const auto rest = static_cast<uint32_t>(pending - result.hit_tokens);  // after the hit
+            const Words junk(uint64_t{rest} * each, 0xDEADu);
+            EXPECT_TRUE(cache_->commit(id, rest, junk, next()).ok());
+            return result;
+          }
+          case 9:
+            return pick(2) ? cache_->swap_out(id) : cache_->swap_in(id, next());
+          default: {
+            Words out;
+            const Outcome result = cache_->read(id, out, next());
+            if (!result.ok() || waits) return result;
+            uint64_t nulls = 0;
+            while (nulls < table(id).size() && table(id)[nulls] == kNullPage) ++nulls;
+            nulls_seen += nulls;
+            const Words& all = shadow[id];
+            const uint64_t first = std::min<uint64_t>(nulls * config_.page_size * each, all.size());
+            EXPECT_EQ(out, Words(all.begin() + static_cast<std::ptrdiff_t>(first), all.end()))
+                << "op " << op << " sequence " << id;
+            return result;
+          }
+        }
+      }();
+      for (const SeqId victim : outcome.evicted) shadow.erase(victim);
+      for (auto it = shadow.begin(); it != shadow.end();)
+        it = cache_->info(it->first) ? std::next(it) : shadow.erase(it);
+      std::erase_if(waiting, [&](SeqId seq) { return !cache_->info(seq); });
+      if (op % 97 == 0) expect_healthy();
+      ASSERT_FALSE(HasFailure()) << "op " << op;
+    }
+    expect_healthy();
+    EXPECT_GT(nulls_seen, 300u) << window;  // the mix must read windowed sequences, and hit
+    EXPECT_GT(hits, 300u) << window << " " << nulls_seen << " " << hits;
+  }
+}
+
 TEST_F(WindowTest, AuditReportsEveryWindowCorruption) {
   using A = CacheTestAccess;
   const std::vector<std::pair<std::function<void(Cache&)>, std::string>> cases = {
