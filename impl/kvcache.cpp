@@ -1,5 +1,5 @@
-// Cache: the ops of the kvtrace v1 contract over flat page/sequence arrays and an intrusive LRU
-// list.
+// Cache: construction, sequences, page release (the sliding window's too) and the intrusive LRU
+// list, over flat page/sequence arrays.
 #include "impl/kvcache.hpp"
 
 #include "impl/check.hpp"
