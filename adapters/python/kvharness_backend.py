@@ -313,7 +313,7 @@ def parse_config(line: str, profile: "Profile | None" = None) -> Config:
             if not value.isdigit():
                 raise ConfigError(f"{key}={value} is not a number")
             number = int(value)
-            low, high = (profile.ranges if profile else DEFAULT_RANGES).get(key, (0, SLIDING_WINDOW_MAX))
+            low, high = profile.ranges.get(key, (0, 0)) if profile else (0, SLIDING_WINDOW_MAX)
             if number == 1 or number > SLIDING_WINDOW_MAX:
                 raise ConfigError(f"{key}={number} is out of range: 0 (full attention) or 2..{SLIDING_WINDOW_MAX}")
             if not low <= number <= high:
