@@ -320,6 +320,26 @@ TEST(ExecBackend, NullEntriesParseFromADash) {
   EXPECT_EQ(full->gather_token_words(1, 1, 2), std::vector<uint32_t>(all.begin() + 4, all.end()));
 }
 
+TEST(ExecBackend, SlidingWindowOnlyWhereTheProfileDeclaresIt) {
+  // Undeclared: 0..0 (no windows). Declared: its range, beyond what the in-tree backends do;
+  // listed with one of them, their range.
+  const auto plain = backend_capabilities({backend});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(plain));
+  EXPECT_EQ(std::get<Capabilities>(plain).sliding_window.max, 0u);
+  const std::string windowed = backend + " --profile-line 'sliding_window 0 64'";
+  const auto declared = backend_capabilities({windowed});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(declared)) << std::get<std::string>(declared);
+  EXPECT_EQ(std::get<Capabilities>(declared).sliding_window.min, 0u);
+  EXPECT_EQ(std::get<Capabilities>(declared).sliding_window.max, 64u);
+  const auto with_host = backend_capabilities({windowed, "host"});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(with_host));
+  EXPECT_EQ(std::get<Capabilities>(with_host).sliding_window.max,
+            Capabilities::all().sliding_window.max);
+  const Trace window = trace_of("kvtrace 3\nconfig page_size=2 max_pages=4 sliding_window=3\n");
+  EXPECT_TRUE(trace_outside(window, std::get<Capabilities>(plain), backend).has_value());
+  EXPECT_FALSE(trace_outside(window, std::get<Capabilities>(declared), windowed).has_value());
+}
+
 TEST(ExecBackend, BadPageWordIsABackendFailure) {
   const RunReport report =
       run_trace(small_trace(), {backend + " --corrupt-pages word"}, AuditMode::every);

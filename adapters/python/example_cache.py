@@ -24,6 +24,8 @@ sequence grows, null block-table entries, window-limited prefix-cache hits); and
     python3 adapters/python/example_cache.py --protocol 2     # also answer `? cache`
     python3 adapters/python/example_cache.py --variant rejected_slots=released
                                                    # declare (and implement) a variant
+    python3 adapters/python/example_cache.py --sliding-window 3   # declare `sliding_window 3 1048576`:
+                                                   # every generated config gets a window of 3
 
 (or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit|swap-keeps-cpu|window-off-by-one). Everything
 protocol-related lives in kvharness_backend.py: this file is only the cache and its mapping onto
@@ -696,6 +698,14 @@ if __name__ == "__main__":
             sys.exit(f"example_cache.py: unknown variant '{variant}' (known: {VARIANTS})")
     if variants:
         PROFILE.extra = ["config " + " ".join(variants)]
+    # --sliding-window MIN (or KV_EXAMPLE_WINDOW=MIN): the profile's windows start at MIN, so a
+    # campaign (whose generated configs have none) runs every trace under a window of MIN.
+    window = os.environ.get("KV_EXAMPLE_WINDOW", "")
+    window = next((args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--sliding-window"), window)
+    if window:
+        if not window.isdigit() or not 2 <= int(window) <= kv.SLIDING_WINDOW_MAX:
+            sys.exit(f"example_cache.py: --sliding-window {window}: a window is 2..{kv.SLIDING_WINDOW_MAX} tokens")
+        PROFILE.ranges["sliding_window"] = (int(window), kv.SLIDING_WINDOW_MAX)
     # KV_EXAMPLE_NAME: the handshake's name, as a new commit of the same engine might call itself.
     name = os.environ.get("KV_EXAMPLE_NAME", "python-example" + (f"-bug-{BUG}" if BUG else ""))
     kv.serve(PagedCache, PROFILE, name=name)
