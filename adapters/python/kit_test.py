@@ -9,8 +9,9 @@ loop (pipelined requests, one reply each, errors as `error MESSAGE`, `? cache`),
 (b) with KVTRACE (argument or $KVTRACE): the harness against example_cache.py: a campaign on the
 clean cache passes, the same campaign on each planted bug finds it (exit 1, a shrunk .min.trace),
 seed replay passes, hand-written kvtrace 3 files (the request lifecycle and swapping to a CPU
-pool, docs/semantics.md section 15) pass on the clean cache and fail on its lifecycle and swap
-bugs, and a short `serving` campaign (which draws cpu_pages and swap bursts) passes. Small
+pool, docs/semantics.md section 15; sliding windows, section 16) pass on the clean cache and
+fail on its lifecycle, swap and window bugs, and a short `serving` campaign (which draws cpu_pages
+and swap bursts) passes. Small
 budgets: well under 60 s on two cores.
 """
 
