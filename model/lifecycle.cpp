@@ -31,6 +31,7 @@ Result Model::reserve(SeqId seq, uint32_t token_count, Tick tick) {
   if (found != sequences_.end() && found->second.waiting) {
     return reserve_waiting(seq, token_count, tick);
   }
+  if (found != sequences_.end()) release_out_of_window(found->second);  // V-W4
   const uint64_t n = found == sequences_.end() ? 0 : found->second.token_count;
   const uint64_t reserved = found == sequences_.end() ? 0 : found->second.reserved;
   const uint64_t pages = found == sequences_.end() ? 0 : found->second.block_table.size();
@@ -152,38 +153,42 @@ Result Model::preempt(SeqId seq) {
 }
 
 // "swap_out S" (V-S2): S's n values copied to ceil(n/page_size) CPU pages, then every entry
-// released as by `free`; S keeps n and its ids. Does not use S.
+// released as by `free`; S keeps n and its ids. Does not use S. With a sliding window only the
+// non-null entries are copied, and the null ones stay (V-W6).
 Result Model::swap_out(SeqId seq) {
   if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return result_of(Status::unknown_sequence);
   Sequence& sequence = found->second;
   if (sequence.swapped || sequence.in_flight()) return result_of(Status::invalid_argument);
-  const uint64_t cpu_pages = pages_for_tokens(sequence.token_count);
+  const uint64_t cpu_pages = cpu_pages_of(sequence);
   if (cpu_pages > config_.cpu_pages - cpu_pages_used_) return result_of(Status::capacity_exceeded);
   sequence.swapped_values = read_values(seq);
+  const uint64_t nulls = null_entries(sequence);
   release_all(sequence);
+  sequence.block_table.assign(nulls, null_page);
   sequence.swapped = true;
   cpu_pages_used_ += cpu_pages;
   return result_of(Status::ok);
 }
 
 // "swap_in S" (V-S3): need = ceil(n/page_size), made room for with S protected; new pages with
-// S's values as they were (unregistered), its CPU pages freed. Uses S.
+// S's values as they were (unregistered), its CPU pages freed. Uses S. Null entries stay (V-W6).
 Result Model::swap_in(SeqId seq, Tick tick) {
   if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return result_of(Status::unknown_sequence);
   if (!found->second.swapped) return result_of(Status::invalid_argument);
-  const uint64_t need = pages_for_tokens(found->second.token_count);
+  const uint64_t need = cpu_pages_of(found->second);
   const auto victims = choose_victims(need, {seq});
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);
   Sequence& sequence = sequences_.at(seq);
   for (uint64_t i = 0; i < need; i++) sequence.block_table.push_back(new_page());
-  for (uint64_t token = 0; token < sequence.token_count; token++) {
+  const uint64_t first = null_entries(sequence) * config_.page_size;
+  for (uint64_t token = first; token < sequence.token_count; token++) {
     const ModelPageId page = sequence.block_table[token / config_.page_size];
-    pages_.at(page).slots[token % config_.page_size] = sequence.swapped_values[token];
+    pages_.at(page).slots[token % config_.page_size] = sequence.swapped_values[token - first];
   }
   sequence.swapped_values.clear();
   sequence.swapped = false;
@@ -208,14 +213,14 @@ void Model::audit_lifecycle(std::vector<std::string>& problems) const {
       problems.push_back(name + " has " + std::to_string(sequence.token_ids.size()) +
                          " token ids for " + std::to_string(sequence.token_count) + " tokens");
     }
-    if (sequence.swapped &&
-        (!sequence.block_table.empty() || sequence.swapped_values.size() != sequence.token_count)) {
+    const uint64_t kept = sequence.token_count - null_entries(sequence) * config_.page_size;
+    if (sequence.swapped && (page_count(sequence) != 0 || sequence.swapped_values.size() != kept)) {
       problems.push_back(name + " is swapped out but holds " +
-                         std::to_string(sequence.block_table.size()) + " pages and " +
-                         std::to_string(sequence.swapped_values.size()) + " values for " +
-                         std::to_string(sequence.token_count) + " tokens (expected 0 and n)");
+                         std::to_string(page_count(sequence)) + " pages and " +
+                         std::to_string(sequence.swapped_values.size()) +
+                         " values (expected 0 and " + std::to_string(kept) + ")");
     }
-    cpu_pages += sequence.swapped ? pages_for_tokens(sequence.token_count) : 0;
+    cpu_pages += sequence.swapped ? cpu_pages_of(sequence) : 0;
   }
   if (cpu_pages != cpu_pages_used_ || cpu_pages > config_.cpu_pages) {
     problems.push_back("model: CPU pages in use expected " + std::to_string(cpu_pages) +

@@ -44,6 +44,7 @@ std::optional<std::vector<SeqId>> Model::choose_victims(
     victims.push_back(candidate);
     // A victim's page is freed only when no remaining sequence references it.
     for (ModelPageId page : sequences_.at(candidate).block_table) {
+      if (page == null_page) continue;  // V-W2
       refcounts[page]--;
       if (refcounts[page] == 0) freed++;
     }
@@ -141,7 +142,7 @@ void Model::register_blocks(Sequence& sequence, uint64_t first_block, uint64_t e
     Key key(sequence.token_ids.begin(), sequence.token_ids.begin() + static_cast<int64_t>(end));
     if (registered_.count(key) && !config_.keep_duplicate_keys) continue;
     const ModelPageId page = sequence.block_table[block];
-    if (pages_.at(page).key) continue;
+    if (page == null_page || pages_.at(page).key) continue;  // a null entry has no page (V-W2)
     registered_[key].push_back(page);
     registered_page_count_++;
     pages_.at(page).key = std::move(key);
@@ -160,7 +161,7 @@ void Model::remove_victims(const std::vector<SeqId>& victims) {
 // left empty (free, eviction, preempt, swap_out).
 void Model::release_all(Sequence& sequence) {
   for (auto page = sequence.block_table.rbegin(); page != sequence.block_table.rend(); ++page) {
-    release(*page);
+    if (*page != null_page) release(*page);
   }
   sequence.block_table.clear();
 }
@@ -170,9 +171,9 @@ void Model::remove_sequence(SeqId seq) {
   Sequence& sequence = sequences_.at(seq);
   if (config_.register_at && !sequence.swapped)
     register_blocks(sequence, 0, sequence.token_count / config_.page_size);
+  if (sequence.swapped) cpu_pages_used_ -= cpu_pages_of(sequence);  // while its nulls are there
   release_all(sequence);
   token_count_ -= sequences_.at(seq).token_count;
-  if (sequence.swapped) cpu_pages_used_ -= pages_for_tokens(sequence.token_count);
   sequences_.erase(seq);
 }
 
@@ -181,6 +182,9 @@ Result Model::alloc(SeqId seq, Tick tick) {
   if (const auto found = sequences_.find(seq);
       found != sequences_.end() && (found->second.waiting || found->second.swapped)) {
     return result_of(Status::invalid_argument);
+  }
+  if (const auto found = sequences_.find(seq); found != sequences_.end()) {
+    release_out_of_window(found->second);  // V-W4
   }
   const auto victims = choose_victims(1, {seq});
   if (!victims) return result_of(Status::capacity_exceeded);
@@ -224,6 +228,7 @@ Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t
     return append_to_last_page(seq, token_count, tick, entry, protected_ids, first_offset);
   }
   const auto found = sequences_.find(seq);
+  if (found != sequences_.end()) release_out_of_window(found->second);  // V-W4
   const uint64_t n = found == sequences_.end() ? 0 : found->second.token_count;
   static const std::vector<ModelPageId> no_pages;
   const std::vector<ModelPageId>& table =
@@ -335,7 +340,7 @@ Result Model::fork(SeqId src, SeqId dst, Tick tick) {
   for (uint64_t i = 0; i < pages_for_tokens(source.token_count) && !config_.skip_reserved_slots;
        i++) {
     copy.block_table.push_back(source.block_table[i]);
-    pages_.at(source.block_table[i]).refcount++;
+    if (source.block_table[i] != null_page) pages_.at(source.block_table[i]).refcount++;  // V-W2
   }
   for (const auto& [entry, slot] : source.places) {  // skipped only: renumber the entries
     if (slot == 0) {
@@ -357,6 +362,10 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
   Sequence& sequence = sequences_.at(seq);
   if (token_count > sequence.token_count || sequence.in_flight() || sequence.swapped) {
     return result_of(Status::invalid_argument);  // in flight: V-L8; swapped out: V-S4
+  }
+  // "the tokens before position N would need a released block" (V-W5).
+  if (null_entries(sequence) > config_.out_of_window_entries(token_count)) {
+    return result_of(Status::invalid_argument);
   }
   token_count_ -= sequence.token_count - token_count;
   sequence.token_count = token_count;
@@ -380,6 +389,7 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
 std::vector<ModelPageId> Model::prefix_hits(const std::vector<TokenId>& ids) const {
   std::vector<ModelPageId> hits;
   if (!config_.prefix_caching || ids.empty()) return hits;
+  if (config_.sliding_window > 0) return window_hits(ids);  // V-W7
   const uint64_t limit = (ids.size() - 1) / config_.page_size;
   for (uint64_t block = 0; block < limit; block++) {
     const Key key(ids.begin(), ids.begin() + static_cast<int64_t>((block + 1) * config_.page_size));
@@ -403,6 +413,7 @@ std::optional<std::vector<SeqId>> Model::choose_prefill_victims(
       if (std::find(victims.begin(), victims.end(), id) != victims.end()) continue;
       live.insert(live.end(), sequence.block_table.begin(), sequence.block_table.end());
     }
+    std::erase(live, null_page);  // V-W2
     std::sort(live.begin(), live.end());
     live.erase(std::unique(live.begin(), live.end()), live.end());
     return live.size() + new_count <= config_.max_pages;
@@ -421,6 +432,10 @@ std::optional<std::vector<SeqId>> Model::choose_prefill_victims(
 // "Take the K hit pages (refcount + 1; a hit with refcount 0 leaves the queue)."
 void Model::take_hits(Sequence& sequence, const std::vector<ModelPageId>& hits) {
   for (ModelPageId hit : hits) {
+    if (hit == null_page) {  // out of the window's hit (V-W7)
+      sequence.block_table.push_back(null_page);
+      continue;
+    }
     if (pages_.at(hit).refcount == 0) dequeue(hit);
     pages_.at(hit).refcount++;
     sequence.block_table.push_back(hit);
@@ -495,7 +510,7 @@ Result Model::simple(const Op& op, Tick tick) {
       sequence.last_use = tick;
       break;
     case OpKind::info:
-      result.info = InfoView{sequence.token_count, sequence.block_table.size(), sequence.pinned};
+      result.info = InfoView{sequence.token_count, page_count(sequence), sequence.pinned};
       break;
     default:
       break;
@@ -559,8 +574,7 @@ StatsView Model::stats() const {
 std::optional<InfoView> Model::info(SeqId seq) const {
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return std::nullopt;
-  return InfoView{found->second.token_count, found->second.block_table.size(),
-                  found->second.pinned};
+  return InfoView{found->second.token_count, page_count(found->second), found->second.pinned};
 }
 
 std::vector<SeqId> Model::sequence_ids() const {
@@ -570,6 +584,7 @@ std::vector<SeqId> Model::sequence_ids() const {
 }
 
 uint64_t Model::page_index(ModelPageId page) const {
+  if (page == null_page) return null_page;
   return static_cast<uint64_t>(std::distance(pages_.begin(), pages_.lower_bound(page)));
 }
 
@@ -599,8 +614,13 @@ PrefixCacheView Model::prefix_cache() const {
   return view;
 }
 
+uint64_t Model::first_readable_token(SeqId seq) const {
+  const auto found = sequences_.find(seq);
+  return found == sequences_.end() ? 0 : null_entries(found->second) * config_.page_size;
+}
+
 std::vector<uint64_t> Model::read_values(SeqId seq) const {
-  return read_values(seq, 0, UINT64_MAX);
+  return read_values(seq, first_readable_token(seq), UINT64_MAX);  // V-W3
 }
 
 std::vector<uint64_t> Model::read_values(SeqId seq, uint64_t first_token,
@@ -614,6 +634,7 @@ std::vector<uint64_t> Model::read_values(SeqId seq, uint64_t first_token,
   const uint64_t end = first_token + std::min(token_count, available);
   for (uint64_t token = first_token; token < end; token++) {
     const auto [entry, slot] = place(sequence, token);
+    if (sequence.block_table[entry] == null_page) break;  // gone (V-W3): callers never ask
     values.push_back(pages_.at(sequence.block_table[entry]).slots[slot]);
   }
   return values;
@@ -626,6 +647,7 @@ std::vector<std::string> Model::audit() const {
   for (const auto& [id, sequence] : sequences_) {
     token_count += sequence.token_count;
     std::vector<ModelPageId> sorted = sequence.block_table;
+    std::erase(sorted, null_page);
     std::sort(sorted.begin(), sorted.end());
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
       problems.push_back("model: sequence " + std::to_string(id) + " holds a page twice");
@@ -646,7 +668,9 @@ std::vector<std::string> Model::audit() const {
                          std::to_string(sequence.places.size()) + " token places for " +
                          std::to_string(sequence.token_count) + " tokens, or one off its pages");
     }
-    for (ModelPageId page : sequence.block_table) references[page]++;
+    for (ModelPageId page : sequence.block_table) {
+      if (page != null_page) references[page]++;
+    }
   }
   for (const auto& [page, count] : references) {
     const auto found = pages_.find(page);
@@ -675,6 +699,7 @@ std::vector<std::string> Model::audit() const {
   audit_prefix_cache(problems);
   audit_free_queue(problems);
   audit_lifecycle(problems);
+  audit_window(problems);
   return problems;
 }
 

@@ -1,5 +1,6 @@
 // The reference model of the kvtrace cache contract, v1 to v3 (docs/semantics.md): boring on
-// purpose. The request lifecycle of version 3 (section 15) lives in model/lifecycle.cpp.
+// purpose. The request lifecycle of version 3 (section 15) lives in model/lifecycle.cpp, the
+// sliding window (section 16) in model/window.cpp.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +35,9 @@ struct ModelTestAccess;  // test-only hook (tests/model_audit_test.cpp): corrupt
 //    ceil(n / page_size), <= cpu_pages;
 //  - free_queue=single: free_queue_ holds every free page once, its registered pages being
 //    cached_queue_ in the same order; otherwise it is empty;
-//  - token_count_ is the sum of n over all sequences (kept so stats() is O(1)).
+//  - token_count_ is the sum of n over all sequences (kept so stats() is O(1));
+//  - sliding_window (section 16): a table's null entries (null_page) are a prefix of at most
+//    skip(n) entries, and none exist without a window; a swapped-out sequence keeps only them.
 // Page ids are never reused, so a stale reference can never alias a new page.
 class Model {
  public:
@@ -51,11 +54,14 @@ class Model {
   std::vector<SeqId> sequence_ids() const;
   // Where reports print a model page: its place among the model's pages (in use or cached), from
   // 0 and below max_pages, unlike its id, which is never reused. Valid until the next op.
-  uint64_t page_index(ModelPageId page) const;
+  uint64_t page_index(ModelPageId page) const;  // null_page stays null_page
   std::vector<uint64_t> page_indices(const std::vector<ModelPageId>& pages) const;
   std::vector<ModelPageId> block_table(SeqId seq) const;
-  // S's n token values, gathered through its block table (empty if S is absent).
+  // S's token values from its first non-null entry on (V-W3: all n without a sliding window),
+  // gathered through its block table (empty if S is absent).
   std::vector<uint64_t> read_values(SeqId seq) const;
+  // Where read_values(seq) starts: z(S) * page_size (V-W3), 0 without null entries.
+  uint64_t first_readable_token(SeqId seq) const;
   // Values of tokens [first_token, first_token + token_count) of S, clipped to its n.
   std::vector<uint64_t> read_values(SeqId seq, uint64_t first_token, uint64_t token_count) const;
   std::optional<Tick> last_use(SeqId seq) const;
@@ -99,6 +105,10 @@ class Model {
   uint64_t used_pages() const;
   uint64_t free_pages() const { return config_.max_pages - used_pages(); }
   uint64_t pages_for_tokens(uint64_t token_count) const;
+  // A swapped-out sequence's CPU pages: its non-null entries among ceil(n/page_size) (V-W6).
+  uint64_t cpu_pages_of(const Sequence& sequence) const {
+    return pages_for_tokens(sequence.token_count) - null_entries(sequence);
+  }
   std::vector<SeqId> eviction_order() const;
   std::optional<std::vector<SeqId>> choose_victims(uint64_t need,
                                                    const std::vector<SeqId>& protected_ids) const;
@@ -137,6 +147,12 @@ class Model {
   Result swap_out(SeqId seq);
   Result swap_in(SeqId seq, Tick tick);
   void audit_lifecycle(std::vector<std::string>& problems) const;
+  // Section 16 (model/window.cpp).
+  uint64_t null_entries(const Sequence& sequence) const;
+  uint64_t page_count(const Sequence& sequence) const;  // its non-null entries
+  void release_out_of_window(Sequence& sequence);
+  std::vector<ModelPageId> window_hits(const std::vector<TokenId>& ids) const;
+  void audit_window(std::vector<std::string>& problems) const;
 
   Config config_;
   std::map<SeqId, Sequence> sequences_;

@@ -139,6 +139,7 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
     const std::vector<ModelPageId> model_table = model.block_table(seq);
     const std::vector<uint64_t> backend_table = backend.block_table(seq);
     for (size_t i = 0; i < model_table.size() && i < backend_table.size(); i++) {
+      if (model_table[i] == null_page) continue;  // V-W2
       to_backend.emplace(model_table[i], backend_table[i]);
       to_model.emplace(backend_table[i], model_table[i]);
     }
@@ -181,12 +182,14 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
   return std::nullopt;
 }
 
-std::optional<std::string> check_prefill_data(const Op& op, const Config& config,
-                                              Backend& backend) {
+std::optional<std::string> check_prefill_data(const Op& op, const Config& config, Backend& backend,
+                                              uint64_t first_token) {
   const auto ids = prompt_token_ids(op.entries);
   if (!ids) return "prefill succeeded with invalid segments";
   if (!backend.stores_data()) return std::nullopt;  // `data no`: there are no words to ask for
-  const std::vector<uint64_t> values = prompt_token_values(*ids);
+  std::vector<uint64_t> values = prompt_token_values(*ids);
+  values.erase(values.begin(),
+               values.begin() + static_cast<std::ptrdiff_t>(std::min(first_token, values.size())));
   const std::vector<uint32_t> words = backend.gather_words(op.seq);
   const uint64_t words_per_token = config.words_per_token();
   if (words.size() != values.size() * words_per_token) {
@@ -199,10 +202,11 @@ std::optional<std::string> check_prefill_data(const Op& op, const Config& config
     fill_token_words(values[token], config, expected);
     for (uint64_t w = 0; w < words_per_token; w++) {
       if (words[token * words_per_token + w] == expected[w]) continue;
-      return "prefill of sequence " + std::to_string(op.seq) + ": token " + std::to_string(token) +
-             " (prompt id " + std::to_string((*ids)[token] >> 20) + ":" +
-             std::to_string((*ids)[token] & 0xFFFFF) + ") word " + std::to_string(w) +
-             " expected " + std::to_string(expected[w]) + " (the prompt's value), actual " +
+      const uint64_t k = first_token + token;
+      return "prefill of sequence " + std::to_string(op.seq) + ": token " + std::to_string(k) +
+             " (prompt id " + std::to_string((*ids)[k] >> 20) + ":" +
+             std::to_string((*ids)[k] & 0xFFFFF) + ") word " + std::to_string(w) + " expected " +
+             std::to_string(expected[w]) + " (the prompt's value), actual " +
              std::to_string(words[token * words_per_token + w]);
     }
   }

@@ -21,6 +21,8 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
 
 // After a successful `prefill S ...`: S's data read through the backend's block table (hit pages
 // included) is exactly the prompt's values, computed from the op alone (trace/token.hpp).
-std::optional<std::string> check_prefill_data(const Op& op, const Config& config, Backend& backend);
+// `first_token`: the first token the backend still reads (V-W3: a window's hit leaves nulls).
+std::optional<std::string> check_prefill_data(const Op& op, const Config& config, Backend& backend,
+                                              uint64_t first_token);
 
 }  // namespace kv

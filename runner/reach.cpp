@@ -22,7 +22,9 @@ uint64_t max_holders(const Model& model) {
   std::map<ModelPageId, uint64_t> holders;
   uint64_t most = 0;
   for (const SeqId seq : model.sequence_ids()) {
-    for (const ModelPageId page : model.block_table(seq)) most = std::max(most, ++holders[page]);
+    for (const ModelPageId page : model.block_table(seq)) {
+      if (page != null_page) most = std::max(most, ++holders[page]);
+    }
   }
   return most;
 }

@@ -46,7 +46,9 @@ std::string last_line_after_first(const std::string& text) {
 
 std::string join_ids(const std::vector<uint64_t>& ids) {
   std::string out = "[";
-  for (size_t i = 0; i < ids.size(); i++) out += (i ? "," : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); i++) {
+    out += (i ? "," : "") + (ids[i] == null_page ? "-" : std::to_string(ids[i]));  // V-W2
+  }
   return out + "]";
 }
 
@@ -141,11 +143,12 @@ std::optional<std::string> compare_words(const Config& config, SeqId seq,
   return std::nullopt;
 }
 
-// The backend's words for `seq` against the model's values; when the backend offers a digest, the
-// words travel only if it differs. `from_read`: the words the last `read` returned.
+// The backend's words for `seq` against the model's values (from token `first_token` on: V-W3);
+// when the backend offers a digest, the words travel only if it differs. `from_read`: the words
+// the last `read` returned.
 std::optional<std::string> compare_data(const Config& config, SeqId seq,
                                         const std::vector<uint64_t>& values, Backend& backend,
-                                        bool from_read) {
+                                        bool from_read, uint64_t first_token) {
   if (!backend.stores_data()) return std::nullopt;
   const auto digest = backend.words_digest(seq);
   if (digest) {
@@ -157,8 +160,10 @@ std::optional<std::string> compare_data(const Config& config, SeqId seq,
     }
     if (*digest == words_digest(expected)) return std::nullopt;
   }
-  if (from_read && !digest) return compare_words(config, seq, values, backend.last_read_words());
-  return compare_words(config, seq, values, backend.gather_words(seq));
+  if (from_read && !digest) {
+    return compare_words(config, seq, values, backend.last_read_words(), first_token);
+  }
+  return compare_words(config, seq, values, backend.gather_words(seq), first_token);
 }
 
 }  // namespace
@@ -315,14 +320,16 @@ class DifferentialRun {
       }
     }
     if (op.kind == OpKind::read && model_result.entries[0].status == Status::ok) {
-      const auto problem = compare_data(config_, op.seq, model_.read_values(op.seq), backend, true);
+      const auto problem = compare_data(config_, op.seq, model_.read_values(op.seq), backend, true,
+                                        model_.first_readable_token(op.seq));
       if (problem) {
         fail("read", index, &backend, "", *problem);
         return false;
       }
     }
     if (op.kind == OpKind::prefill && model_result.entries[0].status == Status::ok) {
-      if (auto problem = check_prefill_data(op, config_, backend)) {
+      if (auto problem =
+              check_prefill_data(op, config_, backend, model_.first_readable_token(op.seq))) {
         fail("read", index, &backend, "", *problem);
         return false;
       }
@@ -356,7 +363,8 @@ class DifferentialRun {
         return fail("prefix", index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
-        const auto problem = compare_data(config_, seq, model_.read_values(seq), *backend, false);
+        const auto problem = compare_data(config_, seq, model_.read_values(seq), *backend, false,
+                                          model_.first_readable_token(seq));
         if (auto fault = backend->fault()) return fail("device", index, backend.get(), "", *fault);
         if (is_broken(index, *backend)) return;
         if (problem) return fail("read", index, backend.get(), "", *problem);

@@ -62,6 +62,7 @@ std::optional<TokenRange> SharingMirror::changed_tokens(SeqId seq, const Tables&
     const uint64_t page_first = entry * page_size;
     if (page_first >= now.token_count) break;
     const uint64_t page_end = std::min<uint64_t>(page_first + page_size, now.token_count);
+    if (now.model[entry] == null_page) continue;  // its tokens are gone (V-W3)
     bool moved = false;
     if (known) {
       const Tables& before = old->second;
@@ -94,6 +95,16 @@ std::optional<std::string> SharingMirror::add(const Model& model, SeqId seq, Tab
   const Tables& stored = sequences_[seq] = std::move(tables);
   if (auto problem = length_problem(seq, stored)) return problem;
   for (size_t i = 0; i < stored.model.size(); i++) {
+    // A null entry pairs only with a null entry (V-W2) and links no page.
+    if (stored.model[i] == null_page || stored.backend[i] == null_page) {
+      if (stored.model[i] == stored.backend[i]) continue;
+      return "sequence " + std::to_string(seq) + " entry " + std::to_string(i) + ": " +
+             (stored.backend[i] == null_page
+                  ? "null (released for the sliding window) where the model holds page " +
+                        std::to_string(model.page_index(stored.model[i]))
+                  : "page " + std::to_string(stored.backend[i]) +
+                        " where the model's entry is null (out of the sliding window, V-W4)");
+    }
     Link& forward = to_backend_[stored.model[i]];
     Link& reverse = to_model_[stored.backend[i]];
     if (forward.reference_count == 0) forward.other = stored.backend[i];
@@ -119,6 +130,7 @@ void SharingMirror::remove(SeqId seq) {
   // most pages come back, and erasing and re-inserting their nodes was most of update()'s cost
   // (fuzz_differential's profile).
   for (size_t i = 0; i < std::min(tables.model.size(), tables.backend.size()); i++) {
+    if (tables.model[i] == null_page || tables.backend[i] == null_page) continue;  // unlinked
     removed_.emplace_back(tables.model[i], tables.backend[i]);
     const auto forward = to_backend_.find(tables.model[i]);
     if (forward != to_backend_.end() && forward->second.reference_count > 0)

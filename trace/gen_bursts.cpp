@@ -365,4 +365,41 @@ Burst interrupt_in_flight(Source& source, const Regime& regime) {
   return burst;
 }
 
+Burst window_slide(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  const std::vector<StepEntryCount> prompt = draw_prompt(source);
+  Burst burst = fresh(source, seq);
+  burst.push_back(source.coin(700) ? prefill_op(seq, prompt)
+                                   : seq_op(OpKind::append, seq, draw_chunk(source)));
+  const uint32_t decodes = source.in<uint32_t>(1, 8);
+  for (uint32_t i = 0; i < decodes; i++) {
+    switch (source.in_range(0, 3)) {
+      case 0:
+        burst.push_back(seq_op(OpKind::append, seq, TokenCount{0, source.in<int32_t>(1, 3)}));
+        break;
+      case 1:
+        burst.push_back(step_of(seq, 1, TokenCount{0, 1}));
+        break;
+      case 2:
+        burst.push_back(seq_op(OpKind::reserve, seq, TokenCount{0, 1}));
+        burst.push_back(seq_op(OpKind::commit, seq, TokenCount{0, 1}));
+        break;
+      default:
+        burst.push_back(seq_op(OpKind::alloc, seq));
+        break;
+    }
+  }
+  if (source.coin(300)) burst.push_back(seq_op(OpKind::truncate, seq, draw_chunk(source)));
+  if (source.coin(400)) {
+    const SeqId fork = draw_seq(source, regime);
+    burst.push_back(fork_op(seq, fork));
+    burst.push_back(seq_op(OpKind::append, fork, TokenCount{0, 1}));
+  }
+  if (source.coin(500)) burst.push_back(seq_op(OpKind::free, seq));
+  const SeqId other = draw_seq(source, regime);
+  burst.push_back(prefill_op(other, prompt));
+  burst.push_back(seq_op(OpKind::read, other));
+  return burst;
+}
+
 }  // namespace kv::bursts

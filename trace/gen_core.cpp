@@ -102,6 +102,7 @@ Config draw_config(Source& source, const Regime& regime) {
     config.*variant.field = source.coin(ranges.variant_per_mille);
   }
   if (!ranges.cpu_pages.empty()) config.cpu_pages = source.draw(ranges.cpu_pages);
+  if (!ranges.sliding_window.empty()) config.sliding_window = source.draw(ranges.sliding_window);
   config.max_pages = fit_max_pages(config, config.max_pages);
   return config;
 }

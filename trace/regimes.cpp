@@ -68,6 +68,15 @@ const ConfigRanges serving = {.page_size = {at(1), at(2, 3), at(3), at(4, 3), at
                               .cpu_pages = {at(0), span(1, 8, 2), span(9, 64)},
                               .kv_heads = {span(1, 2)}, .head_dim = {span(1, 4)}, .layers = {span(1, 2)}};
 
+// Sliding windows (section 16): windows below, at and past a page, caching mostly, the lifecycle
+// ops and a CPU pool sometimes, each variant 20% of the time.
+const ConfigRanges window = {.page_size = {at(1, 2), at(2, 3), at(3), at(4, 3), at(8), at(16)},
+                             .max_pages = {span(2, 16, 3), span(17, 96, 2)}, .lru_per_mille = 600,
+                             .caching_per_mille = 750, .shape_per_mille = 100,
+                             .variant_per_mille = 200, .cpu_pages = {at(0, 2), span(1, 16)},
+                             .sliding_window = {span(2, 4, 3), span(5, 16, 3), span(17, 64, 2), at(4096)},
+                             .kv_heads = {span(1, 2)}, .head_dim = {span(1, 4)}, .layers = {span(1, 2)}};
+
 // A 70B-class shape: 8 x 128 heads over 33..80 layers, 67,584 to 163,840 words per token (past a
 // 16-bit word index), so the pool holds a few tokens (pool_words_cap).
 const ConfigRanges large = {.page_size = {at(1, 3), at(2)}, .max_pages = {span(1, 4)},
@@ -101,6 +110,10 @@ std::vector<Regime> make_table() {
                                                   {swap_cycle, 3}, {prompt_churn, 1},
                                                   {block_under_two_prefixes, 1}},                 10, 100,  40},
   {"large",    large,    {span(1, 4)},     4,    {{one_op, 3}, {fork_then_append, 1}},             0,  30,  30},
+  {"window",   window,   {span(2, 12)},    12,   {{one_op, 3}, {window_slide, 6}, {prompt_churn, 2},
+                                                  {block_under_two_prefixes, 1}, {fork_then_append, 1},
+                                                  {swap_cycle, 1}, {preempt_and_resume, 1},
+                                                  {speculative_decode, 1}},                        0, 100,  40},
   };
 }
 // clang-format on

@@ -18,7 +18,7 @@ namespace kv {
 // clang-format off
 #define KV_REGIMES(X) \
   X(classic) X(counters) X(prefix) X(batch) X(pressure) X(fanout) X(ids) X(device) X(shapes) X(pages) \
-  X(serving) X(large)
+  X(serving) X(large) X(window)
 // clang-format on
 #define KV_REGIME_ENUM(name) name,
 enum class Profile : uint8_t { mixed, KV_REGIMES(KV_REGIME_ENUM) };
@@ -43,7 +43,8 @@ struct ConfigRanges {
   // Each semantic variant but reserved_slots (which rules caching out) on, independently; a
   // backend's profile then keeps only those it implements both ways (trace/capabilities.hpp).
   uint32_t variant_per_mille = 0;
-  Choices cpu_pages = {};  // the CPU pool (kvtrace 3); empty: none
+  Choices cpu_pages = {};       // the CPU pool (kvtrace 3); empty: none
+  Choices sliding_window = {};  // section 16's window (kvtrace 3); empty: full attention
   Choices kv_heads = {{1, 1, 1}};
   Choices head_dim = {{1, 2, 2}};
   Choices layers = {{1, 1, 1}};
