@@ -81,7 +81,7 @@ class Sequence:
 
     @property
     def null_entries(self) -> int:
-        """z(S): its leading null entries (V-W2); 0 while swapped out (its table is empty)."""
+        """z(S): its leading null entries (V-W2), which stay while S is swapped out (V-W6)."""
         z = 0
         while z < len(self.table) and self.table[z] is None:
             z += 1
@@ -512,7 +512,7 @@ class PagedCache(kv.Cache):
     def swap_out(self, seq):
         """V-S2: S's first ceil(n/page_size) entries copied to CPU pages of their own (the non-null
         ones, V-W6), then every entry released as by free (registered pages keep their keys and
-        join the queue, last block first). Does not use S."""
+        join the queue, last block first); its null entries stay. Does not use S."""
         s = self.get(seq)
         if s.swapped or s.in_flight:
             raise kv.OpError("invalid_argument")
@@ -526,6 +526,7 @@ class PagedCache(kv.Cache):
             page, take = s.table[block], min(p, n - block * p)
             cpu.append((block, self.slots[page][:take], self.token_ids[page][:take]))
         self.remove_pages(s)
+        s.table = [None] * z  # null entries stay null (V-W6): `? pages` shows them while S is out
         s.cpu = cpu
         self.cpu_used += count
 
@@ -538,7 +539,7 @@ class PagedCache(kv.Cache):
             raise kv.OpError("invalid_argument")
         need = len(s.cpu)
         evicted = self.make_room(need, frozenset([seq]))
-        s.table = [None] * (len(s.gone_ids) // self.page_size)  # null entries stay null (V-W6)
+        s.table = [None] * s.null_entries  # its null entries stayed (V-W6); the pages go after them
         for _, values, ids in s.cpu:
             page = self.take_page()
             self.slots[page][: len(values)] = values
@@ -642,14 +643,14 @@ class PagedCache(kv.Cache):
                 yield f"sequence {seq}: a page twice in its block table"
             if len(live) != len(s.table) - z:
                 yield f"sequence {seq}: a null entry after a page (null entries are a prefix, V-W2)"
-            if s.cpu is None and (z > self.config.out_of_window_entries(s.n) or len(s.gone_ids) != z * p):
+            if z > self.config.out_of_window_entries(s.n) or len(s.gone_ids) != z * p:
                 yield f"sequence {seq}: {z} null entries for {s.n} tokens, {len(s.gone_ids)} ids kept"
             # S6, which does not apply while S is swapped out (V-S4)
             if s.cpu is None and len(s.table) < -(-(s.n + s.reserved) // self.page_size):
                 yield f"sequence {seq}: {s.n} tokens and {s.reserved} reserved slots in {len(s.table)} pages"
             if s.waiting and (s.table or s.n or s.reserved):
                 yield f"sequence {seq} waits but holds pages, tokens or reserved slots"
-            if s.swapped and (s.table or s.in_flight or len(s.cpu) != max(0, -(-s.n // p) - len(s.gone_ids) // p)
+            if s.swapped and (live or s.in_flight or len(s.cpu) != max(0, -(-s.n // p) - z)
                               or sum(len(values) for _, values, _ in s.cpu) != s.n - len(s.gone_ids)):
                 yield f"sequence {seq} is swapped out but holds pages, is in flight, or its CPU pages miss tokens"
             for page in live:

@@ -503,8 +503,11 @@ class Cache:
         pinned and last_use (swap_out does not use S). Raise OpError: 'unknown_sequence';
         'invalid_argument' when S is swapped out already or in flight; 'capacity_exceeded' when
         fewer than ceil(n/page_size) of the config's cpu_pages are free. While S is out, `info`
-        says pages=0 tokens=n, `pages` and `values`/`words` are empty (no device pages to read
-        through), `stats` counts its n tokens and its CPU pages (`Stats.cpu`)."""
+        says pages=0 tokens=n, `pages` is empty (with a sliding window: its null entries only,
+        which stay, V-W6) and `values`/`words` are empty (no device pages to read through),
+        `stats` counts its n tokens and its CPU pages (`Stats.cpu`). With a window only the
+        non-null entries are copied (that many CPU pages) and `swap_in` writes them back into
+        the same entries."""
         raise NotImplementedError
 
     def swap_in(self, seq: int, tick: int) -> list[int] | None:
