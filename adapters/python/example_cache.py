@@ -25,7 +25,7 @@ sequence grows, null block-table entries, window-limited prefix-cache hits); and
     python3 adapters/python/example_cache.py --variant rejected_slots=released
                                                    # declare (and implement) a variant
     python3 adapters/python/example_cache.py --sliding-window 3   # declare `sliding_window 3 1048576`:
-                                                   # every generated config gets a window of 3
+                                                   # every generated config gets a window of at least 3
 
 (or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit|swap-keeps-cpu|window-off-by-one). Everything
 protocol-related lives in kvharness_backend.py: this file is only the cache and its mapping onto

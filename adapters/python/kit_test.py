@@ -959,6 +959,25 @@ class Harness(unittest.TestCase):
             clean = self.kvtrace("replay", "--artifacts", folder, "--backend", f"exec:{EXAMPLE}", *paths)
             self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
 
+    def test_window_campaign(self):
+        # The `window` profile slides windows under every op: the clean example passes, and a
+        # campaign finds --bug window-off-by-one and shrinks it to a trace the clean one passes.
+        for bug, status in (("", 0), ("window-off-by-one", 1)):
+            backend = f"exec:{EXAMPLE} --protocol 2" + (f" --bug {bug}" if bug else "")
+            with self.subTest(bug=bug), tempfile.TemporaryDirectory() as artifacts:
+                done = self.kvtrace("campaign", "--backend", backend, "--profile", "window", "--traces", "40",
+                                    "--ops", "100", "--seed", "1", "--jobs", "2", "--artifacts", artifacts)
+                self.assertEqual(done.returncode, status, done.stdout + done.stderr)
+                if not bug:
+                    self.assertIn(" 0 findings", done.stdout)
+                    continue
+                shrunk = glob.glob(os.path.join(artifacts, "*.min.trace"))
+                self.assertTrue(shrunk, done.stdout)
+                with open(shrunk[0]) as trace:
+                    self.assertIn("sliding_window=", trace.read())
+                self.assertEqual(self.kvtrace("replay", "--artifacts", artifacts, "--backend",
+                                              f"exec:{EXAMPLE}", shrunk[0]).returncode, 0)
+
     def test_serving_campaign_passes(self):
         # The serving profile draws every lifecycle op, cpu_pages (none to roomy) and swap bursts.
         with tempfile.TemporaryDirectory() as artifacts:
