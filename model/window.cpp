@@ -22,9 +22,8 @@ uint64_t Model::page_count(const Sequence& sequence) const {
 // "S's entries z(S) .. skip(n)-1 are released last entry first, as P14 releases, and become null"
 // (V-W4), before an op that grows S computes its need.
 void Model::release_out_of_window(Sequence& sequence) {
-  const uint64_t skip =
-      std::min<uint64_t>(config_.out_of_window_entries(sequence.token_count),
-                         sequence.block_table.size());
+  const uint64_t skip = std::min<uint64_t>(config_.out_of_window_entries(sequence.token_count),
+                                           sequence.block_table.size());
   for (uint64_t entry = skip; entry > null_entries(sequence); entry--) {
     release(sequence.block_table[entry - 1]);
     sequence.block_table[entry - 1] = null_page;
@@ -61,10 +60,10 @@ void Model::audit_window(std::vector<std::string>& problems) const {
     const uint64_t all_nulls = sequence.block_table.size() - page_count(sequence);
     const uint64_t skip = config_.out_of_window_entries(sequence.token_count);
     if (nulls != all_nulls || nulls > skip) {
-      problems.push_back("model: sequence " + std::to_string(id) + " has " +
-                         std::to_string(all_nulls) + " null entries, " + std::to_string(nulls) +
-                         " of them leading; expected a prefix of at most skip(n) = " +
-                         std::to_string(skip));
+      problems.push_back(
+          "model: sequence " + std::to_string(id) + " has " + std::to_string(all_nulls) +
+          " null entries, " + std::to_string(nulls) +
+          " of them leading; expected a prefix of at most skip(n) = " + std::to_string(skip));
     }
   }
 }

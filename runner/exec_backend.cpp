@@ -52,6 +52,28 @@ std::optional<std::vector<Int>> parse_ok_list(const std::string& reply) {
   return values;
 }
 
+// The reply to `? pages S`: `ok` and page ids, `-` for a null entry (V-W2, as null_page); an
+// error message naming the first word that is neither.
+std::variant<std::vector<uint64_t>, std::string> parse_pages_reply(const std::string& reply) {
+  if (reply != "ok" && reply.rfind("ok ", 0) != 0)
+    return std::string("it does not start with `ok`");
+  std::vector<uint64_t> pages;
+  size_t pos = 2;
+  while (pos < reply.size()) {
+    while (pos < reply.size() && reply[pos] == ' ') pos++;
+    const size_t end = std::min(reply.find(' ', pos), reply.size());
+    if (end == pos) break;
+    const std::string_view word = std::string_view(reply).substr(pos, end - pos);
+    pos = end;
+    const auto page = word == "-" ? std::optional<uint64_t>(null_page) : parse_int<uint64_t>(word);
+    if (!page || (*page == null_page && word != "-")) {
+      return "`" + excerpt(std::string(word)) + "` is neither a page id nor `-`";
+    }
+    pages.push_back(*page);
+  }
+  return pages;
+}
+
 // "5-8,12" -> {5,6,7,8,12}; nullopt when malformed (or a range runs backwards).
 std::optional<std::vector<uint64_t>> parse_ranges(std::string_view text) {
   constexpr uint64_t key_length_max = uint64_t{1} << 24;
@@ -411,9 +433,21 @@ std::vector<uint64_t> ExecBackend::block_table(SeqId seq) const {
   const std::string request = "? pages " + std::to_string(seq);
   const auto reply = query(request);
   if (!reply || *reply == "unknown_sequence") return {};
-  auto pages = parse_ok_list<uint64_t>(*reply);
-  if (!pages) set_broken("answered `" + request + "` with `" + excerpt(*reply) + "`");
-  return pages.value_or(std::vector<uint64_t>{});
+  auto parsed = parse_pages_reply(*reply);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    set_broken("answered `" + request + "` with `" + excerpt(*reply) + "`: " + *error +
+               " (expected `ok` and page ids, `-` for a null entry, docs/backend-protocol.md)");
+    return {};
+  }
+  return std::get<std::vector<uint64_t>>(std::move(parsed));
+}
+
+uint64_t ExecBackend::null_entries(SeqId seq) const {
+  if (config_.sliding_window == 0) return 0;  // no window, no null entries: no `? pages` asked
+  const std::vector<uint64_t> table = block_table(seq);
+  return static_cast<uint64_t>(
+      std::find_if(table.begin(), table.end(), [](uint64_t page) { return page != null_page; }) -
+      table.begin());
 }
 
 std::optional<uint64_t> ExecBackend::words_digest(SeqId seq) {
@@ -440,19 +474,29 @@ std::optional<PrefixCacheView> ExecBackend::prefix_cache() const {
   return std::get<PrefixCacheView>(std::move(parsed));
 }
 
-std::vector<uint32_t> ExecBackend::gather_words(SeqId seq) {
-  std::vector<uint32_t> words;
+// S's readable tokens as absolute indices [first, end): from its first non-null entry (V-W3) to n,
+// or to the end of its table when that is shorter (a backend bug: the runner then reports the
+// data that differs); none while swapped out (V-S4).
+std::pair<uint64_t, uint64_t> ExecBackend::readable_tokens(SeqId seq) const {
   const auto found = info(seq);
-  if (!found || !stores_data()) return words;
-  // The tokens its block table holds: n, or none while swapped out (V-S4); a table too short for
-  // n (a backend bug) asks for fewer words, and the runner reports the data that differs.
-  const uint64_t tokens =
-      std::min<uint64_t>(found->token_count, found->page_count * uint64_t{config_.page_size});
-  const uint64_t total = tokens * config_.words_per_token();
-  while (!broken_ && words.size() < total) {
-    const uint64_t count = std::min<uint64_t>(exec_words_per_request, total - words.size());
+  if (!found || !stores_data()) return {0, 0};
+  const uint64_t page_size = config_.page_size;
+  const uint64_t first = found->page_count == 0 ? 0 : null_entries(seq) * page_size;
+  const uint64_t end =
+      std::min<uint64_t>(found->token_count, first + uint64_t{found->page_count} * page_size);
+  return {first, std::max(first, end)};
+}
+
+// `? words S FIRST COUNT` until `word_count` words from word `first_word` (word 0: the first word
+// of S's first readable token) have come back.
+std::vector<uint32_t> ExecBackend::fetch_words(SeqId seq, uint64_t first_word,
+                                               uint64_t word_count) const {
+  std::vector<uint32_t> words;
+  while (!broken_ && words.size() < word_count) {
+    const uint64_t count = std::min<uint64_t>(exec_words_per_request, word_count - words.size());
     const std::string request = "? words " + std::to_string(seq) + " " +
-                                std::to_string(words.size()) + " " + std::to_string(count);
+                                std::to_string(first_word + words.size()) + " " +
+                                std::to_string(count);
     const auto reply = query(request);
     if (!reply) break;
     const auto chunk = parse_ok_list<uint32_t>(*reply);
@@ -460,13 +504,31 @@ std::vector<uint32_t> ExecBackend::gather_words(SeqId seq) {
     if (!chunk || chunk->empty() || chunk->size() > count) {
       set_broken("answered `" + request + "` with `" + excerpt(*reply) +
                  "`, expected `ok` and 1 to " + std::to_string(count) +
-                 " words (the sequence holds " + std::to_string(total) + " words)");
+                 " words (the sequence holds " + std::to_string(first_word + word_count) +
+                 " readable words)");
       break;
     }
     words.insert(words.end(), chunk->begin(), chunk->end());
   }
-  last_read_ = words;
   return words;
+}
+
+std::vector<uint32_t> ExecBackend::gather_words(SeqId seq) {
+  const auto [first, end] = readable_tokens(seq);
+  last_read_ = fetch_words(seq, 0, (end - first) * config_.words_per_token());
+  return last_read_;
+}
+
+// Tokens [first_token, first_token + token_count) by their absolute indices; `? words` counts from
+// S's first readable token. The runner asks only for tokens from there on; a range that starts
+// before it (the backend released more than the model) gives no words, which the runner reports.
+std::vector<uint32_t> ExecBackend::gather_token_words(SeqId seq, uint64_t first_token,
+                                                      uint64_t token_count) {
+  const auto [first, end] = readable_tokens(seq);
+  if (first_token < first || first_token >= end) return {};
+  const uint64_t count = std::min(token_count, end - first_token);
+  const uint64_t words_per_token = config_.words_per_token();
+  return fetch_words(seq, (first_token - first) * words_per_token, count * words_per_token);
 }
 
 std::vector<std::string> ExecBackend::audit() const {

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <variant>
 
 #include "runner/backend.hpp"
@@ -54,7 +55,10 @@ class ExecBackend final : public Backend {
   std::optional<InfoView> info(SeqId seq) const override;
   std::vector<SeqId> sequence_ids() const override;
   std::vector<uint64_t> block_table(SeqId seq) const override;
+  // S's words from its first non-null entry on (V-W3), as `? words` numbers them.
   std::vector<uint32_t> gather_words(SeqId seq) override;
+  std::vector<uint32_t> gather_token_words(SeqId seq, uint64_t first_token,
+                                           uint64_t token_count) override;
   std::vector<std::string> audit() const override;
   std::optional<std::string> broken() const override { return broken_; }
   bool stores_data() const override { return !session_ || session_->caps.stores_data; }
@@ -78,6 +82,10 @@ class ExecBackend final : public Backend {
   void send_planned(size_t index);
   bool is_breakpoint(const Op& op) const;
   OpResult parse_result_reply(const Op& op, const std::string& reply);
+  // S's leading null entries (from `? pages`; 0 without a sliding window, with no request).
+  uint64_t null_entries(SeqId seq) const;
+  std::pair<uint64_t, uint64_t> readable_tokens(SeqId seq) const;
+  std::vector<uint32_t> fetch_words(SeqId seq, uint64_t first_word, uint64_t word_count) const;
 
   std::string name_;
   std::unique_ptr<ExecSession> session_;

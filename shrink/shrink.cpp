@@ -98,7 +98,7 @@ class Shrinker {
 
   bool try_config(Trace& trace) {
     bool progress = false;
-    for (uint32_t variant = 0; variant < 10; variant++) {
+    for (uint32_t variant = 0; variant < 12; variant++) {
       Trace candidate = trace;
       Config& config = candidate.config;
       switch (variant) {
@@ -128,8 +128,20 @@ class Shrinker {
         case 7:
           config.page_size = std::max<uint32_t>(config.page_size - 1, 1);
           break;
-        default:
+        case 8:
           config.layers = 1;
+          break;
+        // A window (section 16): none at all, then smaller; never 1 (V-W0).
+        case 9:
+          config.sliding_window = 0;
+          break;
+        case 10:
+          if (config.sliding_window > 0)
+            config.sliding_window = std::max(config.sliding_window / 2, 2u);
+          break;
+        default:
+          if (config.sliding_window > 0)
+            config.sliding_window = std::max(config.sliding_window - 1, 2u);
           break;
       }
       if (candidate.config != trace.config && fails_same(candidate)) {

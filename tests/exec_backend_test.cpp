@@ -288,6 +288,69 @@ TEST(ExecBackend, ShortWordsRepliesAreAccepted) {
   expect_prefix_seeds_agree(" --words-max 3");
 }
 
+// The exec: backend for `config_line`, with `ops` applied at ticks 0, 1, ...
+std::unique_ptr<Backend> backend_after(const std::string& name, std::string_view config_line,
+                                       const std::vector<std::string>& ops) {
+  const Trace trace = trace_of("kvtrace 3\n" + std::string(config_line) + "\n");
+  auto made = make_backend(name, trace.config);
+  for (size_t i = 0; i < ops.size(); i++) made->apply(std::get<Op>(parse_op(ops[i])), i);
+  return made;
+}
+
+TEST(ExecBackend, NullEntriesParseFromADash) {
+  // `-` in `? pages` is a null entry (V-W2); words count from the first non-null entry (V-W3):
+  // with entry 0 null, `? words 1 0 4` is token 2's (page_size 2, 4 words a token).
+  const auto made =
+      backend_after(backend + " --corrupt-pages null",
+                    "config page_size=2 max_pages=4 sliding_window=2", {"append 1 3"});
+  const std::vector<uint64_t> table = made->block_table(1);
+  ASSERT_EQ(table.size(), 2u);
+  EXPECT_EQ(table[0], null_page);
+  EXPECT_NE(table[1], null_page);
+  const std::vector<uint32_t> words = made->gather_words(1);
+  EXPECT_EQ(words.size(), 4u);  // token 2 only
+  EXPECT_EQ(made->gather_token_words(1, 2, 1), words);
+  EXPECT_TRUE(made->gather_token_words(1, 0, 1).empty());  // before the readable tokens
+  EXPECT_FALSE(made->broken().has_value()) << *made->broken();
+  // Without a window nothing is null: the same `? pages` reply is asked for only by the runner,
+  // and every token is readable.
+  const auto full = backend_after(backend, "config page_size=2 max_pages=4", {"append 1 3"});
+  const std::vector<uint32_t> all = full->gather_words(1);
+  EXPECT_EQ(all.size(), 12u);
+  EXPECT_EQ(full->gather_token_words(1, 1, 2), std::vector<uint32_t>(all.begin() + 4, all.end()));
+}
+
+TEST(ExecBackend, SlidingWindowOnlyWhereTheProfileDeclaresIt) {
+  // Undeclared: 0..0 (no windows). Declared: its range, beyond what the in-tree backends do;
+  // listed with one of them, their range.
+  const auto plain = backend_capabilities({backend});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(plain));
+  EXPECT_EQ(std::get<Capabilities>(plain).sliding_window.max, 0u);
+  const std::string windowed = backend + " --profile-line 'sliding_window 0 64'";
+  const auto declared = backend_capabilities({windowed});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(declared)) << std::get<std::string>(declared);
+  EXPECT_EQ(std::get<Capabilities>(declared).sliding_window.min, 0u);
+  EXPECT_EQ(std::get<Capabilities>(declared).sliding_window.max, 64u);
+  const auto with_host = backend_capabilities({windowed, "host"});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(with_host));
+  EXPECT_EQ(std::get<Capabilities>(with_host).sliding_window.max,
+            Capabilities::all().sliding_window.max);
+  const Trace window = trace_of("kvtrace 3\nconfig page_size=2 max_pages=4 sliding_window=3\n");
+  EXPECT_TRUE(trace_outside(window, std::get<Capabilities>(plain), backend).has_value());
+  EXPECT_FALSE(trace_outside(window, std::get<Capabilities>(declared), windowed).has_value());
+}
+
+TEST(ExecBackend, BadPageWordIsABackendFailure) {
+  const RunReport report =
+      run_trace(small_trace(), {backend + " --corrupt-pages word"}, AuditMode::every);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.divergence->kind, "backend");
+  EXPECT_NE(report.divergence->detail.find("`page7` is neither a page id nor `-`"),
+            std::string::npos)
+      << report.divergence->detail;
+  EXPECT_EQ(zombie_children(), 0);
+}
+
 TEST(ExecBackend, NameCheck) {
   EXPECT_FALSE(backend_name_problem("exec:./x").has_value());
   EXPECT_TRUE(backend_name_problem("exec:").has_value());

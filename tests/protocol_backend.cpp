@@ -1,6 +1,8 @@
 // kv_protocol_backend: serves the in-tree `host` backend over backend protocol v2 (or v1) on
-// stdin/stdout (a C++ adapter); --misbehave MODE --at-op N and --corrupt-cache play broken
-// backends.
+// stdin/stdout (a C++ adapter); --misbehave MODE --at-op N, --corrupt-cache and --corrupt-pages
+// play broken backends. Its profile declares no sliding window (`sliding_window 0 0`) unless
+// asked: --profile-line 'sliding_window 0 1048576' (only where the host cache implements
+// docs/semantics.md section 16). A null entry (V-W2) is `-` in `? pages`.
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,12 +32,25 @@ struct Options {
   std::string data = "yes";   // the `data` profile line
   uint64_t words_max = 0;     // when not 0, `? words` answers at most this many words
   bool hash_keys = false;     // `keys hash`: `? cache` names keys by a hash word
+  std::string corrupt_pages;  // `? pages` of a table with 2 or more entries: null (its first entry
+                              // shown as `-`) or word (its last entry shown as `page7`)
 };
 
 uint64_t number(std::string_view text) {
   uint64_t value = 0;
   std::from_chars(text.data(), text.data() + text.size(), value);
   return value;
+}
+
+// `? pages S`: page ids, `-` for a null entry (V-W2).
+std::string pages_reply(const std::vector<uint64_t>& table, const Options& options) {
+  std::vector<std::string> words;
+  for (uint64_t page : table) words.push_back(page == kv::null_page ? "-" : std::to_string(page));
+  if (words.size() >= 2 && options.corrupt_pages == "null") words.front() = "-";
+  if (words.size() >= 2 && options.corrupt_pages == "word") words.back() = "page7";
+  std::string out = "ok";
+  for (const std::string& word : words) out += " " + word;
+  return out;
 }
 
 std::string join(const auto& values) {
@@ -122,7 +137,7 @@ std::string observe(kv::Backend& backend, const std::string& line, const Options
   const auto info = backend.info(seq);
   if (!info) return "unknown_sequence";
   if (what == "info") return kv::format_result(kv::Result{kv::Status::ok, {}, info, std::nullopt});
-  if (what == "pages") return join(backend.block_table(seq));
+  if (what == "pages") return pages_reply(backend.block_table(seq), options);
   const std::vector<uint32_t> words = backend.gather_words(seq);
   if (what == "digest") {
     char hex[17];
@@ -218,6 +233,7 @@ int main(int argc, char** argv) {
     if (flag == "--data") options.data = argv[i + 1];
     if (flag == "--words-max") options.words_max = number(argv[i + 1]);
     if (flag == "--hash-keys") options.hash_keys = std::string_view(argv[i + 1]) == "yes";
+    if (flag == "--corrupt-pages") options.corrupt_pages = argv[i + 1];
   }
   std::ios::sync_with_stdio(false);
   return serve(options);

@@ -96,6 +96,20 @@ TEST(ShrinkPass, RetiresAFreedIdThatComesBack) {
   EXPECT_NE(result.trace.lines[3].op.seq, result.trace.lines[0].op.seq);
 }
 
+// Known minimum: two appends to one sequence under the smallest window, 2 (the second append
+// releases entry 0 first, V-W4); a window of 0 never releases, so it stays.
+TEST(ShrinkPass, NarrowsTheSlidingWindow) {
+  const ShrinkResult result = shrink_with_trigger(
+      "kvtrace 3\nconfig page_size=4 max_pages=64 sliding_window=16\nappend 1 40\nappend 2 3\n"
+      "append 1 5\n",
+      [](const Op& op, const Backend& backend) {
+        const std::vector<uint64_t> table = backend.block_table(op.seq);
+        return op.kind == OpKind::append && !table.empty() && table.front() == null_page;
+      });
+  EXPECT_EQ(result.trace.config.sliding_window, 2u) << format_trace(result.trace);
+  EXPECT_EQ(result.trace.lines.size(), 2u) << format_trace(result.trace);
+}
+
 // Known minimum: a one-member step naming 150. One entry at a time would leave ~180 of 200.
 TEST(ShrinkPass, FewerStepEntries) {
   std::string step = "step";

@@ -6,7 +6,10 @@ free, truncate, pin/unpin, touch, read, evict, step, info, stats, check; evictio
 lru) on a pool of physical pages with refcounts and a free list, and audits itself; and
 section 13's automatic prefix caching (prefill, registered keys, the cached-free queue); and
 section 15's request lifecycle (admit, reserve, commit, preempt; kvtrace 3) with the variant
-`rejected_slots=kept|released`, and swapping to a CPU pool (swap_out, swap_in, `cpu_pages`).
+`rejected_slots=kept|released`, and swapping to a CPU pool (swap_out, swap_in, `cpu_pages`); and
+section 16's sliding-window attention (`sliding_window=W`: out-of-window pages released before a
+sequence grows, null block-table entries, window-limited prefix-cache hits); and the variant
+`append_atomicity=op|token` (section 14.1).
 
     python3 adapters/python/example_cache.py            # the cache as it should be
     python3 adapters/python/example_cache.py --bug      # copy-on-write forgets to copy
@@ -16,11 +19,15 @@ section 15's request lifecycle (admit, reserve, commit, preempt; kvtrace 3) with
                                                                # hits its prompt's last block too
     python3 adapters/python/example_cache.py --bug swap-keeps-cpu  # swap_in forgets to free the
                                                                # CPU pages it swapped back in
+    python3 adapters/python/example_cache.py --bug window-off-by-one  # releases one block too early
+                                                               # (skip computed from n+1)
     python3 adapters/python/example_cache.py --protocol 2     # also answer `? cache`
     python3 adapters/python/example_cache.py --variant rejected_slots=released
                                                    # declare (and implement) a variant
+    python3 adapters/python/example_cache.py --sliding-window 3   # declare `sliding_window 3 1048576`:
+                                                   # every generated config gets a window of at least 3
 
-(or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit|swap-keeps-cpu). Everything
+(or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit|swap-keeps-cpu|window-off-by-one). Everything
 protocol-related lives in kvharness_backend.py: this file is only the cache and its mapping onto
 kv.Cache.
 """
@@ -42,14 +49,16 @@ FLAKY_COIN = random.Random()
 
 # The semantic variants (docs/semantics.md sections 14 and 15.4) this cache implements: key ->
 # (default, variant). `--variant KEY=VALUE` declares one in the profile (`config KEY=VALUE`).
-VARIANTS = {"rejected_slots": ("kept", "released")}
+VARIANTS = {"rejected_slots": ("kept", "released"), "append_atomicity": ("op", "token")}
 
 
 class Sequence:
-    __slots__ = ("table", "n", "pinned", "last_use", "pending", "reserved", "waiting", "cpu")
+    __slots__ = ("table", "n", "pinned", "last_use", "pending", "reserved", "waiting", "cpu", "gone_ids")
 
     def __init__(self, tick: int):
-        self.table: list[int] = []  # physical page per block-table entry
+        # physical page per block-table entry; None for a null entry (section 16: its page left the
+        # window and was released), always a prefix of the table
+        self.table: list[int | None] = []
         self.n = 0
         self.pinned = False
         self.last_use = tick
@@ -59,12 +68,28 @@ class Sequence:
         self.reserved = 0
         self.waiting = False
         # section 15.4: while swapped out, S's CPU pages (its tokens' values and ids, one
-        # (values, ids) pair per page, ceil(n/page_size) of them) and no device pages; else None.
-        self.cpu: list[tuple[list[int], list[int]]] | None = None
+        # (entry, values, ids) triple per non-null entry among its first ceil(n/page_size)) and
+        # no device pages; else None.
+        self.cpu: list[tuple[int, list[int], list[int]]] | None = None
+        # section 16: the ids of the tokens of S's null entries (their pages are gone; an engine
+        # keeps a request's token ids on the host), z * page_size of them.
+        self.gone_ids: list[int] = []
 
     @property
     def swapped(self) -> bool:
         return self.cpu is not None
+
+    @property
+    def null_entries(self) -> int:
+        """z(S): its leading null entries (V-W2), which stay while S is swapped out (V-W6)."""
+        z = 0
+        while z < len(self.table) and self.table[z] is None:
+            z += 1
+        return z
+
+    def live_pages(self) -> list[int]:
+        """The pages of its non-null entries, in entry order."""
+        return [page for page in self.table if page is not None]
 
     @property
     def in_flight(self) -> bool:
@@ -78,6 +103,7 @@ class PagedCache(kv.Cache):
         if unsupported:
             raise kv.ConfigError(f"unsupported config keys: {' '.join(unsupported)}")
         self.release_rejected = config.extra.get("rejected_slots") == "released"
+        self.token_appends = config.extra.get("append_atomicity") == "token"  # V-A1
         self.page_size = config.page_size
         self.max_pages = config.max_pages
         self.lru = config.eviction == "lru"
@@ -141,10 +167,32 @@ class PagedCache(kv.Cache):
         self.remove_pages(s)
 
     def remove_pages(self, s: Sequence) -> None:
-        """Release s's pages, last block first (P14)."""
+        """Release s's pages, last block first (P14); null entries hold none."""
         for page in reversed(s.table):
-            self.drop_page(page)
+            if page is not None:
+                self.drop_page(page)
         s.table = []
+
+    # ---- the sliding window (section 16) ------------------------------------------------------
+
+    def release_skip(self, n: int) -> int:
+        """skip(n) (V-W1) as the release before growth computes it."""
+        if BUG == "window-off-by-one":  # the bug: one block too early
+            return self.config.out_of_window_entries(n + 1)
+        return self.config.out_of_window_entries(n)
+
+    def release_out_of_window(self, s: Sequence) -> None:
+        """V-W4, before s grows: entries z .. skip(n)-1 released last entry first (registered pages
+        keep their keys and join the queue) and made null; their tokens' ids are kept."""
+        z, skip = s.null_entries, self.release_skip(s.n)
+        if skip <= z:
+            return
+        for entry in range(z, skip):
+            s.gone_ids.extend(self.token_ids[s.table[entry]])
+        for entry in range(skip - 1, z - 1, -1):
+            page = s.table[entry]
+            s.table[entry] = None
+            self.drop_page(page)
 
     # ---- eviction (sections 5 and 6) ----------------------------------------------------------
 
@@ -170,7 +218,7 @@ class PagedCache(kv.Cache):
             if seq in protect:
                 continue
             victims.append(seq)
-            for page in self.seqs[seq].table:
+            for page in self.seqs[seq].live_pages():
                 held[page] = held.get(page, 0) + 1
                 if held[page] == self.refcount[page]:
                     free += 1
@@ -191,6 +239,8 @@ class PagedCache(kv.Cache):
         if seq in self.seqs and (self.seqs[seq].waiting or self.seqs[seq].swapped):
             # a waiting S gets no page before its lookup (V-L8); a swapped-out S none (V-S4)
             raise kv.OpError("invalid_argument")
+        if seq in self.seqs:
+            self.release_out_of_window(self.seqs[seq])  # V-W4: stays even if no page is free
         evicted = self.make_room(1, frozenset([seq]))
         s = self.seqs.setdefault(seq, Sequence(tick))
         s.table.append(self.take_page())
@@ -198,10 +248,32 @@ class PagedCache(kv.Cache):
         return evicted
 
     def append(self, seq, tokens, tick, protect):
+        if not self.token_appends:
+            return self.append_run(seq, tokens, tick, protect)
+        # append_atomicity=token (V-A1, V-A2): one append per token, stopping at the first that
+        # fails (everything before it stays done). Tokens that need no new page and release
+        # nothing (V-W4) go together: the same as one at a time.
+        evicted: list[int] = []
+        p, w, i, count = self.page_size, self.config.sliding_window, 0, len(tokens)
+        while i < count:
+            s = self.seqs.get(seq)
+            n = s.n if s else 0
+            run = min(count - i, p - n % p)
+            if w:  # the next position whose release differs: skip grows by one there
+                off = 1 if BUG == "window-off-by-one" else 0
+                run = min(run, w - 1 - off + (self.release_skip(n) + 1) * p - n)
+            evicted += self.append_run(seq, kv.Tokens(tokens.values[i : i + run], tokens.ids[i : i + run]),
+                                       tick, protect) or []
+            i += run
+        return evicted
+
+    def append_run(self, seq, tokens, tick, protect):
         p = self.page_size
         s = self.seqs.get(seq)
         if s is not None and (s.in_flight or s.swapped):
             raise kv.OpError("invalid_argument")  # spoken for (V-L8), or swapped out (V-S4)
+        if s is not None:
+            self.release_out_of_window(s)  # V-W4
         n, table = (s.n, s.table) if s else (0, [])
         entry = n // p
         shared = entry < len(table) and self.refcount[table[entry]] > 1
@@ -246,28 +318,53 @@ class PagedCache(kv.Cache):
         if seq in self.seqs:
             raise kv.OpError("sequence_exists")
         p, n, ids = self.page_size, len(tokens), list(tokens.ids)
-        hits = self.lookup(ids)
-        victims = self.prefill_victims(hits, -(-n // p) - len(hits), None)
+        blocks, first, hits = self.lookup(ids)
+        victims = self.prefill_victims(hits, -(-n // p) - blocks, None)
         for victim in victims:
             self.remove(victim)
         s = self.seqs[seq] = Sequence(tick)
-        self.take_hits(s, hits)
-        k = len(hits) * p
+        self.take_hits(s, first, hits, ids)
+        k = blocks * p
         self.write(s, k, kv.Tokens(tokens.values[k:], ids[k:]))
         s.n = n
-        self.register(s, ids, len(hits), n // p)
+        self.register(s, ids, blocks, n // p)
         return k, victims
 
-    def lookup(self, ids: list[int], limit_blocks: bool = True) -> list[int]:
-        """The pages of the leading blocks of `ids` whose keys are registered, at most
-        floor((len-1)/page_size) of them: the last token is always computed (13.7)."""
-        p, hits = self.page_size, []
+    def lookup(self, ids: list[int], limit_blocks: bool = True) -> tuple[int, int, list[int]]:
+        """The prefix-cache hit of a prompt with these ids: (H, first, pages). H blocks hit, at most
+        floor((len-1)/page_size): the last token is always computed (13.7). Without a window
+        blocks 0..H-1 all have registered keys and `pages` are theirs (first = 0); with one (V-W7)
+        only blocks first = max(0, H-c) .. H-1 need keys and give pages, entries 0..first-1 are
+        null, and H is the largest such."""
+        p = self.page_size
         if not self.prefix_caching or not ids:
-            return hits
+            return 0, 0, []
         limit = (len(ids) - 1) // p if limit_blocks else len(ids) // p
-        while len(hits) < limit and tuple(ids[: (len(hits) + 1) * p]) in self.page_of_key:
-            hits.append(self.page_of_key[tuple(ids[: (len(hits) + 1) * p])])
-        return hits
+        c = self.config.window_blocks
+        if c == 0:
+            hits: list[int] = []
+            while len(hits) < limit and tuple(ids[: (len(hits) + 1) * p]) in self.page_of_key:
+                hits.append(self.page_of_key[tuple(ids[: (len(hits) + 1) * p])])
+            return len(hits), 0, hits
+        # Only a block whose (key length, last id) some key has can be registered: a cheap filter
+        # before the whole prefix is looked up.
+        tails = {(len(key), key[-1]) for key in self.page_of_key}
+        known: dict[int, bool] = {}
+
+        def registered(block: int) -> bool:
+            if block not in known:
+                end = (block + 1) * p
+                known[block] = (end, ids[end - 1]) in tails and tuple(ids[:end]) in self.page_of_key
+            return known[block]
+
+        h = limit
+        while h > 0:  # the largest h whose blocks max(0,h-c)..h-1 all hit; a miss at b rules out b+1..h
+            miss = next((b for b in range(h - 1, max(0, h - c) - 1, -1) if not registered(b)), None)
+            if miss is None:
+                break
+            h = miss
+        first = max(0, h - c)
+        return h, first, [self.page_of_key[tuple(ids[: (b + 1) * p])] for b in range(first, h)]
 
     def prefill_victims(self, hits: list[int], new: int, requester: int | None) -> list[int]:
         """Prefill's fit rule (13.7): after the op, the pages in use (the other sequences', the
@@ -275,7 +372,7 @@ class PagedCache(kv.Cache):
         eviction order (the requester skipped) after which it fits. Raises before evicting."""
 
         def in_use_after(victims: set[int]) -> int:
-            pages = {pg for i, s in self.seqs.items() if i not in victims for pg in s.table}
+            pages = {pg for i, s in self.seqs.items() if i not in victims for pg in s.live_pages()}
             return len(pages | set(hits)) + new
 
         victims: list[int] = []
@@ -292,11 +389,14 @@ class PagedCache(kv.Cache):
                 raise kv.OpError("capacity_exceeded")
         return victims
 
-    def take_hits(self, s: Sequence, hits: list[int]) -> None:
+    def take_hits(self, s: Sequence, first: int, hits: list[int], ids: list[int]) -> None:
+        """s (no pages yet) takes the hit pages into entries first.., after `first` null entries
+        (V-W7), whose tokens' ids it keeps."""
         for page in hits:
             self.refcount[page] = self.refcount.get(page, 0) + 1
             self.queue.pop(page, None)  # a queued hit leaves the queue
-        s.table.extend(hits)
+        s.table = [None] * first + hits
+        s.gone_ids = list(ids[: first * self.page_size])
 
     def register(self, s: Sequence, ids: list[int], first: int, end: int) -> None:
         """P9 for blocks first..end-1 of s, full, whose ids are `ids` (at least end*page_size of
@@ -313,10 +413,11 @@ class PagedCache(kv.Cache):
                 self.key_of_page[page] = key
 
     def computed_ids(self, s: Sequence) -> list[int]:
-        """The ids of s's n computed tokens, read from its pages."""
-        p, out = self.page_size, []
-        for block, page in enumerate(s.table[: -(-s.n // p)]):
-            out.extend(self.token_ids[page][: min(p, s.n - block * p)])
+        """The ids of s's n computed tokens: those of its null entries (kept), then read from its
+        pages."""
+        p, out = self.page_size, list(s.gone_ids)
+        for block in range(s.null_entries, min(len(s.table), -(-s.n // p))):
+            out.extend(self.token_ids[s.table[block]][: min(p, s.n - block * p)])
         return out
 
     # ---- the request lifecycle (section 15, kvtrace 3) ----------------------------------------
@@ -334,6 +435,8 @@ class PagedCache(kv.Cache):
             raise kv.OpError("invalid_argument")  # V-S4
         if s is not None and s.waiting:
             return self.reserve_waiting(seq, s, n, tick)
+        if s is not None:
+            self.release_out_of_window(s)  # V-W4
         # V-L2: reserved pages (alloc's, or those a commit kept) are used before new ones.
         computed, reserved, pages = (s.n, s.reserved, len(s.table)) if s else (0, 0, 0)
         wanted = -(-(computed + reserved + n) // self.page_size)
@@ -350,12 +453,12 @@ class PagedCache(kv.Cache):
         """V-L3: the lookup, once, as prefill's hit; pages for n slots after the hits; prefill's fit
         rule with S skipped. `ok hit=T`."""
         p = self.page_size
-        hits = self.lookup(s.pending, limit_blocks=BUG != "whole-prompt-hit")
-        k = len(hits) * p
-        victims = self.prefill_victims(hits, -(-(k + n) // p) - len(hits), seq)
+        blocks, first, hits = self.lookup(s.pending, limit_blocks=BUG != "whole-prompt-hit")
+        k = blocks * p
+        victims = self.prefill_victims(hits, -(-(k + n) // p) - blocks, seq)
         for victim in victims:
             self.remove(victim)
-        self.take_hits(s, hits)
+        self.take_hits(s, first, hits, s.pending)
         while len(s.table) < -(-(k + n) // p):
             s.table.append(self.take_page())
         s.n = k
@@ -400,27 +503,30 @@ class PagedCache(kv.Cache):
             raise kv.OpError("invalid_argument")  # V-S4
         ids = self.computed_ids(s)
         self.remove_pages(s)  # as by free: registered pages keep their keys and join the queue
+        s.gone_ids = []
         s.pending[:0] = ids
         s.n = 0
         s.reserved = 0
         s.waiting = True  # keeps its pinned flag and last_use (V-L6)
 
     def swap_out(self, seq):
-        """V-S2: S's first ceil(n/page_size) entries copied to CPU pages of their own, then every
-        entry released as by free (registered pages keep their keys and join the queue, last block
-        first). Does not use S."""
+        """V-S2: S's first ceil(n/page_size) entries copied to CPU pages of their own (the non-null
+        ones, V-W6), then every entry released as by free (registered pages keep their keys and
+        join the queue, last block first); its null entries stay. Does not use S."""
         s = self.get(seq)
         if s.swapped or s.in_flight:
             raise kv.OpError("invalid_argument")
-        p, n = self.page_size, s.n
-        count = -(-n // p)
+        p, n, z = self.page_size, s.n, s.null_entries
+        end = -(-n // p)
+        count = max(0, end - z)
         if count > self.cpu_pages - self.cpu_used:
             raise kv.OpError("capacity_exceeded")
         cpu = []
-        for block, page in enumerate(s.table[:count]):  # a page shared with a fork is copied too
-            take = min(p, n - block * p)
-            cpu.append((self.slots[page][:take], self.token_ids[page][:take]))
+        for block in range(z, end):  # a page shared with a fork is copied too
+            page, take = s.table[block], min(p, n - block * p)
+            cpu.append((block, self.slots[page][:take], self.token_ids[page][:take]))
         self.remove_pages(s)
+        s.table = [None] * z  # null entries stay null (V-W6): `? pages` shows them while S is out
         s.cpu = cpu
         self.cpu_used += count
 
@@ -433,7 +539,8 @@ class PagedCache(kv.Cache):
             raise kv.OpError("invalid_argument")
         need = len(s.cpu)
         evicted = self.make_room(need, frozenset([seq]))
-        for values, ids in s.cpu:
+        s.table = [None] * s.null_entries  # its null entries stayed (V-W6); the pages go after them
+        for _, values, ids in s.cpu:
             page = self.take_page()
             self.slots[page][: len(values)] = values
             self.token_ids[page][: len(ids)] = ids
@@ -451,9 +558,10 @@ class PagedCache(kv.Cache):
         if s.swapped:
             raise kv.OpError("invalid_argument")  # V-S4: no device pages to share
         d = self.seqs[dst] = Sequence(tick)
-        d.table = s.table[: -(-s.n // self.page_size)]
+        d.table = s.table[: -(-s.n // self.page_size)]  # null entries copied as nulls (V-W2)
+        d.gone_ids = list(s.gone_ids)
         d.n = s.n
-        for page in d.table:
+        for page in d.live_pages():
             self.refcount[page] += 1
         s.last_use = tick
 
@@ -464,6 +572,8 @@ class PagedCache(kv.Cache):
     def truncate(self, seq, n, tick):
         s = self.get(seq)
         if n > s.n or s.in_flight or s.swapped:  # in flight: V-L8; swapped out: V-S4
+            raise kv.OpError("invalid_argument")
+        if s.null_entries > self.config.out_of_window_entries(n):  # V-W5: a released block needed
             raise kv.OpError("invalid_argument")
         keep = -(-n // self.page_size)
         for page in reversed(s.table[keep:]):
@@ -498,7 +608,7 @@ class PagedCache(kv.Cache):
 
     def info(self, seq):
         s = self.get(seq)
-        return kv.Info(tokens=s.n, pages=len(s.table), pinned=s.pinned)
+        return kv.Info(tokens=s.n, pages=len(s.live_pages()), pinned=s.pinned)  # non-null entries (V-W2)
 
     def stats(self):
         used = len(self.refcount)
@@ -516,27 +626,34 @@ class PagedCache(kv.Cache):
         return self.get(seq).table
 
     def values(self, seq):
+        """Tokens z*page_size .. n-1 (V-W3): those of null entries are gone."""
         s = self.get(seq)
         p = self.page_size
         out: list[int] = []
-        for block, page in enumerate(s.table[: -(-s.n // p)]):
-            out.extend(self.slots[page][: min(p, s.n - block * p)])
+        for block in range(s.null_entries, min(len(s.table), -(-s.n // p))):  # none while swapped out
+            out.extend(self.slots[s.table[block]][: min(p, s.n - block * p)])
         return out
 
     def audit(self):
         counted: dict[int, int] = {}
+        p = self.page_size
         for seq, s in self.seqs.items():
-            if len(set(s.table)) != len(s.table):
+            live, z = s.live_pages(), s.null_entries
+            if len(set(live)) != len(live):
                 yield f"sequence {seq}: a page twice in its block table"
+            if len(live) != len(s.table) - z:
+                yield f"sequence {seq}: a null entry after a page (null entries are a prefix, V-W2)"
+            if z > self.config.out_of_window_entries(s.n) or len(s.gone_ids) != z * p:
+                yield f"sequence {seq}: {z} null entries for {s.n} tokens, {len(s.gone_ids)} ids kept"
             # S6, which does not apply while S is swapped out (V-S4)
             if s.cpu is None and len(s.table) < -(-(s.n + s.reserved) // self.page_size):
                 yield f"sequence {seq}: {s.n} tokens and {s.reserved} reserved slots in {len(s.table)} pages"
             if s.waiting and (s.table or s.n or s.reserved):
                 yield f"sequence {seq} waits but holds pages, tokens or reserved slots"
-            if s.swapped and (s.table or s.in_flight or len(s.cpu) != -(-s.n // self.page_size)
-                              or sum(len(values) for values, _ in s.cpu) != s.n):
+            if s.swapped and (live or s.in_flight or len(s.cpu) != max(0, -(-s.n // p) - z)
+                              or sum(len(values) for _, values, _ in s.cpu) != s.n - len(s.gone_ids)):
                 yield f"sequence {seq} is swapped out but holds pages, is in flight, or its CPU pages miss tokens"
-            for page in s.table:
+            for page in live:
                 counted[page] = counted.get(page, 0) + 1
         cpu = sum(len(s.cpu) for s in self.seqs.values() if s.cpu is not None)
         if cpu != self.cpu_used or cpu > self.cpu_pages:
@@ -558,6 +675,7 @@ PROFILE = kv.Profile(
     ops=["alloc", "append", "fork", "free", "truncate", "pin", "unpin", "touch", "read", "evict", "step",
          "prefill", "info", "stats", "check", "admit", "reserve", "commit", "preempt", "swap_out", "swap_in"],
     eviction=["none", "lru"],
+    ranges={"sliding_window": (0, kv.SLIDING_WINDOW_MAX)},  # section 16: any window
     data=True,
     audit=True,
 )
@@ -581,6 +699,14 @@ if __name__ == "__main__":
             sys.exit(f"example_cache.py: unknown variant '{variant}' (known: {VARIANTS})")
     if variants:
         PROFILE.extra = ["config " + " ".join(variants)]
+    # --sliding-window MIN (or KV_EXAMPLE_WINDOW=MIN): the profile's windows start at MIN, so a
+    # campaign (whose generated configs have none) runs every trace under a window of MIN.
+    window = os.environ.get("KV_EXAMPLE_WINDOW", "")
+    window = next((args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--sliding-window"), window)
+    if window:
+        if not window.isdigit() or not 2 <= int(window) <= kv.SLIDING_WINDOW_MAX:
+            sys.exit(f"example_cache.py: --sliding-window {window}: a window is 2..{kv.SLIDING_WINDOW_MAX} tokens")
+        PROFILE.ranges["sliding_window"] = (int(window), kv.SLIDING_WINDOW_MAX)
     # KV_EXAMPLE_NAME: the handshake's name, as a new commit of the same engine might call itself.
     name = os.environ.get("KV_EXAMPLE_NAME", "python-example" + (f"-bug-{BUG}" if BUG else ""))
     kv.serve(PagedCache, PROFILE, name=name)

@@ -9,8 +9,9 @@ loop (pipelined requests, one reply each, errors as `error MESSAGE`, `? cache`),
 (b) with KVTRACE (argument or $KVTRACE): the harness against example_cache.py: a campaign on the
 clean cache passes, the same campaign on each planted bug finds it (exit 1, a shrunk .min.trace),
 seed replay passes, hand-written kvtrace 3 files (the request lifecycle and swapping to a CPU
-pool, docs/semantics.md section 15) pass on the clean cache and fail on its lifecycle and swap
-bugs, and a short `serving` campaign (which draws cpu_pages and swap bursts) passes. Small
+pool, docs/semantics.md section 15; sliding windows, section 16) pass on the clean cache and
+fail on its lifecycle, swap and window bugs, and a short `serving` campaign (which draws cpu_pages
+and swap bursts) passes. Small
 budgets: well under 60 s on two cores.
 """
 
@@ -327,6 +328,55 @@ class Lifecycle(unittest.TestCase):
         self.assertIn("config rejected_slots=released", lines)
 
 
+class Window(unittest.TestCase):
+    """Sliding-window attention (docs/semantics.md section 16) through the kit and the example."""
+
+    def test_config_key_and_arithmetic(self):
+        config = kv.parse_config("config page_size=2 max_pages=3 sliding_window=3",
+                                 kv.Profile(ops=["alloc"], ranges={"sliding_window": (0, 8)}))
+        self.assertEqual((config.sliding_window, config.extra), (3, {}))
+        self.assertEqual([config.out_of_window_entries(n) for n in range(8)], [0, 0, 0, 0, 1, 1, 2, 2])
+        self.assertEqual(config.window_blocks, 1)  # c = ceil((W-1)/page_size)
+        self.assertEqual(kv.Config(page_size=4, max_pages=1, sliding_window=10).window_blocks, 3)
+        self.assertEqual(kv.Config(page_size=4, max_pages=1).out_of_window_entries(100), 0)
+        self.assertEqual(kv.Config(page_size=4, max_pages=1).window_blocks, 0)
+        windowed = kv.Profile(ops=["alloc"], ranges={"sliding_window": (0, 8)})
+        for bad in ("sliding_window=1", "sliding_window=9", "sliding_window=x",
+                    "sliding_window=2 reserved_slots=skipped"):
+            with self.assertRaises(kv.ConfigError, msg=bad):
+                kv.parse_config(f"config page_size=2 max_pages=3 {bad}", windowed)
+        # Undeclared, a profile takes no window (0..0), and its handshake says nothing of one.
+        with self.assertRaises(kv.ConfigError):
+            kv.parse_config("config page_size=2 max_pages=3 sliding_window=2", kv.Profile(ops=["alloc"]))
+        self.assertNotIn("sliding_window", " ".join(kv.Profile(ops=["alloc"]).lines(1, "x")))
+        self.assertIn("sliding_window 0 8", windowed.lines(1, "x"))
+        self.assertIn("sliding_window 0 1048576", run_adapter(""))
+
+    def test_null_entries_and_words_from_the_window(self):
+        # docs/semantics.md 16.4, worked example 1: entry 0's page A (page 0) is released before
+        # `append 1 2` (tick 2) grows the sequence, and taken again for its new page.
+        config = kv.Config(page_size=2, max_pages=3)
+        words = kv.values_words([kv.token_value(0, 0, 2), kv.token_value(0, 0, 3), kv.token_value(0, 0, 4),
+                                 kv.token_value(2, 0, 0), kv.token_value(2, 0, 1)], config)
+        script = [
+            ("config page_size=2 max_pages=3 sliding_window=3", "ok"),
+            ("append 1 5", "ok"), ("info 1", "ok tokens=5 pages=3 pinned=0"), ("? pages 1", "ok 0 1 2"),
+            ("append 1 2", "ok"), ("? pages 1", "ok - 1 2 0"), ("? info 1", "ok tokens=7 pages=3 pinned=0"),
+            ("? digest 1", f"ok {kv.digest(words):016x}"),  # tokens 2..6 (V-W3)
+            ("? words 1 0 4", "ok " + " ".join(map(str, words[:4]))),  # word 0: token 2's first
+            ("? words 1 16 8", "ok " + " ".join(map(str, words[16:]))),
+            ("read 1", "ok"), ("truncate 1 2", "invalid_argument"), ("truncate 1 4", "ok"),
+            ("? pages 1", "ok - 1"), ("stats", "ok used=1 free=2 sequences=1 tokens=4"), ("? audit", "ok"),
+        ]
+        lines = run_adapter("".join(request + "\n" for request, _ in script))
+        self.assertEqual(lines[lines.index("ready") + 1:], [reply for _, reply in script])
+
+    def test_off_by_one_releases_a_block_early(self):
+        script = ["config page_size=2 max_pages=3 sliding_window=3", "append 1 5", "append 1 2", "? pages 1"]
+        lines = run_adapter("".join(request + "\n" for request in script), "--bug", "window-off-by-one")
+        self.assertEqual(lines[-1], "ok - - 2 0")  # skip(6) = 2 entries released, not skip(5) = 1
+
+
 # Hand-written kvtrace 3 files (docs/semantics.md 15.5 and tests/model_rules_test.cpp's lifecycle_*
 # rules that need no variant the example lacks), each replayed against the example.
 LIFECYCLE_TRACES = {
@@ -638,6 +688,115 @@ check => ok
 """
 
 
+# Sliding windows (docs/semantics.md section 16): the two worked examples of 16.4, then rules
+# V-W4..V-W7 one by one, replayed with every op audited.
+WINDOW_SLIDES_TRACE = """
+config page_size=2 max_pages=3 sliding_window=3
+append 1 5 => ok  # 3 pages A, B, C; nothing released (only growth releases)
+info 1 => ok tokens=5 pages=3 pinned=0
+append 1 2 => ok  # skip(5) = 1: A released (entry 0 null); 1 new page
+read 1 => ok  # tokens 2..6
+truncate 1 2 => invalid_argument  # skip(2) = 0 < z = 1
+truncate 1 4 => ok  # entries 2, 3 released
+info 1 => ok tokens=4 pages=1 pinned=0
+stats => ok used=1 free=2 sequences=1 tokens=4
+check => ok
+"""
+
+WINDOW_TRACES = {
+    "window-slides": WINDOW_SLIDES_TRACE,
+    "window-hit-inside-the-window-only": """
+config page_size=2 max_pages=8 prefix_caching=on sliding_window=3
+prefill 1 1:7 => ok hit=0  # A, B, C registered (blocks 0-2), D holds token 6
+append 1 1 => ok  # skip(7) = 2: B then A released, to the queue
+prefill 2 1:7 => ok hit=6  # limit 3, c = 1: block 2 (C) only; entries 0, 1 null; 1 new page
+info 2 => ok tokens=7 pages=2 pinned=0
+stats => ok used=3 free=5 sequences=2 tokens=15 cached=3
+read 2 => ok
+prefill 3 1:5 => ok hit=4  # limit 2: block 1 (B, from the queue) only; entry 0 null
+info 3 => ok tokens=5 pages=2 pinned=0
+stats => ok used=5 free=3 sequences=3 tokens=20 cached=3
+read 3 => ok
+check => ok
+""",
+    "window-release-stays-when-growth-fails": """
+config page_size=2 max_pages=3 sliding_window=4
+append 1 6 => ok
+append 1 4 => capacity_exceeded  # skip(6) = 1: A released first, and stays; 2 pages needed, 1 free
+info 1 => ok tokens=6 pages=2 pinned=0
+stats => ok used=2 free=1 sequences=1 tokens=6
+truncate 1 1 => invalid_argument  # skip(1) = 0 < z = 1
+read 1 => ok  # tokens 2..5
+append 1 2 => ok  # nothing more leaves the window; 1 page
+info 1 => ok tokens=8 pages=3 pinned=0
+check => ok
+""",
+    "window-alloc-and-reserve-release": """
+config page_size=2 max_pages=4 sliding_window=2
+append 1 4 => ok
+alloc 1 => ok  # skip(4) = 1: A released; 1 new (reserved) page
+info 1 => ok tokens=4 pages=2 pinned=0
+reserve 1 2 => ok  # nothing more to release; alloc's page holds the 2 slots
+commit 1 2 => ok  # commit does not release
+info 1 => ok tokens=6 pages=2 pinned=0
+reserve 1 1 => ok  # skip(6) = 2: B released; 1 new page
+info 1 => ok tokens=6 pages=2 pinned=0
+commit 1 1 => ok
+read 1 => ok  # tokens 4..6
+stats => ok used=2 free=2 sequences=1 tokens=7
+check => ok
+""",
+    "window-fork-and-swap-keep-nulls": """
+config page_size=2 max_pages=6 sliding_window=2 cpu_pages=4
+append 1 5 => ok
+append 1 1 => ok  # skip(5) = 2: B, A released; no new page
+info 1 => ok tokens=6 pages=1 pinned=0
+fork 1 2 => ok  # the nulls copied as nulls
+info 2 => ok tokens=6 pages=1 pinned=0
+append 2 1 => ok  # nothing more leaves the window; 1 new page
+swap_out 1 => ok  # its one non-null entry: 1 CPU page
+stats => ok used=2 free=4 sequences=2 tokens=13 cpu=1
+swap_in 1 => ok  # 1 new page into entry 2; entries 0, 1 stay null
+info 1 => ok tokens=6 pages=1 pinned=0
+read 1 => ok
+read 2 => ok
+stats => ok used=3 free=3 sequences=2 tokens=13 cpu=0
+check => ok
+""",
+    "window-preempted-resume-hits-inside-the-window": """
+config page_size=2 max_pages=8 prefix_caching=on sliding_window=3
+admit 1 1:7 => ok
+reserve 1 7 => ok hit=0
+commit 1 7 => ok  # blocks 0-2 registered; the fourth page holds token 6
+preempt 1 => ok
+stats => ok used=0 free=8 sequences=1 tokens=0 cached=3
+reserve 1 1 => ok hit=6  # block 2 only (c = 1); entries 0, 1 null; 1 new page
+info 1 => ok tokens=6 pages=2 pinned=0
+commit 1 1 => ok
+read 1 => ok
+stats => ok used=2 free=6 sequences=1 tokens=7 cached=3
+check => ok
+""",
+}
+
+# append_atomicity=token: a release before every one-token append (V-W4, V-A1), so a page leaves
+# the window before the next is needed.
+WINDOW_TOKEN_APPENDS_TRACE = """
+config page_size=2 max_pages=2 sliding_window=2 append_atomicity=token
+append 1 6 => ok
+info 1 => ok tokens=6 pages=1 pinned=0
+append 2 4 => capacity_exceeded  # two tokens fit; the third needs a second page
+info 2 => ok tokens=2 pages=1 pinned=0
+stats => ok used=2 free=0 sequences=2 tokens=8
+append 1 1 => capacity_exceeded  # skip(6) = 2 = z: nothing leaves the window, no page free
+free 2 => ok
+append 1 3 => ok
+info 1 => ok tokens=9 pages=2 pinned=0
+read 1 => ok
+check => ok
+"""
+
+
 @unittest.skipUnless(KVTRACE, "no kvtrace binary given (argument or $KVTRACE)")
 class Harness(unittest.TestCase):
     def kvtrace(self, *args: str) -> subprocess.CompletedProcess:
@@ -778,6 +937,46 @@ class Harness(unittest.TestCase):
             clean = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
                                  f"exec:{EXAMPLE}", *paths)
             self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
+
+    def test_window_traces_replay(self):
+        self.replay_every_file_passes(WINDOW_TRACES)
+
+    def test_window_token_appends_replay(self):
+        with tempfile.TemporaryDirectory() as folder:
+            paths = self.write_traces(folder, {"window-token-appends": WINDOW_TOKEN_APPENDS_TRACE})
+            done = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
+                                f"exec:{EXAMPLE} --protocol 2 --variant append_atomicity=token", *paths)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
+    def test_window_bug_is_found(self):
+        # --bug window-off-by-one releases B too at `append 1 2` (skip(6) = 2, not skip(5) = 1).
+        with tempfile.TemporaryDirectory() as folder:
+            paths = self.write_traces(folder, {"window-slides": WINDOW_SLIDES_TRACE})
+            done = self.kvtrace("replay", "--artifacts", folder, "--backend",
+                                f"exec:{EXAMPLE} --bug window-off-by-one", *paths)
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            self.assertIn("append 1 2", done.stdout)
+            clean = self.kvtrace("replay", "--artifacts", folder, "--backend", f"exec:{EXAMPLE}", *paths)
+            self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
+
+    def test_window_campaign(self):
+        # The `window` profile slides windows under every op: the clean example passes, and a
+        # campaign finds --bug window-off-by-one and shrinks it to a trace the clean one passes.
+        for bug, status in (("", 0), ("window-off-by-one", 1)):
+            backend = f"exec:{EXAMPLE} --protocol 2" + (f" --bug {bug}" if bug else "")
+            with self.subTest(bug=bug), tempfile.TemporaryDirectory() as artifacts:
+                done = self.kvtrace("campaign", "--backend", backend, "--profile", "window", "--traces", "40",
+                                    "--ops", "100", "--seed", "1", "--jobs", "2", "--artifacts", artifacts)
+                self.assertEqual(done.returncode, status, done.stdout + done.stderr)
+                if not bug:
+                    self.assertIn(" 0 findings", done.stdout)
+                    continue
+                shrunk = glob.glob(os.path.join(artifacts, "*.min.trace"))
+                self.assertTrue(shrunk, done.stdout)
+                with open(shrunk[0]) as trace:
+                    self.assertIn("sliding_window=", trace.read())
+                self.assertEqual(self.kvtrace("replay", "--artifacts", artifacts, "--backend",
+                                              f"exec:{EXAMPLE}", shrunk[0]).returncode, 0)
 
     def test_serving_campaign_passes(self):
         # The serving profile draws every lifecycle op, cpu_pages (none to roomy) and swap bursts.

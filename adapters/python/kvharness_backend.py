@@ -14,11 +14,12 @@ Standard library only (Python 3.11). An adapter is its mapping only:
 
 The kit does the protocol loop (one reply line per request, flushing before it blocks on
 input), the handshake, config parsing, ticks (T1 and `tick T`), token values, ids and words
-(section 4 of docs/backend-protocol.md, trace/token.hpp), stateless argument checks, result
-formatting (`ok hit=T evicted=...` for `prefill` and a waiting sequence's `reserve`; the
+(section 4 of docs/backend-protocol.md, trace/token.hpp), stateless argument checks, the
+sliding window's config key and arithmetic (`Config.sliding_window`, `out_of_window_entries`,
+`window_blocks`; docs/semantics.md section 16), result formatting (`ok hit=T evicted=...` for `prefill` and a waiting sequence's `reserve`; the
 `cached=` and `cpu=` fields of stats), the values of the tokens a `commit` writes
 (`commit_tokens`, kvtrace 3), the FNV-1a digest and every observation (`? stats`, `? info`,
-`? ids`, `? pages`, `? digest`, `? words`, `? audit`, `? cache`). A cache method signals an error result by raising
+`? ids`, `? pages` with `-` for a null entry, `? digest`, `? words`, `? audit`, `? cache`). A cache method signals an error result by raising
 `OpError("capacity_exceeded")` (or returning nothing for `ok`); any other exception becomes an
 `error MESSAGE` reply, which the harness reports as a backend failure.
 """
@@ -231,6 +232,11 @@ DEFAULT_RANGES = {
     "layers": (1, 256),
 }
 CPU_PAGES_RANGE = (0, 16777216)  # kvtrace 3's CPU pool (docs/semantics.md V-S1); no profile line
+# kvtrace 3's sliding window (docs/semantics.md V-W0): 0 (full attention) or 2..1048576 tokens. A
+# backend declares the windows it takes with the profile line `sliding_window 0 MAX`
+# (`Profile(ranges={"sliding_window": (0, MAX)})`); undeclared, it is 0..0: no windows.
+SLIDING_WINDOW_MAX = 1048576
+NULL_PAGE = None  # a null block-table entry (V-W2): `Cache.pages` gives None, `? pages` shows `-`
 
 
 @dataclasses.dataclass
@@ -247,11 +253,27 @@ class Config:
     layers: int = 1
     prefix_caching: bool = False
     cpu_pages: int = 0  # kvtrace 3: pages in the CPU pool that swap_out moves to (V-S1); 0: none
+    sliding_window: int = 0  # kvtrace 3: W tokens each token attends to (section 16); 0: all
     extra: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def words_per_token(self) -> int:
         return self.kv_heads * self.head_dim * self.layers * 2
+
+    def out_of_window_entries(self, n: int) -> int:
+        """skip(n) = floor(max(0, n - W + 1) / page_size) (V-W1): the leading entries of a sequence
+        with n tokens that no token from position n on attends to; 0 without a window."""
+        if self.sliding_window == 0 or n < self.sliding_window:
+            return 0
+        return (n - self.sliding_window + 1) // self.page_size
+
+    @property
+    def window_blocks(self) -> int:
+        """c = ceil((W-1)/page_size), at least 1 (V-W7): the blocks before a prefix-cache hit's end
+        that it needs; 0 without a window (every block before it is needed)."""
+        if self.sliding_window == 0:
+            return 0
+        return max(1, -(-(self.sliding_window - 1) // self.page_size))
 
 
 class ConfigError(Exception):
@@ -287,6 +309,16 @@ def parse_config(line: str, profile: "Profile | None" = None) -> Config:
             if not low <= int(value) <= high:
                 raise ConfigError(f"{key}={int(value)} is outside {low}..{high}")
             fields[key] = int(value)
+        elif key == "sliding_window":
+            if not value.isdigit():
+                raise ConfigError(f"{key}={value} is not a number")
+            number = int(value)
+            low, high = profile.ranges.get(key, (0, 0)) if profile else (0, SLIDING_WINDOW_MAX)
+            if number == 1 or number > SLIDING_WINDOW_MAX:
+                raise ConfigError(f"{key}={number} is out of range: 0 (full attention) or 2..{SLIDING_WINDOW_MAX}")
+            if not low <= number <= high:
+                raise ConfigError(f"{key}={number} is outside the profile's range {low}..{high}")
+            fields[key] = number
         elif key == "prefix_caching":
             if value not in ("on", "off"):
                 raise ConfigError(f"prefix_caching={value} is not on or off")
@@ -295,6 +327,8 @@ def parse_config(line: str, profile: "Profile | None" = None) -> Config:
             extra[key] = value
     if "page_size" not in fields or "max_pages" not in fields:
         raise ConfigError("config needs page_size and max_pages")
+    if fields.get("sliding_window", 0) and extra.get("reserved_slots") == "skipped":
+        raise ConfigError("reserved_slots=skipped cannot be combined with sliding_window (docs/semantics.md V-W0)")
     return Config(extra=extra, **fields)  # type: ignore[arg-type]
 
 
@@ -303,7 +337,8 @@ class Profile:
     """What the backend implements: the handshake's profile lines (docs/backend-protocol.md 2).
 
     `extra` holds further profile lines passed through verbatim, e.g.
-    `["config append_atomicity=token", "count append 1 1"]`.
+    `["config append_atomicity=token", "count append 1 1"]`. `ranges` may also hold
+    `"sliding_window": (0, MAX)`: the windows the cache implements (section 16), 0..0 if absent.
     """
 
     ops: Sequence[str]
@@ -323,6 +358,9 @@ class Profile:
         for key in ("page_size", "max_pages", "kv_heads", "head_dim", "layers"):
             low, high = self.ranges[key]
             out.append(f"{key} {low} {high}")
+        if self.ranges.get("sliding_window", (0, 0))[1] > 0:  # declared: windows up to MAX
+            low, high = self.ranges["sliding_window"]
+            out.append(f"sliding_window {low} {high}")
         out.append("data " + ("yes" if self.data else "no"))
         out.append("audit " + ("yes" if self.audit else "no"))
         out.extend(self.extra)
@@ -367,6 +405,15 @@ class Cache:
     for none). Errors: raise OpError(word). `tick` is the op's tick (docs/semantics.md T1).
     `tokens` is a `Tokens`: `tokens.values[i]` is token i's value, `tokens.ids[i]` its id.
     The kit has already done the stateless argument checks (count ranges) when it calls you.
+
+    With a sliding window (`config.sliding_window` > 0, docs/semantics.md section 16; only if the
+    profile declares `sliding_window 0 MAX`): before `alloc`, `append` (each one-token append
+    under append_atomicity=token), a `step` entry and `reserve` of a sequence that is not waiting
+    grow S, after their other checks, S's entries z .. skip(n)-1 are released last first and
+    become null (`config.out_of_window_entries(n)`, V-W4); `truncate S N` is invalid_argument
+    when z > skip(N) (V-W5); `swap_out` copies only non-null entries and `swap_in` writes them
+    back into the same entries (V-W6); a prefix-cache hit takes only the pages of the
+    `config.window_blocks` blocks before its end (V-W7); `info` counts non-null entries.
     """
 
     def __init__(self, config: Config):
@@ -456,8 +503,11 @@ class Cache:
         pinned and last_use (swap_out does not use S). Raise OpError: 'unknown_sequence';
         'invalid_argument' when S is swapped out already or in flight; 'capacity_exceeded' when
         fewer than ceil(n/page_size) of the config's cpu_pages are free. While S is out, `info`
-        says pages=0 tokens=n, `pages` and `values`/`words` are empty (no device pages to read
-        through), `stats` counts its n tokens and its CPU pages (`Stats.cpu`)."""
+        says pages=0 tokens=n, `pages` is empty (with a sliding window: its null entries only,
+        which stay, V-W6) and `values`/`words` are empty (no device pages to read through),
+        `stats` counts its n tokens and its CPU pages (`Stats.cpu`). With a window only the
+        non-null entries are copied (that many CPU pages) and `swap_in` writes them back into
+        the same entries."""
         raise NotImplementedError
 
     def swap_in(self, seq: int, tick: int) -> list[int] | None:
@@ -481,17 +531,21 @@ class Cache:
     def ids(self) -> Iterable[int]:
         raise NotImplementedError
 
-    def pages(self, seq: int) -> Sequence[int]:
-        """S's block table as physical page ids (raise OpError('unknown_sequence'))."""
+    def pages(self, seq: int) -> Sequence[int | None]:
+        """S's block table as physical page ids, None (NULL_PAGE) for a null entry (V-W2, shown
+        as `-`); raise OpError('unknown_sequence')."""
         raise NotImplementedError
 
     def values(self, seq: int) -> Sequence[int]:
-        """S's token values in token order, read through its block table (data yes): none for a
-        sequence swapped out (kvtrace 3). Override `words` instead if you store words."""
+        """S's token values in token order, read through its block table (data yes): those of
+        tokens z*page_size .. n-1, z its leading null entries (V-W3; 0 without a sliding
+        window), none for a sequence swapped out (kvtrace 3). `? digest` and `? words` cover
+        exactly these (word 0: the first word of token z*page_size). Override `words` instead if
+        you store words."""
         raise NotImplementedError
 
     def words(self, seq: int) -> Sequence[int]:
-        """S's words in token order; by default computed from `values`."""
+        """S's words of the tokens `values` gives, in order; by default computed from `values`."""
         return values_words(self.values(seq), self.config)
 
     def audit(self) -> Iterable[str]:
@@ -741,7 +795,7 @@ class Adapter:
             return [self._info(seq)]
         cache.info(seq)  # unknown_sequence for an absent S
         if what == "pages":
-            return [" ".join(["ok"] + [str(p) for p in cache.pages(seq)])]
+            return [" ".join(["ok"] + ["-" if p is NULL_PAGE else str(p) for p in cache.pages(seq)])]
         if what == "digest":
             return [f"ok {digest(cache.words(seq)):016x}"]
         if what == "words":
