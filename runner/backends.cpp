@@ -28,8 +28,6 @@ const std::string& hip_problem() {
 constexpr std::string_view exec_prefix = "exec:";
 constexpr std::string_view so_prefix = "so:";
 
-constexpr uint32_t sliding_window_max = 1048576;  // docs/semantics.md V-W0
-
 bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
 }
@@ -45,12 +43,6 @@ std::vector<std::string> backend_names() {
 std::variant<Capabilities, std::string> backend_capabilities(
     const std::vector<std::string>& names) {
   Capabilities caps = Capabilities::all();
-  // All is what the in-tree backends implement; a list of external backends only is limited by
-  // their own profiles, also where they go beyond the in-tree ones (a sliding window).
-  const bool external_only = std::all_of(names.begin(), names.end(), [](const std::string& name) {
-    return starts_with(name, so_prefix) || starts_with(name, exec_prefix);
-  });
-  if (external_only && !names.empty()) caps.sliding_window = {0, sliding_window_max};
   for (const std::string& name : names) {
     if (starts_with(name, so_prefix)) {
       auto library = load_so_library(name.substr(so_prefix.size()));

@@ -172,6 +172,7 @@ std::optional<std::string> read_handshake(ExecSession& session) {
   session.caps = Capabilities::all();
   session.caps.stores_data = session.caps.audits = false;
   session.caps.eviction_lru = false;
+  session.caps.sliding_window = {0, 0};     // windows only where its profile declares them
   session.caps.either_variants = Config{};  // only what its `config` line declares
   bool saw_ops = false;
   for (uint32_t i = 0; i < handshake_line_count_max; i++) {

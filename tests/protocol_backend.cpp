@@ -1,8 +1,9 @@
 // kv_protocol_backend: serves the in-tree `host` backend over backend protocol v2 (or v1) on
 // stdin/stdout (a C++ adapter); --misbehave MODE --at-op N, --corrupt-cache and --corrupt-pages
-// play broken backends. Its profile declares no sliding window (`sliding_window 0 0`) unless
-// asked: --profile-line 'sliding_window 0 1048576' (only where the host cache implements
-// docs/semantics.md section 16). A null entry (V-W2) is `-` in `? pages`.
+// play broken backends. Its profile declares the host cache's sliding windows
+// (`sliding_window 0 1048576`, docs/semantics.md section 16) unless --window-line no, which
+// leaves the line out (an external backend then gets none). A null entry (V-W2) is `-` in
+// `? pages`.
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +33,7 @@ struct Options {
   std::string data = "yes";   // the `data` profile line
   uint64_t words_max = 0;     // when not 0, `? words` answers at most this many words
   bool hash_keys = false;     // `keys hash`: `? cache` names keys by a hash word
+  bool window_line = true;    // declare `sliding_window 0 1048576`
   std::string corrupt_pages;  // `? pages` of a table with 2 or more entries: null (its first entry
                               // shown as `-`) or word (its last entry shown as `page7`)
 };
@@ -162,8 +164,9 @@ int serve(const Options& options) {
   std::cout << "kvbackend " << options.version << " protocol-host\nops "
             << (options.ops.empty() ? kv::Capabilities::all().op_list() : options.ops)
             << "\neviction " << options.eviction << "\ndata " << options.data << "\naudit yes\n"
-            << (options.hash_keys ? "keys hash\n" : "") << options.profile_lines << "ready"
-            << std::endl;
+            << (options.hash_keys ? "keys hash\n" : "")
+            << (options.window_line ? "sliding_window 0 1048576\n" : "") << options.profile_lines
+            << "ready" << std::endl;
   std::unique_ptr<kv::Backend> backend;
   kv::Config config;
   kv::Tick tick = 0;
@@ -234,6 +237,7 @@ int main(int argc, char** argv) {
     if (flag == "--words-max") options.words_max = number(argv[i + 1]);
     if (flag == "--hash-keys") options.hash_keys = std::string_view(argv[i + 1]) == "yes";
     if (flag == "--corrupt-pages") options.corrupt_pages = argv[i + 1];
+    if (flag == "--window-line") options.window_line = std::string_view(argv[i + 1]) == "yes";
   }
   std::ios::sync_with_stdio(false);
   return serve(options);

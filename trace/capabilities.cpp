@@ -190,6 +190,7 @@ Capabilities Capabilities::all() {
   Capabilities caps;
   caps.ops.fill(true);
   caps.audits = true;
+  caps.sliding_window = {0, 1048576};           // impl/ implements section 16
   caps.either_variants.append_by_token = true;  // runner/host_backend.cpp appends token by token
   caps.either_variants.rejected_slots = true;   // kvcache::Config::release_rejected_slots
   caps.either_variants.boundary_block = true;   // kvcache::Config::boundary_block_extra
