@@ -371,6 +371,10 @@ const Rule rules[] = {
      "prefill 1 1:7 => ok hit=0\nappend 1 1 => ok\n"
      "stats => ok used=2 free=6 sequences=1 tokens=8 cached=3\nprefill 2 1:7 => ok hit=6\n"
      "info 2 => ok tokens=7 pages=2 pinned=0\nread 2 => ok\ncheck => ok\n"},
+    {"window_hit_past_a_lost_key",
+     "config page_size=2 max_pages=8 prefix_caching=on sliding_window=2\n"
+     "prefill 1 1:6 => ok hit=0\ntruncate 1 1 => ok\nappend 1 1 => ok\nprefill 2 1:7 => ok hit=6\n"
+     "info 2 => ok tokens=7 pages=2 pinned=0\nread 2 => ok\ncheck => ok\n"},
     {"window_release_stays_when_capacity_exceeded",
      "config page_size=1 max_pages=2 sliding_window=2\nappend 1 2 => ok\n"
      "append 1 2 => capacity_exceeded\ninfo 1 => ok tokens=2 pages=1 pinned=0\n"
