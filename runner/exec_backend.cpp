@@ -34,20 +34,32 @@ std::optional<Int> parse_int(std::string_view word, int base = 10) {
   return value;
 }
 
-// The numbers after `ok`: "ok 1 2 3" -> {1,2,3}; nullopt when the reply is not that.
-template <typename Int>
-std::optional<std::vector<Int>> parse_ok_list(const std::string& reply) {
+// The words after `ok` ("ok 1 2 3" -> {"1","2","3"}), or nullopt when the reply does not start
+// with it. The views point into `reply`.
+std::optional<std::vector<std::string_view>> ok_words(const std::string& reply) {
   if (reply != "ok" && reply.rfind("ok ", 0) != 0) return std::nullopt;
-  std::vector<Int> values;
+  std::vector<std::string_view> words;
   size_t pos = 2;
   while (pos < reply.size()) {
     while (pos < reply.size() && reply[pos] == ' ') pos++;
     const size_t end = std::min(reply.find(' ', pos), reply.size());
     if (end == pos) break;
-    const auto value = parse_int<Int>(std::string_view(reply).substr(pos, end - pos));
+    words.push_back(std::string_view(reply).substr(pos, end - pos));
+    pos = end;
+  }
+  return words;
+}
+
+// The numbers after `ok`: "ok 1 2 3" -> {1,2,3}; nullopt when the reply is not that.
+template <typename Int>
+std::optional<std::vector<Int>> parse_ok_list(const std::string& reply) {
+  const auto words = ok_words(reply);
+  if (!words) return std::nullopt;
+  std::vector<Int> values;
+  for (const std::string_view word : *words) {
+    const auto value = parse_int<Int>(word);
     if (!value) return std::nullopt;
     values.push_back(*value);
-    pos = end;
   }
   return values;
 }
@@ -55,16 +67,10 @@ std::optional<std::vector<Int>> parse_ok_list(const std::string& reply) {
 // The reply to `? pages S`: `ok` and page ids, `-` for a null entry (V-W2, as null_page); an
 // error message naming the first word that is neither.
 std::variant<std::vector<uint64_t>, std::string> parse_pages_reply(const std::string& reply) {
-  if (reply != "ok" && reply.rfind("ok ", 0) != 0)
-    return std::string("it does not start with `ok`");
+  const auto words = ok_words(reply);
+  if (!words) return std::string("it does not start with `ok`");
   std::vector<uint64_t> pages;
-  size_t pos = 2;
-  while (pos < reply.size()) {
-    while (pos < reply.size() && reply[pos] == ' ') pos++;
-    const size_t end = std::min(reply.find(' ', pos), reply.size());
-    if (end == pos) break;
-    const std::string_view word = std::string_view(reply).substr(pos, end - pos);
-    pos = end;
+  for (const std::string_view word : *words) {
     const auto page = word == "-" ? std::optional<uint64_t>(null_page) : parse_int<uint64_t>(word);
     if (!page || (*page == null_page && word != "-")) {
       return "`" + excerpt(std::string(word)) + "` is neither a page id nor `-`";
@@ -111,17 +117,11 @@ std::optional<std::vector<uint64_t>> parse_hash(std::string_view word) {
 // error message when malformed.
 std::variant<PrefixCacheView, std::string> parse_cache_reply(const std::string& reply,
                                                              bool hashed_keys) {
-  if (reply != "ok" && reply.rfind("ok ", 0) != 0)
-    return std::string("it does not start with `ok`");
+  const auto words = ok_words(reply);
+  if (!words) return std::string("it does not start with `ok`");
   PrefixCacheView view;
   bool in_queue = false;
-  size_t pos = 2;
-  while (pos < reply.size()) {
-    while (pos < reply.size() && reply[pos] == ' ') pos++;
-    const size_t end = std::min(reply.find(' ', pos), reply.size());
-    if (end == pos) break;
-    const std::string_view word = std::string_view(reply).substr(pos, end - pos);
-    pos = end;
+  for (const std::string_view word : *words) {
     if (!in_queue && word == "queue") {
       in_queue = true;
       continue;
