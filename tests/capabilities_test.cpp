@@ -17,6 +17,24 @@ Capabilities profile(std::initializer_list<const char*> lines) {
   return caps;
 }
 
+// The fuzzer's choices mode draws the serving and window regimes' variants and restricts the
+// trace to the in-tree backends: a variant they do not implement (duplicate_keys=kept) must go, one
+// they implement both ways (rejected_slots) stays, and so does a window.
+TEST(Capabilities, RestrictingToTheInTreeBackendsDropsVariantsTheyLack) {
+  Trace trace;
+  trace.config.page_size = 2;
+  trace.config.max_pages = 4;
+  trace.config.prefix_caching = true;
+  trace.config.keep_duplicate_keys = true;
+  trace.config.rejected_slots = true;
+  trace.config.sliding_window = 5;
+  const Trace restricted = restrict_to(trace, Capabilities::all());
+  EXPECT_FALSE(restricted.config.keep_duplicate_keys);
+  EXPECT_TRUE(restricted.config.rejected_slots);
+  EXPECT_EQ(restricted.config.sliding_window, 5u);
+  EXPECT_FALSE(config_outside(restricted.config, Capabilities::all()));
+}
+
 TEST(Capabilities, CountLineRestrictsGeneratedCounts) {
   const Capabilities caps =
       profile({"ops alloc append step free read", "count append 1 1", "count step 1 1"});
