@@ -89,7 +89,8 @@ RunReport stream_body(const std::string& file, const Capabilities& caps,
     return report;
   }
   if (auto why = config_outside(reader.config(), caps)) {
-    report.input_error = "0: config: " + *why + " (backend " + options.backend + ")";
+    report.input_error = std::to_string(reader.line_number()) + ": config: " + *why + " (backend " +
+                         options.backend + ")";  // the config line, just read
     return report;
   }
   auto backends = make_backends({options.backend}, reader.config());
