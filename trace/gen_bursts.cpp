@@ -389,6 +389,11 @@ Burst window_slide(Source& source, const Regime& regime) {
         break;
     }
   }
+  if (source.coin(250)) {  // swapped with its null entries (V-W6), then grown again
+    burst.push_back(seq_op(OpKind::swap_out, seq));
+    burst.push_back(seq_op(OpKind::swap_in, seq));
+    burst.push_back(seq_op(OpKind::append, seq, TokenCount{0, 1}));
+  }
   if (source.coin(300)) burst.push_back(seq_op(OpKind::truncate, seq, draw_chunk(source)));
   if (source.coin(400)) {
     const SeqId fork = draw_seq(source, regime);

@@ -68,7 +68,8 @@ Burst interrupt_in_flight(Source& source, const Regime& regime);
 Burst swap_cycle(Source& source, const Regime& regime);
 
 // Section 16: a sequence computed, then 1..8 decodes (append, step, reserve and commit, alloc)
-// that slide the window, maybe a truncate (refused once blocks left) or a fork that grows, maybe
+// that slide the window, maybe a swap out and in (null entries kept) and a decode, a truncate
+// (refused once blocks left) or a fork that grows, maybe
 // the sequence freed; then its prompt prefilled again elsewhere (a hit inside the window, or of
 // the blocks the queue kept) and read.
 Burst window_slide(Source& source, const Regime& regime);

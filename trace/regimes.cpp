@@ -113,7 +113,8 @@ std::vector<Regime> make_table() {
   {"window",   window,   {span(2, 12)},    12,   {{one_op, 3}, {window_slide, 6}, {prompt_churn, 2},
                                                   {block_under_two_prefixes, 1}, {fork_then_append, 1},
                                                   {swap_cycle, 1}, {preempt_and_resume, 1},
-                                                  {speculative_decode, 1}, {rewrite_prompt_head, 1}},
+                                                  {speculative_decode, 1}, {rewrite_prompt_head, 1},
+                                                  {short_step, 1}},
                                                                                                   10, 200,  40},
   };
 }
