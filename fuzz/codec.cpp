@@ -12,6 +12,10 @@ constexpr uint8_t escape_byte = 0xFF;  // this config byte: a raw u16 follows (p
 // state checks cost in proportion to the pool), larger ones only through the escape.
 constexpr uint32_t small_value_count = 16;
 constexpr std::array<uint32_t, 4> head_dims = {2, 1, 3, 4};  // code 0 is the default shape
+// The extras byte (kvtrace 3): bits 0-3 a sliding window (code 0: none), bits 4-6 cpu_pages
+// (code 0: none, k: 2^(k-1)). Windows below, at and past small pages, and one past every pool.
+constexpr std::array<uint32_t, 15> windows = {2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 17, 24, 32, 64, 4096};
+constexpr uint32_t cpu_pages_code_max = 7;  // cpu_pages up to 64
 constexpr std::array<SeqId, 7> large_ids = {8,           255,         256,        65536,
                                             2147483648u, 4294967294u, 4294967295u};
 // Rule limits that cost nothing to try (a valid count near 1048576 makes the host backend fill
@@ -46,8 +50,31 @@ Config decode_config(ByteReader& in) {
   config.layers = 1 + ((flags >> 5) & 3);
   config.prefix_caching = (flags & 0x80) != 0;
   config.max_pages = decode_small(in);
+  const uint8_t extras = in.byte();
+  config.sliding_window = (extras & 15) == 0 ? 0 : windows[(extras & 15) - 1];
+  const uint32_t cpu_code = (extras >> 4) & 7;
+  config.cpu_pages = cpu_code == 0 ? 0 : 1u << (cpu_code - 1);
   bound_pool(config);
   return config;
+}
+
+// The extras byte of `config`, or why the format cannot hold its window or CPU pool.
+std::variant<uint8_t, std::string> encode_extras(const Config& config) {
+  const auto window = std::find(windows.begin(), windows.end(), config.sliding_window);
+  if (config.sliding_window != 0 && window == windows.end()) {
+    return std::string(
+        "the byte format holds sliding windows 2..9, 12, 16, 17, 24, 32, 64 and 4096 only");
+  }
+  uint32_t cpu_code = 0;
+  for (uint32_t code = 1; code <= cpu_pages_code_max; code++) {
+    if (config.cpu_pages == 1u << (code - 1)) cpu_code = code;
+  }
+  if (config.cpu_pages != 0 && cpu_code == 0) {
+    return std::string("the byte format holds cpu_pages 0 and powers of two up to 64 only");
+  }
+  const uint32_t window_code =
+      config.sliding_window == 0 ? 0 : static_cast<uint32_t>(window - windows.begin()) + 1;
+  return static_cast<uint8_t>(window_code | cpu_code << 4);
 }
 
 std::variant<std::monostate, std::string> encode_config(ByteWriter& out, const Config& config) {
@@ -60,6 +87,8 @@ std::variant<std::monostate, std::string> encode_config(ByteWriter& out, const C
     return "the byte format holds max_pages up to 65536 and pools up to " +
            std::to_string(fuzz_pool_bytes_max) + " bytes";
   }
+  const auto extras = encode_extras(config);
+  if (const auto* why = std::get_if<std::string>(&extras)) return *why;
   encode_small(out, config.page_size);
   const auto head_dim_code = static_cast<uint32_t>(head_dim - head_dims.begin());
   const uint32_t flags = (config.eviction == Eviction::lru ? 1u : 0u) | (config.kv_heads - 1) << 1 |
@@ -67,6 +96,7 @@ std::variant<std::monostate, std::string> encode_config(ByteWriter& out, const C
                          (config.prefix_caching ? 0x80u : 0u);
   out.push_back(static_cast<uint8_t>(flags));
   encode_small(out, config.max_pages);
+  out.push_back(std::get<uint8_t>(extras));
   return std::monostate{};
 }
 

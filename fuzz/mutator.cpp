@@ -63,7 +63,7 @@ void push_boundary(Rng& rng, Trace& trace) {
 }
 
 void change_config(Rng& rng, kv::Config& config) {
-  switch (below(rng, 4)) {
+  switch (below(rng, 5)) {
     case 0: {
       const uint32_t odd_sizes[] = {1, 2, 3, 5, 6, 7, 9, 12, 15, 17, 31, 33, 63};
       config.page_size =
@@ -77,6 +77,11 @@ void change_config(Rng& rng, kv::Config& config) {
       config.eviction =
           config.eviction == kv::Eviction::lru ? kv::Eviction::none : kv::Eviction::lru;
       break;
+    case 3: {  // none, or a window below, at or past small pages (all in the byte format)
+      const uint32_t windows[] = {0, 2, 3, 4, 5, 8, 16, 17};
+      config.sliding_window = windows[below(rng, std::size(windows))];
+      break;
+    }
     default:
       config.kv_heads = 1 + below(rng, 4);
       config.head_dim = 1 + below(rng, 4);

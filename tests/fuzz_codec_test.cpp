@@ -58,7 +58,7 @@ TEST(FuzzCodec, EmptyInputIsTheSmallestConfig) {
 TEST(FuzzCodec, EveryOpKindIsReachable) {
   std::vector<bool> seen(op_kind_count);
   for (uint32_t byte = 0; byte < 256; byte++) {
-    const std::vector<uint8_t> bytes = {0, 0, 0, static_cast<uint8_t>(byte)};
+    const std::vector<uint8_t> bytes = {0, 0, 0, 0, static_cast<uint8_t>(byte)};
     const Trace trace = fuzz::decode_bytes(bytes);
     ASSERT_EQ(trace.lines.size(), 1u);
     seen[static_cast<size_t>(trace.lines[0].op.kind)] = true;
@@ -81,9 +81,31 @@ TEST(FuzzCodec, KindBytesFollowTheWeights) {
             8 * bytes_of[static_cast<size_t>(OpKind::check)]);
 }
 
+// The extras byte: a sliding window and a CPU pool (kvtrace 3) round-trip; others are refused.
+TEST(FuzzCodec, WindowAndCpuPoolInTheExtrasByte) {
+  // page_size=2 (code 1), max_pages=8 (code 7), extras 0x3B: window code 11 (17), cpu code 3 (4).
+  const Trace trace = fuzz::decode_bytes(std::vector<uint8_t>{1, 0, 7, 0x3B});
+  EXPECT_EQ(trace.config.sliding_window, 17u);
+  EXPECT_EQ(trace.config.cpu_pages, 4u);
+  auto encoded = fuzz::encode_trace(trace);
+  ASSERT_TRUE(std::holds_alternative<std::vector<uint8_t>>(encoded));
+  EXPECT_EQ(std::get<std::vector<uint8_t>>(encoded), (std::vector<uint8_t>{1, 0, 7, 0x3B}));
+  Trace odd = trace;
+  odd.config.sliding_window = 10;
+  encoded = fuzz::encode_trace(odd);
+  ASSERT_TRUE(std::holds_alternative<std::string>(encoded));
+  EXPECT_NE(std::get<std::string>(encoded).find("sliding windows"), std::string::npos);
+  odd = trace;
+  odd.config.cpu_pages = 3;
+  encoded = fuzz::encode_trace(odd);
+  ASSERT_TRUE(std::holds_alternative<std::string>(encoded));
+  EXPECT_NE(std::get<std::string>(encoded).find("cpu_pages"), std::string::npos);
+}
+
 TEST(FuzzCodec, PageBoundaryCountsFollowTheConfig) {
-  // page_size=5 (code 4), max_pages=16 (code 15), then append 0 with count code 0xE1: 2 pages - 1.
-  const std::vector<uint8_t> bytes = {4, 0, 15, fuzz::encode_kind(OpKind::append), 0, 0xE1};
+  // page_size=5 (code 4), max_pages=16 (code 15), no extras, then append 0 with count code 0xE1:
+  // 2 pages - 1.
+  const std::vector<uint8_t> bytes = {4, 0, 15, 0, fuzz::encode_kind(OpKind::append), 0, 0xE1};
   const Trace trace = fuzz::decode_bytes(bytes);
   ASSERT_EQ(trace.lines.size(), 1u);
   EXPECT_EQ(trace.lines[0].op.count, 9u);
@@ -97,10 +119,10 @@ TEST(FuzzCodec, TokenCountsAreBoundedByTheCapacity) {
   const uint8_t append = fuzz::encode_kind(OpKind::append);
   const uint8_t step = fuzz::encode_kind(OpKind::step);
   const std::vector<uint8_t> bytes = {
-      3,      0x7E, 7,    append, 0, 0xFF, 0, 2, 0, 0,            // raw 512 stays
-      append, 0,    0xF0,                                         // 1048577 stays
-      append, 0,    0xFF, 0,      0, 0x10, 0,                     // raw 1048576 -> 512
-      step,   2,    0,    200,    1, 0xFF, 0, 2, 0, 0, 2, 0xF0};  // 200, 312, 1048577
+      3,      0x7E, 7,    0,   append, 0,    0xFF, 0, 2, 0, 0,         // no extras; raw 512 stays
+      append, 0,    0xF0,                                              // 1048577 stays
+      append, 0,    0xFF, 0,   0,      0x10, 0,                        // raw 1048576 -> 512
+      step,   2,    0,    200, 1,      0xFF, 0,    2, 0, 0, 2, 0xF0};  // 200, 312, 1048577
   const Trace trace = fuzz::decode_bytes(bytes);
   ASSERT_EQ(trace.lines.size(), 4u);
   EXPECT_EQ(trace.lines[0].op.count, 512u);
@@ -132,7 +154,8 @@ TEST(FuzzCodec, LargePoolsAreBoundedOrRefused) {
   ASSERT_TRUE(std::holds_alternative<std::string>(encoded));
   EXPECT_NE(std::get<std::string>(encoded).find("pools up to"), std::string::npos);
   // Escaped page_size 65536 and max_pages 65536 decode to a pool within the bound.
-  const Trace big = fuzz::decode_bytes(std::vector<uint8_t>{0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0xFF});
+  const Trace big =
+      fuzz::decode_bytes(std::vector<uint8_t>{0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0xFF, 0});
   EXPECT_LE(*big.config.pool_bytes(), fuzz::fuzz_pool_bytes_max);
 }
 
