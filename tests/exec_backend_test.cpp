@@ -335,7 +335,10 @@ TEST(ExecBackend, SlidingWindowOnlyWhereTheProfileDeclaresIt) {
   ASSERT_TRUE(std::holds_alternative<Capabilities>(with_host));
   EXPECT_EQ(std::get<Capabilities>(with_host).sliding_window.max, 64u);
   const Trace window = trace_of("kvtrace 3\nconfig page_size=2 max_pages=4 sliding_window=3\n");
-  EXPECT_TRUE(trace_outside(window, std::get<Capabilities>(plain), backend).has_value());
+  const auto outside = trace_outside(window, std::get<Capabilities>(plain), backend);
+  ASSERT_TRUE(outside.has_value());
+  EXPECT_EQ(outside->rfind("2: config: sliding_window=3 is outside its profile", 0), 0u)
+      << *outside;
   EXPECT_FALSE(trace_outside(window, std::get<Capabilities>(declared), windowed).has_value());
 }
 

@@ -350,7 +350,9 @@ void adopt_declared_variants(Config& config, const Capabilities& caps) {
 std::optional<std::string> trace_outside(const Trace& trace, const Capabilities& caps,
                                          std::string_view backend_name) {
   if (auto why = config_outside(trace.config, caps)) {
-    return "config: " + *why + " (backend " + std::string(backend_name) + ")";
+    const std::string line =
+        trace.config_line_number > 0 ? std::to_string(trace.config_line_number) + ": " : "";
+    return line + "config: " + *why + " (backend " + std::string(backend_name) + ")";
   }
   for (const TraceLine& line : trace.lines) {
     if (auto why = line_outside(line, caps, backend_name)) return why;

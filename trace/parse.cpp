@@ -377,6 +377,7 @@ std::optional<std::string> LineParser::body_line(std::string_view body, uint32_t
   if (words[0] == "config") {
     if (saw_config_) return std::string("a second config line");
     saw_config_ = true;
+    trace_.config_line_number = line_number;
     trace_.header_comments = std::move(pending_comments_);
     pending_comments_.clear();
     if (auto message = parse_config(words, trace_.config, budget_)) return message;

@@ -30,7 +30,13 @@ struct Trace {
   std::vector<std::string> header_comments;  // comments before `config`
   std::vector<TraceLine> lines;
   std::vector<std::string> trailing_comments;  // comments after the last op
-  bool operator==(const Trace&) const = default;
+  // Where the config line was read (1-based; 0 when generated), for `FILE:LINE: config: ...`
+  // messages. Provenance, not content: equality leaves it out.
+  uint32_t config_line_number = 0;
+  bool operator==(const Trace& other) const {
+    return config == other.config && header_comments == other.header_comments &&
+           lines == other.lines && trailing_comments == other.trailing_comments;
+  }
 };
 
 struct ParseError {
