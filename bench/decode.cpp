@@ -26,8 +26,7 @@ kv::Config decode_config() {
 // One item = one append op: 1,024,000 per iteration. Building and destroying the cache (the
 // host store zeroes its pool) happens while timing is paused.
 template <class Driver>
-void BM_decode(benchmark::State& state) {
-  const kv::Config config = decode_config();
+void run_decode(benchmark::State& state, const kv::Config& config) {
   std::unique_ptr<Driver> driver;  // (std::optional trips GCC 12's -Wmaybe-uninitialized)
   bool ok = true;
   for (auto _ : state) {
@@ -42,6 +41,21 @@ void BM_decode(benchmark::State& state) {
   }
   if (!ok) state.SkipWithError("an append failed");
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kOps));
+}
+
+template <class Driver>
+void BM_decode(benchmark::State& state) {
+  run_decode<Driver>(state, decode_config());
+}
+
+// (b) under a 128-token sliding window (docs/semantics.md section 16): from step 128 on, every
+// 16th append of a sequence first releases its oldest live page (impl/ keeps that page's words
+// and ids on the host for a later recompute). Compare with BM_decode for the window's cost.
+template <class Driver>
+void BM_decode_window(benchmark::State& state) {
+  kv::Config config = decode_config();
+  config.sliding_window = 128;
+  run_decode<Driver>(state, config);
 }
 
 // Workload (b) as a kvtrace: the same ops, in order, in memory.
@@ -75,6 +89,12 @@ BENCHMARK_TEMPLATE(BM_decode, ImplDriver)->Name("BM_decode/impl")->Unit(benchmar
 // Bookkeeping only: the same run with a store that moves no data.
 BENCHMARK_TEMPLATE(BM_decode, ImplDriverOn<NullPageStore>)
     ->Name("BM_decode/impl_no_data")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_decode_window, ModelDriver)
+    ->Name("BM_decode_window/model")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_decode_window, ImplDriver)
+    ->Name("BM_decode_window/impl")
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_runner_decode, host, "host")
     ->Name("BM_runner/decode")
