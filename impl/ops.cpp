@@ -12,15 +12,13 @@ constexpr uint32_t kAbsent = detail::SeqIndex::kEmptySlot;
 }
 
 Outcome Cache::alloc(SeqId id, Tick now) {
+  uint32_t slot = index_.find(id);
   // No page for a waiting (V-L8) or swapped-out (V-S4) sequence.
-  if (const uint32_t found = index_.find(id);
-      found != kAbsent && (slots_[found].waiting || slots_[found].swapped)) {
+  if (slot != kAbsent && (slots_[slot].waiting || slots_[slot].swapped)) {
     return fail(Error::invalid_argument);
   }
-  if (const uint32_t found = index_.find(id); found != kAbsent)
-    release_out_of_window(slots_[found]);
+  if (slot != kAbsent) release_out_of_window(slots_[slot]);  // V-W4
   evicted_.clear();
-  uint32_t slot = index_.find(id);
   if (const Error error = make_room(1, slot, {}); error != Error::none) return fail(error);
   if (slot == kAbsent) slot = create_sequence(id, now);
   slots_[slot].block_table.push_back(take_page());
@@ -139,11 +137,11 @@ Outcome Cache::truncate(SeqId id, uint64_t token_count, Tick now) {
   evicted_.clear();
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
-  // V-W5: the tokens before N would need a block the window released.
-  if (slots_[slot].null_entries > out_of_window(token_count)) return fail(Error::invalid_argument);
   Sequence& seq = slots_[slot];
   if (token_count > seq.token_count || seq.in_flight() || seq.swapped)
     return fail(Error::invalid_argument);
+  // V-W5: the tokens before N would need a block the window released.
+  if (seq.null_entries > out_of_window(token_count)) return fail(Error::invalid_argument);
   release_tail(seq, page_count_for(token_count));  // reserved pages go too
   token_count_ -= seq.token_count - token_count;
   seq.token_count = token_count;
