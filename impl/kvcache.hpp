@@ -257,6 +257,10 @@ class Cache {
   uint32_t held_pages(const Sequence& seq) const {
     return page_count_for(seq.token_count) - seq.null_entries;
   }
+  // The tokens of a sequence's null entries (0 .. z*page_size-1): gone from its pages (V-W3).
+  uint64_t null_tokens(const Sequence& seq) const {
+    return uint64_t{seq.null_entries} * config_.page_size;
+  }
 
   Outcome fail(Error error) const { return Outcome{error, {}}; }
   Outcome success() const { return Outcome{Error::none, evicted_}; }

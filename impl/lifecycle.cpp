@@ -59,9 +59,8 @@ Outcome Cache::reserve_waiting(uint32_t slot, uint32_t token_count, Tick now) {
   }
   Sequence& seq = slots_[slot];
   take_hits_and_pages(seq, new_pages);
-  const uint64_t null_tokens = uint64_t{seq.null_entries} * config_.page_size;
-  keep_windowed(seq, std::span(seq.pending_ids).first(null_tokens),
-                std::span(seq.pending_words).first(null_tokens * words_per_token_));
+  keep_windowed(seq, std::span(seq.pending_ids).first(null_tokens(seq)),
+                std::span(seq.pending_words).first(null_tokens(seq) * words_per_token_));
   seq.pending_ids.erase(seq.pending_ids.begin(),
                         seq.pending_ids.begin() + static_cast<std::ptrdiff_t>(hit_tokens));
   seq.pending_words.erase(
@@ -186,7 +185,7 @@ Outcome Cache::preempt(SeqId id) {
 // entries), for preempt and swap_out.
 void Cache::copy_out(const Sequence& seq, std::vector<uint32_t>& words,
                      std::vector<uint32_t>& ids) {
-  const uint64_t first = uint64_t{seq.null_entries} * config_.page_size;
+  const uint64_t first = null_tokens(seq);
   const uint64_t count = seq.token_count - first;
   words.resize(count * words_per_token_);
   store_.gather(std::span<const PageId>(seq.block_table.data() + seq.null_entries,
@@ -223,7 +222,7 @@ Outcome Cache::swap_in(SeqId id, Tick now) {
   if (const Error error = make_room(need, slot, {}); error != Error::none) return fail(error);
   Sequence& seq = slots_[slot];
   for (uint64_t i = 0; i < need; ++i) seq.block_table.push_back(take_page());
-  const uint64_t count = seq.token_count - uint64_t{seq.null_entries} * config_.page_size;
+  const uint64_t count = seq.token_count - null_tokens(seq);
   seq.token_count -= count;  // write_tokens counts them back in
   token_count_ -= count;
   write_tokens(seq, static_cast<uint32_t>(count), seq.swapped_words);  // the host-to-device copy
@@ -243,10 +242,8 @@ void Cache::audit_lifecycle(std::vector<std::string>& problems) const {
   for (const Sequence& seq : slots_) {
     if (!seq.live) continue;
     const std::string name = "sequence " + std::to_string(seq.id);
-    const uint64_t held = page_count_for(seq.token_count) - seq.null_entries;
-    cpu_pages += seq.swapped ? held : 0;
-    const uint64_t held_words =
-        (seq.token_count - uint64_t{seq.null_entries} * config_.page_size) * words_per_token_;
+    cpu_pages += seq.swapped ? held_pages(seq) : 0;
+    const uint64_t held_words = (seq.token_count - null_tokens(seq)) * words_per_token_;
     if (seq.swapped &&
         (seq.block_table.size() != seq.null_entries || seq.swapped_words.size() != held_words)) {
       problems.push_back(name + " is swapped out but holds " +

@@ -186,7 +186,7 @@ Outcome Cache::read(SeqId id, std::vector<uint32_t>& out_words, Tick now) {
   const Sequence& seq = slots_[slot];
   if (seq.swapped) return fail(Error::invalid_argument);  // V-S4
   // Only the pages after the null entries hold tokens (V-W3).
-  const uint64_t first = uint64_t{seq.null_entries} * config_.page_size;
+  const uint64_t first = null_tokens(seq);
   out_words.resize((seq.token_count - first) * words_per_token_);
   store_.gather(std::span<const PageId>(seq.block_table.data() + seq.null_entries,
                                         seq.block_table.size() - seq.null_entries),

@@ -156,9 +156,8 @@ Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
   const uint32_t slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
   take_hits_and_pages(seq, new_pages);
-  const uint64_t null_tokens = uint64_t{seq.null_entries} * config_.page_size;
-  keep_windowed(seq, token_ids.first(null_tokens),
-                token_words.first(null_tokens * words_per_token_));
+  keep_windowed(seq, token_ids.first(null_tokens(seq)),
+                token_words.first(null_tokens(seq) * words_per_token_));
 
   const uint64_t hit_tokens = hit_count * config_.page_size;
   seq.token_count = hit_tokens;  // write_tokens continues from here
