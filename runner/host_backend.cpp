@@ -220,13 +220,7 @@ uint64_t HostBackend::readable_tokens(SeqId seq) const {
 
 // Tokens z*page_size .. n-1 (V-W3), gathered through the table after its null entries.
 std::vector<uint32_t> HostBackend::gather_words(SeqId seq) {
-  const uint64_t first = null_entries(seq) * config_.page_size;
-  const uint64_t tokens = std::max(readable_tokens(seq), first) - first;
-  std::vector<uint32_t> words(tokens * config_.words_per_token());
-  if (tokens > 0) {
-    store_->gather(cache_.block_table(seq).subspan(null_entries(seq)), tokens, words);
-  }
-  return words;
+  return gather_token_words(seq, 0, UINT64_MAX);  // from the first non-null entry on
 }
 
 // Gathers from the page holding first_token on (never a null entry's), then drops the tokens
