@@ -33,14 +33,17 @@ class Backend {
   virtual StatsView stats() const = 0;
   virtual std::optional<InfoView> info(SeqId seq) const = 0;
   virtual std::vector<SeqId> sequence_ids() const = 0;
-  // Physical page ids, null_page for a null entry (V-W2).
+  // Physical page ids, null_page for a null entry (V-W2). With kv_groups (section 17, G groups)
+  // the G tables concatenated in group order: G times the entries of one table (V-G7).
   virtual std::vector<uint64_t> block_table(SeqId seq) const = 0;
   // The words of S's tokens z*page_size .. n-1, z its null entries (V-W3; without a sliding
-  // window z = 0): words_per_token words each.
+  // window z = 0): words_per_token words each. With kv_groups, group 0's such tokens, then group
+  // 1's from its own z, ... (V-G2), each group's words from its group_token_value.
   virtual std::vector<uint32_t> gather_words(SeqId seq) = 0;
   // Tokens [first_token, first_token + token_count) of S (the runner's per-op check reads only
-  // what an op wrote). Override when the backend can read a range without gathering all of S;
-  // the default assumes no null entries, so a backend with sliding windows overrides it.
+  // what an op wrote), each group's clipped to its non-null entries, groups concatenated as in
+  // gather_words. Override when the backend can read a range without gathering all of S;
+  // the default assumes one group and no null entries, so a backend with windows overrides it.
   virtual std::vector<uint32_t> gather_token_words(SeqId seq, uint64_t first_token,
                                                    uint64_t token_count);
 

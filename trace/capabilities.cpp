@@ -46,7 +46,13 @@ constexpr RangeField range_fields[] = {
     {"head_dim", &Capabilities::head_dim, &Config::head_dim},
     {"layers", &Capabilities::layers, &Config::layers},
     {"sliding_window", &Capabilities::sliding_window, &Config::sliding_window},
+    {"kv_groups", &Capabilities::kv_groups, &Config::group_count},
 };
+
+// Whether a range's MIN may be 0 (none) while 1 is not a value (V-W0, V-G0).
+bool zero_means_none(const RangeField& field) {
+  return field.range == &Capabilities::sliding_window || field.range == &Capabilities::kv_groups;
+}
 
 std::optional<std::string> apply_flag(std::string_view key, const std::vector<std::string_view>& w,
                                       bool& flag) {
@@ -253,8 +259,8 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
     if (key != field.key) continue;
     const auto low = words.size() == 3 ? to_u32(words[1]) : std::nullopt;
     const auto high = words.size() == 3 ? to_u32(words[2]) : std::nullopt;
-    // A window may be 0 (full attention) but never 1 (V-W0).
-    const uint32_t lowest = field.range == &Capabilities::sliding_window ? 0 : 1;
+    // A window may be 0 (full attention) but never 1 (V-W0); so may the groups (V-G0).
+    const uint32_t lowest = zero_means_none(field) ? 0 : 1;
     if (!low || !high || *low < lowest || *low > *high || (lowest == 0 && *high == 1)) {
       return "profile line '" + std::string(key) + "' needs MIN MAX with " +
              std::to_string(lowest) + " <= MIN <= MAX" + (lowest == 0 ? " and MAX not 1" : "");
@@ -263,9 +269,8 @@ std::optional<std::string> apply_profile_line(std::string_view line, Capabilitie
     return std::nullopt;
   }
   return "unknown profile line '" + std::string(line.substr(0, 80)) +
-         "' (known: ops eviction page_size max_pages kv_heads head_dim layers sliding_window data "
-         "audit count "
-         "config decline keys)";
+         "' (known: ops eviction page_size max_pages kv_heads head_dim layers sliding_window "
+         "kv_groups data audit count config decline keys)";
 }
 
 std::string format_profile(const Capabilities& caps) {
@@ -321,6 +326,14 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
     if (value < range.min || value > range.max) {
       return std::string(field.key) + "=" + std::to_string(value) + " is outside its profile's " +
              std::to_string(range.min) + ".." + std::to_string(range.max);
+    }
+  }
+  for (uint32_t g = 0; g < config.group_count; g++) {
+    const uint32_t w = config.group_windows[g];
+    if (w > 0 && (w < caps.sliding_window.min || w > caps.sliding_window.max)) {
+      return "kv_groups window " + std::to_string(w) + " of group " + std::to_string(g) +
+             " is outside its profile's sliding_window " + std::to_string(caps.sliding_window.min) +
+             ".." + std::to_string(caps.sliding_window.max);
     }
   }
   for (const VariantKey& variant : variant_keys) {
@@ -447,6 +460,20 @@ Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities
   return trace;
 }
 
+// V-G0 after the clamp: no lone group, windows in the profile's range, nothing beside groups that
+// V-G0 forbids.
+void fit_groups(Config& config, const Capabilities& caps) {
+  if (config.skip_reserved_slots) config.group_count = 0;
+  if (config.group_count == 1) config.group_count = 2;  // a profile's MIN of 1
+  for (uint32_t g = 0; g < kv_groups_max; g++) {
+    uint32_t& w = config.group_windows[g];
+    if (g >= config.group_count) w = 0;
+    if (w > 0) w = std::max(2u, std::clamp(w, caps.sliding_window.min, caps.sliding_window.max));
+    if (w > caps.sliding_window.max) w = 0;  // a profile without windows: full attention
+  }
+  if (config.group_count > 0) config.sliding_window = 0;
+}
+
 // Moves a config into the profile: eviction, ranges, caching and the CPU pool only where the ops
 // exist, every variant the backend does not implement both ways at its declared value.
 void fit_config(Config& config, const Capabilities& caps) {
@@ -467,6 +494,7 @@ void fit_config(Config& config, const Capabilities& caps) {
   if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
   if (config.skip_reserved_slots) config.sliding_window = 0;      // V-W0
   if (config.sliding_window == 1) config.sliding_window = 2;      // a profile's MIN of 1
+  fit_groups(config, caps);
 }
 
 }  // namespace kv

@@ -48,6 +48,9 @@ struct Capabilities {
   ConfigRange layers{1, 256};
   // Section 16's window, 0 meaning full attention: a backend declares `sliding_window 0 MAX`.
   ConfigRange sliding_window{0, 0};
+  // Section 17's number of KV groups, 0 meaning none (one group): `kv_groups 0 8`. Each group's
+  // window must lie in sliding_window's range.
+  ConfigRange kv_groups{0, 0};
   bool stores_data = true;  // the backend keeps token words and answers digest/words
   bool audits = false;      // the backend answers a self-audit
   // The N an op accepts (`count append 1 1`): append's and truncate's N, each step entry's N,

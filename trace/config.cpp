@@ -30,7 +30,50 @@ std::optional<uint64_t> checked_mul(std::optional<uint64_t> a, uint64_t b) {
   return product;
 }
 
+// V-G0: 2..8 groups, each window 0 or 2..1048576, no sliding_window or skipped slots beside them.
+std::optional<std::string> validate_groups(const Config& config) {
+  if (config.group_count == 0) return std::nullopt;
+  if (config.group_count < 2 || config.group_count > kv_groups_max) {
+    return "kv_groups gives " + std::to_string(config.group_count) +
+           " window(s); it needs 2..8 (one group with a window is sliding_window=W, "
+           "docs/semantics.md "
+           "V-G0)";
+  }
+  for (uint32_t g = 0; g < kv_groups_max; g++) {
+    const uint32_t w = config.group_windows[g];
+    if (g >= config.group_count ? w != 0 : w == 1 || w > 1048576) {
+      return "kv_groups window " + std::to_string(w) + " of group " + std::to_string(g) +
+             " is out of range: 0 (full attention) or 2..1048576 (docs/semantics.md V-G0)";
+    }
+  }
+  if (config.sliding_window > 0) {
+    return std::string(
+        "kv_groups cannot be combined with sliding_window (give each group its window in "
+        "kv_groups, docs/semantics.md V-G0)");
+  }
+  if (config.skip_reserved_slots) {
+    return std::string(
+        "reserved_slots=skipped cannot be combined with kv_groups (docs/semantics.md V-G0)");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+bool Config::any_window() const {
+  for (uint32_t g = 0; g < groups(); g++) {
+    if (window(g) > 0) return true;
+  }
+  return false;
+}
+
+std::string format_group_windows(const Config& config) {
+  std::string out;
+  for (uint32_t g = 0; g < config.group_count; g++) {
+    out += (g == 0 ? "" : ",") + std::to_string(config.group_windows[g]);
+  }
+  return out;
+}
 
 std::optional<uint64_t> Config::pool_bytes() const {
   std::optional<uint64_t> bytes = max_pages;
@@ -54,6 +97,7 @@ std::optional<std::string> validate_config(const Config& config, uint64_t memory
         "sliding_window=1 is out of range: 0 (full attention) or 2..1048576 (docs/semantics.md "
         "V-W0)");
   }
+  if (auto message = validate_groups(config)) return message;
   if (config.skip_reserved_slots && config.sliding_window > 0) {
     return std::string(
         "reserved_slots=skipped cannot be combined with sliding_window (docs/semantics.md V-W0: "
@@ -102,6 +146,7 @@ std::string format_config(const Config& config) {
   if (config.prefix_caching) out += " prefix_caching=on";
   if (config.cpu_pages > 0) out += " cpu_pages=" + std::to_string(config.cpu_pages);
   if (config.sliding_window > 0) out += " sliding_window=" + std::to_string(config.sliding_window);
+  if (config.group_count > 0) out += " kv_groups=" + format_group_windows(config);
   return out + format_variants(config);
 }
 

@@ -2,6 +2,7 @@
 // limits.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,6 +16,8 @@ inline constexpr uint64_t memory_budget_default_bytes = 256ull << 20;
 // A null block-table entry (docs/semantics.md V-W2: out of the sliding window, no page), as
 // block-table observations and the model show it.
 inline constexpr uint64_t null_page = UINT64_MAX;
+// At most this many KV groups (docs/semantics.md V-G0).
+inline constexpr uint32_t kv_groups_max = 8;
 
 struct Config {
   uint32_t page_size = 0;  // tokens per page
@@ -28,6 +31,11 @@ struct Config {
   // kvtrace 3 (docs/semantics.md section 16): each token attends to the W-1 tokens before it;
   // blocks that fall out of the window are released (0: full attention).
   uint32_t sliding_window = 0;
+  // kvtrace 3 (section 17): the KV groups' windows (0: full attention), `kv_groups=0,128`;
+  // group_count is 0 without the key (one group, windowed by sliding_window), else 2..8, and the
+  // windows past it are 0.
+  uint32_t group_count = 0;
+  std::array<uint32_t, kv_groups_max> group_windows{};
   // Semantic variants (trace/variants.def, docs/semantics.md section 14): false is the default
   // rule.
 #define KV_VARIANT(field, key, default_word, variant_word, scope, help) bool field = false;
@@ -41,11 +49,21 @@ struct Config {
   // max_pages*page_size*kv_heads*head_dim*layers*2*4, or nothing when it overflows 64 bits (every
   // field at its maximum gives 2^69). Fields come from untrusted files: never multiply unchecked.
   std::optional<uint64_t> pool_bytes() const;
-  // Section 16's skip(n): the leading entries of a sequence of n tokens that no token from
-  // position n on attends to (0 without a window).
-  uint64_t out_of_window_entries(uint64_t token_count) const {
-    if (sliding_window == 0 || token_count < sliding_window) return 0;
-    return (token_count - sliding_window + 1) / page_size;
+  // The block tables each sequence has (V-G1): 1 without kv_groups.
+  uint32_t groups() const {
+    return group_count == 0 ? 1 : group_count;
+  }
+  // Group g's window, 0 for full attention (V-G0; without kv_groups, sliding_window).
+  uint32_t window(uint32_t group) const {
+    return group_count == 0 ? sliding_window : group_windows[group];
+  }
+  bool any_window() const;
+  // Section 16's skip(n) for group g: the leading entries of a sequence of n tokens that no token
+  // from position n on attends to (0 in a full-attention group).
+  uint64_t out_of_window_entries(uint64_t token_count, uint32_t group = 0) const {
+    const uint32_t w = window(group);
+    if (w == 0 || token_count < w) return 0;
+    return (token_count - w + 1) / page_size;
   }
 };
 
@@ -76,6 +94,9 @@ std::string format_variants(const Config& config);
 
 // Checks ranges and the pool size; returns a message a person can act on, or nothing when valid.
 std::optional<std::string> validate_config(const Config& config, uint64_t memory_budget_bytes);
+
+// "0,128": the kv_groups value (empty without groups).
+std::string format_group_windows(const Config& config);
 
 // `config page_size=4 max_pages=3 eviction=lru ...`, shape keys only when not the default.
 std::string format_config(const Config& config);

@@ -25,9 +25,10 @@ uint32_t line_version(const TraceLine& line) {
 }
 
 uint32_t trace_version(const Trace& trace) {
-  uint32_t version = trace.config.cpu_pages > 0 || trace.config.sliding_window > 0 ? 3
-                     : trace.config.prefix_caching                                 ? 2
-                                                                                   : 1;
+  const Config& config = trace.config;
+  uint32_t version = config.cpu_pages > 0 || config.sliding_window > 0 || config.group_count > 0 ? 3
+                     : config.prefix_caching                                                     ? 2
+                                             : 1;
   for (const TraceLine& line : trace.lines) version = std::max(version, line_version(line));
   return version;
 }

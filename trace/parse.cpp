@@ -262,6 +262,22 @@ std::string format_variant_keys() {
   return out;
 }
 
+// `kv_groups=0,128`: 2..8 windows; their ranges are validate_config's.
+std::optional<std::string> parse_group_windows(std::string_view value, Config& config) {
+  config.group_count = 0;
+  while (true) {
+    const size_t comma = value.find(',');
+    if (config.group_count == kv_groups_max) {
+      return "kv_groups has more than " + std::to_string(kv_groups_max) + " groups";
+    }
+    auto window = parse_u32(value.substr(0, comma), "kv_groups window");
+    if (auto* message = std::get_if<std::string>(&window)) return *message;
+    config.group_windows[config.group_count++] = std::get<uint32_t>(window);
+    if (comma == std::string_view::npos) return std::nullopt;
+    value.remove_prefix(comma + 1);
+  }
+}
+
 std::optional<std::string> parse_config_word(std::string_view word, Config& config) {
   const size_t equals = word.find('=');
   if (equals == std::string_view::npos)
@@ -282,6 +298,7 @@ std::optional<std::string> parse_config_word(std::string_view word, Config& conf
     config.prefix_caching = value == "on";
     return std::nullopt;
   }
+  if (key == "kv_groups") return parse_group_windows(value, config);
   if (const VariantKey* variant = find_variant_key(key)) {
     if (value != variant->default_word && value != variant->variant_word) {
       return std::string(key) + "='" + std::string(value) + "' must be " + variant->default_word +
@@ -301,7 +318,7 @@ std::optional<std::string> parse_config_word(std::string_view word, Config& conf
   if (field == nullptr) {
     return "unknown config key '" + std::string(key) +
            "' (known: page_size max_pages eviction kv_heads head_dim layers prefix_caching "
-           "cpu_pages sliding_window" +
+           "cpu_pages sliding_window kv_groups" +
            format_variant_keys() + ")";
   }
   auto number = parse_u32(value, key);
@@ -389,6 +406,9 @@ std::optional<std::string> LineParser::body_line(std::string_view body, uint32_t
     }
     if (version_ < 3 && trace_.config.sliding_window > 0) {
       return std::string("sliding_window needs the header 'kvtrace 3'");
+    }
+    if (version_ < 3 && trace_.config.group_count > 0) {
+      return std::string("kv_groups needs the header 'kvtrace 3'");
     }
     return std::nullopt;
   }

@@ -11,6 +11,7 @@ namespace kv {
 struct CachedPageView {
   std::vector<uint64_t> key;
   uint64_t page = 0;
+  uint32_t group = 0;  // the KV group the key belongs to (V-G5); 0 without kv_groups
 };
 
 // Page ids are the reporter's own; the runner compares them up to renaming, by key.

@@ -103,6 +103,12 @@ inline std::vector<uint64_t> token_values_of_ids(const std::vector<TokenId>& ids
   return values;
 }
 
+// The value group g's layers store for a token of value `value` (docs/semantics.md V-G2): group 0
+// stores the value itself, so a config without kv_groups is unchanged.
+inline uint64_t group_token_value(uint64_t value, uint32_t group) {
+  return value ^ (uint64_t{group} << 52);
+}
+
 // Word `index` of the K (kv=0) or V (kv=1) vector of one layer. K and V words differ in the top
 // bit.
 inline uint32_t token_word(uint64_t value, uint32_t layer, uint32_t kv, uint32_t index) {
