@@ -34,13 +34,14 @@ Result Model::reserve(SeqId seq, uint32_t token_count, Tick tick) {
   if (found != sequences_.end()) release_out_of_window(found->second);  // V-W4
   const uint64_t n = found == sequences_.end() ? 0 : found->second.token_count;
   const uint64_t reserved = found == sequences_.end() ? 0 : found->second.reserved;
-  const uint64_t pages = found == sequences_.end() ? 0 : found->second.block_table.size();
+  const uint64_t entries = found == sequences_.end() ? 0 : entry_count(found->second);
   const uint64_t wanted = pages_for_tokens(n + reserved + token_count);
-  const auto victims = choose_victims(wanted > pages ? wanted - pages : 0, {seq});
+  const uint64_t new_entries = wanted > entries ? wanted - entries : 0;
+  const auto victims = choose_victims(new_entries * groups(), {seq});  // every group (V-G1)
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);
   Sequence& sequence = sequences_[seq];  // creates S if absent
-  while (sequence.block_table.size() < wanted) sequence.block_table.push_back(new_page());
+  take_new_pages(sequence, new_entries);
   sequence.reserved += token_count;
   sequence.last_use = tick;
   return result_of(Status::ok, *victims);
@@ -51,15 +52,15 @@ Result Model::reserve(SeqId seq, uint32_t token_count, Tick tick) {
 // as a prefill does, S protected. Result `ok hit=T`.
 Result Model::reserve_waiting(SeqId seq, uint32_t token_count, Tick tick) {
   Sequence& waiting = sequences_.at(seq);
-  const std::vector<ModelPageId> hits = prefix_hits(waiting.pending_ids);
-  const uint64_t hit_tokens = hits.size() * config_.page_size;
-  const uint64_t new_count = pages_for_tokens(hit_tokens + token_count) - hits.size();
-  const auto victims = choose_prefill_victims(hits, new_count, seq);
+  const Tables hits = prefix_hits(waiting.pending_ids);
+  const uint64_t hit_tokens = hits[0].size() * config_.page_size;
+  const uint64_t new_count = pages_for_tokens(hit_tokens + token_count) - hits[0].size();
+  const auto victims = choose_prefill_victims(hits, new_count * groups(), seq);
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);
   Sequence& sequence = sequences_.at(seq);
   take_hits(sequence, hits);
-  for (uint64_t i = 0; i < new_count; i++) sequence.block_table.push_back(new_page());
+  take_new_pages(sequence, new_count);
   const auto computed = sequence.pending_ids.begin() + static_cast<int64_t>(hit_tokens);
   sequence.token_ids.assign(sequence.pending_ids.begin(), computed);
   sequence.pending_ids.erase(sequence.pending_ids.begin(), computed);
@@ -88,15 +89,17 @@ Result Model::commit(SeqId seq, uint32_t token_count, Tick tick) {
   }
   const uint64_t n = found->second.token_count;
   const uint64_t write_entry = n / config_.page_size;
-  const std::vector<ModelPageId>& table = found->second.block_table;
-  const bool cow =
-      token_count > 0 && write_entry < table.size() && pages_.at(table[write_entry]).refcount > 1;
-  const auto victims = choose_victims(cow ? 1 : 0, {seq});
+  uint64_t copies = 0;  // one per group whose write entry is shared (V-G1)
+  for (uint32_t g = 0; g < groups() && token_count > 0; g++) {
+    copies += shared_entry(found->second, g, write_entry) ? 1 : 0;
+  }
+  const auto victims = choose_victims(copies, {seq});
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);
 
   Sequence& sequence = sequences_.at(seq);
-  if (token_count > 0) copy_on_write(sequence, write_entry);
+  for (uint32_t g = 0; g < groups() && token_count > 0; g++)
+    copy_on_write(sequence, g, write_entry);
   for (uint32_t offset = 0; offset < token_count; offset++) {
     if (sequence.pending_ids.empty()) {
       sequence.token_ids.push_back(generated_token_id(token_value(tick, 0, offset)));
@@ -113,20 +116,15 @@ Result Model::commit(SeqId seq, uint32_t token_count, Tick tick) {
   const std::vector<uint64_t> values =
       writes_prompt ? token_values_of_ids(ids) : std::vector<uint64_t>{};
   for (uint64_t token = n; token < n + token_count; token++) {
-    const ModelPageId page = sequence.block_table[token / config_.page_size];
-    unregister(page);  // "writing into a registered page unregisters it first" (P16)
-    pages_.at(page).slots[token % config_.page_size] =
-        writes_prompt ? values[token] : ids[token] & ~generated_token_flag;
+    write_token(sequence, token,
+                writes_prompt ? values[token] : ids[token] & ~generated_token_flag);
   }
   register_full_blocks(sequence, n / config_.page_size, (n + token_count) / config_.page_size);
   sequence.token_count = n + token_count;
   token_count_ += token_count;
   sequence.reserved = 0;
-  while (config_.rejected_slots &&
-         sequence.block_table.size() > pages_for_tokens(sequence.token_count)) {
-    release(sequence.block_table.back());
-    sequence.block_table.pop_back();
-  }
+  if (config_.rejected_slots)
+    release_entries_beyond(sequence, pages_for_tokens(sequence.token_count));
   sequence.last_use = tick;
   return result_of(Status::ok, *victims);
 }
@@ -163,10 +161,11 @@ Result Model::swap_out(SeqId seq) {
   if (sequence.swapped || sequence.in_flight()) return result_of(Status::invalid_argument);
   const uint64_t cpu_pages = cpu_pages_of(sequence);
   if (cpu_pages > config_.cpu_pages - cpu_pages_used_) return result_of(Status::capacity_exceeded);
-  sequence.swapped_values = read_values(seq);
-  const uint64_t nulls = null_entries(sequence);
+  sequence.swapped_values = read_values(seq);  // every group's, in group order (V-G4)
+  std::array<uint64_t, kv_groups_max> nulls{};
+  for (uint32_t g = 0; g < groups(); g++) nulls[g] = null_entries(sequence, g);
   release_all(sequence);
-  sequence.block_table.assign(nulls, null_page);
+  for (uint32_t g = 0; g < groups(); g++) sequence.tables[g].assign(nulls[g], null_page);
   sequence.swapped = true;
   cpu_pages_used_ += cpu_pages;
   return result_of(Status::ok);
@@ -184,11 +183,15 @@ Result Model::swap_in(SeqId seq, Tick tick) {
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);
   Sequence& sequence = sequences_.at(seq);
-  for (uint64_t i = 0; i < need; i++) sequence.block_table.push_back(new_page());
-  const uint64_t first = null_entries(sequence) * config_.page_size;
-  for (uint64_t token = first; token < sequence.token_count; token++) {
-    const ModelPageId page = sequence.block_table[token / config_.page_size];
-    pages_.at(page).slots[token % config_.page_size] = sequence.swapped_values[token - first];
+  uint64_t next_value = 0;  // swapped_values holds every group's in group order (V-G4)
+  for (uint32_t g = 0; g < groups(); g++) {
+    Table& table = sequence.tables[g];
+    while (table.size() < pages_for_tokens(sequence.token_count)) table.push_back(new_page());
+    for (uint64_t token = null_entries(sequence, g) * config_.page_size;
+         token < sequence.token_count; token++) {
+      pages_.at(table[token / config_.page_size]).slots[token % config_.page_size] =
+          sequence.swapped_values[next_value++];
+    }
   }
   sequence.swapped_values.clear();
   sequence.swapped = false;
@@ -204,8 +207,8 @@ void Model::audit_lifecycle(std::vector<std::string>& problems) const {
   for (const auto& [id, sequence] : sequences_) {
     const std::string name = "model: sequence " + std::to_string(id);
     if (sequence.waiting &&
-        (!sequence.block_table.empty() || sequence.token_count > 0 || sequence.reserved > 0)) {
-      problems.push_back(name + " waits but holds " + std::to_string(sequence.block_table.size()) +
+        (entry_count(sequence) > 0 || sequence.token_count > 0 || sequence.reserved > 0)) {
+      problems.push_back(name + " waits but holds " + std::to_string(entry_count(sequence)) +
                          " pages, " + std::to_string(sequence.token_count) + " tokens and " +
                          std::to_string(sequence.reserved) + " reserved slots (expected none)");
     }
@@ -213,7 +216,11 @@ void Model::audit_lifecycle(std::vector<std::string>& problems) const {
       problems.push_back(name + " has " + std::to_string(sequence.token_ids.size()) +
                          " token ids for " + std::to_string(sequence.token_count) + " tokens");
     }
-    const uint64_t kept = sequence.token_count - null_entries(sequence) * config_.page_size;
+    uint64_t kept = 0;  // the values of every group's non-null entries
+    for (uint32_t g = 0; g < groups(); g++) {
+      kept += sequence.token_count -
+              std::min(sequence.token_count, null_entries(sequence, g) * config_.page_size);
+    }
     if (sequence.swapped && (page_count(sequence) != 0 || sequence.swapped_values.size() != kept)) {
       problems.push_back(name + " is swapped out but holds " +
                          std::to_string(page_count(sequence)) + " pages and " +

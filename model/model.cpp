@@ -43,10 +43,12 @@ std::optional<std::vector<SeqId>> Model::choose_victims(
     }
     victims.push_back(candidate);
     // A victim's page is freed only when no remaining sequence references it.
-    for (ModelPageId page : sequences_.at(candidate).block_table) {
-      if (page == null_page) continue;  // V-W2
-      refcounts[page]--;
-      if (refcounts[page] == 0) freed++;
+    for (uint32_t g = 0; g < groups(); g++) {
+      for (ModelPageId page : sequences_.at(candidate).tables[g]) {
+        if (page == null_page) continue;  // V-W2
+        refcounts[page]--;
+        if (refcounts[page] == 0) freed++;
+      }
     }
     if (free_pages() + freed >= need) return victims;
   }
@@ -129,23 +131,27 @@ void Model::register_full_blocks(Sequence& sequence, uint64_t first_block, uint6
 
 // P9's conditions for blocks [first_block, end_block) of `sequence`, all full. decode_caching=on
 // drops the prompt-token condition (V-D1); duplicate_keys=kept the not-yet-registered one (V-K1).
-// A page that holds a key already (a hit, under register_at=release) keeps it.
+// A page that holds a key already (a hit, under register_at=release) keeps it. Each group
+// registers under its own keys, group 0 first (V-G5).
 void Model::register_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block) {
   if (!config_.prefix_caching) return;
-  for (uint64_t block = first_block; block < end_block; block++) {
-    const uint64_t end = (block + 1) * config_.page_size;
-    bool all_prompt = true;
-    for (uint64_t k = end; k > 0 && all_prompt; k--) {
-      all_prompt = is_prompt_token(sequence.token_ids[k - 1]);
+  for (uint32_t g = 0; g < groups(); g++) {
+    for (uint64_t block = first_block; block < end_block; block++) {
+      const uint64_t end = (block + 1) * config_.page_size;
+      bool all_prompt = true;
+      for (uint64_t k = end; k > 0 && all_prompt; k--) {
+        all_prompt = is_prompt_token(sequence.token_ids[k - 1]);
+      }
+      if (!all_prompt && !config_.decode_caching) continue;
+      Key key{g,
+              {sequence.token_ids.begin(), sequence.token_ids.begin() + static_cast<int64_t>(end)}};
+      if (registered_.count(key) && !config_.keep_duplicate_keys) continue;
+      const ModelPageId page = sequence.tables[g][block];
+      if (page == null_page || pages_.at(page).key) continue;  // a null entry has no page (V-W2)
+      registered_[key].push_back(page);
+      registered_page_count_++;
+      pages_.at(page).key = std::move(key);
     }
-    if (!all_prompt && !config_.decode_caching) continue;
-    Key key(sequence.token_ids.begin(), sequence.token_ids.begin() + static_cast<int64_t>(end));
-    if (registered_.count(key) && !config_.keep_duplicate_keys) continue;
-    const ModelPageId page = sequence.block_table[block];
-    if (page == null_page || pages_.at(page).key) continue;  // a null entry has no page (V-W2)
-    registered_[key].push_back(page);
-    registered_page_count_++;
-    pages_.at(page).key = std::move(key);
   }
 }
 
@@ -157,13 +163,21 @@ void Model::remove_victims(const std::vector<SeqId>& victims) {
   }
 }
 
-// "Release in reverse block order: a sequence's last block is reused first" (P14); the table is
-// left empty (free, eviction, preempt, swap_out).
+// "Release in reverse block order: a sequence's last block is reused first" (P14), group 0's
+// table first (V-G3); the tables are left empty (free, eviction, preempt, swap_out).
 void Model::release_all(Sequence& sequence) {
-  for (auto page = sequence.block_table.rbegin(); page != sequence.block_table.rend(); ++page) {
-    if (*page != null_page) release(*page);
+  release_entries_beyond(sequence, 0);
+}
+
+// Releases every table's entries from `kept_entries` on, last first, group 0 first (V-G3).
+void Model::release_entries_beyond(Sequence& sequence, uint64_t kept_entries) {
+  for (uint32_t g = 0; g < groups(); g++) {
+    Table& table = sequence.tables[g];
+    while (table.size() > kept_entries) {
+      if (table.back() != null_page) release(table.back());
+      table.pop_back();
+    }
   }
-  sequence.block_table.clear();
 }
 
 void Model::remove_sequence(SeqId seq) {
@@ -186,11 +200,11 @@ Result Model::alloc(SeqId seq, Tick tick) {
   if (const auto found = sequences_.find(seq); found != sequences_.end()) {
     release_out_of_window(found->second);  // V-W4
   }
-  const auto victims = choose_victims(1, {seq});
+  const auto victims = choose_victims(groups(), {seq});  // a page per group (V-G1)
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);
   Sequence& sequence = sequences_[seq];  // creates S if absent
-  sequence.block_table.push_back(new_page());
+  take_new_pages(sequence, 1);
   sequence.last_use = tick;
   return result_of(Status::ok, *victims);
 }
@@ -230,28 +244,26 @@ Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t
   const auto found = sequences_.find(seq);
   if (found != sequences_.end()) release_out_of_window(found->second);  // V-W4
   const uint64_t n = found == sequences_.end() ? 0 : found->second.token_count;
-  static const std::vector<ModelPageId> no_pages;
-  const std::vector<ModelPageId>& table =
-      found == sequences_.end() ? no_pages : found->second.block_table;
+  const uint64_t entries = found == sequences_.end() ? 0 : entry_count(found->second);
   const uint64_t pages_wanted = pages_for_tokens(n + token_count);
-  const uint64_t new_pages = pages_wanted > table.size() ? pages_wanted - table.size() : 0;
+  // The same new entries in every group, and a copy in each group whose entry is shared (V-G1).
+  uint64_t need = pages_wanted > entries ? (pages_wanted - entries) * groups() : 0;
   const uint64_t write_entry = n / config_.page_size;
-  const bool cow = write_entry < table.size() && pages_.at(table[write_entry]).refcount > 1;
-  const auto victims = choose_victims(new_pages + (cow ? 1 : 0), protected_ids);
+  for (uint32_t g = 0; g < groups() && found != sequences_.end(); g++) {
+    need += shared_entry(found->second, g, write_entry) ? 1 : 0;
+  }
+  const auto victims = choose_victims(need, protected_ids);
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);
 
   Sequence& sequence = sequences_[seq];  // creates S if absent
-  copy_on_write(sequence, write_entry);
+  for (uint32_t g = 0; g < groups(); g++) copy_on_write(sequence, g, write_entry);
+  if (pages_wanted > entry_count(sequence)) {
+    take_new_pages(sequence, pages_wanted - entry_count(sequence));
+  }
   for (uint32_t offset = 0; offset < token_count; offset++) {
-    const uint64_t token = n + offset;
-    if (token / config_.page_size >= sequence.block_table.size()) {
-      sequence.block_table.push_back(new_page());
-    }
-    const ModelPageId page = sequence.block_table[token / config_.page_size];
-    unregister(page);  // "writing into a registered page unregisters it first"
     const uint64_t value = token_value(tick, entry, first_offset + offset);
-    pages_.at(page).slots[token % config_.page_size] = value;
+    write_token(sequence, n + offset, value);
     sequence.token_ids.push_back(generated_token_id(value));
   }
   register_full_blocks(sequence, n / config_.page_size, (n + token_count) / config_.page_size);
@@ -261,16 +273,37 @@ Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t
   return result_of(Status::ok, *victims);
 }
 
+bool Model::shared_entry(const Sequence& sequence, uint32_t group, uint64_t entry) const {
+  const Table& table = sequence.tables[group];
+  return entry < table.size() && table[entry] != null_page && pages_.at(table[entry]).refcount > 1;
+}
+
 // "If entry `entry` exists and its page is still shared, it gets a new private page with the old
-// page's tokens; the old page's refcount drops by 1."
-void Model::copy_on_write(Sequence& sequence, uint64_t entry) {
-  if (entry >= sequence.block_table.size()) return;
-  const ModelPageId shared = sequence.block_table[entry];
-  if (pages_.at(shared).refcount <= 1) return;
+// page's tokens; the old page's refcount drops by 1" (per group, V-G1).
+void Model::copy_on_write(Sequence& sequence, uint32_t group, uint64_t entry) {
+  if (!shared_entry(sequence, group, entry)) return;
+  const ModelPageId shared = sequence.tables[group][entry];
   const ModelPageId copy = new_page();
   pages_.at(copy).slots = pages_.at(shared).slots;
   release(shared);
-  sequence.block_table[entry] = copy;
+  sequence.tables[group][entry] = copy;
+}
+
+// New entries at the end of every table, group 0's first (V-G1; P13 picks the pages).
+void Model::take_new_pages(Sequence& sequence, uint64_t count_per_group) {
+  for (uint32_t g = 0; g < groups(); g++) {
+    for (uint64_t i = 0; i < count_per_group; i++) sequence.tables[g].push_back(new_page());
+  }
+}
+
+// Token `token`'s value into its slot in every group, each group's own value (V-G2); a write into
+// a registered page unregisters it first (P16).
+void Model::write_token(Sequence& sequence, uint64_t token, uint64_t value) {
+  for (uint32_t g = 0; g < groups(); g++) {
+    const ModelPageId page = sequence.tables[g][token / config_.page_size];
+    unregister(page);
+    pages_.at(page).slots[token % config_.page_size] = group_token_value(value, g);
+  }
 }
 
 std::pair<uint64_t, uint64_t> Model::place(const Sequence& sequence, uint64_t token) const {
@@ -287,13 +320,13 @@ Result Model::append_to_last_page(SeqId seq, uint32_t token_count, Tick tick, ui
   const auto found = sequences_.find(seq);
   uint64_t fill = 0;  // tokens in the last entry
   bool shared = false;
-  if (found != sequences_.end() && !found->second.block_table.empty()) {
+  if (found != sequences_.end() && !found->second.tables[0].empty()) {
     const Sequence& sequence = found->second;
-    const uint64_t last = sequence.block_table.size() - 1;
+    const uint64_t last = sequence.tables[0].size() - 1;
     for (auto p = sequence.places.rbegin(); p != sequence.places.rend() && p->first == last; ++p) {
       fill++;
     }
-    shared = pages_.at(sequence.block_table[last]).refcount > 1;
+    shared = pages_.at(sequence.tables[0][last]).refcount > 1;
   } else {
     fill = config_.page_size;  // no last entry: no room
   }
@@ -305,20 +338,20 @@ Result Model::append_to_last_page(SeqId seq, uint32_t token_count, Tick tick, ui
   remove_victims(*victims);
 
   Sequence& sequence = sequences_[seq];  // creates S if absent
-  if (room > 0 && fill > 0 && pages_.at(sequence.block_table.back()).refcount > 1) {
+  if (room > 0 && fill > 0 && pages_.at(sequence.tables[0].back()).refcount > 1) {
     const ModelPageId copy = new_page();
-    pages_.at(copy).slots = pages_.at(sequence.block_table.back()).slots;
-    release(sequence.block_table.back());
-    sequence.block_table.back() = copy;
+    pages_.at(copy).slots = pages_.at(sequence.tables[0].back()).slots;
+    release(sequence.tables[0].back());
+    sequence.tables[0].back() = copy;
   }
   for (uint32_t offset = 0; offset < token_count; offset++) {
     if (fill == config_.page_size) {
-      sequence.block_table.push_back(new_page());
+      sequence.tables[0].push_back(new_page());
       fill = 0;
     }
     const uint64_t value = token_value(tick, entry, first_offset + offset);
-    pages_.at(sequence.block_table.back()).slots[fill] = value;
-    sequence.places.emplace_back(sequence.block_table.size() - 1, fill++);
+    pages_.at(sequence.tables[0].back()).slots[fill] = value;
+    sequence.places.emplace_back(sequence.tables[0].size() - 1, fill++);
     sequence.token_ids.push_back(generated_token_id(value));
   }
   sequence.token_count += token_count;
@@ -337,17 +370,19 @@ Result Model::fork(SeqId src, SeqId dst, Tick tick) {
   Sequence copy;
   copy.token_count = source.token_count;
   copy.token_ids = source.token_ids;
-  for (uint64_t i = 0; i < pages_for_tokens(source.token_count) && !config_.skip_reserved_slots;
-       i++) {
-    copy.block_table.push_back(source.block_table[i]);
-    if (source.block_table[i] != null_page) pages_.at(source.block_table[i]).refcount++;  // V-W2
+  for (uint32_t g = 0; g < groups() && !config_.skip_reserved_slots; g++) {  // every table (V-G1)
+    for (uint64_t i = 0; i < pages_for_tokens(source.token_count); i++) {
+      const ModelPageId page = source.tables[g][i];
+      copy.tables[g].push_back(page);
+      if (page != null_page) pages_.at(page).refcount++;  // V-W2
+    }
   }
   for (const auto& [entry, slot] : source.places) {  // skipped only: renumber the entries
     if (slot == 0) {
-      copy.block_table.push_back(source.block_table[entry]);
-      pages_.at(source.block_table[entry]).refcount++;
+      copy.tables[0].push_back(source.tables[0][entry]);
+      pages_.at(source.tables[0][entry]).refcount++;
     }
-    copy.places.emplace_back(copy.block_table.size() - 1, slot);
+    copy.places.emplace_back(copy.tables[0].size() - 1, slot);
   }
   copy.last_use = tick;
   source.last_use = tick;
@@ -363,10 +398,7 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
   if (token_count > sequence.token_count || sequence.in_flight() || sequence.swapped) {
     return result_of(Status::invalid_argument);  // in flight: V-L8; swapped out: V-S4
   }
-  // "the tokens before position N would need a released block" (V-W5).
-  if (null_entries(sequence) > config_.out_of_window_entries(token_count)) {
-    return result_of(Status::invalid_argument);
-  }
+  if (window_truncate_invalid(sequence, token_count)) return result_of(Status::invalid_argument);
   token_count_ -= sequence.token_count - token_count;
   sequence.token_count = token_count;
   sequence.token_ids.resize(token_count);
@@ -376,26 +408,45 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
     kept = token_count == 0 ? 0 : sequence.places[token_count - 1].first + 1;
     sequence.places.resize(token_count);
   }
-  while (sequence.block_table.size() > kept) {
-    release(sequence.block_table.back());
-    sequence.block_table.pop_back();
-  }
+  release_entries_beyond(sequence, kept);
   sequence.last_use = tick;
   return result_of(Status::ok);
 }
 
 // "The hit is the number of leading blocks whose keys are registered, stopping at the first miss,
-// and at most floor((n-1)/page_size)": the pages of those blocks, in block order.
-std::vector<ModelPageId> Model::prefix_hits(const std::vector<TokenId>& ids) const {
-  std::vector<ModelPageId> hits;
+// and at most floor((n-1)/page_size)" (P10); a window group needs only the blocks of its window
+// before the hit's end (V-W7), and a hybrid hit is the largest H every group accepts (V-G6). Each
+// group's pages of blocks 0 .. H-1 ("the one registered first", V-K2), null where not needed.
+Model::Tables Model::prefix_hits(const std::vector<TokenId>& ids) const {
+  Tables hits;
   if (!config_.prefix_caching || ids.empty()) return hits;
-  if (config_.sliding_window > 0) return window_hits(ids);  // V-W7
-  const uint64_t limit = (ids.size() - 1) / config_.page_size;
-  for (uint64_t block = 0; block < limit; block++) {
-    const Key key(ids.begin(), ids.begin() + static_cast<int64_t>((block + 1) * config_.page_size));
-    const auto found = registered_.find(key);
-    if (found == registered_.end()) break;
-    hits.push_back(found->second.front());  // "the one registered first" (V-K2)
+  uint64_t limit = (ids.size() - 1) / config_.page_size;
+  // Each group's page per block below the limit; a full-attention group's first miss lowers the
+  // limit, since no hit can reach past it.
+  std::array<std::vector<std::optional<ModelPageId>>, kv_groups_max> registered;
+  for (uint32_t g = 0; g < groups(); g++) {
+    for (uint64_t block = 0; block < limit; block++) {
+      const auto end = ids.begin() + static_cast<int64_t>((block + 1) * config_.page_size);
+      const auto found = registered_.find(Key{g, {ids.begin(), end}});
+      if (found == registered_.end() && config_.window(g) == 0) limit = block;
+      registered[g].push_back(found == registered_.end()
+                                  ? std::nullopt
+                                  : std::optional<ModelPageId>(found->second.front()));
+    }
+  }
+  const auto every_group_accepts = [&](uint64_t hit_blocks) {
+    for (uint32_t g = 0; g < groups(); g++) {
+      if (!group_accepts(registered[g], g, hit_blocks)) return false;
+    }
+    return true;
+  };
+  uint64_t h = limit;
+  while (h > 0 && !every_group_accepts(h)) h--;
+  for (uint32_t g = 0; g < groups(); g++) {
+    const uint64_t window_blocks = config_.window(g) == 0 ? h : window_hit_blocks(g);
+    const uint64_t first = h > window_blocks ? h - window_blocks : 0;
+    hits[g].assign(first, null_page);
+    for (uint64_t block = first; block < h; block++) hits[g].push_back(*registered[g][block]);
   }
   return hits;
 }
@@ -405,13 +456,15 @@ std::vector<ModelPageId> Model::prefix_hits(const std::vector<TokenId>& ids) con
 // eviction order that makes it fit, skipping the requester (a waiting sequence's reserve, V-L3).
 // nullopt: capacity_exceeded.
 std::optional<std::vector<SeqId>> Model::choose_prefill_victims(
-    const std::vector<ModelPageId>& hits, uint64_t new_count,
-    std::optional<SeqId> requester) const {
+    const Tables& hits, uint64_t new_count, std::optional<SeqId> requester) const {
   const auto fits = [&](const std::vector<SeqId>& victims) {
-    std::vector<ModelPageId> live = hits;
+    std::vector<ModelPageId> live;
+    for (uint32_t g = 0; g < groups(); g++) live.insert(live.end(), hits[g].begin(), hits[g].end());
     for (const auto& [id, sequence] : sequences_) {
       if (std::find(victims.begin(), victims.end(), id) != victims.end()) continue;
-      live.insert(live.end(), sequence.block_table.begin(), sequence.block_table.end());
+      for (uint32_t g = 0; g < groups(); g++) {
+        live.insert(live.end(), sequence.tables[g].begin(), sequence.tables[g].end());
+      }
     }
     std::erase(live, null_page);  // V-W2
     std::sort(live.begin(), live.end());
@@ -429,16 +482,16 @@ std::optional<std::vector<SeqId>> Model::choose_prefill_victims(
   return std::nullopt;
 }
 
-// "Take the K hit pages (refcount + 1; a hit with refcount 0 leaves the queue)."
-void Model::take_hits(Sequence& sequence, const std::vector<ModelPageId>& hits) {
-  for (ModelPageId hit : hits) {
-    if (hit == null_page) {  // out of the window's hit (V-W7)
-      sequence.block_table.push_back(null_page);
-      continue;
+// "Take the K hit pages (refcount + 1; a hit with refcount 0 leaves the queue)", every group's,
+// group 0 first, before any new page (V-G6).
+void Model::take_hits(Sequence& sequence, const Tables& hits) {
+  for (uint32_t g = 0; g < groups(); g++) {
+    for (ModelPageId hit : hits[g]) {
+      sequence.tables[g].push_back(hit);
+      if (hit == null_page) continue;  // out of the window's hit (V-W7)
+      if (pages_.at(hit).refcount == 0) dequeue(hit);
+      pages_.at(hit).refcount++;
     }
-    if (pages_.at(hit).refcount == 0) dequeue(hit);
-    pages_.at(hit).refcount++;
-    sequence.block_table.push_back(hit);
   }
 }
 
@@ -449,21 +502,21 @@ Result Model::prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick ti
   if (!ids) return result_of(Status::invalid_argument);
   if (sequences_.count(seq)) return result_of(Status::sequence_exists);
   const uint64_t n = ids->size();
-  const std::vector<ModelPageId> hits = prefix_hits(*ids);
+  const Tables hits = prefix_hits(*ids);
+  const uint64_t hit_blocks = hits[0].size();  // H, the same in every group (V-G6)
   // boundary_block=extra (V-B1): a prompt that ends on a block boundary takes an empty page too.
   const uint64_t extra = config_.boundary_block && n % config_.page_size == 0 ? 1 : 0;
-  const uint64_t new_count = pages_for_tokens(n) - hits.size() + extra;
-  const auto victims = choose_prefill_victims(hits, new_count);
+  const uint64_t new_count = pages_for_tokens(n) - hit_blocks + extra;  // per group
+  const auto victims = choose_prefill_victims(hits, new_count * groups());
   if (!victims) return result_of(Status::capacity_exceeded);
   remove_victims(*victims);  // their registered pages stay hittable
 
   Sequence& sequence = sequences_[seq];
   take_hits(sequence, hits);
-  for (uint64_t i = 0; i < new_count; i++) sequence.block_table.push_back(new_page());
+  take_new_pages(sequence, new_count);
   const std::vector<uint64_t> values = prompt_token_values(*ids);
-  for (uint64_t token = hits.size() * config_.page_size; token < n; token++) {
-    const ModelPageId page = sequence.block_table[token / config_.page_size];
-    pages_.at(page).slots[token % config_.page_size] = values[token];
+  for (uint64_t token = hit_blocks * config_.page_size; token < n; token++) {
+    write_token(sequence, token, values[token]);  // new pages: nothing to unregister
   }
   sequence.token_ids = *ids;
   for (uint64_t token = 0; token < n && config_.skip_reserved_slots; token++) {
@@ -471,10 +524,10 @@ Result Model::prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick ti
   }
   sequence.token_count = n;
   token_count_ += n;
-  register_full_blocks(sequence, hits.size(), n / config_.page_size);
+  register_full_blocks(sequence, hit_blocks, n / config_.page_size);
   sequence.last_use = tick;
   Result result = result_of(Status::ok, *victims);
-  result.hit_tokens = hits.size() * config_.page_size;
+  result.hit_tokens = hit_blocks * config_.page_size;
   return result;
 }
 
@@ -595,8 +648,13 @@ std::vector<uint64_t> Model::page_indices(const std::vector<ModelPageId>& pages)
 }
 
 std::vector<ModelPageId> Model::block_table(SeqId seq) const {
+  std::vector<ModelPageId> out;
   const auto found = sequences_.find(seq);
-  return found == sequences_.end() ? std::vector<ModelPageId>{} : found->second.block_table;
+  if (found == sequences_.end()) return out;
+  for (uint32_t g = 0; g < groups(); g++) {
+    out.insert(out.end(), found->second.tables[g].begin(), found->second.tables[g].end());
+  }
+  return out;
 }
 
 std::optional<Tick> Model::last_use(SeqId seq) const {
@@ -608,34 +666,38 @@ std::optional<Tick> Model::last_use(SeqId seq) const {
 PrefixCacheView Model::prefix_cache() const {
   PrefixCacheView view;
   for (const auto& [key, pages] : registered_) {
-    for (ModelPageId page : pages) view.registered.push_back({key, page});
+    for (ModelPageId page : pages) view.registered.push_back({key.ids, page, key.group});
   }
   view.queue = cached_queue_;
   return view;
 }
 
-uint64_t Model::first_readable_token(SeqId seq) const {
+std::vector<Model::GroupValues> Model::read_groups(SeqId seq, uint64_t first_token,
+                                                   uint64_t token_count) const {
+  std::vector<GroupValues> out;
   const auto found = sequences_.find(seq);
-  return found == sequences_.end() ? 0 : null_entries(found->second) * config_.page_size;
-}
-
-std::vector<uint64_t> Model::read_values(SeqId seq) const {
-  return read_values(seq, first_readable_token(seq), UINT64_MAX);  // V-W3
+  if (found == sequences_.end()) return out;
+  const Sequence& sequence = found->second;
+  if (sequence.swapped) return out;  // no device pages to read through (V-S4)
+  const uint64_t n = sequence.token_count;
+  const uint64_t end = first_token + std::min(token_count, n - std::min(first_token, n));
+  for (uint32_t g = 0; g < groups(); g++) {
+    // "The tokens of null entries are gone" (V-W3): each group from its first non-null entry.
+    GroupValues group{g, std::max(first_token, null_entries(sequence, g) * config_.page_size), {}};
+    for (uint64_t token = group.first_token; token < end; token++) {
+      const auto [entry, slot] = place(sequence, token);
+      group.values.push_back(pages_.at(sequence.tables[g][entry]).slots[slot]);
+    }
+    out.push_back(std::move(group));
+  }
+  return out;
 }
 
 std::vector<uint64_t> Model::read_values(SeqId seq, uint64_t first_token,
                                          uint64_t token_count) const {
   std::vector<uint64_t> values;
-  const auto found = sequences_.find(seq);
-  if (found == sequences_.end()) return values;
-  const Sequence& sequence = found->second;
-  if (sequence.swapped) return values;  // no device pages to read through (V-S4)
-  const uint64_t available = sequence.token_count - std::min(first_token, sequence.token_count);
-  const uint64_t end = first_token + std::min(token_count, available);
-  for (uint64_t token = first_token; token < end; token++) {
-    const auto [entry, slot] = place(sequence, token);
-    if (sequence.block_table[entry] == null_page) break;  // gone (V-W3): callers never ask
-    values.push_back(pages_.at(sequence.block_table[entry]).slots[slot]);
+  for (const GroupValues& group : read_groups(seq, first_token, token_count)) {
+    values.insert(values.end(), group.values.begin(), group.values.end());
   }
   return values;
 }
@@ -646,29 +708,39 @@ std::vector<std::string> Model::audit() const {
   uint64_t token_count = 0;
   for (const auto& [id, sequence] : sequences_) {
     token_count += sequence.token_count;
-    std::vector<ModelPageId> sorted = sequence.block_table;
+    std::vector<ModelPageId> sorted = block_table(id);  // no page twice, over every group
     std::erase(sorted, null_page);
     std::sort(sorted.begin(), sorted.end());
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
       problems.push_back("model: sequence " + std::to_string(id) + " holds a page twice");
     }
     if (!sequence.swapped &&
-        sequence.block_table.size() < pages_for_tokens(sequence.token_count + sequence.reserved)) {
+        entry_count(sequence) < pages_for_tokens(sequence.token_count + sequence.reserved)) {
       problems.push_back("model: sequence " + std::to_string(id) +
                          " has fewer pages than its tokens and reserved slots need");
+    }
+    for (uint32_t g = 1; g < kv_groups_max; g++) {
+      // A swapped-out sequence keeps each group's null entries only (V-G4).
+      if (sequence.swapped && g < groups()) continue;
+      const uint64_t expected = g < groups() ? entry_count(sequence) : 0;
+      if (sequence.tables[g].size() != expected) {
+        problems.push_back("model: sequence " + std::to_string(id) + " group " + std::to_string(g) +
+                           " table has " + std::to_string(sequence.tables[g].size()) +
+                           " entries, expected " + std::to_string(expected) + " (V-G1)");
+      }
     }
     const bool placed =
         sequence.places.size() == (config_.skip_reserved_slots ? sequence.token_count : 0) &&
         std::all_of(sequence.places.begin(), sequence.places.end(),
-                    [&, entry_count = sequence.block_table.size()](const auto& place) {
-                      return place.first < entry_count && place.second < config_.page_size;
+                    [&, entries = entry_count(sequence)](const auto& place) {
+                      return place.first < entries && place.second < config_.page_size;
                     });
     if (!placed) {
       problems.push_back("model: sequence " + std::to_string(id) + " has " +
                          std::to_string(sequence.places.size()) + " token places for " +
                          std::to_string(sequence.token_count) + " tokens, or one off its pages");
     }
-    for (ModelPageId page : sequence.block_table) {
+    for (ModelPageId page : block_table(id)) {
       if (page != null_page) references[page]++;
     }
   }
@@ -717,14 +789,19 @@ void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
         std::count(found->second.begin(), found->second.end(), id) != 1) {
       problems.push_back(name + ": its key is not registered to it once");
     }
-    const Key& key = *page.key;
-    if (!config_.prefix_caching || key.empty() || key.size() % config_.page_size != 0) {
-      problems.push_back(name + ": key of " + std::to_string(key.size()) + " ids is not a block");
+    const std::vector<TokenId>& key = page.key->ids;
+    if (!config_.prefix_caching || key.empty() || key.size() % config_.page_size != 0 ||
+        page.key->group >= groups()) {
+      const std::string group =
+          groups() > 1 || page.key->group > 0 ? " in group " + std::to_string(page.key->group) : "";
+      problems.push_back(name + ": key of " + std::to_string(key.size()) + " ids" + group +
+                         " is not a block");
       continue;
     }
     const std::vector<uint64_t> values = token_values_of_ids(key);
     for (uint64_t slot = 0; slot < config_.page_size; slot++) {
-      if (page.slots[slot] != values[key.size() - config_.page_size + slot]) {
+      const uint64_t value = values[key.size() - config_.page_size + slot];
+      if (page.slots[slot] != group_token_value(value, page.key->group)) {
         problems.push_back(name + " slot " + std::to_string(slot) + ": not its key's value");
         break;
       }

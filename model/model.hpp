@@ -3,6 +3,8 @@
 // sliding window (section 16) in model/window.cpp.
 #pragma once
 
+#include <array>
+#include <compare>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -22,7 +24,9 @@ using ModelPageId = uint64_t;
 
 struct ModelTestAccess;  // test-only hook (tests/model_audit_test.cpp): corrupts internals
 
-// Invariants (checked by audit(), which recomputes them from the block tables):
+// Invariants (checked by audit(), which recomputes them from the block tables; with kv_groups,
+// section 17, a sequence has one table per group, all of one length, and "block table" below
+// means each of them):
 //  - a page is in pages_ iff at least one block-table entry references it (its refcount is the
 //    number of such entries) or it is registered with refcount 0 (then it is in cached_queue_);
 //  - used = the pages with refcount > 0, <= max_pages; free = max_pages - used;
@@ -37,7 +41,8 @@ struct ModelTestAccess;  // test-only hook (tests/model_audit_test.cpp): corrupt
 //    cached_queue_ in the same order; otherwise it is empty;
 //  - token_count_ is the sum of n over all sequences (kept so stats() is O(1));
 //  - sliding_window (section 16): a table's null entries (null_page) are a prefix of at most
-//    skip(n) entries, and none exist without a window; a swapped-out sequence keeps only them.
+//    skip(n) entries, and none exist without a window; a swapped-out sequence keeps only them;
+//  - a registered key belongs to one group (V-G5), and its page holds that group's values.
 // Page ids are never reused, so a stale reference can never alias a new page.
 class Model {
  public:
@@ -56,14 +61,21 @@ class Model {
   // 0 and below max_pages, unlike its id, which is never reused. Valid until the next op.
   uint64_t page_index(ModelPageId page) const;  // null_page stays null_page
   std::vector<uint64_t> page_indices(const std::vector<ModelPageId>& pages) const;
+  // S's block tables, concatenated in group order (V-G7).
   std::vector<ModelPageId> block_table(SeqId seq) const;
-  // S's token values from its first non-null entry on (V-W3: all n without a sliding window),
-  // gathered through its block table (empty if S is absent).
-  std::vector<uint64_t> read_values(SeqId seq) const;
-  // Where read_values(seq) starts: z(S) * page_size (V-W3), 0 without null entries.
-  uint64_t first_readable_token(SeqId seq) const;
-  // Values of tokens [first_token, first_token + token_count) of S, clipped to its n.
-  std::vector<uint64_t> read_values(SeqId seq, uint64_t first_token, uint64_t token_count) const;
+  // One group's stored values of S's tokens [first_token, ...), as a backend gathers them.
+  struct GroupValues {
+    uint32_t group = 0;
+    uint64_t first_token = 0;
+    std::vector<uint64_t> values;  // group_token_value(v, group) of each token
+  };
+  // Tokens [first_token, first_token + token_count) of S, clipped to its n and, per group, to
+  // its non-null entries (V-W3), in group order (V-G2); none for an absent or swapped-out S.
+  std::vector<GroupValues> read_groups(SeqId seq, uint64_t first_token = 0,
+                                       uint64_t token_count = UINT64_MAX) const;
+  // read_groups's values concatenated.
+  std::vector<uint64_t> read_values(SeqId seq, uint64_t first_token = 0,
+                                    uint64_t token_count = UINT64_MAX) const;
   std::optional<Tick> last_use(SeqId seq) const;
   // The registered keys and the cached-free queue (kvtrace 2); empty without prefix caching.
   PrefixCacheView prefix_cache() const;
@@ -73,14 +85,21 @@ class Model {
 
  private:
   friend struct ModelTestAccess;
-  using Key = std::vector<TokenId>;  // the whole id prefix through the end of a block
+  // A block's key: its group (V-G5) and the whole id prefix through the end of the block (P8).
+  struct Key {
+    uint32_t group = 0;
+    std::vector<TokenId> ids;
+    auto operator<=>(const Key&) const = default;
+  };
+  using Table = std::vector<ModelPageId>;
+  using Tables = std::array<Table, kv_groups_max>;  // one per group; groups() of them used
   struct Page {
     uint32_t refcount = 0;
     std::vector<uint64_t> slots;  // token value per slot (page_size of them)
     std::optional<Key> key;       // set while the page is registered
   };
   struct Sequence {
-    std::vector<ModelPageId> block_table;
+    Tables tables;                   // every used group's table has the same length (V-G1)
     std::vector<TokenId> token_ids;  // n of them: prompt ids, or generated ids
     uint64_t token_count = 0;        // n
     bool pinned = false;
@@ -99,32 +118,39 @@ class Model {
   };
   // Token k's (entry, slot): (k / page_size, k % page_size), or its place under skipped slots.
   std::pair<uint64_t, uint64_t> place(const Sequence& sequence, uint64_t token) const;
+  uint32_t groups() const { return config_.groups(); }
+  uint64_t entry_count(const Sequence& sequence) const { return sequence.tables[0].size(); }
   Result append_to_last_page(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                              const std::vector<SeqId>& protected_ids, uint32_t first_offset);
 
   uint64_t used_pages() const;
   uint64_t free_pages() const { return config_.max_pages - used_pages(); }
   uint64_t pages_for_tokens(uint64_t token_count) const;
-  // A swapped-out sequence's CPU pages: its non-null entries among ceil(n/page_size) (V-W6).
-  uint64_t cpu_pages_of(const Sequence& sequence) const {
-    return pages_for_tokens(sequence.token_count) - null_entries(sequence);
-  }
+  // A swapped-out sequence's CPU pages: its non-null entries among ceil(n/page_size), over every
+  // group (V-W6, V-G4).
+  uint64_t cpu_pages_of(const Sequence& sequence) const;
   std::vector<SeqId> eviction_order() const;
   std::optional<std::vector<SeqId>> choose_victims(uint64_t need,
                                                    const std::vector<SeqId>& protected_ids) const;
   std::optional<std::vector<SeqId>> choose_prefill_victims(
-      const std::vector<ModelPageId>& hits, uint64_t new_count,
-      std::optional<SeqId> requester = std::nullopt) const;
-  void take_hits(Sequence& sequence, const std::vector<ModelPageId>& hits);
-  void copy_on_write(Sequence& sequence, uint64_t entry);
+      const Tables& hits, uint64_t new_count, std::optional<SeqId> requester = std::nullopt) const;
+  void take_hits(Sequence& sequence, const Tables& hits);
+  void take_new_pages(Sequence& sequence, uint64_t count_per_group);
+  // Whether entry `entry` of S's group g table exists and is shared (copy-on-write needs a page).
+  bool shared_entry(const Sequence& sequence, uint32_t group, uint64_t entry) const;
+  void copy_on_write(Sequence& sequence, uint32_t group, uint64_t entry);
+  void write_token(Sequence& sequence, uint64_t token, uint64_t value);
   ModelPageId new_page();
   void release(ModelPageId page);
   void unregister(ModelPageId page);
   void register_full_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block);
   void register_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block);
-  std::vector<ModelPageId> prefix_hits(const std::vector<TokenId>& ids) const;
+  // Every group's hit pages for a prompt (P10, V-W7, V-G6): H entries each, null where a window
+  // group needs no page; H is hits[0].size().
+  Tables prefix_hits(const std::vector<TokenId>& ids) const;
   void audit_prefix_cache(std::vector<std::string>& problems) const;
   void release_all(Sequence& sequence);
+  void release_entries_beyond(Sequence& sequence, uint64_t kept_entries);
   void remove_sequence(SeqId seq);
   void remove_victims(const std::vector<SeqId>& victims);
 
@@ -148,10 +174,13 @@ class Model {
   Result swap_in(SeqId seq, Tick tick);
   void audit_lifecycle(std::vector<std::string>& problems) const;
   // Section 16 (model/window.cpp).
-  uint64_t null_entries(const Sequence& sequence) const;
-  uint64_t page_count(const Sequence& sequence) const;  // its non-null entries
+  uint64_t null_entries(const Sequence& sequence, uint32_t group) const;
+  uint64_t page_count(const Sequence& sequence) const;  // its non-null entries, every group
   void release_out_of_window(Sequence& sequence);
-  std::vector<ModelPageId> window_hits(const std::vector<TokenId>& ids) const;
+  bool window_truncate_invalid(const Sequence& sequence, uint64_t token_count) const;
+  uint64_t window_hit_blocks(uint32_t group) const;
+  bool group_accepts(const std::vector<std::optional<ModelPageId>>& registered, uint32_t group,
+                     uint64_t hit_blocks) const;
   void audit_window(std::vector<std::string>& problems) const;
 
   Config config_;

@@ -11,6 +11,22 @@ namespace {
 
 using Key = std::vector<uint64_t>;
 
+// A key of group g > 0 starts with this mark (fold_groups); no token id is this large, and
+// unnamed_key_mark is above every mark.
+uint64_t group_key_mark(uint32_t group) {
+  return unnamed_key_mark - 1 - group;
+}
+
+// Each registration's group becomes part of its key (V-G5: the same ids in two groups are two
+// keys), so the comparisons below and the hash translation need not know groups.
+void fold_groups(PrefixCacheView& view) {
+  for (CachedPageView& entry : view.registered) {
+    if (entry.group == 0) continue;
+    entry.key.insert(entry.key.begin(), group_key_mark(entry.group));
+    entry.group = 0;
+  }
+}
+
 // "key of 8 ids, 5:0 .. 5:7" style: enough to find the prompt in the trace.
 std::string describe_key(const Key& key) {
   const auto id_text = [](uint64_t id) {
@@ -19,6 +35,10 @@ std::string describe_key(const Key& key) {
   };
   if (key.empty()) return "empty key";
   if (key.size() == 1 && key[0] == unnamed_key_mark) return "a key no block table has named yet";
+  if (key[0] < unnamed_key_mark && key[0] >= group_key_mark(kv_groups_max - 1)) {
+    return "group " + std::to_string(unnamed_key_mark - 1 - key[0]) + " " +
+           describe_key(Key(key.begin() + 1, key.end()));
+  }
   return "key of " + std::to_string(key.size()) + " ids, " + id_text(key.front()) + " .. " +
          id_text(key.back());
 }
@@ -133,6 +153,8 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
   std::optional<PrefixCacheView> backend_view = backend.prefix_cache();
   if (!backend_view) return std::nullopt;
   PrefixCacheView model_view = model.prefix_cache();
+  fold_groups(model_view);
+  fold_groups(*backend_view);
   // The renaming the block tables fix (compare_sharing has checked it is one to one).
   std::map<uint64_t, uint64_t> to_backend, to_model;
   for (SeqId seq : model.sequence_ids()) {
@@ -183,31 +205,35 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
 }
 
 std::optional<std::string> check_prefill_data(const Op& op, const Config& config, Backend& backend,
-                                              uint64_t first_token) {
+                                              std::span<const uint64_t> first_tokens) {
   const auto ids = prompt_token_ids(op.entries);
   if (!ids) return "prefill succeeded with invalid segments";
   if (!backend.stores_data()) return std::nullopt;  // `data no`: there are no words to ask for
-  std::vector<uint64_t> values = prompt_token_values(*ids);
-  values.erase(values.begin(),
-               values.begin() + static_cast<std::ptrdiff_t>(std::min(first_token, values.size())));
+  const std::vector<uint64_t> values = prompt_token_values(*ids);
+  uint64_t token_count = 0;  // over every group, each from its first token (V-G2)
+  for (const uint64_t first : first_tokens)
+    token_count += values.size() - std::min(first, values.size());
   const std::vector<uint32_t> words = backend.gather_words(op.seq);
   const uint64_t words_per_token = config.words_per_token();
-  if (words.size() != values.size() * words_per_token) {
+  if (words.size() != token_count * words_per_token) {
     return "prefill of sequence " + std::to_string(op.seq) + ": read returned " +
            std::to_string(words.size()) + " words, expected " +
-           std::to_string(values.size() * words_per_token);
+           std::to_string(token_count * words_per_token);
   }
   std::vector<uint32_t> expected(words_per_token);
-  for (size_t token = 0; token < values.size(); token++) {
-    fill_token_words(values[token], config, expected);
-    for (uint64_t w = 0; w < words_per_token; w++) {
-      if (words[token * words_per_token + w] == expected[w]) continue;
-      const uint64_t k = first_token + token;
-      return "prefill of sequence " + std::to_string(op.seq) + ": token " + std::to_string(k) +
-             " (prompt id " + std::to_string((*ids)[k] >> 20) + ":" +
-             std::to_string((*ids)[k] & 0xFFFFF) + ") word " + std::to_string(w) + " expected " +
-             std::to_string(expected[w]) + " (the prompt's value), actual " +
-             std::to_string(words[token * words_per_token + w]);
+  uint64_t at = 0;  // the next word of `words`
+  for (uint32_t g = 0; g < first_tokens.size(); g++) {
+    for (uint64_t k = first_tokens[g]; k < values.size(); k++, at += words_per_token) {
+      fill_token_words(group_token_value(values[k], g), config, expected);
+      for (uint64_t w = 0; w < words_per_token; w++) {
+        if (words[at + w] == expected[w]) continue;
+        return "prefill of sequence " + std::to_string(op.seq) + ": " +
+               (first_tokens.size() > 1 ? "group " + std::to_string(g) + " " : "") + "token " +
+               std::to_string(k) + " (prompt id " + std::to_string((*ids)[k] >> 20) + ":" +
+               std::to_string((*ids)[k] & 0xFFFFF) + ") word " + std::to_string(w) + " expected " +
+               std::to_string(expected[w]) + " (the prompt's value), actual " +
+               std::to_string(words[at + w]);
+      }
     }
   }
   return std::nullopt;

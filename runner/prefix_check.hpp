@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 
 #include "model/model.hpp"
@@ -21,8 +22,9 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
 
 // After a successful `prefill S ...`: S's data read through the backend's block table (hit pages
 // included) is exactly the prompt's values, computed from the op alone (trace/token.hpp).
-// `first_token`: the first token the backend still reads (V-W3: a window's hit leaves nulls).
+// `first_tokens`: per group, the first token the backend still reads (V-W3: a window's hit leaves
+// nulls); the backend's gather holds each group's in group order (V-G2).
 std::optional<std::string> check_prefill_data(const Op& op, const Config& config, Backend& backend,
-                                              uint64_t first_token);
+                                              std::span<const uint64_t> first_tokens);
 
 }  // namespace kv

@@ -109,61 +109,72 @@ bool same_unless_declined(const Declined& declined, const OpResult& model_result
   return model == backend;
 }
 
-// The first word where the backend's gathered data differs from the model's token values.
-// `values` and `words` start at token `first_token` of the sequence.
+// The first word where the backend's gathered data differs from the model's token values:
+// `words` holds each group's tokens in group order, as `groups` does (V-G2).
 std::optional<std::string> compare_words(const Config& config, SeqId seq,
-                                         const std::vector<uint64_t>& values,
-                                         const std::vector<uint32_t>& words,
-                                         uint64_t first_token = 0) {
+                                         const std::vector<Model::GroupValues>& groups,
+                                         const std::vector<uint32_t>& words) {
   const uint64_t words_per_token = config.words_per_token();
-  if (words.size() != values.size() * words_per_token) {
+  uint64_t token_count = 0;
+  for (const Model::GroupValues& group : groups) token_count += group.values.size();
+  if (words.size() != token_count * words_per_token) {
     return "read of sequence " + std::to_string(seq) + " returned " + std::to_string(words.size()) +
-           " words, expected " + std::to_string(values.size() * words_per_token);
+           " words, expected " + std::to_string(token_count * words_per_token);
   }
   std::vector<uint32_t> expected(words_per_token);
   const uint64_t vector_words = words_per_token / (2ull * config.layers);
-  for (uint64_t token = 0; token < values.size(); token++) {
-    fill_token_words(values[token], config, expected);
-    for (uint64_t w = 0; w < words_per_token; w++) {
-      const uint32_t actual = words[token * words_per_token + w];
-      if (actual == expected[w]) continue;
-      const uint64_t layer = w / (2 * vector_words);
-      const bool is_v = (w / vector_words) % 2 == 1;
-      const bool swapped = (actual ^ expected[w]) == 0x80000000u;
-      return "sequence " + std::to_string(seq) + " token " + std::to_string(first_token + token) +
-             " layer " + std::to_string(layer) + (is_v ? " V" : " K") + " word " +
-             std::to_string(w % vector_words) + ": expected " + std::to_string(expected[w]) +
-             " (token value " + std::to_string(values[token]) +
-             (is_prompt_value(values[token])
-                  ? std::string(", a prompt token")
-                  : ", written at tick " + std::to_string(values[token] >> 29)) +
-             ") actual " + std::to_string(actual) + (swapped ? " (K and V swapped)" : "");
+  uint64_t at = 0;  // the next word of `words`
+  for (const Model::GroupValues& group : groups) {
+    for (uint64_t token = 0; token < group.values.size(); token++, at += words_per_token) {
+      fill_token_words(group.values[token], config, expected);
+      for (uint64_t w = 0; w < words_per_token; w++) {
+        const uint32_t actual = words[at + w];
+        if (actual == expected[w]) continue;
+        const uint64_t layer = w / (2 * vector_words);
+        const bool is_v = (w / vector_words) % 2 == 1;
+        const bool swapped = (actual ^ expected[w]) == 0x80000000u;
+        const uint64_t value = group_token_value(group.values[token], group.group);  // unsalted
+        return "sequence " + std::to_string(seq) +
+               (groups.size() > 1 ? " group " + std::to_string(group.group) : "") + " token " +
+               std::to_string(group.first_token + token) + " layer " + std::to_string(layer) +
+               (is_v ? " V" : " K") + " word " + std::to_string(w % vector_words) + ": expected " +
+               std::to_string(expected[w]) + " (token value " + std::to_string(value) +
+               (is_prompt_value(value) ? std::string(", a prompt token")
+                                       : ", written at tick " + std::to_string(value >> 29)) +
+               ") actual " + std::to_string(actual) + (swapped ? " (K and V swapped)" : "");
+      }
     }
   }
   return std::nullopt;
 }
 
-// The backend's words for `seq` against the model's values (from token `first_token` on: V-W3);
-// when the backend offers a digest, the words travel only if it differs. `from_read`: the words
-// the last `read` returned.
+// The backend's words for `seq` against the model's values (each group from its first non-null
+// entry on: V-W3); when the backend offers a digest, the words travel only if it differs.
+// `from_read`: the words the last `read` returned.
 std::optional<std::string> compare_data(const Config& config, SeqId seq,
-                                        const std::vector<uint64_t>& values, Backend& backend,
-                                        bool from_read, uint64_t first_token) {
+                                        const std::vector<Model::GroupValues>& groups,
+                                        Backend& backend, bool from_read) {
   if (!backend.stores_data()) return std::nullopt;
   const auto digest = backend.words_digest(seq);
   if (digest) {
-    std::vector<uint32_t> expected(values.size() * config.words_per_token());
-    for (size_t token = 0; token < values.size(); token++) {
-      fill_token_words(
-          values[token], config,
-          std::span(expected).subspan(token * config.words_per_token(), config.words_per_token()));
+    std::vector<uint32_t> expected;
+    for (const Model::GroupValues& group : groups) {
+      for (const uint64_t value : group.values) {
+        expected.resize(expected.size() + config.words_per_token());
+        fill_token_words(value, config, std::span(expected).last(config.words_per_token()));
+      }
     }
     if (*digest == words_digest(expected)) return std::nullopt;
   }
-  if (from_read && !digest) {
-    return compare_words(config, seq, values, backend.last_read_words(), first_token);
-  }
-  return compare_words(config, seq, values, backend.gather_words(seq), first_token);
+  if (from_read && !digest) return compare_words(config, seq, groups, backend.last_read_words());
+  return compare_words(config, seq, groups, backend.gather_words(seq));
+}
+
+// Per group, the first token a backend still reads of `seq` (V-W3).
+std::vector<uint64_t> first_tokens(const std::vector<Model::GroupValues>& groups) {
+  std::vector<uint64_t> out;
+  for (const Model::GroupValues& group : groups) out.push_back(group.first_token);
+  return out;
 }
 
 }  // namespace
@@ -284,8 +295,8 @@ class DifferentialRun {
         if (auto fault = backend.fault()) return fail("device", index, &backend, "", *fault);
         if (is_broken(index, backend)) return;
         const auto problem = compare_words(
-            config_, range.seq, model_.read_values(range.seq, range.first_token, range.token_count),
-            words, range.first_token);
+            config_, range.seq, model_.read_groups(range.seq, range.first_token, range.token_count),
+            words);
         if (problem) return fail("read", index, &backend, "", *problem);
       }
     }
@@ -320,8 +331,7 @@ class DifferentialRun {
       }
     }
     if (op.kind == OpKind::read && model_result.entries[0].status == Status::ok) {
-      const auto problem = compare_data(config_, op.seq, model_.read_values(op.seq), backend, true,
-                                        model_.first_readable_token(op.seq));
+      const auto problem = compare_data(config_, op.seq, model_.read_groups(op.seq), backend, true);
       if (problem) {
         fail("read", index, &backend, "", *problem);
         return false;
@@ -329,7 +339,7 @@ class DifferentialRun {
     }
     if (op.kind == OpKind::prefill && model_result.entries[0].status == Status::ok) {
       if (auto problem =
-              check_prefill_data(op, config_, backend, model_.first_readable_token(op.seq))) {
+              check_prefill_data(op, config_, backend, first_tokens(model_.read_groups(op.seq)))) {
         fail("read", index, &backend, "", *problem);
         return false;
       }
@@ -363,8 +373,7 @@ class DifferentialRun {
         return fail("prefix", index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
-        const auto problem = compare_data(config_, seq, model_.read_values(seq), *backend, false,
-                                          model_.first_readable_token(seq));
+        const auto problem = compare_data(config_, seq, model_.read_groups(seq), *backend, false);
         if (auto fault = backend->fault()) return fail("device", index, backend.get(), "", *fault);
         if (is_broken(index, *backend)) return;
         if (problem) return fail("read", index, backend.get(), "", *problem);

@@ -30,7 +30,9 @@ std::optional<std::string> SharingMirror::update(const Model& model, const Backe
     // A table of the wrong length is a finding before anything indexes it by the model's length.
     if (auto problem = length_problem(seq, tables)) return problem;
     // Decided against the bijection as it was before this op, so shared pages are not re-read.
-    if (const auto range = changed_tokens(seq, tables, page_size)) to_check.push_back(*range);
+    if (const auto range = changed_tokens(seq, tables, page_size, model.config().groups())) {
+      to_check.push_back(*range);
+    }
     now.emplace_back(seq, std::move(tables));
   }
   // Remove every touched sequence first: a page one of them dropped may be reused by another.
@@ -53,14 +55,17 @@ std::optional<std::string> SharingMirror::update(const Model& model, const Backe
 }
 
 std::optional<TokenRange> SharingMirror::changed_tokens(SeqId seq, const Tables& now,
-                                                        uint32_t page_size) const {
+                                                        uint32_t page_size, uint32_t groups) const {
   const auto old = sequences_.find(seq);
   const bool known = old != sequences_.end();
   uint64_t first = UINT64_MAX;
   uint64_t end = 0;
+  // Each group's table in turn (V-G7): entry `entry` holds tokens of position entry % length.
+  // A swapped-out sequence's groups keep only their nulls, of unequal lengths: nothing to read.
+  const uint64_t length = std::max<uint64_t>(1, now.model.size() / groups);
   for (uint64_t entry = 0; entry < now.model.size(); entry++) {
-    const uint64_t page_first = entry * page_size;
-    if (page_first >= now.token_count) break;
+    const uint64_t page_first = (entry % length) * page_size;
+    if (page_first >= now.token_count) continue;
     const uint64_t page_end = std::min<uint64_t>(page_first + page_size, now.token_count);
     if (now.model[entry] == null_page) continue;  // its tokens are gone (V-W3)
     bool moved = false;

@@ -52,7 +52,8 @@ class SharingMirror {
   static std::optional<std::string> length_problem(SeqId seq, const Tables& tables);
   std::optional<std::string> add(const Model& model, SeqId seq, Tables tables);
   void remove(SeqId seq);
-  std::optional<TokenRange> changed_tokens(SeqId seq, const Tables& now, uint32_t page_size) const;
+  std::optional<TokenRange> changed_tokens(SeqId seq, const Tables& now, uint32_t page_size,
+                                           uint32_t groups) const;
 
   std::unordered_map<SeqId, Tables> sequences_;
   std::unordered_map<uint64_t, Link> to_backend_;  // model page -> backend page

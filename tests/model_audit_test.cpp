@@ -15,8 +15,8 @@ namespace kv {
 
 // Test-only access to Model internals: states the model itself never makes.
 struct ModelTestAccess {
-  static std::vector<ModelPageId>& table(Model& model, SeqId seq) {
-    return model.sequences_.at(seq).block_table;
+  static std::vector<ModelPageId>& table(Model& model, SeqId seq, uint32_t group = 0) {
+    return model.sequences_.at(seq).tables[group];
   }
   static uint64_t& tokens_of(Model& model, SeqId seq) {
     return model.sequences_.at(seq).token_count;
@@ -37,7 +37,7 @@ struct ModelTestAccess {
   }
   static void miscount_registered(Model& model) { model.registered_page_count_++; }
   static void shorten_key_of(Model& model, ModelPageId page) {
-    model.pages_.at(page).key->pop_back();
+    model.pages_.at(page).key->ids.pop_back();
   }
   static void flip_slot(Model& model, ModelPageId page) { model.pages_.at(page).slots.at(0) ^= 1; }
   static void register_to(Model& model, ModelPageId page, ModelPageId other) {

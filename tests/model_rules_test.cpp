@@ -395,6 +395,48 @@ const Rule rules[] = {
      "prefill 1 1:6 => ok hit=0\nfree 1 => ok\nadmit 2 1:7 => ok\nreserve 2 1 => ok hit=6\n"
      "info 2 => ok tokens=6 pages=2 pinned=0\ncommit 2 1 => ok\npreempt 2 => ok\n"
      "reserve 2 1 => ok hit=6\ncommit 2 1 => ok\nread 2 => ok\ncheck => ok\n"},
+    // Section 17: hybrid KV groups, the worked examples of 17.4 first.
+    {"groups_slide_apart",
+     "config page_size=2 max_pages=6 kv_groups=0,3\nappend 1 5 => ok\nappend 1 1 => ok\n"
+     "info 1 => ok tokens=6 pages=5 pinned=0\nappend 1 1 => ok\ntruncate 1 2 => invalid_argument\n"
+     "stats => ok used=6 free=0 sequences=1 tokens=7\nread 1 => ok\n"},
+    {"groups_window_group_limits_the_hit",
+     "config page_size=1 max_pages=10 prefix_caching=on kv_groups=0,2\nprefill 1 1:4 => ok hit=0\n"
+     "append 1 1 => ok\nfree 1 => ok\nappend 2 2 => ok\nfree 2 => ok\n"
+     "prefill 3 1:4 => ok hit=1\ninfo 3 => ok tokens=4 pages=8 pinned=0\n"},
+    {"groups_full_group_limits_the_hit",
+     "config page_size=1 max_pages=8 prefix_caching=on kv_groups=0,2\nprefill 1 1:3 => ok hit=0\n"
+     "free 1 => ok\nappend 2 2 => ok\nfree 2 => ok\nprefill 3 1:3 => ok hit=1\n"
+     "info 3 => ok tokens=3 pages=6 pinned=0\n"},
+    // Every op takes, copies and releases in every group; capacity sums over them (V-G1).
+    {"groups_alloc_needs_a_page_per_group",
+     "config page_size=2 max_pages=5 kv_groups=0,0,4\nalloc 1 => ok\nalloc 2 => capacity_exceeded\n"
+     "stats => ok used=3 free=2 sequences=1 tokens=0\nappend 1 2 => ok\n"
+     "append 1 1 => capacity_exceeded\n"},
+    {"groups_fork_copies_on_write_in_every_group",
+     "config page_size=2 max_pages=8 kv_groups=0,3\nappend 1 3 => ok\nfork 1 2 => ok\n"
+     "stats => ok used=4 free=4 sequences=2 tokens=6\nappend 2 1 => ok\n"
+     "stats => ok used=6 free=2 sequences=2 tokens=7\nread 1 => ok\nread 2 => ok\n"},
+    {"groups_eviction_frees_every_group",
+     "config page_size=1 max_pages=6 eviction=lru kv_groups=0,2\nappend 1 2 => ok\n"
+     "append 2 1 => ok\nappend 3 1 => ok evicted=1\nstats => ok used=4 free=2 sequences=2 "
+     "tokens=2\n"},
+    {"groups_boundary_block_extra_per_group",
+     "config page_size=2 max_pages=8 prefix_caching=on kv_groups=0,3 boundary_block=extra\n"
+     "prefill 1 1:4 => ok hit=0\ninfo 1 => ok tokens=4 pages=6 pinned=0\n"},
+    {"groups_keys_are_per_group",
+     "config page_size=2 max_pages=12 prefix_caching=on kv_groups=0,0\nprefill 1 1:4 => ok hit=0\n"
+     "stats => ok used=4 free=8 sequences=1 tokens=4 cached=4\nprefill 2 1:5 => ok hit=4\n"
+     "info 2 => ok tokens=5 pages=6 pinned=0\n"},
+    {"groups_swap_keeps_each_groups_nulls",
+     "config page_size=2 max_pages=8 cpu_pages=5 kv_groups=0,3\nappend 1 5 => ok\n"
+     "append 1 1 => ok\nswap_out 1 => ok\nstats => ok used=0 free=8 sequences=1 tokens=6 cpu=5\n"
+     "swap_in 1 => ok\ninfo 1 => ok tokens=6 pages=5 pinned=0\nread 1 => ok\n"},
+    {"groups_reserve_commit_and_preempt",
+     "config page_size=2 max_pages=12 prefix_caching=on kv_groups=0,3\nprefill 1 1:6 => ok hit=0\n"
+     "admit 2 1:7 => ok\nreserve 2 1 => ok hit=6\ninfo 2 => ok tokens=6 pages=6 pinned=0\n"
+     "commit 2 1 => ok\npreempt 2 => ok\nreserve 2 1 => ok hit=6\ncommit 2 1 => ok\n"
+     "read 2 => ok\n"},
     {"lifecycle_ops_invalid_under_skipped_reserved_slots",
      "config page_size=2 max_pages=4 reserved_slots=skipped\nadmit 1 1:2 => invalid_argument\n"
      "reserve 1 1 => invalid_argument\nappend 1 1 => ok\ncommit 1 0 => invalid_argument\n"
@@ -439,7 +481,7 @@ TEST(ModelWindow, ReleasedEntriesAreANullPrefix) {
   ASSERT_EQ(table.size(), 4u);
   EXPECT_EQ(table[0], null_page);
   EXPECT_NE(table[1], null_page);
-  EXPECT_EQ(model.first_readable_token(1), 2u);
+  EXPECT_EQ(model.read_groups(1).front().first_token, 2u);
   EXPECT_EQ(model.read_values(1).size(), 5u);  // tokens 2..6
 }
 
@@ -451,15 +493,19 @@ TEST(ModelWindow, GeneratedWindowTracesAuditClean) {
     const Trace trace = generate_trace(seed, 200, Profile::window);
     ASSERT_GT(trace.config.sliding_window, 0u) << "seed " << seed;
     Model model(trace.config);
+    const auto first_token = [&model](SeqId seq) {  // 0 for an absent or swapped-out sequence
+      const auto groups = model.read_groups(seq);
+      return groups.empty() ? 0 : groups.front().first_token;
+    };
     for (size_t tick = 0; tick < trace.lines.size(); tick++) {
       const Op& op = trace.lines[tick].op;
-      const bool had_nulls = model.first_readable_token(op.seq) > 0;
+      const bool had_nulls = first_token(op.seq) > 0;
       const Result result = model.apply(op, tick).entries.front();
       const std::vector<std::string> problems = model.audit();
       ASSERT_TRUE(problems.empty())
           << "seed " << seed << " tick " << tick << ": " << problems.front();
-      for (SeqId seq : model.sequence_ids()) released += model.first_readable_token(seq) > 0;
-      const bool nulls = model.first_readable_token(op.seq) > 0;
+      for (SeqId seq : model.sequence_ids()) released += first_token(seq) > 0;
+      const bool nulls = first_token(op.seq) > 0;
       null_hits += op.kind == OpKind::prefill && result.hit_tokens.value_or(0) > 0 && nulls;
       refused_truncates +=
           op.kind == OpKind::truncate && had_nulls && result.status == Status::invalid_argument;

@@ -84,6 +84,19 @@ std::vector<StepEntryCount> draw_prompt(Source& source) {
   return segments;
 }
 
+// Section 17's groups: each full attention 40% of the time, else the trace's window (80%) or a
+// window of its own, so hits meet groups that agree and groups that do not.
+void draw_groups(Source& source, const ConfigRanges& ranges, Config& config) {
+  config.group_count = source.draw(ranges.kv_groups);
+  const uint32_t shared_window = source.draw(ranges.group_windows);
+  for (uint32_t g = 0; g < config.group_count; g++) {
+    const bool full = source.coin(400);
+    config.group_windows[g] = full               ? 0
+                              : source.coin(800) ? shared_window
+                                                 : source.draw(ranges.group_windows);
+  }
+}
+
 Config draw_config(Source& source, const Regime& regime) {
   const ConfigRanges& ranges = regime.config;
   Config config;
@@ -103,6 +116,7 @@ Config draw_config(Source& source, const Regime& regime) {
   }
   if (!ranges.cpu_pages.empty()) config.cpu_pages = source.draw(ranges.cpu_pages);
   if (!ranges.sliding_window.empty()) config.sliding_window = source.draw(ranges.sliding_window);
+  if (!ranges.kv_groups.empty()) draw_groups(source, ranges, config);
   config.max_pages = fit_max_pages(config, config.max_pages);
   return config;
 }

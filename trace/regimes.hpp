@@ -18,7 +18,7 @@ namespace kv {
 // clang-format off
 #define KV_REGIMES(X) \
   X(classic) X(counters) X(prefix) X(batch) X(pressure) X(fanout) X(ids) X(device) X(shapes) X(pages) \
-  X(serving) X(large) X(window)
+  X(serving) X(large) X(window) X(hybrid)
 // clang-format on
 #define KV_REGIME_ENUM(name) name,
 enum class Profile : uint8_t { mixed, KV_REGIMES(KV_REGIME_ENUM) };
@@ -45,6 +45,10 @@ struct ConfigRanges {
   uint32_t variant_per_mille = 0;
   Choices cpu_pages = {};       // the CPU pool (kvtrace 3); empty: none
   Choices sliding_window = {};  // section 16's window (kvtrace 3); empty: full attention
+  // Section 17's KV groups (kvtrace 3): their count (empty: none) and their windows, each full
+  // attention 40% of the time, else mostly one window shared by the trace's window groups.
+  Choices kv_groups = {};
+  Choices group_windows = {};
   Choices kv_heads = {{1, 1, 1}};
   Choices head_dim = {{1, 2, 2}};
   Choices layers = {{1, 1, 1}};
