@@ -468,6 +468,27 @@ TEST(ExecBackend, MalformedGroupRepliesAreBackendFailures) {
       << cache;
 }
 
+TEST(ExecBackend, GroupWordsThroughThePythonExample) {
+  // adapters/python/example_cache.py implements kv_groups: 17.4's first example's first two
+  // appends leave group 1's entry 0 null, so `? words` covers group 0's tokens 0..5 and group 1's
+  // 2..5; a range of tokens gathers each group's part of it.
+  if (std::system("python3 -c pass 2>/dev/null") != 0) GTEST_SKIP() << "no python3";
+  const std::string example = "exec:python3 " KV_SOURCE_DIR "/adapters/python/example_cache.py";
+  const auto made = backend_after(example, "config page_size=2 max_pages=6 kv_groups=0,3",
+                                  {"append 1 5", "append 1 1"});
+  const std::vector<uint64_t> table = made->block_table(1);
+  ASSERT_EQ(table.size(), 6u);
+  EXPECT_EQ(table[3], null_page);
+  const std::vector<uint32_t> words = made->gather_words(1);
+  ASSERT_EQ(words.size(), (6u + 4u) * 4u);
+  std::vector<uint32_t> token_5(words.begin() + 20, words.begin() + 24);  // group 0's token 5
+  token_5.insert(token_5.end(), words.end() - 4, words.end());            // group 1's token 5
+  EXPECT_EQ(made->gather_token_words(1, 5, 1), token_5);
+  EXPECT_EQ(made->gather_token_words(1, 0, 1),
+            std::vector<uint32_t>(words.begin(), words.begin() + 4));  // group 1 holds no token 0
+  EXPECT_FALSE(made->broken().has_value()) << *made->broken();
+}
+
 TEST(ExecBackend, BadPageWordIsABackendFailure) {
   const RunReport report =
       run_trace(small_trace(), {backend + " --corrupt-pages word"}, AuditMode::every);
