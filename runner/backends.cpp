@@ -43,6 +43,12 @@ std::vector<std::string> backend_names() {
 std::variant<Capabilities, std::string> backend_capabilities(
     const std::vector<std::string>& names) {
   Capabilities caps = Capabilities::all();
+  // All is what the in-tree backends implement; a list of external backends only is limited by
+  // their own profiles, also where they go beyond the in-tree ones (KV groups, section 17).
+  const bool external_only = std::all_of(names.begin(), names.end(), [](const std::string& name) {
+    return starts_with(name, so_prefix) || starts_with(name, exec_prefix);
+  });
+  if (external_only && !names.empty()) caps.kv_groups = {0, kv_groups_max};
   for (const std::string& name : names) {
     if (starts_with(name, so_prefix)) {
       auto library = load_so_library(name.substr(so_prefix.size()));

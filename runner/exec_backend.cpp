@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
+#include <span>
 
 namespace kv {
 namespace {
@@ -64,21 +66,61 @@ std::optional<std::vector<Int>> parse_ok_list(const std::string& reply) {
   return values;
 }
 
-// The reply to `? pages S`: `ok` and page ids, `-` for a null entry (V-W2, as null_page); an
-// error message naming the first word that is neither.
-std::variant<std::vector<uint64_t>, std::string> parse_pages_reply(const std::string& reply) {
-  const auto words = ok_words(reply);
-  if (!words) return std::string("it does not start with `ok`");
-  std::vector<uint64_t> pages;
-  for (const std::string_view word : *words) {
+// One group's words of a `? pages` reply as page ids, `-` a null entry (V-W2, as null_page);
+// an error message naming the first word that is neither.
+std::optional<std::string> append_pages(std::span<const std::string_view> words,
+                                        std::vector<uint64_t>& pages, bool grouped) {
+  for (const std::string_view word : words) {
     const auto page = word == "-" ? std::optional<uint64_t>(null_page) : parse_int<uint64_t>(word);
     if (!page || (*page == null_page && word != "-")) {
-      return "`" + excerpt(std::string(word)) + "` is neither a page id nor `-`";
+      return "`" + excerpt(std::string(word)) + "` is neither a page id nor `-`" +
+             (grouped ? " (nor `|` between groups)" : "");
     }
     pages.push_back(*page);
   }
+  return std::nullopt;
+}
+
+// "2, 1": how many entries each group's table has.
+std::string group_lengths(const std::vector<size_t>& lengths) {
+  std::string out;
+  for (const size_t length : lengths) out += (out.empty() ? "" : ", ") + std::to_string(length);
+  return out;
+}
+
+}  // namespace
+
+std::variant<std::vector<uint64_t>, std::string> parse_pages_reply(const std::string& reply,
+                                                                   uint32_t group_count) {
+  const auto words = ok_words(reply);
+  if (!words) return std::string("it does not start with `ok`");
+  std::vector<uint64_t> pages;
+  if (group_count == 0) {
+    if (auto error = append_pages(*words, pages, false)) return *error;
+    return pages;
+  }
+  std::vector<size_t> lengths;  // each group's entries
+  size_t group_first = 0;
+  for (size_t i = 0; i <= words->size(); i++) {
+    if (i < words->size() && (*words)[i] != "|") continue;
+    const auto group = std::span(*words).subspan(group_first, i - group_first);
+    if (auto error = append_pages(group, pages, true)) return *error;
+    lengths.push_back(group.size());
+    group_first = i + 1;
+  }
+  if (lengths.size() != group_count) {
+    return "it has " + std::to_string(lengths.size()) +
+           (lengths.size() == 1 ? " table" : " tables") + " separated by `|`, the config has " +
+           std::to_string(group_count) + " KV groups (V-G7: one table per group, `ok 3 4 | - 5`)";
+  }
+  if (std::adjacent_find(lengths.begin(), lengths.end(), std::not_equal_to<>()) != lengths.end()) {
+    return "its groups' tables have " + group_lengths(lengths) +
+           " entries; every group's table has the same length (V-G1)";
+  }
   return pages;
 }
+
+namespace {
 
 // "5-8,12" -> {5,6,7,8,12}; nullopt when malformed (or a range runs backwards).
 std::optional<std::vector<uint64_t>> parse_ranges(std::string_view text) {
@@ -113,10 +155,47 @@ std::optional<std::vector<uint64_t>> parse_hash(std::string_view word) {
   return std::vector<uint64_t>{hash};
 }
 
-// The reply to `? cache`: `ok PAGE=RANGES ... queue PAGE ...` (PAGE=HASH for `keys hash`); an
-// error message when malformed.
+// What a `? cache` key word must look like, for the error message.
+std::string key_word_form(bool hashed_keys, uint32_t group_count) {
+  if (hashed_keys) {
+    return "PAGE=HASH (a page id, `=`, then the block's hash, 1 to 256 bytes without spaces)";
+  }
+  if (group_count > 0) {
+    return "PAGE=G:RANGES (a page id, `=`, the key's KV group 0.." +
+           std::to_string(group_count - 1) +
+           ", `:`, then token ids as FIRST-LAST or ID, comma-separated; V-G7)";
+  }
+  return "PAGE=RANGES (a page id, `=`, then token ids as FIRST-LAST or ID, comma-separated)";
+}
+
+// One registered page's word of `? cache`: PAGE=RANGES, PAGE=G:RANGES in a kv_groups config,
+// PAGE=HASH for `keys hash` (whose group stays 0); nullopt when malformed.
+std::optional<CachedPageView> parse_key_word(std::string_view word, bool hashed_keys,
+                                             uint32_t group_count) {
+  const size_t equals = word.find('=');
+  if (equals == std::string_view::npos) return std::nullopt;
+  const auto page = parse_int<uint64_t>(word.substr(0, equals));
+  std::string_view key_text = word.substr(equals + 1);
+  uint32_t group = 0;
+  if (group_count > 0 && !hashed_keys) {
+    const size_t colon = key_text.find(':');
+    const auto parsed = colon == std::string_view::npos
+                            ? std::nullopt
+                            : parse_int<uint32_t>(key_text.substr(0, colon));
+    if (!parsed || *parsed >= group_count) return std::nullopt;
+    group = *parsed;
+    key_text.remove_prefix(colon + 1);
+  }
+  auto key = hashed_keys ? parse_hash(key_text) : parse_ranges(key_text);
+  if (!page || !key) return std::nullopt;
+  return CachedPageView{std::move(*key), *page, group};
+}
+
+}  // namespace
+
 std::variant<PrefixCacheView, std::string> parse_cache_reply(const std::string& reply,
-                                                             bool hashed_keys) {
+                                                             bool hashed_keys,
+                                                             uint32_t group_count) {
   const auto words = ok_words(reply);
   if (!words) return std::string("it does not start with `ok`");
   PrefixCacheView view;
@@ -132,26 +211,19 @@ std::variant<PrefixCacheView, std::string> parse_cache_reply(const std::string& 
       view.queue.push_back(*page);
       continue;
     }
-    const size_t equals = word.find('=');
-    const auto page = parse_int<uint64_t>(word.substr(0, equals));
-    const std::string_view key_text =
-        equals == std::string_view::npos ? std::string_view() : word.substr(equals + 1);
-    auto key = equals == std::string_view::npos ? std::nullopt
-               : hashed_keys                    ? parse_hash(key_text)
-                                                : parse_ranges(key_text);
-    if (!page || !key) {
-      return "`" + std::string(word) +
-             (hashed_keys ? "` is not PAGE=HASH (a page id, `=`, then the block's hash, 1 to 256 "
-                            "bytes without spaces)"
-                          : "` is not PAGE=RANGES (a page id, `=`, then token ids as FIRST-LAST "
-                            "or ID, comma-separated)");
+    auto entry = parse_key_word(word, hashed_keys, group_count);
+    if (!entry) {
+      return "`" + excerpt(std::string(word)) + "` is not " +
+             key_word_form(hashed_keys, group_count);
     }
-    view.registered.push_back({std::move(*key), *page});
+    view.registered.push_back(std::move(*entry));
   }
   if (!in_queue) return std::string("it has no `queue` word");
   view.hashed_keys = hashed_keys;
   return view;
 }
+
+namespace {
 
 std::optional<std::string> read_handshake(ExecSession& session) {
   std::string line;
@@ -173,6 +245,7 @@ std::optional<std::string> read_handshake(ExecSession& session) {
   session.caps.stores_data = session.caps.audits = false;
   session.caps.eviction_lru = false;
   session.caps.sliding_window = {0, 0};     // windows only where its profile declares them
+  session.caps.kv_groups = {0, 0};          // KV groups too (section 17)
   session.caps.either_variants = Config{};  // only what its `config` line declares
   bool saw_ops = false;
   for (uint32_t i = 0; i < handshake_line_count_max; i++) {
@@ -434,21 +507,17 @@ std::vector<uint64_t> ExecBackend::block_table(SeqId seq) const {
   const std::string request = "? pages " + std::to_string(seq);
   const auto reply = query(request);
   if (!reply || *reply == "unknown_sequence") return {};
-  auto parsed = parse_pages_reply(*reply);
+  auto parsed = parse_pages_reply(*reply, config_.group_count);
   if (auto* error = std::get_if<std::string>(&parsed)) {
     set_broken("answered `" + request + "` with `" + excerpt(*reply) + "`: " + *error +
-               " (expected `ok` and page ids, `-` for a null entry, docs/backend-protocol.md)");
+               (config_.group_count == 0
+                    ? " (expected `ok` and page ids, `-` for a null entry"
+                    : " (expected `ok` and each group's page ids, `-` for a null entry, the groups "
+                      "separated by `|`") +
+               ", docs/backend-protocol.md)");
     return {};
   }
   return std::get<std::vector<uint64_t>>(std::move(parsed));
-}
-
-uint64_t ExecBackend::null_entries(SeqId seq) const {
-  if (config_.sliding_window == 0) return 0;  // no window, no null entries: no `? pages` asked
-  const std::vector<uint64_t> table = block_table(seq);
-  return static_cast<uint64_t>(
-      std::find_if(table.begin(), table.end(), [](uint64_t page) { return page != null_page; }) -
-      table.begin());
 }
 
 std::optional<uint64_t> ExecBackend::words_digest(SeqId seq) {
@@ -466,26 +535,45 @@ std::optional<PrefixCacheView> ExecBackend::prefix_cache() const {
   if (!session_ || broken_ || session_->version < 2 || !config_.prefix_caching) return std::nullopt;
   const auto reply = query("? cache");
   if (!reply) return std::nullopt;
-  auto parsed = parse_cache_reply(*reply, session_->caps.hashed_keys);
+  auto parsed = parse_cache_reply(*reply, session_->caps.hashed_keys, config_.group_count);
   if (auto* error = std::get_if<std::string>(&parsed)) {
-    set_broken("answered `? cache` with `" + excerpt(*reply) + "`: " + *error +
-               " (expected `ok PAGE=RANGES ... queue PAGE ...`, docs/backend-protocol.md)");
+    const bool grouped = config_.group_count > 0 && !session_->caps.hashed_keys;
+    set_broken("answered `? cache` with `" + excerpt(*reply) + "`: " + *error + " (expected `ok " +
+               (grouped ? "PAGE=G:RANGES" : "PAGE=RANGES") +
+               " ... queue PAGE ...`, docs/backend-protocol.md)");
     return std::nullopt;
   }
   return std::get<PrefixCacheView>(std::move(parsed));
 }
 
-// S's readable tokens as absolute indices [first, end): from its first non-null entry (V-W3) to n,
-// or to the end of its table when that is shorter (a backend bug: the runner then reports the
-// data that differs); none while swapped out (V-S4).
-std::pair<uint64_t, uint64_t> ExecBackend::readable_tokens(SeqId seq) const {
+// S's readable tokens per group, in group order, as absolute indices [first, end): from the
+// group's first non-null entry (V-W3) to n, or to the end of its non-null entries when that is
+// shorter (a backend bug: the runner then reports the data that differs); none while swapped out
+// (V-S4). Without windows and groups `? pages` is not asked: every entry holds a page.
+std::vector<std::pair<uint64_t, uint64_t>> ExecBackend::readable_tokens(SeqId seq) const {
   const auto found = info(seq);
-  if (!found || !stores_data()) return {0, 0};
+  if (!found || !stores_data() || found->page_count == 0) return {};
   const uint64_t page_size = config_.page_size;
-  const uint64_t first = found->page_count == 0 ? 0 : null_entries(seq) * page_size;
-  const uint64_t end =
-      std::min<uint64_t>(found->token_count, first + uint64_t{found->page_count} * page_size);
-  return {first, std::max(first, end)};
+  const uint64_t n = found->token_count;
+  if (config_.sliding_window == 0 && config_.group_count == 0) {
+    return {{0, std::min<uint64_t>(n, uint64_t{found->page_count} * page_size)}};
+  }
+  const std::vector<uint64_t> table = block_table(seq);
+  const uint32_t groups = config_.groups();
+  const size_t length = table.size() / groups;  // parse_pages_reply checked equal lengths
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (uint32_t g = 0; g < groups; g++) {
+    const auto begin = table.begin() + static_cast<std::ptrdiff_t>(g * length);
+    const auto end = begin + static_cast<std::ptrdiff_t>(length);
+    const auto null_count =
+        std::find_if(begin, end, [](uint64_t page) { return page != null_page; }) - begin;
+    const auto page_count = std::count_if(begin, end, [](uint64_t p) { return p != null_page; });
+    const uint64_t first = static_cast<uint64_t>(null_count) * page_size;
+    const uint64_t last =
+        std::min<uint64_t>(n, first + static_cast<uint64_t>(page_count) * page_size);
+    ranges.emplace_back(first, std::max(first, last));
+  }
+  return ranges;
 }
 
 // `? words S FIRST COUNT` until `word_count` words from word `first_word` (word 0: the first word
@@ -515,21 +603,34 @@ std::vector<uint32_t> ExecBackend::fetch_words(SeqId seq, uint64_t first_word,
 }
 
 std::vector<uint32_t> ExecBackend::gather_words(SeqId seq) {
-  const auto [first, end] = readable_tokens(seq);
-  last_read_ = fetch_words(seq, 0, (end - first) * config_.words_per_token());
+  uint64_t token_count = 0;
+  for (const auto& [first, end] : readable_tokens(seq)) token_count += end - first;
+  last_read_ = fetch_words(seq, 0, token_count * config_.words_per_token());
   return last_read_;
 }
 
-// Tokens [first_token, first_token + token_count) by their absolute indices; `? words` counts from
-// S's first readable token. The runner asks only for tokens from there on; a range that starts
-// before it (the backend released more than the model) gives no words, which the runner reports.
+// Tokens [first_token, first_token + token_count) by their absolute indices, in each group clipped
+// to its readable tokens, the groups' words concatenated (V-G2); `? words` counts from group 0's
+// first readable token, group 1's following group 0's last. The runner asks only for tokens from
+// the first readable one on; a range before it (the backend released more than the model) gives
+// fewer words, which the runner reports.
 std::vector<uint32_t> ExecBackend::gather_token_words(SeqId seq, uint64_t first_token,
                                                       uint64_t token_count) {
-  const auto [first, end] = readable_tokens(seq);
-  if (first_token < first || first_token >= end) return {};
-  const uint64_t count = std::min(token_count, end - first_token);
   const uint64_t words_per_token = config_.words_per_token();
-  return fetch_words(seq, (first_token - first) * words_per_token, count * words_per_token);
+  const uint64_t last_token = first_token + std::min(token_count, UINT64_MAX - first_token);
+  std::vector<uint32_t> words;
+  uint64_t group_word = 0;  // the word `? words` numbers the group's first readable token with
+  for (const auto& [first, end] : readable_tokens(seq)) {
+    const uint64_t from = std::max(first, first_token);
+    const uint64_t to = std::min(end, last_token);
+    if (from < to) {
+      const auto chunk = fetch_words(seq, group_word + (from - first) * words_per_token,
+                                     (to - from) * words_per_token);
+      words.insert(words.end(), chunk.begin(), chunk.end());
+    }
+    group_word += (end - first) * words_per_token;
+  }
+  return words;
 }
 
 std::vector<std::string> ExecBackend::audit() const {

@@ -37,6 +37,19 @@ std::variant<std::unique_ptr<ExecSession>, std::string> acquire_exec_session(
 // Keeps a healthy session for the next backend of the same command.
 void release_exec_session(std::unique_ptr<ExecSession> session);
 
+// The reply to `? pages S` as one table, null_page for `-` (V-W2); with `group_count` above 0
+// (kv_groups, section 17) the groups' tables separated by `|` (`ok 3 4 | - 5`), concatenated in
+// group order (V-G7). An error message naming what is wrong: a word, the number of groups, their
+// lengths.
+std::variant<std::vector<uint64_t>, std::string> parse_pages_reply(const std::string& reply,
+                                                                   uint32_t group_count);
+// The reply to `? cache`: `ok PAGE=RANGES ... queue PAGE ...`; PAGE=G:RANGES with `group_count`
+// above 0 (G the key's group, CachedPageView::group); PAGE=HASH for `keys hash`, grouped or not.
+// An error message naming the malformed word.
+std::variant<PrefixCacheView, std::string> parse_cache_reply(const std::string& reply,
+                                                             bool hashed_keys,
+                                                             uint32_t group_count);
+
 class ExecBackend final : public Backend {
  public:
   // `session` is null when it could not start; then the backend is broken from the start.
@@ -55,7 +68,8 @@ class ExecBackend final : public Backend {
   std::optional<InfoView> info(SeqId seq) const override;
   std::vector<SeqId> sequence_ids() const override;
   std::vector<uint64_t> block_table(SeqId seq) const override;
-  // S's words from its first non-null entry on (V-W3), as `? words` numbers them.
+  // S's words from its first non-null entry on (V-W3), as `? words` numbers them; with kv_groups
+  // each group's from its own, concatenated in group order (V-G2).
   std::vector<uint32_t> gather_words(SeqId seq) override;
   std::vector<uint32_t> gather_token_words(SeqId seq, uint64_t first_token,
                                            uint64_t token_count) override;
@@ -82,9 +96,7 @@ class ExecBackend final : public Backend {
   void send_planned(size_t index);
   bool is_breakpoint(const Op& op) const;
   OpResult parse_result_reply(const Op& op, const std::string& reply);
-  // S's leading null entries (from `? pages`; 0 without a sliding window, with no request).
-  uint64_t null_entries(SeqId seq) const;
-  std::pair<uint64_t, uint64_t> readable_tokens(SeqId seq) const;
+  std::vector<std::pair<uint64_t, uint64_t>> readable_tokens(SeqId seq) const;
   std::vector<uint32_t> fetch_words(SeqId seq, uint64_t first_word, uint64_t word_count) const;
 
   std::string name_;

@@ -36,6 +36,7 @@ std::variant<SoLibrary, std::string> open_library(const std::string& path) {
   library.caps.stores_data = library.caps.audits = library.caps.eviction_lru = false;
   library.caps.either_variants = Config{};  // a library implements the default rules
   library.caps.sliding_window = {0, 0};     // ABI v1 has no null entry (V-W2)
+  library.caps.kv_groups = {0, 0};          // nor KV groups (section 17)
   const std::string profile = table->profile;
   size_t pos = 0;
   while (pos < profile.size()) {

@@ -1,5 +1,7 @@
 // The exec: backend: agreement through the pipe, pipelining, and one test per way a backend can
 // misbehave (each must end as a "backend" divergence, quickly, with the child reaped).
+#include "runner/exec_backend.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -340,6 +342,151 @@ TEST(ExecBackend, SlidingWindowOnlyWhereTheProfileDeclaresIt) {
   EXPECT_EQ(outside->rfind("2: config: sliding_window=3 is outside its profile", 0), 0u)
       << *outside;
   EXPECT_FALSE(trace_outside(window, std::get<Capabilities>(declared), windowed).has_value());
+}
+
+// The error text of a parse, or "" when it parsed.
+template <typename T>
+std::string parse_error(const std::variant<T, std::string>& parsed) {
+  return std::holds_alternative<std::string>(parsed) ? std::get<std::string>(parsed) : "";
+}
+
+TEST(ExecBackend, GroupTablesParseFromBars) {
+  // kv_groups (V-G7): the groups' tables separated by `|`, concatenated in group order.
+  const auto two = parse_pages_reply("ok 3 4 | - 5", 2);
+  ASSERT_EQ(parse_error(two), "");
+  EXPECT_EQ(std::get<std::vector<uint64_t>>(two), (std::vector<uint64_t>{3, 4, null_page, 5}));
+  const auto three = parse_pages_reply("ok - 7 | - - | 1 2", 3);
+  ASSERT_EQ(parse_error(three), "");
+  EXPECT_EQ(std::get<std::vector<uint64_t>>(three).size(), 6u);
+  // Swapped out: every table empty, or its null entries only.
+  EXPECT_TRUE(std::get<std::vector<uint64_t>>(parse_pages_reply("ok |", 2)).empty());
+  EXPECT_EQ(std::get<std::vector<uint64_t>>(parse_pages_reply("ok - | -", 2)),
+            (std::vector<uint64_t>{null_page, null_page}));
+  // Without kv_groups a `|` is a word like any other.
+  EXPECT_EQ(parse_error(parse_pages_reply("ok 3 | 5", 0)), "`|` is neither a page id nor `-`");
+}
+
+TEST(ExecBackend, MalformedGroupTablesNameWhatCame) {
+  EXPECT_EQ(parse_error(parse_pages_reply("ok 3 4", 2)),
+            "it has 1 table separated by `|`, the config has 2 KV groups (V-G7: one table per "
+            "group, `ok 3 4 | - 5`)");
+  EXPECT_EQ(parse_error(parse_pages_reply("ok 1 | 2 | 3", 2)),
+            "it has 3 tables separated by `|`, the config has 2 KV groups (V-G7: one table per "
+            "group, `ok 3 4 | - 5`)");
+  EXPECT_EQ(parse_error(parse_pages_reply("ok 3 4 | 5", 2)),
+            "its groups' tables have 2, 1 entries; every group's table has the same length (V-G1)");
+  EXPECT_EQ(parse_error(parse_pages_reply("ok 3 | 5x", 2)),
+            "`5x` is neither a page id nor `-` (nor `|` between groups)");
+  EXPECT_EQ(parse_error(parse_pages_reply("okay | 1", 2)), "it does not start with `ok`");
+}
+
+TEST(ExecBackend, GroupKeysParseFromTheirGroup) {
+  // `? cache` in a kv_groups config: PAGE=G:RANGES, G the key's group (V-G5).
+  const auto parsed = parse_cache_reply("ok 4=1:5-6 2=0:5-6 queue 4", false, 2);
+  ASSERT_EQ(parse_error(parsed), "");
+  const PrefixCacheView& view = std::get<PrefixCacheView>(parsed);
+  ASSERT_EQ(view.registered.size(), 2u);
+  EXPECT_EQ(view.registered[0].page, 4u);
+  EXPECT_EQ(view.registered[0].group, 1u);
+  EXPECT_EQ(view.registered[0].key, (std::vector<uint64_t>{5, 6}));
+  EXPECT_EQ(view.registered[1].group, 0u);
+  EXPECT_EQ(view.queue, std::vector<uint64_t>{4});
+  // Hashed keys stay PAGE=HASH (group 0); without kv_groups a key has no group.
+  const auto hashed = parse_cache_reply("ok 4=ab:cd queue", true, 2);
+  ASSERT_EQ(parse_error(hashed), "");
+  EXPECT_EQ(std::get<PrefixCacheView>(hashed).registered[0].group, 0u);
+  EXPECT_EQ(
+      std::get<PrefixCacheView>(parse_cache_reply("ok 4=5-6 queue", false, 0)).registered[0].group,
+      0u);
+}
+
+TEST(ExecBackend, MalformedGroupKeysNameTheWord) {
+  const std::string form =
+      " is not PAGE=G:RANGES (a page id, `=`, the key's KV group 0..1, `:`, then token ids as "
+      "FIRST-LAST or ID, comma-separated; V-G7)";
+  EXPECT_EQ(parse_error(parse_cache_reply("ok 4=5-6 queue", false, 2)), "`4=5-6`" + form);
+  EXPECT_EQ(parse_error(parse_cache_reply("ok 4=2:5-6 queue", false, 2)), "`4=2:5-6`" + form);
+  EXPECT_EQ(parse_error(parse_cache_reply("ok 4=x:5 queue", false, 2)), "`4=x:5`" + form);
+  EXPECT_EQ(parse_error(parse_cache_reply("ok 4=1: queue", false, 2)), "`4=1:`" + form);
+  // Without kv_groups a group is not part of the key.
+  EXPECT_EQ(parse_error(parse_cache_reply("ok 4=1:5 queue", false, 0)),
+            "`4=1:5` is not PAGE=RANGES (a page id, `=`, then token ids as FIRST-LAST or ID, "
+            "comma-separated)");
+}
+
+TEST(ExecBackend, GroupsOnlyWhereTheProfileDeclaresThem) {
+  // A backend that does not declare `kv_groups` never gets a kv_groups config, even when its
+  // sliding windows would fit; one that declares it gets its range.
+  const auto plain = backend_capabilities({backend});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(plain)) << std::get<std::string>(plain);
+  EXPECT_EQ(std::get<Capabilities>(plain).kv_groups.max, Capabilities::all().kv_groups.max);
+  const auto undeclared = backend_capabilities({backend + " --groups-line no"});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(undeclared));
+  EXPECT_EQ(std::get<Capabilities>(undeclared).kv_groups.max, 0u);
+  const Trace groups = trace_of("kvtrace 3\nconfig page_size=2 max_pages=4 kv_groups=0,3\n");
+  const auto outside = trace_outside(groups, std::get<Capabilities>(undeclared), backend);
+  ASSERT_TRUE(outside.has_value());
+  EXPECT_NE(outside->find("kv_groups"), std::string::npos) << *outside;
+  const std::string grouped = backend + " --groups-line no --profile-line 'kv_groups 0 4'";
+  const auto declared = backend_capabilities({grouped});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(declared)) << std::get<std::string>(declared);
+  EXPECT_EQ(std::get<Capabilities>(declared).kv_groups.max, 4u);
+  EXPECT_FALSE(trace_outside(groups, std::get<Capabilities>(declared), grouped).has_value());
+  // Beside an in-tree backend: the groups both implement.
+  const auto with_host = backend_capabilities({grouped, "host"});
+  ASSERT_TRUE(std::holds_alternative<Capabilities>(with_host));
+  EXPECT_EQ(std::get<Capabilities>(with_host).kv_groups.max,
+            std::min(4u, Capabilities::all().kv_groups.max));
+}
+
+// A run of `text` through kv_protocol_backend declaring kv_groups, with `flags`: its divergence.
+std::string grouped_failure(std::string_view text, const std::string& flags) {
+  const RunReport report =
+      run_trace(trace_of(text), {backend + " --groups-line yes" + flags}, AuditMode::every);
+  if (report.ok()) return "it agreed";
+  EXPECT_EQ(report.divergence->kind, "backend") << report.divergence->detail;
+  EXPECT_EQ(zombie_children(), 0);
+  return report.divergence->detail;
+}
+
+TEST(ExecBackend, MalformedGroupRepliesAreBackendFailures) {
+  // Groups' tables without `|`: one table where the config has two.
+  const std::string bars =
+      grouped_failure("kvtrace 3\nconfig page_size=2 max_pages=8 kv_groups=0,0\nappend 1 3\n",
+                      " --corrupt-pages bars");
+  EXPECT_NE(bars.find("it has 1 table separated by `|`, the config has 2 KV groups"),
+            std::string::npos)
+      << bars;
+  EXPECT_NE(bars.find("each group's page ids"), std::string::npos) << bars;
+  // A `? cache` key word without its group.
+  const std::string cache = grouped_failure(
+      "kvtrace 3\nconfig page_size=3 max_pages=8 prefix_caching=on kv_groups=0,0\n"
+      "prefill 1 1:6\ncheck\n",
+      " --corrupt-cache malformed");
+  EXPECT_NE(cache.find("`0=7-x` is not PAGE=G:RANGES"), std::string::npos) << cache;
+  EXPECT_NE(cache.find("(expected `ok PAGE=G:RANGES ... queue PAGE ...`"), std::string::npos)
+      << cache;
+}
+
+TEST(ExecBackend, GroupWordsThroughThePythonExample) {
+  // adapters/python/example_cache.py implements kv_groups: 17.4's first example's first two
+  // appends leave group 1's entry 0 null, so `? words` covers group 0's tokens 0..5 and group 1's
+  // 2..5; a range of tokens gathers each group's part of it.
+  if (std::system("python3 -c pass 2>/dev/null") != 0) GTEST_SKIP() << "no python3";
+  const std::string example = "exec:python3 " KV_SOURCE_DIR "/adapters/python/example_cache.py";
+  const auto made = backend_after(example, "config page_size=2 max_pages=6 kv_groups=0,3",
+                                  {"append 1 5", "append 1 1"});
+  const std::vector<uint64_t> table = made->block_table(1);
+  ASSERT_EQ(table.size(), 6u);
+  EXPECT_EQ(table[3], null_page);
+  const std::vector<uint32_t> words = made->gather_words(1);
+  ASSERT_EQ(words.size(), (6u + 4u) * 4u);
+  std::vector<uint32_t> token_5(words.begin() + 20, words.begin() + 24);  // group 0's token 5
+  token_5.insert(token_5.end(), words.end() - 4, words.end());            // group 1's token 5
+  EXPECT_EQ(made->gather_token_words(1, 5, 1), token_5);
+  EXPECT_EQ(made->gather_token_words(1, 0, 1),
+            std::vector<uint32_t>(words.begin(), words.begin() + 4));  // group 1 holds no token 0
+  EXPECT_FALSE(made->broken().has_value()) << *made->broken();
 }
 
 TEST(ExecBackend, BadPageWordIsABackendFailure) {

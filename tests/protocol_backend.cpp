@@ -3,7 +3,9 @@
 // play broken backends. Its profile declares the host cache's sliding windows
 // (`sliding_window 0 1048576`, docs/semantics.md section 16) unless --window-line no, which
 // leaves the line out (an external backend then gets none). A null entry (V-W2) is `-` in
-// `? pages`.
+// `? pages`. KV groups (section 17): `kv_groups 0 8` once the host cache implements them
+// (Capabilities::all() says so; --groups-line yes|no overrides), `? pages` separating the groups'
+// tables with `|` and `? cache` naming each key's group (PAGE=G:RANGES).
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,8 +36,11 @@ struct Options {
   uint64_t words_max = 0;     // when not 0, `? words` answers at most this many words
   bool hash_keys = false;     // `keys hash`: `? cache` names keys by a hash word
   bool window_line = true;    // declare `sliding_window 0 1048576`
+  // declare `kv_groups 0 8`: by default once the host cache implements groups
+  bool groups_line = kv::Capabilities::all().kv_groups.max > 0;
   std::string corrupt_pages;  // `? pages` of a table with 2 or more entries: null (its first entry
-                              // shown as `-`) or word (its last entry shown as `page7`)
+                              // shown as `-`) or word (its last entry shown as `page7`); in a
+                              // kv_groups config bars (no `|` between the groups)
 };
 
 uint64_t number(std::string_view text) {
@@ -44,14 +49,21 @@ uint64_t number(std::string_view text) {
   return value;
 }
 
-// `? pages S`: page ids, `-` for a null entry (V-W2).
-std::string pages_reply(const std::vector<uint64_t>& table, const Options& options) {
+// `? pages S`: page ids, `-` for a null entry (V-W2); with kv_groups the `groups` tables
+// (concatenated in `table`, equally long) separated by `|` (V-G7): `ok 3 4 | - 5`, `ok |`.
+std::string pages_reply(const std::vector<uint64_t>& table, uint32_t groups,
+                        const Options& options) {
   std::vector<std::string> words;
   for (uint64_t page : table) words.push_back(page == kv::null_page ? "-" : std::to_string(page));
   if (words.size() >= 2 && options.corrupt_pages == "null") words.front() = "-";
   if (words.size() >= 2 && options.corrupt_pages == "word") words.back() = "page7";
+  const size_t length = table.size() / groups;
   std::string out = "ok";
-  for (const std::string& word : words) out += " " + word;
+  for (uint32_t g = 0; g < groups; g++) {
+    if (g > 0 && options.corrupt_pages != "bars") out += " |";
+    const size_t end = g + 1 == groups ? words.size() : (g + 1) * length;  // the rest: the last
+    for (size_t i = g * length; i < end; i++) out += " " + words[i];
+  }
   return out;
 }
 
@@ -107,22 +119,27 @@ std::string hash_word(const std::vector<uint64_t>& ids, const Options& options) 
   return hex;
 }
 
-std::string cache_reply(const kv::Backend& backend, const Options& options) {
+// `? cache`: PAGE=RANGES, PAGE=G:RANGES in a kv_groups config (V-G7), PAGE=HASH with --hash-keys.
+std::string cache_reply(const kv::Backend& backend, const kv::Config& config,
+                        const Options& options) {
   kv::PrefixCacheView view = backend.prefix_cache().value_or(kv::PrefixCacheView{});
   if (options.corrupt_cache == "queue") std::reverse(view.queue.begin(), view.queue.end());
   if (options.corrupt_cache == "key" && !view.registered.empty()) view.registered[0].key.back()++;
   if (options.corrupt_cache == "malformed") return "ok 0=7-x queue";
   std::string out = "ok";
   for (const auto& entry : view.registered) {
+    const std::string group =
+        config.group_count > 0 && !options.hash_keys ? std::to_string(entry.group) + ":" : "";
     out += " " + std::to_string(entry.page) + "=" +
-           (options.hash_keys ? hash_word(entry.key, options) : ranges(entry.key));
+           (options.hash_keys ? hash_word(entry.key, options) : group + ranges(entry.key));
   }
   out += " queue";
   for (uint64_t page : view.queue) out += " " + std::to_string(page);
   return out;
 }
 
-std::string observe(kv::Backend& backend, const std::string& line, const Options& options) {
+std::string observe(kv::Backend& backend, const kv::Config& config, const std::string& line,
+                    const Options& options) {
   const std::string_view rest = std::string_view(line).substr(2);
   const std::string_view what = rest.substr(0, rest.find(' '));
   const std::string_view arg = rest.find(' ') == std::string_view::npos
@@ -135,11 +152,11 @@ std::string observe(kv::Backend& backend, const std::string& line, const Options
     return kv::format_result(kv::Result{kv::Status::ok, {}, std::nullopt, stats});
   }
   if (what == "ids") return join(backend.sequence_ids());
-  if (what == "cache" && options.version == "2") return cache_reply(backend, options);
+  if (what == "cache" && options.version == "2") return cache_reply(backend, config, options);
   const auto info = backend.info(seq);
   if (!info) return "unknown_sequence";
   if (what == "info") return kv::format_result(kv::Result{kv::Status::ok, {}, info, std::nullopt});
-  if (what == "pages") return pages_reply(backend.block_table(seq), options);
+  if (what == "pages") return pages_reply(backend.block_table(seq), config.groups(), options);
   const std::vector<uint32_t> words = backend.gather_words(seq);
   if (what == "digest") {
     char hex[17];
@@ -165,8 +182,10 @@ int serve(const Options& options) {
             << (options.ops.empty() ? kv::Capabilities::all().op_list() : options.ops)
             << "\neviction " << options.eviction << "\ndata " << options.data << "\naudit yes\n"
             << (options.hash_keys ? "keys hash\n" : "")
-            << (options.window_line ? "sliding_window 0 1048576\n" : "") << options.profile_lines
-            << "ready" << std::endl;
+            << (options.window_line ? "sliding_window 0 1048576\n" : "")
+            << (options.groups_line ? "kv_groups 0 " + std::to_string(kv::kv_groups_max) + "\n"
+                                    : "")
+            << options.profile_lines << "ready" << std::endl;
   std::unique_ptr<kv::Backend> backend;
   kv::Config config;
   kv::Tick tick = 0;
@@ -194,7 +213,7 @@ int serve(const Options& options) {
         std::cout << "problem " << problem << "\n";
       reply = "ok";
     } else if (line.rfind("? ", 0) == 0) {
-      reply = observe(*backend, line, options);
+      reply = observe(*backend, config, line, options);
     } else {
       auto op = kv::parse_op(line);
       if (auto* error = std::get_if<std::string>(&op)) {
@@ -238,6 +257,7 @@ int main(int argc, char** argv) {
     if (flag == "--hash-keys") options.hash_keys = std::string_view(argv[i + 1]) == "yes";
     if (flag == "--corrupt-pages") options.corrupt_pages = argv[i + 1];
     if (flag == "--window-line") options.window_line = std::string_view(argv[i + 1]) == "yes";
+    if (flag == "--groups-line") options.groups_line = std::string_view(argv[i + 1]) == "yes";
   }
   std::ios::sync_with_stdio(false);
   return serve(options);

@@ -8,7 +8,9 @@ section 13's automatic prefix caching (prefill, registered keys, the cached-free
 section 15's request lifecycle (admit, reserve, commit, preempt; kvtrace 3) with the variant
 `rejected_slots=kept|released`, and swapping to a CPU pool (swap_out, swap_in, `cpu_pages`); and
 section 16's sliding-window attention (`sliding_window=W`: out-of-window pages released before a
-sequence grows, null block-table entries, window-limited prefix-cache hits); and the variant
+sequence grows, null block-table entries, window-limited prefix-cache hits); and section 17's
+hybrid KV groups (`kv_groups=W0,W1,...`: one block table per group over one pool, per-group
+windows, values and keys, the hit every group accepts); and the variant
 `append_atomicity=op|token` (section 14.1).
 
     python3 adapters/python/example_cache.py            # the cache as it should be
@@ -21,13 +23,19 @@ sequence grows, null block-table entries, window-limited prefix-cache hits); and
                                                                # CPU pages it swapped back in
     python3 adapters/python/example_cache.py --bug window-off-by-one  # releases one block too early
                                                                # (skip computed from n+1)
+    python3 adapters/python/example_cache.py --bug hybrid-hit-full-only  # the hit of a kv_groups
+                                                               # cache from its full-attention groups
+                                                               # alone (window groups ignored)
+    python3 adapters/python/example_cache.py --bug groups-release-order  # releases the last group's
+                                                               # entries first (V-G3 says group 0's)
     python3 adapters/python/example_cache.py --protocol 2     # also answer `? cache`
     python3 adapters/python/example_cache.py --variant rejected_slots=released
                                                    # declare (and implement) a variant
     python3 adapters/python/example_cache.py --sliding-window 3   # declare `sliding_window 3 1048576`:
                                                    # every generated config gets a window of at least 3
 
-(or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit|swap-keeps-cpu|window-off-by-one). Everything
+(or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit|swap-keeps-cpu|window-off-by-one|
+hybrid-hit-full-only|groups-release-order). Everything
 protocol-related lives in kvharness_backend.py: this file is only the cache and its mapping onto
 kv.Cache.
 """
@@ -53,12 +61,13 @@ VARIANTS = {"rejected_slots": ("kept", "released"), "append_atomicity": ("op", "
 
 
 class Sequence:
-    __slots__ = ("table", "n", "pinned", "last_use", "pending", "reserved", "waiting", "cpu", "gone_ids")
+    __slots__ = ("tables", "n", "pinned", "last_use", "pending", "reserved", "waiting", "cpu", "gone_ids")
 
-    def __init__(self, tick: int):
-        # physical page per block-table entry; None for a null entry (section 16: its page left the
+    def __init__(self, tick: int, groups: int = 1):
+        # one block table per KV group (section 17; one without kv_groups), all equally long:
+        # physical page per entry; None for a null entry (section 16: its page left the group's
         # window and was released), always a prefix of the table
-        self.table: list[int | None] = []
+        self.tables: list[list[int | None]] = [[] for _ in range(groups)]
         self.n = 0
         self.pinned = False
         self.last_use = tick
@@ -68,28 +77,41 @@ class Sequence:
         self.reserved = 0
         self.waiting = False
         # section 15.4: while swapped out, S's CPU pages (its tokens' values and ids, one
-        # (entry, values, ids) triple per non-null entry among its first ceil(n/page_size)) and
-        # no device pages; else None.
-        self.cpu: list[tuple[int, list[int], list[int]]] | None = None
-        # section 16: the ids of the tokens of S's null entries (their pages are gone; an engine
-        # keeps a request's token ids on the host), z * page_size of them.
+        # (group, entry, values, ids) tuple per non-null entry among its first ceil(n/page_size),
+        # group 0's first) and no device pages; else None.
+        self.cpu: list[tuple[int, int, list[int], list[int]]] | None = None
+        # section 16: the ids of the tokens of the entries null in every group (their pages are
+        # gone; an engine keeps a request's token ids on the host), min_g z_g * page_size of them.
         self.gone_ids: list[int] = []
+
+    @property
+    def table(self) -> list[int | None]:
+        """Group 0's table: the one table without kv_groups."""
+        return self.tables[0]
+
+    @property
+    def length(self) -> int:
+        """Entries per table (V-G1: every group's table is this long)."""
+        return len(self.tables[0])
 
     @property
     def swapped(self) -> bool:
         return self.cpu is not None
 
-    @property
-    def null_entries(self) -> int:
-        """z(S): its leading null entries (V-W2), which stay while S is swapped out (V-W6)."""
-        z = 0
-        while z < len(self.table) and self.table[z] is None:
+    def null_entries(self, group: int = 0) -> int:
+        """z_g(S): group g's leading null entries (V-W2), which stay while S is swapped out (V-W6)."""
+        table, z = self.tables[group], 0
+        while z < len(table) and table[z] is None:
             z += 1
         return z
 
+    def fewest_nulls(self) -> int:
+        """min_g z_g: the entries null in every group, whose tokens' ids are kept in gone_ids."""
+        return min(self.null_entries(g) for g in range(len(self.tables)))
+
     def live_pages(self) -> list[int]:
-        """The pages of its non-null entries, in entry order."""
-        return [page for page in self.table if page is not None]
+        """The pages of its non-null entries, group 0's first, each in entry order."""
+        return [page for table in self.tables for page in table if page is not None]
 
     @property
     def in_flight(self) -> bool:
@@ -107,17 +129,18 @@ class PagedCache(kv.Cache):
         self.page_size = config.page_size
         self.max_pages = config.max_pages
         self.lru = config.eviction == "lru"
+        self.groups = config.groups  # KV groups (section 17): one block table each; 1 without kv_groups
         self.seqs: dict[int, Sequence] = {}
         self.refcount: dict[int, int] = {}  # pages in use only
         self.released: list[int] = []  # free pages that were used before (reused first, LIFO)
         self.fresh = 0  # pages fresh..max_pages-1 were never used
         self.slots: dict[int, list[int | None]] = {}  # page -> its token values
         self.token_ids: dict[int, list[int | None]] = {}  # page -> its token ids
-        # Prefix caching (section 13): key (the token-id prefix through a block) <-> page, and
-        # the registered pages with refcount 0, oldest first.
+        # Prefix caching (section 13): key (the group, the token-id prefix through a block; V-G5)
+        # <-> page, and the registered pages with refcount 0, oldest first.
         self.prefix_caching = config.prefix_caching
-        self.page_of_key: dict[tuple[int, ...], int] = {}
-        self.key_of_page: dict[int, tuple[int, ...]] = {}
+        self.page_of_key: dict[tuple[int, tuple[int, ...]], int] = {}
+        self.key_of_page: dict[int, tuple[int, tuple[int, ...]]] = {}
         self.queue: OrderedDict[int, None] = OrderedDict()
         # The CPU pool (V-S1): its size and the pages the swapped-out sequences hold.
         self.cpu_pages = config.cpu_pages
@@ -167,32 +190,43 @@ class PagedCache(kv.Cache):
         self.remove_pages(s)
 
     def remove_pages(self, s: Sequence) -> None:
-        """Release s's pages, last block first (P14); null entries hold none."""
-        for page in reversed(s.table):
+        """Release s's pages, group 0's last block first, then group 1's, ... (P14, V-G3); null
+        entries hold none."""
+        order = [page for table in (reversed(s.tables) if BUG == "groups-release-order" else s.tables)
+                 for page in reversed(table)]
+        for page in order:
             if page is not None:
                 self.drop_page(page)
-        s.table = []
+        s.tables = [[] for _ in s.tables]
+
+    def keep_gone_ids(self, s: Sequence, skips: list[int]) -> None:
+        """Before entries up to skips[g]-1 of each group g become null: the ids of the tokens of
+        the entries then null in every group join s.gone_ids, read from a group still holding them."""
+        old, new = s.fewest_nulls(), min(max(s.null_entries(g), skip) for g, skip in enumerate(skips))
+        for entry in range(old, new):
+            page = next(t[entry] for t in s.tables if t[entry] is not None)
+            s.gone_ids.extend(self.token_ids[page])
 
     # ---- the sliding window (section 16) ------------------------------------------------------
 
-    def release_skip(self, n: int) -> int:
-        """skip(n) (V-W1) as the release before growth computes it."""
+    def release_skip(self, n: int, group: int = 0) -> int:
+        """skip_g(n) (V-W1) as the release before growth computes it."""
         if BUG == "window-off-by-one":  # the bug: one block too early
-            return self.config.out_of_window_entries(n + 1)
-        return self.config.out_of_window_entries(n)
+            return self.config.out_of_window_entries(n + 1, group)
+        return self.config.out_of_window_entries(n, group)
 
     def release_out_of_window(self, s: Sequence) -> None:
-        """V-W4, before s grows: entries z .. skip(n)-1 released last entry first (registered pages
-        keep their keys and join the queue) and made null; their tokens' ids are kept."""
-        z, skip = s.null_entries, self.release_skip(s.n)
-        if skip <= z:
-            return
-        for entry in range(z, skip):
-            s.gone_ids.extend(self.token_ids[s.table[entry]])
-        for entry in range(skip - 1, z - 1, -1):
-            page = s.table[entry]
-            s.table[entry] = None
-            self.drop_page(page)
+        """V-W4 and V-G3, before s grows: each window group in group order releases its entries
+        z_g .. skip_g(n)-1 last entry first (registered pages keep their keys and join the queue),
+        made null; the ids of the tokens now null in every group are kept."""
+        skips = [self.release_skip(s.n, g) for g in range(self.groups)]
+        self.keep_gone_ids(s, skips)
+        for g, skip in enumerate(skips):
+            table, z = s.tables[g], s.null_entries(g)
+            for entry in range(skip - 1, z - 1, -1):
+                page = table[entry]
+                table[entry] = None
+                self.drop_page(page)
 
     # ---- eviction (sections 5 and 6) ----------------------------------------------------------
 
@@ -241,9 +275,10 @@ class PagedCache(kv.Cache):
             raise kv.OpError("invalid_argument")
         if seq in self.seqs:
             self.release_out_of_window(self.seqs[seq])  # V-W4: stays even if no page is free
-        evicted = self.make_room(1, frozenset([seq]))
-        s = self.seqs.setdefault(seq, Sequence(tick))
-        s.table.append(self.take_page())
+        evicted = self.make_room(self.groups, frozenset([seq]))  # one page per group (V-G1)
+        s = self.seqs.setdefault(seq, Sequence(tick, self.groups))
+        for table in s.tables:
+            table.append(self.take_page())
         s.last_use = tick
         return evicted
 
@@ -254,14 +289,16 @@ class PagedCache(kv.Cache):
         # fails (everything before it stays done). Tokens that need no new page and release
         # nothing (V-W4) go together: the same as one at a time.
         evicted: list[int] = []
-        p, w, i, count = self.page_size, self.config.sliding_window, 0, len(tokens)
+        p, i, count = self.page_size, 0, len(tokens)
         while i < count:
             s = self.seqs.get(seq)
             n = s.n if s else 0
             run = min(count - i, p - n % p)
-            if w:  # the next position whose release differs: skip grows by one there
-                off = 1 if BUG == "window-off-by-one" else 0
-                run = min(run, w - 1 - off + (self.release_skip(n) + 1) * p - n)
+            for g in range(self.groups):  # the next position whose release differs: a skip grows there
+                w = self.config.window(g)
+                if w:
+                    off = 1 if BUG == "window-off-by-one" else 0
+                    run = min(run, w - 1 - off + (self.release_skip(n, g) + 1) * p - n)
             evicted += self.append_run(seq, kv.Tokens(tokens.values[i : i + run], tokens.ids[i : i + run]),
                                        tick, protect) or []
             i += run
@@ -274,26 +311,26 @@ class PagedCache(kv.Cache):
             raise kv.OpError("invalid_argument")  # spoken for (V-L8), or swapped out (V-S4)
         if s is not None:
             self.release_out_of_window(s)  # V-W4
-        n, table = (s.n, s.table) if s else (0, [])
+        n, tables = (s.n, s.tables) if s else (0, [[]] * self.groups)
         entry = n // p
-        shared = entry < len(table) and self.refcount[table[entry]] > 1
-        need = max(0, -(-(n + len(tokens)) // p) - len(table)) + (1 if shared else 0)
+        shared = sum(1 for table in tables if entry < len(table) and self.refcount[table[entry]] > 1)
+        need = (max(0, -(-(n + len(tokens)) // p) - len(tables[0]))) * self.groups + shared  # V-G1
         evicted = self.make_room(need, protect)
         if s is None:
-            s = self.seqs[seq] = Sequence(tick)
-        table = s.table
-        self.copy_on_write(s, entry)
-        if entry < len(table):
-            self.unregister(table[entry])  # P16: a write into a registered page unregisters it
+            s = self.seqs[seq] = Sequence(tick, self.groups)
+        for g, table in enumerate(s.tables):  # group 0 first
+            self.copy_on_write(s, entry, g)
+            if entry < len(table):
+                self.unregister(table[entry])  # P16: a write into a registered page unregisters it
         self.write(s, n, tokens)
         s.n = n + len(tokens)
         s.last_use = tick
         return evicted
 
-    def copy_on_write(self, s: Sequence, entry: int) -> None:
-        """If entry `entry` exists and its page is shared, it gets a private copy of the slots below
-        n % page_size (and their ids)."""
-        table, keep = s.table, s.n % self.page_size
+    def copy_on_write(self, s: Sequence, entry: int, group: int = 0) -> None:
+        """If entry `entry` of the group's table exists and its page is shared, it gets a private
+        copy of the slots below n % page_size (and their ids)."""
+        table, keep = s.tables[group], s.n % self.page_size
         if entry < len(table) and self.refcount[table[entry]] > 1 and BUG != "cow":
             old = table[entry]
             table[entry] = self.take_page()
@@ -302,78 +339,85 @@ class PagedCache(kv.Cache):
             self.drop_page(old)
 
     def write(self, s: Sequence, n: int, tokens: kv.Tokens) -> None:
-        """Tokens n, n+1, ... of s, appending pages as needed."""
-        p, table, values, ids = self.page_size, s.table, tokens.values, tokens.ids
-        i, count = 0, len(tokens)
-        while i < count:  # one slice per page
-            entry, slot = divmod(n + i, p)
-            if entry == len(table):
-                table.append(self.take_page())
-            take = min(p - slot, count - i)
-            self.slots[table[entry]][slot : slot + take] = values[i : i + take]
-            self.token_ids[table[entry]][slot : slot + take] = ids[i : i + take]
-            i += take
+        """Tokens n, n+1, ... of s in every group (group 0 first), appending pages as needed;
+        group g's pages hold the values v ^ (g << 52) (V-G2)."""
+        p, ids = self.page_size, tokens.ids
+        for g, table in enumerate(s.tables):
+            values = tokens.values if g == 0 else [kv.group_token_value(v, g) for v in tokens.values]
+            i, count = 0, len(tokens)
+            while i < count:  # one slice per page
+                entry, slot = divmod(n + i, p)
+                if entry == len(table):
+                    table.append(self.take_page())
+                take = min(p - slot, count - i)
+                self.slots[table[entry]][slot : slot + take] = values[i : i + take]
+                self.token_ids[table[entry]][slot : slot + take] = ids[i : i + take]
+                i += take
 
     def prefill(self, seq, tokens, tick):
         if seq in self.seqs:
             raise kv.OpError("sequence_exists")
         p, n, ids = self.page_size, len(tokens), list(tokens.ids)
-        blocks, first, hits = self.lookup(ids)
-        victims = self.prefill_victims(hits, -(-n // p) - blocks, None)
+        blocks, firsts, hits = self.lookup(ids)
+        victims = self.prefill_victims(hits, self.groups * (-(-n // p) - blocks), None)
         for victim in victims:
             self.remove(victim)
-        s = self.seqs[seq] = Sequence(tick)
-        self.take_hits(s, first, hits, ids)
+        s = self.seqs[seq] = Sequence(tick, self.groups)
+        self.take_hits(s, firsts, hits, ids, lambda: tokens.values)
         k = blocks * p
         self.write(s, k, kv.Tokens(tokens.values[k:], ids[k:]))
         s.n = n
         self.register(s, ids, blocks, n // p)
         return k, victims
 
-    def lookup(self, ids: list[int], limit_blocks: bool = True) -> tuple[int, int, list[int]]:
-        """The prefix-cache hit of a prompt with these ids: (H, first, pages). H blocks hit, at most
-        floor((len-1)/page_size): the last token is always computed (13.7). Without a window
-        blocks 0..H-1 all have registered keys and `pages` are theirs (first = 0); with one (V-W7)
-        only blocks first = max(0, H-c) .. H-1 need keys and give pages, entries 0..first-1 are
-        null, and H is the largest such."""
-        p = self.page_size
+    def lookup(self, ids: list[int], limit_blocks: bool = True) -> tuple[int, list[int], list[list[int | None]]]:
+        """The prefix-cache hit of a prompt with these ids: (H, firsts, pages), one first and one
+        page list per group. H blocks hit, at most floor((len-1)/page_size): the last token is
+        always computed (13.7). A full-attention group needs keys for blocks 0..H-1 (its first is
+        0); a window group g (V-W7) only for blocks firsts[g] = max(0, H-c_g) .. H-1, its entries
+        before them null; H is the largest every group accepts (V-G6). `pages[g]` are group g's
+        hit pages (None: a block --bug hybrid-hit-full-only did not check, to be computed)."""
+        p, groups = self.page_size, self.groups
         if not self.prefix_caching or not ids:
-            return 0, 0, []
+            return 0, [0] * groups, [[] for _ in range(groups)]
         limit = (len(ids) - 1) // p if limit_blocks else len(ids) // p
-        c = self.config.window_blocks
-        if c == 0:
-            hits: list[int] = []
-            while len(hits) < limit and tuple(ids[: (len(hits) + 1) * p]) in self.page_of_key:
-                hits.append(self.page_of_key[tuple(ids[: (len(hits) + 1) * p])])
-            return len(hits), 0, hits
-        # Only a block whose (key length, last id) some key has can be registered: a cheap filter
-        # before the whole prefix is looked up.
-        tails = {(len(key), key[-1]) for key in self.page_of_key}
-        known: dict[int, bool] = {}
+        # Only a block whose (group, key length, last id) some key has can be registered: a cheap
+        # filter before the whole prefix is looked up.
+        tails = {(g, len(key), key[-1]) for g, key in self.page_of_key}
+        known: dict[tuple[int, int], int | None] = {}
 
-        def registered(block: int) -> bool:
-            if block not in known:
+        def page(g: int, block: int) -> int | None:
+            if (g, block) not in known:
                 end = (block + 1) * p
-                known[block] = (end, ids[end - 1]) in tails and tuple(ids[:end]) in self.page_of_key
-            return known[block]
+                hit = (g, end, ids[end - 1]) in tails
+                known[(g, block)] = self.page_of_key.get((g, tuple(ids[:end]))) if hit else None
+            return known[(g, block)]
 
+        c = [self.config.group_window_blocks(g) for g in range(groups)]
+        deciding = [g for g in range(groups) if c[g] == 0 or not (BUG == "hybrid-hit-full-only" and 0 in c)]
         h = limit
-        while h > 0:  # the largest h whose blocks max(0,h-c)..h-1 all hit; a miss at b rules out b+1..h
-            miss = next((b for b in range(h - 1, max(0, h - c) - 1, -1) if not registered(b)), None)
+        for g in (g for g in deciding if c[g] == 0):  # full attention: the leading registered blocks
+            h = next((b for b in range(h) if page(g, b) is None), h)
+        while h > 0:  # every window group's blocks max(0,h-c)..h-1; a miss at b rules out b+1..h
+            miss = next((b for g in deciding if c[g] for b in range(h - 1, max(0, h - c[g]) - 1, -1)
+                         if page(g, b) is None), None)
             if miss is None:
                 break
             h = miss
-        first = max(0, h - c)
-        return h, first, [self.page_of_key[tuple(ids[: (b + 1) * p])] for b in range(first, h)]
+        firsts = [max(0, h - c[g]) if c[g] else 0 for g in range(groups)]
+        return h, firsts, [[page(g, b) for b in range(firsts[g], h)] for g in range(groups)]
 
-    def prefill_victims(self, hits: list[int], new: int, requester: int | None) -> list[int]:
-        """Prefill's fit rule (13.7): after the op, the pages in use (the other sequences', the
-        hits, `new` new pages) number at most max_pages; with lru, the shortest prefix of the
-        eviction order (the requester skipped) after which it fits. Raises before evicting."""
+    def prefill_victims(self, hits: list[list[int | None]], new: int, requester: int | None) -> list[int]:
+        """Prefill's fit rule (13.7, V-G1): after the op, the pages in use (the other sequences',
+        every group's hits, `new` new pages) number at most max_pages; with lru, the shortest
+        prefix of the eviction order (the requester skipped) after which it fits. Raises before
+        evicting."""
+        taken = {pg for group in hits for pg in group if pg is not None}
+        new += sum(pg is None for group in hits for pg in group)  # --bug hybrid-hit-full-only
 
         def in_use_after(victims: set[int]) -> int:
             pages = {pg for i, s in self.seqs.items() if i not in victims for pg in s.live_pages()}
-            return len(pages | set(hits)) + new
+            return len(pages | taken) + new
 
         victims: list[int] = []
         if in_use_after(set()) > self.max_pages:
@@ -389,35 +433,52 @@ class PagedCache(kv.Cache):
                 raise kv.OpError("capacity_exceeded")
         return victims
 
-    def take_hits(self, s: Sequence, first: int, hits: list[int], ids: list[int]) -> None:
-        """s (no pages yet) takes the hit pages into entries first.., after `first` null entries
-        (V-W7), whose tokens' ids it keeps."""
-        for page in hits:
-            self.refcount[page] = self.refcount.get(page, 0) + 1
-            self.queue.pop(page, None)  # a queued hit leaves the queue
-        s.table = [None] * first + hits
-        s.gone_ids = list(ids[: first * self.page_size])
+    def take_hits(self, s: Sequence, firsts: list[int], hits: list[list[int | None]], ids: list[int],
+                  values_of) -> None:
+        """s (no pages yet) takes every group's hit pages (group 0 first) into entries firsts[g]..,
+        after firsts[g] null entries (V-W7, V-G6), before any new page; it keeps the ids of the
+        tokens null in every group. A hit --bug hybrid-hit-full-only did not check gets a new page
+        with its block computed (`values_of()`: the prompt's values)."""
+        for group in hits:
+            for page in group:
+                if page is not None:
+                    self.refcount[page] = self.refcount.get(page, 0) + 1
+                    self.queue.pop(page, None)  # a queued hit leaves the queue
+        s.tables = [[None] * first + list(group) for first, group in zip(firsts, hits)]
+        s.gone_ids = list(ids[: min(firsts) * self.page_size])
+        p = self.page_size
+        for g, table in enumerate(s.tables):
+            for entry in (e for e in range(len(table)) if e >= firsts[g] and table[e] is None):
+                values = values_of()
+                table[entry] = self.take_page()
+                block = range(entry * p, (entry + 1) * p)
+                self.slots[table[entry]] = [kv.group_token_value(values[i], g) for i in block]
+                self.token_ids[table[entry]] = [ids[i] for i in block]
 
     def register(self, s: Sequence, ids: list[int], first: int, end: int) -> None:
-        """P9 for blocks first..end-1 of s, full, whose ids are `ids` (at least end*page_size of
-        them): registered when every id of the key is a prompt id and the key is free."""
+        """P9 and V-G5 for blocks first..end-1 of s, full, whose ids are `ids` (at least
+        end*page_size of them), in every group in group order: block j of group g under the key
+        (g, ids through block j) when every id of it is a prompt id and the key is free."""
         if not self.prefix_caching:
             return
-        for block in range(first, end):
-            key = tuple(ids[: (block + 1) * self.page_size])
-            if not kv.is_prompt_token(key[-1]):
-                break  # generated ids come after prompt ids: this key and every later one hold one
-            page = s.table[block]
-            if key not in self.page_of_key and page not in self.key_of_page:
-                self.page_of_key[key] = page
-                self.key_of_page[page] = key
+        for g, table in enumerate(s.tables):
+            for block in range(first, end):
+                key = (g, tuple(ids[: (block + 1) * self.page_size]))
+                if not kv.is_prompt_token(key[1][-1]):
+                    break  # generated ids come after prompt ids: this key and every later one hold one
+                page = table[block]
+                if key not in self.page_of_key and page not in self.key_of_page:
+                    self.page_of_key[key] = page
+                    self.key_of_page[page] = key
 
     def computed_ids(self, s: Sequence) -> list[int]:
-        """The ids of s's n computed tokens: those of its null entries (kept), then read from its
-        pages."""
+        """The ids of s's n computed tokens: those of the entries null in every group (kept), then
+        read from the pages of the group with the fewest null entries."""
         p, out = self.page_size, list(s.gone_ids)
-        for block in range(s.null_entries, min(len(s.table), -(-s.n // p))):
-            out.extend(self.token_ids[s.table[block]][: min(p, s.n - block * p)])
+        z = s.fewest_nulls()
+        table = next(t for g, t in enumerate(s.tables) if s.null_entries(g) == z)
+        for block in range(z, min(len(table), -(-s.n // p))):
+            out.extend(self.token_ids[table[block]][: min(p, s.n - block * p)])
         return out
 
     # ---- the request lifecycle (section 15, kvtrace 3) ----------------------------------------
@@ -425,7 +486,7 @@ class PagedCache(kv.Cache):
     def admit(self, seq, tokens, tick):
         if seq in self.seqs:
             raise kv.OpError("sequence_exists")
-        s = self.seqs[seq] = Sequence(tick)  # waits: no pages, nothing computed (V-L1)
+        s = self.seqs[seq] = Sequence(tick, self.groups)  # waits: no pages, nothing computed (V-L1)
         s.pending = list(tokens.ids)
         s.waiting = True
 
@@ -438,13 +499,14 @@ class PagedCache(kv.Cache):
         if s is not None:
             self.release_out_of_window(s)  # V-W4
         # V-L2: reserved pages (alloc's, or those a commit kept) are used before new ones.
-        computed, reserved, pages = (s.n, s.reserved, len(s.table)) if s else (0, 0, 0)
+        computed, reserved, pages = (s.n, s.reserved, s.length) if s else (0, 0, 0)
         wanted = -(-(computed + reserved + n) // self.page_size)
-        evicted = self.make_room(max(0, wanted - pages), frozenset([seq]))
+        evicted = self.make_room(max(0, wanted - pages) * self.groups, frozenset([seq]))  # V-G1
         if s is None:
-            s = self.seqs[seq] = Sequence(tick)
-        while len(s.table) < wanted:
-            s.table.append(self.take_page())
+            s = self.seqs[seq] = Sequence(tick, self.groups)
+        for table in s.tables:  # group 0 first
+            while len(table) < wanted:
+                table.append(self.take_page())
         s.reserved += n
         s.last_use = tick
         return None, evicted
@@ -453,14 +515,15 @@ class PagedCache(kv.Cache):
         """V-L3: the lookup, once, as prefill's hit; pages for n slots after the hits; prefill's fit
         rule with S skipped. `ok hit=T`."""
         p = self.page_size
-        blocks, first, hits = self.lookup(s.pending, limit_blocks=BUG != "whole-prompt-hit")
+        blocks, firsts, hits = self.lookup(s.pending, limit_blocks=BUG != "whole-prompt-hit")
         k = blocks * p
-        victims = self.prefill_victims(hits, -(-(k + n) // p) - blocks, seq)
+        victims = self.prefill_victims(hits, (-(-(k + n) // p) - blocks) * self.groups, seq)
         for victim in victims:
             self.remove(victim)
-        self.take_hits(s, first, hits, s.pending)
-        while len(s.table) < -(-(k + n) // p):
-            s.table.append(self.take_page())
+        self.take_hits(s, firsts, hits, s.pending, lambda: kv.token_values_of_ids(s.pending))
+        for table in s.tables:  # every group's hits first, then new pages, group 0 first
+            while len(table) < -(-(k + n) // p):
+                table.append(self.take_page())
         s.n = k
         del s.pending[:k]
         s.reserved = n
@@ -474,15 +537,15 @@ class PagedCache(kv.Cache):
             raise kv.OpError("invalid_argument")
         p, first = self.page_size, s.n
         entry = first // p
-        cow = n >= 1 and entry < len(s.table) and self.refcount[s.table[entry]] > 1
-        evicted = self.make_room(1 if cow else 0, frozenset([seq]))
-        if n >= 1:
-            self.copy_on_write(s, entry)
+        cow = sum(1 for t in s.tables if n >= 1 and entry < len(t) and self.refcount[t[entry]] > 1)
+        evicted = self.make_room(cow, frozenset([seq]))  # one copy per group whose page is shared
+        for g in range(self.groups) if n >= 1 else ():
+            self.copy_on_write(s, entry, g)
         # S's computed ids: for the values of the pending ids it takes, and for the keys it registers
         ids = self.computed_ids(s) if n and (s.pending or self.prefix_caching) else []
         tokens = kv.commit_tokens(ids, s.pending, tick, n)
         del s.pending[:n]
-        for page in s.table[entry : -(-(first + n) // p)] if n else ():
+        for page in (pg for t in s.tables for pg in t[entry : -(-(first + n) // p)]) if n else ():
             self.unregister(page)  # P16: a write into a registered page unregisters it
         self.write(s, first, tokens)
         s.n = first + n
@@ -491,9 +554,10 @@ class PagedCache(kv.Cache):
         s.reserved = 0
         if self.release_rejected:  # V-L5: the rejected slots' pages go, alloc's reserved ones too
             keep = -(-s.n // p)
-            for page in reversed(s.table[keep:]):
-                self.drop_page(page)
-            del s.table[keep:]
+            for table in s.tables:  # group 0's last first, then group 1's (V-G3)
+                for page in reversed(table[keep:]):
+                    self.drop_page(page)
+                del table[keep:]
         s.last_use = tick
         return evicted
 
@@ -516,17 +580,18 @@ class PagedCache(kv.Cache):
         s = self.get(seq)
         if s.swapped or s.in_flight:
             raise kv.OpError("invalid_argument")
-        p, n, z = self.page_size, s.n, s.null_entries
+        p, n, zs = self.page_size, s.n, [s.null_entries(g) for g in range(self.groups)]
         end = -(-n // p)
-        count = max(0, end - z)
+        count = sum(max(0, end - z) for z in zs)  # one CPU page per non-null entry of every group (V-G4)
         if count > self.cpu_pages - self.cpu_used:
             raise kv.OpError("capacity_exceeded")
         cpu = []
-        for block in range(z, end):  # a page shared with a fork is copied too
-            page, take = s.table[block], min(p, n - block * p)
-            cpu.append((block, self.slots[page][:take], self.token_ids[page][:take]))
+        for g, z in enumerate(zs):
+            for block in range(z, end):  # a page shared with a fork is copied too
+                page, take = s.tables[g][block], min(p, n - block * p)
+                cpu.append((g, block, self.slots[page][:take], self.token_ids[page][:take]))
         self.remove_pages(s)
-        s.table = [None] * z  # null entries stay null (V-W6): `? pages` shows them while S is out
+        s.tables = [[None] * z for z in zs]  # null entries stay null (V-W6): `? pages` shows them
         s.cpu = cpu
         self.cpu_used += count
 
@@ -539,12 +604,12 @@ class PagedCache(kv.Cache):
             raise kv.OpError("invalid_argument")
         need = len(s.cpu)
         evicted = self.make_room(need, frozenset([seq]))
-        s.table = [None] * s.null_entries  # its null entries stayed (V-W6); the pages go after them
-        for _, values, ids in s.cpu:
+        # its null entries stayed (V-W6); the pages go after them, group 0's first
+        for g, _, values, ids in s.cpu:
             page = self.take_page()
             self.slots[page][: len(values)] = values
             self.token_ids[page][: len(ids)] = ids
-            s.table.append(page)
+            s.tables[g].append(page)
         if BUG != "swap-keeps-cpu":  # the bug: the CPU pages stay counted as in use
             self.cpu_used -= need
         s.cpu = None
@@ -557,8 +622,8 @@ class PagedCache(kv.Cache):
             raise kv.OpError("sequence_exists")
         if s.swapped:
             raise kv.OpError("invalid_argument")  # V-S4: no device pages to share
-        d = self.seqs[dst] = Sequence(tick)
-        d.table = s.table[: -(-s.n // self.page_size)]  # null entries copied as nulls (V-W2)
+        d = self.seqs[dst] = Sequence(tick, self.groups)
+        d.tables = [t[: -(-s.n // self.page_size)] for t in s.tables]  # nulls copied as nulls (V-W2)
         d.gone_ids = list(s.gone_ids)
         d.n = s.n
         for page in d.live_pages():
@@ -573,12 +638,13 @@ class PagedCache(kv.Cache):
         s = self.get(seq)
         if n > s.n or s.in_flight or s.swapped:  # in flight: V-L8; swapped out: V-S4
             raise kv.OpError("invalid_argument")
-        if s.null_entries > self.config.out_of_window_entries(n):  # V-W5: a released block needed
-            raise kv.OpError("invalid_argument")
+        if any(s.null_entries(g) > self.config.out_of_window_entries(n, g) for g in range(self.groups)):
+            raise kv.OpError("invalid_argument")  # V-W5, V-G3: a released block needed
         keep = -(-n // self.page_size)
-        for page in reversed(s.table[keep:]):
-            self.drop_page(page)
-        del s.table[keep:]
+        for table in s.tables:  # every table cut, group 0's last entry first
+            for page in reversed(table[keep:]):
+                self.drop_page(page)
+            del table[keep:]
         s.n = n
         s.last_use = tick
 
@@ -617,43 +683,61 @@ class PagedCache(kv.Cache):
                         cached=len(self.key_of_page), cpu=self.cpu_used)
 
     def prefix_cache(self):
-        return self.key_of_page, list(self.queue)
+        """page -> (group, ids) with kv_groups (`? cache` PAGE=G:RANGES), page -> ids without."""
+        if self.config.kv_groups:
+            return self.key_of_page, list(self.queue)
+        return {page: ids for page, (_, ids) in self.key_of_page.items()}, list(self.queue)
 
     def ids(self):
         return self.seqs.keys()
 
     def pages(self, seq):
-        return self.get(seq).table
+        """Its table; with kv_groups one table per group (`? pages` separates them with `|`)."""
+        s = self.get(seq)
+        return s.tables if self.config.kv_groups else s.table
 
     def values(self, seq):
-        """Tokens z*page_size .. n-1 (V-W3): those of null entries are gone."""
+        """Group 0's tokens z_0*page_size .. n-1, then group 1's from z_1*page_size, ... (V-W3,
+        V-G2): those of null entries are gone; group g's values are v ^ (g << 52)."""
         s = self.get(seq)
         p = self.page_size
         out: list[int] = []
-        for block in range(s.null_entries, min(len(s.table), -(-s.n // p))):  # none while swapped out
-            out.extend(self.slots[s.table[block]][: min(p, s.n - block * p)])
+        for g, table in enumerate(s.tables):
+            for block in range(s.null_entries(g), min(len(table), -(-s.n // p))):  # none while swapped out
+                out.extend(self.slots[table[block]][: min(p, s.n - block * p)])
         return out
+
+    def audit_sequence(self, seq: int, s: Sequence):
+        p, end = self.page_size, -(-s.n // self.page_size)
+        if len({len(table) for table in s.tables}) != 1:
+            yield f"sequence {seq}: its groups' block tables differ in length (V-G1)"
+        for g, table in enumerate(s.tables):
+            z = s.null_entries(g)
+            if sum(page is not None for page in table) != len(table) - z:
+                yield f"sequence {seq}: a null entry after a page in group {g} (null entries are a prefix, V-W2)"
+            if z > self.config.out_of_window_entries(s.n, g):
+                yield f"sequence {seq}: {z} null entries in group {g} for {s.n} tokens"
+            # S6 per table, which does not apply while S is swapped out (V-S4)
+            if s.cpu is None and len(table) < -(-(s.n + s.reserved) // p):
+                yield f"sequence {seq}: {s.n} tokens and {s.reserved} reserved slots in {len(table)} pages"
+        live = s.live_pages()
+        if len(set(live)) != len(live):
+            yield f"sequence {seq}: a page twice in its block tables"
+        if len(s.gone_ids) != s.fewest_nulls() * p:
+            yield f"sequence {seq}: {s.fewest_nulls()} entries null in every group, {len(s.gone_ids)} ids kept"
+        if s.waiting and (live or s.length or s.n or s.reserved):
+            yield f"sequence {seq} waits but holds pages, tokens or reserved slots"
+        held = sum(max(0, end - s.null_entries(g)) for g in range(self.groups))
+        tokens = sum(max(0, s.n - s.null_entries(g) * p) for g in range(self.groups))
+        if s.swapped and (live or s.in_flight or len(s.cpu) != held
+                          or sum(len(values) for _, _, values, _ in s.cpu) != tokens):
+            yield f"sequence {seq} is swapped out but holds pages, is in flight, or its CPU pages miss tokens"
 
     def audit(self):
         counted: dict[int, int] = {}
-        p = self.page_size
         for seq, s in self.seqs.items():
-            live, z = s.live_pages(), s.null_entries
-            if len(set(live)) != len(live):
-                yield f"sequence {seq}: a page twice in its block table"
-            if len(live) != len(s.table) - z:
-                yield f"sequence {seq}: a null entry after a page (null entries are a prefix, V-W2)"
-            if z > self.config.out_of_window_entries(s.n) or len(s.gone_ids) != z * p:
-                yield f"sequence {seq}: {z} null entries for {s.n} tokens, {len(s.gone_ids)} ids kept"
-            # S6, which does not apply while S is swapped out (V-S4)
-            if s.cpu is None and len(s.table) < -(-(s.n + s.reserved) // self.page_size):
-                yield f"sequence {seq}: {s.n} tokens and {s.reserved} reserved slots in {len(s.table)} pages"
-            if s.waiting and (s.table or s.n or s.reserved):
-                yield f"sequence {seq} waits but holds pages, tokens or reserved slots"
-            if s.swapped and (live or s.in_flight or len(s.cpu) != max(0, -(-s.n // p) - z)
-                              or sum(len(values) for _, values, _ in s.cpu) != s.n - len(s.gone_ids)):
-                yield f"sequence {seq} is swapped out but holds pages, is in flight, or its CPU pages miss tokens"
-            for page in live:
+            yield from self.audit_sequence(seq, s)
+            for page in s.live_pages():
                 counted[page] = counted.get(page, 0) + 1
         cpu = sum(len(s.cpu) for s in self.seqs.values() if s.cpu is not None)
         if cpu != self.cpu_used or cpu > self.cpu_pages:
@@ -667,7 +751,7 @@ class PagedCache(kv.Cache):
         if any(page in self.refcount or page not in self.key_of_page for page in self.queue):
             yield "the cached-free queue holds a page in use or an unregistered page"
         for page, key in self.key_of_page.items():
-            if self.page_of_key.get(key) != page or list(key[-self.page_size:]) != self.token_ids[page]:
+            if self.page_of_key.get(key) != page or list(key[1][-self.page_size:]) != self.token_ids[page]:
                 yield f"page {page}: its key and its token ids disagree"
 
 
@@ -675,7 +759,8 @@ PROFILE = kv.Profile(
     ops=["alloc", "append", "fork", "free", "truncate", "pin", "unpin", "touch", "read", "evict", "step",
          "prefill", "info", "stats", "check", "admit", "reserve", "commit", "preempt", "swap_out", "swap_in"],
     eviction=["none", "lru"],
-    ranges={"sliding_window": (0, kv.SLIDING_WINDOW_MAX)},  # section 16: any window
+    # section 16: any window; section 17: 2..8 KV groups, each window in that range
+    ranges={"sliding_window": (0, kv.SLIDING_WINDOW_MAX), "kv_groups": (0, kv.KV_GROUPS_MAX)},
     data=True,
     audit=True,
 )

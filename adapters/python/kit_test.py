@@ -797,6 +797,113 @@ check => ok
 """
 
 
+# Hybrid KV groups (docs/semantics.md section 17): the three worked examples of 17.4, each op with
+# the result the rules give (and `? pages` / `? cache` lines the example's page ids give).
+GROUPS_TRACES = {
+    "groups-slide-apart": """
+config page_size=2 max_pages=6 kv_groups=0,3
+append 1 5 => ok  # 3 entries per group: 6 pages, the pool is full
+append 1 1 => ok  # group 1: skip_1(5) = 1, its entry 0 released; 6 tokens fit 3 entries
+info 1 => ok tokens=6 pages=5 pinned=0
+? pages 1 => ok 0 1 2 | - 4 5
+append 1 1 => ok  # group 1: skip_1(6) = 2, entry 1 released; entry 3 in both groups
+? pages 1 => ok 0 1 2 4 | - - 5 3
+truncate 1 2 => invalid_argument  # group 1: z_1 = 2 > skip_1(2) = 0
+stats => ok used=6 free=0 sequences=1 tokens=7
+? audit => ok
+""",
+    "groups-window-group-limits-the-hit": """
+config page_size=1 max_pages=10 prefix_caching=on kv_groups=0,2
+prefill 1 1:4 => ok hit=0  # blocks 0..3 registered in both groups: 8 pages
+append 1 1 => ok  # group 1 releases entries 2, 1, 0 (registered: to the queue)
+free 1 => ok  # group 0's entries last first, then group 1's block 3
+append 2 2 => ok  # 2 unregistered pages, then group 1's blocks 2 and 1 from the queue
+free 2 => ok
+prefill 3 1:4 => ok hit=1  # group 0 accepts 3; h = 3 and 2 need group 1's blocks 2 and 1
+info 3 => ok tokens=4 pages=8 pinned=0
+? audit => ok
+""",
+    "groups-full-group-limits-the-hit": """
+config page_size=1 max_pages=8 prefix_caching=on kv_groups=0,2
+prefill 1 1:3 => ok hit=0
+free 1 => ok  # the queue: group 0's blocks 2, 1, 0, then group 1's 2, 1, 0
+? cache => ok 0=0:1048576 1=0:1048576-1048577 2=0:1048576-1048578 3=1:1048576 4=1:1048576-1048577 5=1:1048576-1048578 queue 2 1 0 5 4 3
+append 2 2 => ok  # 2 unregistered pages, then group 0's blocks 2 and 1 (keys lost)
+free 2 => ok
+prefill 3 1:3 => ok hit=1  # group 1 alone would hit 2; group 0 lost block 1
+info 3 => ok tokens=3 pages=6 pinned=0
+? audit => ok
+""",
+}
+
+
+def replay_through_example(body: str, *args: str) -> list[tuple[str, str, str]]:
+    """(request, expected, got) for each `REQUEST => EXPECTED` line of `body`, run through the
+    example (protocol 2) without the harness."""
+    lines = [line.split("#")[0].strip() for line in body.strip().splitlines()]
+    requests = [line.split(" => ")[0] for line in lines]
+    replies = run_adapter("".join(r + "\n" for r in requests), "--protocol", "2", *args)
+    replies = replies[replies.index("ready") + 1 :]
+    return [(r, line.split(" => ")[1], got) for r, line, got in zip(requests, lines, replies) if " => " in line]
+
+
+class Groups(unittest.TestCase):
+    """Hybrid KV groups (docs/semantics.md section 17) through the kit and the example."""
+
+    def test_config_key_and_profile(self):
+        profile = kv.Profile(ops=["alloc"], ranges={"sliding_window": (0, 8), "kv_groups": (0, 4)})
+        config = kv.parse_config("config page_size=2 max_pages=6 kv_groups=0,3", profile)
+        self.assertEqual((config.kv_groups, config.groups, config.window(1)), ((0, 3), 2, 3))
+        self.assertEqual([config.out_of_window_entries(6, g) for g in (0, 1)], [0, 2])
+        self.assertEqual([config.group_window_blocks(g) for g in (0, 1)], [0, 1])
+        self.assertEqual(kv.group_token_value(5, 0), 5)
+        self.assertEqual(kv.group_token_value(5, 3), 5 ^ (3 << 52))
+        for bad in ("kv_groups=0", "kv_groups=0,1", "kv_groups=0,9", "kv_groups=0,0,0,0,0", "kv_groups=0,x",
+                    "kv_groups=0,3 sliding_window=3", "kv_groups=0,3 reserved_slots=skipped"):
+            with self.subTest(bad=bad), self.assertRaises(kv.ConfigError):
+                kv.parse_config(f"config page_size=2 max_pages=3 {bad}", profile)
+        with self.assertRaises(kv.ConfigError):  # undeclared: no groups
+            kv.parse_config("config page_size=2 max_pages=3 kv_groups=0,0", kv.Profile(ops=["alloc"]))
+        self.assertIn("kv_groups 0 4", profile.lines(1, "x"))
+        self.assertNotIn("kv_groups", " ".join(kv.Profile(ops=["alloc"]).lines(1, "x")))
+        self.assertIn("kv_groups 0 8", run_adapter(""))
+
+    def test_worked_examples(self):
+        for name, body in GROUPS_TRACES.items():
+            for request, expected, got in replay_through_example(body):
+                with self.subTest(trace=name, request=request):
+                    self.assertEqual(got, expected)
+
+    def test_data_per_group_and_swap(self):
+        # Group 1's pages hold v ^ (1 << 52) (V-G2); `? words` covers group 0's readable tokens,
+        # then group 1's from z_1 (here entry 0 null: tokens 2..4). A swap keeps the null entries.
+        script = ["config page_size=2 max_pages=8 kv_groups=0,2 cpu_pages=8", "append 1 4", "append 1 1",
+                  "? pages 1", "? words 1 0 100", "swap_out 1", "? pages 1", "? digest 1", "stats",
+                  "swap_in 1", "? pages 1", "? words 1 0 100", "? audit"]
+        lines = run_adapter("".join(r + "\n" for r in script))
+        lines = lines[lines.index("ready") + 1 :]
+        config = kv.Config(page_size=2, max_pages=8)
+        values = [kv.token_value(0, 0, i) for i in range(4)] + [kv.token_value(1, 0, 0)]
+        words = kv.values_words(values + [kv.group_token_value(v, 1) for v in values[2:]], config)
+        self.assertEqual(lines[3], "ok 0 1 2 | - 3 4")
+        self.assertEqual(lines[4], " ".join(["ok"] + [str(w) for w in words]))
+        self.assertEqual(lines[6], "ok | -")
+        self.assertEqual(lines[7], "ok cbf29ce484222325")
+        self.assertEqual(lines[8], "ok used=0 free=8 sequences=1 tokens=5 cpu=5")
+        self.assertEqual(lines[11], lines[4])
+        self.assertEqual(lines[12], "ok")
+
+    def test_bugs_are_caught(self):
+        # --bug hybrid-hit-full-only: the window group's lost blocks are not checked, the hit is 3.
+        got = dict((r, g) for r, _, g in replay_through_example(
+            GROUPS_TRACES["groups-window-group-limits-the-hit"], "--bug", "hybrid-hit-full-only"))
+        self.assertEqual(got["prefill 3 1:4"], "ok hit=3")
+        # --bug groups-release-order: group 1's entries join the queue before group 0's.
+        got = dict((r, g) for r, _, g in replay_through_example(
+            GROUPS_TRACES["groups-full-group-limits-the-hit"], "--bug", "groups-release-order"))
+        self.assertTrue(got["? cache"].endswith("queue 5 4 3 2 1 0"), got["? cache"])
+
+
 @unittest.skipUnless(KVTRACE, "no kvtrace binary given (argument or $KVTRACE)")
 class Harness(unittest.TestCase):
     def kvtrace(self, *args: str) -> subprocess.CompletedProcess:

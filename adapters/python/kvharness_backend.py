@@ -128,6 +128,12 @@ def commit_tokens(computed_ids: Sequence[int], pending_ids: Sequence[int], tick:
     return Tokens(values + list(generated_values), taken_ids + list(generated_ids))
 
 
+def group_token_value(value: int, group: int) -> int:
+    """The value a token of value `value` has in KV group `group`'s pages: value ^ (group << 52)
+    (docs/semantics.md V-G2, trace/token.hpp); group 0's is the value itself."""
+    return value ^ (group << 52)
+
+
 def token_word(value: int, layer: int, kv: int, index: int) -> int:
     """Word `index` of the K (kv=0) or V (kv=1) vector of one layer of a token with this value."""
     x = (value * 0x9E3779B97F4A7C15 + (layer << 40) + index) & MASK64
@@ -236,6 +242,10 @@ CPU_PAGES_RANGE = (0, 16777216)  # kvtrace 3's CPU pool (docs/semantics.md V-S1)
 # backend declares the windows it takes with the profile line `sliding_window 0 MAX`
 # (`Profile(ranges={"sliding_window": (0, MAX)})`); undeclared, it is 0..0: no windows.
 SLIDING_WINDOW_MAX = 1048576
+# kvtrace 3's hybrid KV groups (docs/semantics.md V-G0): `kv_groups=W0,W1,...`, 2..8 windows, each
+# 0 or a sliding window. A backend declares them with `kv_groups 0 8`
+# (`Profile(ranges={"kv_groups": (0, 8)})`, each window also within its sliding_window range).
+KV_GROUPS_MAX = 8
 NULL_PAGE = None  # a null block-table entry (V-W2): `Cache.pages` gives None, `? pages` shows `-`
 
 
@@ -254,26 +264,41 @@ class Config:
     prefix_caching: bool = False
     cpu_pages: int = 0  # kvtrace 3: pages in the CPU pool that swap_out moves to (V-S1); 0: none
     sliding_window: int = 0  # kvtrace 3: W tokens each token attends to (section 16); 0: all
+    kv_groups: tuple[int, ...] = ()  # kvtrace 3: each KV group's window (section 17); (): one group
     extra: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def groups(self) -> int:
+        """The block tables every sequence has (V-G1): 1 without kv_groups."""
+        return len(self.kv_groups) or 1
+
+    def window(self, group: int = 0) -> int:
+        """Group g's window, 0 for full attention (without kv_groups: sliding_window)."""
+        return self.kv_groups[group] if self.kv_groups else self.sliding_window
 
     @property
     def words_per_token(self) -> int:
         return self.kv_heads * self.head_dim * self.layers * 2
 
-    def out_of_window_entries(self, n: int) -> int:
-        """skip(n) = floor(max(0, n - W + 1) / page_size) (V-W1): the leading entries of a sequence
-        with n tokens that no token from position n on attends to; 0 without a window."""
-        if self.sliding_window == 0 or n < self.sliding_window:
+    def out_of_window_entries(self, n: int, group: int = 0) -> int:
+        """skip_g(n) = floor(max(0, n - W_g + 1) / page_size) (V-W1): the leading entries of group
+        g's table, for a sequence with n tokens, that no token from position n on attends to; 0
+        without a window."""
+        w = self.window(group)
+        if w == 0 or n < w:
             return 0
-        return (n - self.sliding_window + 1) // self.page_size
+        return (n - w + 1) // self.page_size
+
+    def group_window_blocks(self, group: int) -> int:
+        """c_g = ceil((W_g-1)/page_size), at least 1 (V-W7): the blocks before a prefix-cache hit's
+        end that group g needs; 0 for full attention (every block before it is needed)."""
+        w = self.window(group)
+        return max(1, -(-(w - 1) // self.page_size)) if w else 0
 
     @property
     def window_blocks(self) -> int:
-        """c = ceil((W-1)/page_size), at least 1 (V-W7): the blocks before a prefix-cache hit's end
-        that it needs; 0 without a window (every block before it is needed)."""
-        if self.sliding_window == 0:
-            return 0
-        return max(1, -(-(self.sliding_window - 1) // self.page_size))
+        """Group 0's c (the one window without kv_groups)."""
+        return self.group_window_blocks(0)
 
 
 class ConfigError(Exception):
@@ -319,6 +344,8 @@ def parse_config(line: str, profile: "Profile | None" = None) -> Config:
             if not low <= number <= high:
                 raise ConfigError(f"{key}={number} is outside the profile's range {low}..{high}")
             fields[key] = number
+        elif key == "kv_groups":
+            fields[key] = _parse_kv_groups(value, profile)
         elif key == "prefix_caching":
             if value not in ("on", "off"):
                 raise ConfigError(f"prefix_caching={value} is not on or off")
@@ -329,7 +356,32 @@ def parse_config(line: str, profile: "Profile | None" = None) -> Config:
         raise ConfigError("config needs page_size and max_pages")
     if fields.get("sliding_window", 0) and extra.get("reserved_slots") == "skipped":
         raise ConfigError("reserved_slots=skipped cannot be combined with sliding_window (docs/semantics.md V-W0)")
+    if fields.get("kv_groups") and (fields.get("sliding_window", 0) or extra.get("reserved_slots") == "skipped"):
+        raise ConfigError("kv_groups cannot be combined with sliding_window or reserved_slots=skipped "
+                          "(docs/semantics.md V-G0)")
     return Config(extra=extra, **fields)  # type: ignore[arg-type]
+
+
+def _parse_kv_groups(value: str, profile: "Profile | None") -> tuple[int, ...]:
+    """`kv_groups=0,128` (V-G0): 2..8 windows, each 0 or 2..1048576, the count within the
+    profile's kv_groups range and each window within its sliding_window range."""
+    words = value.split(",")
+    if not all(word.isdigit() for word in words):
+        raise ConfigError(f"kv_groups={value} is not comma-separated numbers")
+    windows = tuple(int(word) for word in words)
+    if not 2 <= len(windows) <= KV_GROUPS_MAX:
+        raise ConfigError(f"kv_groups={value} has {len(windows)} groups: 2..{KV_GROUPS_MAX}")
+    low, high = profile.ranges.get("kv_groups", (0, 0)) if profile else (0, KV_GROUPS_MAX)
+    if not low <= len(windows) <= high:
+        raise ConfigError(f"kv_groups={value}: {len(windows)} groups is outside the profile's range {low}..{high}")
+    w_low, w_high = profile.ranges.get("sliding_window", (0, 0)) if profile else (0, SLIDING_WINDOW_MAX)
+    for w in windows:
+        if w == 1 or w > SLIDING_WINDOW_MAX:
+            raise ConfigError(f"kv_groups={value}: window {w} is out of range: 0 (full attention) or "
+                              f"2..{SLIDING_WINDOW_MAX}")
+        if w and not w_low <= w <= w_high:
+            raise ConfigError(f"kv_groups={value}: window {w} is outside the profile's sliding_window {w_low}..{w_high}")
+    return windows
 
 
 @dataclasses.dataclass
@@ -361,6 +413,9 @@ class Profile:
         if self.ranges.get("sliding_window", (0, 0))[1] > 0:  # declared: windows up to MAX
             low, high = self.ranges["sliding_window"]
             out.append(f"sliding_window {low} {high}")
+        if self.ranges.get("kv_groups", (0, 0))[1] > 0:  # declared: up to MAX groups (section 17)
+            low, high = self.ranges["kv_groups"]
+            out.append(f"kv_groups {low} {high}")
         out.append("data " + ("yes" if self.data else "no"))
         out.append("audit " + ("yes" if self.audit else "no"))
         out.extend(self.extra)
@@ -788,14 +843,21 @@ class Adapter:
             return [f"problem {p}" for p in cache.audit()] + ["ok"]
         if what == "cache":
             registered, queue = cache.prefix_cache()
-            parts = ["ok"] + [f"{page}={format_ranges(key)}" for page, key in sorted(registered.items())]
+            if self.config.kv_groups:  # page -> (group, ids): PAGE=G:RANGES (V-G7)
+                parts = ["ok"] + [f"{page}={g}:{format_ranges(key)}" for page, (g, key) in sorted(registered.items())]
+            else:
+                parts = ["ok"] + [f"{page}={format_ranges(key)}" for page, key in sorted(registered.items())]
             return [" ".join(parts + ["queue"] + [str(p) for p in queue])]
         seq = _seq(args[1] if len(args) > 1 else None)
         if what == "info":
             return [self._info(seq)]
         cache.info(seq)  # unknown_sequence for an absent S
         if what == "pages":
-            return [" ".join(["ok"] + ["-" if p is NULL_PAGE else str(p) for p in cache.pages(seq)])]
+            tables = cache.pages(seq) if self.config.kv_groups else [cache.pages(seq)]
+            if len(tables) != self.config.groups:
+                raise ProtocolError(f"pages({seq}) gave {len(tables)} tables for {self.config.groups} KV groups")
+            words = [" ".join("-" if p is NULL_PAGE else str(p) for p in table) for table in tables]
+            return [" ".join(["ok"] + [w for w in " | ".join(words).split(" ") if w])]
         if what == "digest":
             return [f"ok {digest(cache.words(seq)):016x}"]
         if what == "words":
