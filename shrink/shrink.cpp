@@ -12,6 +12,8 @@
 namespace kv {
 namespace {
 
+bool simpler_group(Config& config, uint32_t group, uint32_t change);
+
 // Replays candidates and remembers the failure every accepted candidate must keep.
 class Shrinker {
  public:
@@ -149,6 +151,15 @@ class Shrinker {
         progress = true;
       }
     }
+    // Section 17's groups: each one fewer, full attention, or a narrower window.
+    for (uint32_t group = 0; group < trace.config.group_count; group++) {
+      for (uint32_t change = 0; change < 4; change++) {
+        Trace candidate = trace;
+        if (!simpler_group(candidate.config, group, change) || !fails_same(candidate)) continue;
+        trace = std::move(candidate);
+        progress = true;
+      }
+    }
     return progress;
   }
 
@@ -170,6 +181,37 @@ class Shrinker {
   uint32_t run_count_ = 0;
   bool cut_short_ = false;
 };
+
+// One simpler KV group (section 17): `change` 0 drops group `group` (a last group left becomes
+// sliding_window, V-G0), 1 makes it full attention, 2 halves its window, 3 takes one off (never
+// below 2). False when nothing changes.
+bool simpler_group(Config& config, uint32_t group, uint32_t change) {
+  if (group >= config.group_count) return false;
+  uint32_t& window = config.group_windows[group];
+  const uint32_t before = window;
+  switch (change) {
+    case 0:
+      std::copy(config.group_windows.begin() + group + 1, config.group_windows.end(),
+                config.group_windows.begin() + group);
+      config.group_windows.back() = 0;
+      if (--config.group_count == 1) {
+        config.sliding_window = config.group_windows[0];
+        config.group_windows[0] = 0;
+        config.group_count = 0;
+      }
+      return true;
+    case 1:
+      window = 0;
+      break;
+    case 2:
+      if (window > 0) window = std::max(window / 2, 2u);
+      break;
+    default:
+      if (window > 0) window = std::max(window - 1, 2u);
+      break;
+  }
+  return window != before;
+}
 
 // Smaller counts: 1, halves, minus one; for a step, fewer entries first.
 bool smaller_count(Trace& trace, size_t index, uint32_t variant) {

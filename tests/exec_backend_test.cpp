@@ -374,7 +374,11 @@ TEST(ExecBackend, MalformedGroupTablesNameWhatCame) {
             "it has 3 tables separated by `|`, the config has 2 KV groups (V-G7: one table per "
             "group, `ok 3 4 | - 5`)");
   EXPECT_EQ(parse_error(parse_pages_reply("ok 3 4 | 5", 2)),
-            "its groups' tables have 2, 1 entries; every group's table has the same length (V-G1)");
+            "its groups' tables have 2, 1 entries; every group's table has the same length (V-G1; "
+            "only a swapped-out sequence's null entries may differ, V-G4)");
+  // A swapped-out sequence's groups keep only their own nulls (V-G4).
+  EXPECT_EQ(std::get<std::vector<uint64_t>>(parse_pages_reply("ok | - -", 2)),
+            (std::vector<uint64_t>{null_page, null_page}));
   EXPECT_EQ(parse_error(parse_pages_reply("ok 3 | 5x", 2)),
             "`5x` is neither a page id nor `-` (nor `|` between groups)");
   EXPECT_EQ(parse_error(parse_pages_reply("okay | 1", 2)), "it does not start with `ok`");

@@ -110,6 +110,22 @@ TEST(ShrinkPass, NarrowsTheSlidingWindow) {
   EXPECT_EQ(result.trace.lines.size(), 2u) << format_trace(result.trace);
 }
 
+// Section 17: groups the failure does not need are dropped, windows it does not need made full
+// attention; the one window it needs narrows, and the last group alone becomes sliding_window.
+TEST(ShrinkPass, DropsKvGroupsAndNarrowsTheirWindows) {
+  const ShrinkResult result = shrink_with_trigger(
+      "kvtrace 3\nconfig page_size=4 max_pages=64 kv_groups=0,16,0,8\nappend 1 40\nappend 2 3\n"
+      "append 1 5\n",
+      [](const Op& op, const Backend& backend) {
+        const std::vector<uint64_t> table = backend.block_table(op.seq);
+        return op.kind == OpKind::append &&
+               std::find(table.begin(), table.end(), null_page) != table.end();
+      });
+  EXPECT_EQ(result.trace.config.group_count, 0u) << format_trace(result.trace);
+  EXPECT_EQ(result.trace.config.sliding_window, 2u) << format_trace(result.trace);
+  EXPECT_EQ(result.trace.lines.size(), 2u) << format_trace(result.trace);
+}
+
 // Known minimum: a one-member step naming 150. One entry at a time would leave ~180 of 200.
 TEST(ShrinkPass, FewerStepEntries) {
   std::string step = "step";
