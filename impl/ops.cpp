@@ -31,7 +31,7 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
                       Tick now, std::span<const SeqId> protected_ids) {
   evicted_.clear();
   if (token_count == 0 || token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
-  if (token_words.size() != uint64_t{token_count} * words_per_token_)
+  if (token_words.size() != uint64_t{token_count} * groups_ * words_per_token_)
     return fail(Error::invalid_argument);  // caller's buffer does not match token_count
   uint32_t slot = index_.find(id);
   if (slot != kAbsent && (slots_[slot].in_flight() || slots_[slot].swapped)) {
