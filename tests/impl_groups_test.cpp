@@ -85,8 +85,8 @@ class GroupsTest : public ::testing::Test {
   Words expected_read(SeqId id, const Ids& tags) const {
     Words words;
     for (uint32_t g = 0; g < groups(); ++g) {
-      const uint64_t first = std::min<uint64_t>(nulls(table(id, g)) * config_.page_size,
-                                                tags.size());
+      const uint64_t first =
+          std::min<uint64_t>(nulls(table(id, g)) * config_.page_size, tags.size());
       const Words own =
           group_words(Ids(tags.begin() + static_cast<std::ptrdiff_t>(first), tags.end()), g);
       words.insert(words.end(), own.begin(), own.end());
@@ -237,7 +237,7 @@ TEST_F(GroupsTest, ForkAndCopyOnWritePerGroup) {
   ASSERT_TRUE(append(1, 3).ok());  // sequence 1: skip_1(6) = 0; both groups write in place
   ASSERT_TRUE(append(1, 1).ok());  // skip_1(9) = 1: group 1's entry 0 released, still shared
   EXPECT_EQ(table(1, 1)[0], kNullPage);
-  EXPECT_NE(table(2, 1)[0], kNullPage);  // sequence 2 still reads it
+  EXPECT_NE(table(2, 1)[0], kNullPage);          // sequence 2 still reads it
   ASSERT_TRUE(cache_->fork(1, 3, next()).ok());  // nulls copied as nulls
   EXPECT_EQ(table(3, 1)[0], kNullPage);
   EXPECT_EQ(cache_->info(3)->page_count, cache_->info(1)->page_count);
@@ -259,7 +259,7 @@ TEST_F(GroupsTest, SwapOutAndInPerGroup) {
   EXPECT_EQ(table(1, 1), (Pages{kNullPage}));
   EXPECT_EQ(cache_->info(1)->page_count, 0u);
   expect_healthy();
-  ASSERT_TRUE(append(2, 3).ok());  // 4 pages
+  ASSERT_TRUE(append(2, 3).ok());                                         // 4 pages
   EXPECT_EQ(cache_->swap_in(1, next()).error, Error::capacity_exceeded);  // 7 needed, 4 free
   ASSERT_TRUE(cache_->free(2).ok());
   ASSERT_TRUE(cache_->swap_in(1, next()).ok());
@@ -354,7 +354,7 @@ TEST_F(GroupsTest, VariantsActPerGroup) {
   ASSERT_TRUE(prefill(1, prompt(1, 4)).ok());
   EXPECT_EQ(cache_->stats().cached_keys, 0u);
   ASSERT_TRUE(cache_->free(1).ok());
-  EXPECT_EQ(cache_->stats().cached_keys, 4u);  // 2 blocks, both groups
+  EXPECT_EQ(cache_->stats().cached_keys, 4u);              // 2 blocks, both groups
   EXPECT_EQ(cache_->cached_queue(), (Pages{1, 0, 3, 2}));  // group 0's pages are 0, 1
   for (const PageId page : cache_->cached_queue())
     EXPECT_EQ(cache_->key_group(page), page >= 2 ? 1u : 0u) << page;
