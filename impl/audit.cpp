@@ -1,5 +1,6 @@
 // Cache::audit: walks every internal structure and reports each broken invariant, expected vs
 // actual.
+#include <algorithm>
 #include <string>
 
 #include "impl/kvcache.hpp"
@@ -23,30 +24,54 @@ std::vector<std::string> Cache::audit() const {
   return problems;
 }
 
-// Refcounts against block-table references, the free stack against refcounts, the page totals.
+// The group of the tables each page is in (kNone: in none), for the per-group checks.
+std::vector<uint32_t> Cache::page_groups() const {
+  std::vector<uint32_t> groups(config_.max_pages, kNone);
+  for (const Sequence& seq : slots_) {
+    if (!seq.live) continue;
+    for (uint32_t g = 0; g < groups_; ++g) {
+      for (const PageId page : seq.group(g).block_table)
+        if (page < config_.max_pages) groups[page] = g;
+    }
+  }
+  return groups;
+}
+
+// Refcounts against block-table references (every group's), the free stack against refcounts,
+// the page totals.
 void Cache::audit_pages(std::vector<std::string>& problems) const {
   const uint32_t max_pages = config_.max_pages;
   std::vector<uint32_t> references(max_pages, 0);
-  std::vector<uint32_t> seen_in_slot(max_pages, kNone);  // catches a page twice in one table
+  std::vector<uint32_t> seen_in_slot(max_pages, kNone);   // catches a page twice in one sequence
+  std::vector<uint32_t> seen_in_group(max_pages, kNone);  // catches a page in two groups (V-G1)
   for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
     const Sequence& seq = slots_[slot];
     if (!seq.live) continue;
-    for (uint64_t entry = 0; entry < seq.block_table.size(); ++entry) {
-      const PageId page = seq.block_table[entry];
-      if (page == kNullPage) continue;  // no page, no reference (audit_window checks where)
-      const auto where = [&] {
-        return "sequence " + str(seq.id) + " entry " + str(entry);
-      };  // built only for a problem
-      if (page >= max_pages) {
-        problems.push_back(where() + ": page id expected < " + str(max_pages) + ", actual " +
-                           str(page));
-        continue;
+    for (uint32_t g = 0; g < groups_; ++g) {
+      const auto& block_table = seq.group(g).block_table;
+      for (uint64_t entry = 0; entry < block_table.size(); ++entry) {
+        const PageId page = block_table[entry];
+        if (page == kNullPage) continue;  // no page, no reference (audit_window checks where)
+        const auto where = [&] {
+          return "sequence " + str(seq.id) + (groups_ > 1 ? " group " + str(g) : "") + " entry " +
+                 str(entry);
+        };  // built only for a problem
+        if (page >= max_pages) {
+          problems.push_back(where() + ": page id expected < " + str(max_pages) + ", actual " +
+                             str(page));
+          continue;
+        }
+        if (seen_in_slot[page] == slot)
+          problems.push_back(where() + ": page " + str(page) +
+                             " expected once per block table, found again");
+        if (seen_in_group[page] != kNone && seen_in_group[page] != g)
+          problems.push_back(where() + ": page " + str(page) + " expected only in group " +
+                             str(seen_in_group[page]) + "'s tables, actual in group " + str(g) +
+                             "'s too");
+        seen_in_slot[page] = slot;
+        seen_in_group[page] = g;
+        ++references[page];
       }
-      if (seen_in_slot[page] == slot)
-        problems.push_back(where() + ": page " + str(page) +
-                           " expected once per block table, found again");
-      seen_in_slot[page] = slot;
-      ++references[page];
     }
   }
   std::vector<uint8_t> on_free_stack(max_pages, 0);
@@ -103,6 +128,15 @@ void Cache::audit_sequences(std::vector<std::string>& problems) const {
     if (seq.block_table.size() < min_pages)
       problems.push_back(name() + ": pages expected >= ceil(n/page_size) = " + str(min_pages) +
                          ", actual " + str(seq.block_table.size()));
+    if (seq.other_groups.size() != groups_ - 1)
+      problems.push_back(name() + ": block tables expected " + str(groups_) + ", actual " +
+                         str(seq.other_groups.size() + 1));
+    for (uint32_t g = 1; g < groups_ && g <= seq.other_groups.size() && !seq.swapped; ++g) {
+      if (seq.group(g).block_table.size() != seq.block_table.size())  // V-G1: one length
+        problems.push_back(name() + " group " + str(g) + ": entries expected " +
+                           str(seq.block_table.size()) + " (group 0's), actual " +
+                           str(seq.group(g).block_table.size()));
+    }
   }
   if (live_count != sequence_count_)
     problems.push_back("sequence count expected " + str(live_count) + " (live slots), actual " +
@@ -123,33 +157,42 @@ void Cache::audit_sequences(std::vector<std::string>& problems) const {
                        str(live_count) + " + " + str(free_slots_.size()));
 }
 
-// Sliding window (V-W2): each table's null entries, recounted, are a prefix of it, at most skip(n)
-// long, as many as the sequence records; their tokens' words and ids are kept.
+// Sliding window (V-W2), per group: each table's null entries, recounted, are a prefix of it, at
+// most skip_g(n) long, as many as the table records; their tokens' words and ids are kept.
 void Cache::audit_window(std::vector<std::string>& problems) const {
   for (const Sequence& seq : slots_) {
-    if (!seq.live) continue;
-    const auto name = [&] { return "sequence " + str(seq.id); };  // built only for a problem
-    uint64_t nulls = 0;
-    while (nulls < seq.block_table.size() && seq.block_table[nulls] == kNullPage) ++nulls;
-    for (uint64_t entry = nulls; entry < seq.block_table.size(); ++entry) {
-      if (seq.block_table[entry] == kNullPage)
-        problems.push_back(name() + " entry " + str(entry) +
-                           ": null entry expected only before the first page, actual after one");
+    if (!seq.live || seq.other_groups.size() != groups_ - 1) continue;  // audit_sequences says so
+    uint64_t most_nulls = 0;
+    for (uint32_t g = 0; g < groups_; ++g) {
+      const Table& table = seq.group(g);
+      const auto name = [&] {
+        return "sequence " + str(seq.id) + (groups_ > 1 ? " group " + str(g) : "");
+      };  // built only for a problem
+      uint64_t nulls = 0;
+      while (nulls < table.block_table.size() && table.block_table[nulls] == kNullPage) ++nulls;
+      for (uint64_t entry = nulls; entry < table.block_table.size(); ++entry) {
+        if (table.block_table[entry] == kNullPage)
+          problems.push_back(name() + " entry " + str(entry) +
+                             ": null entry expected only before the first page, actual after one");
+      }
+      if (nulls != table.null_entries)
+        problems.push_back(name() + ": null entries expected " + str(nulls) +
+                           " (leading null entries of its table), actual recorded " +
+                           str(table.null_entries));
+      if (nulls > out_of_window(seq.token_count, g))
+        problems.push_back(name() + ": null entries expected at most skip(n) = " +
+                           str(out_of_window(seq.token_count, g)) + ", actual " + str(nulls));
+      const uint64_t null_tokens = nulls * config_.page_size;
+      if (table.windowed_words.size() != null_tokens * words_per_token_)
+        problems.push_back(name() + ": words kept for its null entries expected " +
+                           str(null_tokens * words_per_token_) + " (" + str(null_tokens) +
+                           " tokens), actual " + str(table.windowed_words.size()));
+      most_nulls = std::max(most_nulls, null_tokens);
     }
-    if (nulls != seq.null_entries)
-      problems.push_back(name() + ": null entries expected " + str(nulls) +
-                         " (leading null entries of its table), actual recorded " +
-                         str(seq.null_entries));
-    if (nulls > out_of_window(seq.token_count))
-      problems.push_back(name() + ": null entries expected at most skip(n) = " +
-                         str(out_of_window(seq.token_count)) + ", actual " + str(nulls));
-    const uint64_t null_tokens = nulls * config_.page_size;
-    if (seq.windowed_ids.size() != null_tokens ||
-        seq.windowed_words.size() != null_tokens * words_per_token_)
-      problems.push_back(name() + ": tokens kept for its null entries expected " +
-                         str(null_tokens) + " (" + str(null_tokens * words_per_token_) +
-                         " words), actual " + str(seq.windowed_ids.size()) + " ids and " +
-                         str(seq.windowed_words.size()) + " words");
+    if (seq.windowed_ids.size() != most_nulls)
+      problems.push_back(
+          "sequence " + str(seq.id) + ": ids kept for null entries expected " + str(most_nulls) +
+          " (the most null entries' tokens of any group), actual " + str(seq.windowed_ids.size()));
   }
 }
 

@@ -48,6 +48,7 @@ void Cache::audit_prefix(std::vector<std::string>& problems) const {
   if (walked != pages_.queue_size())
     problems.push_back("cached queue: size expected " + str(walked) + " (walked), actual " +
                        str(pages_.queue_size()));
+  const std::vector<uint32_t> page_group = page_groups();
   for (PageId page = 0; page < max_pages; ++page) {
     const auto name = [&] { return "page " + str(page); };  // built only for a problem
     const bool registered = pages_.registered(page);
@@ -64,6 +65,10 @@ void Cache::audit_prefix(std::vector<std::string>& problems) const {
       problems.push_back(name() + ": its key node " + str(node) + " expected live and naming it");
       continue;
     }
+    const detail::NodeId root = key_root(node);
+    if (page_group[page] != kNone && root != page_group[page])
+      problems.push_back(name() + ": key in group " + str(root) + ", expected group " +
+                         str(page_group[page]) + " (the tables holding it, V-G5)");
     const auto ids = prefix_.ids(node);
     for (uint32_t i = 0; i < config_.page_size; ++i) {
       const uint32_t stored = slot_token_ids_[uint64_t{page} * config_.page_size + i];
@@ -77,12 +82,23 @@ void Cache::audit_prefix(std::vector<std::string>& problems) const {
   audit_prefix_nodes(problems);
 }
 
+// The group root a key node's parent chain reaches; kNoNode for a chain that runs off (a corrupted
+// parent, which audit_prefix_nodes names).
+detail::NodeId Cache::key_root(detail::NodeId node) const {
+  for (uint32_t steps = 0; steps <= prefix_.node_capacity(); ++steps) {
+    if (node >= prefix_.node_capacity()) return detail::PrefixIndex::kNoNode;
+    if (node < prefix_.root_count()) return node;
+    node = prefix_.parent(node);
+  }
+  return detail::PrefixIndex::kNoNode;
+}
+
 // The key nodes: parents live, child counts, hashes, buckets, no duplicate keys, no dead weight.
 void Cache::audit_prefix_nodes(std::vector<std::string>& problems) const {
   const uint32_t capacity = prefix_.node_capacity();
   std::vector<uint32_t> children(capacity, 0);
   uint64_t keys = 0;
-  for (detail::NodeId node = 1; node < capacity; ++node) {
+  for (detail::NodeId node = prefix_.root_count(); node < capacity; ++node) {
     if (!prefix_.live(node)) continue;
     const auto name = [&] { return "key node " + str(node); };  // built only for a problem
     const detail::NodeId parent = prefix_.parent(node);
@@ -112,7 +128,7 @@ void Cache::audit_prefix_nodes(std::vector<std::string>& problems) const {
     if (prefix_.child_count(node) != children[node])
       problems.push_back("key node " + str(node) + ": child count expected " + str(children[node]) +
                          ", actual " + str(prefix_.child_count(node)));
-    if (node != detail::PrefixIndex::kRoot && children[node] == 0 &&
+    if (node >= prefix_.root_count() && children[node] == 0 &&
         prefix_.page_of(node) == detail::PrefixIndex::kNoPage)
       problems.push_back("key node " + str(node) +
                          ": unregistered and childless, expected removed");

@@ -50,19 +50,24 @@ bool Cache::plan_victims(uint64_t need, uint32_t requester, std::span<const SeqI
 // Simulates dropping `victim`'s references; returns how many pages reach refcount 0. A page
 // shared with a sequence outside the prefix never reaches 0, so it does not count as freed; nor
 // does a prefill's hit page, which the prefill takes right back. Null entries hold no page.
+// Every group's table.
 uint32_t Cache::mark_victim(const Sequence& victim) {
   uint32_t freed = 0;
-  for (const PageId page : victim.block_table) {
-    if (page == kNullPage) continue;
-    if (++pending_drop_[page] == pages_.refcount(page) && !is_hit(page)) ++freed;
+  for (uint32_t g = 0; g < groups_; ++g) {
+    for (const PageId page : victim.group(g).block_table) {
+      if (page == kNullPage) continue;
+      if (++pending_drop_[page] == pages_.refcount(page) && !is_hit(page)) ++freed;
+    }
   }
   return freed;
 }
 
 void Cache::unmark_victims() {
   for (const uint32_t slot : victim_slots_) {
-    for (const PageId page : slots_[slot].block_table)
-      if (page != kNullPage) pending_drop_[page] = 0;
+    for (uint32_t g = 0; g < groups_; ++g) {
+      for (const PageId page : slots_[slot].group(g).block_table)
+        if (page != kNullPage) pending_drop_[page] = 0;
+    }
   }
 }
 

@@ -1,6 +1,8 @@
-// Cache: construction, sequences, page release (the sliding window's too) and the intrusive LRU
-// list, over flat page/sequence arrays.
+// Cache: construction, sequences, page release (the sliding window's too, per KV group) and the
+// intrusive LRU list, over flat page/sequence arrays.
 #include "impl/kvcache.hpp"
+
+#include <algorithm>
 
 #include "impl/check.hpp"
 
@@ -19,8 +21,11 @@ Cache::Cache(const Config& config, PageStore& store)
       divider_(config.page_size),
       store_(store),
       words_per_token_(config.shape.words_per_token()),
+      groups_(config.groups()),
       pages_(config.max_pages, config.prefix_caching),
-      prefix_(config.page_size, config.prefix_caching ? config.max_pages : 0) {
+      prefix_(config.page_size, config.prefix_caching ? config.max_pages : 0, config.groups()) {
+  windows_ = config.group_count == 0 ? std::array<uint32_t, kMaxGroups>{config.sliding_window}
+                                     : config.group_windows;
   pending_drop_.assign(config.max_pages, 0);
   if (config.prefix_caching) {
     slot_token_ids_.assign(uint64_t{config.max_pages} * config.page_size, kGeneratedToken);
@@ -42,44 +47,66 @@ bool Cache::lru_less(uint32_t a, uint32_t b) const {
 // ---- pages ----------------------------------------------------------------------------------
 
 // Releases the entries past the first keep_page_count, last first (P14); null entries hold none.
+// Group 0's table first, then group 1's, ... (V-G3).
 void Cache::release_tail(Sequence& seq, uint32_t keep_page_count) {
-  while (seq.block_table.size() > keep_page_count) {
-    if (seq.block_table.back() != kNullPage) pages_.release(seq.block_table.back());
-    seq.block_table.pop_back();
+  for (uint32_t g = 0; g < groups_; ++g) {
+    auto& block_table = seq.group(g).block_table;
+    while (block_table.size() > keep_page_count) {
+      if (block_table.back() != kNullPage) pages_.release(block_table.back());
+      block_table.pop_back();
+    }
   }
 }
 
-// V-W4: before S grows, its entries z .. skip(n)-1 give their pages back, last first, and become
-// null. Their tokens' words and ids are kept first (one gather), for a recompute after preempt.
+// V-W4 per window group, in group order (V-G3).
 void Cache::release_out_of_window(Sequence& seq) {
-  const uint32_t skip = out_of_window(seq.token_count);
-  const uint32_t first = seq.null_entries;
+  for (uint32_t g = 0; g < groups_; ++g)
+    if (windows_[g] != 0) release_group_out_of_window(seq, g);
+}
+
+// V-W4: before S grows, group g's entries z .. skip(n)-1 give their pages back, last first, and
+// become null. Their tokens' words (and ids past those kept) are kept first (one gather), for a
+// recompute after preempt and the keys of later blocks.
+void Cache::release_group_out_of_window(Sequence& seq, uint32_t group) {
+  Table& table = seq.group(group);
+  const uint32_t skip = out_of_window(seq.token_count, group);
+  const uint32_t first = table.null_entries;
   if (skip <= first) return;
   const uint64_t page_size = config_.page_size;
   const uint64_t tokens = uint64_t{skip - first} * page_size;
   const auto pages =
-      std::span<const PageId>(seq.block_table.data() + first, seq.block_table.data() + skip);
-  const uint64_t old_words = seq.windowed_words.size();
-  seq.windowed_words.resize(old_words + tokens * words_per_token_);
-  store_.gather(pages, tokens, std::span(seq.windowed_words).subspan(old_words));
-  for (const PageId page : pages) {
+      std::span<const PageId>(table.block_table.data() + first, table.block_table.data() + skip);
+  const uint64_t old_words = table.windowed_words.size();
+  table.windowed_words.resize(old_words + tokens * words_per_token_);
+  store_.gather(pages, tokens, std::span(table.windowed_words).subspan(old_words));
+  // Ids are one per token in every group: kept up to the most null entries of any group.
+  for (uint64_t block = seq.windowed_ids.size() / page_size; block < skip; ++block) {
+    const PageId page = table.block_table[block];
     for (uint64_t i = 0; i < page_size; ++i) {
       seq.windowed_ids.push_back(slot_token_ids_.empty() ? kGeneratedToken
                                                          : slot_token_ids_[page * page_size + i]);
     }
   }
   for (uint32_t entry = skip; entry-- > first;) {
-    pages_.release(seq.block_table[entry]);
-    seq.block_table[entry] = kNullPage;
+    pages_.release(table.block_table[entry]);
+    table.block_table[entry] = kNullPage;
   }
-  seq.null_entries = skip;
+  table.null_entries = skip;
 }
 
-// A hit that leaves its first blocks null (V-W7): their tokens' ids and words, from the prompt.
+// A hit that leaves its first blocks null (V-W7): their tokens' ids and each group's words, from
+// the prompt (`words` group-major, ids.size() tokens per group).
 void Cache::keep_windowed(Sequence& seq, std::span<const uint32_t> ids,
                           std::span<const uint32_t> words) {
-  seq.windowed_ids.assign(ids.begin(), ids.end());
-  seq.windowed_words.assign(words.begin(), words.end());
+  uint64_t most_nulls = 0;
+  for (uint32_t g = 0; g < groups_; ++g) {
+    Table& table = seq.group(g);
+    const auto own =
+        words.subspan(g * ids.size() * words_per_token_, null_tokens(table) * words_per_token_);
+    table.windowed_words.assign(own.begin(), own.end());
+    most_nulls = std::max(most_nulls, null_tokens(table));
+  }
+  seq.windowed_ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(most_nulls));
 }
 
 // ---- sequences ------------------------------------------------------------------------------
@@ -101,7 +128,13 @@ uint32_t Cache::create_sequence(SeqId id, Tick now) {
   seq.pinned = false;
   seq.token_count = 0;
   seq.last_use = now;
-  seq.block_table.clear();  // keeps capacity from the previous tenant
+  seq.other_groups.resize(groups_ - 1);
+  for (uint32_t g = 0; g < groups_; ++g) {
+    Table& table = seq.group(g);
+    table.block_table.clear();  // keeps capacity from the previous tenant
+    table.null_entries = 0;
+    table.windowed_words.clear();
+  }
   seq.pending_ids.clear();
   seq.pending_words.clear();
   seq.reserved = 0;
@@ -109,8 +142,6 @@ uint32_t Cache::create_sequence(SeqId id, Tick now) {
   seq.swapped = false;
   seq.swapped_words.clear();
   seq.swapped_ids.clear();
-  seq.null_entries = 0;
-  seq.windowed_words.clear();
   seq.windowed_ids.clear();
   index_.insert(id, slot);
   lru_insert(slot);

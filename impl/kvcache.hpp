@@ -1,6 +1,7 @@
 // Public API of the optimized paged KV cache: config, results, the PageStore data plane, and Cache.
 #pragma once
 
+#include <array>
 #include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <optional>
@@ -40,6 +41,7 @@ inline constexpr uint32_t kMaxKvHeads = 256;
 inline constexpr uint32_t kMaxHeadDim = 1024;
 inline constexpr uint32_t kMaxLayers = 256;
 inline constexpr uint32_t kMaxAppendTokens = 1048576;
+inline constexpr uint32_t kMaxGroups = 8;  // KV groups (docs/semantics.md V-G0)
 
 // Data-plane shape: each token stores K and V vectors of kv_heads*head_dim 32-bit words per layer.
 struct Shape {
@@ -64,6 +66,13 @@ struct Config {
   // Section 16's sliding window W (0: full attention, else 2..kMaxAppendTokens): a growing
   // sequence's blocks that every later token has slid past give their pages back (null entries).
   uint32_t sliding_window = 0;
+  // Section 17's KV groups: 0 (one group, windowed by sliding_window) or 2..kMaxGroups block tables
+  // per sequence over the one pool, group g with window group_windows[g] (0: full attention).
+  // With groups every token's words come once per group, group-major: all of group 0's tokens,
+  // then group 1's, ..., each group's words made from its own token values (V-G2).
+  uint32_t group_count = 0;
+  std::array<uint32_t, kMaxGroups> group_windows{};
+  uint32_t groups() const { return group_count == 0 ? 1 : group_count; }
 };
 
 // A block-table entry out of the sliding window: no page (docs/semantics.md V-W2). Null entries
@@ -162,6 +171,8 @@ struct CacheTestAccess;  // test-only hook (tests/cache_test_access.hpp): corrup
 //    tokens and no reservation; pending_words holds words_per_token words per pending id.
 //  - sliding window: a table's kNullPage entries are its first null_entries entries, at most
 //    skip(n) of them; windowed_words/ids hold their tokens. A swapped-out table holds only them.
+//  - KV groups: every sequence has G tables of one length (swapped out: each holds its nulls);
+//    a page is in one group's tables only, and its key (if any) is that group's.
 class Cache {
  public:
   Cache(const Config& config, PageStore& store);
@@ -178,6 +189,7 @@ class Cache {
   Outcome unpin(SeqId id);
   Outcome touch(SeqId id, Tick now);
   // The words of the tokens S's pages hold (z * page_size .. n-1, z its null entries); uses S.
+  // With groups: group 0's such tokens, then group 1's from its own z, ...
   Outcome read(SeqId id, std::vector<uint32_t>& out_words, Tick now);
   Outcome evict();  // first in eviction order, nobody protected
   // Creates `id` from a prompt (prefix caching, kvtrace 2): token_ids are the n prompt ids
@@ -210,22 +222,34 @@ class Cache {
 
   std::optional<SeqInfo> info(SeqId id) const;
   Stats stats() const;
-  std::span<const PageId> block_table(SeqId id) const;  // empty if absent; kNullPage: null entry
-  std::vector<SeqId> sequence_ids() const;              // any order
+  // Group `group`'s table; empty if absent; kNullPage: null entry.
+  std::span<const PageId> block_table(SeqId id, uint32_t group = 0) const;
+  uint32_t group_count() const { return groups_; }  // block tables per sequence (1 without groups)
+  std::vector<SeqId> sequence_ids() const;          // any order
   // Every broken invariant as a message with expected vs actual; empty when healthy.
   std::vector<std::string> audit() const;
   // Prefix caching: each registered page with its key (every token id from position 0 through
   // the end of its block), and the cached-free queue, oldest first. O(keys x key length).
   std::vector<std::pair<PageId, std::vector<uint32_t>>> registered_keys() const;
   std::vector<PageId> cached_queue() const;
+  uint32_t key_group(PageId page) const;  // the group of a registered page's key (V-G5)
 
  private:
   friend struct CacheTestAccess;
   static constexpr uint32_t kNone = detail::SeqIndex::kEmptySlot;  // "no slot" in links, lookups
 
+  // One KV group's block table of a sequence. Sliding window: the leading null entries (z), and
+  // the words of their tokens 0 .. z*page_size-1, which a recompute after preempt still needs (an
+  // engine keeps the token ids and reruns the model).
+  struct Table {
+    boost::container::small_vector<PageId, 8> block_table;
+    uint32_t null_entries = 0;
+    std::vector<uint32_t> windowed_words;
+  };
   // One sequence, stored in slots_ and reused after free. block_table keeps its heap capacity
-  // across reuse, so steady-state churn does not allocate.
-  struct Sequence {
+  // across reuse, so steady-state churn does not allocate. Its own Table is group 0's; groups 1 ..
+  // G-1 (kv_groups) live in other_groups, so the one-group path keeps its layout.
+  struct Sequence : Table {
     SeqId id = 0;
     bool live = false;
     bool pinned = false;
@@ -233,7 +257,6 @@ class Cache {
     Tick last_use = 0;
     uint64_t protect_epoch = 0;  // == protect_epoch_ while protected in the current eviction plan
     uint32_t lru_prev = kNone, lru_next = kNone;
-    boost::container::small_vector<PageId, 8> block_table;
     // The lifecycle (impl/lifecycle.cpp): tokens known but not computed (ids, words_per_token_
     // words each), slots reserved after the computed ones, and whether the next reserve looks up.
     std::vector<uint32_t> pending_ids;
@@ -246,28 +269,32 @@ class Cache {
     bool swapped = false;
     std::vector<uint32_t> swapped_words;
     std::vector<uint32_t> swapped_ids;
-    // Sliding window: the leading null entries (z), and the words and ids (kGeneratedToken without
-    // prefix caching) of their tokens 0 .. z*page_size-1, which a recompute after preempt and the
-    // keys of later blocks still need (an engine keeps the token ids and reruns the model).
-    uint32_t null_entries = 0;
-    std::vector<uint32_t> windowed_words;
+    // Sliding window: the ids (kGeneratedToken without prefix caching) of tokens 0 ..
+    // Z*page_size-1, Z the most null entries of any group: a recompute and later keys need them.
     std::vector<uint32_t> windowed_ids;
+    std::vector<Table> other_groups;  // groups 1 .. G-1
+    Table& group(uint32_t g) { return g == 0 ? *this : other_groups[g - 1]; }
+    const Table& group(uint32_t g) const { return g == 0 ? *this : other_groups[g - 1]; }
   };
-  // The pages a sequence's tokens hold: ceil(n / page_size) less its null entries (swap, V-W6).
+  // The pages a sequence's tokens hold: ceil(n / page_size) less its null entries, every group
+  // (swap, V-W6, V-G4).
   uint32_t held_pages(const Sequence& seq) const {
-    return page_count_for(seq.token_count) - seq.null_entries;
+    uint32_t pages = 0;
+    for (uint32_t g = 0; g < groups_; ++g)
+      pages += page_count_for(seq.token_count) - seq.group(g).null_entries;
+    return pages;
   }
-  // The tokens of a sequence's null entries (0 .. z*page_size-1): gone from its pages (V-W3).
-  uint64_t null_tokens(const Sequence& seq) const {
-    return uint64_t{seq.null_entries} * config_.page_size;
+  // The tokens of a table's null entries (0 .. z*page_size-1): gone from its pages (V-W3).
+  uint64_t null_tokens(const Table& table) const {
+    return uint64_t{table.null_entries} * config_.page_size;
   }
 
   Outcome fail(Error error) const { return Outcome{error, {}}; }
   Outcome success() const { return Outcome{Error::none, evicted_}; }
   uint32_t page_count_for(uint64_t token_count) const { return divider_.pages_for(token_count); }
   // skip(n) (V-W1): the leading entries of a sequence of n tokens that no later token attends to.
-  uint32_t out_of_window(uint64_t token_count) const {
-    const uint64_t window = config_.sliding_window;
+  uint32_t out_of_window(uint64_t token_count, uint32_t group = 0) const {
+    const uint64_t window = windows_[group];
     return window == 0 || token_count < window
                ? 0
                : static_cast<uint32_t>(divider_.page(token_count - window + 1));
@@ -279,18 +306,30 @@ class Cache {
   void use(uint32_t slot, Tick now);
   void release_tail(Sequence& seq, uint32_t keep_page_count);
   void release_out_of_window(Sequence& seq);
+  void release_group_out_of_window(Sequence& seq, uint32_t group);
   void keep_windowed(Sequence& seq, std::span<const uint32_t> ids, std::span<const uint32_t> words);
   void write_tokens(Sequence& seq, uint32_t token_count, std::span<const uint32_t> token_words);
-  void copy_page_of(Sequence& seq, uint64_t entry);
+  void map_slots(const Table& table, uint64_t first_token, uint64_t token_count);
+  std::span<const uint32_t> group_words(std::span<const uint32_t> words, uint64_t token_count,
+                                        uint64_t first, uint64_t count);
+  uint64_t copy_on_write_need(const Sequence& seq) const;
+  void copy_shared_pages(Sequence& seq);
+  void copy_page_of(Table& table, uint64_t token_count, uint64_t entry);
   Outcome reserve_waiting(uint32_t slot, uint32_t token_count, Tick now);
   void register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block);
+  void register_group_committed(const Sequence& seq, uint32_t group, uint64_t first_block,
+                                uint64_t end_block);
   Error prompt_error(SeqId id, std::span<const uint32_t> token_ids,
                      std::span<const uint32_t> token_words) const;
   Error make_room_with_hits(uint64_t new_pages, uint32_t requester,
                             std::span<const SeqId> protected_ids);
   void take_hits_and_pages(Sequence& seq, uint64_t new_pages);
-  void copy_out(const Sequence& seq, std::vector<uint32_t>& words, std::vector<uint32_t>& ids);
+  void copy_out(const Sequence& seq, uint32_t group, std::vector<uint32_t>& words,
+                std::vector<uint32_t>& ids);
+  void erase_pending(Sequence& seq, uint64_t token_count);
   void audit_lifecycle(std::vector<std::string>& problems) const;
+  void audit_group_lifecycle(const Sequence& seq, uint32_t group,
+                             std::vector<std::string>& problems) const;
   void audit_window(std::vector<std::string>& problems) const;
 
   void lru_unlink(uint32_t slot);
@@ -307,19 +346,27 @@ class Cache {
   void audit_lru(std::vector<std::string>& problems) const;
   void audit_prefix(std::vector<std::string>& problems) const;
   void audit_prefix_nodes(std::vector<std::string>& problems) const;
+  std::vector<uint32_t> page_groups() const;
+  detail::NodeId key_root(detail::NodeId node) const;
 
   // Prefix caching (impl/prefill.cpp).
   PageId take_page();                 // pages_.take(), unregistering a page taken from the queue
   void unregister_page(PageId page);  // drops the page's key, if any
   uint32_t find_hits(std::span<const uint32_t> token_ids);  // fills hit_pages_; returns the node
-  uint32_t find_window_hits(std::span<const uint32_t> token_ids);
-  void register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids, uint32_t node);
+  uint32_t find_group_hits(std::span<const uint32_t> token_ids);
+  void walk_group_keys(std::span<const uint32_t> token_ids, uint32_t group, uint64_t limit);
+  void register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids);
+  void register_group_blocks(const Sequence& seq, uint32_t group,
+                             std::span<const uint32_t> token_ids, uint32_t node);
+  uint64_t hit_blocks() const { return hit_pages_.size() / groups_; }
   bool is_hit(PageId page) const { return !hit_mark_.empty() && hit_mark_[page] != 0; }
 
   Config config_;
   PageDivider divider_;
   PageStore& store_;
-  uint32_t words_per_token_;
+  uint32_t words_per_token_;  // one group's words per token (the PageStore's unit)
+  uint32_t groups_;           // block tables per sequence (V-G1)
+  std::array<uint32_t, kMaxGroups> windows_{};  // each group's window (0: full attention)
 
   PagePool pages_;                      // refcounts, the free stack and the cached-free queue
   std::vector<uint32_t> pending_drop_;  // eviction planning scratch: simulated ref drops per page
@@ -339,14 +386,20 @@ class Cache {
   detail::PrefixIndex prefix_;
   std::vector<uint32_t> slot_token_ids_;
   std::vector<uint8_t> hit_mark_;
-  std::vector<PageId> hit_pages_;   // in block order; a window hit's first blocks are kNullPage
-  std::vector<PageId> walk_pages_;  // find_window_hits: each block's registered page or kNoPage
+  // The hit: G * H pages, group-major, each group's in block order; a window group's first blocks
+  // are kNullPage. hit_nodes_: each group's node of block H-1 (its root when H = 0).
+  std::vector<PageId> hit_pages_;
+  std::array<uint32_t, kMaxGroups> hit_nodes_{};
+  // find_group_hits: per group, each block's registered page or kNoPage, and its node.
+  std::array<std::vector<PageId>, kMaxGroups> walk_pages_;
+  std::array<std::vector<uint32_t>, kMaxGroups> walk_nodes_;
 
   // Per-call scratch, reused so the hot path does not allocate once warmed up.
   std::vector<SeqId> evicted_;
   std::vector<uint32_t> victim_slots_;
   std::vector<uint64_t> slot_mapping_;
   std::vector<uint32_t> commit_words_;
+  std::vector<uint32_t> group_words_;  // group_words: each group's slice of a G-group buffer
 };
 
 }  // namespace kvcache

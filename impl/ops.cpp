@@ -1,5 +1,6 @@
 // Cache ops: alloc, append (with copy-on-write), fork, free, truncate, pin, touch, read, evict,
-// queries; alloc and append release the entries out of the sliding window first.
+// queries; alloc and append release the entries out of the sliding window first. Every op acts on
+// each KV group's table, group 0 first.
 #include <algorithm>
 
 #include "impl/check.hpp"
@@ -19,9 +20,9 @@ Outcome Cache::alloc(SeqId id, Tick now) {
   }
   if (slot != kAbsent) release_out_of_window(slots_[slot]);  // V-W4
   evicted_.clear();
-  if (const Error error = make_room(1, slot, {}); error != Error::none) return fail(error);
+  if (const Error error = make_room(groups_, slot, {}); error != Error::none) return fail(error);
   if (slot == kAbsent) slot = create_sequence(id, now);
-  slots_[slot].block_table.push_back(take_page());
+  for (uint32_t g = 0; g < groups_; ++g) slots_[slot].group(g).block_table.push_back(take_page());
   use(slot, now);
   return success();
 }
@@ -30,7 +31,7 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
                       Tick now, std::span<const SeqId> protected_ids) {
   evicted_.clear();
   if (token_count == 0 || token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
-  if (token_words.size() != uint64_t{token_count} * words_per_token_)
+  if (token_words.size() != uint64_t{token_count} * groups_ * words_per_token_)
     return fail(Error::invalid_argument);  // caller's buffer does not match token_count
   uint32_t slot = index_.find(id);
   if (slot != kAbsent && (slots_[slot].in_flight() || slots_[slot].swapped)) {
@@ -41,24 +42,17 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   const uint64_t old_pages = slot == kAbsent ? 0 : slots_[slot].block_table.size();
   const uint64_t new_pages = page_count_for(old_tokens + token_count);
   const uint64_t grow_pages = new_pages > old_pages ? new_pages - old_pages : 0;
-  // Only entry n / page_size can be both shared and written (fork shares token pages only).
-  const uint64_t write_entry = divider_.page(old_tokens);
-  const bool shared =
-      write_entry < old_pages && pages_.refcount(slots_[slot].block_table[write_entry]) > 1;
-  const uint64_t need = grow_pages + (shared ? 1 : 0);
+  const uint64_t shared = slot == kAbsent ? 0 : copy_on_write_need(slots_[slot]);
+  const uint64_t need = grow_pages * groups_ + shared;
   if (const Error error = make_room(need, slot, protected_ids); error != Error::none)
     return fail(error);
 
   if (slot == kAbsent) slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
-  // Eviction may have removed the other sharers; copy only if the page is still shared.
-  if (write_entry < old_pages && pages_.refcount(seq.block_table[write_entry]) > 1) {
-    copy_page_of(seq, write_entry);
+  copy_shared_pages(seq);
+  for (uint32_t g = 0; g < groups_; ++g) {
+    for (uint64_t i = 0; i < grow_pages; ++i) seq.group(g).block_table.push_back(take_page());
   }
-  // Writing into a registered page (possible after truncate) unregisters it first.
-  if (!slot_token_ids_.empty() && write_entry < seq.block_table.size())
-    unregister_page(seq.block_table[write_entry]);
-  for (uint64_t i = 0; i < grow_pages; ++i) seq.block_table.push_back(take_page());
   write_tokens(seq, token_count, token_words);
   if (!slot_token_ids_.empty()) {
     for (const uint64_t written : slot_mapping_) slot_token_ids_[written] = kGeneratedToken;
@@ -67,39 +61,87 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   return success();
 }
 
+// The pages a write at n copies first: only entry n / page_size can be both shared and written
+// (fork shares token pages only), once per group whose page there is shared.
+uint64_t Cache::copy_on_write_need(const Sequence& seq) const {
+  const uint64_t write_entry = divider_.page(seq.token_count);
+  uint64_t shared = 0;
+  for (uint32_t g = 0; g < groups_; ++g) {
+    const auto& block_table = seq.group(g).block_table;
+    shared += write_entry < block_table.size() && pages_.refcount(block_table[write_entry]) > 1;
+  }
+  return shared;
+}
+
+// Before a write at n, per group: a still-shared page there is copied (eviction may have removed
+// the other sharers), and a registered one (possible after truncate) loses its key.
+void Cache::copy_shared_pages(Sequence& seq) {
+  const uint64_t write_entry = divider_.page(seq.token_count);
+  for (uint32_t g = 0; g < groups_; ++g) {
+    Table& table = seq.group(g);
+    if (write_entry >= table.block_table.size()) continue;
+    if (pages_.refcount(table.block_table[write_entry]) > 1)
+      copy_page_of(table, seq.token_count, write_entry);
+    if (!slot_token_ids_.empty()) unregister_page(table.block_table[write_entry]);
+  }
+}
+
 // Copy-on-write of entry `entry` (n / page_size): a private page with the slots below
 // n % page_size (their token ids too), and the shared page's reference dropped.
-void Cache::copy_page_of(Sequence& seq, uint64_t entry) {
-  const PageId old_page = seq.block_table[entry];
+void Cache::copy_page_of(Table& table, uint64_t token_count, uint64_t entry) {
+  const PageId old_page = table.block_table[entry];
   const PageId new_page = take_page();
-  store_.copy_page(old_page, new_page, static_cast<uint32_t>(divider_.offset(seq.token_count)));
+  store_.copy_page(old_page, new_page, static_cast<uint32_t>(divider_.offset(token_count)));
   if (!slot_token_ids_.empty()) {
     const uint64_t from = uint64_t{old_page} * config_.page_size;
-    std::copy_n(slot_token_ids_.begin() + from, divider_.offset(seq.token_count),
+    std::copy_n(slot_token_ids_.begin() + from, divider_.offset(token_count),
                 slot_token_ids_.begin() + uint64_t{new_page} * config_.page_size);
   }
-  seq.block_table[entry] = new_page;
+  table.block_table[entry] = new_page;
   pages_.release(old_page);
 }
 
-// Maps tokens n .. n+count-1 to slots (page * page_size + offset) and hands them to the store.
-void Cache::write_tokens(Sequence& seq, uint32_t token_count,
-                         std::span<const uint32_t> token_words) {
-  slot_mapping_.resize(token_count);  // reuses capacity after warm-up
+// Appends to slot_mapping_ the slots (page * page_size + offset) of tokens first .. first+count-1
+// of `table`.
+void Cache::map_slots(const Table& table, uint64_t first_token, uint64_t token_count) {
   const uint64_t page_size = config_.page_size;
+  uint64_t at = slot_mapping_.size();
+  slot_mapping_.resize(at + token_count);  // reuses capacity after warm-up
   // Walk page by page: one division for the first token, then increments.
-  uint64_t entry = divider_.page(seq.token_count);
-  uint64_t offset = divider_.offset(seq.token_count);
-  for (uint32_t i = 0; i < token_count; ++i) {
-    slot_mapping_[i] = uint64_t{seq.block_table[entry]} * page_size + offset;
+  uint64_t entry = divider_.page(first_token);
+  uint64_t offset = divider_.offset(first_token);
+  for (uint64_t i = 0; i < token_count; ++i) {
+    slot_mapping_[at++] = uint64_t{table.block_table[entry]} * page_size + offset;
     if (++offset == page_size) {
       offset = 0;
       ++entry;
     }
   }
+}
+
+// Maps tokens n .. n+count-1 of every group to slots and hands them to the store in one call;
+// token_words is group-major (count tokens per group).
+void Cache::write_tokens(Sequence& seq, uint32_t token_count,
+                         std::span<const uint32_t> token_words) {
+  slot_mapping_.clear();
+  for (uint32_t g = 0; g < groups_; ++g) map_slots(seq.group(g), seq.token_count, token_count);
   store_.write_tokens(slot_mapping_, token_words);
   seq.token_count += token_count;
   token_count_ += token_count;
+}
+
+// Tokens first .. first+count-1 of each group of `words` (group-major, token_count tokens per
+// group), as one group-major buffer: a view with one group, else a copy.
+std::span<const uint32_t> Cache::group_words(std::span<const uint32_t> words, uint64_t token_count,
+                                             uint64_t first, uint64_t count) {
+  if (groups_ == 1) return words.subspan(first * words_per_token_, count * words_per_token_);
+  group_words_.clear();
+  for (uint32_t g = 0; g < groups_; ++g) {
+    const auto own =
+        words.subspan((g * token_count + first) * words_per_token_, count * words_per_token_);
+    group_words_.insert(group_words_.end(), own.begin(), own.end());
+  }
+  return group_words_;
 }
 
 Outcome Cache::fork(SeqId src, SeqId dst, Tick now) {
@@ -111,13 +153,18 @@ Outcome Cache::fork(SeqId src, SeqId dst, Tick now) {
   const uint32_t dst_slot = create_sequence(dst, now);  // may move slots_: index afterwards
   const Sequence& from = slots_[src_slot];
   Sequence& to = slots_[dst_slot];
-  // Only pages holding tokens are shared; reserved pages stay private to SRC.
+  // Only pages holding tokens are shared; reserved pages stay private to SRC. Every group's table.
   const uint32_t shared_pages = page_count_for(from.token_count);
-  to.block_table.assign(from.block_table.begin(), from.block_table.begin() + shared_pages);
-  for (const PageId page : to.block_table)
-    if (page != kNullPage) pages_.share(page);  // null entries are copied as nulls (V-W2)
-  to.null_entries = from.null_entries;
-  to.windowed_words = from.windowed_words;
+  for (uint32_t g = 0; g < groups_; ++g) {
+    const Table& from_table = from.group(g);
+    Table& to_table = to.group(g);
+    to_table.block_table.assign(from_table.block_table.begin(),
+                                from_table.block_table.begin() + shared_pages);
+    for (const PageId page : to_table.block_table)
+      if (page != kNullPage) pages_.share(page);  // null entries are copied as nulls (V-W2)
+    to_table.null_entries = from_table.null_entries;
+    to_table.windowed_words = from_table.windowed_words;
+  }
   to.windowed_ids = from.windowed_ids;
   to.token_count = from.token_count;
   token_count_ += from.token_count;
@@ -140,8 +187,11 @@ Outcome Cache::truncate(SeqId id, uint64_t token_count, Tick now) {
   Sequence& seq = slots_[slot];
   if (token_count > seq.token_count || seq.in_flight() || seq.swapped)
     return fail(Error::invalid_argument);
-  // V-W5: the tokens before N would need a block the window released.
-  if (seq.null_entries > out_of_window(token_count)) return fail(Error::invalid_argument);
+  // V-W5: the tokens before N would need a block the window released (any group, V-G3).
+  for (uint32_t g = 0; g < groups_; ++g) {
+    if (seq.group(g).null_entries > out_of_window(token_count, g))
+      return fail(Error::invalid_argument);
+  }
   release_tail(seq, page_count_for(token_count));  // reserved pages go too
   token_count_ -= seq.token_count - token_count;
   seq.token_count = token_count;
@@ -185,12 +235,20 @@ Outcome Cache::read(SeqId id, std::vector<uint32_t>& out_words, Tick now) {
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   const Sequence& seq = slots_[slot];
   if (seq.swapped) return fail(Error::invalid_argument);  // V-S4
-  // Only the pages after the null entries hold tokens (V-W3).
-  const uint64_t first = null_tokens(seq);
-  out_words.resize((seq.token_count - first) * words_per_token_);
-  store_.gather(std::span<const PageId>(seq.block_table.data() + seq.null_entries,
-                                        seq.block_table.size() - seq.null_entries),
-                seq.token_count - first, out_words);
+  // Only the pages after the null entries hold tokens (V-W3); each group's, group 0 first.
+  uint64_t words = 0;
+  for (uint32_t g = 0; g < groups_; ++g)
+    words += (seq.token_count - null_tokens(seq.group(g))) * words_per_token_;
+  out_words.resize(words);
+  uint64_t at = 0;
+  for (uint32_t g = 0; g < groups_; ++g) {
+    const Table& table = seq.group(g);
+    const uint64_t count = seq.token_count - null_tokens(table);
+    store_.gather(std::span<const PageId>(table.block_table.data() + table.null_entries,
+                                          table.block_table.size() - table.null_entries),
+                  count, std::span(out_words).subspan(at, count * words_per_token_));
+    at += count * words_per_token_;
+  }
   use(slot, now);
   return success();
 }
@@ -209,8 +267,10 @@ std::optional<SeqInfo> Cache::info(SeqId id) const {
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return std::nullopt;
   const Sequence& seq = slots_[slot];
-  return SeqInfo{seq.token_count, static_cast<uint32_t>(seq.block_table.size()) - seq.null_entries,
-                 seq.pinned, seq.last_use};
+  uint32_t pages = 0;  // non-null entries of every group (V-G1)
+  for (uint32_t g = 0; g < groups_; ++g)
+    pages += static_cast<uint32_t>(seq.group(g).block_table.size()) - seq.group(g).null_entries;
+  return SeqInfo{seq.token_count, pages, seq.pinned, seq.last_use};
 }
 
 Stats Cache::stats() const {
@@ -218,11 +278,11 @@ Stats Cache::stats() const {
                token_count_,        prefix_.key_count(), cpu_pages_used_};
 }
 
-std::span<const PageId> Cache::block_table(SeqId id) const {
+std::span<const PageId> Cache::block_table(SeqId id, uint32_t group) const {
   const uint32_t slot = index_.find(id);
-  if (slot == kAbsent) return {};
-  const Sequence& seq = slots_[slot];
-  return {seq.block_table.data(), seq.block_table.size()};
+  if (slot == kAbsent || group >= groups_) return {};
+  const Table& table = slots_[slot].group(group);
+  return {table.block_table.data(), table.block_table.size()};
 }
 
 std::vector<SeqId> Cache::sequence_ids() const {

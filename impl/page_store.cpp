@@ -17,6 +17,20 @@ inline void copy_words(uint32_t* target, const uint32_t* source, uint32_t word_c
   for (uint32_t i = 0; i < word_count; ++i) target[i] = source[i];
 }
 
+// V-G0: no groups, or 2..kMaxGroups windows each 0 or 2..1048576 (and 0 past group_count), not
+// beside a sliding window.
+std::string groups_problem(const Config& config) {
+  if (config.group_count == 0) return {};
+  if (config.group_count < 2 || config.group_count > kMaxGroups) return "group_count must be 2..8";
+  if (config.sliding_window != 0) return "sliding_window must be 0 with KV groups";
+  for (uint32_t g = 0; g < kMaxGroups; ++g) {
+    const uint32_t window = config.group_windows[g];
+    if (g >= config.group_count ? window != 0 : window == 1 || window > kMaxAppendTokens)
+      return "group_windows must be 0 or 2..1048576 (0 past group_count)";
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string_view error_name(Error error) {
@@ -48,7 +62,7 @@ std::string config_problem(const Config& config) {
     return "eviction must be none or lru";
   if (config.sliding_window == 1 || config.sliding_window > kMaxAppendTokens)
     return "sliding_window must be 0 or 2..1048576";
-  return {};
+  return groups_problem(config);
 }
 
 HostPageStore::HostPageStore(const Config& config)

@@ -1,5 +1,5 @@
-// Cache::prefill and the prefix-caching helpers: hits (the sliding window's too), registration,
-// taking pages from the queue.
+// Cache::prefill and the prefix-caching helpers: hits (the sliding window's and the hybrid one of
+// KV groups too), registration, taking pages from the queue.
 #include <algorithm>
 
 #include "impl/check.hpp"
@@ -25,11 +25,13 @@ void Cache::unregister_page(PageId page) {
 
 // The hit: leading blocks whose keys are registered, stopping at the first miss, at most
 // (n-1)/page_size of them (the last token is always computed). Fills hit_pages_ in block order and
-// returns the node of the last hit block (the root when there is none).
+// returns the node of the last hit block (the root when there is none), kept in hit_nodes_[0].
+// This is the one full-attention group's path; windows and groups take find_group_hits.
 uint32_t Cache::find_hits(std::span<const uint32_t> token_ids) {
-  if (config_.sliding_window > 0) return find_window_hits(token_ids);
+  if (groups_ > 1 || windows_[0] > 0) return find_group_hits(token_ids);
   hit_pages_.clear();
   detail::NodeId node = detail::PrefixIndex::kRoot;
+  hit_nodes_[0] = node;
   if (slot_token_ids_.empty()) return node;
   const uint64_t page_size = config_.page_size;
   const uint64_t limit = (token_ids.size() - 1) / page_size;
@@ -41,51 +43,74 @@ uint32_t Cache::find_hits(std::span<const uint32_t> token_ids) {
     hit_pages_.push_back(page);
     node = next;
   }
+  hit_nodes_[0] = node;
   return node;
 }
 
-// V-W7: a block's key stands for every token before it, so the walk goes on past unregistered
-// blocks. The hit H is the last block of a run of registered blocks c = ceil((W-1)/page_size) long
-// (or reaching block 0); hit_pages_ holds kNullPage for blocks 0 .. H-c-1, then the run's pages.
-uint32_t Cache::find_window_hits(std::span<const uint32_t> token_ids) {
-  hit_pages_.clear();
-  walk_pages_.clear();
-  detail::NodeId node = detail::PrefixIndex::kRoot;
-  detail::NodeId hit_node = node;
-  if (slot_token_ids_.empty()) return node;
+// Walks group g's keys of the prompt's first `limit` blocks (from its root), up to the first block
+// without a node (no later key either): walk_pages_[g] holds each block's page or kNoPage.
+void Cache::walk_group_keys(std::span<const uint32_t> token_ids, uint32_t group, uint64_t limit) {
+  walk_pages_[group].clear();
+  walk_nodes_[group].clear();
   const uint64_t page_size = config_.page_size;
-  const uint64_t limit = (token_ids.size() - 1) / page_size;
-  const uint64_t run_needed = page_count_for(config_.sliding_window - 1);
-  uint64_t hit = 0;
-  uint64_t run = 0;  // registered blocks ending at this one
+  detail::NodeId node = group;  // the group's root
   for (uint64_t block = 0; block < limit; ++block) {
     node = prefix_.find(node, token_ids.subspan(block * page_size, page_size));
-    if (node == detail::PrefixIndex::kNoNode) break;  // no later key either
-    walk_pages_.push_back(prefix_.page_of(node));
-    run = walk_pages_.back() == detail::PrefixIndex::kNoPage ? 0 : run + 1;
-    if (run >= std::min(block + 1, run_needed)) {
-      hit = block + 1;
-      hit_node = node;
-    }
+    if (node == detail::PrefixIndex::kNoNode) break;
+    walk_pages_[group].push_back(prefix_.page_of(node));
+    walk_nodes_[group].push_back(node);
   }
-  const uint64_t nulls = hit > run_needed ? hit - run_needed : 0;
-  hit_pages_.assign(nulls, kNullPage);
-  hit_pages_.insert(hit_pages_.end(), walk_pages_.begin() + static_cast<std::ptrdiff_t>(nulls),
-                    walk_pages_.begin() + static_cast<std::ptrdiff_t>(hit));
-  return hit_node;
 }
 
-// Registers the blocks of `seq` after the hits that are full, under their keys, unless a key is
-// registered already (the page then stays unregistered). `node` is the last hit's node.
-void Cache::register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids,
-                            uint32_t node) {
+// V-W7 and V-G6: a block's key stands for every token before it, so each walk goes on past
+// unregistered blocks. Group g accepts h when its blocks max(0, h-c_g) .. h-1 are registered
+// (c_g = ceil((W_g-1)/page_size), every block for full attention); the hit H is the largest h
+// every group accepts. hit_pages_ holds each group's H entries (kNullPage for a window group's
+// blocks 0 .. H-c_g-1), group-major; hit_nodes_ each group's node of block H-1.
+uint32_t Cache::find_group_hits(std::span<const uint32_t> token_ids) {
+  hit_pages_.clear();
+  for (uint32_t g = 0; g < groups_; ++g) hit_nodes_[g] = g;  // the roots
+  if (slot_token_ids_.empty()) return hit_nodes_[0];
+  const uint64_t limit = (token_ids.size() - 1) / config_.page_size;
+  uint64_t hit = limit;  // lowered to what each group accepts
+  for (uint32_t g = 0; g < groups_ && hit > 0; ++g) {
+    walk_group_keys(token_ids, g, hit);
+    const uint64_t needed = windows_[g] == 0 ? UINT64_MAX : page_count_for(windows_[g] - 1);
+    uint64_t accepted = 0;
+    uint64_t run = 0;  // registered blocks ending at this one
+    for (uint64_t block = 0; block < walk_pages_[g].size(); ++block) {
+      run = walk_pages_[g][block] == detail::PrefixIndex::kNoPage ? 0 : run + 1;
+      if (run >= std::min(block + 1, needed)) accepted = block + 1;
+    }
+    hit = std::min(hit, accepted);
+  }
+  for (uint32_t g = 0; g < groups_ && hit > 0; ++g) {
+    const uint64_t needed = windows_[g] == 0 ? UINT64_MAX : page_count_for(windows_[g] - 1);
+    const uint64_t nulls = hit > needed ? hit - needed : 0;
+    hit_pages_.insert(hit_pages_.end(), nulls, kNullPage);
+    hit_pages_.insert(hit_pages_.end(), walk_pages_[g].begin() + static_cast<std::ptrdiff_t>(nulls),
+                      walk_pages_[g].begin() + static_cast<std::ptrdiff_t>(hit));
+    hit_nodes_[g] = walk_nodes_[g][hit - 1];
+  }
+  return hit_nodes_[0];
+}
+
+// Registers every group's full blocks after the hit, group 0 first (V-G5).
+void Cache::register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids) {
+  for (uint32_t g = 0; g < groups_; ++g) register_group_blocks(seq, g, token_ids, hit_nodes_[g]);
+}
+
+// Registers group g's blocks of `seq` after the hits that are full, under their keys, unless a key
+// is registered already (the page then stays unregistered). `node` is the group's last hit node.
+void Cache::register_group_blocks(const Sequence& seq, uint32_t group,
+                                  std::span<const uint32_t> token_ids, uint32_t node) {
   if (slot_token_ids_.empty()) return;
   const uint64_t page_size = config_.page_size;
   const uint64_t full_blocks = token_ids.size() / page_size;
-  for (uint64_t block = hit_pages_.size(); block < full_blocks; ++block) {
+  for (uint64_t block = hit_blocks(); block < full_blocks; ++block) {
     node = prefix_.find_or_add(node, token_ids.subspan(block * page_size, page_size));
     if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage) continue;  // a duplicate key
-    const PageId page = seq.block_table[block];
+    const PageId page = seq.group(group).block_table[block];
     prefix_.assign(node, page);
     pages_.set_registered(page, true);
   }
@@ -107,20 +132,26 @@ Error Cache::make_room_with_hits(uint64_t new_pages, uint32_t requester,
   return error;
 }
 
-// Appends hit_pages_ (taken from the queue, or shared; null ones as null entries) and `new_pages`
-// new pages to `seq`.
+// Appends each group's hit_pages_ (taken from the queue, or shared; null ones as null entries),
+// then `new_pages` new pages per group to `seq`: every hit is taken before any new page (V-G6),
+// so a new page never consumes a hit.
 void Cache::take_hits_and_pages(Sequence& seq, uint64_t new_pages) {
-  for (const PageId page : hit_pages_) {
+  const uint64_t hits = hit_blocks();
+  for (uint64_t i = 0; i < hit_pages_.size(); ++i) {
+    Table& table = seq.group(static_cast<uint32_t>(i / hits));
+    const PageId page = hit_pages_[i];
     if (page == kNullPage) {
-      ++seq.null_entries;
+      ++table.null_entries;
     } else if (pages_.refcount(page) == 0) {
       pages_.take_cached(page);
     } else {
       pages_.share(page);
     }
-    seq.block_table.push_back(page);
+    table.block_table.push_back(page);
   }
-  for (uint64_t i = 0; i < new_pages; ++i) seq.block_table.push_back(take_page());
+  for (uint32_t g = 0; g < groups_; ++g) {
+    for (uint64_t i = 0; i < new_pages; ++i) seq.group(g).block_table.push_back(take_page());
+  }
 }
 
 // The checks of a prompt that creates `id` (prefill, admit): its length, the caller's buffer, and
@@ -129,7 +160,7 @@ Error Cache::prompt_error(SeqId id, std::span<const uint32_t> token_ids,
                           std::span<const uint32_t> token_words) const {
   const uint64_t n = token_ids.size();
   if (n == 0 || n > kMaxAppendTokens) return Error::invalid_argument;
-  if (token_words.size() != n * words_per_token_)
+  if (token_words.size() != n * groups_ * words_per_token_)
     return Error::invalid_argument;  // caller's buffer does not match the ids
   if (index_.find(id) != kAbsent) return Error::sequence_exists;
   return Error::none;
@@ -144,31 +175,31 @@ Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
   }
   const uint64_t n = token_ids.size();
 
-  const uint32_t last_hit_node = find_hits(token_ids);
-  const uint64_t hit_count = hit_pages_.size();
+  find_hits(token_ids);
+  const uint64_t hit_count = hit_blocks();
   // boundary_block=extra (V-B1): a prompt that ends on a block boundary takes an empty page too.
   const uint64_t extra = config_.boundary_block_extra && divider_.offset(n) == 0 ? 1 : 0;
-  const uint64_t new_pages = page_count_for(n) - hit_count + extra;
-  if (const Error error = make_room_with_hits(new_pages, kNone, protected_ids);
+  const uint64_t new_pages = page_count_for(n) - hit_count + extra;  // per group
+  if (const Error error = make_room_with_hits(new_pages * groups_, kNone, protected_ids);
       error != Error::none) {
     return fail(error);
   }
   const uint32_t slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
   take_hits_and_pages(seq, new_pages);
-  keep_windowed(seq, token_ids.first(null_tokens(seq)),
-                token_words.first(null_tokens(seq) * words_per_token_));
+  keep_windowed(seq, token_ids, token_words);
 
   const uint64_t hit_tokens = hit_count * config_.page_size;
   seq.token_count = hit_tokens;  // write_tokens continues from here
   token_count_ += hit_tokens;
-  write_tokens(seq, static_cast<uint32_t>(n - hit_tokens),
-               token_words.subspan(hit_tokens * words_per_token_));
+  const uint64_t written = n - hit_tokens;
+  write_tokens(seq, static_cast<uint32_t>(written),
+               group_words(token_words, n, hit_tokens, written));
   if (!slot_token_ids_.empty()) {
-    for (uint64_t i = 0; i < slot_mapping_.size(); ++i)
-      slot_token_ids_[slot_mapping_[i]] = token_ids[hit_tokens + i];
+    for (uint64_t i = 0; i < slot_mapping_.size(); ++i)  // each group's slots in turn
+      slot_token_ids_[slot_mapping_[i]] = token_ids[hit_tokens + i % written];
   }
-  if (!config_.register_at_release) register_blocks(seq, token_ids, last_hit_node);
+  if (!config_.register_at_release) register_blocks(seq, token_ids);
   use(slot, now);
   return Outcome{Error::none, evicted_, hit_tokens, true};
 }
@@ -180,7 +211,7 @@ std::vector<std::pair<PageId, std::vector<uint32_t>>> Cache::registered_keys() c
     detail::NodeId node = prefix_.node_of(page);
     if (node == detail::PrefixIndex::kNoNode) continue;
     std::vector<uint32_t> key;
-    for (; node != detail::PrefixIndex::kRoot; node = prefix_.parent(node)) {
+    for (; node >= prefix_.root_count(); node = prefix_.parent(node)) {
       const auto ids = prefix_.ids(node);
       key.insert(key.begin(), ids.begin(), ids.end());
     }
@@ -198,6 +229,12 @@ std::vector<PageId> Cache::cached_queue() const {
     queue.push_back(page);
   }
   return queue;
+}
+
+uint32_t Cache::key_group(PageId page) const {
+  const detail::NodeId node =
+      slot_token_ids_.empty() ? detail::PrefixIndex::kNoNode : prefix_.node_of(page);
+  return node == detail::PrefixIndex::kNoNode ? 0 : prefix_.root_of(node);
 }
 
 }  // namespace kvcache

@@ -18,7 +18,8 @@ namespace kvcache::detail {
 using NodeId = uint32_t;
 
 // A key is a whole token-id prefix through the end of a block. It is stored as a node: (parent
-// node = the key one block shorter, the block's page_size ids). Node kRoot is the empty prefix.
+// node = the key one block shorter, the block's page_size ids). Node kRoot is the empty prefix;
+// with KV groups nodes 0 .. G-1 are each group's empty prefix (keys per group, V-G5).
 // A node's hash chains its parent's hash with its ids; the map goes from hash to nodes (chained
 // buckets), and a lookup compares the parent node and every id, so a hash collision can never
 // give a wrong hit.
@@ -38,10 +39,11 @@ class PrefixIndex {
   static constexpr NodeId kNoNode = UINT32_MAX;
   static constexpr PageId kNoPage = UINT32_MAX;
 
-  PrefixIndex(uint32_t page_size, uint32_t page_count)
-      : page_size_(page_size), node_of_page_(page_count, kNoNode) {
-    nodes_.push_back(Node{root_hash(), kNoNode, 0, kNoPage, kNoNode, true});
-    ids_.resize(page_size);  // the root's ids are never read
+  PrefixIndex(uint32_t page_size, uint32_t page_count, uint32_t root_count = 1)
+      : page_size_(page_size), root_count_(root_count), node_of_page_(page_count, kNoNode) {
+    for (NodeId root = 0; root < root_count; ++root)
+      nodes_.push_back(Node{root_hash(root), kNoNode, 0, kNoPage, kNoNode, true});
+    ids_.resize(uint64_t{page_size} * root_count);  // the roots' ids are never read
     buckets_.assign(64, kNoNode);
   }
 
@@ -94,6 +96,12 @@ class PrefixIndex {
 
   // ---- read access for audit() and observers ----
   uint32_t page_size() const { return page_size_; }
+  uint32_t root_count() const { return root_count_; }  // node g is group g's root
+  // The group of `node`'s key: the root its parent chain reaches.
+  NodeId root_of(NodeId node) const {
+    while (node >= root_count_) node = nodes_[node].parent;
+    return node;
+  }
   uint32_t node_capacity() const { return static_cast<uint32_t>(nodes_.size()); }
   bool live(NodeId node) const { return nodes_[node].live; }
   NodeId parent(NodeId node) const { return nodes_[node].parent; }
@@ -103,7 +111,8 @@ class PrefixIndex {
     return {ids_.data() + uint64_t{node} * page_size_, page_size_};
   }
   uint64_t expected_hash(NodeId node) const {
-    return node == kRoot ? root_hash() : chain_hash(nodes_[nodes_[node].parent].hash, ids(node));
+    return node < root_count_ ? root_hash(node)
+                              : chain_hash(nodes_[nodes_[node].parent].hash, ids(node));
   }
   // Whether `node` is in the bucket chain of its hash (exactly once is checked by the caller).
   uint32_t times_in_bucket(NodeId node) const {
@@ -127,7 +136,8 @@ class PrefixIndex {
     bool live;
   };
 
-  static uint64_t root_hash() { return 0xCBF29CE484222325ull; }
+  // Group 0's root hash is the one-group index's; each group's roots differ, so do their keys.
+  static uint64_t root_hash(NodeId root) { return 0xCBF29CE484222325ull ^ (uint64_t{root} << 56); }
 
   static uint64_t chain_hash(uint64_t parent_hash, std::span<const uint32_t> ids) {
     uint64_t h = parent_hash;
@@ -166,7 +176,7 @@ class PrefixIndex {
 
   // Removes `node` and then its ancestors while they are unregistered and childless.
   void prune(NodeId node) {
-    while (node != kRoot && nodes_[node].page == kNoPage && nodes_[node].child_count == 0) {
+    while (node >= root_count_ && nodes_[node].page == kNoPage && nodes_[node].child_count == 0) {
       const NodeId parent = nodes_[node].parent;
       unlink_from_bucket(node);
       nodes_[node].live = false;
@@ -186,7 +196,7 @@ class PrefixIndex {
 
   void rehash(uint64_t bucket_count) {
     buckets_.assign(bucket_count, kNoNode);
-    for (NodeId node = 1; node < nodes_.size(); ++node) {
+    for (NodeId node = root_count_; node < nodes_.size(); ++node) {
       if (!nodes_[node].live) continue;
       const uint64_t b = bucket(nodes_[node].hash);
       nodes_[node].next = buckets_[b];
@@ -195,7 +205,8 @@ class PrefixIndex {
   }
 
   uint32_t page_size_;
-  std::vector<Node> nodes_;           // node 0 is the root
+  uint32_t root_count_;               // one root per KV group
+  std::vector<Node> nodes_;           // nodes 0 .. root_count_-1 are the roots
   std::vector<uint32_t> ids_;         // page_size ids per node
   std::vector<NodeId> buckets_;       // power of two; chains through Node::next
   std::vector<NodeId> node_of_page_;  // per page: its key's node, or kNoNode

@@ -18,7 +18,10 @@ kvcache::Config to_cache_config(const Config& config) {
       config.cpu_pages,
       config.boundary_block,
       config.register_at,
-      config.sliding_window};
+      config.sliding_window,
+      config.group_count};
+  std::copy(config.group_windows.begin(), config.group_windows.end(),
+            cache_config.group_windows.begin());
   return cache_config;
 }
 
@@ -39,17 +42,30 @@ HostBackend::HostBackend(const Config& config, std::unique_ptr<kvcache::PageStor
       store_(std::move(store)),
       cache_(to_cache_config(config), *store_) {}
 
+// token_words_ := the words of tokens of these values, each group's from its own values (V-G2),
+// group-major as the cache takes them.
+void HostBackend::fill_words(std::span<const uint64_t> values) {
+  const uint64_t words_per_token = config_.words_per_token();
+  token_words_.resize(values.size() * config_.groups() * words_per_token);
+  uint64_t at = 0;
+  for (uint32_t g = 0; g < config_.groups(); g++) {
+    for (const uint64_t value : values) {
+      fill_token_words(group_token_value(value, g), config_,
+                       std::span(token_words_).subspan(at, words_per_token));
+      at += words_per_token;
+    }
+  }
+}
+
 // token_words_ := the words of `token_count` generated tokens of (tick, entry), offsets from 0
 // (V2); none for a count out of range, which the cache refuses before reading them.
 void HostBackend::generated_words(uint32_t token_count, Tick tick, uint32_t entry) {
-  const uint64_t words_per_token = config_.words_per_token();
   token_words_.clear();
   if (token_count < 1 || token_count > append_token_count_max) return;
-  token_words_.resize(token_count * words_per_token);
-  for (uint32_t offset = 0; offset < token_count; offset++) {
-    fill_token_words(token_value(tick, entry, offset), config_,
-                     std::span(token_words_).subspan(offset * words_per_token, words_per_token));
-  }
+  token_values_.resize(token_count);
+  for (uint32_t offset = 0; offset < token_count; offset++)
+    token_values_[offset] = token_value(tick, entry, offset);
+  fill_words(token_values_);
 }
 
 Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
@@ -60,12 +76,19 @@ Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t 
     return to_result(cache_.append(seq, token_count, token_words_, tick, protected_ids));
   }
   // append_atomicity=token (docs/semantics.md 14.1), the way a one-token-at-a-time engine API
-  // gives it: one cache append per token, stopping at the first failure.
+  // gives it: one cache append per token, stopping at the first failure. A token's words are one
+  // slice per group.
   Result result = result_of(Status::ok);
+  std::vector<uint32_t> one_token;
   for (uint32_t offset = 0; offset < token_count; offset++) {
-    const Result one = to_result(cache_.append(
-        seq, 1, std::span(token_words_).subspan(offset * words_per_token, words_per_token), tick,
-        protected_ids));
+    one_token.clear();
+    for (uint32_t g = 0; g < config_.groups(); g++) {
+      const auto words =
+          std::span(token_words_)
+              .subspan((uint64_t{g} * token_count + offset) * words_per_token, words_per_token);
+      one_token.insert(one_token.end(), words.begin(), words.end());
+    }
+    const Result one = to_result(cache_.append(seq, 1, one_token, tick, protected_ids));
     if (one.status != Status::ok) return one;
     result.evicted.insert(result.evicted.end(), one.evicted.begin(), one.evicted.end());
   }
@@ -78,14 +101,8 @@ Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t 
 bool HostBackend::prompt_words(const Op& op) {
   const auto ids = prompt_token_ids(op.entries);
   if (!ids) return false;
-  const uint64_t words_per_token = config_.words_per_token();
-  const std::vector<uint64_t> values = prompt_token_values(*ids);
   token_ids_.assign(ids->begin(), ids->end());
-  token_words_.resize(values.size() * words_per_token);
-  for (size_t i = 0; i < values.size(); i++) {
-    fill_token_words(values[i], config_,
-                     std::span(token_words_).subspan(i * words_per_token, words_per_token));
-  }
+  fill_words(prompt_token_values(*ids));
   return true;
 }
 
@@ -122,7 +139,8 @@ Result HostBackend::lifecycle(const Op& op, Tick tick) {
 std::optional<PrefixCacheView> HostBackend::prefix_cache() const {
   PrefixCacheView view;
   for (const auto& [page, key] : cache_.registered_keys()) {
-    view.registered.push_back({std::vector<uint64_t>(key.begin(), key.end()), page});
+    view.registered.push_back(
+        {std::vector<uint64_t>(key.begin(), key.end()), page, cache_.key_group(page)});
   }
   for (const kvcache::PageId page : cache_.cached_queue()) view.queue.push_back(page);
   return view;
@@ -193,55 +211,67 @@ std::optional<InfoView> HostBackend::info(SeqId seq) const {
   return InfoView{found->token_count, found->page_count, found->pinned};
 }
 
+// The G tables concatenated in group order (V-G7).
 std::vector<uint64_t> HostBackend::block_table(SeqId seq) const {
   std::vector<uint64_t> table;
-  for (const kvcache::PageId page : cache_.block_table(seq))
-    table.push_back(page == kvcache::kNullPage ? null_page : page);
+  for (uint32_t g = 0; g < cache_.group_count(); g++) {
+    for (const kvcache::PageId page : cache_.block_table(seq, g))
+      table.push_back(page == kvcache::kNullPage ? null_page : page);
+  }
   return table;
 }
 
-// S's leading null entries (V-W2): their tokens are gone, and no page store ever sees them.
-uint64_t HostBackend::null_entries(SeqId seq) const {
-  const auto table = cache_.block_table(seq);
+// Group g's leading null entries (V-W2): their tokens are gone, and no page store ever sees them.
+uint64_t HostBackend::null_entries(SeqId seq, uint32_t group) const {
+  const auto table = cache_.block_table(seq, group);
   uint64_t nulls = 0;
   while (nulls < table.size() && table[nulls] == kvcache::kNullPage) nulls++;
   return nulls;
 }
 
-// The end of the tokens S's block table holds: n, or only its null entries' tokens for a sequence
+// The end of the tokens group g's table holds: n, or only its null entries' tokens for a sequence
 // swapped out (V-S4, V-W6). A table too short for n (a cache bug) gives fewer words, which the
 // runner reports.
-uint64_t HostBackend::readable_tokens(SeqId seq) const {
+uint64_t HostBackend::readable_tokens(SeqId seq, uint32_t group) const {
   const auto found = cache_.info(seq);
   if (!found) return 0;
   return std::min<uint64_t>(found->token_count,
-                            uint64_t{cache_.block_table(seq).size()} * config_.page_size);
+                            uint64_t{cache_.block_table(seq, group).size()} * config_.page_size);
 }
 
-// Tokens z*page_size .. n-1 (V-W3), gathered through the table after its null entries.
+// Tokens z_g*page_size .. n-1 of every group (V-W3, V-G2), gathered through each table after its
+// null entries.
 std::vector<uint32_t> HostBackend::gather_words(SeqId seq) {
-  return gather_token_words(seq, 0, UINT64_MAX);  // from the first non-null entry on
+  return gather_token_words(seq, 0, UINT64_MAX);  // from each first non-null entry on
 }
 
-// Gathers from the page holding first_token on (never a null entry's), then drops the tokens
-// before it.
 std::vector<uint32_t> HostBackend::gather_token_words(SeqId seq, uint64_t first_token,
                                                       uint64_t token_count) {
-  const uint64_t tokens = readable_tokens(seq);
   std::vector<uint32_t> words;
-  if (first_token >= tokens) return words;
+  for (uint32_t g = 0; g < cache_.group_count(); g++)
+    gather_group_words(seq, g, first_token, token_count, words);
+  return words;
+}
+
+// Appends group g's words of tokens [first_token, first_token + token_count) clipped to its
+// non-null entries: gathers from the page holding the first on, then drops the tokens before it.
+void HostBackend::gather_group_words(SeqId seq, uint32_t group, uint64_t first_token,
+                                     uint64_t token_count, std::vector<uint32_t>& words) {
+  const uint64_t tokens = readable_tokens(seq, group);
+  if (first_token >= tokens) return;
   const uint64_t end = first_token + std::min(token_count, tokens - first_token);
-  first_token = std::max(first_token, null_entries(seq) * config_.page_size);
-  if (first_token >= end) return words;
+  first_token = std::max(first_token, null_entries(seq, group) * config_.page_size);
+  if (first_token >= end) return;
   const uint64_t first_page = first_token / config_.page_size;
   const uint64_t page_first_token = first_page * config_.page_size;
   const uint64_t words_per_token = config_.words_per_token();
-  words.resize((end - page_first_token) * words_per_token);
-  store_->gather(cache_.block_table(seq).subspan(first_page), end - page_first_token, words);
-  words.erase(words.begin(),
-              words.begin() +
-                  static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token));
-  return words;
+  std::vector<uint32_t> gathered((end - page_first_token) * words_per_token);
+  store_->gather(cache_.block_table(seq, group).subspan(first_page), end - page_first_token,
+                 gathered);
+  words.insert(words.end(),
+               gathered.begin() +
+                   static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token),
+               gathered.end());
 }
 
 }  // namespace kv

@@ -36,17 +36,21 @@ class HostBackend : public Backend {
   Result prefill(const Op& op, Tick tick);  // and admit
   Result lifecycle(const Op& op, Tick tick);
   bool prompt_words(const Op& op);
+  void fill_words(std::span<const uint64_t> values);
   void generated_words(uint32_t token_count, Tick tick, uint32_t entry);
-  uint64_t null_entries(SeqId seq) const;
-  uint64_t readable_tokens(SeqId seq) const;
+  uint64_t null_entries(SeqId seq, uint32_t group) const;
+  uint64_t readable_tokens(SeqId seq, uint32_t group) const;
+  void gather_group_words(SeqId seq, uint32_t group, uint64_t first_token, uint64_t token_count,
+                          std::vector<uint32_t>& words);
   static Result with_hit(const kvcache::Outcome& outcome);
 
   Config config_;
   std::string name_;
   std::unique_ptr<kvcache::PageStore> store_;
   kvcache::Cache cache_;
-  std::vector<uint32_t> token_words_;  // scratch for appends and prefills, reused
-  std::vector<uint32_t> token_ids_;    // scratch for prefills
+  std::vector<uint32_t> token_words_;   // scratch for appends and prefills, reused
+  std::vector<uint32_t> token_ids_;     // scratch for prefills
+  std::vector<uint64_t> token_values_;  // scratch for generated tokens' values
   std::vector<uint32_t> last_read_;
 };
 

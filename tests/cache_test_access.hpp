@@ -106,6 +106,26 @@ struct CacheTestAccess {
   static void clear_windowed_words(Cache& cache, SeqId id) {
     cache.slots_[slot_of(cache, id)].windowed_words.clear();
   }
+  // KV groups: one group's table and what it keeps.
+  static void pop_group_entry(Cache& cache, SeqId id, uint32_t group) {
+    cache.slots_[slot_of(cache, id)].group(group).block_table.pop_back();
+  }
+  static void set_group_entry(Cache& cache, SeqId id, uint32_t group, size_t entry, PageId page) {
+    cache.slots_[slot_of(cache, id)].group(group).block_table[entry] = page;
+  }
+  static void set_group_null_entries(Cache& cache, SeqId id, uint32_t group, uint32_t count) {
+    cache.slots_[slot_of(cache, id)].group(group).null_entries = count;
+  }
+  static void clear_group_windowed_words(Cache& cache, SeqId id, uint32_t group) {
+    cache.slots_[slot_of(cache, id)].group(group).windowed_words.clear();
+  }
+  static void clear_windowed_ids(Cache& cache, SeqId id) {
+    cache.slots_[slot_of(cache, id)].windowed_ids.clear();
+  }
+  // Re-parents a registered page's key node under another group's root.
+  static void move_key_to_root(Cache& cache, PageId page, detail::NodeId root) {
+    PrefixIndexTestAccess::set_parent(cache.prefix_, cache.prefix_.node_of(page), root);
+  }
 };
 
 }  // namespace kvcache

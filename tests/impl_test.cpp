@@ -1277,8 +1277,7 @@ TEST_F(WindowTest, AuditReportsEveryWindowCorruption) {
        },
        "sequence 2: null entries expected at most skip(n) = 0, actual 1"},
       {[](Cache& c) { A::clear_windowed_words(c, 1); },
-       "sequence 1: tokens kept for its null entries expected 2 (8 words), actual 2 ids and 0 "
-       "words"},
+       "sequence 1: words kept for its null entries expected 8 (2 tokens), actual 0"},
   };
   for (const auto& each : cases) {
     const std::string& expected = each.second;  // not a structured binding: clang-14 lambdas

@@ -197,6 +197,7 @@ Capabilities Capabilities::all() {
   caps.ops.fill(true);
   caps.audits = true;
   caps.sliding_window = {0, 1048576};           // impl/ implements section 16
+  caps.kv_groups = {0, 8};                      // and section 17 (host and hip-emu)
   caps.either_variants.append_by_token = true;  // runner/host_backend.cpp appends token by token
   caps.either_variants.rejected_slots = true;   // kvcache::Config::release_rejected_slots
   caps.either_variants.boundary_block = true;   // kvcache::Config::boundary_block_extra
