@@ -13,7 +13,9 @@ constexpr uint8_t escape_byte = 0xFF;  // this config byte: a raw u16 follows (p
 constexpr uint32_t small_value_count = 16;
 constexpr std::array<uint32_t, 4> head_dims = {2, 1, 3, 4};  // code 0 is the default shape
 // The extras byte (kvtrace 3): bits 0-3 a sliding window (code 0: none), bits 4-6 cpu_pages
-// (code 0: none, k: 2^(k-1)). Windows below, at and past small pages, and one past every pool.
+// (code 0: none, k: 2^(k-1)), bit 7 two KV groups (section 17): a full-attention group beside one
+// with that window (`kv_groups=0,W`; code 0: `kv_groups=0,0`). Windows below, at and past small
+// pages, and one past every pool.
 constexpr std::array<uint32_t, 15> windows = {2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 17, 24, 32, 64, 4096};
 constexpr uint32_t cpu_pages_code_max = 7;  // cpu_pages up to 64
 constexpr std::array<SeqId, 7> large_ids = {8,           255,         256,        65536,
@@ -51,7 +53,13 @@ Config decode_config(ByteReader& in) {
   config.prefix_caching = (flags & 0x80) != 0;
   config.max_pages = decode_small(in);
   const uint8_t extras = in.byte();
-  config.sliding_window = (extras & 15) == 0 ? 0 : windows[(extras & 15) - 1];
+  const uint32_t window = (extras & 15) == 0 ? 0 : windows[(extras & 15) - 1];
+  if (extras & 0x80) {
+    config.group_count = 2;
+    config.group_windows[1] = window;
+  } else {
+    config.sliding_window = window;
+  }
   const uint32_t cpu_code = (extras >> 4) & 7;
   config.cpu_pages = cpu_code == 0 ? 0 : 1u << (cpu_code - 1);
   bound_pool(config);
@@ -60,8 +68,13 @@ Config decode_config(ByteReader& in) {
 
 // The extras byte of `config`, or why the format cannot hold its window or CPU pool.
 std::variant<uint8_t, std::string> encode_extras(const Config& config) {
-  const auto window = std::find(windows.begin(), windows.end(), config.sliding_window);
-  if (config.sliding_window != 0 && window == windows.end()) {
+  const bool hybrid = config.group_count > 0;
+  if (hybrid && (config.group_count != 2 || config.group_windows[0] != 0)) {
+    return std::string("the byte format holds kv_groups=0,W only (two groups, the first full)");
+  }
+  const uint32_t any_window = hybrid ? config.group_windows[1] : config.sliding_window;
+  const auto window = std::find(windows.begin(), windows.end(), any_window);
+  if (any_window != 0 && window == windows.end()) {
     return std::string(
         "the byte format holds sliding windows 2..9, 12, 16, 17, 24, 32, 64 and 4096 only");
   }
@@ -73,8 +86,8 @@ std::variant<uint8_t, std::string> encode_extras(const Config& config) {
     return std::string("the byte format holds cpu_pages 0 and powers of two up to 64 only");
   }
   const uint32_t window_code =
-      config.sliding_window == 0 ? 0 : static_cast<uint32_t>(window - windows.begin()) + 1;
-  return static_cast<uint8_t>(window_code | cpu_code << 4);
+      any_window == 0 ? 0 : static_cast<uint32_t>(window - windows.begin()) + 1;
+  return static_cast<uint8_t>(window_code | cpu_code << 4 | (hybrid ? 0x80u : 0u));
 }
 
 std::variant<std::monostate, std::string> encode_config(ByteWriter& out, const Config& config) {

@@ -77,9 +77,15 @@ void change_config(Rng& rng, kv::Config& config) {
       config.eviction =
           config.eviction == kv::Eviction::lru ? kv::Eviction::none : kv::Eviction::lru;
       break;
-    case 3: {  // none, or a window below, at or past small pages (all in the byte format)
+    case 3: {  // none, or a window below, at or past small pages (all in the byte format), for
+               // the one group or beside a full-attention group (kv_groups=0,W)
       const uint32_t windows[] = {0, 2, 3, 4, 5, 8, 16, 17};
-      config.sliding_window = windows[below(rng, std::size(windows))];
+      const uint32_t window = windows[below(rng, std::size(windows))];
+      const bool hybrid = below(rng, 3) == 0;
+      config.sliding_window = hybrid ? 0 : window;
+      config.group_count = hybrid ? 2 : 0;
+      config.group_windows = {};
+      config.group_windows[1] = hybrid ? window : 0;
       break;
     }
     default:

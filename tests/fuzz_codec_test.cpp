@@ -81,6 +81,23 @@ TEST(FuzzCodec, KindBytesFollowTheWeights) {
             8 * bytes_of[static_cast<size_t>(OpKind::check)]);
 }
 
+// Bit 7 of the extras byte: kv_groups=0,W (section 17) round-trips; other groups are refused.
+TEST(FuzzCodec, TwoKvGroupsInTheExtrasByte) {
+  // extras 0x8B: window code 11 (17) for group 1 beside a full-attention group 0, no CPU pool.
+  const Trace trace = fuzz::decode_bytes(std::vector<uint8_t>{1, 0, 7, 0x8B});
+  EXPECT_EQ(format_config(trace.config),
+            "config page_size=2 max_pages=8 eviction=none kv_groups=0,17");
+  auto encoded = fuzz::encode_trace(trace);
+  ASSERT_TRUE(std::holds_alternative<std::vector<uint8_t>>(encoded));
+  EXPECT_EQ(std::get<std::vector<uint8_t>>(encoded), (std::vector<uint8_t>{1, 0, 7, 0x8B}));
+  EXPECT_EQ(fuzz::decode_bytes(std::vector<uint8_t>{1, 0, 7, 0x80}).config.group_windows[1], 0u);
+  Trace odd = trace;
+  odd.config.group_count = 3;
+  encoded = fuzz::encode_trace(odd);
+  ASSERT_TRUE(std::holds_alternative<std::string>(encoded));
+  EXPECT_NE(std::get<std::string>(encoded).find("kv_groups=0,W only"), std::string::npos);
+}
+
 // The extras byte: a sliding window and a CPU pool (kvtrace 3) round-trip; others are refused.
 TEST(FuzzCodec, WindowAndCpuPoolInTheExtrasByte) {
   // page_size=2 (code 1), max_pages=8 (code 7), extras 0x3B: window code 11 (17), cpu code 3 (4).
