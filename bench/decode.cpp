@@ -58,6 +58,17 @@ void BM_decode_window(benchmark::State& state) {
   run_decode<Driver>(state, config);
 }
 
+// (b) in a hybrid model (docs/semantics.md section 17): a full-attention group beside a 128-token
+// window group over one pool of 131072 pages (each append writes both groups; the window group
+// releases as in BM_decode_window). Compare with BM_decode for the second group's cost.
+template <class Driver>
+void BM_decode_hybrid(benchmark::State& state) {
+  kv::Config config = make_config(16, 131072, kv::Eviction::none);
+  config.group_count = 2;
+  config.group_windows[1] = 128;
+  run_decode<Driver>(state, config);
+}
+
 // Workload (b) as a kvtrace: the same ops, in order, in memory.
 kv::Trace decode_trace() {
   kv::Trace trace;
@@ -95,6 +106,12 @@ BENCHMARK_TEMPLATE(BM_decode_window, ModelDriver)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_decode_window, ImplDriver)
     ->Name("BM_decode_window/impl")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_decode_hybrid, ModelDriver)
+    ->Name("BM_decode_hybrid/model")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_decode_hybrid, ImplDriver)
+    ->Name("BM_decode_hybrid/impl")
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_runner_decode, host, "host")
     ->Name("BM_runner/decode")

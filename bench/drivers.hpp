@@ -97,7 +97,7 @@ class NullPageStore final : public kvcache::PageStore {
 
 // impl/: kvcache::Cache over a page store (HostPageStore unless stated), called directly as an
 // engine would call it. Appends pass real token words (the default shape) from a buffer filled
-// once.
+// once; with KV groups (section 17) each group's words, group-major, copied per call.
 template <class Store = kvcache::HostPageStore>
 class ImplDriverOn {
  public:
@@ -105,19 +105,21 @@ class ImplDriverOn {
       : store_(kv::to_cache_config(config)),
         cache_(kv::to_cache_config(config), store_),
         words_per_token_(config.words_per_token()),
-        token_words_(kMaxAppend * words_per_token_) {
-    for (uint32_t offset = 0; offset < kMaxAppend; offset++) {
-      kv::fill_token_words(
-          kv::token_value(0, 0, offset), config,
-          std::span(token_words_).subspan(offset * words_per_token_, words_per_token_));
+        groups_(config.groups()),
+        token_words_(groups_ * kMaxAppend * words_per_token_) {
+    for (uint32_t g = 0; g < groups_; g++) {
+      for (uint32_t offset = 0; offset < kMaxAppend; offset++) {
+        kv::fill_token_words(
+            kv::group_token_value(kv::token_value(0, 0, offset), g), config,
+            std::span(token_words_)
+                .subspan((g * kMaxAppend + offset) * words_per_token_, words_per_token_));
+      }
     }
   }
 
   Done alloc(SeqId seq, Tick tick) { return done(cache_.alloc(seq, tick)); }
   Done append(SeqId seq, uint32_t token_count, Tick tick) {
-    const std::span<const uint32_t> words =
-        std::span<const uint32_t>(token_words_).first(token_count * words_per_token_);
-    return done(cache_.append(seq, token_count, words, tick));
+    return done(cache_.append(seq, token_count, words_for(token_count), tick));
   }
   Done fork(SeqId src, SeqId dst, Tick tick) { return done(cache_.fork(src, dst, tick)); }
   Done free(SeqId seq, Tick /*tick*/) { return done(cache_.free(seq)); }
@@ -128,12 +130,25 @@ class ImplDriverOn {
     return done(cache_.reserve(seq, token_count, tick));
   }
   Done commit(SeqId seq, uint32_t token_count, Tick tick) {
-    const std::span<const uint32_t> words =
-        std::span<const uint32_t>(token_words_).first(token_count * words_per_token_);
-    return done(cache_.commit(seq, token_count, words, tick));
+    return done(cache_.commit(seq, token_count, words_for(token_count), tick));
   }
 
  private:
+  // The words of `token_count` tokens: a prefix of the buffer for one group, else each group's
+  // run one after the other (kvcache::Config's group-major order).
+  std::span<const uint32_t> words_for(uint32_t token_count) {
+    const uint64_t run = token_count * words_per_token_;
+    if (groups_ == 1) return std::span<const uint32_t>(token_words_).first(run);
+    scratch_.resize(groups_ * run);
+    for (uint32_t g = 0; g < groups_; g++) {
+      const auto from =
+          token_words_.begin() + static_cast<int64_t>(g * kMaxAppend * words_per_token_);
+      std::copy(from, from + static_cast<int64_t>(run),
+                scratch_.begin() + static_cast<int64_t>(g * run));
+    }
+    return scratch_;
+  }
+
   static Done done(const kvcache::Outcome& outcome) {
     benchmark::DoNotOptimize(outcome.evicted.data());
     return Done{outcome.ok(), outcome.evicted.size()};
@@ -142,7 +157,9 @@ class ImplDriverOn {
   Store store_;
   kvcache::Cache cache_;
   uint64_t words_per_token_;
+  uint32_t groups_;
   std::vector<uint32_t> token_words_;
+  std::vector<uint32_t> scratch_;
 };
 
 using ImplDriver = ImplDriverOn<>;
