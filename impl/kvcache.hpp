@@ -342,6 +342,7 @@ class Cache {
   void unmark_victims();
 
   void audit_pages(std::vector<std::string>& problems) const;
+  std::vector<uint32_t> table_references(std::vector<std::string>& problems) const;
   void audit_sequences(std::vector<std::string>& problems) const;
   void audit_lru(std::vector<std::string>& problems) const;
   void audit_prefix(std::vector<std::string>& problems) const;

@@ -102,7 +102,7 @@ TEST(GroupsBackend, PrefixCacheNamesEachKeysGroup) {
 TEST(GroupsBackend, HipEmuMatchesHostOnRandomOps) {
   std::mt19937 rng(5);
   const auto pick = [&](uint32_t bound) { return static_cast<uint32_t>(rng() % bound); };
-  const char* kinds[] = {"append", "append", "fork",     "free",   "truncate", "read",
+  const char* kinds[] = {"append",  "append",  "fork",    "free",   "truncate", "read",
                          "prefill", "preempt", "reserve", "commit", "swap_out", "swap_in"};
   for (int round = 0; round < 6; round++) {
     const Config config = groups_config(1 + pick(3), 24, {0, 2 + pick(4), pick(2) * 3}, true);
