@@ -37,9 +37,9 @@ std::vector<uint32_t> Cache::page_groups() const {
   return groups;
 }
 
-// Refcounts against block-table references (every group's), the free stack against refcounts,
-// the page totals.
-void Cache::audit_pages(std::vector<std::string>& problems) const {
+// The block-table references of each page, every group's; a page id out of range, twice in one
+// sequence or in two groups' tables is a problem.
+std::vector<uint32_t> Cache::table_references(std::vector<std::string>& problems) const {
   const uint32_t max_pages = config_.max_pages;
   std::vector<uint32_t> references(max_pages, 0);
   std::vector<uint32_t> seen_in_slot(max_pages, kNone);   // catches a page twice in one sequence
@@ -74,6 +74,13 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
       }
     }
   }
+  return references;
+}
+
+// Refcounts against block-table references, the free stack against refcounts, the page totals.
+void Cache::audit_pages(std::vector<std::string>& problems) const {
+  const uint32_t max_pages = config_.max_pages;
+  const std::vector<uint32_t> references = table_references(problems);
   std::vector<uint8_t> on_free_stack(max_pages, 0);
   const std::span<const PageId> free_stack = pages_.free_stack();
   for (const PageId page : free_stack) {

@@ -53,21 +53,21 @@ bool Cache::plan_victims(uint64_t need, uint32_t requester, std::span<const SeqI
 // Every group's table.
 uint32_t Cache::mark_victim(const Sequence& victim) {
   uint32_t freed = 0;
-  for (uint32_t g = 0; g < groups_; ++g) {
-    for (const PageId page : victim.group(g).block_table) {
+  for_each_table(victim, [&](const Table& table) {
+    for (const PageId page : table.block_table) {
       if (page == kNullPage) continue;
       if (++pending_drop_[page] == pages_.refcount(page) && !is_hit(page)) ++freed;
     }
-  }
+  });
   return freed;
 }
 
 void Cache::unmark_victims() {
   for (const uint32_t slot : victim_slots_) {
-    for (uint32_t g = 0; g < groups_; ++g) {
-      for (const PageId page : slots_[slot].group(g).block_table)
+    for_each_table(slots_[slot], [&](const Table& table) {
+      for (const PageId page : table.block_table)
         if (page != kNullPage) pending_drop_[page] = 0;
-    }
+    });
   }
 }
 

@@ -26,6 +26,7 @@ Cache::Cache(const Config& config, PageStore& store)
       prefix_(config.page_size, config.prefix_caching ? config.max_pages : 0, config.groups()) {
   windows_ = config.group_count == 0 ? std::array<uint32_t, kMaxGroups>{config.sliding_window}
                                      : config.group_windows;
+  any_window_ = std::ranges::any_of(windows_, [](uint32_t window) { return window != 0; });
   pending_drop_.assign(config.max_pages, 0);
   if (config.prefix_caching) {
     slot_token_ids_.assign(uint64_t{config.max_pages} * config.page_size, kGeneratedToken);
@@ -49,17 +50,17 @@ bool Cache::lru_less(uint32_t a, uint32_t b) const {
 // Releases the entries past the first keep_page_count, last first (P14); null entries hold none.
 // Group 0's table first, then group 1's, ... (V-G3).
 void Cache::release_tail(Sequence& seq, uint32_t keep_page_count) {
-  for (uint32_t g = 0; g < groups_; ++g) {
-    auto& block_table = seq.group(g).block_table;
+  for_each_table(seq, [&](Table& table) {
+    auto& block_table = table.block_table;
     while (block_table.size() > keep_page_count) {
       if (block_table.back() != kNullPage) pages_.release(block_table.back());
       block_table.pop_back();
     }
-  }
+  });
 }
 
 // V-W4 per window group, in group order (V-G3).
-void Cache::release_out_of_window(Sequence& seq) {
+void Cache::release_windows(Sequence& seq) {
   for (uint32_t g = 0; g < groups_; ++g)
     if (windows_[g] != 0) release_group_out_of_window(seq, g);
 }

@@ -248,8 +248,9 @@ class Cache {
   };
   // One sequence, stored in slots_ and reused after free. block_table keeps its heap capacity
   // across reuse, so steady-state churn does not allocate. Its own Table is group 0's; groups 1 ..
-  // G-1 (kv_groups) live in other_groups, so the one-group path keeps its layout.
-  struct Sequence : Table {
+  // G-1 (kv_groups) live in other_groups, so the one-group path keeps its layout (Head first: the
+  // fields every op and LRU walk reads share the first cache line, as before groups).
+  struct SequenceHead {
     SeqId id = 0;
     bool live = false;
     bool pinned = false;
@@ -257,6 +258,8 @@ class Cache {
     Tick last_use = 0;
     uint64_t protect_epoch = 0;  // == protect_epoch_ while protected in the current eviction plan
     uint32_t lru_prev = kNone, lru_next = kNone;
+  };
+  struct Sequence : SequenceHead, Table {
     // The lifecycle (impl/lifecycle.cpp): tokens known but not computed (ids, words_per_token_
     // words each), slots reserved after the computed ones, and whether the next reserve looks up.
     std::vector<uint32_t> pending_ids;
@@ -276,6 +279,12 @@ class Cache {
     Table& group(uint32_t g) { return g == 0 ? *this : other_groups[g - 1]; }
     const Table& group(uint32_t g) const { return g == 0 ? *this : other_groups[g - 1]; }
   };
+  // Calls f on each table of `seq`, group 0 first: with one group, one plain call (the hot path).
+  template <class S, class F>
+  static void for_each_table(S& seq, F&& f) {
+    f(seq.group(0));
+    for (auto& table : seq.other_groups) f(table);
+  }
   // The pages a sequence's tokens hold: ceil(n / page_size) less its null entries, every group
   // (swap, V-W6, V-G4).
   uint32_t held_pages(const Sequence& seq) const {
@@ -305,11 +314,15 @@ class Cache {
   void destroy_sequence(uint32_t slot);
   void use(uint32_t slot, Tick now);
   void release_tail(Sequence& seq, uint32_t keep_page_count);
-  void release_out_of_window(Sequence& seq);
+  // V-W4 before growth; a call only when some group has a window, so full attention pays nothing.
+  void release_out_of_window(Sequence& seq) {
+    if (any_window_) release_windows(seq);
+  }
+  void release_windows(Sequence& seq);
   void release_group_out_of_window(Sequence& seq, uint32_t group);
   void keep_windowed(Sequence& seq, std::span<const uint32_t> ids, std::span<const uint32_t> words);
   void write_tokens(Sequence& seq, uint32_t token_count, std::span<const uint32_t> token_words);
-  void map_slots(const Table& table, uint64_t first_token, uint64_t token_count);
+  void map_slots(const Table& table, uint64_t first_token, uint64_t token_count, uint64_t at);
   std::span<const uint32_t> group_words(std::span<const uint32_t> words, uint64_t token_count,
                                         uint64_t first, uint64_t count);
   uint64_t copy_on_write_need(const Sequence& seq) const;
@@ -342,6 +355,7 @@ class Cache {
   void unmark_victims();
 
   void audit_pages(std::vector<std::string>& problems) const;
+  std::vector<uint32_t> table_references(std::vector<std::string>& problems) const;
   void audit_sequences(std::vector<std::string>& problems) const;
   void audit_lru(std::vector<std::string>& problems) const;
   void audit_prefix(std::vector<std::string>& problems) const;
@@ -367,6 +381,7 @@ class Cache {
   uint32_t words_per_token_;  // one group's words per token (the PageStore's unit)
   uint32_t groups_;           // block tables per sequence (V-G1)
   std::array<uint32_t, kMaxGroups> windows_{};  // each group's window (0: full attention)
+  bool any_window_ = false;
 
   PagePool pages_;                      // refcounts, the free stack and the cached-free queue
   std::vector<uint32_t> pending_drop_;  // eviction planning scratch: simulated ref drops per page

@@ -276,7 +276,9 @@ Outcome Cache::swap_in(SeqId id, Tick now) {
   for (uint32_t g = 0; g < groups_; ++g) {
     Table& table = seq.group(g);
     while (table.block_table.size() < entries) table.block_table.push_back(take_page());
-    map_slots(table, null_tokens(table), seq.token_count - null_tokens(table));
+    const uint64_t at = slot_mapping_.size();
+    slot_mapping_.resize(at + seq.token_count - null_tokens(table));
+    map_slots(table, null_tokens(table), seq.token_count - null_tokens(table), at);
   }
   store_.write_tokens(slot_mapping_, seq.swapped_words);  // the host-to-device copy
   for (uint64_t i = 0; i < slot_mapping_.size() && !slot_token_ids_.empty(); ++i) {

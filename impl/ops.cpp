@@ -50,9 +50,9 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   if (slot == kAbsent) slot = create_sequence(id, now);
   Sequence& seq = slots_[slot];
   copy_shared_pages(seq);
-  for (uint32_t g = 0; g < groups_; ++g) {
-    for (uint64_t i = 0; i < grow_pages; ++i) seq.group(g).block_table.push_back(take_page());
-  }
+  for_each_table(seq, [&](Table& table) {
+    for (uint64_t i = 0; i < grow_pages; ++i) table.block_table.push_back(take_page());
+  });
   write_tokens(seq, token_count, token_words);
   if (!slot_token_ids_.empty()) {
     for (const uint64_t written : slot_mapping_) slot_token_ids_[written] = kGeneratedToken;
@@ -66,10 +66,10 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
 uint64_t Cache::copy_on_write_need(const Sequence& seq) const {
   const uint64_t write_entry = divider_.page(seq.token_count);
   uint64_t shared = 0;
-  for (uint32_t g = 0; g < groups_; ++g) {
-    const auto& block_table = seq.group(g).block_table;
+  for_each_table(seq, [&](const Table& table) {
+    const auto& block_table = table.block_table;
     shared += write_entry < block_table.size() && pages_.refcount(block_table[write_entry]) > 1;
-  }
+  });
   return shared;
 }
 
@@ -77,13 +77,12 @@ uint64_t Cache::copy_on_write_need(const Sequence& seq) const {
 // the other sharers), and a registered one (possible after truncate) loses its key.
 void Cache::copy_shared_pages(Sequence& seq) {
   const uint64_t write_entry = divider_.page(seq.token_count);
-  for (uint32_t g = 0; g < groups_; ++g) {
-    Table& table = seq.group(g);
-    if (write_entry >= table.block_table.size()) continue;
+  for_each_table(seq, [&](Table& table) {
+    if (write_entry >= table.block_table.size()) return;
     if (pages_.refcount(table.block_table[write_entry]) > 1)
       copy_page_of(table, seq.token_count, write_entry);
     if (!slot_token_ids_.empty()) unregister_page(table.block_table[write_entry]);
-  }
+  });
 }
 
 // Copy-on-write of entry `entry` (n / page_size): a private page with the slots below
@@ -101,12 +100,10 @@ void Cache::copy_page_of(Table& table, uint64_t token_count, uint64_t entry) {
   pages_.release(old_page);
 }
 
-// Appends to slot_mapping_ the slots (page * page_size + offset) of tokens first .. first+count-1
-// of `table`.
-void Cache::map_slots(const Table& table, uint64_t first_token, uint64_t token_count) {
+// Writes into slot_mapping_ from `at` on the slots (page * page_size + offset) of tokens
+// first .. first+count-1 of `table`.
+void Cache::map_slots(const Table& table, uint64_t first_token, uint64_t token_count, uint64_t at) {
   const uint64_t page_size = config_.page_size;
-  uint64_t at = slot_mapping_.size();
-  slot_mapping_.resize(at + token_count);  // reuses capacity after warm-up
   // Walk page by page: one division for the first token, then increments.
   uint64_t entry = divider_.page(first_token);
   uint64_t offset = divider_.offset(first_token);
@@ -123,8 +120,12 @@ void Cache::map_slots(const Table& table, uint64_t first_token, uint64_t token_c
 // token_words is group-major (count tokens per group).
 void Cache::write_tokens(Sequence& seq, uint32_t token_count,
                          std::span<const uint32_t> token_words) {
-  slot_mapping_.clear();
-  for (uint32_t g = 0; g < groups_; ++g) map_slots(seq.group(g), seq.token_count, token_count);
+  slot_mapping_.resize(uint64_t{token_count} * groups_);  // reuses capacity after warm-up
+  uint64_t at = 0;
+  for_each_table(seq, [&](const Table& table) {
+    map_slots(table, seq.token_count, token_count, at);
+    at += token_count;
+  });
   store_.write_tokens(slot_mapping_, token_words);
   seq.token_count += token_count;
   token_count_ += token_count;

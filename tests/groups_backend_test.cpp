@@ -79,6 +79,27 @@ TEST(GroupsBackend, TablesAndGathersFollowTheContract) {
   }
 }
 
+// append_atomicity=token: one cache append per token, each with its one token's words of every
+// group.
+TEST(GroupsBackend, TokenByTokenAppendsWriteEveryGroup) {
+  Config config = groups_config(2, 12, {0, 0, 3});
+  config.append_by_token = true;
+  for (const std::string name : {"host", "hip-emu"}) {
+    const auto backend = make_backend(name, config);
+    ASSERT_EQ(apply(*backend, "append 1 5", 0), single(result_of(Status::ok))) << name;
+    std::vector<uint64_t> values;
+    for (uint32_t i = 0; i < 5; i++) values.push_back(token_value(0, 0, i));
+    // Group 2 released its entry 0 before the token-by-token growth (skip_2(3) = 0, skip_2(4) = 1).
+    const auto last = std::vector<uint64_t>(values.begin() + 2, values.end());
+    EXPECT_EQ(backend->gather_words(1),
+              concat(concat(words_of(config, values, 0), words_of(config, values, 1)),
+                     words_of(config, last, 2)))
+        << name;
+    EXPECT_EQ(backend->info(1)->page_count, 3u + 3u + 2u) << name;
+    EXPECT_TRUE(backend->audit().empty()) << name;
+  }
+}
+
 // Keys name their group (V-G5): prefix_cache() reports both groups' keys.
 TEST(GroupsBackend, PrefixCacheNamesEachKeysGroup) {
   const Config config = groups_config(1, 10, {0, 2}, true);
