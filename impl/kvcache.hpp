@@ -368,6 +368,9 @@ class Cache {
   void unregister_page(PageId page);  // drops the page's key, if any
   uint32_t find_hits(std::span<const uint32_t> token_ids);  // fills hit_pages_; returns the node
   uint32_t find_group_hits(std::span<const uint32_t> token_ids);
+  uint64_t window_blocks(uint32_t group) const;
+  uint64_t leading_run(uint32_t group) const;
+  bool every_group_accepts(uint64_t hit) const;
   void walk_group_keys(std::span<const uint32_t> token_ids, uint32_t group, uint64_t limit);
   void register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids);
   void register_group_blocks(const Sequence& seq, uint32_t group,
@@ -408,6 +411,8 @@ class Cache {
   // find_group_hits: per group, each block's registered page or kNoPage, and its node.
   std::array<std::vector<PageId>, kMaxGroups> walk_pages_;
   std::array<std::vector<uint32_t>, kMaxGroups> walk_nodes_;
+  // walk_runs_[g][b]: how many registered blocks end at block b in group g's walk.
+  std::array<std::vector<uint64_t>, kMaxGroups> walk_runs_;
 
   // Per-call scratch, reused so the hot path does not allocate once warmed up.
   std::vector<SeqId> evicted_;

@@ -65,34 +65,58 @@ void Cache::walk_group_keys(std::span<const uint32_t> token_ids, uint32_t group,
 // V-W7 and V-G6: a block's key stands for every token before it, so each walk goes on past
 // unregistered blocks. Group g accepts h when its blocks max(0, h-c_g) .. h-1 are registered
 // (c_g = ceil((W_g-1)/page_size), every block for full attention); the hit H is the largest h
-// every group accepts. hit_pages_ holds each group's H entries (kNullPage for a window group's
-// blocks 0 .. H-c_g-1), group-major; hit_nodes_ each group's node of block H-1.
+// every group accepts. A window group's accepted hits are not every h below its largest, so H is
+// found by trying h from the limit down (not as the least of each group's largest: lowering it
+// for one group can make another refuse it). hit_pages_ holds each group's H entries (kNullPage
+// for a window group's blocks 0 .. H-c_g-1), group-major; hit_nodes_ each group's node of block
+// H-1.
 uint32_t Cache::find_group_hits(std::span<const uint32_t> token_ids) {
   hit_pages_.clear();
   for (uint32_t g = 0; g < groups_; ++g) hit_nodes_[g] = g;  // the roots
   if (slot_token_ids_.empty()) return hit_nodes_[0];
-  const uint64_t limit = (token_ids.size() - 1) / config_.page_size;
-  uint64_t hit = limit;  // lowered to what each group accepts
+  uint64_t hit = (token_ids.size() - 1) / config_.page_size;  // the limit
   for (uint32_t g = 0; g < groups_ && hit > 0; ++g) {
     walk_group_keys(token_ids, g, hit);
-    const uint64_t needed = windows_[g] == 0 ? UINT64_MAX : page_count_for(windows_[g] - 1);
-    uint64_t accepted = 0;
+    walk_runs_[g].clear();
     uint64_t run = 0;  // registered blocks ending at this one
-    for (uint64_t block = 0; block < walk_pages_[g].size(); ++block) {
-      run = walk_pages_[g][block] == detail::PrefixIndex::kNoPage ? 0 : run + 1;
-      if (run >= std::min(block + 1, needed)) accepted = block + 1;
+    for (const PageId page : walk_pages_[g]) {
+      run = page == detail::PrefixIndex::kNoPage ? 0 : run + 1;
+      walk_runs_[g].push_back(run);
     }
-    hit = std::min(hit, accepted);
+    // A full-attention group accepts exactly the h up to its leading run: no hit goes past it.
+    if (windows_[g] == 0) hit = std::min(hit, leading_run(g));
   }
+  while (hit > 0 && !every_group_accepts(hit)) --hit;  // bounded by the limit
   for (uint32_t g = 0; g < groups_ && hit > 0; ++g) {
-    const uint64_t needed = windows_[g] == 0 ? UINT64_MAX : page_count_for(windows_[g] - 1);
-    const uint64_t nulls = hit > needed ? hit - needed : 0;
+    const uint64_t nulls = hit > window_blocks(g) ? hit - window_blocks(g) : 0;
     hit_pages_.insert(hit_pages_.end(), nulls, kNullPage);
     hit_pages_.insert(hit_pages_.end(), walk_pages_[g].begin() + static_cast<std::ptrdiff_t>(nulls),
                       walk_pages_[g].begin() + static_cast<std::ptrdiff_t>(hit));
     hit_nodes_[g] = walk_nodes_[g][hit - 1];
   }
   return hit_nodes_[0];
+}
+
+// c_g: the blocks before a hit's end group g needs (every one for full attention).
+uint64_t Cache::window_blocks(uint32_t group) const {
+  return windows_[group] == 0 ? UINT64_MAX : page_count_for(windows_[group] - 1);
+}
+
+// The registered blocks from block 0 on in group g's walk, before the first unregistered one.
+uint64_t Cache::leading_run(uint32_t group) const {
+  uint64_t run = 0;
+  while (run < walk_runs_[group].size() && walk_runs_[group][run] == run + 1) ++run;
+  return run;
+}
+
+// Whether every group's blocks max(0, h-c_g) .. h-1 are registered (V-G6), in O(groups).
+bool Cache::every_group_accepts(uint64_t hit) const {
+  for (uint32_t g = 0; g < groups_; ++g) {
+    if (hit > walk_runs_[g].size() || walk_runs_[g][hit - 1] < std::min(hit, window_blocks(g))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // Registers every group's full blocks after the hit, group 0 first (V-G5).
