@@ -407,4 +407,25 @@ Burst window_slide(Source& source, const Regime& regime) {
   return burst;
 }
 
+Burst hit_after_churn(Source& source, const Regime& regime) {
+  const SeqId seq = draw_seq(source, regime);
+  const SeqId other = draw_seq(source, regime);
+  const auto stream = source.element<SeqId>({0, 1, 2});
+  const auto blocks = source.element<uint32_t>({2, 3, 4, 5});
+  Burst burst = fresh(source, seq);
+  burst.push_back(prefill_op(seq, {{stream, TokenCount{blocks, source.element<int32_t>({0, 1})}}}));
+  burst.push_back(seq_op(OpKind::append, seq, TokenCount{0, source.in<int32_t>(1, 3)}));
+  burst.push_back(seq_op(OpKind::free, seq));
+  const auto takers = source.in<uint32_t>(1, 3);
+  for (uint32_t i = 0; i < takers; i++) {  // each takes a few pages, from the queue's head too
+    burst.push_back(seq_op(OpKind::append, other, TokenCount{0, source.in<int32_t>(1, 4)}));
+    burst.push_back(seq_op(OpKind::free, other));
+  }
+  const TokenCount again{blocks + source.element<uint32_t>({0, 1}),
+                         source.element<int32_t>({0, 1})};
+  burst.push_back(prefill_op(seq, {{stream, again}}));
+  burst.push_back(seq_op(OpKind::read, seq));
+  return burst;
+}
+
 }  // namespace kv::bursts

@@ -73,5 +73,10 @@ Burst swap_cycle(Source& source, const Regime& regime);
 // the sequence freed; then its prompt prefilled again elsewhere (a hit inside the window, or of
 // the blocks the queue kept) and read.
 Burst window_slide(Source& source, const Regime& regime);
+// Section 17: a prompt computed and grown (the window groups queue their out-of-window blocks),
+// freed, 1..3 sequences of a few pages each taken and freed (the queue's head loses its keys,
+// one group's blocks before another's), then the prompt prefilled again, maybe a block longer:
+// a hit that some groups allow and others do not, and a read.
+Burst hit_after_churn(Source& source, const Regime& regime);
 
 }  // namespace kv::bursts

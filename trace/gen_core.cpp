@@ -84,7 +84,7 @@ std::vector<StepEntryCount> draw_prompt(Source& source) {
   return segments;
 }
 
-// Section 17's groups: each full attention 40% of the time, else the trace's window (80%) or a
+// Section 17's groups: each full attention 40% of the time, else the trace's window (50%) or a
 // window of its own, so hits meet groups that agree and groups that do not.
 void draw_groups(Source& source, const ConfigRanges& ranges, Config& config) {
   config.group_count = source.draw(ranges.kv_groups);
@@ -92,7 +92,7 @@ void draw_groups(Source& source, const ConfigRanges& ranges, Config& config) {
   for (uint32_t g = 0; g < config.group_count; g++) {
     const bool full = source.coin(400);
     config.group_windows[g] = full               ? 0
-                              : source.coin(800) ? shared_window
+                              : source.coin(500) ? shared_window
                                                  : source.draw(ranges.group_windows);
   }
 }

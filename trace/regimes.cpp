@@ -83,7 +83,7 @@ const ConfigRanges hybrid = {.page_size = {at(1, 3), at(2, 3), at(3), at(4, 2), 
                              .max_pages = {span(4, 24, 3), span(25, 128, 2)}, .lru_per_mille = 600,
                              .caching_per_mille = 800, .shape_per_mille = 100,
                              .variant_per_mille = 200, .cpu_pages = {at(0, 2), span(1, 32)},
-                             .kv_groups = {at(2, 5), at(3, 2), span(4, 8)},
+                             .kv_groups = {at(2, 3), at(3, 3), span(4, 8, 2)},
                              .group_windows = {span(2, 4, 3), span(5, 16, 3), span(17, 64, 2), at(4096)},
                              .kv_heads = {span(1, 2)}, .head_dim = {span(1, 4)}, .layers = {span(1, 2)}};
 
@@ -126,7 +126,8 @@ std::vector<Regime> make_table() {
                                                   {speculative_decode, 1}, {rewrite_prompt_head, 1},
                                                   {short_step, 1}},
                                                                                                   10, 200,  40},
-  {"hybrid",   hybrid,   {span(2, 12)},    12,   {{one_op, 3}, {window_slide, 5}, {prompt_churn, 3},
+  {"hybrid",   hybrid,   {span(2, 12)},    12,   {{one_op, 3}, {window_slide, 4}, {hit_after_churn, 4},
+                                                  {prompt_churn, 2},
                                                   {free_and_reuse, 2}, {block_under_two_prefixes, 1},
                                                   {fork_then_append, 1}, {swap_cycle, 1},
                                                   {preempt_and_resume, 1}, {speculative_decode, 1},

@@ -46,7 +46,7 @@ struct ConfigRanges {
   Choices cpu_pages = {};       // the CPU pool (kvtrace 3); empty: none
   Choices sliding_window = {};  // section 16's window (kvtrace 3); empty: full attention
   // Section 17's KV groups (kvtrace 3): their count (empty: none) and their windows, each full
-  // attention 40% of the time, else mostly one window shared by the trace's window groups.
+  // attention 40% of the time, else half the time one window shared by the trace's window groups.
   Choices kv_groups = {};
   Choices group_windows = {};
   Choices kv_heads = {{1, 1, 1}};
