@@ -102,9 +102,15 @@ class PlantedBackend final : public Backend {
     return table;
   }
   std::vector<uint32_t> gather_words(SeqId seq) override {
+    return gather_token_words(seq, 0, UINT64_MAX);
+  }
+  // The model's values read as a backend gathers them (each group from its first non-null entry,
+  // groups in order), then the planted gather faults.
+  std::vector<uint32_t> gather_token_words(SeqId seq, uint64_t first_token,
+                                           uint64_t token_count) override {
     std::vector<uint32_t> words;
     std::vector<uint32_t> token(config_.words_per_token());
-    for (uint64_t value : model_.read_values(seq)) {
+    for (uint64_t value : model_.read_values(seq, first_token, token_count)) {
       fill_token_words(value, config_, token);
       words.insert(words.end(), token.begin(), token.end());
     }
