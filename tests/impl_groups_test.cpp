@@ -11,6 +11,7 @@
 #include "impl/kvcache.hpp"
 #include "tests/audit_expect.hpp"
 #include "tests/cache_test_access.hpp"
+#include "tests/impl_fixture.hpp"
 
 namespace kvcache {
 
@@ -22,22 +23,20 @@ using Pages = std::vector<PageId>;
 
 // A cache with KV groups. A token is a tag (a prompt token's tag is its id); group g stores words
 // of (tag, g), so a page read through another group's table shows (V-G2).
-class GroupsTest : public ::testing::Test {
+class GroupsTest : public CacheFixture {
  protected:
   void make(uint32_t page_size, uint32_t max_pages, std::vector<uint32_t> windows,
             bool prefix_caching = false, Eviction eviction = Eviction::none,
             uint32_t cpu_pages = 0) {
-    config_ = Config{page_size, max_pages, eviction, Shape{}, prefix_caching};
-    config_.cpu_pages = cpu_pages;
-    config_.group_count = static_cast<uint32_t>(windows.size());
-    std::ranges::copy(windows, config_.group_windows.begin());
-    ASSERT_EQ(config_problem(config_), "");
-    store_ = std::make_unique<HostPageStore>(config_);
-    cache_ = std::make_unique<Cache>(config_, *store_);
+    Config config{page_size, max_pages, eviction, Shape{}, prefix_caching};
+    config.cpu_pages = cpu_pages;
+    config.group_count = static_cast<uint32_t>(windows.size());
+    std::ranges::copy(windows, config.group_windows.begin());
+    ASSERT_EQ(config_problem(config), "");
+    build(config);
   }
   uint32_t groups() const { return config_.groups(); }
   uint32_t each() const { return config_.shape.words_per_token(); }
-  Tick next() { return tick_++; }
   // Group g's words of these tokens.
   Words group_words(const Ids& tags, uint32_t group) const {
     Words words;
@@ -93,19 +92,6 @@ class GroupsTest : public ::testing::Test {
     }
     return words;
   }
-  Words read(SeqId id) {
-    Words out;
-    EXPECT_TRUE(cache_->read(id, out, next()).ok());
-    return out;
-  }
-  void expect_healthy() {
-    for (const std::string& problem : cache_->audit()) ADD_FAILURE() << problem;
-  }
-
-  Config config_{};
-  std::unique_ptr<HostPageStore> store_;
-  std::unique_ptr<Cache> cache_;
-  Tick tick_ = 0;
   uint32_t next_tag_ = 0;
   Ids last_tags_;
 };

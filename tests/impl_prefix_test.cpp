@@ -9,6 +9,7 @@
 #include "impl/kvcache.hpp"
 #include "tests/audit_expect.hpp"
 #include "tests/cache_test_access.hpp"
+#include "tests/impl_fixture.hpp"
 
 namespace kvcache {
 namespace {
@@ -30,12 +31,10 @@ const Ids kSameParentA = {1948393716, 7};
 const Ids kSameParentB = {3710001399, 3942646261};
 
 // A prefix-caching cache over a host store; the words of each token are its token id repeated.
-class PrefixTest : public ::testing::Test {
+class PrefixTest : public CacheFixture {
  protected:
   void make(uint32_t page_size, uint32_t max_pages, bool prefix_caching = true) {
-    config_ = Config{page_size, max_pages, Eviction::lru, Shape{}, prefix_caching};
-    store_ = std::make_unique<HostPageStore>(config_);
-    cache_ = std::make_unique<Cache>(config_, *store_);
+    build(Config{page_size, max_pages, Eviction::lru, Shape{}, prefix_caching});
   }
   Words words_of(const Ids& ids) const {
     Words words;
@@ -45,19 +44,6 @@ class PrefixTest : public ::testing::Test {
   Outcome prefill(SeqId seq, const Ids& ids) {
     return cache_->prefill(seq, ids, words_of(ids), tick_++);
   }
-  Words read(SeqId seq) {
-    Words out;
-    EXPECT_TRUE(cache_->read(seq, out, tick_++).ok());
-    return out;
-  }
-  void expect_healthy() {
-    for (const std::string& problem : cache_->audit()) ADD_FAILURE() << problem;
-  }
-
-  Config config_{};
-  std::unique_ptr<HostPageStore> store_;
-  std::unique_ptr<Cache> cache_;
-  Tick tick_ = 0;
 };
 
 TEST_F(PrefixTest, PrefillRejectsAnEmptyPromptAndMismatchedWords) {

@@ -11,6 +11,7 @@
 #include "impl/kvcache.hpp"
 #include "tests/audit_expect.hpp"
 #include "tests/cache_test_access.hpp"
+#include "tests/impl_fixture.hpp"
 
 namespace kvcache {
 
@@ -36,36 +37,21 @@ Words concat(Words a, const Words& b) {
 }
 
 // One cache over a host store, with helpers that take the tick from an op counter.
-class CacheTest : public ::testing::Test {
+class CacheTest : public CacheFixture {
  protected:
   void make(uint32_t page_size, uint32_t max_pages, Eviction eviction = Eviction::none,
             Shape shape = {}) {
-    config_ = Config{page_size, max_pages, eviction, shape};
-    store_ = std::make_unique<HostPageStore>(config_);
-    cache_ = std::make_unique<Cache>(config_, *store_);
+    build(Config{page_size, max_pages, eviction, shape});
   }
-  Tick next() { return tick_++; }
   Outcome append(SeqId id, uint32_t token_count, std::span<const SeqId> protect = {}) {
     const Tick tick = next();
     last_words_ = make_words(static_cast<uint32_t>(tick), token_count, config_.shape);
     return cache_->append(id, token_count, last_words_, tick, protect);
   }
-  Words read(SeqId id) {
-    Words out;
-    EXPECT_TRUE(cache_->read(id, out, next()).ok());
-    return out;
-  }
   std::vector<SeqId> evicted(const Outcome& outcome) {
     return {outcome.evicted.begin(), outcome.evicted.end()};
   }
-  void expect_healthy() {
-    for (const std::string& problem : cache_->audit()) ADD_FAILURE() << problem;
-  }
 
-  Config config_{};
-  std::unique_ptr<HostPageStore> store_;
-  std::unique_ptr<Cache> cache_;
-  Tick tick_ = 0;
   Words last_words_;
 };
 
