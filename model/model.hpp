@@ -1,6 +1,7 @@
 // The reference model of the kvtrace cache contract, v1 to v3 (docs/semantics.md): boring on
 // purpose. The request lifecycle of version 3 (section 15) lives in model/lifecycle.cpp, the
-// sliding window (section 16) in model/window.cpp.
+// sliding windows of one group or several (sections 16 and 17) in model/window.cpp; every table
+// walk in between loops over the KV groups (one without kv_groups).
 #pragma once
 
 #include <array>
