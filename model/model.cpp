@@ -135,14 +135,16 @@ void Model::register_full_blocks(Sequence& sequence, uint64_t first_block, uint6
 // registers under its own keys, group 0 first (V-G5).
 void Model::register_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block) {
   if (!config_.prefix_caching) return;
-  for (uint32_t g = 0; g < groups(); g++) {
-    for (uint64_t block = first_block; block < end_block; block++) {
-      const uint64_t end = (block + 1) * config_.page_size;
-      bool all_prompt = true;
-      for (uint64_t k = end; k > 0 && all_prompt; k--) {
-        all_prompt = is_prompt_token(sequence.token_ids[k - 1]);
-      }
-      if (!all_prompt && !config_.decode_caching) continue;
+  // Block by block, each group under its own key: keys of two groups never meet, so this is the
+  // same as group 0's blocks first.
+  for (uint64_t block = first_block; block < end_block; block++) {
+    const uint64_t end = (block + 1) * config_.page_size;
+    bool all_prompt = true;
+    for (uint64_t k = end; k > 0 && all_prompt; k--) {
+      all_prompt = is_prompt_token(sequence.token_ids[k - 1]);
+    }
+    if (!all_prompt && !config_.decode_caching) continue;
+    for (uint32_t g = 0; g < groups(); g++) {
       Key key{g,
               {sequence.token_ids.begin(), sequence.token_ids.begin() + static_cast<int64_t>(end)}};
       if (registered_.count(key) && !config_.keep_duplicate_keys) continue;
@@ -443,8 +445,7 @@ Model::Tables Model::prefix_hits(const std::vector<TokenId>& ids) const {
   uint64_t h = limit;
   while (h > 0 && !every_group_accepts(h)) h--;
   for (uint32_t g = 0; g < groups(); g++) {
-    const uint64_t window_blocks = config_.window(g) == 0 ? h : window_hit_blocks(g);
-    const uint64_t first = h > window_blocks ? h - window_blocks : 0;
+    const uint64_t first = first_hit_block(g, h);
     hits[g].assign(first, null_page);
     for (uint64_t block = first; block < h; block++) hits[g].push_back(*registered[g][block]);
   }

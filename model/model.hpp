@@ -179,7 +179,7 @@ class Model {
   uint64_t page_count(const Sequence& sequence) const;  // its non-null entries, every group
   void release_out_of_window(Sequence& sequence);
   bool window_truncate_invalid(const Sequence& sequence, uint64_t token_count) const;
-  uint64_t window_hit_blocks(uint32_t group) const;
+  uint64_t first_hit_block(uint32_t group, uint64_t hit_blocks) const;
   bool group_accepts(const std::vector<std::optional<ModelPageId>>& registered, uint32_t group,
                      uint64_t hit_blocks) const;
   void audit_window(std::vector<std::string>& problems) const;

@@ -55,10 +55,15 @@ bool Model::window_truncate_invalid(const Sequence& sequence, uint64_t token_cou
   return false;
 }
 
-// c = ceil((W-1)/page_size), at least 1: the blocks before a hit's end that a window group needs.
-uint64_t Model::window_hit_blocks(uint32_t group) const {
+// The first block group g needs for a hit of `hit_blocks` blocks: 0 for full attention (P10),
+// max(0, h-c) for a window group, c = ceil((W-1)/page_size) at least 1 (V-W7); the blocks before
+// it are null entries of the hit.
+uint64_t Model::first_hit_block(uint32_t group, uint64_t hit_blocks) const {
+  if (config_.window(group) == 0) return 0;
   const uint64_t page_size = config_.page_size;
-  return std::max<uint64_t>(1, (config_.window(group) - 1 + page_size - 1) / page_size);
+  const uint64_t needed =
+      std::max<uint64_t>(1, (config_.window(group) - 1 + page_size - 1) / page_size);
+  return hit_blocks > needed ? hit_blocks - needed : 0;
 }
 
 // Whether group g accepts a hit of `hit_blocks` blocks: a full-attention group needs keys for
@@ -66,9 +71,7 @@ uint64_t Model::window_hit_blocks(uint32_t group) const {
 // `registered`: the group's page per block, if its key is registered.
 bool Model::group_accepts(const std::vector<std::optional<ModelPageId>>& registered, uint32_t group,
                           uint64_t hit_blocks) const {
-  const uint64_t needed = config_.window(group) == 0 ? hit_blocks : window_hit_blocks(group);
-  const uint64_t first = hit_blocks > needed ? hit_blocks - needed : 0;
-  for (uint64_t block = first; block < hit_blocks; block++) {
+  for (uint64_t block = first_hit_block(group, hit_blocks); block < hit_blocks; block++) {
     if (block >= registered.size() || !registered[block]) return false;
   }
   return true;
