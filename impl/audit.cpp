@@ -77,12 +77,12 @@ std::vector<uint32_t> Cache::table_references(std::vector<std::string>& problems
   return references;
 }
 
-// Refcounts against block-table references, the free stack against refcounts, the page totals.
+// Refcounts against block-table references, the free list against refcounts, the page totals.
 void Cache::audit_pages(std::vector<std::string>& problems) const {
   const uint32_t max_pages = config_.max_pages;
   const std::vector<uint32_t> references = table_references(problems);
   std::vector<uint8_t> on_free_stack(max_pages, 0);
-  const std::span<const PageId> free_stack = pages_.free_stack();
+  const std::vector<PageId> free_stack = pages_.free_list();
   for (const PageId page : free_stack) {
     if (page >= max_pages) {
       problems.push_back("free list: page id expected < " + str(max_pages) + ", actual " +

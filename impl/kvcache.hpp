@@ -72,6 +72,8 @@ struct Config {
   // then group 1's, ..., each group's words made from its own token values (V-G2).
   uint32_t group_count = 0;
   std::array<uint32_t, kMaxGroups> group_windows{};
+  // reuse_order=fifo (section 14.8): a released page queues behind the free ones; else lifo.
+  bool reuse_fifo = false;
   uint32_t groups() const { return group_count == 0 ? 1 : group_count; }
 };
 
@@ -160,7 +162,7 @@ struct CacheTestAccess;  // test-only hook (tests/cache_test_access.hpp): corrup
 //
 // Invariants (audit() checks every one):
 //  - pages_.refcount(p) == number of block-table entries referencing p; pages_ keeps its own
-//    invariants (p is on its free stack iff its refcount is 0, exactly once; used + free ==
+//    invariants (p is on its free list iff its refcount is 0, exactly once; used + free ==
 //    max_pages).
 //  - no block table holds a page twice; pages(S) >= ceil(n(S) / page_size).
 //  - the LRU list holds exactly the live unpinned sequences, strictly ascending by (last_use, id),
@@ -386,7 +388,7 @@ class Cache {
   std::array<uint32_t, kMaxGroups> windows_{};  // each group's window (0: full attention)
   bool any_window_ = false;
 
-  PagePool pages_;                      // refcounts, the free stack and the cached-free queue
+  PagePool pages_;                      // refcounts, the free list and the cached-free queue
   std::vector<uint32_t> pending_drop_;  // eviction planning scratch: simulated ref drops per page
 
   std::vector<Sequence> slots_;

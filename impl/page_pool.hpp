@@ -1,4 +1,4 @@
-// PagePool: the optimized cache's physical page allocator (dense refcounts, an O(1) free stack of
+// PagePool: the optimized cache's physical page allocator (dense refcounts, an O(1) free list of
 // unregistered pages and an intrusive queue of registered free pages for prefix caching).
 #pragma once
 
@@ -14,16 +14,18 @@ using PageId = uint32_t;
 
 struct PagePoolTestAccess;  // test-only hook (tests/cache_test_access.hpp): corrupts internals
 
-// Owns the refcount of every physical page and the free ones: a stack of unregistered free pages
+// Owns the refcount of every physical page and the free ones: a free list of unregistered pages
 // and, with prefix caching, the cached-free queue (registered pages with refcount 0, oldest first,
 // doubly linked through per-page arrays so a hit removes one from the middle in O(1)). All methods
-// are O(1); the stack's capacity is page_count, reserved up front, so nothing allocates after
-// construction. Pages are handed out 0, 1, 2, ... from a fresh pool, then LIFO, then the queue.
+// are O(1); the free list is a ring of page_count entries allocated up front, so nothing allocates
+// after construction. A fresh pool hands out pages 0, 1, 2, ...; a released page goes to the free
+// list's head (lifo, the default) or its tail (`fifo`), docs/semantics.md section 14.8; when the
+// list is empty, the queue's head.
 //
-// Invariants (Cache::audit() checks them through refcount(), free_stack() and cached_queue()):
-//  - page p is on the free stack iff refcount(p) == 0 and p is unregistered, and then once;
+// Invariants (Cache::audit() checks them through refcount(), free_list() and cached_queue()):
+//  - page p is on the free list iff refcount(p) == 0 and p is unregistered, and then once;
 //  - p is in the queue iff refcount(p) == 0 and p is registered, and then once;
-//  - so used_count() + free_count() == page_count(), and the stack never outgrows its capacity.
+//  - so used_count() + free_count() == page_count(), and the list never outgrows its ring.
 // A refcount counts the block-table entries that reference the page; the pool itself cannot see
 // the block tables, so matching them is the caller's part (and audit()'s to verify).
 class PagePool {
@@ -32,9 +34,10 @@ class PagePool {
 
   // `cached_queue`: keep registered pages in the cached-free queue (prefix caching); without it the
   // queue arrays are not allocated and no page is ever registered.
-  explicit PagePool(uint32_t page_count, bool cached_queue = false) : refs_(page_count, 0) {
-    free_.reserve(page_count);
-    for (PageId page = page_count; page > 0; --page) free_.push_back(page - 1);
+  // `fifo`: released pages queue behind the free ones (section 14.8's reuse_order=fifo).
+  explicit PagePool(uint32_t page_count, bool cached_queue = false, bool fifo = false)
+      : refs_(page_count, 0), ring_(page_count), free_count_(page_count), fifo_(fifo) {
+    for (PageId page = 0; page < page_count; ++page) ring_[page] = page;
     if (cached_queue) {
       registered_.assign(page_count, 0);
       queue_prev_.assign(page_count, kNoPage);
@@ -45,15 +48,16 @@ class PagePool {
   // A free page with refcount 1: an unregistered one if any, else the queue's head, which stays
   // marked registered (the caller unregisters its key). The caller must have made room.
   PageId take() {
-    if (free_.empty()) {
+    if (free_count_ == 0) {
       KV_CHECK(queue_head_ != kNoPage, "PagePool::take: no free page (caller did not make room)");
       const PageId head = queue_head_;
       take_cached(head);
       return head;
     }
-    const PageId page = free_.back();
-    free_.pop_back();
-    KV_CHECK(refs_[page] == 0, "PagePool::take: free stack held a referenced page (release bug)");
+    const PageId page = ring_[free_head_];
+    free_head_ = next(free_head_);
+    --free_count_;
+    KV_CHECK(refs_[page] == 0, "PagePool::take: free list held a referenced page (release bug)");
     refs_[page] = 1;
     return page;
   }
@@ -81,26 +85,30 @@ class PagePool {
     ++refs_[page];
   }
 
-  // Drops one reference; the page goes back on the free stack when the last one is gone.
+  // Drops one reference; the page goes back on the free list when the last one is gone.
   void release(PageId page) {
     KV_CHECK(refs_[page] > 0, "PagePool::release: refcount already 0 (double release)");
-    // Capacity is page_count and the page is not on the stack, so this push never allocates.
     if (--refs_[page] == 0) {
       if (registered(page)) {
         append_to_queue(page);
       } else {
-        free_.push_back(page);
+        push_free(page);
       }
     }
   }
 
   uint32_t refcount(PageId page) const { return refs_[page]; }
-  uint32_t free_count() const { return static_cast<uint32_t>(free_.size()) + queue_size_; }
+  uint32_t free_count() const { return free_count_ + queue_size_; }
   uint32_t queue_size() const { return queue_size_; }
   uint32_t used_count() const { return page_count() - free_count(); }
   uint32_t page_count() const { return static_cast<uint32_t>(refs_.size()); }
-  // The free pages, bottom of the stack first (the next take() returns the last one).
-  std::span<const PageId> free_stack() const { return free_; }
+  // The unregistered free pages, the next take()'s first (allocates: for audits and tests).
+  std::vector<PageId> free_list() const {
+    std::vector<PageId> out;
+    for (uint32_t i = 0, at = free_head_; i < free_count_; ++i, at = next(at))
+      out.push_back(ring_[at]);
+    return out;
+  }
   // The cached-free queue: head (next reused) and the links, for walking and auditing.
   PageId queue_head() const { return queue_head_; }
   PageId queue_tail() const { return queue_tail_; }
@@ -109,6 +117,21 @@ class PagePool {
 
  private:
   friend struct PagePoolTestAccess;
+
+  uint32_t next(uint32_t at) const { return at + 1 == ring_.size() ? 0 : at + 1; }
+
+  // The ring holds page_count entries and the page is not on the list, so there is room.
+  void push_free(PageId page) {
+    KV_CHECK(free_count_ < ring_.size(), "PagePool::release: free list full (double release)");
+    if (fifo_) {
+      const uint64_t tail = uint64_t{free_head_} + free_count_;
+      ring_[tail >= ring_.size() ? tail - ring_.size() : tail] = page;
+    } else {
+      free_head_ = free_head_ == 0 ? static_cast<uint32_t>(ring_.size() - 1) : free_head_ - 1;
+      ring_[free_head_] = page;
+    }
+    ++free_count_;
+  }
 
   void append_to_queue(PageId page) {
     queue_prev_[page] = queue_tail_;
@@ -128,7 +151,12 @@ class PagePool {
   }
 
   std::vector<uint32_t> refs_;  // refcount per page
-  std::vector<PageId> free_;  // unregistered pages with refcount 0, each once; capacity page_count
+  // The free list: unregistered pages with refcount 0, each once, free_count_ of them in a ring
+  // from free_head_ (the next one taken).
+  std::vector<PageId> ring_;
+  uint32_t free_head_ = 0;
+  uint32_t free_count_ = 0;
+  bool fifo_ = false;
   // Prefix caching only (empty otherwise): registered flag and queue links per page.
   std::vector<uint8_t> registered_;
   std::vector<PageId> queue_prev_, queue_next_;

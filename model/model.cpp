@@ -63,27 +63,32 @@ uint64_t Model::used_pages() const {
 }
 
 // "An op that needs a new page takes an unregistered free page if there is one, otherwise the
-// head of the queue, which unregisters that page's key." Unregistered free pages are
-// interchangeable, so the model names a fresh id either way.
+// head of the queue, which unregisters that page's key." The new page gets a fresh id either way,
+// on the physical page section 14.8 picks (the reused cached page's own, or the free list's head).
 ModelPageId Model::new_page() {
   const uint64_t unregistered_free = free_pages() - cached_queue_.size();
+  std::optional<ModelPageId> reused;  // a cached page whose key and physical page go (P13)
   if (config_.single_free_queue) {
     // "A new page is the head of the queue, registered or not" (V-F2).
     QueueItem& head = free_queue_.front();
     if (head.page) {
-      const ModelPageId page = *head.page;
-      unregister(page);  // also drops it from both queues
-      pages_.erase(page);
+      reused = *head.page;
     } else if (--head.unregistered_count == 0) {
       free_queue_.pop_front();
     }
   } else if (unregistered_free == 0 && !cached_queue_.empty()) {
-    const ModelPageId head = cached_queue_.front();
-    unregister(head);  // also drops it from the queue
-    pages_.erase(head);
+    reused = cached_queue_.front();
+  }
+  uint64_t slot = 0;
+  if (reused) {
+    slot = pages_.at(*reused).slot;
+    unregister(*reused);  // also drops it from the queues
+    pages_.erase(*reused);
+  } else {
+    slot = take_slot();
   }
   const ModelPageId id = next_page_id_++;
-  pages_[id] = Page{1, std::vector<uint64_t>(config_.page_size, 0), std::nullopt};
+  pages_[id] = Page{1, std::vector<uint64_t>(config_.page_size, 0), std::nullopt, slot};
   return id;
 }
 
@@ -95,6 +100,7 @@ void Model::release(ModelPageId page) {
     cached_queue_.push_back(page);
     if (config_.single_free_queue) free_queue_.push_back({page, 0});
   } else {
+    release_slot(pages_.at(page).slot);
     pages_.erase(page);
     if (!config_.single_free_queue) return;
     if (free_queue_.empty() || free_queue_.back().page) free_queue_.push_back({std::nullopt, 0});
@@ -639,7 +645,7 @@ std::vector<SeqId> Model::sequence_ids() const {
 
 uint64_t Model::page_index(ModelPageId page) const {
   if (page == null_page) return null_page;
-  return static_cast<uint64_t>(std::distance(pages_.begin(), pages_.lower_bound(page)));
+  return pages_.at(page).slot;
 }
 
 std::vector<uint64_t> Model::page_indices(const std::vector<ModelPageId>& pages) const {
@@ -773,6 +779,7 @@ std::vector<std::string> Model::audit() const {
   audit_free_queue(problems);
   audit_lifecycle(problems);
   audit_window(problems);
+  audit_slots(problems);
   return problems;
 }
 

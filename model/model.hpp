@@ -43,7 +43,9 @@ struct ModelTestAccess;  // test-only hook (tests/model_audit_test.cpp): corrupt
 //  - token_count_ is the sum of n over all sequences (kept so stats() is O(1));
 //  - sliding_window (section 16): a table's null entries (null_page) are a prefix of at most
 //    skip(n) entries, and none exist without a window; a swapped-out sequence keeps only them;
-//  - a registered key belongs to one group (V-G5), and its page holds that group's values.
+//  - a registered key belongs to one group (V-G5), and its page holds that group's values;
+//  - physical pages (14.8): the slots of pages_ and released_slots_ are the distinct slots below
+//    next_fresh_slot_ <= max_pages.
 // Page ids are never reused, so a stale reference can never alias a new page.
 class Model {
  public:
@@ -58,8 +60,8 @@ class Model {
   StatsView stats() const;
   std::optional<InfoView> info(SeqId seq) const;
   std::vector<SeqId> sequence_ids() const;
-  // Where reports print a model page: its place among the model's pages (in use or cached), from
-  // 0 and below max_pages, unlike its id, which is never reused. Valid until the next op.
+  // Where reports print a model page: the physical page it occupies (section 14.8), below
+  // max_pages, unlike its id, which is never reused.
   uint64_t page_index(ModelPageId page) const;  // null_page stays null_page
   std::vector<uint64_t> page_indices(const std::vector<ModelPageId>& pages) const;
   // S's block tables, concatenated in group order (V-G7).
@@ -98,6 +100,7 @@ class Model {
     uint32_t refcount = 0;
     std::vector<uint64_t> slots;  // token value per slot (page_size of them)
     std::optional<Key> key;       // set while the page is registered
+    uint64_t slot = 0;            // the physical page it occupies, below max_pages (14.8)
   };
   struct Sequence {
     Tables tables;                   // every used group's table has the same length (V-G1)
@@ -183,6 +186,10 @@ class Model {
   bool group_accepts(const std::vector<std::optional<ModelPageId>>& registered, uint32_t group,
                      uint64_t hit_blocks) const;
   void audit_window(std::vector<std::string>& problems) const;
+  // Section 14.8 (model/slots.cpp).
+  uint64_t take_slot();
+  void release_slot(uint64_t slot);
+  void audit_slots(std::vector<std::string>& problems) const;
 
   Config config_;
   std::map<SeqId, Sequence> sequences_;
@@ -202,6 +209,10 @@ class Model {
   std::deque<QueueItem> free_queue_;
   void dequeue(ModelPageId page);  // a queued registered page leaves both queues
   void audit_free_queue(std::vector<std::string>& problems) const;
+  // Physical pages (14.8): those below next_fresh_slot_ have been used; the free ones among them
+  // are released_slots_, the next one to reuse first.
+  uint64_t next_fresh_slot_ = 0;
+  std::deque<uint64_t> released_slots_;
   std::vector<SeqId> last_victims_;  // of the last apply()
   uint64_t token_count_ = 0;     // sum of n over sequences_: the runner reads stats after every op
   uint64_t cpu_pages_used_ = 0;  // CPU pages of the swapped-out sequences (15.4)

@@ -14,14 +14,15 @@ kvcache::Config to_cache_config(const Config& config) {
       config.eviction == Eviction::lru ? kvcache::Eviction::lru : kvcache::Eviction::none,
       kvcache::Shape{config.kv_heads, config.head_dim, config.layers},
       config.prefix_caching,
-      config.rejected_slots,
+      config.rejected_slots != 0,
       config.cpu_pages,
-      config.boundary_block,
-      config.register_at,
+      config.boundary_block != 0,
+      config.register_at != 0,
       config.sliding_window,
       config.group_count};
   std::copy(config.group_windows.begin(), config.group_windows.end(),
             cache_config.group_windows.begin());
+  cache_config.reuse_fifo = config.reuse_order == reuse_fifo;
   return cache_config;
 }
 

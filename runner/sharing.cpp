@@ -110,6 +110,10 @@ std::optional<std::string> SharingMirror::add(const Model& model, SeqId seq, Tab
                   : "page " + std::to_string(stored.backend[i]) +
                         " where the model's entry is null (out of the sliding window, V-W4)");
     }
+    if (model.config().reuse_order != reuse_any) {
+      if (auto problem = reuse_problem(model, seq, i, stored.model[i], stored.backend[i]))
+        return problem;
+    }
     Link& forward = to_backend_[stored.model[i]];
     Link& reverse = to_model_[stored.backend[i]];
     if (forward.reference_count == 0) forward.other = stored.backend[i];
@@ -124,6 +128,29 @@ std::optional<std::string> SharingMirror::add(const Model& model, SeqId seq, Tab
     }
   }
   return std::nullopt;
+}
+
+// Section 14.8: the physical page the model hands out must be the backend's page that was paired
+// with it when first used, and a physical page the model never used one the backend never used.
+std::optional<std::string> SharingMirror::reuse_problem(const Model& model, SeqId seq, size_t entry,
+                                                        ModelPageId model_page,
+                                                        uint64_t backend_page) {
+  const uint64_t slot = model.page_index(model_page);
+  const auto [forward, new_slot] = slot_to_backend_.try_emplace(slot, backend_page);
+  const auto [reverse, new_backend_page] = backend_to_slot_.try_emplace(backend_page, slot);
+  if (forward->second == backend_page && reverse->second == slot) return std::nullopt;
+  const VariantKey& order = *find_variant_key("reuse_order");
+  const std::string rule =
+      std::string("reuse_order=") + variant_word(model.config(), order) + " (section 14.8)";
+  const std::string here = "sequence " + std::to_string(seq) + " entry " + std::to_string(entry) +
+                           " is backend page " + std::to_string(backend_page);
+  if (!new_slot) {
+    return here + ", but " + rule + " gives it model page " + std::to_string(slot) +
+           ", which the backend first handed out as page " + std::to_string(forward->second);
+  }
+  return here + ", which the backend first handed out as model page " +
+         std::to_string(reverse->second) + ", but " + rule + " gives it model page " +
+         std::to_string(slot) + ", never used before";
 }
 
 void SharingMirror::remove(SeqId seq) {

@@ -54,6 +54,8 @@ class SharingMirror {
   void remove(SeqId seq);
   std::optional<TokenRange> changed_tokens(SeqId seq, const Tables& now, uint32_t page_size,
                                            uint32_t groups) const;
+  std::optional<std::string> reuse_problem(const Model& model, SeqId seq, size_t entry,
+                                           ModelPageId model_page, uint64_t backend_page);
 
   std::unordered_map<SeqId, Tables> sequences_;
   std::unordered_map<uint64_t, Link> to_backend_;  // model page -> backend page
@@ -61,6 +63,10 @@ class SharingMirror {
   // Pages (model, backend) of the tables remove() dropped during one update(); their links may sit
   // at reference_count 0 until update() erases the ones nobody took back.
   std::vector<std::pair<uint64_t, uint64_t>> removed_;
+  // reuse_order=lifo|fifo (section 14.8): the model's physical pages <-> the backend's, paired the
+  // first time each is handed out and kept for the whole run (never rebuilt); at most max_pages.
+  std::unordered_map<uint64_t, uint64_t> slot_to_backend_;
+  std::unordered_map<uint64_t, uint64_t> backend_to_slot_;
 };
 
 }  // namespace kv

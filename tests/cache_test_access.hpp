@@ -8,13 +8,26 @@
 
 namespace kvcache {
 
-// Test-only access to PagePool internals: a refcount or free stack the pool itself never makes.
+// Test-only access to PagePool internals: a refcount or free list the pool itself never makes.
 struct PagePoolTestAccess {
   static void set_refcount(PagePool& pool, PageId page, uint32_t refcount) {
     pool.refs_[page] = refcount;
   }
-  static void push_free(PagePool& pool, PageId page) { pool.free_.push_back(page); }
-  static void pop_free(PagePool& pool) { pool.free_.pop_back(); }
+  // The free list with `page` at its head, taken next (the ring grows if it must: the pool never
+  // could).
+  static void push_free(PagePool& pool, PageId page) {
+    std::vector<PageId> list = pool.free_list();
+    list.insert(list.begin(), page);
+    pool.free_count_ = static_cast<uint32_t>(list.size());
+    pool.free_head_ = 0;
+    list.resize(std::max(list.size(), pool.ring_.size()));
+    pool.ring_ = list;
+  }
+  // The free list without its head.
+  static void pop_free(PagePool& pool) {
+    pool.free_head_ = pool.next(pool.free_head_);
+    pool.free_count_--;
+  }
   // The cached-free queue (prefix caching).
   static void set_queue_next(PagePool& pool, PageId page, PageId next) {
     pool.queue_next_[page] = next;

@@ -114,7 +114,7 @@ TEST_F(GroupsTest, WorkedExampleTwoGroupsSlideApart) {
   EXPECT_EQ(cache_->info(1)->page_count, 5u);
   ASSERT_TRUE(append(1, 1).ok());  // group 1: entry 1 released; entry 3 in both groups
   tags = concat(tags, last_tags_);
-  EXPECT_EQ(table(1, 0), (Pages{0, 1, 2, 4}));  // the free stack is LIFO: 4, then 3
+  EXPECT_EQ(table(1, 0), (Pages{0, 1, 2, 4}));  // the free list is LIFO: 4, then 3
   EXPECT_EQ(table(1, 1), (Pages{kNullPage, kNullPage, 5, 3}));
   EXPECT_EQ(cache_->truncate(1, 2, next()).error, Error::invalid_argument);  // z_1 = 2 > 0
   const Stats stats = cache_->stats();

@@ -151,7 +151,7 @@ TEST_F(PrefixTest, ParentKeyWithoutPageKeepsItsChild) {
 // Every audit() message about prefix caching, each from its own corruption of a healthy state:
 // page_size 2; sequence 1 = prompt 10..14 (pages 0-2, keys on pages 0, 1 = nodes 1, 2); sequence
 // 2 = prompt 20..24, freed (pages 3, 4 under nodes 3, 4, queued 4 first: free releases the last
-// block first; page 5 on the free stack); pages 6, 7 free.
+// block first; page 5 on the free list); pages 6, 7 free.
 TEST_F(PrefixTest, AuditReportsEveryPrefixCorruption) {
   using A = CacheTestAccess;
   using P = PagePoolTestAccess;

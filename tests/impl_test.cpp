@@ -667,7 +667,7 @@ TEST(PagePoolTest, HandsOutPagesInOrderThenLifo) {
   EXPECT_EQ(pool.take(), 3u);
   EXPECT_EQ(pool.free_count(), 0u);
   EXPECT_EQ(pool.used_count(), 4u);
-  EXPECT_TRUE(pool.free_stack().empty());
+  EXPECT_TRUE(pool.free_list().empty());
 }
 
 TEST(PagePoolTest, SharedPageIsFreedByItsLastRelease) {
@@ -683,50 +683,52 @@ TEST(PagePoolTest, SharedPageIsFreedByItsLastRelease) {
   pool.release(page);
   EXPECT_EQ(pool.refcount(page), 0u);
   ASSERT_EQ(pool.free_count(), 2u);
-  EXPECT_EQ(pool.free_stack().back(), page);
+  EXPECT_EQ(pool.free_list().front(), page);
 }
 
-// The invariants under random take/share/release, against a plain refcount map; the stack keeps
-// its first buffer (nothing allocates after construction).
+// The invariants under random take/share/release, against a plain refcount map, under both
+// reuse orders; the next page taken is the free list's head.
 TEST(PagePoolTest, RandomOpsKeepInvariantsWithoutAllocating) {
   constexpr uint32_t kPages = 64;
-  PagePool pool(kPages);
-  const PageId* buffer = pool.free_stack().data();
-  std::vector<uint32_t> refs(kPages, 0);
-  std::vector<PageId> held;  // one entry per reference
-  std::mt19937 rng(5);
-  for (int op = 0; op < 20000; ++op) {
-    const uint32_t pick = static_cast<uint32_t>(rng() % 3);
-    if (pick == 0 && pool.free_count() > 0) {
-      const PageId page = pool.take();
-      ASSERT_EQ(refs[page], 0u);
-      refs[page] = 1;
-      held.push_back(page);
-    } else if (pick == 1 && !held.empty()) {
-      const PageId page = held[rng() % held.size()];
-      pool.share(page);
-      ++refs[page];
-      held.push_back(page);
-    } else if (!held.empty()) {
-      const size_t at = rng() % held.size();
-      const PageId page = held[at];
-      held[at] = held.back();
-      held.pop_back();
-      pool.release(page);
-      --refs[page];
+  for (const bool fifo : {false, true}) {
+    PagePool pool(kPages, false, fifo);
+    std::vector<uint32_t> refs(kPages, 0);
+    std::vector<PageId> held;  // one entry per reference
+    std::mt19937 rng(5);
+    for (int op = 0; op < 20000; ++op) {
+      const uint32_t pick = static_cast<uint32_t>(rng() % 3);
+      if (pick == 0 && pool.free_count() > 0) {
+        const PageId head = pool.free_list().front();
+        const PageId page = pool.take();
+        ASSERT_EQ(page, head);
+        ASSERT_EQ(refs[page], 0u);
+        refs[page] = 1;
+        held.push_back(page);
+      } else if (pick == 1 && !held.empty()) {
+        const PageId page = held[rng() % held.size()];
+        pool.share(page);
+        ++refs[page];
+        held.push_back(page);
+      } else if (!held.empty()) {
+        const size_t at = rng() % held.size();
+        const PageId page = held[at];
+        held[at] = held.back();
+        held.pop_back();
+        pool.release(page);
+        --refs[page];
+      }
+      std::vector<uint8_t> on_stack(kPages, 0);
+      for (const PageId page : pool.free_list()) ASSERT_EQ(on_stack[page]++, 0) << "duplicate";
+      uint32_t used = 0;
+      for (PageId page = 0; page < kPages; ++page) {
+        ASSERT_EQ(pool.refcount(page), refs[page]);
+        ASSERT_EQ(on_stack[page] != 0, refs[page] == 0) << "page " << page;
+        used += refs[page] > 0 ? 1 : 0;
+      }
+      ASSERT_EQ(pool.used_count(), used);
+      ASSERT_EQ(pool.used_count() + pool.free_count(), kPages);
     }
-    std::vector<uint8_t> on_stack(kPages, 0);
-    for (const PageId page : pool.free_stack()) ASSERT_EQ(on_stack[page]++, 0) << "duplicate";
-    uint32_t used = 0;
-    for (PageId page = 0; page < kPages; ++page) {
-      ASSERT_EQ(pool.refcount(page), refs[page]);
-      ASSERT_EQ(on_stack[page] != 0, refs[page] == 0) << "page " << page;
-      used += refs[page] > 0 ? 1 : 0;
-    }
-    ASSERT_EQ(pool.used_count(), used);
-    ASSERT_EQ(pool.used_count() + pool.free_count(), kPages);
   }
-  EXPECT_EQ(pool.free_stack().data(), buffer);
 }
 
 TEST(PagePoolDeathTest, DoubleReleaseAndEmptyTakeStopTheProcess) {
@@ -866,7 +868,7 @@ TEST(CheckDeath, PagePoolMisuse) {
   EXPECT_DEATH(pool.release(0), "double release");
   const PageId page = pool.take();
   PagePoolTestAccess::push_free(pool, page);
-  EXPECT_DEATH(pool.take(), "free stack held a referenced page");
+  EXPECT_DEATH(pool.take(), "free list held a referenced page");
   EXPECT_DEATH(detail::SeqIndex().insert(1, detail::SeqIndex::kEmptySlot),
                "slot value is reserved");
 }

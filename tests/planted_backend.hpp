@@ -89,11 +89,12 @@ class PlantedBackend final : public Backend {
     return ids;
   }
   std::vector<uint64_t> block_table(SeqId seq) const override {
-    std::vector<uint64_t> table = model_.block_table(seq);
+    // Its physical pages, as a backend under reuse_order hands them out (section 14.8).
+    std::vector<uint64_t> table = model_.page_indices(model_.block_table(seq));
     const std::vector<SeqId> ids = model_.sequence_ids();
     if (fault_ == Fault::alias_first_page && tick_ >= fault_tick_ && !table.empty() &&
         !ids.empty() && !model_.block_table(ids[0]).empty()) {
-      table[0] = model_.block_table(ids[0])[0];
+      table[0] = model_.page_index(model_.block_table(ids[0])[0]);
     }
     if (active(Fault::short_table) && !table.empty()) table.pop_back();
     if (active(Fault::empty_table)) table.clear();
@@ -122,6 +123,8 @@ class PlantedBackend final : public Backend {
   }
   std::optional<PrefixCacheView> prefix_cache() const override {
     PrefixCacheView view = model_.prefix_cache();
+    for (auto& registered : view.registered) registered.page = model_.page_index(registered.page);
+    view.queue = model_.page_indices(view.queue);
     if (active(Fault::cache_unknown_page) && !view.registered.empty())
       view.registered[0].page = far_page;
     if (active(Fault::cache_duplicate_key) && !view.registered.empty())

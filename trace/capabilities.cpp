@@ -153,16 +153,17 @@ std::optional<std::string> apply_config(const std::vector<std::string_view>& wor
     const size_t equals = words[i].find('=');
     const VariantKey* variant =
         equals == std::string_view::npos ? nullptr : find_variant_key(words[i].substr(0, equals));
-    const std::string_view value = variant ? words[i].substr(equals + 1) : std::string_view();
-    if (!variant || (value != variant->default_word && value != variant->variant_word)) {
+    const auto word =
+        variant ? variant->word_index(words[i].substr(equals + 1)) : std::optional<uint8_t>();
+    if (!word) {
       std::string known;
       for (const VariantKey& key : variant_keys) {
-        known += std::string(" ") + key.key + "=" + key.default_word + "|" + key.variant_word;
+        known += std::string(" ") + key.key + "=" + key.word_list();
       }
       return "profile line 'config' item '" + std::string(words[i]) +
              "' is not a variant KEY=VALUE (known:" + known + ")";
     }
-    caps.variants.*variant->field = value == variant->variant_word;
+    caps.variants.*variant->field = *word;
   }
   return std::nullopt;
 }
@@ -202,6 +203,8 @@ Capabilities Capabilities::all() {
   caps.either_variants.rejected_slots = true;   // kvcache::Config::release_rejected_slots
   caps.either_variants.boundary_block = true;   // kvcache::Config::boundary_block_extra
   caps.either_variants.register_at = true;      // kvcache::Config::register_at_release
+  caps.either_variants.reuse_order =
+      true;  // impl/page_pool.hpp: lifo, or kvcache::Config::reuse_fifo
   return caps;
 }
 
@@ -340,10 +343,9 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
   for (const VariantKey& variant : variant_keys) {
     if (config.*variant.field == caps.variants.*variant.field) continue;
     if (caps.either_variants.*variant.field || !variant.matters_in(config)) continue;
-    const bool wanted = caps.variants.*variant.field;
-    return std::string(variant.key) + "=" + (wanted ? variant.default_word : variant.variant_word) +
+    return std::string(variant.key) + "=" + variant_word(config, variant) +
            " but its profile runs under " + variant.key + "=" +
-           (wanted ? variant.variant_word : variant.default_word);
+           variant_word(caps.variants, variant);
   }
   return std::nullopt;
 }
@@ -489,12 +491,20 @@ void fit_config(Config& config, const Capabilities& caps) {
   }
   // A declared variant holds; an either-way one left at its default keeps the generated value.
   for (const VariantKey& variant : variant_keys) {
-    const bool drawn = config.*variant.field && caps.either_variants.*variant.field;
-    config.*variant.field = caps.variants.*variant.field || drawn;
+    if (!(caps.either_variants.*variant.field) || !(config.*variant.field))
+      config.*variant.field = caps.variants.*variant.field;
   }
   if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
   if (config.skip_reserved_slots) config.sliding_window = 0;      // V-W0
-  if (config.sliding_window == 1) config.sliding_window = 2;      // a profile's MIN of 1
+  // V-O3: the single queue is first in, first out; a profile's own lifo keeps the split queues.
+  if (config.reuse_order == reuse_lifo && config.single_free_queue && config.prefix_caching) {
+    if (caps.variants.reuse_order == reuse_lifo) {
+      config.single_free_queue = 0;
+    } else {
+      config.reuse_order = reuse_fifo;
+    }
+  }
+  if (config.sliding_window == 1) config.sliding_window = 2;  // a profile's MIN of 1
   fit_groups(config, caps);
 }
 

@@ -65,9 +65,9 @@ struct Capabilities {
   // `keys hash`: `? cache` names each key by the backend's own hash of the block instead of its
   // token ids; the runner learns which key each hash names (runner/key_hashes.hpp).
   bool hashed_keys = false;
-  // The variants it implements both ways (true fields): a config may have either value, and a
-  // generated one gets the value of `variants` when that is the variant, else the value its regime
-  // drew. In-tree backends: append_atomicity and rejected_slots.
+  // The variants it implements every way (nonzero fields): a config may have any word, and a
+  // generated one keeps the word its regime drew, or gets the word of `variants` when it drew the
+  // default. In-tree backends: Capabilities::all() lists them.
   Config either_variants;
 
   // Everything: what the in-tree backends implement.

@@ -108,6 +108,11 @@ std::optional<std::string> validate_config(const Config& config, uint64_t memory
         "reserved_slots=skipped cannot be combined with prefix_caching=on (docs/semantics.md "
         "section 14: blocks are positions, and skipped slots break them)");
   }
+  if (config.reuse_order == reuse_lifo && config.single_free_queue && config.prefix_caching) {
+    return std::string(
+        "reuse_order=lifo cannot be combined with free_queue=single and prefix_caching=on "
+        "(docs/semantics.md V-O3: the single queue hands out its head, the first page released)");
+  }
   const std::optional<uint64_t> pool_bytes = config.pool_bytes();
   if (!pool_bytes || *pool_bytes > memory_budget_bytes) {
     const std::string needed = pool_bytes ? std::to_string(*pool_bytes) + " bytes"
@@ -127,10 +132,24 @@ const VariantKey* find_variant_key(std::string_view key) {
   return nullptr;
 }
 
+std::optional<uint8_t> VariantKey::word_index(std::string_view word) const {
+  for (uint8_t i = 0; i < word_count(); i++) {
+    if (word == words[i]) return i;
+  }
+  return std::nullopt;
+}
+
+std::string VariantKey::word_list() const {
+  std::string out = words[0];
+  for (uint8_t i = 1; i < word_count(); i++) out += std::string("|") + words[i];
+  return out;
+}
+
 std::string format_variants(const Config& config) {
   std::string out;
   for (const VariantKey& variant : variant_keys) {
-    if (config.*variant.field) out += std::string(" ") + variant.key + "=" + variant.variant_word;
+    if (config.*variant.field)
+      out += std::string(" ") + variant.key + "=" + variant_word(config, variant);
   }
   return out;
 }

@@ -36,9 +36,9 @@ struct Config {
   // windows past it are 0.
   uint32_t group_count = 0;
   std::array<uint32_t, kv_groups_max> group_windows{};
-  // Semantic variants (trace/variants.def, docs/semantics.md section 14): false is the default
-  // rule.
-#define KV_VARIANT(field, key, default_word, variant_word, scope, help) bool field = false;
+  // Semantic variants (trace/variants.def, docs/semantics.md section 14): the index of the rule's
+  // word, 0 being the default rule (so `if (config.field)` asks for the other rule).
+#define KV_VARIANT(field, key, scope, help, ...) uint8_t field = 0;
 #include "trace/variants.def"
   bool operator==(const Config&) const = default;
 
@@ -67,28 +67,43 @@ struct Config {
   }
 };
 
-// Where a variant's rule means something: in any config, or only under prefix_caching=on.
-enum class VariantScope : uint8_t { any, caching };
+// Where a variant's rule means something: in any config, only under prefix_caching=on, or only
+// at its other words (`optional`: the first word checks nothing).
+enum class VariantScope : uint8_t { any, caching, optional };
 
-// One semantic variant's config key and its two words (trace/variants.def).
+// reuse_order's words (section 14.8).
+enum ReuseOrder : uint8_t { reuse_any = 0, reuse_lifo = 1, reuse_fifo = 2 };
+
+// One semantic variant's config key and its words, the default first (trace/variants.def).
 struct VariantKey {
-  bool Config::*field;
+  static constexpr size_t words_max = 3;
+  uint8_t Config::*field;
   const char* key;
-  const char* default_word;
-  const char* variant_word;
   VariantScope scope;
   const char* help;
-  // Whether `config` can tell the two rules apart (a caching variant without caching cannot).
+  std::array<const char*, words_max> words;
+  const char* default_word() const { return words[0]; }
+  uint8_t word_count() const { return words[2] == nullptr ? 2 : 3; }
+  // The index of `word` among the key's words, or nothing.
+  std::optional<uint8_t> word_index(std::string_view word) const;
+  // "op|token": the words, for messages.
+  std::string word_list() const;
+  // Whether `config` can tell the rules apart (a caching variant without caching cannot).
   bool matters_in(const Config& config) const {
+    if (scope == VariantScope::optional) return config.*field != 0;
     return scope == VariantScope::any || config.prefix_caching;
   }
 };
 inline constexpr VariantKey variant_keys[] = {
-#define KV_VARIANT(field, key, default_word, variant_word, scope, help) \
-  {&Config::field, key, default_word, variant_word, VariantScope::scope, help},
+#define KV_VARIANT(field, key, scope, help, ...) \
+  {&Config::field, key, VariantScope::scope, help, {__VA_ARGS__}},
 #include "trace/variants.def"
 };
 const VariantKey* find_variant_key(std::string_view key);
+// The word of `config`'s value of this variant.
+inline const char* variant_word(const Config& config, const VariantKey& variant) {
+  return variant.words[config.*variant.field];
+}
 // " append_atomicity=token ...": the variants that are not the default, or "".
 std::string format_variants(const Config& config);
 

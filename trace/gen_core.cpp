@@ -112,7 +112,13 @@ Config draw_config(Source& source, const Regime& regime) {
   // Drawn only where a row asks, so the other rows' draws stay as they were.
   for (const VariantKey& variant : variant_keys) {
     if (ranges.variant_per_mille == 0 || variant.field == &Config::skip_reserved_slots) continue;
-    config.*variant.field = source.coin(ranges.variant_per_mille);
+    if (!source.coin(ranges.variant_per_mille)) continue;
+    config.*variant.field = static_cast<uint8_t>(
+        variant.word_count() == 2 ? 1 : source.in_range(1, variant.word_count() - 1));
+  }
+  // V-O3: the single queue is first in, first out.
+  if (config.single_free_queue && config.prefix_caching && config.reuse_order == reuse_lifo) {
+    config.reuse_order = reuse_fifo;
   }
   if (!ranges.cpu_pages.empty()) config.cpu_pages = source.draw(ranges.cpu_pages);
   if (!ranges.sliding_window.empty()) config.sliding_window = source.draw(ranges.sliding_window);

@@ -300,11 +300,12 @@ std::optional<std::string> parse_config_word(std::string_view word, Config& conf
   }
   if (key == "kv_groups") return parse_group_windows(value, config);
   if (const VariantKey* variant = find_variant_key(key)) {
-    if (value != variant->default_word && value != variant->variant_word) {
-      return std::string(key) + "='" + std::string(value) + "' must be " + variant->default_word +
-             " or " + variant->variant_word;
+    const auto index = variant->word_index(value);
+    if (!index) {
+      return std::string(key) + "='" + std::string(value) + "' must be one of " +
+             variant->word_list();
     }
-    config.*variant->field = value == variant->variant_word;
+    config.*variant->field = *index;
     return std::nullopt;
   }
   uint32_t* field = key == "page_size"        ? &config.page_size

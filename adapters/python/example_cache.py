@@ -45,7 +45,7 @@ from __future__ import annotations
 import os
 import random
 import sys
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kvharness_backend as kv  # noqa: E402
@@ -57,7 +57,8 @@ FLAKY_COIN = random.Random()
 
 # The semantic variants (docs/semantics.md sections 14 and 15.4) this cache implements: key ->
 # (default, variant). `--variant KEY=VALUE` declares one in the profile (`config KEY=VALUE`).
-VARIANTS = {"rejected_slots": ("kept", "released"), "append_atomicity": ("op", "token")}
+VARIANTS = {"rejected_slots": ("kept", "released"), "append_atomicity": ("op", "token"),
+            "reuse_order": ("any", "lifo", "fifo")}
 
 
 class Sequence:
@@ -126,13 +127,16 @@ class PagedCache(kv.Cache):
             raise kv.ConfigError(f"unsupported config keys: {' '.join(unsupported)}")
         self.release_rejected = config.extra.get("rejected_slots") == "released"
         self.token_appends = config.extra.get("append_atomicity") == "token"  # V-A1
+        self.fifo = config.extra.get("reuse_order") == "fifo"  # 14.8: reuse the longest free page
         self.page_size = config.page_size
         self.max_pages = config.max_pages
         self.lru = config.eviction == "lru"
         self.groups = config.groups  # KV groups (section 17): one block table each; 1 without kv_groups
         self.seqs: dict[int, Sequence] = {}
         self.refcount: dict[int, int] = {}  # pages in use only
-        self.released: list[int] = []  # free pages that were used before (reused first, LIFO)
+        # Free pages that were used before: the last one reused first (V-O2's lifo), or, under
+        # fifo, the first one, after every never-used page.
+        self.released: deque[int] = deque()
         self.fresh = 0  # pages fresh..max_pages-1 were never used
         self.slots: dict[int, list[int | None]] = {}  # page -> its token values
         self.token_ids: dict[int, list[int | None]] = {}  # page -> its token ids
@@ -154,8 +158,8 @@ class PagedCache(kv.Cache):
 
     def take_page(self) -> int:
         """A new page: an unregistered free one, else the oldest cached-free one (P13)."""
-        if self.released:
-            page = self.released.pop()
+        if self.released and not (self.fifo and self.fresh < self.max_pages):
+            page = self.released.popleft() if self.fifo else self.released.pop()
         elif self.fresh < self.max_pages:
             page = self.fresh
             self.fresh += 1
