@@ -670,6 +670,32 @@ TEST(PagePoolTest, HandsOutPagesInOrderThenLifo) {
   EXPECT_TRUE(pool.free_list().empty());
 }
 
+// Section 14.8's worked example on the pool: under fifo a released page waits behind the pages
+// never used; under lifo (HandsOutPagesInOrderThenLifo) it comes back first.
+TEST(PagePoolTest, FifoUsesEveryPageBeforeReusingOne) {
+  PagePool pool(3, false, true);
+  EXPECT_EQ(pool.take(), 0u);
+  EXPECT_EQ(pool.take(), 1u);
+  pool.release(0);
+  EXPECT_EQ(pool.take(), 2u);
+  pool.release(1);
+  EXPECT_EQ(pool.take(), 0u);
+  EXPECT_EQ(pool.free_list(), std::vector<PageId>{1});
+}
+
+// V-O3: an append copies a shared last page before it takes its new entries' pages.
+TEST_F(CacheTest, AppendCopiesBeforeItGrows) {
+  Config config{2, 4, Eviction::none, Shape{}};
+  config.reuse_fifo = true;
+  build(config);
+  ASSERT_TRUE(append(1, 1).ok());
+  ASSERT_TRUE(cache_->fork(1, 2, next()).ok());
+  ASSERT_TRUE(append(2, 2).ok());
+  const auto table = cache_->block_table(2);
+  EXPECT_EQ(std::vector<PageId>(table.begin(), table.end()), (std::vector<PageId>{1, 2}));
+  expect_healthy();
+}
+
 TEST(PagePoolTest, SharedPageIsFreedByItsLastRelease) {
   PagePool pool(2);
   const PageId page = pool.take();
