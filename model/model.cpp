@@ -153,14 +153,28 @@ void Model::register_blocks(Sequence& sequence, uint64_t first_block, uint64_t e
     for (uint32_t g = 0; g < groups(); g++) {
       Key key{g,
               {sequence.token_ids.begin(), sequence.token_ids.begin() + static_cast<int64_t>(end)}};
-      if (registered_.count(key) && !config_.keep_duplicate_keys) continue;
       const ModelPageId page = sequence.tables[g][block];
       if (page == null_page || pages_.at(page).key) continue;  // a null entry has no page (V-W2)
+      if (registered_.count(key) && config_.keep_duplicate_keys != duplicate_kept) {
+        if (config_.keep_duplicate_keys == duplicate_remapped && !config_.register_at) {
+          remap(sequence.tables[g][block], registered_.at(key).front());
+        }
+        continue;
+      }
       registered_[key].push_back(page);
       registered_page_count_++;
       pages_.at(page).key = std::move(key);
     }
   }
+}
+
+// duplicate_keys=remapped (V-K5): the entry moves onto the key's cached page (out of the queue if
+// it waits there) and its own page is released.
+void Model::remap(ModelPageId& entry, ModelPageId cached) {
+  const ModelPageId own = entry;
+  if (pages_.at(cached).refcount++ == 0) dequeue(cached);
+  entry = cached;
+  release(own);
 }
 
 // Eviction victims leave in order; recorded for last_victims().
@@ -817,7 +831,7 @@ void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
   }
   uint64_t page_count = 0;
   for (const auto& [key, ids] : registered_) {
-    if (ids.size() > 1 && !config_.keep_duplicate_keys) {
+    if (ids.size() > 1 && config_.keep_duplicate_keys != duplicate_kept) {
       problems.push_back("model: a key is registered to " + std::to_string(ids.size()) +
                          " pages under duplicate_keys=refused");
     }

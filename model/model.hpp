@@ -149,6 +149,7 @@ class Model {
   void unregister(ModelPageId page);
   void register_full_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block);
   void register_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block);
+  void remap(ModelPageId& entry, ModelPageId cached);
   // Every group's hit pages for a prompt (P10, V-W7, V-G6): H entries each, null where a window
   // group needs no page; H is hits[0].size().
   Tables prefix_hits(const std::vector<TokenId>& ids) const;

@@ -437,6 +437,21 @@ const Rule rules[] = {
      "admit 2 1:7 => ok\nreserve 2 1 => ok hit=6\ninfo 2 => ok tokens=6 pages=6 pinned=0\n"
      "commit 2 1 => ok\npreempt 2 => ok\nreserve 2 1 => ok hit=6\ncommit 2 1 => ok\n"
      "read 2 => ok\n"},
+    // Section 14.5's duplicate_keys=remapped, its worked example and the refused default beside it.
+    {"duplicate_keys_remapped_moves_a_recomputed_block_onto_the_cached_page",
+     "config page_size=2 max_pages=4 prefix_caching=on duplicate_keys=remapped\n"
+     "prefill 1 1:4 => ok hit=0\nprefill 2 1:4 => ok hit=2\n"
+     "stats => ok used=2 free=2 sequences=2 tokens=8 cached=2\nread 2 => ok\n"
+     "append 3 4 => ok\nfree 1 => ok\nfree 2 => ok\nstats => ok used=2 free=2 sequences=1 "
+     "tokens=4 cached=2\n"},
+    {"duplicate_keys_refused_keeps_the_recomputed_page",
+     "config page_size=2 max_pages=4 prefix_caching=on\n"
+     "prefill 1 1:4 => ok hit=0\nprefill 2 1:4 => ok hit=2\n"
+     "stats => ok used=3 free=1 sequences=2 tokens=8 cached=2\n"},
+    {"duplicate_keys_remapped_takes_a_queued_page_back",
+     "config page_size=1 max_pages=3 prefix_caching=on duplicate_keys=remapped\n"
+     "prefill 1 1:2 => ok hit=0\nfree 1 => ok\nappend 2 1 => ok\n"
+     "prefill 3 1:1 => ok hit=0\nstats => ok used=2 free=1 sequences=2 tokens=2 cached=1\n"},
     {"lifecycle_ops_invalid_under_skipped_reserved_slots",
      "config page_size=2 max_pages=4 reserved_slots=skipped\nadmit 1 1:2 => invalid_argument\n"
      "reserve 1 1 => invalid_argument\nappend 1 1 => ok\ncommit 1 0 => invalid_argument\n"

@@ -15,9 +15,8 @@ const char* const worked_example =
     "alloc 1 => ok\nalloc 2 => ok\nfree 1 => ok\nalloc 3 => ok\nfree 2 => ok\nalloc 4 => ok\n";
 
 Trace example_trace(const char* order) {
-  const std::string text =
-      std::string("kvtrace 1\nconfig page_size=1 max_pages=3 reuse_order=") + order + "\n" +
-      worked_example;
+  const std::string text = std::string("kvtrace 1\nconfig page_size=1 max_pages=3 reuse_order=") +
+                           order + "\n" + worked_example;
   ParseResult parsed = parse_trace(text, memory_budget_default_bytes);
   EXPECT_TRUE(std::holds_alternative<Trace>(parsed)) << std::get<ParseError>(parsed).message;
   return std::get<Trace>(parsed);
@@ -85,11 +84,10 @@ TEST(ReuseOrder, TheRunnerCatchesABackendOfTheOtherOrder) {
 
 TEST(ReuseOrder, ConfigWordsAndConflicts) {
   const auto error = [](const std::string& config) {
-    ParseResult parsed =
-        parse_trace("kvtrace 2\nconfig page_size=1 max_pages=2 " + config + "\n",
-                    memory_budget_default_bytes);
+    ParseResult parsed = parse_trace("kvtrace 2\nconfig page_size=1 max_pages=2 " + config + "\n",
+                                     memory_budget_default_bytes);
     return std::holds_alternative<ParseError>(parsed) ? std::get<ParseError>(parsed).message
-                                                       : std::string();
+                                                      : std::string();
   };
   EXPECT_NE(error("reuse_order=stack").find("must be one of any|lifo|fifo"), std::string::npos);
   EXPECT_NE(error("prefix_caching=on free_queue=single reuse_order=lifo").find("V-O3"),

@@ -197,14 +197,15 @@ Capabilities Capabilities::all() {
   Capabilities caps;
   caps.ops.fill(true);
   caps.audits = true;
-  caps.sliding_window = {0, 1048576};           // impl/ implements section 16
-  caps.kv_groups = {0, 8};                      // and section 17 (host and hip-emu)
-  caps.either_variants.append_by_token = true;  // runner/host_backend.cpp appends token by token
-  caps.either_variants.rejected_slots = true;   // kvcache::Config::release_rejected_slots
-  caps.either_variants.boundary_block = true;   // kvcache::Config::boundary_block_extra
-  caps.either_variants.register_at = true;      // kvcache::Config::register_at_release
-  caps.either_variants.reuse_order =
-      true;  // impl/page_pool.hpp: lifo, or kvcache::Config::reuse_fifo
+  caps.sliding_window = {0, 1048576};  // impl/ implements section 16
+  caps.kv_groups = {0, 8};             // and section 17 (host and hip-emu)
+  // The variants impl/ implements, every word (kvcache::Config's flags; append_atomicity=token in
+  // runner/host_backend.cpp, one append per token; reuse_order in impl/page_pool.hpp).
+  caps.either_variants.append_by_token = all_words;
+  caps.either_variants.rejected_slots = all_words;
+  caps.either_variants.boundary_block = all_words;
+  caps.either_variants.register_at = all_words;
+  caps.either_variants.reuse_order = all_words;
   return caps;
 }
 
@@ -242,7 +243,7 @@ Capabilities intersect(const Capabilities& a, const Capabilities& b) {
   copy_variants(same_variants(a.variants, Config{}) ? b.variants : a.variants, out.variants);
   for (const VariantKey& variant : variant_keys) {
     out.either_variants.*variant.field =
-        a.either_variants.*variant.field && b.either_variants.*variant.field;
+        a.either_variants.*variant.field & b.either_variants.*variant.field;
   }
   return out;
 }
@@ -342,7 +343,7 @@ std::optional<std::string> config_outside(const Config& config, const Capabiliti
   }
   for (const VariantKey& variant : variant_keys) {
     if (config.*variant.field == caps.variants.*variant.field) continue;
-    if (caps.either_variants.*variant.field || !variant.matters_in(config)) continue;
+    if (caps.implements(variant, config.*variant.field) || !variant.matters_in(config)) continue;
     return std::string(variant.key) + "=" + variant_word(config, variant) +
            " but its profile runs under " + variant.key + "=" +
            variant_word(caps.variants, variant);
@@ -358,7 +359,7 @@ void adopt_unneeded_variants(Config& config, const Capabilities& caps) {
 
 void adopt_declared_variants(Config& config, const Capabilities& caps) {
   for (const VariantKey& variant : variant_keys) {
-    if (!(caps.either_variants.*variant.field))
+    if (!caps.implements(variant, config.*variant.field))
       config.*variant.field = caps.variants.*variant.field;
   }
 }
@@ -491,7 +492,7 @@ void fit_config(Config& config, const Capabilities& caps) {
   }
   // A declared variant holds; an either-way one left at its default keeps the generated value.
   for (const VariantKey& variant : variant_keys) {
-    if (!(caps.either_variants.*variant.field) || !(config.*variant.field))
+    if (!caps.implements(variant, config.*variant.field) || !(config.*variant.field))
       config.*variant.field = caps.variants.*variant.field;
   }
   if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5

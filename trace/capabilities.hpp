@@ -65,10 +65,13 @@ struct Capabilities {
   // `keys hash`: `? cache` names each key by the backend's own hash of the block instead of its
   // token ids; the runner learns which key each hash names (runner/key_hashes.hpp).
   bool hashed_keys = false;
-  // The variants it implements every way (nonzero fields): a config may have any word, and a
-  // generated one keeps the word its regime drew, or gets the word of `variants` when it drew the
-  // default. In-tree backends: Capabilities::all() lists them.
+  // The words of each variant it implements besides the one in `variants` (a mask per field, bit w
+  // for word w): a config may have any of them, and a generated one keeps the word its regime
+  // drew if implemented, else gets the word of `variants`. In-tree backends: Capabilities::all().
   Config either_variants;
+  bool implements(const VariantKey& variant, uint8_t word) const {
+    return ((either_variants.*variant.field >> word) & 1) != 0;
+  }
 
   // Everything: what the in-tree backends implement.
   static Capabilities all();

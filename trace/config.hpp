@@ -71,8 +71,11 @@ struct Config {
 // at its other words (`optional`: the first word checks nothing).
 enum class VariantScope : uint8_t { any, caching, optional };
 
-// reuse_order's words (section 14.8).
+// The words of the three-word variants: reuse_order (section 14.8) and duplicate_keys (14.5).
 enum ReuseOrder : uint8_t { reuse_any = 0, reuse_lifo = 1, reuse_fifo = 2 };
+enum DuplicateKeys : uint8_t { duplicate_refused = 0, duplicate_kept = 1, duplicate_remapped = 2 };
+// Capabilities::either_variants' mask for every word of a variant.
+inline constexpr uint8_t all_words = 0xff;
 
 // One semantic variant's config key and its words, the default first (trace/variants.def).
 struct VariantKey {

@@ -28,6 +28,8 @@ windows, values and keys, the hit every group accepts); and the variant
                                                                # alone (window groups ignored)
     python3 adapters/python/example_cache.py --bug groups-release-order  # releases the last group's
                                                                # entries first (V-G3 says group 0's)
+    python3 adapters/python/example_cache.py --bug fifo-reuses-last --variant reuse_order=fifo
+                                                   # declares fifo, reuses the page released last
     python3 adapters/python/example_cache.py --protocol 2     # also answer `? cache`
     python3 adapters/python/example_cache.py --variant rejected_slots=released
                                                    # declare (and implement) a variant
@@ -35,7 +37,7 @@ windows, values and keys, the hit every group accepts); and the variant
                                                    # every generated config gets a window of at least 3
 
 (or KV_EXAMPLE_BUG=cow|capacity|flaky-ties|whole-prompt-hit|swap-keeps-cpu|window-off-by-one|
-hybrid-hit-full-only|groups-release-order). Everything
+hybrid-hit-full-only|groups-release-order|fifo-reuses-last). Everything
 protocol-related lives in kvharness_backend.py: this file is only the cache and its mapping onto
 kv.Cache.
 """
@@ -158,8 +160,9 @@ class PagedCache(kv.Cache):
 
     def take_page(self) -> int:
         """A new page: an unregistered free one, else the oldest cached-free one (P13)."""
-        if self.released and not (self.fifo and self.fresh < self.max_pages):
-            page = self.released.popleft() if self.fifo else self.released.pop()
+        fifo = self.fifo and BUG != "fifo-reuses-last"  # the bug: a stack under fifo
+        if self.released and not (fifo and self.fresh < self.max_pages):
+            page = self.released.popleft() if fifo else self.released.pop()
         elif self.fresh < self.max_pages:
             page = self.fresh
             self.fresh += 1

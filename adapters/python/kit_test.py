@@ -1045,6 +1045,20 @@ class Harness(unittest.TestCase):
                                  f"exec:{EXAMPLE}", *paths)
             self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
 
+    def test_reuse_order_is_checked(self):
+        # Section 14.8's worked example under fifo: the example cache implements it; with
+        # --bug fifo-reuses-last it hands out the page released last and is reported at `alloc 3`.
+        path = os.path.join(ROOT, "corpus", "seeds", "reuse-order-fifo.trace")
+        with tempfile.TemporaryDirectory() as folder:
+            clean = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
+                                 f"exec:{EXAMPLE} --variant reuse_order=fifo", path)
+            self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
+            done = self.kvtrace("replay", "--audit", "every", "--artifacts", folder, "--backend",
+                                f"exec:{EXAMPLE} --bug fifo-reuses-last --variant reuse_order=fifo", path)
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            self.assertIn("alloc 3", done.stdout)
+            self.assertIn("reuse_order=fifo (section 14.8) gives it model page 2", done.stdout)
+
     def test_window_traces_replay(self):
         self.replay_every_file_passes(WINDOW_TRACES)
 
