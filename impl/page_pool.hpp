@@ -120,9 +120,9 @@ class PagePool {
 
   uint32_t next(uint32_t at) const { return at + 1 == ring_.size() ? 0 : at + 1; }
 
-  // The ring holds page_count entries and the page is not on the list, so there is room.
+  // The ring holds page_count entries and the page is not on the list (release() checked its
+  // refcount), so there is room.
   void push_free(PageId page) {
-    KV_CHECK(free_count_ < ring_.size(), "PagePool::release: free list full (double release)");
     if (fifo_) {
       const uint64_t tail = uint64_t{free_head_} + free_count_;
       ring_[tail >= ring_.size() ? tail - ring_.size() : tail] = page;
