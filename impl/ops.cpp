@@ -28,11 +28,13 @@ Outcome Cache::alloc(SeqId id, Tick now) {
 }
 
 Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> token_words,
-                      Tick now, std::span<const SeqId> protected_ids) {
+                      Tick now, std::span<const SeqId> protected_ids,
+                      std::span<const uint32_t> token_ids) {
   evicted_.clear();
   if (token_count == 0 || token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
   if (token_words.size() != uint64_t{token_count} * groups_ * words_per_token_)
     return fail(Error::invalid_argument);  // caller's buffer does not match token_count
+  if (!token_ids.empty() && token_ids.size() != token_count) return fail(Error::invalid_argument);
   uint32_t slot = index_.find(id);
   if (slot != kAbsent && (slots_[slot].in_flight() || slots_[slot].swapped)) {
     return fail(Error::invalid_argument);  // V-L8, V-S4
@@ -54,11 +56,25 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
     for (uint64_t i = 0; i < grow_pages; ++i) table.block_table.push_back(take_page());
   });
   write_tokens(seq, token_count, token_words);
-  if (!slot_token_ids_.empty()) {
-    for (const uint64_t written : slot_mapping_) slot_token_ids_[written] = kGeneratedToken;
-  }
+  if (!slot_token_ids_.empty()) record_generated_ids(seq, token_count, token_ids);
   use(slot, now);
   return success();
+}
+
+// The ids of an append's tokens, just written at slot_mapping_ (each group's slots in turn):
+// kGeneratedToken (never keyed) unless decode_caching=on, which also registers the blocks the
+// append filled (V-D1), now or (register_at=release) when the sequence is released.
+void Cache::record_generated_ids(const Sequence& seq, uint32_t token_count,
+                                 std::span<const uint32_t> token_ids) {
+  if (!config_.decode_caching || token_ids.empty()) {
+    for (const uint64_t written : slot_mapping_) slot_token_ids_[written] = kGeneratedToken;
+    return;
+  }
+  for (uint64_t i = 0; i < slot_mapping_.size(); ++i)
+    slot_token_ids_[slot_mapping_[i]] = token_ids[i % token_count];
+  if (config_.register_at_release) return;
+  register_committed(seq, divider_.page(seq.token_count - token_count),
+                     divider_.page(seq.token_count));
 }
 
 // The pages a write at n copies first: only entry n / page_size can be both shared and written

@@ -53,6 +53,9 @@ struct PrefixIndexTestAccess {
   }
   static void set_key_count(Index& index, uint32_t count) { index.key_count_ = count; }
   static void set_dead(Index& index, detail::NodeId node) { index.nodes_[node].live = false; }
+  static void set_ring_next(Index& index, PageId page, PageId next) {
+    index.ring_next_[page] = next;
+  }
 };
 
 // Test-only access to Cache internals, so audit() can be shown a corrupted state.

@@ -202,6 +202,8 @@ Capabilities Capabilities::all() {
   caps.either_variants.rejected_slots = true;   // kvcache::Config::release_rejected_slots
   caps.either_variants.boundary_block = true;   // kvcache::Config::boundary_block_extra
   caps.either_variants.register_at = true;      // kvcache::Config::register_at_release
+  caps.either_variants.decode_caching = true;   // kvcache::Config::decode_caching
+  caps.either_variants.keep_duplicate_keys = true;  // kvcache::Config::keep_duplicate_keys
   return caps;
 }
 
