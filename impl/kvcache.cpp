@@ -145,6 +145,7 @@ uint32_t Cache::create_sequence(SeqId id, Tick now) {
   seq.swapped_words.clear();
   seq.swapped_ids.clear();
   seq.windowed_ids.clear();
+  seq.fills.clear();
   index_.insert(id, slot);
   lru_insert(slot);
   ++sequence_count_;

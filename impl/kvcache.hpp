@@ -79,6 +79,11 @@ struct Config {
   // and reusing or writing one page drops the key from it alone; cached_keys counts pages.
   bool decode_caching = false;
   bool keep_duplicate_keys = false;
+  // reserved_slots=skipped (V-R1..V-R5): each entry holds `fill` tokens packed from slot 0, and an
+  // append writes only into the last entry and new ones after it, so a free slot of an earlier
+  // entry stays empty. Not with prefix caching, a window or KV groups (config_problem); the
+  // lifecycle ops are invalid_argument under it (V-L9).
+  bool skip_reserved_slots = false;
   uint32_t groups() const { return group_count == 0 ? 1 : group_count; }
 };
 
@@ -235,6 +240,8 @@ class Cache {
   Stats stats() const;
   // Group `group`'s table; empty if absent; kNullPage: null entry.
   std::span<const PageId> block_table(SeqId id, uint32_t group = 0) const;
+  // Config::skip_reserved_slots: each entry's token count, in block-table order (empty otherwise).
+  std::span<const uint32_t> entry_fills(SeqId id) const;
   uint32_t group_count() const { return groups_; }  // block tables per sequence (1 without groups)
   std::vector<SeqId> sequence_ids() const;          // any order
   // Every broken invariant as a message with expected vs actual; empty when healthy.
@@ -287,6 +294,8 @@ class Cache {
     // Z*page_size-1, Z the most null entries of any group: a recompute and later keys need them.
     std::vector<uint32_t> windowed_ids;
     std::vector<Table> other_groups;  // groups 1 .. G-1
+    // reserved_slots=skipped only: each entry's tokens, packed from slot 0 (V-R1).
+    std::vector<uint32_t> fills;
     Table& group(uint32_t g) { return g == 0 ? *this : other_groups[g - 1]; }
     const Table& group(uint32_t g) const { return g == 0 ? *this : other_groups[g - 1]; }
   };
@@ -340,6 +349,14 @@ class Cache {
   void copy_shared_pages(Sequence& seq);
   void copy_page_of(Table& table, uint64_t token_count, uint64_t entry);
   Outcome reserve_waiting(uint32_t slot, uint32_t token_count, Tick now);
+  // reserved_slots=skipped (impl/packed.cpp).
+  Outcome append_packed(uint32_t slot, SeqId id, uint32_t token_count,
+                        std::span<const uint32_t> token_words, Tick now,
+                        std::span<const SeqId> protected_ids);
+  void fork_packed(const Sequence& from, Sequence& to);
+  uint32_t packed_entries_kept(Sequence& seq, uint64_t token_count);
+  void gather_packed(const Sequence& seq, std::span<uint32_t> out_words);
+  void audit_packed(std::vector<std::string>& problems) const;
   void record_generated_ids(const Sequence& seq, uint32_t token_count,
                             std::span<const uint32_t> token_ids);
   void register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block);

@@ -15,6 +15,7 @@ constexpr uint32_t kAbsent = detail::SeqIndex::kEmptySlot;
 Outcome Cache::admit(SeqId id, std::span<const uint32_t> token_ids,
                      std::span<const uint32_t> token_words, Tick now) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   if (const Error error = prompt_error(id, token_ids, token_words); error != Error::none) {
     return fail(error);
   }
@@ -27,6 +28,7 @@ Outcome Cache::admit(SeqId id, std::span<const uint32_t> token_ids,
 
 Outcome Cache::reserve(SeqId id, uint32_t token_count, Tick now) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   if (token_count == 0 || token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
   uint32_t slot = index_.find(id);
   if (slot != kAbsent && slots_[slot].swapped) return fail(Error::invalid_argument);  // V-S4
@@ -76,6 +78,7 @@ Outcome Cache::reserve_waiting(uint32_t slot, uint32_t token_count, Tick now) {
 Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> generated_words,
                       Tick now, std::span<const uint32_t> generated_ids) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   if (token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
@@ -179,6 +182,7 @@ void Cache::register_group_committed(const Sequence& seq, uint32_t group, uint64
 
 Outcome Cache::preempt(SeqId id) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   Sequence& seq = slots_[slot];
@@ -259,6 +263,7 @@ void Cache::copy_out(const Sequence& seq, uint32_t group, std::vector<uint32_t>&
 
 Outcome Cache::swap_out(SeqId id) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   Sequence& seq = slots_[slot];
@@ -282,6 +287,7 @@ Outcome Cache::swap_out(SeqId id) {
 
 Outcome Cache::swap_in(SeqId id, Tick now) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   if (!slots_[slot].swapped) return fail(Error::invalid_argument);

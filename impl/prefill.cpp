@@ -226,6 +226,12 @@ Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
       slot_token_ids_[slot_mapping_[i]] = token_ids[hit_tokens + i % written];
   }
   if (!config_.register_at_release) register_blocks(seq, token_ids);
+  if (config_.skip_reserved_slots) {  // packed as the default places them; an extra page is empty
+    seq.fills.assign(seq.block_table.size(), config_.page_size);
+    seq.fills[page_count_for(n) - 1] =
+        static_cast<uint32_t>(n - uint64_t{page_count_for(n) - 1} * config_.page_size);
+    if (extra != 0) seq.fills.back() = 0;
+  }
   use(slot, now);
   return Outcome{Error::none, evicted_, hit_tokens, true};
 }

@@ -24,6 +24,7 @@ kvcache::Config to_cache_config(const Config& config) {
             cache_config.group_windows.begin());
   cache_config.decode_caching = config.decode_caching != 0;
   cache_config.keep_duplicate_keys = config.keep_duplicate_keys != 0;
+  cache_config.skip_reserved_slots = config.skip_reserved_slots != 0;
   return cache_config;
 }
 
@@ -148,9 +149,7 @@ Result HostBackend::with_hit(const kvcache::Outcome& outcome) {
 }
 
 Result HostBackend::prefill(const Op& op, Tick tick) {
-  if (!prompt_words(op) || (config_.skip_reserved_slots && op.kind == OpKind::admit)) {
-    return result_of(Status::invalid_argument);
-  }
+  if (!prompt_words(op)) return result_of(Status::invalid_argument);
   if (op.kind == OpKind::admit) {
     return to_result(cache_.admit(op.seq, token_ids_, token_words_, tick));
   }
@@ -160,8 +159,8 @@ Result HostBackend::prefill(const Op& op, Tick tick) {
 
 // reserve, commit, preempt, swap_out and swap_in (kvtrace 3). A commit's generated tokens get V2's
 // values with entry 0; the cache puts a sequence's pending tokens before them with their own words.
+// Under reserved_slots=skipped the cache refuses these and admit (V-L9).
 Result HostBackend::lifecycle(const Op& op, Tick tick) {
-  if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);  // V-L9
   if (op.kind == OpKind::preempt) return to_result(cache_.preempt(op.seq));
   if (op.kind == OpKind::swap_out) return to_result(cache_.swap_out(op.seq));
   if (op.kind == OpKind::swap_in) return to_result(cache_.swap_in(op.seq, tick));
@@ -294,6 +293,7 @@ std::vector<uint32_t> HostBackend::gather_token_words(SeqId seq, uint64_t first_
 // non-null entries: gathers from the page holding the first on, then drops the tokens before it.
 void HostBackend::gather_group_words(SeqId seq, uint32_t group, uint64_t first_token,
                                      uint64_t token_count, std::vector<uint32_t>& words) {
+  if (config_.skip_reserved_slots) return gather_packed_words(seq, first_token, token_count, words);
   const uint64_t tokens = readable_tokens(seq, group);
   if (first_token >= tokens) return;
   const uint64_t end = first_token + std::min(token_count, tokens - first_token);
@@ -309,6 +309,33 @@ void HostBackend::gather_group_words(SeqId seq, uint32_t group, uint64_t first_t
                gathered.begin() +
                    static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token),
                gathered.end());
+}
+
+// reserved_slots=skipped (V-R1): tokens packed from slot 0 of each entry, `fill` of them, so token
+// k is in the entry where the running sum of the fills passes k. One gather per entry that holds
+// some of tokens [first_token, first_token + token_count).
+void HostBackend::gather_packed_words(SeqId seq, uint64_t first_token, uint64_t token_count,
+                                      std::vector<uint32_t>& words) {
+  const auto table = cache_.block_table(seq);
+  const auto fills = cache_.entry_fills(seq);
+  const uint64_t words_per_token = config_.words_per_token();
+  const uint64_t end = first_token + std::min(token_count, UINT64_MAX - first_token);
+  std::vector<uint32_t> gathered;
+  uint64_t before = 0;  // tokens in the entries before this one
+  for (size_t entry = 0; entry < table.size() && entry < fills.size() && before < end; entry++) {
+    const uint64_t fill = std::min<uint64_t>(fills[entry], config_.page_size);
+    const uint64_t from = std::max(first_token, before);
+    const uint64_t to = std::min(end, before + fill);
+    if (from < to) {
+      gathered.resize(fill * words_per_token);
+      store_->gather(table.subspan(entry, 1), fill, gathered);
+      words.insert(
+          words.end(),
+          gathered.begin() + static_cast<std::ptrdiff_t>((from - before) * words_per_token),
+          gathered.begin() + static_cast<std::ptrdiff_t>((to - before) * words_per_token));
+    }
+    before += fill;
+  }
 }
 
 }  // namespace kv

@@ -44,6 +44,8 @@ class HostBackend : public Backend {
   uint64_t readable_tokens(SeqId seq, uint32_t group) const;
   void gather_group_words(SeqId seq, uint32_t group, uint64_t first_token, uint64_t token_count,
                           std::vector<uint32_t>& words);
+  void gather_packed_words(SeqId seq, uint64_t first_token, uint64_t token_count,
+                           std::vector<uint32_t>& words);
   static Result with_hit(const kvcache::Outcome& outcome);
 
   Config config_;

@@ -60,6 +60,10 @@ struct PrefixIndexTestAccess {
 
 // Test-only access to Cache internals, so audit() can be shown a corrupted state.
 struct CacheTestAccess {
+  // reserved_slots=skipped: entry `entry`'s fill of sequence `id`.
+  static void set_fill(Cache& cache, SeqId id, uint32_t entry, uint32_t fill) {
+    cache.slots_[cache.index_.find(id)].fills[entry] = fill;
+  }
   static void set_refcount(Cache& cache, PageId page, uint32_t refcount) {
     PagePoolTestAccess::set_refcount(cache.pages_, page, refcount);
   }

@@ -204,6 +204,7 @@ Capabilities Capabilities::all() {
   caps.either_variants.register_at = true;      // kvcache::Config::register_at_release
   caps.either_variants.decode_caching = true;   // kvcache::Config::decode_caching
   caps.either_variants.keep_duplicate_keys = true;  // kvcache::Config::keep_duplicate_keys
+  caps.either_variants.skip_reserved_slots = true;  // kvcache::Config::skip_reserved_slots
   return caps;
 }
 
