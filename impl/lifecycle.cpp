@@ -155,9 +155,10 @@ void Cache::register_group_committed(const Sequence& seq, uint32_t group, uint64
     return std::span<const uint32_t>(
         slot_token_ids_.data() + uint64_t{table.block_table[block]} * page_size, page_size);
   };
-  first_block = std::max<uint64_t>(first_block, table.null_entries);  // null entries hold no page
-  detail::NodeId node = group;                                        // the group's root
-  uint64_t start = 0;  // the first block the walk looks at
+  // Null entries hold no page.
+  first_block = std::max<uint64_t>(first_block, table.null_entries);
+  detail::NodeId node = group;  // the group's root
+  uint64_t start = 0;           // the first block the walk looks at
   if (first_block > table.null_entries && pages_.registered(table.block_table[first_block - 1])) {
     node = prefix_.node_of(table.block_table[first_block - 1]);
     start = first_block;
@@ -173,8 +174,9 @@ void Cache::register_group_committed(const Sequence& seq, uint32_t group, uint64
     if (block < first_block) continue;
     const PageId page = table.block_table[block];
     if (pages_.registered(page)) continue;  // a hit page keeps its key (V-G1)
-    if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage && !config_.keep_duplicate_keys)
+    if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage && !config_.keep_duplicate_keys) {
       continue;  // a duplicate key
+    }
     prefix_.assign(node, page);
     pages_.set_registered(page, true);
   }

@@ -1,6 +1,6 @@
-// reserved_slots=skipped (docs/semantics.md 14.2): each block-table entry holds `fill` tokens packed
-// from slot 0 (Sequence::fills), and an append writes only into the last entry and new pages after
-// it. Prefix caching, windows and KV groups are off under it (config_problem), so one table.
+// reserved_slots=skipped (docs/semantics.md 14.2): each block-table entry holds `fill` tokens
+// packed from slot 0 (Sequence::fills), and an append writes only into the last entry and new pages
+// after it. Prefix caching, windows and KV groups are off under it (config_problem), so one table.
 #include <string>
 
 #include "impl/check.hpp"
@@ -73,7 +73,8 @@ uint32_t Cache::packed_entries_kept(Sequence& seq, uint64_t token_count) {
   uint64_t before = 0;  // tokens in the entries before `kept`
   while (before < token_count) {
     const uint64_t fill = seq.fills[kept++];
-    if (before + fill >= token_count) seq.fills[kept - 1] = static_cast<uint32_t>(token_count - before);
+    if (before + fill >= token_count)
+      seq.fills[kept - 1] = static_cast<uint32_t>(token_count - before);
     before += fill;
   }
   seq.fills.resize(kept);
@@ -110,8 +111,8 @@ void Cache::audit_packed(std::vector<std::string>& problems) const {
     const std::string name = "sequence " + std::to_string(seq.id);
     const uint64_t expected = config_.skip_reserved_slots ? seq.block_table.size() : 0;
     if (seq.fills.size() != expected) {
-      problems.push_back(name + ": entry fills expected " + std::to_string(expected) +
-                         ", actual " + std::to_string(seq.fills.size()));
+      problems.push_back(name + ": entry fills expected " + std::to_string(expected) + ", actual " +
+                         std::to_string(seq.fills.size()));
       continue;
     }
     uint64_t tokens = 0;

@@ -134,8 +134,9 @@ void Cache::register_group_blocks(const Sequence& seq, uint32_t group,
   const uint64_t full_blocks = token_ids.size() / page_size;
   for (uint64_t block = hit_blocks(); block < full_blocks; ++block) {
     node = prefix_.find_or_add(node, token_ids.subspan(block * page_size, page_size));
-    if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage && !config_.keep_duplicate_keys)
-      continue;                                               // a duplicate key
+    if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage && !config_.keep_duplicate_keys) {
+      continue;  // a duplicate key
+    }
     const PageId page = seq.group(group).block_table[block];  // a new page: it has no key
     prefix_.assign(node, page);
     pages_.set_registered(page, true);
