@@ -64,6 +64,9 @@ struct CacheTestAccess {
   static void set_fill(Cache& cache, SeqId id, uint32_t entry, uint32_t fill) {
     cache.slots_[cache.index_.find(id)].fills[entry] = fill;
   }
+  static void clear_fills(Cache& cache, SeqId id) {
+    cache.slots_[cache.index_.find(id)].fills.clear();
+  }
   static void set_refcount(Cache& cache, PageId page, uint32_t refcount) {
     PagePoolTestAccess::set_refcount(cache.pages_, page, refcount);
   }

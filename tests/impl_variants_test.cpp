@@ -219,6 +219,8 @@ TEST_F(SkippedSlotsTest, LifecycleOpsAreRefusedAndFillsAudited) {
   EXPECT_TRUE(has_problem(cache_->audit(), "sequence 1: entry fills sum expected 3 (n), actual 2"));
   CacheTestAccess::set_fill(*cache_, 1, 0, 5);
   EXPECT_TRUE(has_problem(cache_->audit(), "fill expected <= page_size, actual 5"));
+  CacheTestAccess::clear_fills(*cache_, 1);
+  EXPECT_TRUE(has_problem(cache_->audit(), "sequence 1: entry fills expected 1, actual 0"));
 }
 
 // V-R5 and V-W0: packed entries are not block positions, so no prefix caching, window or groups.
