@@ -100,6 +100,7 @@ TEST_F(VariantTest, DecodeCachingRegistersTheBlocksAnAppendFills) {
     ASSERT_TRUE(append(1, Ids{500, 501, 502}).ok());  // fills {3,500} and {501,502}
     EXPECT_EQ(cache_->stats().cached_keys, decode_caching ? 3u : 1u);
     if (decode_caching) {
+      ASSERT_EQ(cache_->registered_keys().size(), 3u);
       EXPECT_EQ(cache_->registered_keys()[2],
                 (std::pair<PageId, std::vector<uint32_t>>{page(1, 2), {1, 2, 3, 500, 501, 502}}));
     }
