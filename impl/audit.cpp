@@ -21,6 +21,7 @@ std::vector<std::string> Cache::audit() const {
   audit_prefix(problems);
   audit_lifecycle(problems);
   audit_window(problems);
+  audit_packed(problems);
   return problems;
 }
 

@@ -61,7 +61,7 @@ void Cache::audit_prefix(std::vector<std::string>& problems) const {
       problems.push_back(name() + ": in the cached queue expected " + str(idle) +
                          " (registered, refcount 0), actual " + str(queued[page] != 0));
     if (node == detail::PrefixIndex::kNoNode) continue;
-    if (node >= prefix_.node_capacity() || !prefix_.live(node) || prefix_.page_of(node) != page) {
+    if (node >= prefix_.node_capacity() || !prefix_.live(node) || !key_names(node, page)) {
       problems.push_back(name() + ": its key node " + str(node) + " expected live and naming it");
       continue;
     }
@@ -80,6 +80,15 @@ void Cache::audit_prefix(std::vector<std::string>& problems) const {
     }
   }
   audit_prefix_nodes(problems);
+}
+
+// Whether key node `node` (live) names `page`: as its page, or (duplicate_keys=kept) as a page of
+// its ring, whose links around `page` agree and stay on the node.
+bool Cache::key_names(detail::NodeId node, PageId page) const {
+  if (!prefix_.duplicate_keys()) return prefix_.page_of(node) == page;
+  const PageId next = prefix_.ring_next(page);
+  return prefix_.page_of(node) < config_.max_pages && next < config_.max_pages &&
+         prefix_.ring_prev(next) == page && prefix_.node_of(next) == node;
 }
 
 // The group root a key node's parent chain reaches; kNoNode for a chain that runs off (a corrupted
@@ -107,11 +116,16 @@ void Cache::audit_prefix_nodes(std::vector<std::string>& problems) const {
       continue;
     }
     ++children[parent];
+    // Its pages: one, or (duplicate_keys=kept) its ring from the head, each naming it back.
     const PageId page = prefix_.page_of(node);
-    if (page != detail::PrefixIndex::kNoPage) {
+    for (PageId at = page, steps = 0; at != detail::PrefixIndex::kNoPage; ++steps) {
       ++keys;
-      if (page >= config_.max_pages || prefix_.node_of(page) != node)
-        problems.push_back(name() + ": page " + str(page) + " expected to name it back");
+      if (at >= config_.max_pages || prefix_.node_of(at) != node || steps >= config_.max_pages) {
+        problems.push_back(name() + ": page " + str(at) + " expected to name it back");
+        break;
+      }
+      at = prefix_.duplicate_keys() ? prefix_.ring_next(at) : page;
+      if (at == page) break;
     }
     if (prefix_.hash(node) != prefix_.expected_hash(node))
       problems.push_back(name() + ": hash expected " + str(prefix_.expected_hash(node)) +
@@ -134,7 +148,7 @@ void Cache::audit_prefix_nodes(std::vector<std::string>& problems) const {
                          ": unregistered and childless, expected removed");
   }
   if (keys != prefix_.key_count())
-    problems.push_back("key count expected " + str(keys) + " (registered nodes), actual " +
+    problems.push_back("key count expected " + str(keys) + " (registered pages), actual " +
                        str(prefix_.key_count()));
 }
 

@@ -23,7 +23,8 @@ Cache::Cache(const Config& config, PageStore& store)
       words_per_token_(config.shape.words_per_token()),
       groups_(config.groups()),
       pages_(config.max_pages, config.prefix_caching, config.reuse_fifo),
-      prefix_(config.page_size, config.prefix_caching ? config.max_pages : 0, config.groups()) {
+      prefix_(config.page_size, config.prefix_caching ? config.max_pages : 0, config.groups(),
+              config.prefix_caching && config.keep_duplicate_keys) {
   windows_ = config.group_count == 0 ? std::array<uint32_t, kMaxGroups>{config.sliding_window}
                                      : config.group_windows;
   any_window_ = std::ranges::any_of(windows_, [](uint32_t window) { return window != 0; });
@@ -144,6 +145,7 @@ uint32_t Cache::create_sequence(SeqId id, Tick now) {
   seq.swapped_words.clear();
   seq.swapped_ids.clear();
   seq.windowed_ids.clear();
+  seq.fills.clear();
   index_.insert(id, slot);
   lru_insert(slot);
   ++sequence_count_;

@@ -72,6 +72,18 @@ struct Config {
   // then group 1's, ..., each group's words made from its own token values (V-G2).
   uint32_t group_count = 0;
   std::array<uint32_t, kMaxGroups> group_windows{};
+  // More of section 14's variants, both about prefix caching. decode_caching=on (V-D1, V-D2): the
+  // blocks append and commit fill are registered too, keyed by the token ids their caller passes
+  // (a block holding a token without an id is never registered). duplicate_keys=kept (V-K1..V-K4):
+  // a block whose key is registered already is registered again; a hit takes the key's oldest page,
+  // and reusing or writing one page drops the key from it alone; cached_keys counts pages.
+  bool decode_caching = false;
+  bool keep_duplicate_keys = false;
+  // reserved_slots=skipped (V-R1..V-R5): each entry holds `fill` tokens packed from slot 0, and an
+  // append writes only into the last entry and new ones after it, so a free slot of an earlier
+  // entry stays empty. Not with prefix caching, a window or KV groups (config_problem); the
+  // lifecycle ops are invalid_argument under it (V-L9).
+  bool skip_reserved_slots = false;
   // reuse_order=fifo (section 14.8): a released page queues behind the free ones; else lifo.
   bool reuse_fifo = false;
   uint32_t groups() const { return group_count == 0 ? 1 : group_count; }
@@ -182,8 +194,11 @@ class Cache {
   Outcome alloc(SeqId id, Tick now);
   // token_words: token_count * words_per_token words. protected_ids: extra sequences eviction
   // must not touch (a decode step's members); the requester is always protected.
+  // token_ids (Config::decode_caching only, else ignored): the tokens' ids, token_count of them, or
+  // empty for tokens without ids (never keyed).
   Outcome append(SeqId id, uint32_t token_count, std::span<const uint32_t> token_words, Tick now,
-                 std::span<const SeqId> protected_ids = {});
+                 std::span<const SeqId> protected_ids = {},
+                 std::span<const uint32_t> token_ids = {});
   Outcome fork(SeqId src, SeqId dst, Tick now);
   Outcome free(SeqId id);
   Outcome truncate(SeqId id, uint64_t token_count, Tick now);
@@ -212,9 +227,10 @@ class Cache {
   Outcome reserve(SeqId id, uint32_t token_count, Tick now);
   // commit: the first token_count reserved tokens are written. The sequence's pending tokens (a
   // prompt's rest, or tokens a preempt took back) come first with their own words; the others
-  // take theirs from generated_words, which holds token_count tokens' words (offset i at i).
+  // take theirs from generated_words, which holds token_count tokens' words (offset i at i), and
+  // (Config::decode_caching only) their ids from generated_ids (empty, or token_count ids).
   Outcome commit(SeqId id, uint32_t token_count, std::span<const uint32_t> generated_words,
-                 Tick now);
+                 Tick now, std::span<const uint32_t> generated_ids = {});
   // preempt: pages released, the computed tokens kept (ids and words) to be recomputed.
   Outcome preempt(SeqId id);
   // swap_out: the tokens copied to host memory (one gather) in ceil(n / page_size) pages of the
@@ -226,6 +242,8 @@ class Cache {
   Stats stats() const;
   // Group `group`'s table; empty if absent; kNullPage: null entry.
   std::span<const PageId> block_table(SeqId id, uint32_t group = 0) const;
+  // Config::skip_reserved_slots: each entry's token count, in block-table order (empty otherwise).
+  std::span<const uint32_t> entry_fills(SeqId id) const;
   uint32_t group_count() const { return groups_; }  // block tables per sequence (1 without groups)
   std::vector<SeqId> sequence_ids() const;          // any order
   // Every broken invariant as a message with expected vs actual; empty when healthy.
@@ -278,6 +296,8 @@ class Cache {
     // Z*page_size-1, Z the most null entries of any group: a recompute and later keys need them.
     std::vector<uint32_t> windowed_ids;
     std::vector<Table> other_groups;  // groups 1 .. G-1
+    // reserved_slots=skipped only: each entry's tokens, packed from slot 0 (V-R1).
+    std::vector<uint32_t> fills;
     Table& group(uint32_t g) { return g == 0 ? *this : other_groups[g - 1]; }
     const Table& group(uint32_t g) const { return g == 0 ? *this : other_groups[g - 1]; }
   };
@@ -331,6 +351,16 @@ class Cache {
   void copy_shared_pages(Sequence& seq);
   void copy_page_of(Table& table, uint64_t token_count, uint64_t entry);
   Outcome reserve_waiting(uint32_t slot, uint32_t token_count, Tick now);
+  // reserved_slots=skipped (impl/packed.cpp).
+  Outcome append_packed(uint32_t slot, SeqId id, uint32_t token_count,
+                        std::span<const uint32_t> token_words, Tick now,
+                        std::span<const SeqId> protected_ids);
+  void fork_packed(const Sequence& from, Sequence& to);
+  uint32_t packed_entries_kept(Sequence& seq, uint64_t token_count);
+  void gather_packed(const Sequence& seq, std::span<uint32_t> out_words);
+  void audit_packed(std::vector<std::string>& problems) const;
+  void record_generated_ids(const Sequence& seq, uint32_t token_count,
+                            std::span<const uint32_t> token_ids);
   void register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block);
   void register_group_committed(const Sequence& seq, uint32_t group, uint64_t first_block,
                                 uint64_t end_block);
@@ -364,6 +394,7 @@ class Cache {
   void audit_prefix_nodes(std::vector<std::string>& problems) const;
   std::vector<uint32_t> page_groups() const;
   detail::NodeId key_root(detail::NodeId node) const;
+  bool key_names(detail::NodeId node, PageId page) const;
 
   // Prefix caching (impl/prefill.cpp).
   PageId take_page();                 // pages_.take(), unregistering a page taken from the queue

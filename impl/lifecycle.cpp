@@ -15,6 +15,7 @@ constexpr uint32_t kAbsent = detail::SeqIndex::kEmptySlot;
 Outcome Cache::admit(SeqId id, std::span<const uint32_t> token_ids,
                      std::span<const uint32_t> token_words, Tick now) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   if (const Error error = prompt_error(id, token_ids, token_words); error != Error::none) {
     return fail(error);
   }
@@ -27,6 +28,7 @@ Outcome Cache::admit(SeqId id, std::span<const uint32_t> token_ids,
 
 Outcome Cache::reserve(SeqId id, uint32_t token_count, Tick now) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   if (token_count == 0 || token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
   uint32_t slot = index_.find(id);
   if (slot != kAbsent && slots_[slot].swapped) return fail(Error::invalid_argument);  // V-S4
@@ -74,8 +76,9 @@ Outcome Cache::reserve_waiting(uint32_t slot, uint32_t token_count, Tick now) {
 }
 
 Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> generated_words,
-                      Tick now) {
+                      Tick now, std::span<const uint32_t> generated_ids) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   if (token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
@@ -83,6 +86,9 @@ Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> 
     return fail(Error::invalid_argument);
   if (generated_words.size() != uint64_t{token_count} * groups_ * words_per_token_)
     return fail(Error::invalid_argument);  // caller's buffer does not match token_count
+  if (!generated_ids.empty() && generated_ids.size() != token_count)
+    return fail(Error::invalid_argument);
+  if (!config_.decode_caching) generated_ids = {};  // generated tokens have no keyable id
   const uint64_t n = slots_[slot].token_count;
   const uint64_t shared = token_count > 0 ? copy_on_write_need(slots_[slot]) : 0;
   if (const Error error = make_room(shared, slot, {}); error != Error::none) return fail(error);
@@ -111,7 +117,9 @@ Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> 
   if (!slot_token_ids_.empty()) {
     for (uint64_t i = 0; i < slot_mapping_.size(); ++i) {  // each group's slots in turn
       const uint64_t k = i % token_count;
-      slot_token_ids_[slot_mapping_[i]] = k < pending ? seq.pending_ids[k] : kGeneratedToken;
+      slot_token_ids_[slot_mapping_[i]] = k < pending             ? seq.pending_ids[k]
+                                          : generated_ids.empty() ? kGeneratedToken
+                                                                  : generated_ids[k];
     }
   }
   erase_pending(seq, pending);
@@ -125,10 +133,13 @@ Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> 
 }
 
 // Blocks [first_block, end_block) of `seq` just became full: each is registered under its key
-// (every id from token 0 through its end) when all those ids are prompt ids and the key is free.
-// The walk from the root creates the nodes of earlier blocks that have none; it stops before the
-// first block with a generated token, so every node it creates gets a page or a child. Every
-// group, group 0 first, each under its own root (V-G5).
+// (every id from token 0 through its end) when all those ids are known (prompt ids, or generated
+// ones under decode_caching=on: no kGeneratedToken) and the key is free (or duplicate_keys=kept),
+// unless its page holds a key already (a hit's, under register_at=release). The walk starts at the
+// key of block first_block-1 when that page is registered (its key is this sequence's id prefix),
+// else at the root, creating the nodes of earlier blocks that have none; it stops before the
+// first block with an unknown id, so every node it creates gets a page or a child. Every group,
+// group 0 first, each under its own root (V-G5).
 void Cache::register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block) {
   if (slot_token_ids_.empty()) return;
   for (uint32_t g = 0; g < groups_; ++g) register_group_committed(seq, g, first_block, end_block);
@@ -144,24 +155,36 @@ void Cache::register_group_committed(const Sequence& seq, uint32_t group, uint64
     return std::span<const uint32_t>(
         slot_token_ids_.data() + uint64_t{table.block_table[block]} * page_size, page_size);
   };
-  first_block = std::max<uint64_t>(first_block, table.null_entries);  // null entries hold no page
-  uint64_t prompt_blocks = 0;  // leading blocks of prompt ids only
+  // Null entries hold no page.
+  first_block = std::max<uint64_t>(first_block, table.null_entries);
+  detail::NodeId node = group;  // the group's root
+  uint64_t start = 0;           // the first block the walk looks at
+  if (first_block > table.null_entries && pages_.registered(table.block_table[first_block - 1])) {
+    node = prefix_.node_of(table.block_table[first_block - 1]);
+    start = first_block;
+  }
+  uint64_t prompt_blocks = start;  // leading blocks of known ids only
   while (prompt_blocks < end_block &&
          std::ranges::find(block_ids(prompt_blocks), kGeneratedToken) ==
              block_ids(prompt_blocks).end()) {
     ++prompt_blocks;
   }
-  detail::NodeId node = group;  // the group's root
-  for (uint64_t block = 0; block < prompt_blocks && first_block < prompt_blocks; ++block) {
+  for (uint64_t block = start; block < prompt_blocks && first_block < prompt_blocks; ++block) {
     node = prefix_.find_or_add(node, block_ids(block));
-    if (block < first_block || prefix_.page_of(node) != detail::PrefixIndex::kNoPage) continue;
-    prefix_.assign(node, table.block_table[block]);
-    pages_.set_registered(table.block_table[block], true);
+    if (block < first_block) continue;
+    const PageId page = table.block_table[block];
+    if (pages_.registered(page)) continue;  // a hit page keeps its key (V-G1)
+    if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage && !config_.keep_duplicate_keys) {
+      continue;  // a duplicate key
+    }
+    prefix_.assign(node, page);
+    pages_.set_registered(page, true);
   }
 }
 
 Outcome Cache::preempt(SeqId id) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   Sequence& seq = slots_[slot];
@@ -242,6 +265,7 @@ void Cache::copy_out(const Sequence& seq, uint32_t group, std::vector<uint32_t>&
 
 Outcome Cache::swap_out(SeqId id) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   Sequence& seq = slots_[slot];
@@ -265,6 +289,7 @@ Outcome Cache::swap_out(SeqId id) {
 
 Outcome Cache::swap_in(SeqId id, Tick now) {
   evicted_.clear();
+  if (config_.skip_reserved_slots) return fail(Error::invalid_argument);  // V-L9
   const uint32_t slot = index_.find(id);
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   if (!slots_[slot].swapped) return fail(Error::invalid_argument);

@@ -23,20 +23,25 @@ Outcome Cache::alloc(SeqId id, Tick now) {
   if (const Error error = make_room(groups_, slot, {}); error != Error::none) return fail(error);
   if (slot == kAbsent) slot = create_sequence(id, now);
   for (uint32_t g = 0; g < groups_; ++g) slots_[slot].group(g).block_table.push_back(take_page());
+  if (config_.skip_reserved_slots) slots_[slot].fills.push_back(0);  // a reserved page (V-R2)
   use(slot, now);
   return success();
 }
 
 Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> token_words,
-                      Tick now, std::span<const SeqId> protected_ids) {
+                      Tick now, std::span<const SeqId> protected_ids,
+                      std::span<const uint32_t> token_ids) {
   evicted_.clear();
   if (token_count == 0 || token_count > kMaxAppendTokens) return fail(Error::invalid_argument);
   if (token_words.size() != uint64_t{token_count} * groups_ * words_per_token_)
     return fail(Error::invalid_argument);  // caller's buffer does not match token_count
+  if (!token_ids.empty() && token_ids.size() != token_count) return fail(Error::invalid_argument);
   uint32_t slot = index_.find(id);
   if (slot != kAbsent && (slots_[slot].in_flight() || slots_[slot].swapped)) {
     return fail(Error::invalid_argument);  // V-L8, V-S4
   }
+  if (config_.skip_reserved_slots)
+    return append_packed(slot, id, token_count, token_words, now, protected_ids);
   if (slot != kAbsent) release_out_of_window(slots_[slot]);  // V-W4: even if it then fails
   const uint64_t old_tokens = slot == kAbsent ? 0 : slots_[slot].token_count;
   const uint64_t old_pages = slot == kAbsent ? 0 : slots_[slot].block_table.size();
@@ -54,11 +59,25 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
     for (uint64_t i = 0; i < grow_pages; ++i) table.block_table.push_back(take_page());
   });
   write_tokens(seq, token_count, token_words);
-  if (!slot_token_ids_.empty()) {
-    for (const uint64_t written : slot_mapping_) slot_token_ids_[written] = kGeneratedToken;
-  }
+  if (!slot_token_ids_.empty()) record_generated_ids(seq, token_count, token_ids);
   use(slot, now);
   return success();
+}
+
+// The ids of an append's tokens, just written at slot_mapping_ (each group's slots in turn):
+// kGeneratedToken (never keyed) unless decode_caching=on, which also registers the blocks the
+// append filled (V-D1), now or (register_at=release) when the sequence is released.
+void Cache::record_generated_ids(const Sequence& seq, uint32_t token_count,
+                                 std::span<const uint32_t> token_ids) {
+  if (!config_.decode_caching || token_ids.empty()) {
+    for (const uint64_t written : slot_mapping_) slot_token_ids_[written] = kGeneratedToken;
+    return;
+  }
+  for (uint64_t i = 0; i < slot_mapping_.size(); ++i)
+    slot_token_ids_[slot_mapping_[i]] = token_ids[i % token_count];
+  if (config_.register_at_release) return;
+  register_committed(seq, divider_.page(seq.token_count - token_count),
+                     divider_.page(seq.token_count));
 }
 
 // The pages a write at n copies first: only entry n / page_size can be both shared and written
@@ -154,9 +173,10 @@ Outcome Cache::fork(SeqId src, SeqId dst, Tick now) {
   const uint32_t dst_slot = create_sequence(dst, now);  // may move slots_: index afterwards
   const Sequence& from = slots_[src_slot];
   Sequence& to = slots_[dst_slot];
+  if (config_.skip_reserved_slots) fork_packed(from, to);  // the entries holding tokens (V-R4)
   // Only pages holding tokens are shared; reserved pages stay private to SRC. Every group's table.
   const uint32_t shared_pages = page_count_for(from.token_count);
-  for (uint32_t g = 0; g < groups_; ++g) {
+  for (uint32_t g = 0; g < groups_ && !config_.skip_reserved_slots; ++g) {
     const Table& from_table = from.group(g);
     Table& to_table = to.group(g);
     to_table.block_table.assign(from_table.block_table.begin(),
@@ -193,7 +213,9 @@ Outcome Cache::truncate(SeqId id, uint64_t token_count, Tick now) {
     if (seq.group(g).null_entries > out_of_window(token_count, g))
       return fail(Error::invalid_argument);
   }
-  release_tail(seq, page_count_for(token_count));  // reserved pages go too
+  // Reserved pages go too; packed entries (V-R4): through the one holding token N-1.
+  release_tail(seq, config_.skip_reserved_slots ? packed_entries_kept(seq, token_count)
+                                                : page_count_for(token_count));
   token_count_ -= seq.token_count - token_count;
   seq.token_count = token_count;
   use(slot, now);
@@ -236,6 +258,12 @@ Outcome Cache::read(SeqId id, std::vector<uint32_t>& out_words, Tick now) {
   if (slot == kAbsent) return fail(Error::unknown_sequence);
   const Sequence& seq = slots_[slot];
   if (seq.swapped) return fail(Error::invalid_argument);  // V-S4
+  if (config_.skip_reserved_slots) {
+    out_words.resize(seq.token_count * words_per_token_);
+    gather_packed(seq, out_words);
+    use(slot, now);
+    return success();
+  }
   // Only the pages after the null entries hold tokens (V-W3); each group's, group 0 first.
   uint64_t words = 0;
   for (uint32_t g = 0; g < groups_; ++g)
@@ -284,6 +312,12 @@ std::span<const PageId> Cache::block_table(SeqId id, uint32_t group) const {
   if (slot == kAbsent || group >= groups_) return {};
   const Table& table = slots_[slot].group(group);
   return {table.block_table.data(), table.block_table.size()};
+}
+
+std::span<const uint32_t> Cache::entry_fills(SeqId id) const {
+  const uint32_t slot = index_.find(id);
+  if (slot == kAbsent) return {};
+  return slots_[slot].fills;
 }
 
 std::vector<SeqId> Cache::sequence_ids() const {

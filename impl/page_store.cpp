@@ -62,6 +62,9 @@ std::string config_problem(const Config& config) {
     return "eviction must be none or lru";
   if (config.sliding_window == 1 || config.sliding_window > kMaxAppendTokens)
     return "sliding_window must be 0 or 2..1048576";
+  if (config.skip_reserved_slots &&
+      (config.prefix_caching || config.sliding_window != 0 || config.group_count != 0))
+    return "skip_reserved_slots needs prefix_caching off, no sliding_window and no KV groups";
   return groups_problem(config);
 }
 

@@ -125,7 +125,8 @@ void Cache::register_blocks(const Sequence& seq, std::span<const uint32_t> token
 }
 
 // Registers group g's blocks of `seq` after the hits that are full, under their keys, unless a key
-// is registered already (the page then stays unregistered). `node` is the group's last hit node.
+// is registered already (the page then stays unregistered; duplicate_keys=kept registers it too).
+// `node` is the group's last hit node.
 void Cache::register_group_blocks(const Sequence& seq, uint32_t group,
                                   std::span<const uint32_t> token_ids, uint32_t node) {
   if (slot_token_ids_.empty()) return;
@@ -133,8 +134,10 @@ void Cache::register_group_blocks(const Sequence& seq, uint32_t group,
   const uint64_t full_blocks = token_ids.size() / page_size;
   for (uint64_t block = hit_blocks(); block < full_blocks; ++block) {
     node = prefix_.find_or_add(node, token_ids.subspan(block * page_size, page_size));
-    if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage) continue;  // a duplicate key
-    const PageId page = seq.group(group).block_table[block];
+    if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage && !config_.keep_duplicate_keys) {
+      continue;  // a duplicate key
+    }
+    const PageId page = seq.group(group).block_table[block];  // a new page: it has no key
     prefix_.assign(node, page);
     pages_.set_registered(page, true);
   }
@@ -224,6 +227,12 @@ Outcome Cache::prefill(SeqId id, std::span<const uint32_t> token_ids,
       slot_token_ids_[slot_mapping_[i]] = token_ids[hit_tokens + i % written];
   }
   if (!config_.register_at_release) register_blocks(seq, token_ids);
+  if (config_.skip_reserved_slots) {  // packed as the default places them; an extra page is empty
+    seq.fills.assign(seq.block_table.size(), config_.page_size);
+    seq.fills[page_count_for(n) - 1] =
+        static_cast<uint32_t>(n - uint64_t{page_count_for(n) - 1} * config_.page_size);
+    if (extra != 0) seq.fills.back() = 0;
+  }
   use(slot, now);
   return Outcome{Error::none, evicted_, hit_tokens, true};
 }
@@ -233,13 +242,19 @@ std::vector<std::pair<PageId, std::vector<uint32_t>>> Cache::registered_keys() c
   if (slot_token_ids_.empty()) return keys;
   for (PageId page = 0; page < config_.max_pages; ++page) {
     detail::NodeId node = prefix_.node_of(page);
-    if (node == detail::PrefixIndex::kNoNode) continue;
+    // Under duplicate_keys=kept a key's pages come together, oldest registration first: from the
+    // ring's head (the key's page_of), the one a hit takes.
+    if (node == detail::PrefixIndex::kNoNode || prefix_.page_of(node) != page) continue;
     std::vector<uint32_t> key;
     for (; node >= prefix_.root_count(); node = prefix_.parent(node)) {
       const auto ids = prefix_.ids(node);
       key.insert(key.begin(), ids.begin(), ids.end());
     }
-    keys.emplace_back(page, std::move(key));
+    keys.emplace_back(page, key);
+    for (PageId next = prefix_.duplicate_keys() ? prefix_.ring_next(page) : page;
+         next != page && keys.size() <= config_.max_pages; next = prefix_.ring_next(next)) {
+      keys.emplace_back(next, key);
+    }
   }
   return keys;
 }

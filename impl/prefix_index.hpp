@@ -29,18 +29,28 @@ using NodeId = uint32_t;
 // parent node stays, unregistered, so the child is still found by key). A node that loses both is
 // removed, and so on up the tree: each node is removed once, so that is O(1) amortized.
 //
+// duplicate_keys=kept (docs/semantics.md V-K1..V-K3): a key may name several pages. They form a
+// ring through per-page links (allocated only then), oldest registration first: page_of(node) is
+// the ring's head (the page a hit takes), and unregistering one page drops it from the ring alone.
+//
 // Invariants (Cache::audit() checks them): node_of(page) and page_of(node) are inverse on the
-// registered nodes; child_count is the number of live nodes naming the node as parent; every live
-// non-root node is registered or has children; each live node is in the bucket of its hash, once;
-// no two live nodes have the same (parent, ids).
+// registered nodes (with duplicate keys: every page of a node's ring names the node, once);
+// child_count is the number of live nodes naming the node as parent; every live non-root node is
+// registered or has children; each live node is in the bucket of its hash, once; no two live nodes
+// have the same (parent, ids).
 class PrefixIndex {
  public:
   static constexpr NodeId kRoot = 0;
   static constexpr NodeId kNoNode = UINT32_MAX;
   static constexpr PageId kNoPage = UINT32_MAX;
 
-  PrefixIndex(uint32_t page_size, uint32_t page_count, uint32_t root_count = 1)
+  PrefixIndex(uint32_t page_size, uint32_t page_count, uint32_t root_count = 1,
+              bool duplicate_keys = false)
       : page_size_(page_size), root_count_(root_count), node_of_page_(page_count, kNoNode) {
+    if (duplicate_keys) {
+      ring_next_.assign(page_count, kNoPage);
+      ring_prev_.assign(page_count, kNoPage);
+    }
     for (NodeId root = 0; root < root_count; ++root)
       nodes_.push_back(Node{root_hash(root), kNoNode, 0, kNoPage, kNoNode, true});
     ids_.resize(uint64_t{page_size} * root_count);  // the roots' ids are never read
@@ -75,24 +85,52 @@ class PrefixIndex {
   NodeId node_of(PageId page) const { return node_of_page_[page]; }
   uint32_t key_count() const { return key_count_; }
 
-  // Registers `page` under `node`'s key; both must be free of keys.
+  // Registers `page` under `node`'s key. The page must be free of keys, and so must the key unless
+  // duplicate keys are kept (then the page joins the end of the key's ring).
   void assign(NodeId node, PageId page) {
-    KV_CHECK(nodes_[node].page == kNoPage && node_of_page_[page] == kNoNode,
+    const PageId head = nodes_[node].page;
+    KV_CHECK((head == kNoPage || duplicate_keys()) && node_of_page_[page] == kNoNode,
              "PrefixIndex::assign: key or page already registered (caller skipped the check)");
-    nodes_[node].page = page;
     node_of_page_[page] = node;
     ++key_count_;
+    if (duplicate_keys()) {
+      // Into the ring before its head, i.e. last: the head stays the oldest registration (V-K2).
+      const PageId tail = head == kNoPage ? page : ring_prev_[head];
+      const PageId next = head == kNoPage ? page : head;
+      ring_prev_[page] = tail;
+      ring_next_[page] = next;
+      ring_next_[tail] = page;
+      ring_prev_[next] = page;
+      if (head != kNoPage) return;
+    }
+    nodes_[node].page = page;
   }
 
-  // Drops `page`'s key, if it has one, and removes the nodes no longer needed.
+  // Drops `page`'s key, if it has one, and removes the nodes no longer needed. With duplicate keys
+  // the key's other pages keep it (V-K3).
   void unregister(PageId page) {
     const NodeId node = node_of_page_[page];
     if (node == kNoNode) return;
     node_of_page_[page] = kNoNode;
-    nodes_[node].page = kNoPage;
     --key_count_;
+    if (duplicate_keys() && ring_next_[page] != page) {
+      const PageId next = ring_next_[page];
+      const PageId prev = ring_prev_[page];
+      ring_next_[prev] = next;
+      ring_prev_[next] = prev;
+      ring_next_[page] = ring_prev_[page] = kNoPage;
+      if (nodes_[node].page == page) nodes_[node].page = next;
+      return;
+    }
+    if (duplicate_keys()) ring_next_[page] = ring_prev_[page] = kNoPage;
+    nodes_[node].page = kNoPage;
     prune(node);
   }
+
+  bool duplicate_keys() const { return !ring_next_.empty(); }
+  // The next page of `page`'s key ring (duplicate keys only; itself when it is the only one).
+  PageId ring_next(PageId page) const { return ring_next_[page]; }
+  PageId ring_prev(PageId page) const { return ring_prev_[page]; }
 
   // ---- read access for audit() and observers ----
   uint32_t page_size() const { return page_size_; }
@@ -211,8 +249,11 @@ class PrefixIndex {
   std::vector<NodeId> buckets_;       // power of two; chains through Node::next
   std::vector<NodeId> node_of_page_;  // per page: its key's node, or kNoNode
   NodeId free_node_ = kNoNode;
+  // duplicate_keys=kept only (else empty): per registered page, the next and previous page of its
+  // key's ring; kNoPage for a page without a key.
+  std::vector<PageId> ring_next_, ring_prev_;
   uint32_t live_count_ = 0;  // live nodes besides the root
-  uint32_t key_count_ = 0;   // registered nodes
+  uint32_t key_count_ = 0;   // registered pages (one per registered node without duplicate keys)
 };
 
 }  // namespace kvcache::detail

@@ -23,6 +23,9 @@ kvcache::Config to_cache_config(const Config& config) {
   std::copy(config.group_windows.begin(), config.group_windows.end(),
             cache_config.group_windows.begin());
   cache_config.reuse_fifo = config.reuse_order == reuse_fifo;
+  cache_config.decode_caching = config.decode_caching != 0;
+  cache_config.keep_duplicate_keys = config.keep_duplicate_keys == duplicate_kept;
+  cache_config.skip_reserved_slots = config.skip_reserved_slots != 0;
   return cache_config;
 }
 
@@ -69,12 +72,43 @@ void HostBackend::generated_words(uint32_t token_count, Tick tick, uint32_t entr
   fill_words(token_values_);
 }
 
+// The cache's token ids are 32-bit, as an engine's vocabulary ids are; prompt ids are below 2^31
+// (trace/token.hpp). A generated token's id (generated_token_id, 64-bit) is unique in a trace, and
+// the cache only ever compares ids for equality, so each one gets the next 32-bit id from 2^31 on,
+// and prefix_cache() maps them back. UINT32_MAX is the cache's "no id".
+namespace {
+constexpr uint64_t first_generated_cache_id = uint64_t{1} << 31;
+constexpr uint64_t generated_cache_id_count = UINT32_MAX - first_generated_cache_id;
+}  // namespace
+
+// decode_caching=on (V-D1): the cache ids of the generated tokens token_values_ holds (after
+// generated_words), in token_ids_; none otherwise, or for an op the cache refuses before ids.
+std::span<const uint32_t> HostBackend::generated_ids() {
+  token_ids_.clear();
+  if (!config_.decode_caching || !config_.prefix_caching || token_words_.empty()) return {};
+  if (generated_token_ids_.size() + token_values_.size() > generated_cache_id_count) return {};
+  for (const uint64_t value : token_values_) {
+    token_ids_.push_back(
+        static_cast<uint32_t>(first_generated_cache_id + generated_token_ids_.size()));
+    generated_token_ids_.push_back(generated_token_id(value));
+  }
+  return token_ids_;
+}
+
+// The trace's id of a cache id: a prompt id as it is, a generated one mapped back.
+uint64_t HostBackend::trace_token_id(uint32_t cache_id) const {
+  if (cache_id < first_generated_cache_id) return cache_id;
+  const uint64_t index = cache_id - first_generated_cache_id;
+  return index < generated_token_ids_.size() ? generated_token_ids_[index] : cache_id;
+}
+
 Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                            std::span<const SeqId> protected_ids) {
   const uint64_t words_per_token = config_.words_per_token();
   generated_words(token_count, tick, entry);
+  const std::span<const uint32_t> ids = generated_ids();
   if (!config_.append_by_token || token_words_.empty()) {
-    return to_result(cache_.append(seq, token_count, token_words_, tick, protected_ids));
+    return to_result(cache_.append(seq, token_count, token_words_, tick, protected_ids, ids));
   }
   // append_atomicity=token (docs/semantics.md 14.1), the way a one-token-at-a-time engine API
   // gives it: one cache append per token, stopping at the first failure. A token's words are one
@@ -89,7 +123,8 @@ Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t 
               .subspan((uint64_t{g} * token_count + offset) * words_per_token, words_per_token);
       one_token.insert(one_token.end(), words.begin(), words.end());
     }
-    const Result one = to_result(cache_.append(seq, 1, one_token, tick, protected_ids));
+    const Result one = to_result(cache_.append(seq, 1, one_token, tick, protected_ids,
+                                               ids.empty() ? ids : ids.subspan(offset, 1)));
     if (one.status != Status::ok) return one;
     result.evicted.insert(result.evicted.end(), one.evicted.begin(), one.evicted.end());
   }
@@ -115,9 +150,7 @@ Result HostBackend::with_hit(const kvcache::Outcome& outcome) {
 }
 
 Result HostBackend::prefill(const Op& op, Tick tick) {
-  if (!prompt_words(op) || (config_.skip_reserved_slots && op.kind == OpKind::admit)) {
-    return result_of(Status::invalid_argument);
-  }
+  if (!prompt_words(op)) return result_of(Status::invalid_argument);
   if (op.kind == OpKind::admit) {
     return to_result(cache_.admit(op.seq, token_ids_, token_words_, tick));
   }
@@ -127,21 +160,24 @@ Result HostBackend::prefill(const Op& op, Tick tick) {
 
 // reserve, commit, preempt, swap_out and swap_in (kvtrace 3). A commit's generated tokens get V2's
 // values with entry 0; the cache puts a sequence's pending tokens before them with their own words.
+// Under reserved_slots=skipped the cache refuses these and admit (V-L9).
 Result HostBackend::lifecycle(const Op& op, Tick tick) {
-  if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);  // V-L9
   if (op.kind == OpKind::preempt) return to_result(cache_.preempt(op.seq));
   if (op.kind == OpKind::swap_out) return to_result(cache_.swap_out(op.seq));
   if (op.kind == OpKind::swap_in) return to_result(cache_.swap_in(op.seq, tick));
   if (op.kind == OpKind::reserve) return with_hit(cache_.reserve(op.seq, op.count, tick));
   generated_words(op.count, tick, 0);  // commit 0 needs none
-  return to_result(cache_.commit(op.seq, op.count, token_words_, tick));
+  const std::span<const uint32_t> ids = generated_ids();
+  return to_result(cache_.commit(op.seq, op.count, token_words_, tick, ids));
 }
 
 std::optional<PrefixCacheView> HostBackend::prefix_cache() const {
   PrefixCacheView view;
   for (const auto& [page, key] : cache_.registered_keys()) {
-    view.registered.push_back(
-        {std::vector<uint64_t>(key.begin(), key.end()), page, cache_.key_group(page)});
+    std::vector<uint64_t> ids;
+    ids.reserve(key.size());
+    for (const uint32_t id : key) ids.push_back(trace_token_id(id));
+    view.registered.push_back({std::move(ids), page, cache_.key_group(page)});
   }
   for (const kvcache::PageId page : cache_.cached_queue()) view.queue.push_back(page);
   return view;
@@ -258,6 +294,7 @@ std::vector<uint32_t> HostBackend::gather_token_words(SeqId seq, uint64_t first_
 // non-null entries: gathers from the page holding the first on, then drops the tokens before it.
 void HostBackend::gather_group_words(SeqId seq, uint32_t group, uint64_t first_token,
                                      uint64_t token_count, std::vector<uint32_t>& words) {
+  if (config_.skip_reserved_slots) return gather_packed_words(seq, first_token, token_count, words);
   const uint64_t tokens = readable_tokens(seq, group);
   if (first_token >= tokens) return;
   const uint64_t end = first_token + std::min(token_count, tokens - first_token);
@@ -273,6 +310,33 @@ void HostBackend::gather_group_words(SeqId seq, uint32_t group, uint64_t first_t
                gathered.begin() +
                    static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token),
                gathered.end());
+}
+
+// reserved_slots=skipped (V-R1): tokens packed from slot 0 of each entry, `fill` of them, so token
+// k is in the entry where the running sum of the fills passes k. One gather per entry that holds
+// some of tokens [first_token, first_token + token_count).
+void HostBackend::gather_packed_words(SeqId seq, uint64_t first_token, uint64_t token_count,
+                                      std::vector<uint32_t>& words) {
+  const auto table = cache_.block_table(seq);
+  const auto fills = cache_.entry_fills(seq);
+  const uint64_t words_per_token = config_.words_per_token();
+  const uint64_t end = first_token + std::min(token_count, UINT64_MAX - first_token);
+  std::vector<uint32_t> gathered;
+  uint64_t before = 0;  // tokens in the entries before this one
+  for (size_t entry = 0; entry < table.size() && entry < fills.size() && before < end; entry++) {
+    const uint64_t fill = std::min<uint64_t>(fills[entry], config_.page_size);
+    const uint64_t from = std::max(first_token, before);
+    const uint64_t to = std::min(end, before + fill);
+    if (from < to) {
+      gathered.resize(fill * words_per_token);
+      store_->gather(table.subspan(entry, 1), fill, gathered);
+      words.insert(
+          words.end(),
+          gathered.begin() + static_cast<std::ptrdiff_t>((from - before) * words_per_token),
+          gathered.begin() + static_cast<std::ptrdiff_t>((to - before) * words_per_token));
+    }
+    before += fill;
+  }
 }
 
 }  // namespace kv

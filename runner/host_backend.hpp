@@ -38,18 +38,25 @@ class HostBackend : public Backend {
   bool prompt_words(const Op& op);
   void fill_words(std::span<const uint64_t> values);
   void generated_words(uint32_t token_count, Tick tick, uint32_t entry);
+  std::span<const uint32_t> generated_ids();
+  uint64_t trace_token_id(uint32_t cache_id) const;
   uint64_t null_entries(SeqId seq, uint32_t group) const;
   uint64_t readable_tokens(SeqId seq, uint32_t group) const;
   void gather_group_words(SeqId seq, uint32_t group, uint64_t first_token, uint64_t token_count,
                           std::vector<uint32_t>& words);
+  void gather_packed_words(SeqId seq, uint64_t first_token, uint64_t token_count,
+                           std::vector<uint32_t>& words);
   static Result with_hit(const kvcache::Outcome& outcome);
 
   Config config_;
   std::string name_;
   std::unique_ptr<kvcache::PageStore> store_;
   kvcache::Cache cache_;
-  std::vector<uint32_t> token_words_;   // scratch for appends and prefills, reused
-  std::vector<uint32_t> token_ids_;     // scratch for prefills
+  std::vector<uint32_t> token_words_;  // scratch for appends and prefills, reused
+  std::vector<uint32_t> token_ids_;    // scratch for prefills (and generated tokens' ids)
+  // decode_caching=on: the trace's id (generated_token_id) of each generated token the cache was
+  // given an id for; cache id first_generated_cache_id + i is generated_token_ids_[i].
+  std::vector<uint64_t> generated_token_ids_;
   std::vector<uint64_t> token_values_;  // scratch for generated tokens' values
   std::vector<uint32_t> last_read_;
 };

@@ -66,10 +66,20 @@ struct PrefixIndexTestAccess {
   }
   static void set_key_count(Index& index, uint32_t count) { index.key_count_ = count; }
   static void set_dead(Index& index, detail::NodeId node) { index.nodes_[node].live = false; }
+  static void set_ring_next(Index& index, PageId page, PageId next) {
+    index.ring_next_[page] = next;
+  }
 };
 
 // Test-only access to Cache internals, so audit() can be shown a corrupted state.
 struct CacheTestAccess {
+  // reserved_slots=skipped: entry `entry`'s fill of sequence `id`.
+  static void set_fill(Cache& cache, SeqId id, uint32_t entry, uint32_t fill) {
+    cache.slots_[cache.index_.find(id)].fills[entry] = fill;
+  }
+  static void clear_fills(Cache& cache, SeqId id) {
+    cache.slots_[cache.index_.find(id)].fills.clear();
+  }
   static void set_refcount(Cache& cache, PageId page, uint32_t refcount) {
     PagePoolTestAccess::set_refcount(cache.pages_, page, refcount);
   }

@@ -18,18 +18,18 @@ Capabilities profile(std::initializer_list<const char*> lines) {
 }
 
 // The fuzzer's choices mode draws the serving and window regimes' variants and restricts the
-// trace to the in-tree backends: a variant they do not implement (duplicate_keys=kept) must go, one
+// trace to the in-tree backends: a variant they do not implement (free_queue=single) must go, one
 // they implement both ways (rejected_slots) stays, and so does a window.
 TEST(Capabilities, RestrictingToTheInTreeBackendsDropsVariantsTheyLack) {
   Trace trace;
   trace.config.page_size = 2;
   trace.config.max_pages = 4;
   trace.config.prefix_caching = true;
-  trace.config.keep_duplicate_keys = true;
+  trace.config.single_free_queue = true;
   trace.config.rejected_slots = true;
   trace.config.sliding_window = 5;
   const Trace restricted = restrict_to(trace, Capabilities::all());
-  EXPECT_FALSE(restricted.config.keep_duplicate_keys);
+  EXPECT_FALSE(restricted.config.single_free_queue);
   EXPECT_TRUE(restricted.config.rejected_slots);
   EXPECT_EQ(restricted.config.sliding_window, 5u);
   EXPECT_FALSE(config_outside(restricted.config, Capabilities::all()));
@@ -93,11 +93,11 @@ TEST(Capabilities, InTreeBackendsTakeEitherAppendAtomicityButNoOtherVariant) {
   config.max_pages = 4;
   config.append_by_token = true;
   EXPECT_FALSE(config_outside(config, Capabilities::all()));
-  config.keep_duplicate_keys = true;
+  config.single_free_queue = true;
   config.prefix_caching = true;
   const auto why = config_outside(config, Capabilities::all());
   ASSERT_TRUE(why);
-  EXPECT_EQ(*why, "duplicate_keys=kept but its profile runs under duplicate_keys=refused");
+  EXPECT_EQ(*why, "free_queue=single but its profile runs under free_queue=split");
 }
 
 Config four_pages_of_four(bool prefix_caching) {

@@ -438,7 +438,7 @@ const Rule rules[] = {
      "commit 2 1 => ok\npreempt 2 => ok\nreserve 2 1 => ok hit=6\ncommit 2 1 => ok\n"
      "read 2 => ok\n"},
     // Section 14.5's duplicate_keys=remapped, its worked example and the refused default beside it.
-    {"duplicate_keys_remapped_moves_a_recomputed_block_onto_the_cached_page",
+    {"duplicate_keys_remapped_onto_the_cached_page",
      "config page_size=2 max_pages=4 prefix_caching=on duplicate_keys=remapped\n"
      "prefill 1 1:4 => ok hit=0\nprefill 2 1:4 => ok hit=2\n"
      "stats => ok used=2 free=2 sequences=2 tokens=8 cached=2\nread 2 => ok\n"

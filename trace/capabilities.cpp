@@ -206,6 +206,9 @@ Capabilities Capabilities::all() {
   caps.either_variants.boundary_block = all_words;
   caps.either_variants.register_at = all_words;
   caps.either_variants.reuse_order = all_words;
+  caps.either_variants.decode_caching = all_words;
+  caps.either_variants.skip_reserved_slots = all_words;
+  caps.either_variants.keep_duplicate_keys = 1 << duplicate_refused | 1 << duplicate_kept;
   return caps;
 }
 
