@@ -160,6 +160,16 @@ class Shrinker {
         progress = true;
       }
     }
+    // A variant the failure does not need goes back to its default word (a backend that declared
+    // it refuses the plainer config, which then fails differently and is not kept).
+    for (const VariantKey& variant : variant_keys) {
+      Trace candidate = trace;
+      if (candidate.config.*variant.field == 0) continue;
+      candidate.config.*variant.field = 0;
+      if (!fails_same(candidate)) continue;
+      trace = std::move(candidate);
+      progress = true;
+    }
     return progress;
   }
 

@@ -126,6 +126,27 @@ TEST(ShrinkPass, DropsKvGroupsAndNarrowsTheirWindows) {
   EXPECT_EQ(result.trace.lines.size(), 2u) << format_trace(result.trace);
 }
 
+// A variant the failure does not need goes back to its default; one it needs stays (section 14).
+TEST(ShrinkPass, DropsVariantsTheFailureDoesNotNeed) {
+  const ShrinkResult result = shrink_with_trigger(
+      "kvtrace 3\nconfig page_size=1 max_pages=4 reuse_order=fifo boundary_block=extra "
+      "append_atomicity=token\nalloc 1\nalloc 2\n",
+      [](const Op& op, const Backend& backend) {
+        return op.kind == OpKind::alloc && backend.stats().sequence_count == 2;
+      });
+  EXPECT_EQ(result.trace.config.reuse_order, reuse_any) << format_trace(result.trace);
+  EXPECT_EQ(result.trace.config.boundary_block, 0) << format_trace(result.trace);
+  EXPECT_EQ(result.trace.config.append_by_token, 0) << format_trace(result.trace);
+  const ShrinkResult needed = shrink_with_trigger(
+      "kvtrace 3\nconfig page_size=1 max_pages=4 reuse_order=fifo\nalloc 1\nfree 1\nalloc 2\n",
+      [](const Op& op, const Backend& backend) {
+        // Alone on page 1 with page 0 free: only fifo puts it there.
+        return op.kind == OpKind::alloc && backend.stats().sequence_count == 1 &&
+               backend.block_table(op.seq) == std::vector<uint64_t>{1};
+      });
+  EXPECT_EQ(needed.trace.config.reuse_order, reuse_fifo) << format_trace(needed.trace);
+}
+
 // Known minimum: a one-member step naming 150. One entry at a time would leave ~180 of 200.
 TEST(ShrinkPass, FewerStepEntries) {
   std::string step = "step";
