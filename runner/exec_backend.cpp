@@ -364,6 +364,7 @@ bool ExecBackend::is_breakpoint(const Op& op) const {
 
 void ExecBackend::plan(std::span<const TraceLine> lines, bool observe_every_op) {
   planned_ = !observe_every_op && applied_ == -1;
+  observe_every_op_ = observe_every_op;
   plan_ = lines;
   next_to_send_ = 0;
 }
@@ -373,11 +374,20 @@ void ExecBackend::send_planned(size_t index) {
   const Op& op = plan_[index].op;
   const auto at = static_cast<int64_t>(index);
   send(format_op(op), at);
+  send_observations(op, at);
+}
+
+// The observations the runner makes of the state after `op` (sent before their replies are
+// read): stats, each named sequence's info and, when every op is checked, its block table.
+void ExecBackend::send_observations(const Op& op, int64_t at) {
   send("? stats", at);
   std::vector<SeqId> ids = op_sequences(op);
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   for (SeqId seq : ids) send("? info " + std::to_string(seq), at);
+  if (observe_every_op_) {
+    for (SeqId seq : ids) send("? pages " + std::to_string(seq), at);
+  }
   if (op.kind == OpKind::read && stores_data()) send("? digest " + std::to_string(op.seq), at);
 }
 
@@ -408,15 +418,13 @@ void ExecBackend::resync() const {
 std::optional<std::string> ExecBackend::query(const std::string& request) const {
   if (broken_) return std::nullopt;
   collect_answers();
-  if (auto found = answers_.find(request); found != answers_.end()) {
-    std::string reply = std::move(found->second);
-    answers_.erase(found);
-    return reply;
-  }
+  // An answer holds until the next op changes the state: a second question is free.
+  if (auto found = answers_.find(request); found != answers_.end()) return found->second;
   if (!in_flight_.empty()) resync();
   send(request, applied_);
   std::string reply;
   if (!receive(reply)) return std::nullopt;
+  answers_[request] = reply;
   return reply;
 }
 
@@ -461,6 +469,8 @@ OpResult ExecBackend::apply(const Op& op, Tick tick) {
   } else {
     if (tick != next_tick_) send("tick " + std::to_string(tick), applied_);
     send(format_op(op), applied_ + 1);
+    // Checked op by op: the observations go with the op, one round trip for all of them.
+    if (observe_every_op_) send_observations(op, applied_ + 1);
   }
   // The config's `ok` (first op), a `tick`'s `ok`, then the op's reply.
   while (!broken_ && !in_flight_.empty() && in_flight_.front().request.rfind("? ", 0) != 0 &&
@@ -500,11 +510,20 @@ std::optional<InfoView> ExecBackend::info(SeqId seq) const {
   return *result->entries[0].info;
 }
 
+// The whole-state check asks next for every sequence's table and digest: they go out together,
+// their replies come back in one round trip.
 std::vector<SeqId> ExecBackend::sequence_ids() const {
   const auto reply = query("? ids");
   if (!reply) return {};
   auto ids = parse_ok_list<SeqId>(*reply);
   if (!ids) set_broken("answered `? ids` with `" + excerpt(*reply) + "`");
+  for (const SeqId seq : ids.value_or(std::vector<SeqId>{})) {
+    for (const char* request : {"? pages ", "? digest "}) {
+      const std::string text = request + std::to_string(seq);
+      if (answers_.count(text) || (request[2] == 'd' && !stores_data())) continue;
+      send(text, applied_);
+    }
+  }
   return ids.value_or(std::vector<SeqId>{});
 }
 
@@ -643,6 +662,10 @@ std::vector<std::string> ExecBackend::audit() const {
   collect_answers();
   if (!in_flight_.empty()) resync();
   send("? audit", applied_);
+  // The whole-state check asks next for the ids and the prefix cache: sent now, they come back
+  // with the audit's reply.
+  send("? ids", applied_);
+  if (session_->version >= 2 && config_.prefix_caching) send("? cache", applied_);
   std::vector<std::string> problems;
   std::string line;
   for (uint32_t i = 0; i <= audit_problem_count_max && !broken_; i++) {

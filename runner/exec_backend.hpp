@@ -94,6 +94,7 @@ class ExecBackend final : public Backend {
   void collect_answers() const;
   void resync() const;
   void send_planned(size_t index);
+  void send_observations(const Op& op, int64_t at);
   bool is_breakpoint(const Op& op) const;
   OpResult parse_result_reply(const Op& op, const std::string& reply);
   std::vector<std::pair<uint64_t, uint64_t>> readable_tokens(SeqId seq) const;
@@ -107,6 +108,7 @@ class ExecBackend final : public Backend {
   mutable std::map<std::string, std::string> answers_;  // replies for the current op's state
   std::span<const TraceLine> plan_;
   bool planned_ = false;
+  bool observe_every_op_ = false;    // the runner checks after every op (AuditMode every, touched)
   mutable size_t next_to_send_ = 0;  // next planned op to send (resync() rewinds it)
   int64_t applied_ = -1;             // index of the last applied op
   Tick next_tick_ = 0;               // the tick the backend gives its next op
