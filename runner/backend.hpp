@@ -67,6 +67,9 @@ class Backend {
   // The runner will apply `lines` in order, with tick = index; `observe_every_op` says whether it
   // audits after every op. A backend may send ops ahead (pipelining).
   virtual void plan(std::span<const TraceLine> /*lines*/, bool /*observe_every_op*/) {}
+  // The next apply() will be followed by the whole-state check (audit, ids, every table and
+  // digest, the prefix cache): a backend may send those questions with the op.
+  virtual void expect_full_check() {}
   // Prefix caching (kvtrace 2): the registered keys and the cached-free queue, in the backend's
   // page ids. nullopt: this backend does not report them (the runner then skips the comparison).
   virtual std::optional<PrefixCacheView> prefix_cache() const { return std::nullopt; }

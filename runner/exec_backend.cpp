@@ -374,12 +374,12 @@ void ExecBackend::send_planned(size_t index) {
   const Op& op = plan_[index].op;
   const auto at = static_cast<int64_t>(index);
   send(format_op(op), at);
-  send_observations(op, at);
+  send_observations(op, at, op.kind == OpKind::check);
 }
 
 // The observations the runner makes of the state after `op` (sent before their replies are
 // read): stats, each named sequence's info and, when every op is checked, its block table.
-void ExecBackend::send_observations(const Op& op, int64_t at) {
+void ExecBackend::send_observations(const Op& op, int64_t at, bool full_check) {
   send("? stats", at);
   std::vector<SeqId> ids = op_sequences(op);
   std::sort(ids.begin(), ids.end());
@@ -389,14 +389,27 @@ void ExecBackend::send_observations(const Op& op, int64_t at) {
     for (SeqId seq : ids) send("? pages " + std::to_string(seq), at);
   }
   if (op.kind == OpKind::read && stores_data()) send("? digest " + std::to_string(op.seq), at);
+  if (full_check) send_full_check_questions(at);
+}
+
+// The whole-state check's first questions: its audit, the ids and the prefix cache. audit() reads
+// an audit already in flight; the others wait in answers_.
+void ExecBackend::send_full_check_questions(int64_t at) const {
+  if (session_->caps.audits) send("? audit", at);
+  send("? ids", at);
+  if (session_->version >= 2 && config_.prefix_caching) send("? cache", at);
 }
 
 // Reads the replies to observations of the current state that are already in flight.
 void ExecBackend::collect_answers() const {
   std::string reply;
-  while (!in_flight_.empty() && in_flight_.front().op_index <= applied_ &&
+  while (!broken_ && !in_flight_.empty() && in_flight_.front().op_index <= applied_ &&
          in_flight_.front().request.rfind("? ", 0) == 0) {
     const std::string request = in_flight_.front().request;
+    if (request == "? audit") {
+      read_audit_reply();  // many lines
+      continue;
+    }
     if (!receive(reply)) return;
     answers_[request] = reply;
   }
@@ -406,11 +419,18 @@ void ExecBackend::collect_answers() const {
 // drain, restart from `config` and apply the ops up to the current one again.
 void ExecBackend::resync() const {
   std::string reply;
-  while (!broken_ && !in_flight_.empty()) receive(reply);
+  while (!broken_ && !in_flight_.empty()) {
+    if (in_flight_.front().request == "? audit") {
+      read_audit_reply();  // many lines
+    } else {
+      receive(reply);
+    }
+  }
   send(format_config(config_), -1);
   for (int64_t i = 0; i <= applied_; i++) send(format_op(plan_[static_cast<size_t>(i)].op), i);
   while (!broken_ && !in_flight_.empty()) receive(reply);
   answers_.clear();
+  audit_answer_.reset();
   // The ops sent ahead were drained unapplied: send them again from the next op on.
   next_to_send_ = static_cast<size_t>(applied_ + 1);
 }
@@ -454,13 +474,18 @@ OpResult ExecBackend::apply(const Op& op, Tick tick) {
     if (!in_flight_.empty()) resync();
     planned_ = false;
   }
-  answers_.clear();
   std::string reply;
   // Replies to observations of the previous state nobody asked for.
   while (!broken_ && !in_flight_.empty() && in_flight_.front().op_index < applied_ + 1 &&
          in_flight_.front().op_index >= 0) {
-    receive(reply);
+    if (in_flight_.front().request == "? audit") {
+      read_audit_reply();
+    } else {
+      receive(reply);
+    }
   }
+  answers_.clear();
+  audit_answer_.reset();
   if (as_planned) {
     while (next_to_send_ < plan_.size() && next_to_send_ <= index + exec_window_op_count) {
       if (next_to_send_ > index && is_breakpoint(plan_[next_to_send_ - 1].op)) break;
@@ -470,8 +495,11 @@ OpResult ExecBackend::apply(const Op& op, Tick tick) {
     if (tick != next_tick_) send("tick " + std::to_string(tick), applied_);
     send(format_op(op), applied_ + 1);
     // Checked op by op: the observations go with the op, one round trip for all of them.
-    if (observe_every_op_) send_observations(op, applied_ + 1);
+    if (observe_every_op_ || full_check_next_) {
+      send_observations(op, applied_ + 1, full_check_next_ || op.kind == OpKind::check);
+    }
   }
+  full_check_next_ = false;
   // The config's `ok` (first op), a `tick`'s `ok`, then the op's reply.
   while (!broken_ && !in_flight_.empty() && in_flight_.front().request.rfind("? ", 0) != 0 &&
          in_flight_.front().op_index <= applied_) {
@@ -660,27 +688,34 @@ std::vector<uint32_t> ExecBackend::gather_token_words(SeqId seq, uint64_t first_
 std::vector<std::string> ExecBackend::audit() const {
   if (broken_ || !session_->caps.audits) return {};
   collect_answers();
-  if (!in_flight_.empty()) resync();
-  send("? audit", applied_);
-  // The whole-state check asks next for the ids and the prefix cache: sent now, they come back
-  // with the audit's reply.
-  send("? ids", applied_);
-  if (session_->version >= 2 && config_.prefix_caching) send("? cache", applied_);
+  if (!audit_answer_) {
+    if (!in_flight_.empty()) resync();
+    send_full_check_questions(applied_);
+    collect_answers();
+  }
+  return audit_answer_.value_or(std::vector<std::string>{});
+}
+
+// The reply to the `? audit` at the front of in_flight_: `problem TEXT` lines, then `ok`.
+void ExecBackend::read_audit_reply() const {
   std::vector<std::string> problems;
   std::string line;
+  const int64_t op_index = in_flight_.front().op_index;
   for (uint32_t i = 0; i <= audit_problem_count_max && !broken_; i++) {
-    if (!receive(line)) break;
-    if (line == "ok") return problems;
+    if (!receive(line)) return;
+    if (line == "ok") {
+      audit_answer_ = std::move(problems);
+      return;
+    }
     if (line.rfind("problem ", 0) != 0) {
       set_broken("answered `? audit` with `" + excerpt(line) + "`");
-      break;
+      return;
     }
     problems.push_back(line.substr(8));
-    in_flight_.push_front(InFlight{"? audit", applied_});  // the same request, another line
+    in_flight_.push_front(InFlight{"? audit", op_index});  // the same request, another line
   }
   if (!broken_)
     set_broken("sent more than " + std::to_string(audit_problem_count_max) + " audit problems");
-  return problems;
 }
 
 }  // namespace kv

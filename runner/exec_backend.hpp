@@ -81,6 +81,7 @@ class ExecBackend final : public Backend {
   // Version 2 with prefix_caching=on: `? cache`; otherwise nullopt (nothing to compare).
   std::optional<PrefixCacheView> prefix_cache() const override;
   void plan(std::span<const TraceLine> lines, bool observe_every_op) override;
+  void expect_full_check() override { full_check_next_ = true; }
 
  private:
   struct InFlight {
@@ -94,7 +95,7 @@ class ExecBackend final : public Backend {
   void collect_answers() const;
   void resync() const;
   void send_planned(size_t index);
-  void send_observations(const Op& op, int64_t at);
+  void send_observations(const Op& op, int64_t at, bool full_check);
   bool is_breakpoint(const Op& op) const;
   OpResult parse_result_reply(const Op& op, const std::string& reply);
   std::vector<std::pair<uint64_t, uint64_t>> readable_tokens(SeqId seq) const;
@@ -108,7 +109,11 @@ class ExecBackend final : public Backend {
   mutable std::map<std::string, std::string> answers_;  // replies for the current op's state
   std::span<const TraceLine> plan_;
   bool planned_ = false;
-  bool observe_every_op_ = false;    // the runner checks after every op (AuditMode every, touched)
+  bool observe_every_op_ = false;  // the runner checks after every op (AuditMode every, touched)
+  bool full_check_next_ = false;   // expect_full_check() came before this apply()
+  void send_full_check_questions(int64_t at) const;
+  void read_audit_reply() const;
+  mutable std::optional<std::vector<std::string>> audit_answer_;  // `? audit` of this state
   mutable size_t next_to_send_ = 0;  // next planned op to send (resync() rewinds it)
   int64_t applied_ = -1;             // index of the last applied op
   Tick next_tick_ = 0;               // the tick the backend gives its next op

@@ -241,8 +241,12 @@ class DifferentialRun {
     const Tick tick = index;
     model_result_ = model_.apply(line.op, tick);
     const OpResult& model_result = model_result_;
+    const bool full_check_next =
+        line.op.kind == OpKind::check ||
+        (audit_mode_ == AuditMode::every && ops_since_full_check_ + 1 >= full_check_interval());
     for (size_t b = 0; b < backends_.size(); b++) {
       Backend& backend = *backends_[b];
+      if (full_check_next) backend.expect_full_check();
       OpResult backend_result = backend.apply(line.op, tick);
       if (auto fault = backend.fault()) {
         return fail("device", index, &backend, format_op_result(backend_result), *fault);
@@ -263,10 +267,7 @@ class DifferentialRun {
       if (is_broken(index, *backend) || !agree) return;
     }
     ops_since_full_check_++;
-    if (line.op.kind == OpKind::check ||
-        (audit_mode_ == AuditMode::every && ops_since_full_check_ >= full_check_interval())) {
-      return full_check(index);
-    }
+    if (full_check_next) return full_check(index);
     if (audit_mode_ != AuditMode::check) touched_check(index, touched);
   }
 
