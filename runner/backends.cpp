@@ -101,10 +101,9 @@ std::unique_ptr<Backend> make_backend(std::string_view name, const Config& confi
   if (starts_with(name, so_prefix)) {
     auto library = load_so_library(std::string(name.substr(so_prefix.size())));
     if (auto* error = std::get_if<std::string>(&library)) {
-      return std::make_unique<SoBackend>(std::string(name), nullptr, *error, config);
+      return make_so_backend(std::string(name), nullptr, *error, config);
     }
-    return std::make_unique<SoBackend>(std::string(name), std::get<const SoLibrary*>(library), "",
-                                       config);
+    return make_so_backend(std::string(name), std::get<const SoLibrary*>(library), "", config);
   }
   if (starts_with(name, exec_prefix)) {
     auto session = acquire_exec_session(std::string(name.substr(exec_prefix.size())));

@@ -28,6 +28,10 @@ class HostBackend : public Backend {
                                            uint64_t token_count) override;
   std::vector<std::string> audit() const override { return cache_.audit(); }
   std::optional<PrefixCacheView> prefix_cache() const override;
+  // Appends group g's words of tokens [first_token, first_token + token_count), clipped to its
+  // non-null entries (what C ABI version 2's gather_words answers, examples/c-abi-host).
+  void gather_group_words(SeqId seq, uint32_t group, uint64_t first_token, uint64_t token_count,
+                          std::vector<uint32_t>& words);
 
  private:
   Result append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
@@ -42,8 +46,6 @@ class HostBackend : public Backend {
   uint64_t trace_token_id(uint32_t cache_id) const;
   uint64_t null_entries(SeqId seq, uint32_t group) const;
   uint64_t readable_tokens(SeqId seq, uint32_t group) const;
-  void gather_group_words(SeqId seq, uint32_t group, uint64_t first_token, uint64_t token_count,
-                          std::vector<uint32_t>& words);
   void gather_packed_words(SeqId seq, uint64_t first_token, uint64_t token_count,
                            std::vector<uint32_t>& words);
   static Result with_hit(const kvcache::Outcome& outcome);

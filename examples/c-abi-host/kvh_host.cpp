@@ -1,4 +1,5 @@
-// libkvh_host.so: the in-tree cache (impl/) behind the C ABI of include/kvharness/backend.h, the
+// libkvh_host.so and libkvh_host_v1.so: C ABI version 1 of include/kvharness/backend.h (kvtrace 1
+// only; libkvh_host.so also exports version 2, kvh_host_v2.cpp). The in-tree cache (impl/), the
 // example for `--backend so:PATH` (what a C, C++, Zig or Rust cache exports to be loaded in
 // process).
 #include <algorithm>
