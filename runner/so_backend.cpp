@@ -147,6 +147,19 @@ std::vector<T> read_list(Fill fill) {
   return out;
 }
 
+// info, stats and check: answered from the library's observation functions, never applied.
+std::optional<OpResult> observation_result(const Backend& backend, const Op& op) {
+  if (op.kind == OpKind::info) {
+    const auto found = backend.info(op.seq);
+    return single(found ? Result{Status::ok, {}, found, std::nullopt}
+                        : result_of(Status::unknown_sequence));
+  }
+  if (op.kind == OpKind::stats)
+    return single(Result{Status::ok, {}, std::nullopt, backend.stats()});
+  if (op.kind == OpKind::check) return single(result_of(Status::ok));
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::variant<const SoLibrary*, std::string> load_so_library(const std::string& path) {
@@ -187,13 +200,7 @@ SoBackend::~SoBackend() {
 OpResult SoBackend::apply(const Op& op, Tick tick) {
   if (broken_) return OpResult{};
   last_read_.clear();
-  if (op.kind == OpKind::info) {
-    const auto found = info(op.seq);
-    return single(found ? Result{Status::ok, {}, found, std::nullopt}
-                        : result_of(Status::unknown_sequence));
-  }
-  if (op.kind == OpKind::stats) return single(Result{Status::ok, {}, std::nullopt, stats()});
-  if (op.kind == OpKind::check) return single(result_of(Status::ok));
+  if (auto answered = observation_result(*this, op)) return *answered;
   const std::string name(op_name(op.kind));
   entries_.clear();
   for (const StepEntry& entry : op.entries) entries_.push_back({entry.seq, entry.token_count});
@@ -312,13 +319,7 @@ SoBackendV2::~SoBackendV2() {
 OpResult SoBackendV2::apply(const Op& op, Tick tick) {
   if (broken_) return OpResult{};
   last_read_.clear();
-  if (op.kind == OpKind::info) {
-    const auto found = info(op.seq);
-    return single(found ? Result{Status::ok, {}, found, std::nullopt}
-                        : result_of(Status::unknown_sequence));
-  }
-  if (op.kind == OpKind::stats) return single(Result{Status::ok, {}, std::nullopt, stats()});
-  if (op.kind == OpKind::check) return single(result_of(Status::ok));
+  if (auto answered = observation_result(*this, op)) return *answered;
   entries_.clear();
   segments_.clear();
   const bool prompt = op_shape(op.kind) == OpShape::Prefill;
