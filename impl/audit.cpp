@@ -105,7 +105,8 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
       problems.push_back(name() +
                          ": on the free list expected only at refcount 0, actual refcount " +
                          str(refcount));
-    if (refcount == 0 && !on_free_stack[page] && !pages_.registered(page))
+    // free_queue=single: every free page is in the queue (audit_prefix), the free list empty.
+    if (refcount == 0 && !on_free_stack[page] && !pages_.registered(page) && !pages_.single_queue())
       problems.push_back(name() + ": refcount 0, expected on the free list, actual missing");
     if (on_free_stack[page] && pages_.registered(page))
       problems.push_back(name() +
@@ -114,6 +115,11 @@ void Cache::audit_pages(std::vector<std::string>& problems) const {
       problems.push_back(name() + ": eviction scratch expected 0 between ops, actual " +
                          str(pending_drop_[page]));
   }
+  if (pages_.single_queue() && !free_stack.empty())
+    problems.push_back(
+        "free list: expected empty under free_queue=single (every free page in the "
+        "queue), actual " +
+        str(free_stack.size()) + " pages");
   if (used + free_stack.size() + pages_.queue_size() != max_pages)
     problems.push_back("used + free expected " + str(max_pages) + ", actual " + str(used) + " + " +
                        str(free_stack.size()) + " + queued " + str(pages_.queue_size()));

@@ -11,9 +11,10 @@ std::string str(uint64_t value) {
 }
 }  // namespace
 
-// Key <-> page one to one; the cached-free queue is exactly the registered pages with refcount 0,
-// once each, with consistent links; unregistered free pages have no key; every registered page
-// holds its key's block ids.
+// Key <-> page one to one; the cached-free queue is exactly the registered pages with refcount 0
+// (free_queue=single: every page with refcount 0), once each, with consistent links; unregistered
+// free pages have no key; every registered page holds its key's block ids. duplicate_keys=remapped
+// keeps one page per key (no rings).
 void Cache::audit_prefix(std::vector<std::string>& problems) const {
   const uint32_t max_pages = config_.max_pages;
   if (slot_token_ids_.empty()) {
@@ -56,10 +57,14 @@ void Cache::audit_prefix(std::vector<std::string>& problems) const {
     if (registered != (node != detail::PrefixIndex::kNoNode))
       problems.push_back(name() + ": registered flag " + str(registered) + ", expected " +
                          str(node != detail::PrefixIndex::kNoNode) + " (has a key)");
-    const bool idle = registered && pages_.refcount(page) == 0;
+    const bool single = pages_.single_queue();
+    const bool idle = (registered || single) && pages_.refcount(page) == 0;
     if (idle != (queued[page] != 0))
-      problems.push_back(name() + ": in the cached queue expected " + str(idle) +
-                         " (registered, refcount 0), actual " + str(queued[page] != 0));
+      problems.push_back(name() + ": in the " + (single ? "free queue" : "cached queue") +
+                         " expected " + str(idle) +
+                         (single ? " (refcount 0, free_queue=single), actual "
+                                 : " (registered, refcount 0), actual ") +
+                         str(queued[page] != 0));
     if (node == detail::PrefixIndex::kNoNode) continue;
     if (node >= prefix_.node_capacity() || !prefix_.live(node) || !key_names(node, page)) {
       problems.push_back(name() + ": its key node " + str(node) + " expected live and naming it");
@@ -79,6 +84,11 @@ void Cache::audit_prefix(std::vector<std::string>& problems) const {
       }
     }
   }
+  if (pages_.single_queue() != config_.single_free_queue)
+    problems.push_back("free_queue=single expected " + str(config_.single_free_queue) +
+                       " (config), actual " + str(pages_.single_queue()) + " (page pool)");
+  if (config_.remap_duplicate_keys && prefix_.duplicate_keys())
+    problems.push_back("duplicate_keys=remapped: expected one page per key, actual key rings");
   audit_prefix_nodes(problems);
 }
 

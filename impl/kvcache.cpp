@@ -22,7 +22,8 @@ Cache::Cache(const Config& config, PageStore& store)
       store_(store),
       words_per_token_(config.shape.words_per_token()),
       groups_(config.groups()),
-      pages_(config.max_pages, config.prefix_caching, config.reuse_fifo),
+      pages_(config.max_pages, config.prefix_caching, config.reuse_fifo,
+             config.prefix_caching && config.single_free_queue),
       prefix_(config.page_size, config.prefix_caching ? config.max_pages : 0, config.groups(),
               config.prefix_caching && config.keep_duplicate_keys) {
   windows_ = config.group_count == 0 ? std::array<uint32_t, kMaxGroups>{config.sliding_window}

@@ -79,6 +79,16 @@ struct Config {
   // and reusing or writing one page drops the key from it alone; cached_keys counts pages.
   bool decode_caching = false;
   bool keep_duplicate_keys = false;
+  // duplicate_keys=remapped (V-K5, V-K6; vLLM V0's promote_to_immutable_block): a block that
+  // becomes full while its key is registered to page Q moves onto Q (Q gains a reference, leaving
+  // the cached-free queue if it waited there) and its own page is released; blocks in block order,
+  // each block's groups in group order. Not with keep_duplicate_keys (config_problem); under
+  // register_at_release it does nothing (nothing is registered while a sequence lives).
+  bool remap_duplicate_keys = false;
+  // free_queue=single (V-F1..V-F3; vLLM V1's FreeKVCacheBlockQueue; prefix caching only): one
+  // queue of every free page, registered or not, in release order; a new page is its head (a
+  // registered head loses its key). First in, first out whatever reuse_fifo says.
+  bool single_free_queue = false;
   // reserved_slots=skipped (V-R1..V-R5): each entry holds `fill` tokens packed from slot 0, and an
   // append writes only into the last entry and new ones after it, so a free slot of an earlier
   // entry stays empty. Not with prefix caching, a window or KV groups (config_problem); the
@@ -359,9 +369,9 @@ class Cache {
   uint32_t packed_entries_kept(Sequence& seq, uint64_t token_count);
   void gather_packed(const Sequence& seq, std::span<uint32_t> out_words);
   void audit_packed(std::vector<std::string>& problems) const;
-  void record_generated_ids(const Sequence& seq, uint32_t token_count,
+  void record_generated_ids(Sequence& seq, uint32_t token_count,
                             std::span<const uint32_t> token_ids);
-  void register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block);
+  void register_committed(Sequence& seq, uint64_t first_block, uint64_t end_block);
   void register_group_committed(const Sequence& seq, uint32_t group, uint64_t first_block,
                                 uint64_t end_block);
   Error prompt_error(SeqId id, std::span<const uint32_t> token_ids,
@@ -405,9 +415,18 @@ class Cache {
   uint64_t leading_run(uint32_t group) const;
   bool every_group_accepts(uint64_t hit) const;
   void walk_group_keys(std::span<const uint32_t> token_ids, uint32_t group, uint64_t limit);
-  void register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids);
+  void register_blocks(Sequence& seq, std::span<const uint32_t> token_ids);
   void register_group_blocks(const Sequence& seq, uint32_t group,
                              std::span<const uint32_t> token_ids, uint32_t node);
+  // duplicate_keys=remapped: notes group g's block `block` for a remap onto `cached`; apply_remaps
+  // then moves every noted entry, blocks in block order, each block's groups in group order.
+  bool remaps_duplicates() const {
+    return config_.remap_duplicate_keys && !config_.register_at_release;
+  }
+  void note_remap(uint32_t group, uint64_t block, PageId cached) {
+    remaps_.push_back(Remap{block, group, cached});
+  }
+  void apply_remaps(Sequence& seq);
   uint64_t hit_blocks() const { return hit_pages_.size() / groups_; }
   bool is_hit(PageId page) const { return !hit_mark_.empty() && hit_mark_[page] != 0; }
 
@@ -453,6 +472,13 @@ class Cache {
   std::vector<uint64_t> slot_mapping_;
   std::vector<uint32_t> commit_words_;
   std::vector<uint32_t> group_words_;  // group_words: each group's slice of a G-group buffer
+  // duplicate_keys=remapped: the entries a registration pass moves onto cached pages.
+  struct Remap {
+    uint64_t block;
+    uint32_t group;
+    PageId cached;
+  };
+  std::vector<Remap> remaps_;
 };
 
 }  // namespace kvcache

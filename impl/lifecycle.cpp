@@ -140,9 +140,12 @@ Outcome Cache::commit(SeqId id, uint32_t token_count, std::span<const uint32_t> 
 // else at the root, creating the nodes of earlier blocks that have none; it stops before the
 // first block with an unknown id, so every node it creates gets a page or a child. Every group,
 // group 0 first, each under its own root (V-G5).
-void Cache::register_committed(const Sequence& seq, uint64_t first_block, uint64_t end_block) {
+// duplicate_keys=remapped (V-K5): a block whose key is registered already moves onto that page
+// afterwards (apply_remaps), block-major.
+void Cache::register_committed(Sequence& seq, uint64_t first_block, uint64_t end_block) {
   if (slot_token_ids_.empty()) return;
   for (uint32_t g = 0; g < groups_; ++g) register_group_committed(seq, g, first_block, end_block);
+  if (!remaps_.empty()) apply_remaps(seq);
 }
 
 void Cache::register_group_committed(const Sequence& seq, uint32_t group, uint64_t first_block,
@@ -175,6 +178,7 @@ void Cache::register_group_committed(const Sequence& seq, uint32_t group, uint64
     const PageId page = table.block_table[block];
     if (pages_.registered(page)) continue;  // a hit page keeps its key (V-G1)
     if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage && !config_.keep_duplicate_keys) {
+      if (remaps_duplicates()) note_remap(group, block, prefix_.page_of(node));
       continue;  // a duplicate key
     }
     prefix_.assign(node, page);

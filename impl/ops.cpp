@@ -67,7 +67,7 @@ Outcome Cache::append(SeqId id, uint32_t token_count, std::span<const uint32_t> 
 // The ids of an append's tokens, just written at slot_mapping_ (each group's slots in turn):
 // kGeneratedToken (never keyed) unless decode_caching=on, which also registers the blocks the
 // append filled (V-D1), now or (register_at=release) when the sequence is released.
-void Cache::record_generated_ids(const Sequence& seq, uint32_t token_count,
+void Cache::record_generated_ids(Sequence& seq, uint32_t token_count,
                                  std::span<const uint32_t> token_ids) {
   if (!config_.decode_caching || token_ids.empty()) {
     for (const uint64_t written : slot_mapping_) slot_token_ids_[written] = kGeneratedToken;

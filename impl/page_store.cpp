@@ -65,6 +65,8 @@ std::string config_problem(const Config& config) {
   if (config.skip_reserved_slots &&
       (config.prefix_caching || config.sliding_window != 0 || config.group_count != 0))
     return "skip_reserved_slots needs prefix_caching off, no sliding_window and no KV groups";
+  if (config.keep_duplicate_keys && config.remap_duplicate_keys)
+    return "keep_duplicate_keys and remap_duplicate_keys exclude each other";
   return groups_problem(config);
 }
 

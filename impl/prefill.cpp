@@ -119,14 +119,39 @@ bool Cache::every_group_accepts(uint64_t hit) const {
   return true;
 }
 
-// Registers every group's full blocks after the hit, group 0 first (V-G5).
-void Cache::register_blocks(const Sequence& seq, std::span<const uint32_t> token_ids) {
+// Registers every group's full blocks after the hit, group 0 first (V-G5); then, under
+// duplicate_keys=remapped, moves the blocks whose keys were registered already (V-K5).
+void Cache::register_blocks(Sequence& seq, std::span<const uint32_t> token_ids) {
   for (uint32_t g = 0; g < groups_; ++g) register_group_blocks(seq, g, token_ids, hit_nodes_[g]);
+  if (!remaps_.empty()) apply_remaps(seq);
+}
+
+// duplicate_keys=remapped (V-K5): each noted entry moves onto its key's cached page (taken from
+// the queue if it waits there, else shared) and its own page is released, blocks in block order
+// and each block's groups in group order, so that is the order the own pages go back in.
+void Cache::apply_remaps(Sequence& seq) {
+  if (groups_ > 1) {  // noted group by group: block-major order
+    std::sort(remaps_.begin(), remaps_.end(), [](const Remap& a, const Remap& b) {
+      return a.block != b.block ? a.block < b.block : a.group < b.group;
+    });
+  }
+  for (const Remap& remap : remaps_) {
+    PageId& entry = seq.group(remap.group).block_table[remap.block];
+    const PageId own = entry;
+    if (pages_.refcount(remap.cached) == 0) {
+      pages_.take_cached(remap.cached);
+    } else {
+      pages_.share(remap.cached);
+    }
+    entry = remap.cached;
+    pages_.release(own);
+  }
+  remaps_.clear();
 }
 
 // Registers group g's blocks of `seq` after the hits that are full, under their keys, unless a key
-// is registered already (the page then stays unregistered; duplicate_keys=kept registers it too).
-// `node` is the group's last hit node.
+// is registered already (the page then stays unregistered; duplicate_keys=kept registers it too,
+// duplicate_keys=remapped notes the entry for apply_remaps). `node` is the group's last hit node.
 void Cache::register_group_blocks(const Sequence& seq, uint32_t group,
                                   std::span<const uint32_t> token_ids, uint32_t node) {
   if (slot_token_ids_.empty()) return;
@@ -135,6 +160,7 @@ void Cache::register_group_blocks(const Sequence& seq, uint32_t group,
   for (uint64_t block = hit_blocks(); block < full_blocks; ++block) {
     node = prefix_.find_or_add(node, token_ids.subspan(block * page_size, page_size));
     if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage && !config_.keep_duplicate_keys) {
+      if (remaps_duplicates()) note_remap(group, block, prefix_.page_of(node));
       continue;  // a duplicate key
     }
     const PageId page = seq.group(group).block_table[block];  // a new page: it has no key
@@ -265,7 +291,7 @@ std::vector<PageId> Cache::cached_queue() const {
   for (PageId page = pages_.queue_head();
        page != PagePool::kNoPage && queue.size() <= config_.max_pages;
        page = pages_.queue_next(page)) {
-    queue.push_back(page);
+    if (pages_.registered(page)) queue.push_back(page);  // free_queue=single: V-F3
   }
   return queue;
 }

@@ -25,6 +25,8 @@ kvcache::Config to_cache_config(const Config& config) {
   cache_config.reuse_fifo = config.reuse_order == reuse_fifo;
   cache_config.decode_caching = config.decode_caching != 0;
   cache_config.keep_duplicate_keys = config.keep_duplicate_keys == duplicate_kept;
+  cache_config.remap_duplicate_keys = config.keep_duplicate_keys == duplicate_remapped;
+  cache_config.single_free_queue = config.single_free_queue != 0;
   cache_config.skip_reserved_slots = config.skip_reserved_slots != 0;
   return cache_config;
 }

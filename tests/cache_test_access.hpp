@@ -98,6 +98,8 @@ struct CacheTestAccess {
     cache.slots_[slot_of(cache, id)].block_table[entry] = page;
   }
   static void pop_free(Cache& cache) { PagePoolTestAccess::pop_free(cache.pages_); }
+  // The pool's unregistered free pages, the next take()'s first (empty under free_queue=single).
+  static std::vector<PageId> free_list(const Cache& cache) { return cache.pages_.free_list(); }
   static void set_pending_drop(Cache& cache, PageId page) { cache.pending_drop_[page] = 1; }
   static void rename(Cache& cache, SeqId id, SeqId new_id) {
     cache.slots_[slot_of(cache, id)].id = new_id;

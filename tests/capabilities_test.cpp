@@ -18,9 +18,10 @@ Capabilities profile(std::initializer_list<const char*> lines) {
 }
 
 // The fuzzer's choices mode draws the serving and window regimes' variants and restricts the
-// trace to the in-tree backends: a variant they do not implement (free_queue=single) must go, one
-// they implement both ways (rejected_slots) stays, and so does a window.
-TEST(Capabilities, RestrictingToTheInTreeBackendsDropsVariantsTheyLack) {
+// trace to a backend's capabilities: a variant it does not implement (free_queue=single, here a
+// backend with the in-tree capabilities less that word) must go, one it implements both ways
+// (rejected_slots) stays, and so does a window. The in-tree backends keep every variant.
+TEST(Capabilities, RestrictingToABackendDropsVariantsItLacks) {
   Trace trace;
   trace.config.page_size = 2;
   trace.config.max_pages = 4;
@@ -28,11 +29,14 @@ TEST(Capabilities, RestrictingToTheInTreeBackendsDropsVariantsTheyLack) {
   trace.config.single_free_queue = true;
   trace.config.rejected_slots = true;
   trace.config.sliding_window = 5;
-  const Trace restricted = restrict_to(trace, Capabilities::all());
+  Capabilities split_only = Capabilities::all();
+  split_only.either_variants.single_free_queue = 1;  // the default word alone
+  const Trace restricted = restrict_to(trace, split_only);
   EXPECT_FALSE(restricted.config.single_free_queue);
   EXPECT_TRUE(restricted.config.rejected_slots);
   EXPECT_EQ(restricted.config.sliding_window, 5u);
-  EXPECT_FALSE(config_outside(restricted.config, Capabilities::all()));
+  EXPECT_FALSE(config_outside(restricted.config, split_only));
+  EXPECT_EQ(restrict_to(trace, Capabilities::all()).config, trace.config);
 }
 
 TEST(Capabilities, CountLineRestrictsGeneratedCounts) {
@@ -87,7 +91,7 @@ TEST(Capabilities, ConfigLineDeclaresVariantsForEveryGeneratedTrace) {
       << format_profile(caps);
 }
 
-TEST(Capabilities, InTreeBackendsTakeEitherAppendAtomicityButNoOtherVariant) {
+TEST(Capabilities, InTreeBackendsTakeEveryVariantAProfileLackingOneRefusesIt) {
   Config config;
   config.page_size = 4;
   config.max_pages = 4;
@@ -95,7 +99,11 @@ TEST(Capabilities, InTreeBackendsTakeEitherAppendAtomicityButNoOtherVariant) {
   EXPECT_FALSE(config_outside(config, Capabilities::all()));
   config.single_free_queue = true;
   config.prefix_caching = true;
-  const auto why = config_outside(config, Capabilities::all());
+  config.keep_duplicate_keys = duplicate_remapped;
+  EXPECT_FALSE(config_outside(config, Capabilities::all()));
+  Capabilities lacking = Capabilities::all();
+  lacking.either_variants.single_free_queue = 1;  // the default word alone
+  const auto why = config_outside(config, lacking);
   ASSERT_TRUE(why);
   EXPECT_EQ(*why, "free_queue=single but its profile runs under free_queue=split");
 }

@@ -199,14 +199,16 @@ grep -q 'tests="3" failures="1" errors="1"' "$scratch/r.xml" || { echo "FAIL: --
 # replay --under-profile: our corpus under a backend's declared variants. Without it, a backend
 # running under append_atomicity=token gets nearly every file skipped; with it, every file runs
 # (expectations that depend on the variant are left to the model) and passes. A backend that
-# declares a variant it does not implement (free_queue=single on the host cache) fails.
+# declares a variant it does not implement (free_queue=single, which the protocol wrapper runs as
+# split: --ignore-variant) fails; declared and implemented, it passes.
 protocol="$(dirname "$kvtrace")/kv_protocol_backend"
 expect_status 0 "skip outside a token-atomic profile" "$kvtrace" replay --artifacts "$scratch/a" --skip-outside-profile --backend "exec:$protocol --profile-line 'config append_atomicity=token'" corpus/
 expect_output "files skipped: outside the profile" "the corpus is outside a variant profile"
 expect_status 0 "corpus under a token-atomic profile" "$kvtrace" replay --artifacts "$scratch/a" --under-profile --skip-outside-profile --backend "exec:$protocol --profile-line 'config append_atomicity=token'" corpus/
 expect_output "expectations depend on the variants; the model checks those lines" "under-profile notes dropped expectations"
 grep -q "files skipped" "$scratch/out" && { echo "FAIL: --under-profile still skipped files"; sed 's/^/  | /' "$scratch/out"; failures=$((failures + 1)); }
-expect_status 1 "a falsely declared variant" "$kvtrace" replay --artifacts "$scratch/a" --under-profile --skip-outside-profile --backend "exec:$protocol --profile-line 'config free_queue=single'" corpus/
+expect_status 1 "a falsely declared variant" "$kvtrace" replay --artifacts "$scratch/a" --under-profile --skip-outside-profile --backend "exec:$protocol --profile-line 'config free_queue=single' --ignore-variant free_queue" corpus/
+expect_status 0 "a truly declared variant" "$kvtrace" replay --artifacts "$scratch/a" --under-profile --skip-outside-profile --backend "exec:$protocol --profile-line 'config free_queue=single'" corpus/
 
 # A campaign against a backend that declines an observation: it says so once, and its workers
 # (each with its own backend process) agree with the model on everything else.

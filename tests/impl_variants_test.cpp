@@ -1,6 +1,7 @@
 // GoogleTest tests of impl/'s semantic variants (docs/semantics.md section 14): duplicate_keys=kept
-// (V-K1..V-K4), decode_caching=on (V-D1, V-D2) and reserved_slots=skipped (V-R1..V-R4, V-L9), each
-// against what the default rule does with the same ops.
+// (V-K1..V-K4) and remapped (V-K5, V-K6), free_queue=single (V-F1..V-F3), decode_caching=on (V-D1,
+// V-D2) and reserved_slots=skipped (V-R1..V-R4, V-L9), each against what the default rule does with
+// the same ops.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -239,6 +240,157 @@ TEST(SkippedSlotsConfig, RulesOutPositionalFeatures) {
   config.sliding_window = 0;
   config.group_count = 2;
   EXPECT_EQ(config_problem(config), why);
+}
+
+// free_queue=single and duplicate_keys=remapped: page_size 2, prefix caching, LRU; each token's
+// words are its id repeated (once per group).
+class QueueRemapTest : public CacheFixture {
+ protected:
+  struct Variant {
+    bool single = false;
+    bool remap = false;
+    bool fifo = false;
+    uint32_t groups = 0;
+  };
+  void make(uint32_t max_pages, Variant variant) {
+    Config config{2, max_pages, Eviction::lru, Shape{}, true};
+    config.single_free_queue = variant.single;
+    config.remap_duplicate_keys = variant.remap;
+    config.reuse_fifo = variant.fifo;
+    config.group_count = variant.groups;
+    build(config);
+  }
+  Outcome prefill(SeqId seq, const Ids& ids) {
+    Words words;
+    for (uint32_t g = 0; g < config_.groups(); ++g)
+      for (const uint32_t id : ids) words.insert(words.end(), config_.shape.words_per_token(), id);
+    return cache_->prefill(seq, ids, words, next());
+  }
+  std::vector<PageId> table(SeqId seq, uint32_t group = 0) const {
+    const auto span = cache_->block_table(seq, group);
+    return {span.begin(), span.end()};
+  }
+};
+
+// V-F1, V-F2: a new page is the queue's head, released pages queue at its tail, registered or not;
+// a registered head loses its key. The split default (lifo) reuses the page released last instead.
+TEST_F(QueueRemapTest, SingleQueueTakesTheHeadRegisteredOrNot) {
+  for (const bool single : {false, true}) {
+    make(4, {.single = single});
+    ASSERT_TRUE(prefill(1, Ids{1, 2, 3}).ok());  // pages 0 and 1; {1,2} registered on page 0
+    ASSERT_TRUE(cache_->free(1).ok());           // page 1 then page 0 released
+    EXPECT_EQ(cache_->cached_queue(), (std::vector<PageId>{0}));  // V-F3: registered ones only
+    ASSERT_TRUE(cache_->alloc(2, next()).ok());
+    EXPECT_EQ(table(2), (std::vector<PageId>{single ? 2u : 1u}));
+    ASSERT_TRUE(cache_->alloc(3, next()).ok());
+    ASSERT_TRUE(cache_->alloc(4, next()).ok());
+    EXPECT_EQ(table(3), (std::vector<PageId>{single ? 3u : 2u}));
+    EXPECT_EQ(table(4), (std::vector<PageId>{single ? 1u : 3u}));
+    EXPECT_EQ(cache_->stats().cached_keys, 1u);
+    ASSERT_TRUE(cache_->alloc(5, next()).ok());  // the queue's registered page 0: it loses its key
+    EXPECT_EQ(table(5), (std::vector<PageId>{0}));
+    EXPECT_EQ(cache_->stats().cached_keys, 0u);
+    EXPECT_TRUE(CacheTestAccess::free_list(*cache_).empty());
+    expect_healthy();
+  }
+}
+
+// V-F1: a hit takes its page from wherever it is in the queue; the new page is still the head.
+TEST_F(QueueRemapTest, SingleQueueHitTakesFromTheMiddle) {
+  make(4, {.single = true});
+  ASSERT_TRUE(prefill(1, Ids{1, 2, 3}).ok());
+  ASSERT_TRUE(cache_->free(1).ok());  // queue: 2, 3, 1, 0 (0 registered)
+  const Outcome hit = prefill(2, Ids{1, 2, 5});
+  ASSERT_TRUE(hit.ok());
+  EXPECT_EQ(hit.hit_tokens, 2u);
+  EXPECT_EQ(table(2), (std::vector<PageId>{0, 2}));
+  ASSERT_TRUE(cache_->alloc(3, next()).ok());
+  ASSERT_TRUE(cache_->alloc(4, next()).ok());
+  EXPECT_EQ(table(3), (std::vector<PageId>{3}));
+  EXPECT_EQ(table(4), (std::vector<PageId>{1}));
+  EXPECT_EQ(cache_->stats().free_pages, 0u);
+  expect_healthy();
+}
+
+// The audit sees a free page missing from the single queue and a page on the free list there.
+TEST_F(QueueRemapTest, AuditReportsAPageOutsideTheSingleQueue) {
+  make(4, {.single = true});
+  ASSERT_TRUE(cache_->alloc(1, next()).ok());
+  expect_healthy();
+  PagePool& pool = CacheTestAccess::pool(*cache_);  // queue: 1, 2, 3; page 3 cut off its tail
+  PagePoolTestAccess::set_queue_next(pool, 2, PagePool::kNoPage);
+  PagePoolTestAccess::set_queue_tail(pool, 2);
+  PagePoolTestAccess::set_queue_size(pool, 2);
+  PagePoolTestAccess::push_free(pool, 3);  // and put on the free list
+  const std::vector<std::string> problems = cache_->audit();
+  EXPECT_TRUE(has_problem(problems, "in the free queue expected 1 (refcount 0"));
+  EXPECT_TRUE(has_problem(problems, "free list: expected empty under free_queue=single"));
+}
+
+// V-K5, the worked example of docs/semantics.md 14.5: the recomputed last block moves onto the
+// cached page and its own page is free again (refused keeps it: used=3).
+TEST_F(QueueRemapTest, RemapMovesTheRecomputedBlockOntoTheCachedPage) {
+  for (const bool remap : {false, true}) {
+    make(4, {.remap = remap});
+    ASSERT_TRUE(prefill(1, Ids{1, 2, 3, 4}).ok());  // pages 0 and 1, both registered
+    const Outcome second = prefill(2, Ids{1, 2, 3, 4});
+    ASSERT_TRUE(second.ok());
+    EXPECT_EQ(second.hit_tokens, 2u);
+    EXPECT_EQ(table(2), (std::vector<PageId>{0, remap ? 1u : 2u}));
+    EXPECT_EQ(cache_->stats().used_pages, remap ? 2u : 3u);
+    EXPECT_EQ(cache_->stats().cached_keys, 2u);
+    Words words;
+    for (const uint32_t id : Ids{1, 2, 3, 4})
+      words.insert(words.end(), config_.shape.words_per_token(), id);
+    EXPECT_EQ(read(2), words);
+    expect_healthy();
+  }
+}
+
+// V-K5: a cached page waiting in the queue leaves it when a block moves onto it, so it is not
+// handed out again while the sequence holds it.
+TEST_F(QueueRemapTest, RemapTakesTheCachedPageOutOfTheQueue) {
+  make(4, {.remap = true});
+  ASSERT_TRUE(prefill(1, Ids{1, 2, 3, 4}).ok());
+  ASSERT_TRUE(cache_->free(1).ok());              // cached queue: 1, 0
+  ASSERT_TRUE(prefill(2, Ids{1, 2, 3, 4}).ok());  // hits 0; block 1 computed in 2, moved onto 1
+  EXPECT_EQ(table(2), (std::vector<PageId>{0, 1}));
+  EXPECT_TRUE(cache_->cached_queue().empty());
+  EXPECT_EQ(cache_->stats().free_pages, 2u);
+  ASSERT_TRUE(cache_->alloc(3, next()).ok());
+  ASSERT_TRUE(cache_->alloc(4, next()).ok());
+  EXPECT_EQ(table(3), (std::vector<PageId>{2}));
+  EXPECT_EQ(table(4), (std::vector<PageId>{3}));
+  expect_healthy();
+}
+
+// V-K5: several blocks and groups move at once; their own pages are released block by block, each
+// block's groups in group order, which fifo shows as the free list's order.
+TEST_F(QueueRemapTest, RemapReleasesOwnPagesBlockMajor) {
+  make(14, {.remap = true, .fifo = true, .groups = 2});
+  // 4 blocks x 2 groups: group 0 on pages 0..3, group 1 on 4..7; blocks 0..2 registered.
+  ASSERT_TRUE(prefill(1, Ids{1, 2, 3, 4, 5, 6, 7}).ok());
+  // Free list 8..13, 3, 7; cached queue 2, 1, 6, 5. The append writes block 0 (pages 0 and 4):
+  // they lose their keys, so the next prompt misses at block 0 but finds blocks 1 and 2.
+  ASSERT_TRUE(cache_->truncate(1, 1, next()).ok());
+  ASSERT_TRUE(cache_->append(1, 1, Words(2 * config_.shape.words_per_token(), 9), next()).ok());
+  ASSERT_TRUE(prefill(2, Ids{1, 2, 3, 4, 5, 6, 7}).ok());  // takes 8..11 and 12, 13, 3, 7
+  EXPECT_EQ(table(2, 0), (std::vector<PageId>{8, 1, 2, 11}));
+  EXPECT_EQ(table(2, 1), (std::vector<PageId>{12, 5, 6, 7}));
+  EXPECT_TRUE(cache_->cached_queue().empty());
+  // Own pages released block 1 (groups 0, 1), then block 2: 9, 13, then 10, 3.
+  EXPECT_EQ(CacheTestAccess::free_list(*cache_), (std::vector<PageId>{9, 13, 10, 3}));
+  expect_healthy();
+}
+
+// Exclusive flags.
+TEST(RemapConfig, ExcludesKeptDuplicateKeys) {
+  Config config{2, 8, Eviction::none, Shape{}, true};
+  config.remap_duplicate_keys = true;
+  EXPECT_EQ(config_problem(config), "");
+  config.keep_duplicate_keys = true;
+  EXPECT_EQ(config_problem(config),
+            "keep_duplicate_keys and remap_duplicate_keys exclude each other");
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 // `? pages`. KV groups (section 17): `kv_groups 0 8` once the host cache implements them
 // (Capabilities::all() says so; --groups-line yes|no overrides), `? pages` separating the groups'
 // tables with `|` and `? cache` naming each key's group (PAGE=G:RANGES).
+// --ignore-variant KEY (repeatable) runs the host cache under KEY's default word whatever the
+// config says: with `--profile-line 'config KEY=WORD'` a backend that declares a variant it does
+// not implement (the in-tree cache implements every one).
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "runner/host_backend.hpp"
 #include "trace/digest.hpp"
@@ -38,6 +42,7 @@ struct Options {
   bool window_line = true;    // declare `sliding_window 0 1048576`
   // declare `kv_groups 0 8`: by default once the host cache implements groups
   bool groups_line = kv::Capabilities::all().kv_groups.max > 0;
+  std::vector<std::string> ignored_variants;  // --ignore-variant KEY: the cache runs the default
   std::string corrupt_pages;  // `? pages` of a table with 2 or more entries: null (its first entry
                               // shown as `-`) or word (its last entry shown as `page7`); in a
                               // kv_groups config bars (no `|` between the groups)
@@ -199,7 +204,11 @@ int serve(const Options& options) {
         reply = "error " + error->message;
       } else {
         config = std::get<kv::Trace>(parsed).config;
-        backend = std::make_unique<kv::HostBackend>(config);
+        kv::Config run = config;  // --ignore-variant: the default word instead
+        for (const std::string& key : options.ignored_variants) {
+          if (const kv::VariantKey* variant = kv::find_variant_key(key)) run.*variant->field = 0;
+        }
+        backend = std::make_unique<kv::HostBackend>(run);
         tick = op_index = 0;
         reply = "ok";
       }
@@ -258,6 +267,7 @@ int main(int argc, char** argv) {
     if (flag == "--corrupt-pages") options.corrupt_pages = argv[i + 1];
     if (flag == "--window-line") options.window_line = std::string_view(argv[i + 1]) == "yes";
     if (flag == "--groups-line") options.groups_line = std::string_view(argv[i + 1]) == "yes";
+    if (flag == "--ignore-variant") options.ignored_variants.emplace_back(argv[i + 1]);
   }
   std::ios::sync_with_stdio(false);
   return serve(options);

@@ -200,7 +200,8 @@ Capabilities Capabilities::all() {
   caps.sliding_window = {0, 1048576};  // impl/ implements section 16
   caps.kv_groups = {0, 8};             // and section 17 (host and hip-emu)
   // The variants impl/ implements, every word (kvcache::Config's flags; append_atomicity=token in
-  // runner/host_backend.cpp, one append per token; reuse_order in impl/page_pool.hpp).
+  // runner/host_backend.cpp, one append per token; reuse_order and free_queue=single in
+  // impl/page_pool.hpp).
   caps.either_variants.append_by_token = all_words;
   caps.either_variants.rejected_slots = all_words;
   caps.either_variants.boundary_block = all_words;
@@ -208,7 +209,8 @@ Capabilities Capabilities::all() {
   caps.either_variants.reuse_order = all_words;
   caps.either_variants.decode_caching = all_words;
   caps.either_variants.skip_reserved_slots = all_words;
-  caps.either_variants.keep_duplicate_keys = 1 << duplicate_refused | 1 << duplicate_kept;
+  caps.either_variants.single_free_queue = all_words;
+  caps.either_variants.keep_duplicate_keys = all_words;
   return caps;
 }
 
