@@ -546,11 +546,10 @@ std::vector<SeqId> ExecBackend::sequence_ids() const {
   auto ids = parse_ok_list<SeqId>(*reply);
   if (!ids) set_broken("answered `? ids` with `" + excerpt(*reply) + "`");
   for (const SeqId seq : ids.value_or(std::vector<SeqId>{})) {
-    for (const char* request : {"? pages ", "? digest "}) {
-      const std::string text = request + std::to_string(seq);
-      if (answers_.count(text) || (request[2] == 'd' && !stores_data())) continue;
-      send(text, applied_);
-    }
+    const std::string pages = "? pages " + std::to_string(seq);
+    if (!answers_.count(pages)) send(pages, applied_);
+    const std::string digest = "? digest " + std::to_string(seq);
+    if (stores_data() && !answers_.count(digest)) send(digest, applied_);
   }
   return ids.value_or(std::vector<SeqId>{});
 }
