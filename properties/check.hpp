@@ -6,12 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/sanitizer_share.hpp"
 #include "trace/trace.hpp"
 
 namespace kv::props {
 
-// Cases per property when RC_PARAMS does not say max_success (CTest and direct runs alike).
-inline constexpr int default_max_success = 1000;
+// Cases per property when RC_PARAMS does not say max_success (CTest and direct runs alike): 1,000,
+// or 250 in the sanitizer build.
+inline constexpr int default_max_success = static_cast<int>(cases_in_this_build(1000));
 
 // Sets RC_PARAMS so RapidCheck runs `default_max_success` cases unless the user chose a count.
 // Call before anything touches RapidCheck's configuration (first thing in main).

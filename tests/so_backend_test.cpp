@@ -8,6 +8,7 @@
 
 #include "include/kvharness/backend.h"
 #include "runner/runner.hpp"
+#include "tests/support/sanitizer_share.hpp"
 #include "trace/gen.hpp"
 #include "trace/regimes.hpp"
 
@@ -77,7 +78,7 @@ TEST(SoBackendV2, AgreesWithTheModel) {
   const Capabilities caps = capabilities_of(backend);
   for (const Profile profile :
        {Profile::serving, Profile::window, Profile::hybrid, Profile::prefix, Profile::mixed}) {
-    for (uint64_t seed = 1; seed <= 25; seed++) {
+    for (uint64_t seed = 1; seed <= cases_in_this_build(24); seed++) {
       const Trace trace = generate_trace_within(seed, 200, caps, profile);
       const RunReport report = run_trace(trace, {backend}, AuditMode::every);
       ASSERT_TRUE(report.ok()) << "profile " << static_cast<int>(profile) << " seed " << seed
