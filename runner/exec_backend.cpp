@@ -388,16 +388,28 @@ void ExecBackend::send_observations(const Op& op, int64_t at, bool full_check) {
   if (observe_every_op_) {
     for (SeqId seq : ids) send("? pages " + std::to_string(seq), at);
   }
+  if (full_check) return send_full_check_questions(at, ids);
   if (op.kind == OpKind::read && stores_data()) send("? digest " + std::to_string(op.seq), at);
-  if (full_check) send_full_check_questions(at);
 }
 
-// The whole-state check's first questions: its audit, the ids and the prefix cache. audit() reads
-// an audit already in flight; the others wait in answers_.
-void ExecBackend::send_full_check_questions(int64_t at) const {
+// The whole-state check's questions: its audit, the ids, the prefix cache, and every live
+// sequence's table and digest, the live ones guessed as those of the last `? ids` answer and the
+// op's own (`op_ids`, sorted), so the check takes one round trip. A guessed sequence that is gone
+// answers `unknown_sequence`, which nobody asks for; one the guess missed is asked next.
+void ExecBackend::send_full_check_questions(int64_t at, const std::vector<SeqId>& op_ids) const {
   if (session_->caps.audits) send("? audit", at);
   send("? ids", at);
   if (session_->version >= 2 && config_.prefix_caching) send("? cache", at);
+  std::vector<SeqId> guess = live_ids_;
+  guess.insert(guess.end(), op_ids.begin(), op_ids.end());
+  std::sort(guess.begin(), guess.end());
+  guess.erase(std::unique(guess.begin(), guess.end()), guess.end());
+  for (const SeqId seq : guess) {
+    const bool pages_sent =
+        observe_every_op_ && std::binary_search(op_ids.begin(), op_ids.end(), seq);
+    if (!pages_sent) send("? pages " + std::to_string(seq), at);
+    if (stores_data()) send("? digest " + std::to_string(seq), at);
+  }
 }
 
 // Reads the replies to observations of the current state that are already in flight.
@@ -538,13 +550,14 @@ std::optional<InfoView> ExecBackend::info(SeqId seq) const {
   return *result->entries[0].info;
 }
 
-// The whole-state check asks next for every sequence's table and digest: they go out together,
-// their replies come back in one round trip.
+// The whole-state check asks next for every sequence's table and digest: those the questions
+// sent with the op did not guess go out together, their replies come back in one round trip.
 std::vector<SeqId> ExecBackend::sequence_ids() const {
   const auto reply = query("? ids");
   if (!reply) return {};
   auto ids = parse_ok_list<SeqId>(*reply);
   if (!ids) set_broken("answered `? ids` with `" + excerpt(*reply) + "`");
+  live_ids_ = ids.value_or(std::vector<SeqId>{});
   for (const SeqId seq : ids.value_or(std::vector<SeqId>{})) {
     const std::string pages = "? pages " + std::to_string(seq);
     if (!answers_.count(pages)) send(pages, applied_);
@@ -689,7 +702,7 @@ std::vector<std::string> ExecBackend::audit() const {
   collect_answers();
   if (!audit_answer_) {
     if (!in_flight_.empty()) resync();
-    send_full_check_questions(applied_);
+    send_full_check_questions(applied_, {});
     collect_answers();
   }
   return audit_answer_.value_or(std::vector<std::string>{});

@@ -111,7 +111,8 @@ class ExecBackend final : public Backend {
   bool planned_ = false;
   bool observe_every_op_ = false;  // the runner checks after every op (AuditMode every, touched)
   bool full_check_next_ = false;   // expect_full_check() came before this apply()
-  void send_full_check_questions(int64_t at) const;
+  void send_full_check_questions(int64_t at, const std::vector<SeqId>& op_ids) const;
+  mutable std::vector<SeqId> live_ids_;  // the last `? ids` answer: the next check's guess
   void read_audit_reply() const;
   mutable std::optional<std::vector<std::string>> audit_answer_;  // `? audit` of this state
   mutable size_t next_to_send_ = 0;  // next planned op to send (resync() rewinds it)
