@@ -154,7 +154,7 @@ uint32_t Cache::create_sequence(SeqId id, Tick now) {
 }
 
 void Cache::destroy_sequence(uint32_t slot) {
-  // register_at=release (V-G1): a freed or evicted sequence's full blocks are registered first.
+  // register_at=release (V-E1): a freed or evicted sequence's full blocks are registered first.
   if (config_.register_at_release && !slots_[slot].swapped) {
     register_committed(slots_[slot], 0, divider_.page(slots_[slot].token_count));
   }

@@ -176,7 +176,7 @@ void Cache::register_group_committed(const Sequence& seq, uint32_t group, uint64
     node = prefix_.find_or_add(node, block_ids(block));
     if (block < first_block) continue;
     const PageId page = table.block_table[block];
-    if (pages_.registered(page)) continue;  // a hit page keeps its key (V-G1)
+    if (pages_.registered(page)) continue;  // a hit page keeps its key (P9)
     if (prefix_.page_of(node) != detail::PrefixIndex::kNoPage && !config_.keep_duplicate_keys) {
       if (remaps_duplicates()) note_remap(group, block, prefix_.page_of(node));
       continue;  // a duplicate key

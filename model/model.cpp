@@ -129,7 +129,7 @@ void Model::unregister(ModelPageId page) {
 // "A block is registered when it becomes full during an op, if prefix_caching=on, every token of
 // its prefix is a prompt token and the key is not registered already (the page then stays
 // unregistered)." Blocks [first_block, end_block) of `sequence` just became full.
-// register_at=release (V-G1): not now, but when the sequence is freed or evicted.
+// register_at=release (V-E1): not now, but when the sequence is freed or evicted.
 void Model::register_full_blocks(Sequence& sequence, uint64_t first_block, uint64_t end_block) {
   if (config_.register_at) return;
   register_blocks(sequence, first_block, end_block);
@@ -203,7 +203,7 @@ void Model::release_entries_beyond(Sequence& sequence, uint64_t kept_entries) {
 }
 
 void Model::remove_sequence(SeqId seq) {
-  // register_at=release (V-G1): its full blocks are registered first, in block order.
+  // register_at=release (V-E1): its full blocks are registered first, in block order.
   Sequence& sequence = sequences_.at(seq);
   if (config_.register_at && !sequence.swapped)
     register_blocks(sequence, 0, sequence.token_count / config_.page_size);
