@@ -34,8 +34,7 @@ TEST(GeneratedTraces, PassOnEveryBackend) {
         record_failure(property_id, with_model_expectations(trace.config, ops),
                        {"from: kvtrace gen --seed " + std::to_string(seed) + " --ops " +
                             std::to_string(op_count),
-                        "divergence (" + divergence.kind + ") at tick " +
-                            std::to_string(divergence.tick) + ": " + divergence.op_text,
+                        divergence_headline(divergence) + ": " + divergence.op_text,
                         divergence.detail, "signature: " + divergence.signature()});
         RC_FAIL(format_divergence(divergence));
       },

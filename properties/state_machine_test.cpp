@@ -43,9 +43,8 @@ void model_and_backends_agree(const std::string& property_id,
   std::vector<Op> prefix = sequence.resolved_ops();
   prefix.resize(failing);
   record_failure(property_id, with_model_expectations(sequence.config, prefix),
-                 {"divergence (" + divergence.kind + ") at tick " +
-                      std::to_string(divergence.tick) + ": " + divergence.op_text,
-                  divergence.detail, "signature: " + divergence.signature()});
+                 {divergence_headline(divergence) + ": " + divergence.op_text, divergence.detail,
+                  "signature: " + divergence.signature()});
   RC_FAIL(format_divergence(divergence));
 }
 

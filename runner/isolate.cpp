@@ -74,8 +74,9 @@ std::string encode_report(const RunReport& report) {
   put_u64(out, d.tick);
   put_u64(out, d.line_number);
   put_u64(out, d.prefix.lines.size());
-  for (const std::string* text : {&d.kind, &d.op_text, &d.expected, &d.model, &d.backend_name,
-                                  &d.backend, &d.detail, &d.state}) {
+  put_string(out, kind_name(d.kind));
+  for (const std::string* text :
+       {&d.op_text, &d.expected, &d.model, &d.backend_name, &d.backend, &d.detail, &d.state}) {
     put_string(out, *text);
   }
   return out;
@@ -98,8 +99,13 @@ std::optional<RunReport> decode_report(const std::string& bytes, const Trace* tr
   const auto prefix_size = in.u64();
   if (!tick || !line_number || !prefix_size) return std::nullopt;
   if (trace && *prefix_size > trace->lines.size()) return std::nullopt;
-  for (std::string* text : {&d.kind, &d.op_text, &d.expected, &d.model, &d.backend_name, &d.backend,
-                            &d.detail, &d.state}) {
+  std::string kind;
+  if (!in.string(kind)) return std::nullopt;
+  const auto parsed_kind = parse_failure_kind(kind);
+  if (!parsed_kind) return std::nullopt;
+  d.kind = *parsed_kind;
+  for (std::string* text :
+       {&d.op_text, &d.expected, &d.model, &d.backend_name, &d.backend, &d.detail, &d.state}) {
     if (!in.string(*text)) return std::nullopt;
   }
   if (!in.done()) return std::nullopt;
@@ -200,7 +206,7 @@ std::string describe_exit(int status, const IsolateOptions& options) {
 Divergence crash_divergence(const Trace* trace, const SharedProgress& shared,
                             const std::string& how, std::string stderr_text) {
   Divergence d;
-  d.kind = "crash";
+  d.kind = FailureKind::crash;
   const uint64_t index = shared.op_index.load();
   d.tick = index == no_op_yet ? 0 : index;
   if (trace) {

@@ -249,16 +249,17 @@ class DifferentialRun {
       if (full_check_next) backend.expect_full_check();
       OpResult backend_result = backend.apply(line.op, tick);
       if (auto fault = backend.fault()) {
-        return fail("device", index, &backend, format_op_result(backend_result), *fault);
+        return fail(FailureKind::device, index, &backend, format_op_result(backend_result), *fault);
       }
       if (is_broken(index, backend)) return;
       if (!same_unless_declined(backend.declined(), model_result, backend_result)) {
-        return fail("result", index, &backend, format_op_result(backend_result), "results differ");
+        return fail(FailureKind::result, index, &backend, format_op_result(backend_result),
+                    "results differ");
       }
       last_results_[b] = std::move(backend_result);  // a later check's report shows it
     }
     if (line.expected && *line.expected != model_result) {
-      return fail("expectation", index, nullptr, "",
+      return fail(FailureKind::expectation, index, nullptr, "",
                   "the model's result does not match the file's expectation");
     }
     const std::vector<SeqId> touched = involved(line.op, model_result, model_.last_victims());
@@ -288,17 +289,18 @@ class DifferentialRun {
       std::vector<TokenRange> ranges;
       const auto sharing = mirrors_[b].update(model_, backend, touched, ranges);
       if (is_broken(index, backend)) return;
-      if (sharing) return fail("sharing", index, &backend, "", *sharing);
+      if (sharing) return fail(FailureKind::sharing, index, &backend, "", *sharing);
       if (!backend.stores_data()) continue;
       for (const TokenRange& range : ranges) {
         const std::vector<uint32_t> words =
             backend.gather_token_words(range.seq, range.first_token, range.token_count);
-        if (auto fault = backend.fault()) return fail("device", index, &backend, "", *fault);
+        if (auto fault = backend.fault())
+          return fail(FailureKind::device, index, &backend, "", *fault);
         if (is_broken(index, backend)) return;
         const auto problem = compare_words(
             config_, range.seq, model_.read_groups(range.seq, range.first_token, range.token_count),
             words);
-        if (problem) return fail("read", index, &backend, "", *problem);
+        if (problem) return fail(FailureKind::read, index, &backend, "", *problem);
       }
     }
   }
@@ -313,7 +315,7 @@ class DifferentialRun {
     if (model_stats != backend_stats) {
       const std::string model_text = describe_stats(model_stats);
       const std::string backend_text = describe_stats(backend_stats);
-      fail("stats", index, &backend, "",
+      fail(FailureKind::stats, index, &backend, "",
            "stats differ in " + differing_fields(model_text, backend_text) + ": model " +
                model_text + ", " + std::string(backend.name()) + " " + backend_text);
       return false;
@@ -324,7 +326,7 @@ class DifferentialRun {
       if (model_info != backend_info) {
         const std::string model_text = describe_info(model_info);
         const std::string backend_text = describe_info(backend_info);
-        fail("info", index, &backend, "",
+        fail(FailureKind::info, index, &backend, "",
              "sequence " + std::to_string(seq) + " differs in " +
                  differing_fields(model_text, backend_text) + ": model " + model_text + ", " +
                  std::string(backend.name()) + " " + backend_text);
@@ -334,14 +336,14 @@ class DifferentialRun {
     if (op.kind == OpKind::read && model_result.entries[0].status == Status::ok) {
       const auto problem = compare_data(config_, op.seq, model_.read_groups(op.seq), backend, true);
       if (problem) {
-        fail("read", index, &backend, "", *problem);
+        fail(FailureKind::read, index, &backend, "", *problem);
         return false;
       }
     }
     if (op.kind == OpKind::prefill && model_result.entries[0].status == Status::ok) {
       if (auto problem =
               check_prefill_data(op, config_, backend, first_tokens(model_.read_groups(op.seq)))) {
-        fail("read", index, &backend, "", *problem);
+        fail(FailureKind::read, index, &backend, "", *problem);
         return false;
       }
     }
@@ -353,31 +355,34 @@ class DifferentialRun {
     ops_since_full_check_ = 0;
     const std::vector<std::string> model_problems = model_.audit();
     if (!model_problems.empty()) {
-      return fail("audit", index, nullptr, "", join_lines(model_problems));
+      return fail(FailureKind::audit, index, nullptr, "", join_lines(model_problems));
     }
     for (size_t b = 0; b < backends_.size(); b++) {
       const std::unique_ptr<Backend>& backend = backends_[b];
       const std::vector<std::string> problems = backend->audit();
       if (is_broken(index, *backend)) return;
-      if (!problems.empty()) return fail("audit", index, backend.get(), "", join_lines(problems));
+      if (!problems.empty())
+        return fail(FailureKind::audit, index, backend.get(), "", join_lines(problems));
       std::vector<SeqId> backend_ids = backend->sequence_ids();
       if (is_broken(index, *backend)) return;
       std::sort(backend_ids.begin(), backend_ids.end());
       if (backend_ids != model_.sequence_ids()) {
-        return fail("sharing", index, backend.get(), "", "the set of live sequences differs");
+        return fail(FailureKind::sharing, index, backend.get(), "",
+                    "the set of live sequences differs");
       }
       if (auto problem = mirrors_[b].rebuild(model_, *backend)) {
         if (is_broken(index, *backend)) return;
-        return fail("sharing", index, backend.get(), "", *problem);
+        return fail(FailureKind::sharing, index, backend.get(), "", *problem);
       }
       if (auto problem = compare_prefix_cache(model_, *backend, key_hashes_[b])) {
-        return fail("prefix", index, backend.get(), "", *problem);
+        return fail(FailureKind::prefix, index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
         const auto problem = compare_data(config_, seq, model_.read_groups(seq), *backend, false);
-        if (auto fault = backend->fault()) return fail("device", index, backend.get(), "", *fault);
+        if (auto fault = backend->fault())
+          return fail(FailureKind::device, index, backend.get(), "", *fault);
         if (is_broken(index, *backend)) return;
-        if (problem) return fail("read", index, backend.get(), "", *problem);
+        if (problem) return fail(FailureKind::read, index, backend.get(), "", *problem);
       }
     }
   }
@@ -385,7 +390,7 @@ class DifferentialRun {
   // A backend outside the process that died, hung or broke the protocol is a finding of its own.
   bool is_broken(size_t index, Backend& backend) {
     const auto why = backend.broken();
-    if (why) fail("backend", index, &backend, "(no valid reply)", *why);
+    if (why) fail(FailureKind::backend, index, &backend, "(no valid reply)", *why);
     return why.has_value();
   }
 
@@ -413,10 +418,10 @@ class DifferentialRun {
     return ids;
   }
 
-  void fail(std::string kind, size_t index, Backend* backend, std::string backend_result,
+  void fail(FailureKind kind, size_t index, Backend* backend, std::string backend_result,
             std::string detail) {
     Divergence d;
-    d.kind = std::move(kind);
+    d.kind = kind;
     d.tick = index;
     if (const TraceLine* line = line_at(index)) {
       d.line_number = line->line_number;
@@ -561,33 +566,35 @@ std::string result_rule(const std::string& model, const std::string& backend) {
 std::string Divergence::signature() const {
   const std::string op_kind = op_text.substr(0, op_text.find(' '));
   const std::string first_detail = detail.substr(0, detail.find('\n'));
-  if (kind == "crash") {
+  const std::string name = kind_name(kind);
+  if (kind == FailureKind::crash) {
     // How it died and the last line it printed (a failed check's message), not the results.
-    return kind + "|" + op_kind + "|" + strip_digits(first_detail) + "|" +
+    return name + "|" + op_kind + "|" + strip_digits(first_detail) + "|" +
            strip_digits(last_line_after_first(detail));
   }
   // The root rule, not the result words: one planted bug is one finding (kvtrace campaign
   // --keep-going and --baseline count findings by it).
   const std::string family = op_family(op_kind);
-  if (kind == "result" || kind == "expectation") {
-    const std::string other = kind == "result" ? backend : expected;
-    return kind + "|" + family + "|" +
+  if (kind == FailureKind::result || kind == FailureKind::expectation) {
+    const std::string other = kind == FailureKind::result ? backend : expected;
+    return name + "|" + family + "|" +
            result_rule(first_difference(model, other, model),
                        first_difference(model, other, other));
   }
-  if (kind == "read" || kind == "sharing") return kind + "|" + family;
+  if (kind == FailureKind::read || kind == FailureKind::sharing) return name + "|" + family;
   // The rule is the detail's words before its first ": " (the values and the backend's name come
   // after it), so one root cause is one finding whatever the numbers or the backend's name.
   std::string rule = first_detail.substr(0, first_detail.find(": "));
   // "stats differ in used,free": the first field in the result's order names the root cause
   // (free follows used; which others move with it depends on the trace).
-  if (kind == "stats" || kind == "info") rule = rule.substr(0, rule.find(','));
+  if (kind == FailureKind::stats || kind == FailureKind::info)
+    rule = rule.substr(0, rule.find(','));
   // How a broken backend's process ended (it exited, or we killed it) races with our kill.
   rule = rule.substr(0, rule.find("; the process "));
   for (size_t at = 0;
        !backend_name.empty() && (at = rule.find(backend_name, at)) != std::string::npos;)
     rule.replace(at, backend_name.size(), "the backend");
-  return kind + "|" + family + "|" + strip_digits(rule);
+  return name + "|" + family + "|" + strip_digits(rule);
 }
 
 RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,
@@ -603,8 +610,12 @@ RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_
   return run_trace(trace, backends, audit_mode);
 }
 
+std::string divergence_headline(const Divergence& d) {
+  return "divergence (" + kind_name(d.kind) + ") at tick " + std::to_string(d.tick);
+}
+
 std::string format_divergence(const Divergence& d) {
-  std::string out = "divergence (" + d.kind + ") at tick " + std::to_string(d.tick);
+  std::string out = divergence_headline(d);
   if (d.line_number) out += ", line " + std::to_string(d.line_number);
   out += ": " + d.op_text + "\n";
   if (!d.expected.empty()) out += "  expected: " + d.expected + "\n";

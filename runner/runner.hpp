@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runner/backend.hpp"
+#include "runner/failure_kind.hpp"
 #include "trace/trace.hpp"
 
 namespace kv {
@@ -24,11 +25,9 @@ enum class AuditMode : uint8_t {
   touched,
 };
 
-// What went wrong first. `kind` is one of: expectation, result, stats, info, read, audit, sharing,
-// device (a backend's device call failed), prefix (registered keys or the cached queue differ,
-// kvtrace 2), crash (runner/isolate.hpp: the backend's process died; `detail` says how).
+// What went wrong first: its kind (runner/failure_kinds.def), where, both sides' answers.
 struct Divergence {
-  std::string kind;
+  FailureKind kind = FailureKind::result;
   Tick tick = 0;
   uint32_t line_number = 0;
   std::string op_text;
@@ -90,5 +89,7 @@ class StreamRun {
 
 // The multi-line human report for a divergence (without the prefix trace).
 std::string format_divergence(const Divergence& divergence);
+// "divergence (KIND) at tick T": how every report of a divergence starts.
+std::string divergence_headline(const Divergence& divergence);
 
 }  // namespace kv

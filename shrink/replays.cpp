@@ -34,19 +34,19 @@ ReplayTally tally_replays(const Trace& trace, const RunReport& first, const Shri
 
 Divergence nondeterministic(const Divergence& first, const ReplayTally& tally) {
   Divergence d = first;
-  d.kind = "nondeterministic";
+  d.kind = FailureKind::nondeterministic;
   const RunReport& other = *tally.other;
   std::string other_text = "passed (" + std::to_string(other.op_count) + " ops)";
   if (!other.ok()) {
     const Divergence& o = *other.divergence;
-    other_text = "diverged (" + o.kind + ") at tick " + std::to_string(o.tick) + ": " + o.op_text +
-                 "; model " + o.model + ", " + o.backend_name + " " + o.backend + "; " +
+    other_text = "diverged (" + kind_name(o.kind) + ") at tick " + std::to_string(o.tick) + ": " +
+                 o.op_text + "; model " + o.model + ", " + o.backend_name + " " + o.backend + "; " +
                  o.detail.substr(0, o.detail.find('\n'));
   }
   d.detail = "replays of the same trace disagree: against fresh backends, " +
              std::to_string(tally.same_count) + " of " + std::to_string(tally.replay_count) +
-             " runs diverged (" + first.kind + ") at tick " + std::to_string(first.tick) +
-             " as the first did; another " + other_text +
+             " runs diverged (" + kind_name(first.kind) + ") at tick " +
+             std::to_string(first.tick) + " as the first did; another " + other_text +
              "\nthe first run's answer: " + first.detail;
   return d;
 }

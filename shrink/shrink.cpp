@@ -397,7 +397,8 @@ std::optional<ShrinkResult> shrink_trace(const Trace& input, const ShrinkOptions
   if (first.ok()) return std::nullopt;
   const Divergence& divergence = *first.divergence;
   // An unmet expectation keeps that one expectation; every other failure is model vs backend.
-  const uint32_t expectation_line = divergence.kind == "expectation" ? divergence.line_number : 0;
+  const uint32_t expectation_line =
+      divergence.kind == FailureKind::expectation ? divergence.line_number : 0;
   Trace trace = divergence.prefix;
   trace.trailing_comments.clear();  // per-line comments no longer apply once ops are gone
   for (TraceLine& line : trace.lines) {

@@ -67,7 +67,7 @@ Misbehaving run_misbehaving(const std::string& mode, AuditMode audit = AuditMode
 void expect_backend_failure(const Misbehaving& run, const std::string& words) {
   ASSERT_FALSE(run.report.ok());
   const Divergence& d = *run.report.divergence;
-  EXPECT_EQ(d.kind, "backend") << d.detail;
+  EXPECT_EQ(d.kind, FailureKind::backend) << d.detail;
   EXPECT_NE(d.detail.find(words), std::string::npos) << d.detail;
   EXPECT_EQ(d.tick, 3u);
   EXPECT_EQ(d.prefix.lines.size(), 4u);  // the replayable prefix ends at the failing op
@@ -90,7 +90,7 @@ TEST(ExecBackend, ReportsADivergenceWithTheStateAfterTheOp) {
   // A valid but wrong result: a normal divergence; the report's state comes after a resync.
   const Misbehaving run = run_misbehaving("wrong-result");
   ASSERT_FALSE(run.report.ok());
-  EXPECT_EQ(run.report.divergence->kind, "result");
+  EXPECT_EQ(run.report.divergence->kind, FailureKind::result);
   EXPECT_EQ(run.report.divergence->backend, "capacity_exceeded");
   // Reports name the backend by its handshake's NAME, not by its (local, absolute) command.
   EXPECT_EQ(run.report.divergence->backend_name, "protocol-host");
@@ -137,7 +137,7 @@ TEST(ExecBackend, CommandThatDoesNotStart) {
   const RunReport report =
       run_trace(small_trace(), {"exec:/nonexistent/backend"}, AuditMode::check);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "backend");
+  EXPECT_EQ(report.divergence->kind, FailureKind::backend);
   EXPECT_NE(report.divergence->detail.find("exited with status 127"), std::string::npos)
       << report.divergence->detail;
 }
@@ -203,21 +203,21 @@ TEST(ExecBackend, VersionTwoWrongQueueIsCaught) {
   const RunReport report =
       run_trace(queue_of_two_trace(), {backend + " --corrupt-cache queue"}, AuditMode::check);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "prefix") << format_divergence(*report.divergence);
+  EXPECT_EQ(report.divergence->kind, FailureKind::prefix) << format_divergence(*report.divergence);
 }
 
 TEST(ExecBackend, VersionTwoWrongKeyIsCaught) {
   const RunReport report =
       run_trace(queue_of_two_trace(), {backend + " --corrupt-cache key"}, AuditMode::check);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "prefix") << format_divergence(*report.divergence);
+  EXPECT_EQ(report.divergence->kind, FailureKind::prefix) << format_divergence(*report.divergence);
 }
 
 TEST(ExecBackend, VersionTwoMalformedCacheReplyIsABackendFailure) {
   const RunReport report =
       run_trace(queue_of_two_trace(), {backend + " --corrupt-cache malformed"}, AuditMode::check);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "backend");
+  EXPECT_EQ(report.divergence->kind, FailureKind::backend);
   EXPECT_NE(report.divergence->detail.find("`0=7-x` is not PAGE=RANGES"), std::string::npos)
       << report.divergence->detail;
 }
@@ -248,7 +248,7 @@ TEST(ExecBackend, DeclinedObservationsAreNotCompared) {
       queue_of_two_trace(), {backend + " --corrupt-cache queue --profile-line 'decline cached'"},
       AuditMode::check);
   ASSERT_FALSE(queue.ok());
-  EXPECT_EQ(queue.divergence->kind, "prefix");
+  EXPECT_EQ(queue.divergence->kind, FailureKind::prefix);
   const auto caps = backend_capabilities({backend + " --profile-line 'decline cached order'"});
   ASSERT_TRUE(std::holds_alternative<std::string>(caps));
   EXPECT_NE(std::get<std::string>(caps).find("'order' is not an observation a backend may decline "
@@ -267,7 +267,7 @@ TEST(ExecBackend, HashedKeysAreLearnedFromPairedPages) {
   const RunReport queue = run_trace(
       queue_of_two_trace(), {backend + " --hash-keys yes --corrupt-cache queue"}, AuditMode::every);
   ASSERT_FALSE(queue.ok());
-  EXPECT_EQ(queue.divergence->kind, "prefix") << format_divergence(*queue.divergence);
+  EXPECT_EQ(queue.divergence->kind, FailureKind::prefix) << format_divergence(*queue.divergence);
   EXPECT_TRUE(run_trace(queue_of_two_trace(), {backend + " --hash-keys yes --corrupt-cache queue"},
                         AuditMode::check)
                   .ok());
@@ -448,7 +448,7 @@ std::string grouped_failure(std::string_view text, const std::string& flags) {
   const RunReport report =
       run_trace(trace_of(text), {backend + " --groups-line yes" + flags}, AuditMode::every);
   if (report.ok()) return "it agreed";
-  EXPECT_EQ(report.divergence->kind, "backend") << report.divergence->detail;
+  EXPECT_EQ(report.divergence->kind, FailureKind::backend) << report.divergence->detail;
   EXPECT_EQ(zombie_children(), 0);
   return report.divergence->detail;
 }
@@ -497,7 +497,7 @@ TEST(ExecBackend, BadPageWordIsABackendFailure) {
   const RunReport report =
       run_trace(small_trace(), {backend + " --corrupt-pages word"}, AuditMode::every);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "backend");
+  EXPECT_EQ(report.divergence->kind, FailureKind::backend);
   EXPECT_NE(report.divergence->detail.find("`page7` is neither a page id nor `-`"),
             std::string::npos)
       << report.divergence->detail;

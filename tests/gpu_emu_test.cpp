@@ -201,7 +201,7 @@ TEST(EmuBackend, OutOfMemoryAtConstructionIsADeviceDivergence) {
   const kv::RunReport report = run_emu(small_trace());
   kvemu::set_faults(kvemu::Faults{});
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "device");
+  EXPECT_EQ(report.divergence->kind, kv::FailureKind::device);
   EXPECT_EQ(report.divergence->tick, 0u);
   EXPECT_NE(report.divergence->detail.find("hipMalloc(pool, 128 bytes) failed: out of memory"),
             std::string::npos)
@@ -217,7 +217,7 @@ TEST(EmuBackend, AFailedLaunchIsADeviceDivergenceAtItsOp) {
   const kv::RunReport report = run_emu(small_trace());
   kvemu::set_faults(kvemu::Faults{});
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "device");
+  EXPECT_EQ(report.divergence->kind, kv::FailureKind::device);
   EXPECT_EQ(report.divergence->tick, 1u);
   EXPECT_NE(report.divergence->detail.find("launch of write_tokens_kernel"), std::string::npos)
       << report.divergence->detail;

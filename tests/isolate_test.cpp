@@ -50,7 +50,7 @@ TEST(Isolate, AbortIsACrashAtItsOp) {
       sample_trace(), planted(PlantedBackend::Fault::abort_at, 2), AuditMode::every);
   ASSERT_FALSE(report.ok());
   const Divergence& d = *report.divergence;
-  EXPECT_EQ(d.kind, "crash");
+  EXPECT_EQ(d.kind, FailureKind::crash);
   EXPECT_EQ(d.tick, 2u);
   EXPECT_EQ(d.line_number, 5u);
   EXPECT_EQ(d.op_text, "truncate 2 1");
@@ -79,7 +79,7 @@ TEST(Isolate, AStreamedRunReportsItsCrashTickAndItsInputError) {
   };
   const RunReport crash = run_isolated(streamed(PlantedBackend::Fault::abort_at, ""));
   ASSERT_FALSE(crash.ok());
-  EXPECT_EQ(crash.divergence->kind, "crash");
+  EXPECT_EQ(crash.divergence->kind, FailureKind::crash);
   EXPECT_EQ(crash.divergence->tick, 2u);
   EXPECT_EQ(crash.op_count, 3u);
   EXPECT_EQ(crash.divergence->op_text, "");
@@ -95,7 +95,7 @@ TEST(Isolate, FailedCheckMessageIsCapturedAndInTheSignature) {
       sample_trace(), planted(PlantedBackend::Fault::check_fails_on_fork), AuditMode::check);
   ASSERT_FALSE(report.ok());
   const Divergence& d = *report.divergence;
-  EXPECT_EQ(d.kind, "crash");
+  EXPECT_EQ(d.kind, FailureKind::crash);
   EXPECT_EQ(d.tick, 1u);
   EXPECT_NE(d.detail.find("planted: a fork shares a page it must not"), std::string::npos)
       << d.detail;
@@ -107,7 +107,7 @@ TEST(Isolate, SegfaultIsACrash) {
   const RunReport report = run_trace_isolated(
       sample_trace(), planted(PlantedBackend::Fault::segfault_on_truncate), AuditMode::every);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "crash");
+  EXPECT_EQ(report.divergence->kind, FailureKind::crash);
   EXPECT_EQ(report.divergence->tick, 2u);
   // "killed by signal SIGSEGV", or the sanitizer's own "SEGV" report when it catches the signal.
   EXPECT_NE(report.divergence->detail.find("SEGV"), std::string::npos) << report.divergence->detail;
@@ -118,7 +118,7 @@ TEST(Isolate, HangIsACrashAfterTheTimeout) {
       run_trace_isolated(sample_trace(), planted(PlantedBackend::Fault::hang_at, 1),
                          AuditMode::every, IsolateOptions{200});
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "crash");
+  EXPECT_EQ(report.divergence->kind, FailureKind::crash);
   EXPECT_EQ(report.divergence->tick, 1u);
   EXPECT_NE(report.divergence->detail.find("timed out after 200 ms"), std::string::npos)
       << report.divergence->detail;

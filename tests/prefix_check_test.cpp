@@ -44,7 +44,7 @@ TEST(PrefixCheck, OneRegistrationMoreThanTheModelIsAFinding) {
   for (const std::string variant : {"", " duplicate_keys=kept"}) {
     const RunReport report = run_planted(duplicate_key_trace(variant), Fault::cache_duplicate_key);
     ASSERT_FALSE(report.ok()) << variant;
-    EXPECT_EQ(report.divergence->kind, "prefix");
+    EXPECT_EQ(report.divergence->kind, FailureKind::prefix);
     EXPECT_NE(report.divergence->detail.find(
                   "a key registered a different number of times: key of 1 ids"),
               std::string::npos)
@@ -58,7 +58,7 @@ TEST(PrefixCheck, AKeyOnAPageTheTablesPairOtherwiseIsAFinding) {
   const Trace trace = duplicate_key_trace("");
   const RunReport report = run_planted(trace, Fault::cache_unknown_page);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "prefix");
+  EXPECT_EQ(report.divergence->kind, FailureKind::prefix);
   EXPECT_NE(report.divergence->detail.find("which the block tables pair with backend page"),
             std::string::npos)
       << report.divergence->detail;
@@ -69,7 +69,7 @@ TEST(PrefixCheck, TheReportShowsTheOpBothResultsTheKeyAndThePages) {
   const RunReport report = run_planted(trace, Fault::cache_queue_unknown);
   ASSERT_FALSE(report.ok());
   const std::string text = format_divergence(*report.divergence);
-  EXPECT_EQ(report.divergence->kind, "prefix");
+  EXPECT_EQ(report.divergence->kind, FailureKind::prefix);
   EXPECT_NE(text.find("prefill 1 2:1"), std::string::npos) << text;
   EXPECT_NE(text.find("  model:    ok hit=0"), std::string::npos) << text;
   EXPECT_NE(text.find("  planted:  ok hit=0"), std::string::npos) << text;  // it agreed

@@ -76,7 +76,7 @@ TEST(Replays, ABackendThatAnswersDifferentlyIsNondeterministicWithBothAnswers) {
   EXPECT_EQ(tally.same_count, 3u);  // runs 1, 3 and 5
   EXPECT_TRUE(tally.other->ok());
   const Divergence d = nondeterministic(*first.divergence, tally);
-  EXPECT_EQ(d.kind, "nondeterministic");
+  EXPECT_EQ(d.kind, FailureKind::nondeterministic);
   EXPECT_EQ(d.signature(), "nondeterministic|grow|replays of the same trace disagree");
   EXPECT_EQ(d.tick, 1u);
   EXPECT_EQ(d.model, "capacity_exceeded");  // the failing answer...

@@ -71,7 +71,7 @@ TEST(ReuseOrder, TheRunnerCatchesABackendOfTheOtherOrder) {
         std::make_unique<PlantedBackend>(backend_config, PlantedBackend::Fault::none, 0));
     const RunReport report = run_trace(trace, wrong, AuditMode::every);
     ASSERT_FALSE(report.ok()) << declared;
-    EXPECT_EQ(report.divergence->kind, "sharing");
+    EXPECT_EQ(report.divergence->kind, FailureKind::sharing);
     EXPECT_EQ(report.divergence->tick, 3u) << declared;
     EXPECT_NE(report.divergence->detail.find(std::string("reuse_order=") + declared),
               std::string::npos)

@@ -39,7 +39,7 @@ TEST(Runner, AgreeingBackendPasses) {
 TEST(Runner, WrongResultIsReportedAtItsTick) {
   const RunReport report = run_with(PlantedBackend::Fault::wrong_result, 1);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "result");
+  EXPECT_EQ(report.divergence->kind, FailureKind::result);
   EXPECT_EQ(report.divergence->tick, 1u);
   EXPECT_EQ(report.divergence->line_number, 4u);
   EXPECT_EQ(report.divergence->model, "capacity_exceeded");
@@ -51,7 +51,7 @@ TEST(Runner, WrongResultIsReportedAtItsTick) {
 TEST(Runner, CorruptReadIsReported) {
   const RunReport report = run_with(PlantedBackend::Fault::corrupt_read, 2);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "read");
+  EXPECT_EQ(report.divergence->kind, FailureKind::read);
   EXPECT_EQ(report.divergence->tick, 2u);
   EXPECT_NE(report.divergence->detail.find("token 0 layer 0 K word 0"), std::string::npos)
       << report.divergence->detail;
@@ -60,14 +60,14 @@ TEST(Runner, CorruptReadIsReported) {
 TEST(Runner, StatsDriftIsReportedAtTheFirstOpAfterIt) {
   const RunReport report = run_with(PlantedBackend::Fault::wrong_stats, 1);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "stats");
+  EXPECT_EQ(report.divergence->kind, FailureKind::stats);
   EXPECT_EQ(report.divergence->tick, 1u);
 }
 
 TEST(Runner, AuditRunsAtCheckOrEveryOp) {
   const RunReport at_check = run_with(PlantedBackend::Fault::audit_error, 0, AuditMode::check);
   ASSERT_FALSE(at_check.ok());
-  EXPECT_EQ(at_check.divergence->kind, "audit");
+  EXPECT_EQ(at_check.divergence->kind, FailureKind::audit);
   EXPECT_EQ(at_check.divergence->tick, 3u);
   const RunReport every = run_with(PlantedBackend::Fault::audit_error, 0, AuditMode::every);
   ASSERT_FALSE(every.ok());
@@ -80,7 +80,7 @@ TEST(Runner, UnmetExpectationIsReported) {
   std::vector<std::unique_ptr<Backend>> none;
   const RunReport report = run_trace(trace, none, AuditMode::check);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "expectation");
+  EXPECT_EQ(report.divergence->kind, FailureKind::expectation);
   EXPECT_EQ(report.divergence->expected, "ok");
   EXPECT_EQ(report.divergence->model, "capacity_exceeded");
 }
@@ -100,7 +100,7 @@ TEST(Runner, ReportListsEachSequenceOnceWithDistinctFieldNames) {
 
 TEST(Runner, SignatureNamesTheRootRuleNotTheResultWords) {
   Divergence a;
-  a.kind = "result";
+  a.kind = FailureKind::result;
   a.op_text = "append 3 7";
   a.model = "ok evicted=1,2";
   a.backend = "capacity_exceeded";
@@ -120,7 +120,7 @@ TEST(Runner, SignatureNamesTheRootRuleNotTheResultWords) {
   b.model = "ok";
   b.backend = "sequence_exists";
   EXPECT_EQ(b.signature(), "result|fork|status ok/sequence_exists");
-  b.kind = "stats";
+  b.kind = FailureKind::stats;
   b.op_text = "free 3";
   b.backend_name = "engine-1.2";
   b.detail =
@@ -135,7 +135,7 @@ TEST(Runner, SignatureNamesTheRootRuleNotTheResultWords) {
   Divergence d = c;  // the same first field, others moving with it: the same root cause
   d.detail = "stats differ in used,free: model ok used=5 free=3, engine-1.3 ok used=6 free=2";
   EXPECT_EQ(d.signature(), c.signature());
-  c.kind = "backend";  // the backend's name is never part of a signature
+  c.kind = FailureKind::backend;  // the backend's name is never part of a signature
   c.detail = "backend engine-1.3 answered `? stats` with `nonsense`";
   EXPECT_EQ(c.signature(),
             "backend|release|backend the backend answered `? stats` with `nonsense`");
@@ -220,7 +220,7 @@ TEST(Runner, TouchedDataIsCheckedAtTheOpThatWroteIt) {
   const RunReport every =
       run_planted(trace, PlantedBackend::Fault::corrupt_gather, 1010, AuditMode::every);
   ASSERT_FALSE(every.ok());
-  EXPECT_EQ(every.divergence->kind, "read");
+  EXPECT_EQ(every.divergence->kind, FailureKind::read);
   EXPECT_EQ(every.divergence->tick, 1010u);
   EXPECT_NE(every.divergence->detail.find("sequence 1011 token 0"), std::string::npos)
       << every.divergence->detail;
@@ -231,7 +231,7 @@ TEST(Runner, TouchedSharingIsCheckedAtTheOp) {
   const RunReport every =
       run_planted(trace, PlantedBackend::Fault::alias_first_page, 1010, AuditMode::every);
   ASSERT_FALSE(every.ok());
-  EXPECT_EQ(every.divergence->kind, "sharing");
+  EXPECT_EQ(every.divergence->kind, FailureKind::sharing);
   EXPECT_EQ(every.divergence->tick, 1010u);
   EXPECT_NE(every.divergence->detail.find("shared differently"), std::string::npos)
       << every.divergence->detail;
@@ -242,7 +242,7 @@ TEST(Runner, UntouchedDamageIsFoundByTheNextWholeStateCheck) {
   const RunReport every =
       run_planted(trace, PlantedBackend::Fault::audit_error, 1010, AuditMode::every);
   ASSERT_FALSE(every.ok());
-  EXPECT_EQ(every.divergence->kind, "audit");
+  EXPECT_EQ(every.divergence->kind, FailureKind::audit);
   EXPECT_GT(every.divergence->tick, 1010u);  // not checked at the op: it touched nothing broken
   EXPECT_LE(every.divergence->tick, 1010u + 1 + 2300 / 64);  // within one interval (~2,300 units)
 }
@@ -260,12 +260,12 @@ TEST(Runner, TouchedModeChecksTheWholeStateAtCheckOpsAndTheEnd) {
   const RunReport read = run_planted(big_state_trace(30, 10), PlantedBackend::Fault::corrupt_gather,
                                      35, AuditMode::touched);
   ASSERT_FALSE(read.ok());
-  EXPECT_EQ(read.divergence->kind, "read");
+  EXPECT_EQ(read.divergence->kind, FailureKind::read);
   EXPECT_EQ(read.divergence->tick, 35u);
   const RunReport audit = run_planted(big_state_trace(30, 10), PlantedBackend::Fault::audit_error,
                                       35, AuditMode::touched);
   ASSERT_FALSE(audit.ok());
-  EXPECT_EQ(audit.divergence->kind, "audit");
+  EXPECT_EQ(audit.divergence->kind, FailureKind::audit);
   EXPECT_EQ(audit.divergence->tick, 39u);  // the end of the trace
 }
 
@@ -298,6 +298,18 @@ TEST(HostBackendWindow, NullEntriesAreShownAndNeverGathered) {
   EXPECT_TRUE(std::equal(expected.begin(), expected.end(),
                          words.end() - static_cast<std::ptrdiff_t>(each)));
   EXPECT_TRUE(backend.audit().empty());
+}
+
+// Each kind's name parses back to it (reports, baselines and isolated children carry names), and
+// no other name parses.
+TEST(FailureKind, EveryNameParsesBackToItsKind) {
+  for (uint8_t i = 0; i < failure_kind_count; i++) {
+    const auto kind = static_cast<FailureKind>(i);
+    EXPECT_EQ(parse_failure_kind(kind_name(kind)), kind);
+    EXPECT_FALSE(kind_help(kind).empty()) << kind;
+  }
+  EXPECT_EQ(parse_failure_kind("crashed"), std::nullopt);
+  EXPECT_EQ(parse_failure_kind(""), std::nullopt);
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ TEST(SoBackend, MissingLibraryIsABackendFailure) {
   const RunReport report =
       run_trace(generate_trace(1, 10), {"so:/nonexistent/lib.so"}, AuditMode::check);
   ASSERT_FALSE(report.ok());
-  EXPECT_EQ(report.divergence->kind, "backend");
+  EXPECT_EQ(report.divergence->kind, FailureKind::backend);
 }
 
 TEST(SoBackend, LibraryWithoutTheEntryPoint) {
@@ -103,7 +103,7 @@ std::optional<Divergence> planted(const char* bug, Profile profile) {
 TEST(SoBackendV2, DroppedHitIsFound) {
   const auto found = planted("drop-hit", Profile::prefix);
   ASSERT_TRUE(found.has_value()) << "a hit reported as hit=0 went unnoticed";
-  EXPECT_EQ(found->kind, "result");
+  EXPECT_EQ(found->kind, FailureKind::result);
   EXPECT_TRUE(found->op_text.rfind("prefill ", 0) == 0 || found->op_text.rfind("reserve ", 0) == 0)
       << found->op_text;
 }

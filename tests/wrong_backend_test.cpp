@@ -17,7 +17,7 @@ using Fault = PlantedBackend::Fault;
 struct WrongAnswer {
   const char* name;
   Fault fault;
-  std::set<std::string> kinds;  // what the runner may call it
+  std::set<FailureKind> kinds;  // what the runner may call it
   bool needs_caching;
 };
 
@@ -56,17 +56,21 @@ TEST_P(WrongBackend, IsAFindingWithAReport) {
 INSTANTIATE_TEST_SUITE_P(
     Answers, WrongBackend,
     ::testing::Values(
-        WrongAnswer{"short_table", Fault::short_table, {"sharing"}, false},
-        WrongAnswer{"empty_table", Fault::empty_table, {"sharing"}, false},
-        WrongAnswer{"long_table", Fault::long_table, {"sharing"}, false},
-        WrongAnswer{"unknown_page", Fault::unknown_page, {"sharing", "prefix"}, false},
-        WrongAnswer{"short_gather", Fault::short_gather, {"read"}, false},
-        WrongAnswer{"long_gather", Fault::long_gather, {"read"}, false},
-        WrongAnswer{"short_read", Fault::short_read, {"read"}, false},
-        WrongAnswer{"missing_sequence", Fault::missing_sequence, {"sharing"}, false},
-        WrongAnswer{"cache_unknown_page", Fault::cache_unknown_page, {"prefix"}, true},
-        WrongAnswer{"cache_duplicate_key", Fault::cache_duplicate_key, {"prefix"}, true},
-        WrongAnswer{"cache_queue_unknown", Fault::cache_queue_unknown, {"prefix"}, true}),
+        WrongAnswer{"short_table", Fault::short_table, {FailureKind::sharing}, false},
+        WrongAnswer{"empty_table", Fault::empty_table, {FailureKind::sharing}, false},
+        WrongAnswer{"long_table", Fault::long_table, {FailureKind::sharing}, false},
+        WrongAnswer{"unknown_page",
+                    Fault::unknown_page,
+                    {FailureKind::sharing, FailureKind::prefix},
+                    false},
+        WrongAnswer{"short_gather", Fault::short_gather, {FailureKind::read}, false},
+        WrongAnswer{"long_gather", Fault::long_gather, {FailureKind::read}, false},
+        WrongAnswer{"short_read", Fault::short_read, {FailureKind::read}, false},
+        WrongAnswer{"missing_sequence", Fault::missing_sequence, {FailureKind::sharing}, false},
+        WrongAnswer{"cache_unknown_page", Fault::cache_unknown_page, {FailureKind::prefix}, true},
+        WrongAnswer{"cache_duplicate_key", Fault::cache_duplicate_key, {FailureKind::prefix}, true},
+        WrongAnswer{
+            "cache_queue_unknown", Fault::cache_queue_unknown, {FailureKind::prefix}, true}),
     [](const auto& test) { return std::string(test.param.name); });
 
 // The crash this test was written for: a backend's table shorter than the model's, read by the
@@ -83,7 +87,7 @@ TEST(WrongBackend, EmptyTableAfterAnAppendIsASharingFinding) {
     backends.push_back(std::make_unique<PlantedBackend>(trace.config, Fault::empty_table, live));
     const RunReport report = run_trace(trace, backends, AuditMode::every);
     ASSERT_FALSE(report.ok()) << live;
-    EXPECT_EQ(report.divergence->kind, "sharing");
+    EXPECT_EQ(report.divergence->kind, FailureKind::sharing);
     EXPECT_EQ(report.divergence->tick, live);
     EXPECT_NE(report.divergence->detail.find("block table has 0 entries, model has 3"),
               std::string::npos)

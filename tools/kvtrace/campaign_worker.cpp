@@ -33,10 +33,9 @@ std::string report_failure(const CampaignOptions& options, uint64_t trace_seed,
   std::ostringstream out;
   out << "FAIL  trace seed " << trace_seed << ": " << format_divergence(divergence);
   const std::string stem = "campaign-seed" + std::to_string(trace_seed);
-  const Finding prefix = write_finding(options.artifacts, stem, divergence.prefix,
-                                       "divergence (" + divergence.kind + ") at tick " +
-                                           std::to_string(divergence.tick) + "; campaign seed " +
-                                           std::to_string(options.seed));
+  const Finding prefix = write_finding(
+      options.artifacts, stem, divergence.prefix,
+      divergence_headline(divergence) + "; campaign seed " + std::to_string(options.seed));
   if (!prefix.error.empty()) {
     out << "(" << prefix.error << ")\n";
   } else {
@@ -78,7 +77,7 @@ RunReport crash_only_after(const Trace& trace, int signal_number, const Campaign
   RunReport report;
   report.op_count = trace.lines.size();
   Divergence d;
-  d.kind = "crash";
+  d.kind = FailureKind::crash;
   d.tick = trace.lines.empty() ? 0 : trace.lines.size() - 1;
   d.op_text = "(the whole trace)";
   d.model = "ok";

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "runner/failure_kind.hpp"
 #include "tools/kvtrace/cli.hpp"
 #include "trace/op.hpp"
 
@@ -63,6 +64,12 @@ void print_help(std::ostream& out) {
   out << "ops (docs/semantics.md):\n";
   for (uint32_t i = 0; i < kv::op_kind_count; i++) {
     out << "  " << kv::op_help(static_cast<kv::OpKind>(i)) << "\n";
+  }
+  out << "\nfailure kinds (`divergence (KIND) at tick T`):\n";
+  for (uint8_t i = 0; i < kv::failure_kind_count; i++) {
+    const auto kind = static_cast<kv::FailureKind>(i);
+    out << "  " << kv::kind_name(kind) << std::string(18 - kv::kind_name(kind).size(), ' ')
+        << kv::kind_help(kind) << "\n";
   }
 }
 

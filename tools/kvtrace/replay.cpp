@@ -186,9 +186,7 @@ TraceRecord replay_file(const std::string& path, const ReplayOptions& options,
   const Finding finding = write_finding(
       options.artifacts,
       artifact_stem(path == "-" ? "stdin" : path) + "-tick" + std::to_string(divergence.tick),
-      divergence.prefix,
-      "divergence (" + divergence.kind + ") at tick " + std::to_string(divergence.tick) +
-          " replaying " + path);
+      divergence.prefix, divergence_headline(divergence) + " replaying " + path);
   if (finding.error.empty()) {
     record.artifact = finding.path;
     std::cout << "reproduce: " << program_path() << " replay" << backend_flag(options.backend)

@@ -9,16 +9,11 @@ namespace kv::cli {
 namespace {
 
 nlohmann::json divergence_json(const Divergence& d) {
-  return {{"kind", d.kind},
-          {"tick", d.tick},
-          {"line", d.line_number},
-          {"op", d.op_text},
-          {"expected", d.expected},
-          {"model", d.model},
-          {"backend", d.backend_name},
-          {"backend_result", d.backend},
-          {"detail", d.detail},
-          {"signature", d.signature()}};
+  return {{"kind", kind_name(d.kind)}, {"tick", d.tick},
+          {"line", d.line_number},     {"op", d.op_text},
+          {"expected", d.expected},    {"model", d.model},
+          {"backend", d.backend_name}, {"backend_result", d.backend},
+          {"detail", d.detail},        {"signature", d.signature()}};
 }
 
 nlohmann::json to_json(const TraceRecord& record) {
@@ -114,10 +109,9 @@ std::optional<std::string> write_junit(const std::string& path,
         failed ? format_divergence(*record.divergence) +
                      (record.artifact.empty() ? "" : "artifact: " + record.artifact)
                : record.message;
-    const std::string message = failed ? "divergence (" + record.divergence->kind + ") at tick " +
-                                             std::to_string(record.divergence->tick) + ": " +
-                                             record.divergence->op_text
-                                       : record.message;
+    const std::string message =
+        failed ? divergence_headline(*record.divergence) + ": " + record.divergence->op_text
+               : record.message;
     out += ">\n    <" + std::string(failed ? "failure" : "error") + " message=\"" +
            xml_escape(message) + "\">" + xml_escape(text) + "</" +
            std::string(failed ? "failure" : "error") + ">\n  </testcase>\n";

@@ -120,7 +120,8 @@ RunReport stream_body(const std::string& file, const Capabilities& caps,
 
 // Fills what the child could not send: the prefix, and for a crash the failing op's line.
 void complete_divergence(Divergence& d, const std::string& file, uint64_t budget_bytes) {
-  const bool before_first_op = d.kind == "crash" && !d.op_text.empty() && d.line_number == 0;
+  const bool before_first_op =
+      d.kind == FailureKind::crash && !d.op_text.empty() && d.line_number == 0;
   auto prefix = read_trace_prefix(file, before_first_op ? 0 : d.tick + 1, budget_bytes);
   if (auto* trace = std::get_if<Trace>(&prefix)) {
     d.prefix = std::move(*trace);
