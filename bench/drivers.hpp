@@ -8,9 +8,10 @@
 #include <span>
 #include <vector>
 
+#include "backends/backends.hpp"
+#include "backends/host_backend.hpp"
 #include "impl/kvcache.hpp"
 #include "model/model.hpp"
-#include "runner/host_backend.hpp"
 #include "runner/runner.hpp"
 #include "trace/config.hpp"
 #include "trace/op.hpp"

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backends.hpp"
 #include "bench/drivers.hpp"
 #include "runner/backend.hpp"
 #include "runner/runner.hpp"

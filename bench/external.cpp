@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backends.hpp"
 #include "runner/runner.hpp"
 #include "trace/trace.hpp"
 

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "backends/backends.hpp"
 #include "fuzz/byte_source.hpp"
 #include "fuzz/codec.hpp"
 #include "fuzz/sha1.hpp"

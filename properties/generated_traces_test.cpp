@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "backends/backends.hpp"
 #include "properties/check.hpp"
 #include "properties/generators.hpp"
 #include "runner/runner.hpp"

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "backends/backends.hpp"
 #include "gpu/emu_runtime.hpp"
 #include "properties/generators.hpp"
 #include "runner/runner.hpp"

@@ -4,7 +4,7 @@
 
 #include "properties/check.hpp"
 #include "shrink/shrink.hpp"
-#include "tests/planted_backend.hpp"
+#include "tests/support/planted_backend.hpp"
 #include "trace/gen.hpp"
 
 namespace kv::props {

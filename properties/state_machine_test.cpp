@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <exception>
 
+#include "backends/backends.hpp"
 #include "properties/check.hpp"
 #include "properties/generators.hpp"
 #include "properties/properties.hpp"

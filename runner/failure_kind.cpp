@@ -18,9 +18,13 @@ constexpr std::array rows = {
 
 }  // namespace
 
-std::string kind_name(FailureKind kind) { return std::string(rows[static_cast<size_t>(kind)].name); }
+std::string kind_name(FailureKind kind) {
+  return std::string(rows[static_cast<size_t>(kind)].name);
+}
 
-std::string_view kind_help(FailureKind kind) { return rows[static_cast<size_t>(kind)].help; }
+std::string_view kind_help(FailureKind kind) {
+  return rows[static_cast<size_t>(kind)].help;
+}
 
 std::optional<FailureKind> parse_failure_kind(std::string_view name) {
   for (size_t i = 0; i < rows.size(); i++) {

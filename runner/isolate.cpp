@@ -16,7 +16,8 @@
 #include <new>
 #include <optional>
 
-#include "impl/check.hpp"  // __llvm_profile_write_file, weak
+// Defined only in clang coverage builds (tools/coverage), as impl/check.hpp declares it too.
+extern "C" int __llvm_profile_write_file(void) __attribute__((weak));
 
 namespace kv {
 namespace {
@@ -320,17 +321,6 @@ bool isolation_helps(const std::vector<std::string>& backend_names_to_run) {
     if (name.rfind("exec:", 0) == 0) return false;
   }
   return true;
-}
-
-RunReport run_trace_isolated(const Trace& trace,
-                             const std::vector<std::string>& backend_names_to_run,
-                             AuditMode audit_mode, const IsolateOptions& options) {
-  if (!isolation_helps(backend_names_to_run)) {
-    return run_trace(trace, backend_names_to_run, audit_mode);
-  }
-  return run_trace_isolated(
-      trace, [&](const Config& config) { return make_backends(backend_names_to_run, config); },
-      audit_mode, options);
 }
 
 }  // namespace kv

@@ -42,10 +42,4 @@ RunReport run_isolated(const IsolatedBody& body, const IsolateOptions& options =
 // must not take over a pooled session).
 bool isolation_helps(const std::vector<std::string>& backend_names_to_run);
 
-// Backends by name ("all" = every backend of this build), made in the child; in this process
-// when isolation does not help.
-RunReport run_trace_isolated(const Trace& trace,
-                             const std::vector<std::string>& backend_names_to_run,
-                             AuditMode audit_mode, const IsolateOptions& options = {});
-
 }  // namespace kv

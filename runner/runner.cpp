@@ -603,13 +603,6 @@ RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& b
   return run.run(trace.lines);
 }
 
-RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,
-                    AuditMode audit_mode) {
-  std::vector<std::unique_ptr<Backend>> backends =
-      make_backends(backend_names_to_run, trace.config);
-  return run_trace(trace, backends, audit_mode);
-}
-
 std::string divergence_headline(const Divergence& d) {
   return "divergence (" + kind_name(d.kind) + ") at tick " + std::to_string(d.tick);
 }

@@ -59,10 +59,6 @@ using RunProgress = std::atomic<uint64_t>;
 RunReport run_trace(const Trace& trace, std::vector<std::unique_ptr<Backend>>& backends,
                     AuditMode audit_mode, RunProgress* progress = nullptr);
 
-// Runs against freshly made backends (by name; "all" = every backend this build has).
-RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,
-                    AuditMode audit_mode);
-
 class DifferentialRun;
 
 // A trace that arrives in pieces (streamed replay): the same checks as run_trace, with ticks

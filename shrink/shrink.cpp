@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "backends/backends.hpp"
 #include "model/model.hpp"
 #include "shrink/rebuild_prefix.hpp"
 

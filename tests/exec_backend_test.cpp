@@ -1,6 +1,6 @@
 // The exec: backend: agreement through the pipe, pipelining, and one test per way a backend can
 // misbehave (each must end as a "backend" divergence, quickly, with the child reaped).
-#include "runner/exec_backend.hpp"
+#include "backends/exec_backend.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "backends/backends.hpp"
 #include "runner/runner.hpp"
 #include "trace/gen.hpp"
 

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "runner/hip_backend.hpp"
+#include "backends/hip_backend.hpp"
 #include "runner/runner.hpp"
 
 namespace {

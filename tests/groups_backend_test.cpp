@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 
+#include "backends/backends.hpp"
 #include "runner/backend.hpp"
 #include "trace/token.hpp"
 #include "trace/trace.hpp"

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "shrink/shrink.hpp"
-#include "tests/planted_backend.hpp"
+#include "tests/support/planted_backend.hpp"
 #include "trace/gen.hpp"
 
 namespace kv {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "runner/runner.hpp"
-#include "tests/planted_backend.hpp"
+#include "tests/support/planted_backend.hpp"
 
 namespace kv {
 namespace {

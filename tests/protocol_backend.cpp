@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "runner/host_backend.hpp"
+#include "backends/host_backend.hpp"
 #include "trace/digest.hpp"
 
 namespace {

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <streambuf>
 
+#include "backends/backends.hpp"
 #include "runner/runner.hpp"
 #include "trace/gen.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/planted_backend.hpp"
+#include "tests/support/planted_backend.hpp"
 
 namespace kv {
 namespace {

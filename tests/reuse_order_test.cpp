@@ -4,7 +4,7 @@
 
 #include "model/model.hpp"
 #include "runner/runner.hpp"
-#include "tests/planted_backend.hpp"
+#include "tests/support/planted_backend.hpp"
 #include "trace/trace.hpp"
 
 namespace kv {

@@ -5,8 +5,9 @@
 
 #include <algorithm>
 
-#include "runner/host_backend.hpp"
-#include "tests/planted_backend.hpp"
+#include "backends/backends.hpp"
+#include "backends/host_backend.hpp"
+#include "tests/support/planted_backend.hpp"
 #include "trace/token.hpp"
 
 namespace kv {

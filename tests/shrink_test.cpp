@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "tests/planted_backend.hpp"
+#include "tests/support/planted_backend.hpp"
 #include "trace/gen.hpp"
 
 namespace kv {

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "backends/backends.hpp"
 #include "include/kvharness/backend.h"
 #include "runner/runner.hpp"
 #include "tests/support/sanitizer_share.hpp"

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "runner/runner.hpp"
-#include "tests/planted_backend.hpp"
+#include "tests/support/planted_backend.hpp"
 #include "trace/capabilities.hpp"
 
 namespace kv {

@@ -200,7 +200,7 @@ Capabilities Capabilities::all() {
   caps.sliding_window = {0, 1048576};  // impl/ implements section 16
   caps.kv_groups = {0, 8};             // and section 17 (host and hip-emu)
   // The variants impl/ implements, every word (kvcache::Config's flags; append_atomicity=token in
-  // runner/host_backend.cpp, one append per token; reuse_order and free_queue=single in
+  // backends/host_backend.cpp, one append per token; reuse_order and free_queue=single in
   // impl/page_pool.hpp).
   caps.either_variants.append_by_token = all_words;
   caps.either_variants.rejected_slots = all_words;

@@ -1,7 +1,7 @@
 // libkvh_host.so's C ABI version 2 table (include/kvharness/backend.h): the in-tree cache (impl/)
 // with everything it implements (prefix caching, the request lifecycle and a CPU pool, sliding
 // windows, KV groups, the semantic variants), in process through `--backend so:PATH`. The mapping
-// of configs and ops onto kvcache calls is runner/host_backend.cpp's (kv::HostBackend, compiled
+// of configs and ops onto kvcache calls is backends/host_backend.cpp's (kv::HostBackend, compiled
 // into this library); this file is only the C ABI around it, the part any engine writes.
 //
 // Environment, read when a cache is created (tests/so_backend_test.cpp, tests/so_v2_test.sh):
@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/host_backend.hpp"
 #include "impl/kvcache.hpp"
 #include "include/kvharness/backend.h"
-#include "runner/host_backend.hpp"
 
 namespace {
 

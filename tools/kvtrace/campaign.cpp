@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "backends/backends.hpp"
 #include "tools/kvtrace/cli.hpp"
 #include "tools/kvtrace/report.hpp"
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "backends/backends.hpp"
 #include "runner/isolate.hpp"
 #include "shrink/replays.hpp"
 #include "shrink/shrink.hpp"

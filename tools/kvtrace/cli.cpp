@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "backends/backends.hpp"
 #include "runner/backend.hpp"
 
 namespace kv::cli {

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "backends/backends.hpp"
 #include "model/model.hpp"
 #include "runner/isolate.hpp"
 #include "shrink/replays.hpp"

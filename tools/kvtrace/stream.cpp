@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "backends/backends.hpp"
 #include "runner/isolate.hpp"
 #include "trace/reader.hpp"
 

@@ -1,12 +1,13 @@
 // The registry of backends: the names this build links, `exec:CMD` for caches outside it,
 // factories, and why a name cannot run here. Every tool resolves --backend values here.
+#include "backends/backends.hpp"
+
 #include <algorithm>
 
-#include "runner/backend.hpp"
-#include "runner/exec_backend.hpp"
-#include "runner/hip_backend.hpp"
-#include "runner/host_backend.hpp"
-#include "runner/so_backend.hpp"
+#include "backends/exec_backend.hpp"
+#include "backends/hip_backend.hpp"
+#include "backends/host_backend.hpp"
+#include "backends/so_backend.hpp"
 
 namespace kv {
 namespace {
@@ -145,6 +146,24 @@ std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::strin
     for (const std::string& each : expanded) backends.push_back(make_backend(each, config));
   }
   return backends;
+}
+
+RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,
+                    AuditMode audit_mode) {
+  std::vector<std::unique_ptr<Backend>> backends =
+      make_backends(backend_names_to_run, trace.config);
+  return run_trace(trace, backends, audit_mode);
+}
+
+RunReport run_trace_isolated(const Trace& trace,
+                             const std::vector<std::string>& backend_names_to_run,
+                             AuditMode audit_mode, const IsolateOptions& options) {
+  if (!isolation_helps(backend_names_to_run)) {
+    return run_trace(trace, backend_names_to_run, audit_mode);
+  }
+  return run_trace_isolated(
+      trace, [&](const Config& config) { return make_backends(backend_names_to_run, config); },
+      audit_mode, options);
 }
 
 }  // namespace kv

@@ -1,5 +1,5 @@
 // Backends `hip-emu` and `hip`: one flush per op, device failures reported as faults.
-#include "runner/hip_backend.hpp"
+#include "backends/hip_backend.hpp"
 
 #include <cstdlib>
 

@@ -1,5 +1,5 @@
 // Backend `host`: translates ops into kvcache::Cache calls and the cache's answers into results.
-#include "runner/host_backend.hpp"
+#include "backends/host_backend.hpp"
 
 #include <algorithm>
 

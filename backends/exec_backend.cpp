@@ -1,6 +1,6 @@
 // Backend `exec:CMD`: the protocol client. Ops are sent ahead with the observations the runner
 // will ask for (pipelining); anything it did not predict is answered after a replay of the prefix.
-#include "runner/exec_backend.hpp"
+#include "backends/exec_backend.hpp"
 
 #include <algorithm>
 #include <charconv>

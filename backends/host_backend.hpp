@@ -10,7 +10,7 @@
 namespace kv {
 
 // Owns one kvcache::Cache and the host page store behind it; token data comes from trace/token.hpp.
-// Device backends (runner/hip_backend.hpp) reuse it over their own page store.
+// Device backends (backends/hip_backend.hpp) reuse it over their own page store.
 class HostBackend : public Backend {
  public:
   explicit HostBackend(const Config& config);

@@ -1,5 +1,5 @@
 // ChildProcess: posix_spawn with pipes, non-blocking poll loop, reaping.
-#include "runner/child_process.hpp"
+#include "backends/child_process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "backends/host_backend.hpp"
 #include "gpu/device_store.hpp"
-#include "runner/host_backend.hpp"
 
 namespace kv {
 

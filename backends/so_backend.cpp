@@ -1,5 +1,5 @@
 // Backend `so:PATH`: dlopen, ABI checks, and the translation between ops and the C structs.
-#include "runner/so_backend.hpp"
+#include "backends/so_backend.hpp"
 
 #include <dlfcn.h>
 
@@ -99,7 +99,7 @@ std::variant<SoLibrary, std::string> open_v2(void* symbol) {
     return where + "returned a table whose " + null_entries +
            " is NULL (only audit and prefix_cache may be NULL, include/kvharness/backend.h)";
   }
-  // As for exec: (runner/exec_backend.cpp): windows, groups, lru, data and audits only where
+  // As for exec: (backends/exec_backend.cpp): windows, groups, lru, data and audits only where
   // declared; the variants of its `config` line.
   library.caps = Capabilities::all();
   library.caps.stores_data = library.caps.audits = library.caps.eviction_lru = false;

@@ -9,8 +9,8 @@
 #include <utility>
 #include <variant>
 
+#include "backends/child_process.hpp"
 #include "runner/backend.hpp"
-#include "runner/child_process.hpp"
 
 namespace kv {
 
