@@ -5,6 +5,7 @@
 #include <map>
 
 #include "model/model.hpp"
+#include "runner/hit_follower.hpp"
 #include "runner/prefix_check.hpp"
 #include "runner/sharing.hpp"
 #include "trace/digest.hpp"
@@ -239,15 +240,23 @@ class DifferentialRun {
   void step(size_t index) {
     const TraceLine& line = *line_at(index);
     const Tick tick = index;
-    model_result_ = model_.apply(line.op, tick);
-    const OpResult& model_result = model_result_;
     const bool full_check_next =
         line.op.kind == OpKind::check ||
         (audit_mode_ == AuditMode::every && ops_since_full_check_ + 1 >= full_check_interval());
+    // duplicate_hit=any (V-K7): a hit on a key with several pages takes the page the first backend
+    // took, so that backend applies the op before the model; the others are compared as ever.
+    std::optional<OpResult> first_result;
+    std::vector<Model::HitChoice> hit_choices;
+    if (!backends_.empty() && config_.duplicate_hit == duplicate_hit_any) {
+      first_result = apply_followed(line.op, tick, full_check_next, hit_choices);
+    }
+    model_result_ = model_.apply(line.op, tick, hit_choices);
+    const OpResult& model_result = model_result_;
     for (size_t b = 0; b < backends_.size(); b++) {
       Backend& backend = *backends_[b];
-      if (full_check_next) backend.expect_full_check();
-      OpResult backend_result = backend.apply(line.op, tick);
+      if (full_check_next && !(b == 0 && first_result)) backend.expect_full_check();
+      OpResult backend_result =
+          b == 0 && first_result ? std::move(*first_result) : backend.apply(line.op, tick);
       if (auto fault = backend.fault()) {
         return fail("device", index, &backend, format_op_result(backend_result), *fault);
       }
@@ -269,6 +278,22 @@ class DifferentialRun {
     ops_since_full_check_++;
     if (full_check_next) return full_check(index);
     if (audit_mode_ != AuditMode::check) touched_check(index, touched);
+  }
+
+  // The first backend's result of an op whose hit takes one of several pages of a key (V-K7),
+  // with the model pages it took in `choices`; nothing (the backend has not applied it) otherwise.
+  std::optional<OpResult> apply_followed(const Op& op, Tick tick, bool full_check_next,
+                                         std::vector<Model::HitChoice>& choices) {
+    Backend& backend = *backends_.front();
+    const HitFollower follower(model_, backend, op);
+    if (!follower.needed() || backend.broken()) return std::nullopt;
+    if (full_check_next) backend.expect_full_check();
+    OpResult result = backend.apply(op, tick);
+    if (!backend.fault() && !backend.broken() && !result.entries.empty() &&
+        result.entries[0].status == Status::ok) {
+      choices = follower.choices(backend, op.seq, config_.groups());
+    }
+    return result;
   }
 
   // Ops between whole-state checks in AuditMode::every: 1 while the state is small, then growing

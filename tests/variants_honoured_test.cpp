@@ -48,8 +48,11 @@ TEST_P(VariantHonoured, ByEveryComparison) {
     ASSERT_EQ(trace.config.*variant.field, word) << "seed " << seed;
     if (!variant.matters_in(trace.config)) continue;
     std::vector<std::unique_ptr<Backend>> backends;
-    backends.push_back(
-        std::make_unique<PlantedBackend>(trace.config, PlantedBackend::Fault::none, 0));
+    // duplicate_hit=any: a second model that takes another page than the first, as impl/ does.
+    const auto fault = variant.field == &Config::duplicate_hit
+                           ? PlantedBackend::Fault::hits_last_duplicate
+                           : PlantedBackend::Fault::none;
+    backends.push_back(std::make_unique<PlantedBackend>(trace.config, fault, 0));
     const RunReport report = run_trace(trace, backends, AuditMode::every);
     ASSERT_TRUE(report.ok()) << variant.key << "=" << variant.words[word] << ", seed " << seed
                              << ":\n"
