@@ -248,7 +248,7 @@ class Model {
   // are released_slots_, the next one to reuse first.
   uint64_t next_fresh_slot_ = 0;
   std::deque<uint64_t> released_slots_;
-  std::vector<SeqId> last_victims_;  // of the last apply()
+  std::vector<SeqId> last_victims_;         // of the last apply()
   std::span<const HitChoice> hit_choices_;  // during apply(): the runner's choices (V-K7)
   uint64_t token_count_ = 0;     // sum of n over sequences_: the runner reads stats after every op
   uint64_t cpu_pages_used_ = 0;  // CPU pages of the swapped-out sequences (15.4)

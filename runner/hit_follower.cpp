@@ -1,4 +1,4 @@
-// HitFollower: the backend pages of a duplicate key's model pages before an op, and its choice after.
+// HitFollower: a duplicate key's pages on the backend before an op, and its choice after it.
 #include "runner/hit_follower.hpp"
 
 #include <map>

@@ -1,4 +1,4 @@
-// HitFollower: under duplicate_hit=any, which of a key's pages a backend's hit took, as model pages.
+// HitFollower: under duplicate_hit=any, the model pages a backend's hit took (V-K7).
 #pragma once
 
 #include <cstdint>

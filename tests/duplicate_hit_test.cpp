@@ -14,9 +14,11 @@ namespace {
 // V-K7's worked example: sequence 3's hit on block 0 may take page 0 (held) or page 2 (queued).
 Trace example_trace(const char* word) {
   const std::string text =
-      std::string("kvtrace 2\nconfig page_size=2 max_pages=4 prefix_caching=on duplicate_keys=kept "
-                  "duplicate_hit=") +
-      word + "\nprefill 1 1:4\nprefill 2 1:2\nfree 2\nprefill 3 1:3\nstats\nfree 1\nprefill 4 1:4\n";
+      std::string(
+          "kvtrace 2\nconfig page_size=2 max_pages=4 prefix_caching=on duplicate_keys=kept "
+          "duplicate_hit=") +
+      word +
+      "\nprefill 1 1:4\nprefill 2 1:2\nfree 2\nprefill 3 1:3\nstats\nfree 1\nprefill 4 1:4\n";
   ParseResult parsed = parse_trace(text, memory_budget_default_bytes);
   EXPECT_TRUE(std::holds_alternative<Trace>(parsed)) << std::get<ParseError>(parsed).message;
   return std::get<Trace>(parsed);
@@ -33,8 +35,7 @@ RunReport run_with(const Trace& trace, std::vector<Fault> faults, AuditMode mode
 
 TEST(DuplicateHit, ABackendTakingTheLastPageIsFollowedUnderAny) {
   for (const AuditMode mode : {AuditMode::every, AuditMode::check, AuditMode::touched}) {
-    const RunReport report =
-        run_with(example_trace("any"), {Fault::hits_last_duplicate}, mode);
+    const RunReport report = run_with(example_trace("any"), {Fault::hits_last_duplicate}, mode);
     EXPECT_TRUE(report.ok()) << format_divergence(*report.divergence);
   }
 }
@@ -52,14 +53,24 @@ TEST(DuplicateHit, ABackendTakingTheLastPageIsAFindingUnderFirst) {
 // The model follows the first backend; a second one that took the first page is compared with it.
 TEST(DuplicateHit, SeveralBackendsAreComparedWithTheFirstOnesChoice) {
   const Trace trace = example_trace("any");
-  EXPECT_TRUE(run_with(trace, {Fault::hits_last_duplicate, Fault::hits_last_duplicate},
-                       AuditMode::every)
-                  .ok());
+  EXPECT_TRUE(
+      run_with(trace, {Fault::hits_last_duplicate, Fault::hits_last_duplicate}, AuditMode::every)
+          .ok());
   const RunReport report =
       run_with(trace, {Fault::hits_last_duplicate, Fault::none}, AuditMode::every);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.divergence->tick, 3u);
   EXPECT_EQ(report.divergence->backend_name, "planted");
+}
+
+// impl/ under any: sequence 3's hit takes page 2 (registered last, queued), so four pages are used.
+TEST(DuplicateHit, HostBackendTakesTheLastRegisteredPage) {
+  for (const char* word : {"first", "any"}) {
+    const Trace trace = example_trace(word);
+    HostBackend host(trace.config);
+    for (size_t tick = 0; tick < 4; tick++) host.apply(trace.lines[tick].op, tick);
+    EXPECT_EQ(host.stats().used_pages, std::string(word) == "any" ? 4u : 3u) << word;
+  }
 }
 
 // impl/ takes the most recently registered page (kvcache::Config::hit_latest_duplicate): the host

@@ -491,10 +491,10 @@ INSTANTIATE_TEST_SUITE_P(Contract, ModelRule, ::testing::ValuesIn(rules),
 // (here the queued one, not V-K2's first), its refcounts and queue follow; under first it does not.
 TEST(ModelDuplicateHit, TakesTheChosenPageUnderAny) {
   for (const char* word : {"any", "first"}) {
-    const std::string text =
-        std::string("kvtrace 2\nconfig page_size=2 max_pages=4 prefix_caching=on "
-                    "duplicate_keys=kept duplicate_hit=") +
-        word + "\nprefill 1 1:4\nprefill 2 1:2\nfree 2\nprefill 3 1:3\n";
+    const std::string text = std::string(
+                                 "kvtrace 2\nconfig page_size=2 max_pages=4 prefix_caching=on "
+                                 "duplicate_keys=kept duplicate_hit=") +
+                             word + "\nprefill 1 1:4\nprefill 2 1:2\nfree 2\nprefill 3 1:3\n";
     ParseResult parsed = parse_trace(text, memory_budget_default_bytes);
     ASSERT_TRUE(std::holds_alternative<Trace>(parsed)) << std::get<ParseError>(parsed).message;
     const Trace& trace = std::get<Trace>(parsed);
