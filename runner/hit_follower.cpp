@@ -51,4 +51,27 @@ std::vector<Model::HitChoice> HitFollower::choices(const Backend& backend, SeqId
   return out;
 }
 
+std::vector<Model::HitChoice> HitFollower::costliest_choices() const {
+  std::vector<Model::HitChoice> out;
+  for (const Model::DuplicateHit& hit : hits_) {
+    for (const Model::DuplicateHit::Page& page : hit.pages) {
+      if (page.holder) continue;
+      out.push_back({hit.group, hit.block, page.page});
+      break;
+    }
+  }
+  return out;
+}
+
+bool HitFollower::departs_from_first(const std::vector<Model::HitChoice>& choices) const {
+  for (const Model::HitChoice& choice : choices) {
+    for (const Model::DuplicateHit& hit : hits_) {
+      if (hit.group == choice.group && hit.block == choice.block &&
+          hit.pages.front().page != choice.page)
+        return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace kv

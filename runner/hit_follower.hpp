@@ -26,6 +26,12 @@ class HitFollower {
   // (the model takes the first, V-K2, and the runner reports the difference as ever); one that is
   // no known page is taken for the key's first queued page whose backend page is unknown.
   std::vector<Model::HitChoice> choices(const Backend& backend, SeqId seq, uint32_t groups) const;
+  // After the backend failed the op, which shows no choice: for each such hit a page of the key
+  // that waits in the queue, if it has one. That choice needs the most room whatever the victims,
+  // so the model fails wherever some choice fails; a failed op changes nothing (F1).
+  std::vector<Model::HitChoice> costliest_choices() const;
+  // Whether `choices` take a page other than the first registered one (V-K2) somewhere.
+  bool departs_from_first(const std::vector<Model::HitChoice>& choices) const;
 
  private:
   std::vector<Model::DuplicateHit> hits_;

@@ -63,6 +63,26 @@ TEST(DuplicateHit, SeveralBackendsAreComparedWithTheFirstOnesChoice) {
   EXPECT_EQ(report.divergence->backend_name, "planted");
 }
 
+// A campaign's shrunk trace (prefix profile, seed 123): impl's choice for `prefill 6` (the queued
+// page of block 1's key) does not fit where V-K2's does. The model fails too under the costliest
+// choice, and the file's expectation, written under V-K2 (`ok hit=6`), is no longer compared.
+TEST(DuplicateHit, AFailureTheBackendsChoiceCausedIsNoFinding) {
+  const std::string text =
+      "kvtrace 2\nconfig page_size=2 max_pages=8 prefix_caching=on duplicate_keys=kept "
+      "duplicate_hit=any\nprefill 1 2:8 => ok hit=0\ntruncate 1 3 => ok\nalloc 3 => ok\n"
+      "append 4 3 => ok\nprefill 5 2:4 => ok hit=2\ntruncate 5 1 => ok\nappend 5 1 => ok\n"
+      "prefill 6 2:8 => ok hit=6\n";
+  ParseResult parsed = parse_trace(text, memory_budget_default_bytes);
+  ASSERT_TRUE(std::holds_alternative<Trace>(parsed)) << std::get<ParseError>(parsed).message;
+  const Trace& trace = std::get<Trace>(parsed);
+  std::vector<std::unique_ptr<Backend>> host;
+  host.push_back(std::make_unique<HostBackend>(trace.config));
+  const RunReport report = run_trace(trace, host, AuditMode::every);
+  EXPECT_TRUE(report.ok()) << format_divergence(*report.divergence);
+  EXPECT_EQ(format_op_result(host.front()->apply(trace.lines.back().op, 8)),
+            "capacity_exceeded");  // impl's choice did not fit (run_trace's apply failed too)
+}
+
 // impl/ under any: sequence 3's hit takes page 2 (registered last, queued), so four pages are used.
 TEST(DuplicateHit, HostBackendTakesTheLastRegisteredPage) {
   for (const char* word : {"first", "any"}) {
