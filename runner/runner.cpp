@@ -240,18 +240,22 @@ class DifferentialRun {
   void step(size_t index) {
     const TraceLine& line = *line_at(index);
     const Tick tick = index;
-    const bool full_check_next =
-        line.op.kind == OpKind::check ||
-        (audit_mode_ == AuditMode::every && ops_since_full_check_ + 1 >= full_check_interval());
+    const auto full_check_due = [&] {
+      return line.op.kind == OpKind::check || (audit_mode_ == AuditMode::every &&
+                                               ops_since_full_check_ + 1 >= full_check_interval());
+    };
+    bool full_check_next = false;
     // duplicate_hit=any (V-K7): a hit on a key with several pages takes the page the first backend
     // took, so that backend applies the op before the model; the others are compared as ever.
     std::optional<OpResult> first_result;
     std::vector<Model::HitChoice> hit_choices;
     if (!backends_.empty() && config_.duplicate_hit == duplicate_hit_any) {
+      full_check_next = full_check_due();  // told to that backend before it applies the op
       first_result = apply_followed(line.op, tick, full_check_next, hit_choices);
     }
     model_result_ = model_.apply(line.op, tick, hit_choices);
     const OpResult& model_result = model_result_;
+    if (!first_result) full_check_next = full_check_due();
     for (size_t b = 0; b < backends_.size(); b++) {
       Backend& backend = *backends_[b];
       if (full_check_next && !(b == 0 && first_result)) backend.expect_full_check();
