@@ -26,6 +26,7 @@ kvcache::Config to_cache_config(const Config& config) {
   cache_config.decode_caching = config.decode_caching != 0;
   cache_config.keep_duplicate_keys = config.keep_duplicate_keys == duplicate_kept;
   cache_config.remap_duplicate_keys = config.keep_duplicate_keys == duplicate_remapped;
+  cache_config.hit_latest_duplicate = config.duplicate_hit == duplicate_hit_any;
   cache_config.single_free_queue = config.single_free_queue != 0;
   cache_config.skip_reserved_slots = config.skip_reserved_slots != 0;
   return cache_config;

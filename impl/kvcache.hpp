@@ -79,6 +79,9 @@ struct Config {
   // and reusing or writing one page drops the key from it alone; cached_keys counts pages.
   bool decode_caching = false;
   bool keep_duplicate_keys = false;
+  // duplicate_hit=any (V-K7), with keep_duplicate_keys: a hit takes the key's most recently
+  // registered page instead of its oldest (any of them is right; the harness follows the choice).
+  bool hit_latest_duplicate = false;
   // duplicate_keys=remapped (V-K5, V-K6; vLLM V0's promote_to_immutable_block): a block that
   // becomes full while its key is registered to page Q moves onto Q (Q gains a reference, leaving
   // the cached-free queue if it waited there) and its own page is released; blocks in block order,
@@ -410,6 +413,15 @@ class Cache {
   PageId take_page();                 // pages_.take(), unregistering a page taken from the queue
   void unregister_page(PageId page);  // drops the page's key, if any
   uint32_t find_hits(std::span<const uint32_t> token_ids);  // fills hit_pages_; returns the node
+  // The page a hit on `node`'s key takes: its oldest (the ring's head), or under
+  // hit_latest_duplicate its newest (the ring's tail). kNoPage when the key has none.
+  PageId hit_page(detail::NodeId node) const {
+    const PageId head = prefix_.page_of(node);
+    if (!config_.hit_latest_duplicate || !prefix_.duplicate_keys() ||
+        head == detail::PrefixIndex::kNoPage)
+      return head;
+    return prefix_.ring_prev(head);
+  }
   uint32_t find_group_hits(std::span<const uint32_t> token_ids);
   uint64_t window_blocks(uint32_t group) const;
   uint64_t leading_run(uint32_t group) const;

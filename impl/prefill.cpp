@@ -38,7 +38,7 @@ uint32_t Cache::find_hits(std::span<const uint32_t> token_ids) {
   for (uint64_t block = 0; block < limit; ++block) {
     const detail::NodeId next = prefix_.find(node, token_ids.subspan(block * page_size, page_size));
     if (next == detail::PrefixIndex::kNoNode) break;
-    const PageId page = prefix_.page_of(next);
+    const PageId page = hit_page(next);
     if (page == detail::PrefixIndex::kNoPage) break;  // the key's node lives on for its children
     hit_pages_.push_back(page);
     node = next;
@@ -57,7 +57,7 @@ void Cache::walk_group_keys(std::span<const uint32_t> token_ids, uint32_t group,
   for (uint64_t block = 0; block < limit; ++block) {
     node = prefix_.find(node, token_ids.subspan(block * page_size, page_size));
     if (node == detail::PrefixIndex::kNoNode) break;
-    walk_pages_[group].push_back(prefix_.page_of(node));
+    walk_pages_[group].push_back(hit_page(node));
     walk_nodes_[group].push_back(node);
   }
 }

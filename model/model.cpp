@@ -438,7 +438,8 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
 // "The hit is the number of leading blocks whose keys are registered, stopping at the first miss,
 // and at most floor((n-1)/page_size)" (P10); a window group needs only the blocks of its window
 // before the hit's end (V-W7), and a hybrid hit is the largest H every group accepts (V-G6). Each
-// group's pages of blocks 0 .. H-1 ("the one registered first", V-K2), null where not needed.
+// group's pages of blocks 0 .. H-1 (hit_page: "the one registered first", V-K2, or the runner's
+// choice under duplicate_hit=any, V-K7), null where not needed.
 Model::Tables Model::prefix_hits(const std::vector<TokenId>& ids) const {
   Tables hits;
   if (!config_.prefix_caching || ids.empty()) return hits;
@@ -453,7 +454,7 @@ Model::Tables Model::prefix_hits(const std::vector<TokenId>& ids) const {
       if (found == registered_.end() && config_.window(g) == 0) limit = block;
       registered[g].push_back(found == registered_.end()
                                   ? std::nullopt
-                                  : std::optional<ModelPageId>(found->second.front()));
+                                  : std::optional<ModelPageId>(hit_page(g, block, found->second)));
     }
   }
   const auto every_group_accepts = [&](uint64_t hit_blocks) {
@@ -589,6 +590,13 @@ Result Model::simple(const Op& op, Tick tick) {
     default:
       break;
   }
+  return result;
+}
+
+OpResult Model::apply(const Op& op, Tick tick, std::span<const HitChoice> hit_choices) {
+  hit_choices_ = hit_choices;
+  OpResult result = apply(op, tick);
+  hit_choices_ = {};
   return result;
 }
 

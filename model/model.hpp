@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,34 @@ class Model {
 
   // Applies one op at `tick` (its 0-based index in the trace) and returns its result.
   OpResult apply(const Op& op, Tick tick);
+
+  // duplicate_hit=any (docs/semantics.md V-K7): a hit block whose key names several pages. Each
+  // page is told by where it is before the op, so the runner can find a backend's page for it: a
+  // page in use by the first block-table entry holding it (entry `entry` of block_table(*holder)),
+  // a page with refcount 0 by its place in prefix_cache().queue.
+  struct DuplicateHit {
+    struct Page {
+      ModelPageId page = 0;
+      std::optional<SeqId> holder;
+      uint64_t entry = 0;
+      uint64_t queue_position = 0;  // without a holder
+    };
+    uint32_t group = 0;
+    uint64_t block = 0;
+    std::vector<Page> pages;  // the key's pages, first registered first
+  };
+  // The hits `op` would take (a prefill, or a waiting sequence's reserve: V-D2) on keys registered
+  // to several pages; empty unless duplicate_hit=any and duplicate_keys=kept.
+  std::vector<DuplicateHit> duplicate_hits(const Op& op) const;
+  // Which of a key's pages the op's hit takes for group `group`'s block `block` (V-K7).
+  struct HitChoice {
+    uint32_t group = 0;
+    uint64_t block = 0;
+    ModelPageId page = 0;
+  };
+  // apply() whose hits take the chosen pages under duplicate_hit=any (a choice naming a page the
+  // key does not have is ignored, as are all of them under duplicate_hit=first: V-K2 decides).
+  OpResult apply(const Op& op, Tick tick, std::span<const HitChoice> hit_choices);
 
   // The sequences the last apply() evicted to make room, in order, whatever its result: under
   // append_atomicity=token a failed append keeps the evictions of its earlier tokens (14.1).
@@ -153,6 +182,11 @@ class Model {
   // Every group's hit pages for a prompt (P10, V-W7, V-G6): H entries each, null where a window
   // group needs no page; H is hits[0].size().
   Tables prefix_hits(const std::vector<TokenId>& ids) const;
+  // The page a hit takes among its key's pages: the first registered (V-K2), or the page
+  // hit_choices_ names for the block under duplicate_hit=any (V-K7).
+  ModelPageId hit_page(uint32_t group, uint64_t block, const std::vector<ModelPageId>& pages) const;
+  // Where page `page` (in use) is first held: (sequence, entry of its block_table()).
+  std::pair<SeqId, uint64_t> first_holder(ModelPageId page) const;
   void audit_prefix_cache(std::vector<std::string>& problems) const;
   void release_all(Sequence& sequence);
   void release_entries_beyond(Sequence& sequence, uint64_t kept_entries);
@@ -214,7 +248,8 @@ class Model {
   // are released_slots_, the next one to reuse first.
   uint64_t next_fresh_slot_ = 0;
   std::deque<uint64_t> released_slots_;
-  std::vector<SeqId> last_victims_;  // of the last apply()
+  std::vector<SeqId> last_victims_;         // of the last apply()
+  std::span<const HitChoice> hit_choices_;  // during apply(): the runner's choices (V-K7)
   uint64_t token_count_ = 0;     // sum of n over sequences_: the runner reads stats after every op
   uint64_t cpu_pages_used_ = 0;  // CPU pages of the swapped-out sequences (15.4)
 };

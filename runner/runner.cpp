@@ -5,6 +5,7 @@
 #include <map>
 
 #include "model/model.hpp"
+#include "runner/hit_follower.hpp"
 #include "runner/prefix_check.hpp"
 #include "runner/sharing.hpp"
 #include "trace/digest.hpp"
@@ -239,15 +240,27 @@ class DifferentialRun {
   void step(size_t index) {
     const TraceLine& line = *line_at(index);
     const Tick tick = index;
-    model_result_ = model_.apply(line.op, tick);
+    const auto full_check_due = [&] {
+      return line.op.kind == OpKind::check || (audit_mode_ == AuditMode::every &&
+                                               ops_since_full_check_ + 1 >= full_check_interval());
+    };
+    bool full_check_next = false;
+    // duplicate_hit=any (V-K7): a hit on a key with several pages takes the page the first backend
+    // took, so that backend applies the op before the model; the others are compared as ever.
+    std::optional<OpResult> first_result;
+    std::vector<Model::HitChoice> hit_choices;
+    if (!backends_.empty() && config_.duplicate_hit == duplicate_hit_any) {
+      full_check_next = full_check_due();  // told to that backend before it applies the op
+      first_result = apply_followed(line.op, tick, full_check_next, hit_choices);
+    }
+    model_result_ = model_.apply(line.op, tick, hit_choices);
     const OpResult& model_result = model_result_;
-    const bool full_check_next =
-        line.op.kind == OpKind::check ||
-        (audit_mode_ == AuditMode::every && ops_since_full_check_ + 1 >= full_check_interval());
+    if (!first_result) full_check_next = full_check_due();
     for (size_t b = 0; b < backends_.size(); b++) {
       Backend& backend = *backends_[b];
-      if (full_check_next) backend.expect_full_check();
-      OpResult backend_result = backend.apply(line.op, tick);
+      if (full_check_next && !(b == 0 && first_result)) backend.expect_full_check();
+      OpResult backend_result =
+          b == 0 && first_result ? std::move(*first_result) : backend.apply(line.op, tick);
       if (auto fault = backend.fault()) {
         return fail(FailureKind::device, index, &backend, format_op_result(backend_result), *fault);
       }
@@ -258,7 +271,7 @@ class DifferentialRun {
       }
       last_results_[b] = std::move(backend_result);  // a later check's report shows it
     }
-    if (line.expected && *line.expected != model_result) {
+    if (line.expected && expectations_follow_v_k2_ && *line.expected != model_result) {
       return fail(FailureKind::expectation, index, nullptr, "",
                   "the model's result does not match the file's expectation");
     }
@@ -270,6 +283,25 @@ class DifferentialRun {
     ops_since_full_check_++;
     if (full_check_next) return full_check(index);
     if (audit_mode_ != AuditMode::check) touched_check(index, touched);
+  }
+
+  // The first backend's result of an op whose hit takes one of several pages of a key (V-K7),
+  // with the model pages it took in `choices`; nothing (the backend has not applied it) otherwise.
+  std::optional<OpResult> apply_followed(const Op& op, Tick tick, bool full_check_next,
+                                         std::vector<Model::HitChoice>& choices) {
+    Backend& backend = *backends_.front();
+    const HitFollower follower(model_, backend, op);
+    if (!follower.needed() || backend.broken()) return std::nullopt;
+    if (full_check_next) backend.expect_full_check();
+    OpResult result = backend.apply(op, tick);
+    if (backend.fault() || backend.broken() || result.entries.empty()) return result;
+    choices = result.entries[0].status == Status::ok
+                  ? follower.choices(backend, op.seq, config_.groups())
+                  : follower.costliest_choices();
+    // A file's expectations were written by the model alone, under V-K2's choice: from here on
+    // they may not hold, and the backend, compared at every op, checks the model instead.
+    expectations_follow_v_k2_ = expectations_follow_v_k2_ && !follower.departs_from_first(choices);
+    return result;
   }
 
   // Ops between whole-state checks in AuditMode::every: 1 while the state is small, then growing
@@ -480,11 +512,12 @@ class DifferentialRun {
   std::vector<OpResult> last_results_;  // each backend's result for it, once it agreed
   std::vector<KeyHashes> key_hashes_;   // per backend: what its hashed keys name (`keys hash`)
   std::optional<Divergence> divergence_;
-  std::span<const TraceLine> lines_;    // the piece being fed
-  uint64_t first_tick_ = 0;             // the tick of lines_[0]
-  uint64_t op_count_ = 0;               // ops applied so far
-  std::optional<TraceLine> last_line_;  // the last op of the previous piece
-  bool keep_prefix_ = false;            // a whole trace: the divergence carries its prefix
+  std::span<const TraceLine> lines_;      // the piece being fed
+  uint64_t first_tick_ = 0;               // the tick of lines_[0]
+  uint64_t op_count_ = 0;                 // ops applied so far
+  std::optional<TraceLine> last_line_;    // the last op of the previous piece
+  bool keep_prefix_ = false;              // a whole trace: the divergence carries its prefix
+  bool expectations_follow_v_k2_ = true;  // until a duplicate hit takes another page (V-K7)
 };
 
 namespace {

@@ -255,6 +255,12 @@ const Rule rules[] = {
      "stats => ok used=3 free=5 sequences=2 tokens=8 cached=3\nfree 1 => ok\n"
      "prefill 3 5:6 => ok hit=4\nstats => ok used=4 free=4 sequences=2 tokens=10 cached=4\n"
      "read 3 => ok\ncheck => ok\n"},
+    // Section 14.5's V-K7 worked example under the default duplicate_hit=first (V-K2).
+    {"variant_duplicate_hit_first_takes_the_first_registered_page",
+     "config page_size=2 max_pages=4 prefix_caching=on duplicate_keys=kept\n"
+     "prefill 1 1:4 => ok hit=0\nprefill 2 1:2 => ok hit=0\nfree 2 => ok\n"
+     "prefill 3 1:3 => ok hit=2\nstats => ok used=3 free=1 sequences=2 tokens=7 cached=3\n"
+     "read 3 => ok\ncheck => ok\n"},
     {"variant_single_free_queue_takes_the_head_registered_or_not",
      "config page_size=2 max_pages=3 prefix_caching=on free_queue=single\n"
      "prefill 1 1:4 => ok hit=0\nalloc 2 => ok\nfree 1 => ok\nfree 2 => ok\nalloc 3 => ok\n"
@@ -480,6 +486,46 @@ TEST_P(ModelRule, HoldsInTheModel) {
 
 INSTANTIATE_TEST_SUITE_P(Contract, ModelRule, ::testing::ValuesIn(rules),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
+
+// V-K7's worked example: under duplicate_hit=any the model takes the duplicate page it is told
+// (here the queued one, not V-K2's first), its refcounts and queue follow; under first it does not.
+TEST(ModelDuplicateHit, TakesTheChosenPageUnderAny) {
+  for (const char* word : {"any", "first"}) {
+    const std::string text = std::string(
+                                 "kvtrace 2\nconfig page_size=2 max_pages=4 prefix_caching=on "
+                                 "duplicate_keys=kept duplicate_hit=") +
+                             word + "\nprefill 1 1:4\nprefill 2 1:2\nfree 2\nprefill 3 1:3\n";
+    ParseResult parsed = parse_trace(text, memory_budget_default_bytes);
+    ASSERT_TRUE(std::holds_alternative<Trace>(parsed)) << std::get<ParseError>(parsed).message;
+    const Trace& trace = std::get<Trace>(parsed);
+    Model model(trace.config);
+    for (size_t tick = 0; tick < 3; tick++) model.apply(trace.lines[tick].op, tick);
+    const Op& hit_op = trace.lines[3].op;
+    const std::vector<Model::DuplicateHit> hits = model.duplicate_hits(hit_op);
+    const bool any = std::string(word) == "any";
+    ASSERT_EQ(hits.size(), any ? 1u : 0u) << word;
+    // Under first, a choice is ignored: the page of sequence 2's block 0, now queued.
+    const ModelPageId queued = any ? hits[0].pages[1].page : model.prefix_cache().queue.at(0);
+    if (any) {
+      ASSERT_EQ(hits[0].pages.size(), 2u);
+      EXPECT_EQ(hits[0].pages[0].holder, std::optional<SeqId>(1));  // page 0: sequence 1's entry 0
+      EXPECT_EQ(hits[0].pages[0].entry, 0u);
+      EXPECT_FALSE(hits[0].pages[1].holder.has_value());  // page 2: the queue's head
+      EXPECT_EQ(hits[0].pages[1].queue_position, 0u);
+    }
+    const Model::HitChoice choice{0, 0, queued};
+    const OpResult result = model.apply(hit_op, 3, std::span(&choice, 1));
+    EXPECT_EQ(format_op_result(result), "ok hit=2") << word;
+    EXPECT_EQ(format_result(Result{Status::ok, {}, std::nullopt, model.stats()}),
+              any ? "ok used=4 free=0 sequences=2 tokens=7 cached=3"
+                  : "ok used=3 free=1 sequences=2 tokens=7 cached=3")
+        << word;
+    EXPECT_EQ(model.block_table(3).front() == queued, any) << word;
+    EXPECT_TRUE(model.prefix_cache().queue.empty() == any) << word;
+    const std::vector<std::string> problems = model.audit();
+    EXPECT_TRUE(problems.empty()) << word << ": " << problems.front();
+  }
+}
 
 // V-W2 as the model shows it: the released entries are null, a prefix, and reads skip them.
 TEST(ModelWindow, ReleasedEntriesAreANullPrefix) {

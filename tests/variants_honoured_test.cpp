@@ -38,18 +38,28 @@ TEST_P(VariantHonoured, ByEveryComparison) {
   Capabilities caps = Capabilities::all();
   caps.variants.*variant.field = word;
   caps.either_variants.*variant.field = 0;  // this word only
+  // duplicate_hit=any means something only where keys name several pages (V-K7).
+  const bool duplicate_hit = variant.field == &Config::duplicate_hit;
+  if (duplicate_hit) {
+    caps.variants.keep_duplicate_keys = duplicate_kept;
+    caps.either_variants.keep_duplicate_keys = 0;
+  }
   uint32_t ran = 0;
   uint32_t cached = 0;
   for (uint64_t seed = 1; seed <= 300 && cached < 40; seed++) {
     // Where each variant matters most: commits in the serving regime, the others in classic.
-    const Profile profile =
-        variant.field == &Config::rejected_slots ? Profile::serving : Profile::classic;
+    const Profile profile = variant.field == &Config::rejected_slots ? Profile::serving
+                            : duplicate_hit                          ? Profile::prefix
+                                                                     : Profile::classic;
     const Trace trace = generate_trace_within(seed, 120, caps, profile);
     ASSERT_EQ(trace.config.*variant.field, word) << "seed " << seed;
     if (!variant.matters_in(trace.config)) continue;
     std::vector<std::unique_ptr<Backend>> backends;
-    backends.push_back(
-        std::make_unique<PlantedBackend>(trace.config, PlantedBackend::Fault::none, 0));
+    // duplicate_hit=any: a second model that takes another page than the first, as impl/ does.
+    const auto fault = variant.field == &Config::duplicate_hit
+                           ? PlantedBackend::Fault::hits_last_duplicate
+                           : PlantedBackend::Fault::none;
+    backends.push_back(std::make_unique<PlantedBackend>(trace.config, fault, 0));
     const RunReport report = run_trace(trace, backends, AuditMode::every);
     ASSERT_TRUE(report.ok()) << variant.key << "=" << variant.words[word] << ", seed " << seed
                              << ":\n"

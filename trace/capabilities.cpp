@@ -211,6 +211,7 @@ Capabilities Capabilities::all() {
   caps.either_variants.skip_reserved_slots = all_words;
   caps.either_variants.single_free_queue = all_words;
   caps.either_variants.keep_duplicate_keys = all_words;
+  caps.either_variants.duplicate_hit = all_words;  // any: kvcache::Config::hit_latest_duplicate
   return caps;
 }
 

@@ -74,6 +74,8 @@ enum class VariantScope : uint8_t { any, caching, optional };
 // The words of the three-word variants: reuse_order (section 14.8) and duplicate_keys (14.5).
 enum ReuseOrder : uint8_t { reuse_any = 0, reuse_lifo = 1, reuse_fifo = 2 };
 enum DuplicateKeys : uint8_t { duplicate_refused = 0, duplicate_kept = 1, duplicate_remapped = 2 };
+// duplicate_hit's words (V-K2, V-K7).
+enum DuplicateHitRule : uint8_t { duplicate_hit_first = 0, duplicate_hit_any = 1 };
 // Capabilities::either_variants' mask for every word of a variant.
 inline constexpr uint8_t all_words = 0xff;
 

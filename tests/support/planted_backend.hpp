@@ -43,10 +43,16 @@ class PlantedBackend final : public Backend {
     cache_queue_unknown,  // `? cache` queues a page nobody registered
     capacity_reads_ok,    // from the fault tick, every capacity_exceeded result reads ok
     flaky_result,         // capacity_reads_ok in every second backend this process makes
+    // Not a bug under duplicate_hit=any (V-K7): a hit on a key with several pages takes the one
+    // registered last, whatever the config says (its model runs under duplicate_hit=any).
+    hits_last_duplicate,
   };
 
   PlantedBackend(const Config& config, Fault fault, Tick fault_tick)
-      : config_(config), model_(config), fault_(fault), fault_tick_(fault_tick) {
+      : config_(config),
+        model_(fault == Fault::hits_last_duplicate ? with_any_hit(config) : config),
+        fault_(fault),
+        fault_tick_(fault_tick) {
     if (fault_ == Fault::flaky_result) flaky_turn_ = made_count_++ % 2 == 0;
   }
 
@@ -57,7 +63,12 @@ class PlantedBackend final : public Backend {
     if (fault_ == Fault::abort_at && tick == fault_tick_) std::abort();
     if (fault_ == Fault::segfault_on_truncate && op.kind == OpKind::truncate) std::raise(SIGSEGV);
     while (fault_ == Fault::hang_at && tick == fault_tick_) pause();
-    OpResult result = model_.apply(op, tick);
+    std::vector<Model::HitChoice> choices;
+    for (const Model::DuplicateHit& hit : model_.duplicate_hits(op)) {
+      if (fault_ == Fault::hits_last_duplicate)
+        choices.push_back({hit.group, hit.block, hit.pages.back().page});
+    }
+    OpResult result = model_.apply(op, tick, choices);
     KV_CHECK(fault_ != Fault::check_fails_on_fork || op.kind != OpKind::fork ||
                  result.entries[0].status != Status::ok,
              "planted: a fork shares a page it must not");
@@ -142,6 +153,10 @@ class PlantedBackend final : public Backend {
 
  private:
   static constexpr uint64_t far_page = uint64_t{1} << 60;
+  static Config with_any_hit(Config config) {
+    config.duplicate_hit = duplicate_hit_any;
+    return config;
+  }
   bool active(Fault fault) const { return fault_ == fault && tick_ >= fault_tick_; }
 
   static inline uint64_t made_count_ = 0;  // flaky_result backends made so far
