@@ -150,7 +150,10 @@ bool apply_mutant(const Session& s, const std::string& tag, MutantRecord& m) {
 }
 
 bool build_mutant(const Session& s, const std::string& tag, MutantRecord& m) {
-  if (!isatty(1)) std::cout << tag << ": building and running the killers..." << std::endl;
+  if (!isatty(1))
+    std::cout << tag
+              << (s.options.prepare ? ": building..." : ": building and running the killers...")
+              << std::endl;
   const auto t0 = std::chrono::steady_clock::now();
   const fs::path log = s.scratch.logs() / (m.name + ".build.log");
   bool built = false;
