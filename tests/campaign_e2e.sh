@@ -15,37 +15,42 @@ failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 [ -x build/dev/bin/kvtrace ] || { echo "campaign_e2e: build/dev/bin/kvtrace is missing (tools/build dev)"; exit 2; }
 
-rm -rf "$scratch" && mkdir -p "$scratch"
-git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$scratch"
-(cd "$scratch" && patch -s -p1 <"mutants/$mutant.patch") || { echo "campaign_e2e: $mutant.patch does not apply"; exit 2; }
+# The mutant applied to a scratch copy of the tree (tools/mutants --prepare: kept between runs, so
+# only what changed rebuilds); the campaign runs in its src/ ($tree).
+mkdir -p "$scratch"
+if ! KV_MUTANTS_SCRATCH="$scratch" tools/mutants --prepare "$mutant" >"$scratch/prepare.log" 2>&1; then
+  tail -20 "$scratch/prepare.log"; echo "campaign_e2e: $mutant.patch does not apply or build"; exit 2
+fi
+tree=$(sed -n 's/^src: //p' "$scratch/prepare.log")
+rm -rf "$tree/out"
 
 # 1. A real campaign on the mutant, two workers: exit 1 and one new, shrunk finding.
 echo "== campaign on mutant $mutant, $minutes min, --jobs 2"
-(cd "$scratch" && tools/campaign --minutes "$minutes" --jobs 2 --out out) >"$scratch/campaign.log" 2>&1
+(cd "$tree" && tools/campaign --minutes "$minutes" --jobs 2 --out out) >"$scratch/campaign.log" 2>&1
 status=$?
 tail -15 "$scratch/campaign.log"
 [ "$status" -eq 1 ] || fail "campaign exit $status, expected 1 (a new finding)"
-minimal=$(awk -F'\t' '$1 == "new" { print $4; exit }' "$scratch/out/findings.tsv" 2>/dev/null)
-if [ -z "$minimal" ] || [ ! -s "$scratch/$minimal" ]; then
+minimal=$(awk -F'\t' '$1 == "new" { print $4; exit }' "$tree/out/findings.tsv" 2>/dev/null)
+if [ -z "$minimal" ] || [ ! -s "$tree/$minimal" ]; then
   fail "no new finding with a minimal trace in out/findings.tsv"
 else
-  echo "finding: $minimal ($(grep -vc '^#' "$scratch/$minimal") lines)"
-  (cd "$scratch" && build/dev/bin/kvtrace replay "$minimal" >/dev/null 2>&1)
+  echo "finding: $minimal ($(grep -vc '^#' "$tree/$minimal") lines)"
+  (cd "$tree" && build/dev/bin/kvtrace replay "$minimal" >/dev/null 2>&1)
   [ $? -eq 1 ] || fail "kvtrace replay on the mutant does not reproduce $minimal"
-  build/dev/bin/kvtrace replay "$scratch/$minimal" >/dev/null 2>&1 ||
+  build/dev/bin/kvtrace replay "$tree/$minimal" >/dev/null 2>&1 ||
     fail "$minimal also fails on the real code (not the planted bug)"
 fi
 for file in report.md report.json report.html; do
-  [ -s "$scratch/out/$file" ] || fail "out/$file missing"
+  [ -s "$tree/out/$file" ] || fail "out/$file missing"
 done
-grep -q '^\*\*Verdict: .*1 new finding' "$scratch/out/report.md" || fail "the report's verdict does not say 1 new finding"
+grep -q '^\*\*Verdict: .*1 new finding' "$tree/out/report.md" || fail "the report's verdict does not say 1 new finding"
 
 # 2. SIGTERM during the fuzz phase of a rerun on the same --out: the report is still written, the
 #    corpus kept, the finding known (resumed).
 echo "== rerun on the same --out, SIGTERM during the fuzz phase"
-corpus_before=$(ls "$scratch/out/corpus" | wc -l)
+corpus_before=$(ls "$tree/out/corpus" | wc -l)
 set -m
-(cd "$scratch" && exec tools/campaign --minutes "$minutes" --out out) >"$scratch/rerun.log" 2>&1 &
+(cd "$tree" && exec tools/campaign --minutes "$minutes" --out out) >"$scratch/rerun.log" 2>&1 &
 pid=$!
 set +m
 waited=0
@@ -58,15 +63,15 @@ wait "$pid"
 status=$?
 tail -8 "$scratch/rerun.log"
 [ "$status" -le 1 ] || fail "rerun exit $status"
-grep -q '^interrupted	yes' "$scratch/out/run.tsv" || fail "run.tsv does not say interrupted"
-grep -q '^known	' "$scratch/out/findings.tsv" || fail "the first run's finding is not marked known"
-corpus_after=$(ls "$scratch/out/corpus" | wc -l)
+grep -q '^interrupted	yes' "$tree/out/run.tsv" || fail "run.tsv does not say interrupted"
+grep -q '^known	' "$tree/out/findings.tsv" || fail "the first run's finding is not marked known"
+corpus_after=$(ls "$tree/out/corpus" | wc -l)
 [ "$corpus_after" -gt 0 ] || fail "the corpus is gone after SIGTERM"
 echo "corpus: $corpus_before files before the rerun, $corpus_after after"
-[ -s "$scratch/out/report.html" ] || fail "no report after SIGTERM"
-grep -q '^\*\*Verdict: .*Nothing new: 1 known finding still failing' "$scratch/out/report.md" ||
+[ -s "$tree/out/report.html" ] || fail "no report after SIGTERM"
+grep -q '^\*\*Verdict: .*Nothing new: 1 known finding still failing' "$tree/out/report.md" ||
   fail "the rerun's verdict does not say the finding is known and still failing"
-[ "$(grep -c . "$scratch/out/history.jsonl")" -eq 2 ] || fail "history.jsonl does not have both runs"
+[ "$(grep -c . "$tree/out/history.jsonl")" -eq 2 ] || fail "history.jsonl does not have both runs"
 
 [ "$failures" -eq 0 ] && echo "campaign_e2e: all checks passed ($mutant)"
 exit $((failures > 0))
