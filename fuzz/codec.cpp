@@ -11,6 +11,9 @@ constexpr uint8_t escape_byte = 0xFF;  // this config byte: a raw u16 follows (p
 // page_size and max_pages from one byte: 1..16 (every planted bug's minimal trace fits; the whole-
 // state checks cost in proportion to the pool), larger ones only through the escape.
 constexpr uint32_t small_value_count = 16;
+// A variant's 1-based index in the page_size byte's high nibble: 15 with page_size 16 would be the
+// escape byte.
+static_assert(std::size(variant_keys) < 15, "the fuzzer byte format names variants in a nibble");
 constexpr std::array<uint32_t, 4> head_dims = {2, 1, 3, 4};  // code 0 is the default shape
 // The extras byte (kvtrace 3): bits 0-3 a sliding window (code 0: none), bits 4-6 cpu_pages
 // (code 0: none, k: 2^(k-1)), bit 7 two KV groups (section 17): a full-attention group beside one
@@ -26,32 +29,69 @@ constexpr std::array<uint32_t, 15> boundary_counts = {
     1048577, 1048578, 4294967295u, 2147483648u, 255,  256,  257,  1000,
     1023,    1024,    1025,        4095,        4096, 4097, 65535};
 
-// 1..16 from one byte, or 1..65536 from an escaped raw u16.
-uint32_t decode_small(ByteReader& in) {
+// 1..16 from one byte's low nibble, or 1..65536 from an escaped raw u16. `high` gets the byte's
+// high nibble (0 after an escape): the page_size byte's names a variant, the max_pages byte's its
+// word.
+uint32_t decode_small(ByteReader& in, uint8_t& high) {
   const uint8_t code = in.byte();
-  if (code < escape_byte) return 1 + code % small_value_count;
-  return 1 + in.raw(2);
+  high = 0;
+  if (code == escape_byte) return 1 + in.raw(2);
+  high = code >> 4;
+  return 1 + code % small_value_count;
 }
 
-void encode_small(ByteWriter& out, uint32_t value) {
+void encode_small(ByteWriter& out, uint32_t value, uint8_t high) {
   if (value <= small_value_count) {
-    out.push_back(static_cast<uint8_t>(value - 1));
+    out.push_back(static_cast<uint8_t>((value - 1) | high << 4));
   } else {
     out.push_back(escape_byte);
     put_raw(out, value - 1, 2);
   }
 }
 
+// Variant `key_code - 1` of trace/variants.def at word `word` (section 14), when the config can
+// tell it apart and allows it; one variant per input, the others at their defaults.
+void decode_variant(Config& config, uint8_t key_code, uint8_t word) {
+  if (key_code == 0 || key_code > std::size(variant_keys)) return;
+  const VariantKey& variant = variant_keys[key_code - 1];
+  if (word == 0 || word >= variant.word_count()) return;
+  Config with = config;
+  with.*variant.field = word;
+  if (variant.matters_in(with) && !validate_config(with, UINT64_MAX)) config = with;
+}
+
+// The nibbles that name `config`'s one non-default variant ({0, 0}: none), or why the format
+// cannot hold its variants.
+std::variant<std::pair<uint8_t, uint8_t>, std::string> encode_variant(const Config& config) {
+  std::pair<uint8_t, uint8_t> nibbles{0, 0};
+  for (size_t i = 0; i < std::size(variant_keys); i++) {
+    const uint8_t word = config.*variant_keys[i].field;
+    if (word == 0) continue;
+    if (nibbles.first != 0) return std::string("the byte format holds one variant per trace");
+    if (!variant_keys[i].matters_in(config)) {
+      return std::string(variant_keys[i].key) + " means nothing without prefix_caching=on";
+    }
+    nibbles = {static_cast<uint8_t>(i + 1), word};
+  }
+  if (nibbles.first != 0 &&
+      (config.page_size > small_value_count || config.max_pages > small_value_count)) {
+    return std::string(
+        "the byte format holds a variant only with page_size and max_pages up to 16");
+  }
+  return nibbles;
+}
+
 Config decode_config(ByteReader& in) {
   Config config;
-  config.page_size = decode_small(in);
+  uint8_t variant_key = 0, variant_word = 0;
+  config.page_size = decode_small(in, variant_key);
   const uint8_t flags = in.byte();
   config.eviction = (flags & 1) ? Eviction::lru : Eviction::none;
   config.kv_heads = 1 + ((flags >> 1) & 3);
   config.head_dim = head_dims[(flags >> 3) & 3];
   config.layers = 1 + ((flags >> 5) & 3);
   config.prefix_caching = (flags & 0x80) != 0;
-  config.max_pages = decode_small(in);
+  config.max_pages = decode_small(in, variant_word);
   const uint8_t extras = in.byte();
   const uint32_t window = (extras & 15) == 0 ? 0 : windows[(extras & 15) - 1];
   if (extras & 0x80) {
@@ -63,6 +103,7 @@ Config decode_config(ByteReader& in) {
   const uint32_t cpu_code = (extras >> 4) & 7;
   config.cpu_pages = cpu_code == 0 ? 0 : 1u << (cpu_code - 1);
   bound_pool(config);
+  decode_variant(config, variant_key, variant_word);
   return config;
 }
 
@@ -102,13 +143,16 @@ std::variant<std::monostate, std::string> encode_config(ByteWriter& out, const C
   }
   const auto extras = encode_extras(config);
   if (const auto* why = std::get_if<std::string>(&extras)) return *why;
-  encode_small(out, config.page_size);
+  const auto variant = encode_variant(config);
+  if (const auto* why = std::get_if<std::string>(&variant)) return *why;
+  const auto [variant_key, variant_word] = std::get<std::pair<uint8_t, uint8_t>>(variant);
+  encode_small(out, config.page_size, variant_key);
   const auto head_dim_code = static_cast<uint32_t>(head_dim - head_dims.begin());
   const uint32_t flags = (config.eviction == Eviction::lru ? 1u : 0u) | (config.kv_heads - 1) << 1 |
                          head_dim_code << 3 | (config.layers - 1) << 5 |
                          (config.prefix_caching ? 0x80u : 0u);
   out.push_back(static_cast<uint8_t>(flags));
-  encode_small(out, config.max_pages);
+  encode_small(out, config.max_pages, variant_word);
   out.push_back(std::get<uint8_t>(extras));
   return std::monostate{};
 }

@@ -16,7 +16,8 @@ inline constexpr uint64_t fuzz_pool_bytes_max = 1ull << 20;
 inline constexpr uint32_t fuzz_op_count_max = 4096;
 
 // Layout (docs in fuzz/README.md):
-//   config: page_size byte, flags byte, max_pages byte (0xFF escapes to a raw u16 after it)
+//   config: page_size byte, flags byte, max_pages byte (0xFF escapes to a raw u16 after it),
+//           extras byte; the two size bytes' high nibbles name one variant and its word
 //   ops:    kind byte (trace/ops.def's kinds, each on a share of 0..255 by its weight), then the
 //           arguments the op's shape takes (fuzz/shape_codec.cpp).
 // Missing bytes read as zero, so every prefix of an input is an input.

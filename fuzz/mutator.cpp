@@ -62,8 +62,19 @@ void push_boundary(Rng& rng, Trace& trace) {
   }
 }
 
+// One variant of trace/variants.def at a random word, the others at their defaults (the byte
+// format holds one); none where the drawn word means nothing here or is not allowed.
+void change_variant(Rng& rng, kv::Config& config) {
+  for (const kv::VariantKey& variant : kv::variant_keys) config.*variant.field = 0;
+  const kv::VariantKey& variant = kv::variant_keys[below(rng, std::size(kv::variant_keys))];
+  kv::Config with = config;
+  with.*variant.field = static_cast<uint8_t>(below(rng, variant.word_count()));
+  if (config.page_size > 16 || config.max_pages > 16) return;  // the format's variant nibbles
+  if (variant.matters_in(with) && !kv::validate_config(with, UINT64_MAX)) config = with;
+}
+
 void change_config(Rng& rng, kv::Config& config) {
-  switch (below(rng, 5)) {
+  switch (below(rng, 6)) {
     case 0: {
       const uint32_t odd_sizes[] = {1, 2, 3, 5, 6, 7, 9, 12, 15, 17, 31, 33, 63};
       config.page_size =
@@ -88,11 +99,18 @@ void change_config(Rng& rng, kv::Config& config) {
       config.group_windows[1] = hybrid ? window : 0;
       break;
     }
-    default:
+    case 4:
       config.kv_heads = 1 + below(rng, 4);
       config.head_dim = 1 + below(rng, 4);
       config.layers = 1 + below(rng, 4);
       break;
+    default:
+      change_variant(rng, config);
+      break;
+  }
+  // A pool past the variant nibbles' reach (fuzz/codec.cpp) holds no variant.
+  if (config.page_size > 16 || config.max_pages > 16) {
+    for (const kv::VariantKey& variant : kv::variant_keys) config.*variant.field = 0;
   }
 }
 

@@ -119,6 +119,41 @@ TEST(FuzzCodec, WindowAndCpuPoolInTheExtrasByte) {
   EXPECT_NE(std::get<std::string>(encoded).find("cpu_pages"), std::string::npos);
 }
 
+// One semantic variant per input, named by the high nibbles of the page_size and max_pages bytes:
+// it round-trips, random bytes reach every word of every variant, and two variants are refused.
+TEST(FuzzCodec, OneVariantInTheSizeBytesHighNibbles) {
+  Trace trace;
+  trace.config.page_size = 2;
+  trace.config.max_pages = 4;
+  trace.config.prefix_caching = true;
+  trace.config.reuse_order = reuse_fifo;
+  auto encoded = fuzz::encode_trace(trace);
+  ASSERT_TRUE(std::holds_alternative<std::vector<uint8_t>>(encoded))
+      << std::get<std::string>(encoded);
+  EXPECT_EQ(fuzz::decode_bytes(std::get<std::vector<uint8_t>>(encoded)).config, trace.config);
+
+  trace.config.append_by_token = 1;
+  encoded = fuzz::encode_trace(trace);
+  ASSERT_TRUE(std::holds_alternative<std::string>(encoded));
+  EXPECT_EQ(std::get<std::string>(encoded), "the byte format holds one variant per trace");
+
+  std::set<std::pair<std::string, uint8_t>> seen;
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 20000; round++) {
+    const std::vector<uint8_t> bytes = {static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng()),
+                                        static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng())};
+    const Config config = fuzz::decode_bytes(bytes).config;
+    for (const VariantKey& variant : variant_keys) {
+      if (config.*variant.field) seen.insert({variant.key, config.*variant.field});
+    }
+  }
+  for (const VariantKey& variant : variant_keys) {
+    for (uint8_t word = 1; word < variant.word_count(); word++) {
+      EXPECT_TRUE(seen.count({variant.key, word})) << variant.key << "=" << variant.words[word];
+    }
+  }
+}
+
 TEST(FuzzCodec, PageBoundaryCountsFollowTheConfig) {
   // page_size=5 (code 4), max_pages=16 (code 15), no extras, then append 0 with count code 0xE1:
   // 2 pages - 1.
