@@ -24,11 +24,11 @@ kvcache::Config to_cache_config(const Config& config) {
             cache_config.group_windows.begin());
   cache_config.reuse_fifo = config.reuse_order == reuse_fifo;
   cache_config.decode_caching = config.decode_caching != 0;
-  cache_config.keep_duplicate_keys = config.keep_duplicate_keys == duplicate_kept;
-  cache_config.remap_duplicate_keys = config.keep_duplicate_keys == duplicate_remapped;
+  cache_config.keep_duplicate_keys = config.duplicate_keys == duplicate_kept;
+  cache_config.remap_duplicate_keys = config.duplicate_keys == duplicate_remapped;
   cache_config.hit_latest_duplicate = config.duplicate_hit == duplicate_hit_any;
-  cache_config.single_free_queue = config.single_free_queue != 0;
-  cache_config.skip_reserved_slots = config.skip_reserved_slots != 0;
+  cache_config.single_free_queue = config.free_queue != 0;
+  cache_config.skip_reserved_slots = config.reserved_slots != 0;
   return cache_config;
 }
 
@@ -110,7 +110,7 @@ Result HostBackend::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t 
   const uint64_t words_per_token = config_.words_per_token();
   generated_words(token_count, tick, entry);
   const std::span<const uint32_t> ids = generated_ids();
-  if (!config_.append_by_token || token_words_.empty()) {
+  if (!config_.append_atomicity || token_words_.empty()) {
     return to_result(cache_.append(seq, token_count, token_words_, tick, protected_ids, ids));
   }
   // append_atomicity=token (docs/semantics.md 14.1), the way a one-token-at-a-time engine API
@@ -297,7 +297,7 @@ std::vector<uint32_t> HostBackend::gather_token_words(SeqId seq, uint64_t first_
 // non-null entries: gathers from the page holding the first on, then drops the tokens before it.
 void HostBackend::gather_group_words(SeqId seq, uint32_t group, uint64_t first_token,
                                      uint64_t token_count, std::vector<uint32_t>& words) {
-  if (config_.skip_reserved_slots) return gather_packed_words(seq, first_token, token_count, words);
+  if (config_.reserved_slots) return gather_packed_words(seq, first_token, token_count, words);
   const uint64_t tokens = readable_tokens(seq, group);
   if (first_token >= tokens) return;
   const uint64_t end = first_token + std::min(token_count, tokens - first_token);

@@ -32,7 +32,7 @@ std::pair<SeqId, uint64_t> Model::first_holder(ModelPageId page) const {
 // with no choices: which of a key's pages is taken changes neither the hit H nor its keys.
 std::vector<Model::DuplicateHit> Model::duplicate_hits(const Op& op) const {
   std::vector<DuplicateHit> out;
-  if (config_.duplicate_hit != duplicate_hit_any || config_.keep_duplicate_keys != duplicate_kept)
+  if (config_.duplicate_hit != duplicate_hit_any || config_.duplicate_keys != duplicate_kept)
     return out;
   const auto found = sequences_.find(op.seq);
   std::optional<std::vector<TokenId>> ids;

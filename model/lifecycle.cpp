@@ -10,7 +10,7 @@ namespace kv {
 // "admit S P1:N1 ...": S waits with its prompt; no pages, nothing computed, never evicts (V-L1).
 Result Model::admit(SeqId seq, const std::vector<StepEntry>& segments, Tick tick) {
   const std::optional<std::vector<TokenId>> ids = prompt_token_ids(segments);
-  if (!ids || config_.skip_reserved_slots) return result_of(Status::invalid_argument);
+  if (!ids || config_.reserved_slots) return result_of(Status::invalid_argument);
   if (sequences_.count(seq)) return result_of(Status::sequence_exists);
   Sequence& sequence = sequences_[seq];
   sequence.pending_ids = *ids;
@@ -22,7 +22,7 @@ Result Model::admit(SeqId seq, const std::vector<StepEntry>& segments, Tick tick
 // "reserve S N": slots for S's next N tokens. need = max(0, ceil((n + reserved + N) / page_size) -
 // pages(S)), made room for as in section 6 with S protected; an absent S is created (V-L2).
 Result Model::reserve(SeqId seq, uint32_t token_count, Tick tick) {
-  if (token_count == 0 || token_count > append_token_count_max || config_.skip_reserved_slots) {
+  if (token_count == 0 || token_count > append_token_count_max || config_.reserved_slots) {
     return result_of(Status::invalid_argument);
   }
   const auto found = sequences_.find(seq);
@@ -79,7 +79,7 @@ Result Model::reserve_waiting(SeqId seq, uint32_t token_count, Tick tick) {
 // generated one, the blocks that became full registered (P9), n += N; then the reservation ends
 // and under rejected_slots=released the entries beyond ceil(n/page_size) are released (V-L5).
 Result Model::commit(SeqId seq, uint32_t token_count, Tick tick) {
-  if (token_count > append_token_count_max || config_.skip_reserved_slots) {
+  if (token_count > append_token_count_max || config_.reserved_slots) {
     return result_of(Status::invalid_argument);
   }
   const auto found = sequences_.find(seq);
@@ -133,7 +133,7 @@ Result Model::commit(SeqId seq, uint32_t token_count, Tick tick) {
 // queue, last block first; register_at=release registers first), its computed and pending ids
 // become its pending ids, n and the reservation drop to 0, and S waits (V-L6). Does not use S.
 Result Model::preempt(SeqId seq) {
-  if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);
+  if (config_.reserved_slots) return result_of(Status::invalid_argument);
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return result_of(Status::unknown_sequence);
   Sequence& sequence = found->second;
@@ -154,7 +154,7 @@ Result Model::preempt(SeqId seq) {
 // released as by `free`; S keeps n and its ids. Does not use S. With a sliding window only the
 // non-null entries are copied, and the null ones stay (V-W6).
 Result Model::swap_out(SeqId seq) {
-  if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);
+  if (config_.reserved_slots) return result_of(Status::invalid_argument);
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return result_of(Status::unknown_sequence);
   Sequence& sequence = found->second;
@@ -174,7 +174,7 @@ Result Model::swap_out(SeqId seq) {
 // "swap_in S" (V-S3): need = ceil(n/page_size), made room for with S protected; new pages with
 // S's values as they were (unregistered), its CPU pages freed. Uses S. Null entries stay (V-W6).
 Result Model::swap_in(SeqId seq, Tick tick) {
-  if (config_.skip_reserved_slots) return result_of(Status::invalid_argument);
+  if (config_.reserved_slots) return result_of(Status::invalid_argument);
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return result_of(Status::unknown_sequence);
   if (!found->second.swapped) return result_of(Status::invalid_argument);

@@ -8,7 +8,7 @@
 namespace kv {
 
 Model::Model(const Config& config) : config_(config) {
-  if (config_.single_free_queue) free_queue_.push_back({std::nullopt, config_.max_pages});
+  if (config_.free_queue) free_queue_.push_back({std::nullopt, config_.max_pages});
 }
 
 uint64_t Model::pages_for_tokens(uint64_t token_count) const {
@@ -68,7 +68,7 @@ uint64_t Model::used_pages() const {
 ModelPageId Model::new_page() {
   const uint64_t unregistered_free = free_pages() - cached_queue_.size();
   std::optional<ModelPageId> reused;  // a cached page whose key and physical page go (P13)
-  if (config_.single_free_queue) {
+  if (config_.free_queue) {
     // "A new page is the head of the queue, registered or not" (V-F2).
     QueueItem& head = free_queue_.front();
     if (head.page) {
@@ -98,11 +98,11 @@ void Model::release(ModelPageId page) {
   if (pages_.at(page).refcount > 0) return;
   if (pages_.at(page).key) {
     cached_queue_.push_back(page);
-    if (config_.single_free_queue) free_queue_.push_back({page, 0});
+    if (config_.free_queue) free_queue_.push_back({page, 0});
   } else {
     release_slot(pages_.at(page).slot);
     pages_.erase(page);
-    if (!config_.single_free_queue) return;
+    if (!config_.free_queue) return;
     if (free_queue_.empty() || free_queue_.back().page) free_queue_.push_back({std::nullopt, 0});
     free_queue_.back().unregistered_count++;
   }
@@ -155,8 +155,8 @@ void Model::register_blocks(Sequence& sequence, uint64_t first_block, uint64_t e
               {sequence.token_ids.begin(), sequence.token_ids.begin() + static_cast<int64_t>(end)}};
       const ModelPageId page = sequence.tables[g][block];
       if (page == null_page || pages_.at(page).key) continue;  // a null entry has no page (V-W2)
-      if (registered_.count(key) && config_.keep_duplicate_keys != duplicate_kept) {
-        if (config_.keep_duplicate_keys == duplicate_remapped && !config_.register_at) {
+      if (registered_.count(key) && config_.duplicate_keys != duplicate_kept) {
+        if (config_.duplicate_keys == duplicate_remapped && !config_.register_at) {
           remap(sequence.tables[g][block], registered_.at(key).front());
         }
         continue;
@@ -244,7 +244,7 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
       found != sequences_.end() && (found->second.in_flight() || found->second.swapped)) {
     return result_of(Status::invalid_argument);
   }
-  if (!config_.append_by_token)
+  if (!config_.append_atomicity)
     return append_tokens(seq, token_count, tick, entry, protected_ids, 0);
   // append_atomicity=token (section 14.1): N one-token appends, stopping at the first failure;
   // what the earlier ones did stays done.
@@ -260,7 +260,7 @@ Result Model::append(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
 // The whole append of `token_count` tokens, whose first has offset `first_offset` in its op.
 Result Model::append_tokens(SeqId seq, uint32_t token_count, Tick tick, uint32_t entry,
                             const std::vector<SeqId>& protected_ids, uint32_t first_offset) {
-  if (config_.skip_reserved_slots) {
+  if (config_.reserved_slots) {
     return append_to_last_page(seq, token_count, tick, entry, protected_ids, first_offset);
   }
   const auto found = sequences_.find(seq);
@@ -329,7 +329,7 @@ void Model::write_token(Sequence& sequence, uint64_t token, uint64_t value) {
 }
 
 std::pair<uint64_t, uint64_t> Model::place(const Sequence& sequence, uint64_t token) const {
-  if (config_.skip_reserved_slots) return sequence.places[token];
+  if (config_.reserved_slots) return sequence.places[token];
   return {token / config_.page_size, token % config_.page_size};
 }
 
@@ -392,7 +392,7 @@ Result Model::fork(SeqId src, SeqId dst, Tick tick) {
   Sequence copy;
   copy.token_count = source.token_count;
   copy.token_ids = source.token_ids;
-  for (uint32_t g = 0; g < groups() && !config_.skip_reserved_slots; g++) {  // every table (V-G1)
+  for (uint32_t g = 0; g < groups() && !config_.reserved_slots; g++) {  // every table (V-G1)
     for (uint64_t i = 0; i < pages_for_tokens(source.token_count); i++) {
       const ModelPageId page = source.tables[g][i];
       copy.tables[g].push_back(page);
@@ -426,7 +426,7 @@ Result Model::truncate(SeqId seq, uint32_t token_count, Tick tick) {
   sequence.token_ids.resize(token_count);
   // Under reserved_slots=skipped: keep the entries through the one holding token N-1 (V-R4).
   uint64_t kept = pages_for_tokens(token_count);
-  if (config_.skip_reserved_slots) {
+  if (config_.reserved_slots) {
     kept = token_count == 0 ? 0 : sequence.places[token_count - 1].first + 1;
     sequence.places.resize(token_count);
   }
@@ -541,7 +541,7 @@ Result Model::prefill(SeqId seq, const std::vector<StepEntry>& segments, Tick ti
     write_token(sequence, token, values[token]);  // new pages: nothing to unregister
   }
   sequence.token_ids = *ids;
-  for (uint64_t token = 0; token < n && config_.skip_reserved_slots; token++) {
+  for (uint64_t token = 0; token < n && config_.reserved_slots; token++) {
     sequence.places.emplace_back(token / config_.page_size, token % config_.page_size);
   }
   sequence.token_count = n;
@@ -759,7 +759,7 @@ std::vector<std::string> Model::audit() const {
       }
     }
     const bool placed =
-        sequence.places.size() == (config_.skip_reserved_slots ? sequence.token_count : 0) &&
+        sequence.places.size() == (config_.reserved_slots ? sequence.token_count : 0) &&
         std::all_of(sequence.places.begin(), sequence.places.end(),
                     [&, entries = entry_count(sequence)](const auto& place) {
                       return place.first < entries && place.second < config_.page_size;
@@ -839,7 +839,7 @@ void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
   }
   uint64_t page_count = 0;
   for (const auto& [key, ids] : registered_) {
-    if (ids.size() > 1 && config_.keep_duplicate_keys != duplicate_kept) {
+    if (ids.size() > 1 && config_.duplicate_keys != duplicate_kept) {
       problems.push_back("model: a key is registered to " + std::to_string(ids.size()) +
                          " pages under duplicate_keys=refused");
     }
@@ -869,7 +869,7 @@ void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
 // free_queue=single: the queue holds every free page once, its registered ones in the order of
 // cached_queue_.
 void Model::audit_free_queue(std::vector<std::string>& problems) const {
-  if (!config_.single_free_queue) {
+  if (!config_.free_queue) {
     if (!free_queue_.empty()) problems.push_back("model: free_queue_ used under free_queue=split");
     return;
   }

@@ -26,13 +26,13 @@ TEST(Capabilities, RestrictingToABackendDropsVariantsItLacks) {
   trace.config.page_size = 2;
   trace.config.max_pages = 4;
   trace.config.prefix_caching = true;
-  trace.config.single_free_queue = true;
+  trace.config.free_queue = true;
   trace.config.rejected_slots = true;
   trace.config.sliding_window = 5;
   Capabilities split_only = Capabilities::all();
-  split_only.either_variants.single_free_queue = 1;  // the default word alone
+  split_only.either_variants.free_queue = 1;  // the default word alone
   const Trace restricted = restrict_to(trace, split_only);
-  EXPECT_FALSE(restricted.config.single_free_queue);
+  EXPECT_FALSE(restricted.config.free_queue);
   EXPECT_TRUE(restricted.config.rejected_slots);
   EXPECT_EQ(restricted.config.sliding_window, 5u);
   EXPECT_FALSE(config_outside(restricted.config, split_only));
@@ -76,7 +76,7 @@ TEST(Capabilities, ConfigLineDeclaresVariantsForEveryGeneratedTrace) {
   const Capabilities caps = profile({"config append_atomicity=token decode_caching=on"});
   for (uint64_t seed = 1; seed <= 10; seed++) {
     const Trace trace = generate_trace_within(seed, 50, caps, Profile::mixed);
-    EXPECT_TRUE(trace.config.append_by_token) << "seed " << seed;
+    EXPECT_TRUE(trace.config.append_atomicity) << "seed " << seed;
     EXPECT_TRUE(trace.config.decode_caching) << "seed " << seed;
     EXPECT_FALSE(trace_outside(trace, caps, "test"));
   }
@@ -95,14 +95,14 @@ TEST(Capabilities, InTreeBackendsTakeEveryVariantAProfileLackingOneRefusesIt) {
   Config config;
   config.page_size = 4;
   config.max_pages = 4;
-  config.append_by_token = true;
+  config.append_atomicity = true;
   EXPECT_FALSE(config_outside(config, Capabilities::all()));
-  config.single_free_queue = true;
+  config.free_queue = true;
   config.prefix_caching = true;
-  config.keep_duplicate_keys = duplicate_remapped;
+  config.duplicate_keys = duplicate_remapped;
   EXPECT_FALSE(config_outside(config, Capabilities::all()));
   Capabilities lacking = Capabilities::all();
-  lacking.either_variants.single_free_queue = 1;  // the default word alone
+  lacking.either_variants.free_queue = 1;  // the default word alone
   const auto why = config_outside(config, lacking);
   ASSERT_TRUE(why);
   EXPECT_EQ(*why, "free_queue=single but its profile runs under free_queue=split");
@@ -125,7 +125,7 @@ TEST(Capabilities, CachingVariantsMatterOnlyUnderPrefixCaching) {
   EXPECT_FALSE(config_outside(config, caps));
   adopt_unneeded_variants(config, caps);
   EXPECT_TRUE(config.decode_caching);
-  EXPECT_TRUE(config.keep_duplicate_keys);
+  EXPECT_TRUE(config.duplicate_keys);
   Config cached = four_pages_of_four(true);
   const auto why = config_outside(cached, caps);
   ASSERT_TRUE(why);
@@ -137,7 +137,7 @@ TEST(Capabilities, CachingVariantsMatterOnlyUnderPrefixCaching) {
   Config plain = four_pages_of_four(false);
   EXPECT_TRUE(config_outside(plain, token));
   adopt_unneeded_variants(plain, token);
-  EXPECT_FALSE(plain.append_by_token);
+  EXPECT_FALSE(plain.append_atomicity);
 }
 
 TEST(Capabilities, BadCountAndConfigLinesSayWhatIsExpected) {

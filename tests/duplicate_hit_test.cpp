@@ -104,9 +104,9 @@ TEST(DuplicateHit, HostBackendAgreesOnGeneratedTraces) {
   EXPECT_TRUE(example_report.ok()) << format_divergence(*example_report.divergence);
   Capabilities caps = Capabilities::all();
   caps.variants.duplicate_hit = duplicate_hit_any;
-  caps.variants.keep_duplicate_keys = duplicate_kept;
+  caps.variants.duplicate_keys = duplicate_kept;
   caps.either_variants.duplicate_hit = 0;
-  caps.either_variants.keep_duplicate_keys = 0;
+  caps.either_variants.duplicate_keys = 0;
   uint32_t differing = 0;
   for (uint64_t seed = 1; seed <= 60; seed++) {
     Trace trace = generate_trace_within(seed, 150, caps, Profile::prefix);

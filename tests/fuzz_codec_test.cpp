@@ -132,7 +132,7 @@ TEST(FuzzCodec, OneVariantInTheSizeBytesHighNibbles) {
       << std::get<std::string>(encoded);
   EXPECT_EQ(fuzz::decode_bytes(std::get<std::vector<uint8_t>>(encoded)).config, trace.config);
 
-  trace.config.append_by_token = 1;
+  trace.config.append_atomicity = 1;
   encoded = fuzz::encode_trace(trace);
   ASSERT_TRUE(std::holds_alternative<std::string>(encoded));
   EXPECT_EQ(std::get<std::string>(encoded), "the byte format holds one variant per trace");

@@ -84,7 +84,7 @@ TEST(GroupsBackend, TablesAndGathersFollowTheContract) {
 // group.
 TEST(GroupsBackend, TokenByTokenAppendsWriteEveryGroup) {
   Config config = groups_config(2, 12, {0, 0, 3});
-  config.append_by_token = true;
+  config.append_atomicity = true;
   for (const std::string name : {"host", "hip-emu"}) {
     const auto backend = make_backend(name, config);
     ASSERT_EQ(apply(*backend, "append 1 5", 0), single(result_of(Status::ok))) << name;

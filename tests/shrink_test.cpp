@@ -136,7 +136,7 @@ TEST(ShrinkPass, DropsVariantsTheFailureDoesNotNeed) {
       });
   EXPECT_EQ(result.trace.config.reuse_order, reuse_any) << format_trace(result.trace);
   EXPECT_EQ(result.trace.config.boundary_block, 0) << format_trace(result.trace);
-  EXPECT_EQ(result.trace.config.append_by_token, 0) << format_trace(result.trace);
+  EXPECT_EQ(result.trace.config.append_atomicity, 0) << format_trace(result.trace);
   const ShrinkResult needed = shrink_with_trigger(
       "kvtrace 3\nconfig page_size=1 max_pages=4 reuse_order=fifo\nalloc 1\nfree 1\nalloc 2\n",
       [](const Op& op, const Backend& backend) {

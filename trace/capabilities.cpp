@@ -202,15 +202,15 @@ Capabilities Capabilities::all() {
   // The variants impl/ implements, every word (kvcache::Config's flags; append_atomicity=token in
   // backends/host_backend.cpp, one append per token; reuse_order and free_queue=single in
   // impl/page_pool.hpp).
-  caps.either_variants.append_by_token = all_words;
+  caps.either_variants.append_atomicity = all_words;
   caps.either_variants.rejected_slots = all_words;
   caps.either_variants.boundary_block = all_words;
   caps.either_variants.register_at = all_words;
   caps.either_variants.reuse_order = all_words;
   caps.either_variants.decode_caching = all_words;
-  caps.either_variants.skip_reserved_slots = all_words;
-  caps.either_variants.single_free_queue = all_words;
-  caps.either_variants.keep_duplicate_keys = all_words;
+  caps.either_variants.reserved_slots = all_words;
+  caps.either_variants.free_queue = all_words;
+  caps.either_variants.duplicate_keys = all_words;
   caps.either_variants.duplicate_hit = all_words;  // any: kvcache::Config::hit_latest_duplicate
   return caps;
 }
@@ -473,7 +473,7 @@ Trace generate_trace_within(uint64_t seed, uint32_t op_count, const Capabilities
 // V-G0 after the clamp: no lone group, windows in the profile's range, nothing beside groups that
 // V-G0 forbids.
 void fit_groups(Config& config, const Capabilities& caps) {
-  if (config.skip_reserved_slots) config.group_count = 0;
+  if (config.reserved_slots) config.group_count = 0;
   if (config.group_count == 1) config.group_count = 2;  // a profile's MIN of 1
   for (uint32_t g = 0; g < kv_groups_max; g++) {
     uint32_t& w = config.group_windows[g];
@@ -501,12 +501,12 @@ void fit_config(Config& config, const Capabilities& caps) {
     if (!caps.implements(variant, config.*variant.field) || !(config.*variant.field))
       config.*variant.field = caps.variants.*variant.field;
   }
-  if (config.skip_reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
-  if (config.skip_reserved_slots) config.sliding_window = 0;      // V-W0
+  if (config.reserved_slots) config.prefix_caching = false;  // section 14.2, V-R5
+  if (config.reserved_slots) config.sliding_window = 0;      // V-W0
   // V-O3: the single queue is first in, first out; a profile's own lifo keeps the split queues.
-  if (config.reuse_order == reuse_lifo && config.single_free_queue && config.prefix_caching) {
+  if (config.reuse_order == reuse_lifo && config.free_queue && config.prefix_caching) {
     if (caps.variants.reuse_order == reuse_lifo) {
-      config.single_free_queue = 0;
+      config.free_queue = 0;
     } else {
       config.reuse_order = reuse_fifo;
     }

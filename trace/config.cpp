@@ -51,7 +51,7 @@ std::optional<std::string> validate_groups(const Config& config) {
         "kv_groups cannot be combined with sliding_window (give each group its window in "
         "kv_groups, docs/semantics.md V-G0)");
   }
-  if (config.skip_reserved_slots) {
+  if (config.reserved_slots) {
     return std::string(
         "reserved_slots=skipped cannot be combined with kv_groups (docs/semantics.md V-G0)");
   }
@@ -98,17 +98,17 @@ std::optional<std::string> validate_config(const Config& config, uint64_t memory
         "V-W0)");
   }
   if (auto message = validate_groups(config)) return message;
-  if (config.skip_reserved_slots && config.sliding_window > 0) {
+  if (config.reserved_slots && config.sliding_window > 0) {
     return std::string(
         "reserved_slots=skipped cannot be combined with sliding_window (docs/semantics.md V-W0: "
         "skipped slots are not in block order)");
   }
-  if (config.skip_reserved_slots && config.prefix_caching) {
+  if (config.reserved_slots && config.prefix_caching) {
     return std::string(
         "reserved_slots=skipped cannot be combined with prefix_caching=on (docs/semantics.md "
         "section 14: blocks are positions, and skipped slots break them)");
   }
-  if (config.reuse_order == reuse_lifo && config.single_free_queue && config.prefix_caching) {
+  if (config.reuse_order == reuse_lifo && config.free_queue && config.prefix_caching) {
     return std::string(
         "reuse_order=lifo cannot be combined with free_queue=single and prefix_caching=on "
         "(docs/semantics.md V-O3: the single queue hands out its head, the first page released)");

@@ -111,13 +111,13 @@ Config draw_config(Source& source, const Regime& regime) {
   config.prefix_caching = source.coin(ranges.caching_per_mille);
   // Drawn only where a row asks, so the other rows' draws stay as they were.
   for (const VariantKey& variant : variant_keys) {
-    if (ranges.variant_per_mille == 0 || variant.field == &Config::skip_reserved_slots) continue;
+    if (ranges.variant_per_mille == 0 || variant.field == &Config::reserved_slots) continue;
     if (!source.coin(ranges.variant_per_mille)) continue;
     config.*variant.field = static_cast<uint8_t>(
         variant.word_count() == 2 ? 1 : source.in_range(1, variant.word_count() - 1));
   }
   // V-O3: the single queue is first in, first out.
-  if (config.single_free_queue && config.prefix_caching && config.reuse_order == reuse_lifo) {
+  if (config.free_queue && config.prefix_caching && config.reuse_order == reuse_lifo) {
     config.reuse_order = reuse_fifo;
   }
   if (!ranges.cpu_pages.empty()) config.cpu_pages = source.draw(ranges.cpu_pages);
