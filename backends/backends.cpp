@@ -166,4 +166,8 @@ RunReport run_trace_isolated(const Trace& trace,
       audit_mode, options);
 }
 
+BackendFactory backends_by_name(std::vector<std::string> names) {
+  return [names = std::move(names)](const Config& config) { return make_backends(names, config); };
+}
+
 }  // namespace kv

@@ -37,6 +37,8 @@ std::unique_ptr<Backend> make_backend(std::string_view name, const Config& confi
 // Fresh backends by name; "all" expands to every backend of this build. Names must be known.
 std::vector<std::unique_ptr<Backend>> make_backends(const std::vector<std::string>& names,
                                                     const Config& config);
+// A factory of fresh backends by name, for each replay (the shrinker's, an isolated child's).
+BackendFactory backends_by_name(std::vector<std::string> names);
 
 // Runs against freshly made backends (by name; "all" = every backend this build has).
 RunReport run_trace(const Trace& trace, const std::vector<std::string>& backend_names_to_run,

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <map>
 
-#include "backends/backends.hpp"
 #include "model/model.hpp"
 #include "shrink/rebuild_prefix.hpp"
 
@@ -374,14 +373,6 @@ Trace renumber(const Trace& trace) {
 }
 
 }  // namespace
-
-BackendFactory backends_by_name(std::vector<std::string> names) {
-  return [names = std::move(names)](const Config& config) { return make_backends(names, config); };
-}
-
-ShrinkOptions shrink_options_for(const std::string& backend, AuditMode audit) {
-  return ShrinkOptions{backends_by_name({backend}), audit, isolation_helps({backend})};
-}
 
 RunReport shrink_replay(const Trace& trace, const ShrinkOptions& options) {
   if (options.isolate) {

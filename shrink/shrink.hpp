@@ -16,11 +16,8 @@ namespace kv {
 
 inline constexpr uint32_t shrink_run_count_max = 50000;
 
-// Backends by name ("all" = every backend of this build), fresh for each replay.
-BackendFactory backends_by_name(std::vector<std::string> names);
-
 struct ShrinkOptions {
-  BackendFactory make_backends = backends_by_name({"all"});
+  BackendFactory make_backends;  // fresh backends for each replay (required)
   AuditMode audit = AuditMode::every;
   // Each replay in a child process (runner/isolate.hpp), so a candidate that crashes the backend
   // cannot end the shrink, and a crash can be shrunk keeping its signature.
@@ -41,10 +38,6 @@ struct ShrinkResult {
   uint32_t run_count = 0;  // traces replayed while shrinking
   bool cut_short = false;  // the deadline or shrink_run_count_max stopped it before a fixpoint
 };
-
-// The options for backend `backend` (a --backend value): fresh backends per replay, isolated when
-// a child process protects the caller from it (runner/isolate.hpp).
-ShrinkOptions shrink_options_for(const std::string& backend, AuditMode audit);
 
 // One replay of `trace` as the shrinker does it (isolated when options.isolate).
 RunReport shrink_replay(const Trace& trace, const ShrinkOptions& options);

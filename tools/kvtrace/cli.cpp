@@ -250,4 +250,8 @@ std::string artifact_stem(const std::string& path) {
   return stem.empty() ? "trace" : stem;
 }
 
+ShrinkOptions shrink_options_for(const std::string& backend, AuditMode audit) {
+  return ShrinkOptions{backends_by_name({backend}), audit, isolation_helps({backend})};
+}
+
 }  // namespace kv::cli

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runner/runner.hpp"
+#include "shrink/shrink.hpp"
 #include "trace/capabilities.hpp"
 #include "trace/gen.hpp"
 #include "trace/trace.hpp"
@@ -98,5 +99,9 @@ Finding write_finding(const std::string& dir, const std::string& stem, const Tra
 
 // The stem of an artifact name without the suffixes kvtrace adds (-tickN, -HASH, .min).
 std::string artifact_stem(const std::string& path);
+
+// The shrinker's options for a --backend value: fresh backends per replay, isolated when a child
+// process protects kvtrace from the backend (runner/isolate.hpp).
+ShrinkOptions shrink_options_for(const std::string& backend, AuditMode audit);
 
 }  // namespace kv::cli
