@@ -54,10 +54,7 @@ void encode_small(ByteWriter& out, uint32_t value, uint8_t high) {
 void decode_variant(Config& config, uint8_t key_code, uint8_t word) {
   if (key_code == 0 || key_code > std::size(variant_keys)) return;
   const VariantKey& variant = variant_keys[key_code - 1];
-  if (word == 0 || word >= variant.word_count()) return;
-  Config with = config;
-  with.*variant.field = word;
-  if (variant.matters_in(with) && !validate_config(with, UINT64_MAX)) config = with;
+  if (word < variant.word_count()) set_one_variant(config, variant, word);
 }
 
 // The nibbles that name `config`'s one non-default variant ({0, 0}: none), or why the format
@@ -189,6 +186,14 @@ OpKind decode_kind(uint8_t byte) {
 
 uint8_t encode_kind(OpKind kind) {
   return kind_table().byte_of_kind[static_cast<size_t>(kind)];
+}
+
+void set_one_variant(Config& config, const VariantKey& variant, uint8_t word) {
+  for (const VariantKey& each : variant_keys) config.*each.field = 0;
+  if (config.page_size > small_value_count || config.max_pages > small_value_count) return;
+  Config with = config;
+  with.*variant.field = word;
+  if (variant.matters_in(with) && !validate_config(with, UINT64_MAX)) config = with;
 }
 
 void bound_pool(Config& config) {

@@ -32,6 +32,11 @@ std::variant<std::vector<uint8_t>, std::string> encode_trace(const Trace& trace)
 OpKind decode_kind(uint8_t byte);
 uint8_t encode_kind(OpKind kind);
 
+// The byte format's one variant (section 14): every variant back to its default word, then
+// `variant` at `word` where the config can tell it apart and allows it; none past the size bytes'
+// nibbles (page_size or max_pages over 16).
+void set_one_variant(Config& config, const VariantKey& variant, uint8_t word);
+
 // Keeps a config's pool within fuzz_pool_bytes_max and max_pages <= 65536: first fewer tokens per
 // page, then fewer pages.
 void bound_pool(Config& config);

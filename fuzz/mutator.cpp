@@ -65,12 +65,9 @@ void push_boundary(Rng& rng, Trace& trace) {
 // One variant of trace/variants.def at a random word, the others at their defaults (the byte
 // format holds one); none where the drawn word means nothing here or is not allowed.
 void change_variant(Rng& rng, kv::Config& config) {
-  for (const kv::VariantKey& variant : kv::variant_keys) config.*variant.field = 0;
   const kv::VariantKey& variant = kv::variant_keys[below(rng, std::size(kv::variant_keys))];
-  kv::Config with = config;
-  with.*variant.field = static_cast<uint8_t>(below(rng, variant.word_count()));
-  if (config.page_size > 16 || config.max_pages > 16) return;  // the format's variant nibbles
-  if (variant.matters_in(with) && !kv::validate_config(with, UINT64_MAX)) config = with;
+  kv::fuzz::set_one_variant(config, variant,
+                            static_cast<uint8_t>(below(rng, variant.word_count())));
 }
 
 void change_config(Rng& rng, kv::Config& config) {
@@ -108,9 +105,10 @@ void change_config(Rng& rng, kv::Config& config) {
       change_variant(rng, config);
       break;
   }
-  // A pool past the variant nibbles' reach (fuzz/codec.cpp) holds no variant.
-  if (config.page_size > 16 || config.max_pages > 16) {
-    for (const kv::VariantKey& variant : kv::variant_keys) config.*variant.field = 0;
+  // A pool past the variant nibbles' reach holds no variant: keep the one it had, or none.
+  for (const kv::VariantKey& variant : kv::variant_keys) {
+    if (config.*variant.field)
+      return kv::fuzz::set_one_variant(config, variant, config.*variant.field);
   }
 }
 
