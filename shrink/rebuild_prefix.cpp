@@ -90,4 +90,26 @@ std::optional<std::vector<TraceLine>> rebuild_prefix(const Trace& trace, size_t 
   return out;
 }
 
+std::vector<std::vector<TraceLine>> merge_prefix(const Trace& trace, size_t prefix_length) {
+  prefix_length = std::min(prefix_length, trace.lines.size());
+  if (prefix_length < 2) return {};
+  Model model(trace.config);
+  for (size_t tick = 0; tick < prefix_length; tick++) model.apply(trace.lines[tick].op, tick);
+  const uint64_t total = model.stats().token_count;
+  if (total == 0 || total > append_token_count_max || total > prefill_token_count_max) return {};
+  SeqId seq = 1;
+  if (prefix_length < trace.lines.size()) {
+    const std::vector<SeqId> named = op_sequences(trace.lines[prefix_length].op);
+    if (!named.empty()) seq = named.front();
+  }
+  std::vector<std::vector<TraceLine>> merged;
+  merged.push_back({line_of(OpKind::append, seq, uint32_t(total))});
+  if (trace.config.prefix_caching) {
+    TraceLine prefill = line_of(OpKind::prefill, seq);
+    prefill.op.entries.push_back(StepEntry{0, uint32_t(total)});
+    merged.push_back({prefill});
+  }
+  return merged;
+}
+
 }  // namespace kv

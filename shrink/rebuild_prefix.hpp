@@ -22,4 +22,11 @@ inline constexpr size_t rebuilt_prefix_op_count_max = 4096;
 std::optional<std::vector<TraceLine>> rebuild_prefix(const Trace& trace, size_t prefix_length,
                                                      bool share_pages);
 
+// One-op prefixes that put every token the first `prefix_length` ops left (in all sequences
+// together) into the one sequence the next op names (1 if it names none): `append S total`, and
+// with prefix caching `prefill S 0:total` too, whose blocks all register. For failures that need
+// a large state but not its shape (an index that grows past a size, a pool near full): the
+// sequences' own rebuild needs one op each. Empty when prefix_length < 2 or nothing is left.
+std::vector<std::vector<TraceLine>> merge_prefix(const Trace& trace, size_t prefix_length);
+
 }  // namespace kv

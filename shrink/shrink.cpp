@@ -57,28 +57,38 @@ class Shrinker {
   }
 
   // Prefix replacement: the first k ops give way to fewer ops that rebuild the state they left
-  // (shrink/rebuild_prefix.hpp), for every k from the whole trace down.
+  // (shrink/rebuild_prefix.hpp), for every k from the whole trace down; failing that, to one op
+  // holding all their tokens in one sequence.
   bool replace_prefixes(Trace& trace) {
     bool progress = false;
     for (size_t length = trace.lines.size(); length >= 2; length--) {
-      const auto shared = rebuild_prefix(trace, length, true);
-      const auto unshared = rebuild_prefix(trace, length, false);
-      // Appends instead of forks only when that is shorter (it loses the sharing).
-      for (const auto* rebuilt : {&shared, &unshared}) {
-        if (!*rebuilt || (*rebuilt)->size() >= length) continue;
-        if (rebuilt == &unshared && shared && shared->size() <= unshared->size()) continue;
+      for (const std::vector<TraceLine>& rebuilt : prefix_candidates(trace, length)) {
         Trace candidate = trace;
         candidate.lines.erase(candidate.lines.begin(),
                               candidate.lines.begin() + static_cast<ptrdiff_t>(length));
-        candidate.lines.insert(candidate.lines.begin(), (*rebuilt)->begin(), (*rebuilt)->end());
+        candidate.lines.insert(candidate.lines.begin(), rebuilt.begin(), rebuilt.end());
         if (!keeps_expectation(candidate) || !fails_same(candidate)) continue;
-        length = std::min(length, (*rebuilt)->size() + 1);
+        length = std::min(length, rebuilt.size() + 1);
         trace = std::move(candidate);
         progress = true;
         break;
       }
     }
     return progress;
+  }
+
+  // What replace_prefixes tries for the first `length` ops, each shorter than them, in order.
+  static std::vector<std::vector<TraceLine>> prefix_candidates(const Trace& trace, size_t length) {
+    std::vector<std::vector<TraceLine>> candidates;
+    auto shared = rebuild_prefix(trace, length, true);
+    auto unshared = rebuild_prefix(trace, length, false);
+    // Appends instead of forks only when that is shorter (it loses the sharing).
+    if (shared && shared->size() < length) candidates.push_back(std::move(*shared));
+    if (unshared && unshared->size() < length &&
+        (candidates.empty() || unshared->size() < candidates.front().size()))
+      candidates.push_back(std::move(*unshared));
+    for (auto& merged : merge_prefix(trace, length)) candidates.push_back(std::move(merged));
+    return candidates;
   }
 
   // Tries each variant an edit offers; keeps the first that still fails the same way.

@@ -209,6 +209,36 @@ TEST(ShrinkPass, PrefixReplacementKeepsSharing) {
   EXPECT_EQ(format_op(result.trace.lines[1].op), "fork 1 2");
 }
 
+// Known minimum: `append 1 12`. The failure needs 12 tokens in the cache whichever sequences hold
+// them; every append is needed and each sequence's own rebuild is one op, so only merging all of
+// them into one sequence gets below 3 ops.
+TEST(ShrinkPass, MergesThePrefixIntoOneSequence) {
+  const ShrinkResult result = shrink_with_trigger(
+      "kvtrace 1\nconfig page_size=4 max_pages=16\nappend 1 4\nappend 2 4\nappend 3 4\n",
+      [](const Op& op, const Backend& backend) {
+        return op.kind == OpKind::append && backend.stats().token_count >= 12;
+      });
+  ASSERT_EQ(result.trace.lines.size(), 1u) << format_trace(result.trace);
+  EXPECT_EQ(format_op(result.trace.lines[0].op), "append 1 12");
+}
+
+// The same under prefix caching, where the failure needs registered blocks: only a merged
+// prefill (not a merged append, whose generated tokens never register) keeps it.
+TEST(ShrinkPass, MergesAPrefixCachingPrefixIntoOnePrefill) {
+  const ShrinkResult result = shrink_with_trigger(
+      "kvtrace 2\nconfig page_size=2 max_pages=16 prefix_caching=on\nprefill 1 1:4\n"
+      "prefill 2 2:4\nprefill 3 3:2\nappend 3 1\n",
+      [](const Op&, const Backend& backend) {
+        const auto cache = backend.prefix_cache();
+        return cache && cache->registered.size() >= 5;
+      });
+  ASSERT_EQ(result.trace.lines.size(), 1u) << format_trace(result.trace);
+  const Op& op = result.trace.lines[0].op;  // renumbering may pick another stream
+  EXPECT_EQ(op.kind, OpKind::prefill) << format_op(op);
+  ASSERT_EQ(op.entries.size(), 1u) << format_op(op);
+  EXPECT_EQ(op.entries[0].token_count, 10u) << format_op(op);
+}
+
 TEST(Shrink, PassingTraceHasNothingToShrink) {
   ShrinkOptions options{planted(PlantedBackend::Fault::none), AuditMode::every};
   EXPECT_FALSE(shrink_trace(generate_trace(3, 100), options).has_value());
