@@ -2,12 +2,16 @@
 #include "runner/forecast.hpp"
 
 #include <cassert>
+#include <unordered_map>
+#include <utility>
 
 #include "model/model.hpp"
 #include "trace/digest.hpp"
 #include "trace/token.hpp"
 
 namespace kv {
+
+constexpr size_t digest_memo_count_max = 4096;  // sequences whose last digest the echo keeps
 
 // The model as a backend, answering as an agreeing backend would, each observation recorded in
 // `sink`. Its own model, so the throwaway run's model stays the runner's business.
@@ -54,7 +58,16 @@ class EchoBackend final : public Backend {
   std::optional<uint64_t> words_digest(SeqId seq) override {
     if (!stores_data_) return std::nullopt;  // a backend without data is not asked (exec:)
     record(Observation::Kind::digest, seq);
-    return kv::words_digest(words_of(model_.read_groups(seq)));
+    // The words are worked out again only when the token values changed (most do not between
+    // two whole-state checks); the values are one number per token, the words many.
+    std::vector<uint64_t> values = model_.read_values(seq);
+    if (digests_.size() >= digest_memo_count_max) digests_.clear();  // bounded
+    auto& [last_values, digest] = digests_[seq];
+    if (values != last_values || values.empty()) {
+      digest = kv::words_digest(words_of(model_.read_groups(seq)));
+      last_values = std::move(values);
+    }
+    return digest;
   }
   std::optional<PrefixCacheView> prefix_cache() const override {
     record(Observation::Kind::cache);
@@ -104,6 +117,8 @@ class EchoBackend final : public Backend {
   Declined declined_;
   std::vector<Observation>& sink_;
   std::vector<uint32_t> no_words_;
+  // Per sequence: its token values and their words' digest when last asked.
+  std::unordered_map<SeqId, std::pair<std::vector<uint64_t>, uint64_t>> digests_;
 };
 
 Forecast::Forecast(const Config& config, std::span<const TraceLine> lines, AuditMode audit_mode,
