@@ -3,11 +3,13 @@
 #include "backends/exec_backend.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <span>
+#include <unordered_set>
 
 namespace kv {
 namespace {
@@ -230,6 +232,34 @@ std::variant<PrefixCacheView, std::string> parse_cache_reply(const std::string& 
 
 namespace {
 
+// `? words S FIRST COUNT`.
+std::string words_request(SeqId seq, uint64_t first_word, uint64_t word_count) {
+  return "? words " + std::to_string(seq) + " " + std::to_string(first_word) + " " +
+         std::to_string(word_count);
+}
+
+// Tokens [first_token, first_token + token_count) by their absolute indices as spans of `? words`
+// (first word, word count): in each group clipped to its readable tokens (`ranges`, absolute
+// [first, end) per group); `? words` counts from group 0's first readable token, group 1's
+// following group 0's last (V-G2).
+std::vector<std::pair<uint64_t, uint64_t>> word_spans(
+    const std::vector<std::pair<uint64_t, uint64_t>>& ranges, uint64_t first_token,
+    uint64_t token_count, uint64_t words_per_token) {
+  const uint64_t last_token = first_token + std::min(token_count, UINT64_MAX - first_token);
+  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  uint64_t group_word = 0;  // the word `? words` numbers the group's first readable token with
+  for (const auto& [first, end] : ranges) {
+    const uint64_t from = std::max(first, first_token);
+    const uint64_t to = std::min(end, last_token);
+    if (from < to) {
+      spans.emplace_back(group_word + (from - first) * words_per_token,
+                         (to - from) * words_per_token);
+    }
+    group_word += (end - first) * words_per_token;
+  }
+  return spans;
+}
+
 std::optional<std::string> read_handshake(ExecSession& session) {
   std::string line;
   const uint32_t timeout = exec_timeout_ms();
@@ -331,7 +361,7 @@ void ExecBackend::set_broken(const std::string& why) const {
 void ExecBackend::send(std::string request, int64_t op_index) const {
   if (broken_) return;
   session_->child->queue(request + "\n");
-  in_flight_.push_back(InFlight{std::move(request), op_index});
+  in_flight_.push_back(InFlight{std::move(request), op_index, sent_count_++});
 }
 
 // The reply to the oldest request in flight; false (and broken) on any protocol failure.
@@ -339,6 +369,8 @@ bool ExecBackend::receive(std::string& reply) const {
   if (broken_ || in_flight_.empty()) return false;
   const InFlight request = in_flight_.front();
   in_flight_.pop_front();
+  if (request.serial >= flushed_count_) round_trips_++;  // it goes out now: wait for the reply
+  flushed_count_ = sent_count_;                          // read_line sends everything queued
   if (auto error = session_->child->read_line(reply, exec_timeout_ms())) {
     set_broken("gave no reply to `" + request.request + "`: " + *error);
     return false;
@@ -356,14 +388,17 @@ bool ExecBackend::receive(std::string& reply) const {
 }
 
 bool ExecBackend::is_breakpoint(const Op& op) const {
+  if (forecast_) return false;  // it knows which sequences an op will evict
   if (op.kind == OpKind::check || op.kind == OpKind::evict) return true;
   const bool may_evict =
       op.kind == OpKind::alloc || op.kind == OpKind::append || op.kind == OpKind::step;
   return config_.eviction == Eviction::lru && may_evict;
 }
 
-void ExecBackend::plan(std::span<const TraceLine> lines, bool observe_every_op) {
-  planned_ = !observe_every_op && applied_ == -1;
+void ExecBackend::plan(std::span<const TraceLine> lines, bool observe_every_op,
+                       std::unique_ptr<Forecast> forecast) {
+  forecast_ = observe_every_op ? std::move(forecast) : nullptr;
+  planned_ = (!observe_every_op || forecast_) && applied_ == -1;
   observe_every_op_ = observe_every_op;
   plan_ = lines;
   next_to_send_ = 0;
@@ -374,7 +409,59 @@ void ExecBackend::send_planned(size_t index) {
   const Op& op = plan_[index].op;
   const auto at = static_cast<int64_t>(index);
   send(format_op(op), at);
+  if (forecast_) return send_forecast_questions(index);
   send_observations(op, at, op.kind == OpKind::check);
+}
+
+// The requests the runner's observations after op `index` turn into (as the methods below make
+// them, assuming the backend agrees with the model), each once, in the runner's order.
+void ExecBackend::send_forecast_questions(size_t index) {
+  using Kind = Observation::Kind;
+  std::vector<std::string> requests;
+  for (const Observation& observation : forecast_->after(index)) {
+    const std::string seq = std::to_string(observation.seq);
+    const Kind kind = observation.kind;
+    if (kind == Kind::stats) requests.push_back("? stats");
+    if (kind == Kind::info) requests.push_back("? info " + seq);
+    if (kind == Kind::pages) requests.push_back("? pages " + seq);
+    if (kind == Kind::ids) requests.push_back("? ids");
+    if (kind == Kind::audit && session_->caps.audits) requests.push_back("? audit");
+    if (kind == Kind::cache && session_->version >= 2 && config_.prefix_caching)
+      requests.push_back("? cache");
+    if (kind == Kind::digest && stores_data()) requests.push_back("? digest " + seq);
+    if (kind == Kind::words) forecast_words(observation, requests);
+  }
+  std::unordered_set<std::string> sent;  // a second question is answered from the first's reply
+  for (std::string& request : requests) {
+    if (sent.insert(request).second) send(std::move(request), static_cast<int64_t>(index));
+  }
+}
+
+// What gather_words or gather_token_words asks: `? info S`, `? pages S` (windows, groups), then
+// `? words` in chunks, all full (a shorter reply makes the next request a surprise: a resync).
+void ExecBackend::forecast_words(const Observation& observation,
+                                 std::vector<std::string>& requests) const {
+  const SeqId seq = observation.seq;
+  requests.push_back("? info " + std::to_string(seq));
+  const auto& info = observation.info;
+  if (!info || !stores_data() || info->page_count == 0) return;
+  if (needs_table()) requests.push_back("? pages " + std::to_string(seq));
+  const auto ranges = readable_ranges(*info, observation.table);
+  const uint64_t words_per_token = config_.words_per_token();
+  std::vector<std::pair<uint64_t, uint64_t>> spans;  // (first word, word count)
+  if (observation.whole) {
+    uint64_t token_count = 0;
+    for (const auto& [first, end] : ranges) token_count += end - first;
+    spans.emplace_back(0, token_count * words_per_token);
+  } else {
+    spans = word_spans(ranges, observation.first_token, observation.token_count, words_per_token);
+  }
+  for (const auto& [first_word, word_count] : spans) {
+    for (uint64_t done = 0; done < word_count; done += exec_words_per_request) {
+      const uint64_t count = std::min<uint64_t>(exec_words_per_request, word_count - done);
+      requests.push_back(words_request(seq, first_word + done, count));
+    }
+  }
 }
 
 // The observations the runner makes of the state after `op` (sent before their replies are
@@ -412,19 +499,34 @@ void ExecBackend::send_full_check_questions(int64_t at, const std::vector<SeqId>
   }
 }
 
-// Reads the replies to observations of the current state that are already in flight.
-void ExecBackend::collect_answers() const {
+// Reads the replies to observations of the current state that are already in flight, up to the
+// one to `wanted`: those after it wait until asked, as if each were asked when the runner asks.
+void ExecBackend::collect_answers(const std::string& wanted) const {
   std::string reply;
   while (!broken_ && !in_flight_.empty() && in_flight_.front().op_index <= applied_ &&
          in_flight_.front().request.rfind("? ", 0) == 0) {
     const std::string request = in_flight_.front().request;
     if (request == "? audit") {
       read_audit_reply();  // many lines
-      continue;
+    } else {
+      if (!receive(reply)) return;
+      answers_[request] = reply;
     }
-    if (!receive(reply)) return;
-    answers_[request] = reply;
+    if (request == wanted) return;
   }
+}
+
+// Whether `request` about the current state was answered or is in flight.
+bool ExecBackend::asked(const std::string& request) const {
+  if (answers_.count(request)) return true;
+  return std::any_of(in_flight_.begin(), in_flight_.end(), [&](const InFlight& in_flight) {
+    return in_flight.op_index == applied_ && in_flight.request == request;
+  });
+}
+
+// Whether ops after the current one are in flight (a question sent now would see their state).
+bool ExecBackend::ops_ahead() const {
+  return !in_flight_.empty() && in_flight_.back().op_index > applied_;
 }
 
 // Later ops were sent ahead but the runner asks something unpredicted about the current state:
@@ -445,11 +547,17 @@ void ExecBackend::resync() const {
   audit_answer_.reset();
   // The ops sent ahead were drained unapplied: send them again from the next op on.
   next_to_send_ = static_cast<size_t>(applied_ + 1);
+  // The forecast missed a question (the backend diverged, or reply lengths surprised it): from
+  // here on each op waits for its replies, as without a forecast.
+  if (forecast_) {
+    forecast_.reset();
+    planned_ = false;
+  }
 }
 
 std::optional<std::string> ExecBackend::query(const std::string& request) const {
   if (broken_) return std::nullopt;
-  collect_answers();
+  collect_answers(request);
   // An answer holds until the next op changes the state: a second question is free.
   if (auto found = answers_.find(request); found != answers_.end()) return found->second;
   if (!in_flight_.empty()) resync();
@@ -485,6 +593,7 @@ OpResult ExecBackend::apply(const Op& op, Tick tick) {
   if (planned_ && !as_planned) {
     if (!in_flight_.empty()) resync();
     planned_ = false;
+    forecast_.reset();
   }
   std::string reply;
   // Replies to observations of the previous state nobody asked for.
@@ -503,6 +612,7 @@ OpResult ExecBackend::apply(const Op& op, Tick tick) {
       if (next_to_send_ > index && is_breakpoint(plan_[next_to_send_ - 1].op)) break;
       send_planned(next_to_send_++);
     }
+    assert(next_to_send_ <= index + exec_window_op_count + 1);  // the replies in flight are bounded
   } else {
     if (tick != next_tick_) send("tick " + std::to_string(tick), applied_);
     send(format_op(op), applied_ + 1);
@@ -558,11 +668,12 @@ std::vector<SeqId> ExecBackend::sequence_ids() const {
   auto ids = parse_ok_list<SeqId>(*reply);
   if (!ids) set_broken("answered `? ids` with `" + excerpt(*reply) + "`");
   live_ids_ = ids.value_or(std::vector<SeqId>{});
-  for (const SeqId seq : ids.value_or(std::vector<SeqId>{})) {
+  // Behind ops sent ahead they would see a later state (a forecast sent them already).
+  for (const SeqId seq : ops_ahead() ? std::vector<SeqId>{} : live_ids_) {
     const std::string pages = "? pages " + std::to_string(seq);
-    if (!answers_.count(pages)) send(pages, applied_);
+    if (!asked(pages)) send(pages, applied_);
     const std::string digest = "? digest " + std::to_string(seq);
-    if (stores_data() && !answers_.count(digest)) send(digest, applied_);
+    if (stores_data() && !asked(digest)) send(digest, applied_);
   }
   return ids.value_or(std::vector<SeqId>{});
 }
@@ -617,12 +728,15 @@ std::optional<PrefixCacheView> ExecBackend::prefix_cache() const {
 std::vector<std::pair<uint64_t, uint64_t>> ExecBackend::readable_tokens(SeqId seq) const {
   const auto found = info(seq);
   if (!found || !stores_data() || found->page_count == 0) return {};
+  return readable_ranges(*found, needs_table() ? block_table(seq) : std::vector<uint64_t>{});
+}
+
+// readable_tokens of a sequence with this info and (windows, groups) block table.
+std::vector<std::pair<uint64_t, uint64_t>> ExecBackend::readable_ranges(
+    const InfoView& found, const std::vector<uint64_t>& table) const {
   const uint64_t page_size = config_.page_size;
-  const uint64_t n = found->token_count;
-  if (config_.sliding_window == 0 && config_.group_count == 0) {
-    return {{0, std::min<uint64_t>(n, uint64_t{found->page_count} * page_size)}};
-  }
-  const std::vector<uint64_t> table = block_table(seq);
+  const uint64_t n = found.token_count;
+  if (!needs_table()) return {{0, std::min<uint64_t>(n, uint64_t{found.page_count} * page_size)}};
   const uint32_t groups = config_.groups();
   const size_t length = table.size() / groups;  // parse_pages_reply checked equal lengths
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
@@ -647,9 +761,7 @@ std::vector<uint32_t> ExecBackend::fetch_words(SeqId seq, uint64_t first_word,
   std::vector<uint32_t> words;
   while (!broken_ && words.size() < word_count) {
     const uint64_t count = std::min<uint64_t>(exec_words_per_request, word_count - words.size());
-    const std::string request = "? words " + std::to_string(seq) + " " +
-                                std::to_string(first_word + words.size()) + " " +
-                                std::to_string(count);
+    const std::string request = words_request(seq, first_word + words.size(), count);
     const auto reply = query(request);
     if (!reply) break;
     const auto chunk = parse_ok_list<uint32_t>(*reply);
@@ -680,30 +792,22 @@ std::vector<uint32_t> ExecBackend::gather_words(SeqId seq) {
 // fewer words, which the runner reports.
 std::vector<uint32_t> ExecBackend::gather_token_words(SeqId seq, uint64_t first_token,
                                                       uint64_t token_count) {
-  const uint64_t words_per_token = config_.words_per_token();
-  const uint64_t last_token = first_token + std::min(token_count, UINT64_MAX - first_token);
   std::vector<uint32_t> words;
-  uint64_t group_word = 0;  // the word `? words` numbers the group's first readable token with
-  for (const auto& [first, end] : readable_tokens(seq)) {
-    const uint64_t from = std::max(first, first_token);
-    const uint64_t to = std::min(end, last_token);
-    if (from < to) {
-      const auto chunk = fetch_words(seq, group_word + (from - first) * words_per_token,
-                                     (to - from) * words_per_token);
-      words.insert(words.end(), chunk.begin(), chunk.end());
-    }
-    group_word += (end - first) * words_per_token;
+  for (const auto& [first_word, word_count] :
+       word_spans(readable_tokens(seq), first_token, token_count, config_.words_per_token())) {
+    const auto chunk = fetch_words(seq, first_word, word_count);
+    words.insert(words.end(), chunk.begin(), chunk.end());
   }
   return words;
 }
 
 std::vector<std::string> ExecBackend::audit() const {
   if (broken_ || !session_->caps.audits) return {};
-  collect_answers();
+  collect_answers("? audit");
   if (!audit_answer_) {
     if (!in_flight_.empty()) resync();
     send_full_check_questions(applied_, {});
-    collect_answers();
+    collect_answers("? audit");
   }
   return audit_answer_.value_or(std::vector<std::string>{});
 }
@@ -724,7 +828,7 @@ void ExecBackend::read_audit_reply() const {
       return;
     }
     problems.push_back(line.substr(8));
-    in_flight_.push_front(InFlight{"? audit", op_index});  // the same request, another line
+    in_flight_.push_front(InFlight{"? audit", op_index, 0});  // the same request, another line
   }
   if (!broken_)
     set_broken("sent more than " + std::to_string(audit_problem_count_max) + " audit problems");

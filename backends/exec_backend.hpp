@@ -11,6 +11,7 @@
 
 #include "backends/child_process.hpp"
 #include "runner/backend.hpp"
+#include "runner/forecast.hpp"
 
 namespace kv {
 
@@ -80,25 +81,38 @@ class ExecBackend final : public Backend {
   std::optional<uint64_t> words_digest(SeqId seq) override;
   // Version 2 with prefix_caching=on: `? cache`; otherwise nullopt (nothing to compare).
   std::optional<PrefixCacheView> prefix_cache() const override;
-  void plan(std::span<const TraceLine> lines, bool observe_every_op) override;
+  void plan(std::span<const TraceLine> lines, bool observe_every_op,
+            std::unique_ptr<Forecast> forecast) override;
+  bool wants_forecast() const override { return session_ != nullptr; }
   void expect_full_check() override { full_check_next_ = true; }
+  // Replies it waited for whose request had not gone out before that wait: the pipe round trips
+  // paid (sending ahead makes one round trip serve many ops).
+  uint64_t round_trips() const { return round_trips_; }
 
  private:
   struct InFlight {
     std::string request;
     int64_t op_index;  // the op whose state it observes; -1 for `config`
+    uint64_t serial;   // its place among every request sent
   };
   void send(std::string request, int64_t op_index) const;
   bool receive(std::string& reply) const;
   void set_broken(const std::string& why) const;
   std::optional<std::string> query(const std::string& request) const;
-  void collect_answers() const;
+  void collect_answers(const std::string& wanted) const;
+  bool asked(const std::string& request) const;
+  bool ops_ahead() const;
+  void send_forecast_questions(size_t index);
+  void forecast_words(const Observation& observation, std::vector<std::string>& requests) const;
   void resync() const;
   void send_planned(size_t index);
   void send_observations(const Op& op, int64_t at, bool full_check);
   bool is_breakpoint(const Op& op) const;
   OpResult parse_result_reply(const Op& op, const std::string& reply);
   std::vector<std::pair<uint64_t, uint64_t>> readable_tokens(SeqId seq) const;
+  bool needs_table() const { return config_.sliding_window != 0 || config_.group_count != 0; }
+  std::vector<std::pair<uint64_t, uint64_t>> readable_ranges(
+      const InfoView& info, const std::vector<uint64_t>& table) const;
   std::vector<uint32_t> fetch_words(SeqId seq, uint64_t first_word, uint64_t word_count) const;
 
   std::string name_;
@@ -108,7 +122,10 @@ class ExecBackend final : public Backend {
   mutable std::deque<InFlight> in_flight_;
   mutable std::map<std::string, std::string> answers_;  // replies for the current op's state
   std::span<const TraceLine> plan_;
-  bool planned_ = false;
+  mutable bool planned_ = false;  // resync() ends a forecast plan
+  // Under --audit every: what the runner will ask after each op, so ops go ahead with exactly
+  // those questions; dropped (asked as it goes from then on) at the first question it missed.
+  mutable std::unique_ptr<Forecast> forecast_;
   bool observe_every_op_ = false;  // the runner checks after every op (AuditMode every, touched)
   bool full_check_next_ = false;   // expect_full_check() came before this apply()
   void send_full_check_questions(int64_t at, const std::vector<SeqId>& op_ids) const;
@@ -119,6 +136,9 @@ class ExecBackend final : public Backend {
   int64_t applied_ = -1;             // index of the last applied op
   Tick next_tick_ = 0;               // the tick the backend gives its next op
   std::vector<uint32_t> last_read_;
+  mutable uint64_t sent_count_ = 0;     // requests sent so far (the next one's serial)
+  mutable uint64_t flushed_count_ = 0;  // requests gone out before the last wait for a reply
+  mutable uint64_t round_trips_ = 0;
 };
 
 }  // namespace kv

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/backends.hpp"
+#include "runner/forecast.hpp"
 #include "runner/runner.hpp"
 #include "trace/trace.hpp"
 
@@ -50,7 +51,7 @@ void BM_backend_decode(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
     auto backend = kv::make_backend(name, trace.config);
-    backend->plan(trace.lines, false);
+    backend->plan(trace.lines, false, nullptr);
     state.ResumeTiming();
     for (size_t i = 0; i < trace.lines.size(); i++) {
       benchmark::DoNotOptimize(backend->apply(trace.lines[i].op, i).entries.data());

@@ -3,7 +3,12 @@
 
 #include <algorithm>
 
+#include "runner/forecast.hpp"
+
 namespace kv {
+
+void Backend::plan(std::span<const TraceLine> /*lines*/, bool /*observe_every_op*/,
+                   std::unique_ptr<Forecast> /*forecast*/) {}
 
 std::vector<uint32_t> Backend::gather_token_words(SeqId seq, uint64_t first_token,
                                                   uint64_t token_count) {

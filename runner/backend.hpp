@@ -18,6 +18,8 @@
 
 namespace kv {
 
+class Forecast;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -64,8 +66,12 @@ class Backend {
   // the words travel only when the digests differ.
   virtual std::optional<uint64_t> words_digest(SeqId /*seq*/) { return std::nullopt; }
   // The runner will apply `lines` in order, with tick = index; `observe_every_op` says whether it
-  // audits after every op. A backend may send ops ahead (pipelining).
-  virtual void plan(std::span<const TraceLine> /*lines*/, bool /*observe_every_op*/) {}
+  // audits after every op; `forecast` (only where wants_forecast(), else null) what it will ask
+  // after each op. A backend may send ops ahead (pipelining).
+  virtual void plan(std::span<const TraceLine> lines, bool observe_every_op,
+                    std::unique_ptr<Forecast> forecast);
+  // Whether plan() is to get a forecast (runner/forecast.hpp), under --audit every or touched.
+  virtual bool wants_forecast() const { return false; }
   // The next apply() will be followed by the whole-state check (audit, ids, every table and
   // digest, the prefix cache): a backend may send those questions with the op.
   virtual void expect_full_check() {}

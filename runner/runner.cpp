@@ -5,6 +5,7 @@
 #include <map>
 
 #include "model/model.hpp"
+#include "runner/forecast.hpp"
 #include "runner/hit_follower.hpp"
 #include "runner/prefix_check.hpp"
 #include "runner/sharing.hpp"
@@ -199,10 +200,23 @@ class DifferentialRun {
 
   // A whole trace: the backends may plan ahead and a divergence carries the prefix.
   RunReport run(std::span<const TraceLine> lines) {
-    for (auto& backend : backends_) backend->plan(lines, audit_mode_ != AuditMode::check);
+    for (auto& backend : backends_) {
+      backend->plan(lines, audit_mode_ != AuditMode::check, forecast_for(*backend, lines));
+    }
     keep_prefix_ = true;
     feed(lines);
     return finish();
+  }
+
+  // What this run will ask `backend` after each op, for one that sends ops ahead under --audit
+  // every or touched. None under duplicate_hit=any: the model follows the first backend there.
+  std::unique_ptr<Forecast> forecast_for(const Backend& backend,
+                                         std::span<const TraceLine> lines) const {
+    if (!backend.wants_forecast() || audit_mode_ == AuditMode::check ||
+        config_.duplicate_hit == duplicate_hit_any)
+      return nullptr;
+    return std::make_unique<Forecast>(config_, lines, audit_mode_, backend.stores_data(),
+                                      backend.declined());
   }
 
   // The next piece of a trace; false once a divergence was found.

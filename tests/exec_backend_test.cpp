@@ -513,3 +513,130 @@ TEST(ExecBackend, NameCheck) {
 
 }  // namespace
 }  // namespace kv
+
+namespace kv {
+namespace {
+
+// An exec: backend that asks the runner for no forecast: under --audit every each op waits for
+// its replies, as before forecasts (the reference the forecast path must report exactly like).
+class WithoutForecast final : public Backend {
+ public:
+  explicit WithoutForecast(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
+  std::string_view name() const override { return inner_->name(); }
+  OpResult apply(const Op& op, Tick tick) override { return inner_->apply(op, tick); }
+  const std::vector<uint32_t>& last_read_words() const override {
+    return inner_->last_read_words();
+  }
+  StatsView stats() const override { return inner_->stats(); }
+  std::optional<InfoView> info(SeqId seq) const override { return inner_->info(seq); }
+  std::vector<SeqId> sequence_ids() const override { return inner_->sequence_ids(); }
+  std::vector<uint64_t> block_table(SeqId seq) const override { return inner_->block_table(seq); }
+  std::vector<uint32_t> gather_words(SeqId seq) override { return inner_->gather_words(seq); }
+  std::vector<uint32_t> gather_token_words(SeqId seq, uint64_t first, uint64_t count) override {
+    return inner_->gather_token_words(seq, first, count);
+  }
+  std::vector<std::string> audit() const override { return inner_->audit(); }
+  std::optional<std::string> broken() const override { return inner_->broken(); }
+  bool stores_data() const override { return inner_->stores_data(); }
+  Declined declined() const override { return inner_->declined(); }
+  std::optional<uint64_t> words_digest(SeqId seq) override { return inner_->words_digest(seq); }
+  void plan(std::span<const TraceLine> lines, bool every, std::unique_ptr<Forecast>) override {
+    inner_->plan(lines, every, nullptr);
+  }
+  void expect_full_check() override { inner_->expect_full_check(); }
+  std::optional<PrefixCacheView> prefix_cache() const override { return inner_->prefix_cache(); }
+
+ private:
+  std::unique_ptr<Backend> inner_;
+};
+
+struct Piped {
+  RunReport report;
+  uint64_t round_trips = 0;
+};
+
+// `trace` through exec:`name` under `audit`, with or without the runner's forecast.
+Piped run_piped(const Trace& trace, const std::string& name, AuditMode audit, bool forecast) {
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(make_backend(name, trace.config));
+  const auto* exec = dynamic_cast<const ExecBackend*>(backends[0].get());
+  if (!forecast) backends[0] = std::make_unique<WithoutForecast>(std::move(backends[0]));
+  Piped out;
+  out.report = run_trace(trace, backends, audit);
+  out.round_trips = exec ? exec->round_trips() : 0;
+  return out;
+}
+
+// A report without how a broken backend's process ended: whether it exited or we killed it races
+// with our kill (Divergence::signature drops it too).
+std::string without_process_end(std::string text) {
+  for (size_t at = 0; (at = text.find("; the process ", at)) != std::string::npos;) {
+    text.erase(at, text.find('\n', at) - at);
+  }
+  return text;
+}
+
+// The same report, word for word, whether ops went ahead with a forecast or waited.
+void expect_same_report(const Trace& trace, const std::string& name, const std::string& what) {
+  for (AuditMode audit : {AuditMode::every, AuditMode::touched}) {
+    const Piped ahead = run_piped(trace, name, audit, true);
+    const Piped waiting = run_piped(trace, name, audit, false);
+    ASSERT_EQ(ahead.report.ok(), waiting.report.ok()) << what;
+    EXPECT_EQ(ahead.report.op_count, waiting.report.op_count) << what;
+    if (ahead.report.ok()) continue;
+    const Divergence& a = *ahead.report.divergence;
+    EXPECT_EQ(without_process_end(format_divergence(a)),
+              without_process_end(format_divergence(*waiting.report.divergence)))
+        << what;
+    EXPECT_EQ(a.prefix.lines.size(), a.tick + 1) << what;
+  }
+}
+
+TEST(ExecBackend, ForecastSendsEveryOpAheadInFewRoundTrips) {
+  // Under --audit every the runner's forecast lets ops go ahead with exactly the questions it
+  // will ask: a 200-op trace takes a handful of round trips instead of one or more per op.
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    const Trace trace = generate_trace_within(seed, 200, Capabilities::all());
+    const Piped ahead = run_piped(trace, backend, AuditMode::every, true);
+    const Piped waiting = run_piped(trace, backend, AuditMode::every, false);
+    ASSERT_TRUE(ahead.report.ok()) << "seed " << seed;
+    ASSERT_TRUE(waiting.report.ok()) << "seed " << seed;
+    EXPECT_GE(waiting.round_trips, 200u) << "seed " << seed;
+    // duplicate_hit=any: the model follows the backend's choice, nothing is forecast.
+    if (trace.config.duplicate_hit == duplicate_hit_any) continue;
+    EXPECT_LE(ahead.round_trips, 4u) << "seed " << seed << " " << format_config(trace.config);
+  }
+}
+
+TEST(ExecBackend, DivergenceWithOpsSentAheadNamesItsOp) {
+  // A wrong result at op k, a wrong table, wrong cache replies and a dying backend: with ops
+  // sent ahead the report (kind, tick, op, details, the state shown) is the one the op-by-op path
+  // gives, and the prefix ends at op k.
+  const Trace trace = generate_trace_within(7, 120, Capabilities::all());
+  for (const uint64_t at : {0u, 1u, 37u, 119u}) {
+    for (const std::string mode : {"wrong-result", "garbage", "exit", "close"}) {
+      const std::string name = backend + " --misbehave " + mode + " --at-op " + std::to_string(at);
+      const Piped ahead = run_piped(trace, name, AuditMode::every, true);
+      ASSERT_FALSE(ahead.report.ok()) << mode << " at " << at;
+      EXPECT_EQ(ahead.report.divergence->tick, at) << mode;
+      expect_same_report(trace, name, mode + " at " + std::to_string(at));
+    }
+  }
+  for (const std::string flags :
+       {" --corrupt-pages null", " --corrupt-pages word", " --corrupt-cache queue",
+        " --corrupt-cache key", " --corrupt-cache cached", " --words-max 3"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(KV_SOURCE_DIR "/corpus/seeds")) {
+      if (entry.path().filename().string().rfind("prefix-", 0) != 0) continue;
+      std::ifstream in(entry.path());
+      const std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+      auto parsed = parse_trace(text, memory_budget_default_bytes);
+      if (!std::holds_alternative<Trace>(parsed)) continue;
+      expect_same_report(std::get<Trace>(parsed), backend + flags,
+                         flags + " " + entry.path().filename().string());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kv
