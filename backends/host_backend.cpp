@@ -306,13 +306,16 @@ void HostBackend::gather_group_words(SeqId seq, uint32_t group, uint64_t first_t
   const uint64_t first_page = first_token / config_.page_size;
   const uint64_t page_first_token = first_page * config_.page_size;
   const uint64_t words_per_token = config_.words_per_token();
-  std::vector<uint32_t> gathered((end - page_first_token) * words_per_token);
+  // Gathered straight onto the end of `words` (no buffer per call), then the tokens before
+  // first_token on its page dropped.
+  const size_t at = words.size();
+  words.resize(at + (end - page_first_token) * words_per_token);
   store_->gather(cache_.block_table(seq, group).subspan(first_page), end - page_first_token,
-                 gathered);
-  words.insert(words.end(),
-               gathered.begin() +
-                   static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token),
-               gathered.end());
+                 std::span(words).subspan(at));
+  const auto skipped =
+      static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token);
+  const auto from = words.begin() + static_cast<std::ptrdiff_t>(at);
+  words.erase(from, from + skipped);
 }
 
 // reserved_slots=skipped (V-R1): tokens packed from slot 0 of each entry, `fill` of them, so token

@@ -34,8 +34,14 @@ std::optional<std::vector<SeqId>> Model::choose_victims(
   std::vector<SeqId> victims;
   if (need <= free_pages()) return victims;
   if (config_.eviction == Eviction::none) return std::nullopt;
+  // Each victim's pages' refcounts as the victims so far leave them, read from pages_ when first
+  // dropped (copying every page's count made each call O(pool)).
   std::map<ModelPageId, uint32_t> refcounts;
-  for (const auto& [id, page] : pages_) refcounts[id] = page.refcount;
+  const auto count_of = [&](ModelPageId page) -> uint32_t& {
+    const auto found = pages_.find(page);
+    return refcounts.try_emplace(page, found == pages_.end() ? 0 : found->second.refcount)
+        .first->second;
+  };
   uint64_t freed = 0;
   for (SeqId candidate : eviction_order()) {
     if (std::find(protected_ids.begin(), protected_ids.end(), candidate) != protected_ids.end()) {
@@ -46,8 +52,7 @@ std::optional<std::vector<SeqId>> Model::choose_victims(
     for (uint32_t g = 0; g < groups(); g++) {
       for (ModelPageId page : sequences_.at(candidate).tables[g]) {
         if (page == null_page) continue;  // V-W2
-        refcounts[page]--;
-        if (refcounts[page] == 0) freed++;
+        if (--count_of(page) == 0) freed++;
       }
     }
     if (free_pages() + freed >= need) return victims;

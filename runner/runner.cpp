@@ -122,7 +122,8 @@ std::optional<std::string> compare_words(const Config& config, SeqId seq,
     return "read of sequence " + std::to_string(seq) + " returned " + std::to_string(words.size()) +
            " words, expected " + std::to_string(token_count * words_per_token);
   }
-  std::vector<uint32_t> expected(words_per_token);
+  thread_local std::vector<uint32_t> expected;  // one token's words, kept between calls
+  expected.resize(words_per_token);
   const uint64_t vector_words = words_per_token / (2ull * config.layers);
   uint64_t at = 0;  // the next word of `words`
   for (const Model::GroupValues& group : groups) {
@@ -406,7 +407,7 @@ class DifferentialRun {
         if (is_broken(index, *backend)) return;
         return fail(FailureKind::sharing, index, backend.get(), "", *problem);
       }
-      if (auto problem = compare_prefix_cache(model_, *backend, key_hashes_[b])) {
+      if (auto problem = compare_prefix_cache(model_, *backend, key_hashes_[b], mirrors_[b])) {
         return fail(FailureKind::prefix, index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {

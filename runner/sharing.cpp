@@ -7,15 +7,40 @@ namespace kv {
 
 std::optional<std::string> SharingMirror::rebuild(const Model& model, const Backend& backend) {
   sequences_.clear();
-  to_backend_.clear();
-  to_model_.clear();
   removed_.clear();
+  // Every link to 0 references rather than cleared: most pages are linked again below, and
+  // freeing and re-allocating their nodes was most of the rebuild's cost. add() treats a link at
+  // 0 as new; the ones left at 0 are erased at the end, as a clear would have left them out.
+  for (auto& [page, link] : to_backend_) link.reference_count = 0;
+  for (auto& [page, link] : to_model_) link.reference_count = 0;
   for (SeqId seq : model.sequence_ids()) {
     Tables tables{model.block_table(seq), backend.block_table(seq), 0};
     if (const auto info = model.info(seq)) tables.token_count = info->token_count;
     if (auto problem = add(model, seq, std::move(tables))) return problem;
   }
+  std::erase_if(to_backend_, [](const auto& entry) { return entry.second.reference_count == 0; });
+  std::erase_if(to_model_, [](const auto& entry) { return entry.second.reference_count == 0; });
   return std::nullopt;
+}
+
+std::optional<uint64_t> SharingMirror::backend_page_of(ModelPageId model_page) const {
+  const auto found = to_backend_.find(model_page);
+  if (found == to_backend_.end() || found->second.reference_count == 0) return std::nullopt;
+  return found->second.other;
+}
+
+std::optional<ModelPageId> SharingMirror::model_page_of(uint64_t backend_page) const {
+  const auto found = to_model_.find(backend_page);
+  if (found == to_model_.end() || found->second.reference_count == 0) return std::nullopt;
+  return found->second.other;
+}
+
+std::map<uint64_t, uint64_t> SharingMirror::model_pages_by_backend_page() const {
+  std::map<uint64_t, uint64_t> out;
+  for (const auto& [backend_page, link] : to_model_) {
+    if (link.reference_count > 0) out.emplace(backend_page, link.other);
+  }
+  return out;
 }
 
 std::optional<std::string> SharingMirror::update(const Model& model, const Backend& backend,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -37,6 +38,13 @@ class SharingMirror {
   std::optional<std::string> update(const Model& model, const Backend& backend,
                                     std::span<const SeqId> touched,
                                     std::vector<TokenRange>& to_check);
+
+  // The renaming as the last successful rebuild() left it (what the block tables pair): the
+  // backend page of a model page, the model page of a backend page, nullopt if unpaired.
+  std::optional<uint64_t> backend_page_of(ModelPageId model_page) const;
+  std::optional<ModelPageId> model_page_of(uint64_t backend_page) const;
+  // Every pair, by backend page: backend page -> model page.
+  std::map<uint64_t, uint64_t> model_pages_by_backend_page() const;
 
  private:
   struct Tables {
