@@ -230,6 +230,7 @@ OpResult HostBackend::apply(const Op& op, Tick tick) {
   if (op.kind != OpKind::step) return single(simple(op, tick));
   const std::vector<SeqId> members = op_sequences(op);
   OpResult result;
+  result.entries.reserve(op.entries.size());
   for (uint32_t i = 0; i < op.entries.size(); i++) {
     result.entries.push_back(
         append(op.entries[i].seq, op.entries[i].token_count, tick, i, members));
@@ -254,6 +255,10 @@ std::optional<InfoView> HostBackend::info(SeqId seq) const {
 // The G tables concatenated in group order (V-G7).
 std::vector<uint64_t> HostBackend::block_table(SeqId seq) const {
   std::vector<uint64_t> table;
+  size_t entry_count = 0;  // one allocation for the whole table
+  for (uint32_t g = 0; g < cache_.group_count(); g++)
+    entry_count += cache_.block_table(seq, g).size();
+  table.reserve(entry_count);
   for (uint32_t g = 0; g < cache_.group_count(); g++) {
     for (const kvcache::PageId page : cache_.block_table(seq, g))
       table.push_back(page == kvcache::kNullPage ? null_page : page);

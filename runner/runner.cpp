@@ -319,7 +319,8 @@ class DifferentialRun {
   void touched_check(size_t index, const std::vector<SeqId>& touched) {
     for (size_t b = 0; b < backends_.size(); b++) {
       Backend& backend = *backends_[b];
-      std::vector<TokenRange> ranges;
+      std::vector<TokenRange>& ranges = ranges_;  // kept between ops: no allocation per op
+      ranges.clear();
       const auto sharing = mirrors_[b].update(model_, backend, touched, ranges);
       if (is_broken(index, backend)) return;
       if (sharing) return fail(FailureKind::sharing, index, &backend, "", *sharing);
@@ -512,6 +513,7 @@ class DifferentialRun {
   OpResult model_result_;               // the model's result for the op being checked
   std::vector<OpResult> last_results_;  // each backend's result for it, once it agreed
   std::vector<KeyHashes> key_hashes_;   // per backend: what its hashed keys name (`keys hash`)
+  std::vector<TokenRange> ranges_;      // touched_check's tokens to compare, reused
   std::optional<Divergence> divergence_;
   std::span<const TraceLine> lines_;      // the piece being fed
   uint64_t first_tick_ = 0;               // the tick of lines_[0]
