@@ -2,6 +2,7 @@
 #include "runner/prefix_check.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "trace/token.hpp"
@@ -44,9 +45,11 @@ std::string describe_key(const Key& key) {
 }
 
 // Every registration's page by key: a key may be registered more than once (duplicate_keys=kept),
-// so a key holds a list of pages, in the reporter's order.
-std::map<Key, std::vector<uint64_t>> pages_by_key(const PrefixCacheView& view) {
-  std::map<Key, std::vector<uint64_t>> keys;
+// so a key holds a list of pages, in the reporter's order. The keys point into the view (no copy
+// per registration), which must outlive the map.
+using KeyPages = std::map<std::reference_wrapper<const Key>, std::vector<uint64_t>, std::less<Key>>;
+KeyPages pages_by_key(const PrefixCacheView& view) {
+  KeyPages keys;
   for (const CachedPageView& entry : view.registered) keys[entry.key].push_back(entry.page);
   return keys;
 }
@@ -101,9 +104,8 @@ std::string backend_pages_text(const std::vector<uint64_t>& pages) {
 
 // The same keys registered on both sides, as multisets: each key as many times on both. Each
 // message: the rule, ": ", then the key and the pages on both sides.
-std::optional<std::string> compare_keys(const Model& model,
-                                        const std::map<Key, std::vector<uint64_t>>& model_keys,
-                                        const std::map<Key, std::vector<uint64_t>>& backend_keys) {
+std::optional<std::string> compare_keys(const Model& model, const KeyPages& model_keys,
+                                        const KeyPages& backend_keys) {
   for (const auto& [key, pages] : model_keys) {
     const auto found = backend_keys.find(key);
     if (found == backend_keys.end()) {
@@ -129,9 +131,8 @@ std::optional<std::string> compare_keys(const Model& model,
 // Pairs each key's model pages with its backend pages, extending the renaming the block tables
 // fixed: a page a table pairs must be registered under the same key on both sides; the others
 // (free, cached pages) pair in order, since pages of one key are interchangeable.
-std::optional<std::string> pair_pages(const Model& model,
-                                      const std::map<Key, std::vector<uint64_t>>& model_keys,
-                                      const std::map<Key, std::vector<uint64_t>>& backend_keys,
+std::optional<std::string> pair_pages(const Model& model, const KeyPages& model_keys,
+                                      const KeyPages& backend_keys,
                                       std::map<uint64_t, uint64_t>& to_backend,
                                       std::map<uint64_t, uint64_t>& to_model) {
   for (const auto& [key, model_pages] : model_keys) {
