@@ -230,6 +230,7 @@ OpResult HostBackend::apply(const Op& op, Tick tick) {
   if (op.kind != OpKind::step) return single(simple(op, tick));
   const std::vector<SeqId> members = op_sequences(op);
   OpResult result;
+  result.entries.reserve(op.entries.size());
   for (uint32_t i = 0; i < op.entries.size(); i++) {
     result.entries.push_back(
         append(op.entries[i].seq, op.entries[i].token_count, tick, i, members));
@@ -254,6 +255,10 @@ std::optional<InfoView> HostBackend::info(SeqId seq) const {
 // The G tables concatenated in group order (V-G7).
 std::vector<uint64_t> HostBackend::block_table(SeqId seq) const {
   std::vector<uint64_t> table;
+  size_t entry_count = 0;  // one allocation for the whole table
+  for (uint32_t g = 0; g < cache_.group_count(); g++)
+    entry_count += cache_.block_table(seq, g).size();
+  table.reserve(entry_count);
   for (uint32_t g = 0; g < cache_.group_count(); g++) {
     for (const kvcache::PageId page : cache_.block_table(seq, g))
       table.push_back(page == kvcache::kNullPage ? null_page : page);
@@ -306,13 +311,16 @@ void HostBackend::gather_group_words(SeqId seq, uint32_t group, uint64_t first_t
   const uint64_t first_page = first_token / config_.page_size;
   const uint64_t page_first_token = first_page * config_.page_size;
   const uint64_t words_per_token = config_.words_per_token();
-  std::vector<uint32_t> gathered((end - page_first_token) * words_per_token);
+  // Gathered straight onto the end of `words` (no buffer per call), then the tokens before
+  // first_token on its page dropped.
+  const size_t at = words.size();
+  words.resize(at + (end - page_first_token) * words_per_token);
   store_->gather(cache_.block_table(seq, group).subspan(first_page), end - page_first_token,
-                 gathered);
-  words.insert(words.end(),
-               gathered.begin() +
-                   static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token),
-               gathered.end());
+                 std::span(words).subspan(at));
+  const auto skipped =
+      static_cast<std::ptrdiff_t>((first_token - page_first_token) * words_per_token);
+  const auto from = words.begin() + static_cast<std::ptrdiff_t>(at);
+  words.erase(from, from + skipped);
 }
 
 // reserved_slots=skipped (V-R1): tokens packed from slot 0 of each entry, `fill` of them, so token

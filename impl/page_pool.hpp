@@ -131,6 +131,7 @@ class PagePool {
   // The unregistered free pages, the next take()'s first (allocates: for audits and tests).
   std::vector<PageId> free_list() const {
     std::vector<PageId> out;
+    out.reserve(free_count_);  // one allocation: audit() asks for it at every whole-state check
     for (uint32_t i = 0, at = free_head_; i < free_count_; ++i, at = next(at))
       out.push_back(ring_[at]);
     return out;

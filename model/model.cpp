@@ -34,8 +34,14 @@ std::optional<std::vector<SeqId>> Model::choose_victims(
   std::vector<SeqId> victims;
   if (need <= free_pages()) return victims;
   if (config_.eviction == Eviction::none) return std::nullopt;
+  // Each victim's pages' refcounts as the victims so far leave them, read from pages_ when first
+  // dropped (copying every page's count made each call O(pool)).
   std::map<ModelPageId, uint32_t> refcounts;
-  for (const auto& [id, page] : pages_) refcounts[id] = page.refcount;
+  const auto count_of = [&](ModelPageId page) -> uint32_t& {
+    const auto found = pages_.find(page);
+    return refcounts.try_emplace(page, found == pages_.end() ? 0 : found->second.refcount)
+        .first->second;
+  };
   uint64_t freed = 0;
   for (SeqId candidate : eviction_order()) {
     if (std::find(protected_ids.begin(), protected_ids.end(), candidate) != protected_ids.end()) {
@@ -46,8 +52,7 @@ std::optional<std::vector<SeqId>> Model::choose_victims(
     for (uint32_t g = 0; g < groups(); g++) {
       for (ModelPageId page : sequences_.at(candidate).tables[g]) {
         if (page == null_page) continue;  // V-W2
-        refcounts[page]--;
-        if (refcounts[page] == 0) freed++;
+        if (--count_of(page) == 0) freed++;
       }
     }
     if (free_pages() + freed >= need) return victims;
@@ -737,7 +742,8 @@ std::vector<std::string> Model::audit() const {
   uint64_t token_count = 0;
   for (const auto& [id, sequence] : sequences_) {
     token_count += sequence.token_count;
-    std::vector<ModelPageId> sorted = block_table(id);  // no page twice, over every group
+    const std::vector<ModelPageId> table = block_table(id);
+    std::vector<ModelPageId> sorted = table;  // no page twice, over every group
     std::erase(sorted, null_page);
     std::sort(sorted.begin(), sorted.end());
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
@@ -769,7 +775,7 @@ std::vector<std::string> Model::audit() const {
                          std::to_string(sequence.places.size()) + " token places for " +
                          std::to_string(sequence.token_count) + " tokens, or one off its pages");
     }
-    for (ModelPageId page : block_table(id)) {
+    for (ModelPageId page : table) {
       if (page != null_page) references[page]++;
     }
   }
@@ -810,21 +816,22 @@ std::vector<std::string> Model::audit() const {
 void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
   std::vector<ModelPageId> idle;  // registered pages with refcount 0, in page order
   for (const auto& [id, page] : pages_) {
-    const std::string name = "model: page " + std::to_string(id);
-    if (page.refcount == 0 && !page.key) problems.push_back(name + ": free but kept unregistered");
+    const auto name = [id = id] { return "model: page " + std::to_string(id); };  // for a problem
+    if (page.refcount == 0 && !page.key)
+      problems.push_back(name() + ": free but kept unregistered");
     if (!page.key) continue;
     if (page.refcount == 0) idle.push_back(id);
     const auto found = registered_.find(*page.key);
     if (found == registered_.end() ||
         std::count(found->second.begin(), found->second.end(), id) != 1) {
-      problems.push_back(name + ": its key is not registered to it once");
+      problems.push_back(name() + ": its key is not registered to it once");
     }
     const std::vector<TokenId>& key = page.key->ids;
     if (!config_.prefix_caching || key.empty() || key.size() % config_.page_size != 0 ||
         page.key->group >= groups()) {
       const std::string group =
           groups() > 1 || page.key->group > 0 ? " in group " + std::to_string(page.key->group) : "";
-      problems.push_back(name + ": key of " + std::to_string(key.size()) + " ids" + group +
+      problems.push_back(name() + ": key of " + std::to_string(key.size()) + " ids" + group +
                          " is not a block");
       continue;
     }
@@ -832,7 +839,7 @@ void Model::audit_prefix_cache(std::vector<std::string>& problems) const {
     for (uint64_t slot = 0; slot < config_.page_size; slot++) {
       const uint64_t value = values[key.size() - config_.page_size + slot];
       if (page.slots[slot] != group_token_value(value, page.key->group)) {
-        problems.push_back(name + " slot " + std::to_string(slot) + ": not its key's value");
+        problems.push_back(name() + " slot " + std::to_string(slot) + ": not its key's value");
         break;
       }
     }

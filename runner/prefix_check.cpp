@@ -2,6 +2,7 @@
 #include "runner/prefix_check.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "trace/token.hpp"
@@ -44,17 +45,41 @@ std::string describe_key(const Key& key) {
 }
 
 // Every registration's page by key: a key may be registered more than once (duplicate_keys=kept),
-// so a key holds a list of pages, in the reporter's order.
-std::map<Key, std::vector<uint64_t>> pages_by_key(const PrefixCacheView& view) {
-  std::map<Key, std::vector<uint64_t>> keys;
+// so a key holds a list of pages, in the reporter's order. The keys point into the view (no copy
+// per registration), which must outlive the map.
+using KeyPages = std::map<std::reference_wrapper<const Key>, std::vector<uint64_t>, std::less<Key>>;
+KeyPages pages_by_key(const PrefixCacheView& view) {
+  KeyPages keys;
   for (const CachedPageView& entry : view.registered) keys[entry.key].push_back(entry.page);
   return keys;
 }
 
-std::map<uint64_t, Key> by_page(const PrefixCacheView& view) {
-  std::map<uint64_t, Key> pages;
-  for (const CachedPageView& entry : view.registered) pages[entry.page] = entry.key;
+// Each registered page's key (pointing into `view`, which must outlive the map).
+std::map<uint64_t, const Key*> by_page(const PrefixCacheView& view) {
+  std::map<uint64_t, const Key*> pages;
+  for (const CachedPageView& entry : view.registered) pages[entry.page] = &entry.key;
   return pages;
+}
+
+// The renaming the block tables fix, as the sharing check's last rebuild holds it, for the pages
+// the key pairing looks up: the model's registered pages and the backend's. A hashed view's
+// translation learns from every pair, so it gets them all.
+void block_table_renaming(const PrefixCacheView& model_view, const PrefixCacheView& backend_view,
+                          const SharingMirror& renaming, std::map<uint64_t, uint64_t>& to_backend,
+                          std::map<uint64_t, uint64_t>& to_model) {
+  if (backend_view.hashed_keys) {
+    to_model = renaming.model_pages_by_backend_page();
+    for (const auto& [backend_page, model_page] : to_model)
+      to_backend.emplace(model_page, backend_page);
+    return;
+  }
+  for (const CachedPageView& entry : model_view.registered) {
+    if (const auto page = renaming.backend_page_of(entry.page))
+      to_backend.emplace(entry.page, *page);
+  }
+  for (const CachedPageView& entry : backend_view.registered) {
+    if (const auto page = renaming.model_page_of(entry.page)) to_model.emplace(entry.page, *page);
+  }
 }
 
 std::string times(size_t count) {
@@ -79,9 +104,8 @@ std::string backend_pages_text(const std::vector<uint64_t>& pages) {
 
 // The same keys registered on both sides, as multisets: each key as many times on both. Each
 // message: the rule, ": ", then the key and the pages on both sides.
-std::optional<std::string> compare_keys(const Model& model,
-                                        const std::map<Key, std::vector<uint64_t>>& model_keys,
-                                        const std::map<Key, std::vector<uint64_t>>& backend_keys) {
+std::optional<std::string> compare_keys(const Model& model, const KeyPages& model_keys,
+                                        const KeyPages& backend_keys) {
   for (const auto& [key, pages] : model_keys) {
     const auto found = backend_keys.find(key);
     if (found == backend_keys.end()) {
@@ -107,9 +131,8 @@ std::optional<std::string> compare_keys(const Model& model,
 // Pairs each key's model pages with its backend pages, extending the renaming the block tables
 // fixed: a page a table pairs must be registered under the same key on both sides; the others
 // (free, cached pages) pair in order, since pages of one key are interchangeable.
-std::optional<std::string> pair_pages(const Model& model,
-                                      const std::map<Key, std::vector<uint64_t>>& model_keys,
-                                      const std::map<Key, std::vector<uint64_t>>& backend_keys,
+std::optional<std::string> pair_pages(const Model& model, const KeyPages& model_keys,
+                                      const KeyPages& backend_keys,
                                       std::map<uint64_t, uint64_t>& to_backend,
                                       std::map<uint64_t, uint64_t>& to_model) {
   for (const auto& [key, model_pages] : model_keys) {
@@ -146,26 +169,55 @@ std::optional<std::string> pair_pages(const Model& model,
   return std::nullopt;
 }
 
+// Position `i` of the cached queues: a difference in words, or nullopt.
+std::optional<std::string> queue_position_problem(
+    const Model& model, const PrefixCacheView& model_view, const PrefixCacheView& backend_view,
+    const std::map<uint64_t, const Key*>& model_pages,
+    const std::map<uint64_t, const Key*>& backend_pages, size_t i) {
+  const bool in_model = i < model_view.queue.size();
+  const bool in_backend = i < backend_view.queue.size();
+  if (in_model && in_backend) {  // the common case, without building the texts
+    const auto model_entry = model_pages.find(model_view.queue[i]);
+    const auto backend_entry = backend_pages.find(backend_view.queue[i]);
+    if (model_entry != model_pages.end() && backend_entry != backend_pages.end() &&
+        *model_entry->second == *backend_entry->second)
+      return std::nullopt;
+  }
+  const auto model_key = in_model && model_pages.count(model_view.queue[i])
+                             ? describe_key(*model_pages.at(model_view.queue[i]))
+                             : std::string(in_model ? "an unregistered page" : "nothing");
+  const auto backend_key = in_backend && backend_pages.count(backend_view.queue[i])
+                               ? describe_key(*backend_pages.at(backend_view.queue[i]))
+                               : std::string(in_backend ? "an unregistered page" : "nothing");
+  if (model_key != backend_key ||
+      (in_model && in_backend &&
+       *model_pages.at(model_view.queue[i]) != *backend_pages.at(backend_view.queue[i]))) {
+    const std::string model_page =
+        in_model ? " (" + model_pages_text(model, {model_view.queue[i]}) + ")" : "";
+    const std::string backend_page =
+        in_backend ? " (backend page " + std::to_string(backend_view.queue[i]) + ")" : "";
+    return "the cached queue differs at a position: position " + std::to_string(i) +
+           " (0 = next reused), model holds " + model_key + model_page + ", backend holds " +
+           backend_key + backend_page;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> compare_prefix_cache(const Model& model, const Backend& backend,
-                                                KeyHashes& hashes) {
+                                                KeyHashes& hashes, const SharingMirror& renaming) {
   std::optional<PrefixCacheView> backend_view = backend.prefix_cache();
   if (!backend_view) return std::nullopt;
   PrefixCacheView model_view = model.prefix_cache();
+  // Nothing registered or queued on either side: every comparison below is empty.
+  if (model_view.registered.empty() && backend_view->registered.empty() &&
+      model_view.queue.empty() && backend_view->queue.empty())
+    return std::nullopt;
   fold_groups(model_view);
   fold_groups(*backend_view);
-  // The renaming the block tables fix (compare_sharing has checked it is one to one).
   std::map<uint64_t, uint64_t> to_backend, to_model;
-  for (SeqId seq : model.sequence_ids()) {
-    const std::vector<ModelPageId> model_table = model.block_table(seq);
-    const std::vector<uint64_t> backend_table = backend.block_table(seq);
-    for (size_t i = 0; i < model_table.size() && i < backend_table.size(); i++) {
-      if (model_table[i] == null_page) continue;  // V-W2
-      to_backend.emplace(model_table[i], backend_table[i]);
-      to_model.emplace(backend_table[i], model_table[i]);
-    }
-  }
+  block_table_renaming(model_view, *backend_view, renaming, to_backend, to_model);
   const bool queue_compared = !backend.declined().queue_order;
   if (backend_view->hashed_keys) {
     if (auto problem = hashes.translate(model_view, to_model, *backend_view)) return problem;
@@ -181,25 +233,9 @@ std::optional<std::string> compare_prefix_cache(const Model& model, const Backen
   const auto backend_pages = by_page(*backend_view);
   const size_t length = std::max(model_view.queue.size(), backend_view->queue.size());
   for (size_t i = 0; i < length; i++) {
-    const bool in_model = i < model_view.queue.size();
-    const bool in_backend = i < backend_view->queue.size();
-    const auto model_key = in_model && model_pages.count(model_view.queue[i])
-                               ? describe_key(model_pages.at(model_view.queue[i]))
-                               : std::string(in_model ? "an unregistered page" : "nothing");
-    const auto backend_key = in_backend && backend_pages.count(backend_view->queue[i])
-                                 ? describe_key(backend_pages.at(backend_view->queue[i]))
-                                 : std::string(in_backend ? "an unregistered page" : "nothing");
-    if (model_key != backend_key ||
-        (in_model && in_backend &&
-         model_pages.at(model_view.queue[i]) != backend_pages.at(backend_view->queue[i]))) {
-      const std::string model_page =
-          in_model ? " (" + model_pages_text(model, {model_view.queue[i]}) + ")" : "";
-      const std::string backend_page =
-          in_backend ? " (backend page " + std::to_string(backend_view->queue[i]) + ")" : "";
-      return "the cached queue differs at a position: position " + std::to_string(i) +
-             " (0 = next reused), model holds " + model_key + model_page + ", backend holds " +
-             backend_key + backend_page;
-    }
+    if (auto problem =
+            queue_position_problem(model, model_view, *backend_view, model_pages, backend_pages, i))
+      return problem;
   }
   return std::nullopt;
 }

@@ -9,6 +9,7 @@
 #include "model/model.hpp"
 #include "runner/backend.hpp"
 #include "runner/key_hashes.hpp"
+#include "runner/sharing.hpp"
 
 namespace kv {
 
@@ -16,9 +17,10 @@ namespace kv {
 // page ids: the same keys, each on the page that plays the same part in the block tables, and the
 // same keys in the same queue order. Skipped (nullopt) when the backend does not report them.
 // A backend that reports keys as hashes (`keys hash`) has them translated first through `hashes`,
-// which learns over the run what each hash names.
+// which learns over the run what each hash names. `renaming`: the sharing check's mirror, rebuilt
+// (and found one to one) from the same state just before.
 std::optional<std::string> compare_prefix_cache(const Model& model, const Backend& backend,
-                                                KeyHashes& hashes);
+                                                KeyHashes& hashes, const SharingMirror& renaming);
 
 // After a successful `prefill S ...`: S's data read through the backend's block table (hit pages
 // included) is exactly the prompt's values, computed from the op alone (trace/token.hpp).

@@ -123,7 +123,8 @@ std::optional<std::string> compare_words(const Config& config, SeqId seq,
     return "read of sequence " + std::to_string(seq) + " returned " + std::to_string(words.size()) +
            " words, expected " + std::to_string(token_count * words_per_token);
   }
-  std::vector<uint32_t> expected(words_per_token);
+  thread_local std::vector<uint32_t> expected;  // one token's words, kept between calls
+  expected.resize(words_per_token);
   const uint64_t vector_words = words_per_token / (2ull * config.layers);
   uint64_t at = 0;  // the next word of `words`
   for (const Model::GroupValues& group : groups) {
@@ -332,7 +333,8 @@ class DifferentialRun {
   void touched_check(size_t index, const std::vector<SeqId>& touched) {
     for (size_t b = 0; b < backends_.size(); b++) {
       Backend& backend = *backends_[b];
-      std::vector<TokenRange> ranges;
+      std::vector<TokenRange>& ranges = ranges_;  // kept between ops: no allocation per op
+      ranges.clear();
       const auto sharing = mirrors_[b].update(model_, backend, touched, ranges);
       if (is_broken(index, backend)) return;
       if (sharing) return fail(FailureKind::sharing, index, &backend, "", *sharing);
@@ -420,7 +422,7 @@ class DifferentialRun {
         if (is_broken(index, *backend)) return;
         return fail(FailureKind::sharing, index, backend.get(), "", *problem);
       }
-      if (auto problem = compare_prefix_cache(model_, *backend, key_hashes_[b])) {
+      if (auto problem = compare_prefix_cache(model_, *backend, key_hashes_[b], mirrors_[b])) {
         return fail(FailureKind::prefix, index, backend.get(), "", *problem);
       }
       for (SeqId seq : backend_ids) {
@@ -525,6 +527,7 @@ class DifferentialRun {
   OpResult model_result_;               // the model's result for the op being checked
   std::vector<OpResult> last_results_;  // each backend's result for it, once it agreed
   std::vector<KeyHashes> key_hashes_;   // per backend: what its hashed keys name (`keys hash`)
+  std::vector<TokenRange> ranges_;      // touched_check's tokens to compare, reused
   std::optional<Divergence> divergence_;
   std::span<const TraceLine> lines_;      // the piece being fed
   uint64_t first_tick_ = 0;               // the tick of lines_[0]

@@ -7,22 +7,48 @@ namespace kv {
 
 std::optional<std::string> SharingMirror::rebuild(const Model& model, const Backend& backend) {
   sequences_.clear();
-  to_backend_.clear();
-  to_model_.clear();
   removed_.clear();
+  // Every link to 0 references rather than cleared: most pages are linked again below, and
+  // freeing and re-allocating their nodes was most of the rebuild's cost. add() treats a link at
+  // 0 as new; the ones left at 0 are erased at the end, as a clear would have left them out.
+  for (auto& [page, link] : to_backend_) link.reference_count = 0;
+  for (auto& [page, link] : to_model_) link.reference_count = 0;
   for (SeqId seq : model.sequence_ids()) {
     Tables tables{model.block_table(seq), backend.block_table(seq), 0};
     if (const auto info = model.info(seq)) tables.token_count = info->token_count;
     if (auto problem = add(model, seq, std::move(tables))) return problem;
   }
+  std::erase_if(to_backend_, [](const auto& entry) { return entry.second.reference_count == 0; });
+  std::erase_if(to_model_, [](const auto& entry) { return entry.second.reference_count == 0; });
   return std::nullopt;
+}
+
+std::optional<uint64_t> SharingMirror::backend_page_of(ModelPageId model_page) const {
+  const auto found = to_backend_.find(model_page);
+  if (found == to_backend_.end() || found->second.reference_count == 0) return std::nullopt;
+  return found->second.other;
+}
+
+std::optional<ModelPageId> SharingMirror::model_page_of(uint64_t backend_page) const {
+  const auto found = to_model_.find(backend_page);
+  if (found == to_model_.end() || found->second.reference_count == 0) return std::nullopt;
+  return found->second.other;
+}
+
+std::map<uint64_t, uint64_t> SharingMirror::model_pages_by_backend_page() const {
+  std::map<uint64_t, uint64_t> out;
+  for (const auto& [backend_page, link] : to_model_) {
+    if (link.reference_count > 0) out.emplace(backend_page, link.other);
+  }
+  return out;
 }
 
 std::optional<std::string> SharingMirror::update(const Model& model, const Backend& backend,
                                                  std::span<const SeqId> touched,
                                                  std::vector<TokenRange>& to_check) {
   const uint32_t page_size = model.config().page_size;
-  std::vector<std::pair<SeqId, Tables>> now;
+  std::vector<std::pair<SeqId, Tables>>& now = now_;  // kept between ops: no allocation per op
+  now.clear();
   for (SeqId seq : touched) {
     const auto info = model.info(seq);
     if (!info) continue;
@@ -35,10 +61,17 @@ std::optional<std::string> SharingMirror::update(const Model& model, const Backe
     }
     now.emplace_back(seq, std::move(tables));
   }
-  // Remove every touched sequence first: a page one of them dropped may be reused by another.
-  for (SeqId seq : touched) remove(seq);
+  // Unlink every touched sequence first: a page one of them dropped may be reused by another.
+  // Their entries stay for add() to overwrite (no node freed and re-made); the ones not re-added
+  // (no longer live) are erased after.
+  for (SeqId seq : touched) unlink(seq);
   for (auto& [seq, tables] : now) {
     if (auto problem = add(model, seq, std::move(tables))) return problem;
+  }
+  for (SeqId seq : touched) {
+    const bool live = std::any_of(now.begin(), now.end(),
+                                  [seq](const auto& entry) { return entry.first == seq; });
+    if (!live) sequences_.erase(seq);
   }
   // The removed pages no touched sequence took back were released: forget them (model page ids
   // are never reused, so the maps would grow with the trace).
@@ -153,10 +186,10 @@ std::optional<std::string> SharingMirror::reuse_problem(const Model& model, SeqI
          std::to_string(slot) + ", never used before";
 }
 
-void SharingMirror::remove(SeqId seq) {
+void SharingMirror::unlink(SeqId seq) {
   const auto found = sequences_.find(seq);
   if (found == sequences_.end()) return;
-  const Tables& tables = found->second;
+  Tables& tables = found->second;
   // add() stops at the first mismatch, but a mismatch ends the run, so counts stay paired. A link
   // whose count drops to 0 stays in the map until update() has re-added the touched sequences:
   // most pages come back, and erasing and re-inserting their nodes was most of update()'s cost
@@ -171,7 +204,9 @@ void SharingMirror::remove(SeqId seq) {
     if (reverse != to_model_.end() && reverse->second.reference_count > 0)
       reverse->second.reference_count--;
   }
-  sequences_.erase(found);
+  // Unlinked: nothing for a second unlink() (a sequence touched twice) to drop again.
+  tables.model.clear();
+  tables.backend.clear();
 }
 
 }  // namespace kv

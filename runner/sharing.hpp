@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -38,6 +39,13 @@ class SharingMirror {
                                     std::span<const SeqId> touched,
                                     std::vector<TokenRange>& to_check);
 
+  // The renaming as the last successful rebuild() left it (what the block tables pair): the
+  // backend page of a model page, the model page of a backend page, nullopt if unpaired.
+  std::optional<uint64_t> backend_page_of(ModelPageId model_page) const;
+  std::optional<ModelPageId> model_page_of(uint64_t backend_page) const;
+  // Every pair, by backend page: backend page -> model page.
+  std::map<uint64_t, uint64_t> model_pages_by_backend_page() const;
+
  private:
   struct Tables {
     std::vector<ModelPageId> model;
@@ -51,7 +59,7 @@ class SharingMirror {
 
   static std::optional<std::string> length_problem(SeqId seq, const Tables& tables);
   std::optional<std::string> add(const Model& model, SeqId seq, Tables tables);
-  void remove(SeqId seq);
+  void unlink(SeqId seq);  // drops its tables' links; its entry stays, emptied
   std::optional<TokenRange> changed_tokens(SeqId seq, const Tables& now, uint32_t page_size,
                                            uint32_t groups) const;
   std::optional<std::string> reuse_problem(const Model& model, SeqId seq, size_t entry,
@@ -60,9 +68,10 @@ class SharingMirror {
   std::unordered_map<SeqId, Tables> sequences_;
   std::unordered_map<uint64_t, Link> to_backend_;  // model page -> backend page
   std::unordered_map<uint64_t, Link> to_model_;    // backend page -> model page
-  // Pages (model, backend) of the tables remove() dropped during one update(); their links may sit
+  // Pages (model, backend) of the tables unlink() dropped during one update(); their links may sit
   // at reference_count 0 until update() erases the ones nobody took back.
   std::vector<std::pair<uint64_t, uint64_t>> removed_;
+  std::vector<std::pair<SeqId, Tables>> now_;  // update()'s tables read this op
   // reuse_order=lifo|fifo (section 14.8): the model's physical pages <-> the backend's, paired the
   // first time each is handed out and kept for the whole run (never rebuilt); at most max_pages.
   std::unordered_map<uint64_t, uint64_t> slot_to_backend_;

@@ -125,11 +125,13 @@ inline void fill_token_words(uint64_t value, const Config& config, std::span<uin
   const uint32_t vector_words = config.kv_heads * config.head_dim;
   size_t pos = 0;
   for (uint32_t layer = 0; layer < config.layers; layer++) {
-    for (uint32_t kv = 0; kv < 2; kv++) {
-      for (uint32_t index = 0; index < vector_words; index++) {
-        out[pos++] = token_word(value, layer, kv, index);
-      }
+    // V's words are K's with the top bit set (token_word): one hash per index serves both.
+    for (uint32_t index = 0; index < vector_words; index++) {
+      const uint32_t k_word = token_word(value, layer, 0, index);
+      out[pos + index] = k_word;
+      out[pos + vector_words + index] = k_word | (1u << 31);
     }
+    pos += 2 * size_t{vector_words};
   }
 }
 
