@@ -397,7 +397,7 @@ bool ExecBackend::is_breakpoint(const Op& op) const {
 
 void ExecBackend::plan(std::span<const TraceLine> lines, bool observe_every_op,
                        std::unique_ptr<Forecast> forecast) {
-  forecast_ = observe_every_op ? std::move(forecast) : nullptr;
+  forecast_ = std::move(forecast);
   planned_ = (!observe_every_op || forecast_) && applied_ == -1;
   observe_every_op_ = observe_every_op;
   plan_ = lines;

@@ -209,13 +209,12 @@ class DifferentialRun {
     return finish();
   }
 
-  // What this run will ask `backend` after each op, for one that sends ops ahead under --audit
-  // every or touched. None under duplicate_hit=any: the model follows the first backend there.
+  // What this run will ask `backend` after each op, for one that sends ops ahead (under every
+  // audit mode: under check it sees past `check` ops and evictions). None under duplicate_hit=any:
+  // the model follows the first backend there.
   std::unique_ptr<Forecast> forecast_for(const Backend& backend,
                                          std::span<const TraceLine> lines) const {
-    if (!backend.wants_forecast() || audit_mode_ == AuditMode::check ||
-        config_.duplicate_hit == duplicate_hit_any)
-      return nullptr;
+    if (!backend.wants_forecast() || config_.duplicate_hit == duplicate_hit_any) return nullptr;
     return std::make_unique<Forecast>(config_, lines, audit_mode_, backend.stores_data(),
                                       backend.declined());
   }

@@ -578,7 +578,7 @@ std::string without_process_end(std::string text) {
 
 // The same report, word for word, whether ops went ahead with a forecast or waited.
 void expect_same_report(const Trace& trace, const std::string& name, const std::string& what) {
-  for (AuditMode audit : {AuditMode::every, AuditMode::touched}) {
+  for (AuditMode audit : {AuditMode::every, AuditMode::touched, AuditMode::check}) {
     const Piped ahead = run_piped(trace, name, audit, true);
     const Piped waiting = run_piped(trace, name, audit, false);
     ASSERT_EQ(ahead.report.ok(), waiting.report.ok()) << what;
@@ -595,17 +595,26 @@ void expect_same_report(const Trace& trace, const std::string& name, const std::
 TEST(ExecBackend, ForecastSendsEveryOpAheadInFewRoundTrips) {
   // Under --audit every the runner's forecast lets ops go ahead with exactly the questions it
   // will ask: a 200-op trace takes a handful of round trips instead of one or more per op.
+  // Under --audit check it lets them go past `check` ops and evictions, where they used to stop.
+  uint64_t check_stops = 0;
   for (uint64_t seed = 1; seed <= 20; seed++) {
     const Trace trace = generate_trace_within(seed, 200, Capabilities::all());
-    const Piped ahead = run_piped(trace, backend, AuditMode::every, true);
-    const Piped waiting = run_piped(trace, backend, AuditMode::every, false);
-    ASSERT_TRUE(ahead.report.ok()) << "seed " << seed;
-    ASSERT_TRUE(waiting.report.ok()) << "seed " << seed;
-    EXPECT_GE(waiting.round_trips, 200u) << "seed " << seed;
-    // duplicate_hit=any: the model follows the backend's choice, nothing is forecast.
-    if (trace.config.duplicate_hit == duplicate_hit_any) continue;
-    EXPECT_LE(ahead.round_trips, 4u) << "seed " << seed << " " << format_config(trace.config);
+    for (const AuditMode audit : {AuditMode::every, AuditMode::check}) {
+      const Piped ahead = run_piped(trace, backend, audit, true);
+      const Piped waiting = run_piped(trace, backend, audit, false);
+      ASSERT_TRUE(ahead.report.ok()) << "seed " << seed;
+      ASSERT_TRUE(waiting.report.ok()) << "seed " << seed;
+      if (audit == AuditMode::every) {
+        EXPECT_GE(waiting.round_trips, 200u) << "seed " << seed;
+      } else {
+        check_stops += waiting.round_trips;
+      }
+      // duplicate_hit=any: the model follows the backend's choice, nothing is forecast.
+      if (trace.config.duplicate_hit == duplicate_hit_any) continue;
+      EXPECT_LE(ahead.round_trips, 4u) << "seed " << seed << " " << format_config(trace.config);
+    }
   }
+  EXPECT_GE(check_stops, 20u * 8);  // without the forecast, `check` ops and evictions stop it
 }
 
 TEST(ExecBackend, DivergenceWithOpsSentAheadNamesItsOp) {
