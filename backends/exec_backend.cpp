@@ -372,6 +372,7 @@ bool ExecBackend::receive(std::string& reply) const {
   if (request.serial >= flushed_count_) round_trips_++;  // it goes out now: wait for the reply
   flushed_count_ = sent_count_;                          // read_line sends everything queued
   if (auto error = session_->child->read_line(reply, exec_timeout_ms())) {
+    if (restart_for(request)) return receive(reply);
     set_broken("gave no reply to `" + request.request + "`: " + *error);
     return false;
   }
@@ -553,6 +554,45 @@ void ExecBackend::resync() const {
     forecast_.reset();
     planned_ = false;
   }
+}
+
+// No reply to `request` while later ops were out too. A backend that holds its replies until its
+// input runs dry (as it should, to save writes) loses those of the ops before the one that killed
+// or stopped it, so that op is unknown. Starts the command again, brings it op by op to the state
+// `request` was sent in, sends `request` again (with the rest of that state's requests) and goes on
+// without sending ahead: a failure that comes again comes at its own op. False (nothing changed)
+// when there is nothing to retry.
+bool ExecBackend::restart_for(const InFlight& request) const {
+  const bool later_ops_out = !in_flight_.empty() && in_flight_.back().op_index > request.op_index;
+  if (restarted_ || !planned_ || !later_ops_out) return false;
+  restarted_ = true;
+  // What the caller still waits for: the rest of `request`'s state (after `config`: op 0's).
+  std::vector<InFlight> again;
+  for (const InFlight& waiting : in_flight_) {
+    if (waiting.op_index <= std::max<int64_t>(request.op_index, 0)) again.push_back(waiting);
+  }
+  auto started = acquire_exec_session(session_->command);
+  if (!std::holds_alternative<std::unique_ptr<ExecSession>>(started)) return false;
+  session_->child->kill_and_reap();
+  *session_ = std::move(*std::get<std::unique_ptr<ExecSession>>(started));
+  in_flight_.clear();
+  answers_.clear();
+  audit_answer_.reset();
+  forecast_.reset();
+  planned_ = false;
+  // The ops before `request`'s state (`config` itself: none), then `request`.
+  const auto ops = static_cast<size_t>(request.op_index + 1);
+  if (ops > 0) {
+    const bool is_op = request.request == format_op(plan_[ops - 1].op);
+    send(format_config(config_), -1);
+    for (size_t i = 0; i < ops - (is_op ? 1 : 0); i++) send(format_op(plan_[i].op), int64_t(i));
+  }
+  std::string reply;
+  while (!broken_ && !in_flight_.empty()) receive(reply);
+  next_to_send_ = ops;
+  send(request.request, request.op_index);
+  for (const InFlight& waiting : again) send(waiting.request, waiting.op_index);
+  return !broken_;
 }
 
 std::optional<std::string> ExecBackend::query(const std::string& request) const {

@@ -105,6 +105,7 @@ class ExecBackend final : public Backend {
   void send_forecast_questions(size_t index);
   void forecast_words(const Observation& observation, std::vector<std::string>& requests) const;
   void resync() const;
+  bool restart_for(const InFlight& request) const;
   void send_planned(size_t index);
   void send_observations(const Op& op, int64_t at, bool full_check);
   bool is_breakpoint(const Op& op) const;
@@ -139,6 +140,7 @@ class ExecBackend final : public Backend {
   mutable uint64_t sent_count_ = 0;     // requests sent so far (the next one's serial)
   mutable uint64_t flushed_count_ = 0;  // requests gone out before the last wait for a reply
   mutable uint64_t round_trips_ = 0;
+  mutable bool restarted_ = false;  // restart_for() ran: a run restarts its process once at most
 };
 
 }  // namespace kv

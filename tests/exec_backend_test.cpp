@@ -578,7 +578,7 @@ std::string without_process_end(std::string text) {
 
 // The same report, word for word, whether ops went ahead with a forecast or waited.
 void expect_same_report(const Trace& trace, const std::string& name, const std::string& what) {
-  for (AuditMode audit : {AuditMode::every, AuditMode::touched, AuditMode::check}) {
+  for (AuditMode audit : {AuditMode::every, AuditMode::touched}) {
     const Piped ahead = run_piped(trace, name, audit, true);
     const Piped waiting = run_piped(trace, name, audit, false);
     ASSERT_EQ(ahead.report.ok(), waiting.report.ok()) << what;
@@ -621,14 +621,21 @@ TEST(ExecBackend, DivergenceWithOpsSentAheadNamesItsOp) {
   // A wrong result at op k, a wrong table, wrong cache replies and a dying backend: with ops
   // sent ahead the report (kind, tick, op, details, the state shown) is the one the op-by-op path
   // gives, and the prefix ends at op k.
+  // A backend that holds its replies until its input runs dry loses those of the ops before the
+  // one that kills it: the harness starts it again and goes op by op to find that op.
   const Trace trace = generate_trace_within(7, 120, Capabilities::all());
   for (const uint64_t at : {0u, 1u, 37u, 119u}) {
     for (const std::string mode : {"wrong-result", "garbage", "exit", "close"}) {
-      const std::string name = backend + " --misbehave " + mode + " --at-op " + std::to_string(at);
-      const Piped ahead = run_piped(trace, name, AuditMode::every, true);
-      ASSERT_FALSE(ahead.report.ok()) << mode << " at " << at;
-      EXPECT_EQ(ahead.report.divergence->tick, at) << mode;
-      expect_same_report(trace, name, mode + " at " + std::to_string(at));
+      for (const std::string buffer : {"", " --buffer-replies yes"}) {
+        const std::string name =
+            backend + buffer + " --misbehave " + mode + " --at-op " + std::to_string(at);
+        for (const AuditMode audit : {AuditMode::every, AuditMode::check}) {
+          const Piped ahead = run_piped(trace, name, audit, true);
+          ASSERT_FALSE(ahead.report.ok()) << mode << buffer << " at " << at;
+          EXPECT_EQ(ahead.report.divergence->tick, at) << mode << buffer;
+        }
+        expect_same_report(trace, name, mode + buffer + " at " + std::to_string(at));
+      }
     }
   }
   for (const std::string flags :

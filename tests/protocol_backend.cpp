@@ -8,7 +8,9 @@
 // tables with `|` and `? cache` naming each key's group (PAGE=G:RANGES).
 // --ignore-variant KEY (repeatable) runs the host cache under KEY's default word whatever the
 // config says: with `--profile-line 'config KEY=WORD'` a backend that declares a variant it does
-// not implement (the in-tree cache implements every one).
+// not implement (the in-tree cache implements every one). --buffer-replies yes holds replies until
+// its input runs dry (otherwise each goes out at once), so ops sent ahead lose theirs when a later
+// op misbehaves.
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +44,7 @@ struct Options {
   bool window_line = true;    // declare `sliding_window 0 1048576`
   // declare `kv_groups 0 8`: by default once the host cache implements groups
   bool groups_line = kv::Capabilities::all().kv_groups.max > 0;
+  bool buffer_replies = false;                // --buffer-replies yes
   std::vector<std::string> ignored_variants;  // --ignore-variant KEY: the cache runs the default
   std::string corrupt_pages;  // `? pages` of a table with 2 or more entries: null (its first entry
                               // shown as `-`) or word (its last entry shown as `page7`); in a
@@ -267,8 +270,11 @@ int main(int argc, char** argv) {
     if (flag == "--corrupt-pages") options.corrupt_pages = argv[i + 1];
     if (flag == "--window-line") options.window_line = std::string_view(argv[i + 1]) == "yes";
     if (flag == "--groups-line") options.groups_line = std::string_view(argv[i + 1]) == "yes";
+    if (flag == "--buffer-replies") options.buffer_replies = std::string_view(argv[i + 1]) == "yes";
     if (flag == "--ignore-variant") options.ignored_variants.emplace_back(argv[i + 1]);
   }
   std::ios::sync_with_stdio(false);
+  // std::cin is tied to std::cout: each read of a request flushes the replies before it.
+  if (options.buffer_replies) std::cin.tie(nullptr);
   return serve(options);
 }
