@@ -62,6 +62,10 @@ class Shrinker {
   bool replace_prefixes(Trace& trace) {
     bool progress = false;
     for (size_t length = trace.lines.size(); length >= 2; length--) {
+      // An accepted candidate may fail within its rebuilt ops and be cut there, shorter than
+      // `length`.
+      length = std::min(length, trace.lines.size());
+      if (length < 2) break;
       for (const std::vector<TraceLine>& rebuilt : prefix_candidates(trace, length)) {
         Trace candidate = trace;
         candidate.lines.erase(candidate.lines.begin(),
