@@ -558,10 +558,10 @@ void ExecBackend::resync() const {
 
 // No reply to `request` while later ops were out too. A backend that holds its replies until its
 // input runs dry (as it should, to save writes) loses those of the ops before the one that killed
-// or stopped it, so that op is unknown. Starts the command again, brings it op by op to the state
-// `request` was sent in, sends `request` again (with the rest of that state's requests) and goes on
-// without sending ahead: a failure that comes again comes at its own op. False (nothing changed)
-// when there is nothing to retry.
+// or stopped it, so that op is unknown. Starts the command again, brings it to the state `request`
+// was sent in (the ops before it, each answered once already), sends `request` again (with the rest
+// of that state's requests) and goes on op by op, sending nothing ahead: a failure that comes again
+// comes at its own op. False (nothing changed) when there is nothing to retry.
 bool ExecBackend::restart_for(const InFlight& request) const {
   const bool later_ops_out = !in_flight_.empty() && in_flight_.back().op_index > request.op_index;
   if (restarted_ || !planned_ || !later_ops_out) return false;
