@@ -254,6 +254,20 @@ class Model {
   uint64_t cpu_pages_used_ = 0;  // CPU pages of the swapped-out sequences (15.4)
 };
 
+// The K/V words of `groups`' values, token after token, as a backend gathers them (V2, P6).
+inline std::vector<uint32_t> gathered_words(const Config& config,
+                                            const std::vector<Model::GroupValues>& groups) {
+  const uint64_t words_per_token = config.words_per_token();
+  std::vector<uint32_t> words;
+  for (const Model::GroupValues& group : groups) {
+    for (const uint64_t value : group.values) {
+      words.resize(words.size() + words_per_token);
+      fill_token_words(value, config, std::span(words).last(words_per_token));
+    }
+  }
+  return words;
+}
+
 // Replays `trace` through a fresh model and writes its results as the expectations, so the file
 // is a regression test on its own. The line numbered `keep_line` (0: none) keeps its own.
 void set_model_expectations(Trace& trace, uint32_t keep_line = 0);

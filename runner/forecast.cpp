@@ -42,12 +42,12 @@ class EchoBackend final : public Backend {
   }
   std::vector<uint32_t> gather_words(SeqId seq) override {
     record_words(seq, true, 0, UINT64_MAX);
-    return words_of(model_.read_groups(seq));
+    return gathered_words(model_.config(), model_.read_groups(seq));
   }
   std::vector<uint32_t> gather_token_words(SeqId seq, uint64_t first_token,
                                            uint64_t token_count) override {
     record_words(seq, false, first_token, token_count);
-    return words_of(model_.read_groups(seq, first_token, token_count));
+    return gathered_words(model_.config(), model_.read_groups(seq, first_token, token_count));
   }
   std::vector<std::string> audit() const override {
     record(Observation::Kind::audit);
@@ -64,7 +64,7 @@ class EchoBackend final : public Backend {
     if (digests_.size() >= digest_memo_count_max) digests_.clear();  // bounded
     auto& [last_values, digest] = digests_[seq];
     if (values != last_values || values.empty()) {
-      digest = kv::words_digest(words_of(model_.read_groups(seq)));
+      digest = kv::words_digest(gathered_words(model_.config(), model_.read_groups(seq)));
       last_values = std::move(values);
     }
     return digest;
@@ -100,18 +100,6 @@ class EchoBackend final : public Backend {
     observation.table = table_of(seq);
     sink_.push_back(std::move(observation));
   }
-  std::vector<uint32_t> words_of(const std::vector<Model::GroupValues>& groups) const {
-    const uint64_t words_per_token = model_.config().words_per_token();
-    std::vector<uint32_t> words;
-    for (const Model::GroupValues& group : groups) {
-      for (const uint64_t value : group.values) {
-        words.resize(words.size() + words_per_token);
-        fill_token_words(value, model_.config(), std::span(words).last(words_per_token));
-      }
-    }
-    return words;
-  }
-
   Model model_;
   bool stores_data_;
   Declined declined_;

@@ -159,16 +159,7 @@ std::optional<std::string> compare_data(const Config& config, SeqId seq,
                                         Backend& backend, bool from_read) {
   if (!backend.stores_data()) return std::nullopt;
   const auto digest = backend.words_digest(seq);
-  if (digest) {
-    std::vector<uint32_t> expected;
-    for (const Model::GroupValues& group : groups) {
-      for (const uint64_t value : group.values) {
-        expected.resize(expected.size() + config.words_per_token());
-        fill_token_words(value, config, std::span(expected).last(config.words_per_token()));
-      }
-    }
-    if (*digest == words_digest(expected)) return std::nullopt;
-  }
+  if (digest && *digest == words_digest(gathered_words(config, groups))) return std::nullopt;
   if (from_read && !digest) return compare_words(config, seq, groups, backend.last_read_words());
   return compare_words(config, seq, groups, backend.gather_words(seq));
 }

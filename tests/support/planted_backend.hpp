@@ -120,12 +120,8 @@ class PlantedBackend final : public Backend {
   // groups in order), then the planted gather faults.
   std::vector<uint32_t> gather_token_words(SeqId seq, uint64_t first_token,
                                            uint64_t token_count) override {
-    std::vector<uint32_t> words;
-    std::vector<uint32_t> token(config_.words_per_token());
-    for (uint64_t value : model_.read_values(seq, first_token, token_count)) {
-      fill_token_words(value, config_, token);
-      words.insert(words.end(), token.begin(), token.end());
-    }
+    std::vector<uint32_t> words =
+        gathered_words(config_, model_.read_groups(seq, first_token, token_count));
     if (fault_ == Fault::corrupt_gather && tick_ >= fault_tick_ && !words.empty())
       words.back() ^= 1;
     if (active(Fault::short_gather) && !words.empty()) words.pop_back();
