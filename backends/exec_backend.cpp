@@ -541,19 +541,26 @@ void ExecBackend::resync() const {
       receive(reply);
     }
   }
-  send(format_config(config_), -1);
-  for (int64_t i = 0; i <= applied_; i++) send(format_op(plan_[static_cast<size_t>(i)].op), i);
-  while (!broken_ && !in_flight_.empty()) receive(reply);
-  answers_.clear();
-  audit_answer_.reset();
-  // The ops sent ahead were drained unapplied: send them again from the next op on.
-  next_to_send_ = static_cast<size_t>(applied_ + 1);
+  // The ops sent ahead were drained unapplied: they go again from the next op on.
+  replay(static_cast<size_t>(applied_ + 1));
   // The forecast missed a question (the backend diverged, or reply lengths surprised it): from
   // here on each op waits for its replies, as without a forecast.
   if (forecast_) {
     forecast_.reset();
     planned_ = false;
   }
+}
+
+// Sends `config` and the first `op_count` planned ops and reads their replies: the state after
+// them, with nothing in flight; the next planned op to send is the one after them.
+void ExecBackend::replay(size_t op_count) const {
+  send(format_config(config_), -1);
+  for (size_t i = 0; i < op_count; i++) send(format_op(plan_[i].op), static_cast<int64_t>(i));
+  std::string reply;
+  while (!broken_ && !in_flight_.empty()) receive(reply);
+  answers_.clear();
+  audit_answer_.reset();
+  next_to_send_ = op_count;
 }
 
 // No reply to `request` while later ops were out too. A backend that holds its replies until its
@@ -580,16 +587,11 @@ bool ExecBackend::restart_for(const InFlight& request) const {
   audit_answer_.reset();
   forecast_.reset();
   planned_ = false;
-  // The ops before `request`'s state (`config` itself: none), then `request`.
-  const auto ops = static_cast<size_t>(request.op_index + 1);
-  if (ops > 0) {
-    const bool is_op = request.request == format_op(plan_[ops - 1].op);
-    send(format_config(config_), -1);
-    for (size_t i = 0; i < ops - (is_op ? 1 : 0); i++) send(format_op(plan_[i].op), int64_t(i));
+  // The ops before `request`'s state (`config` itself: nothing to replay), then `request`.
+  if (request.op_index >= 0) {
+    const auto state = static_cast<size_t>(request.op_index);
+    replay(request.request == format_op(plan_[state].op) ? state : state + 1);
   }
-  std::string reply;
-  while (!broken_ && !in_flight_.empty()) receive(reply);
-  next_to_send_ = ops;
   send(request.request, request.op_index);
   for (const InFlight& waiting : again) send(waiting.request, waiting.op_index);
   return !broken_;

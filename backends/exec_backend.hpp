@@ -105,6 +105,7 @@ class ExecBackend final : public Backend {
   void send_forecast_questions(size_t index);
   void forecast_words(const Observation& observation, std::vector<std::string>& requests) const;
   void resync() const;
+  void replay(size_t op_count) const;
   bool restart_for(const InFlight& request) const;
   void send_planned(size_t index);
   void send_observations(const Op& op, int64_t at, bool full_check);
