@@ -45,11 +45,16 @@ uint64_t fork_from(SeqId parent, const Rebuilt& from, SeqId seq, const InfoView&
 
 }  // namespace
 
-std::optional<std::vector<TraceLine>> rebuild_prefix(const Trace& trace, size_t prefix_length,
-                                                     bool share_pages) {
+Model model_after(const Trace& trace, size_t prefix_length) {
   Model model(trace.config);
   prefix_length = std::min(prefix_length, trace.lines.size());
   for (size_t tick = 0; tick < prefix_length; tick++) model.apply(trace.lines[tick].op, tick);
+  return model;
+}
+
+std::optional<std::vector<TraceLine>> rebuild_prefix(const Trace& trace, const Model& model,
+                                                     size_t prefix_length, bool share_pages) {
+  prefix_length = std::min(prefix_length, trace.lines.size());
   std::vector<SeqId> ids = model.sequence_ids();
   std::stable_sort(ids.begin(), ids.end(), [&model](SeqId a, SeqId b) {
     return std::pair(model.last_use(a).value_or(0), a) <
@@ -90,11 +95,10 @@ std::optional<std::vector<TraceLine>> rebuild_prefix(const Trace& trace, size_t 
   return out;
 }
 
-std::vector<std::vector<TraceLine>> merge_prefix(const Trace& trace, size_t prefix_length) {
+std::vector<std::vector<TraceLine>> merge_prefix(const Trace& trace, const Model& model,
+                                                 size_t prefix_length) {
   prefix_length = std::min(prefix_length, trace.lines.size());
   if (prefix_length < 2) return {};
-  Model model(trace.config);
-  for (size_t tick = 0; tick < prefix_length; tick++) model.apply(trace.lines[tick].op, tick);
   const uint64_t total = model.stats().token_count;
   if (total == 0 || total > append_token_count_max || total > prefill_token_count_max) return {};
   SeqId seq = 1;

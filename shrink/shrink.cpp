@@ -84,14 +84,15 @@ class Shrinker {
   // What replace_prefixes tries for the first `length` ops, each shorter than them, in order.
   static std::vector<std::vector<TraceLine>> prefix_candidates(const Trace& trace, size_t length) {
     std::vector<std::vector<TraceLine>> candidates;
-    auto shared = rebuild_prefix(trace, length, true);
-    auto unshared = rebuild_prefix(trace, length, false);
+    const Model model = model_after(trace, length);  // the state all of them rebuild
+    auto shared = rebuild_prefix(trace, model, length, true);
+    auto unshared = rebuild_prefix(trace, model, length, false);
     // Appends instead of forks only when that is shorter (it loses the sharing).
     if (shared && shared->size() < length) candidates.push_back(std::move(*shared));
     if (unshared && unshared->size() < length &&
         (candidates.empty() || unshared->size() < candidates.front().size()))
       candidates.push_back(std::move(*unshared));
-    for (auto& merged : merge_prefix(trace, length)) candidates.push_back(std::move(merged));
+    for (auto& merged : merge_prefix(trace, model, length)) candidates.push_back(std::move(merged));
     return candidates;
   }
 
